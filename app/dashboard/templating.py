@@ -1,0 +1,170 @@
+"""Jinja filters of the dashboard: UTC times, order statuses and sync errors in the reader's language."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+from flask_babel import lazy_gettext as _l
+from jinja2 import pass_context
+from markupsafe import Markup
+
+STATUSES = {
+    "pending": _l("Pending"),
+    "unshipped": _l("Unshipped"),
+    "partially_shipped": _l("Partially shipped"),
+    "shipped": _l("Shipped"),
+    "cancelled": _l("Cancelled"),
+    "unfulfillable": _l("Unfulfillable"),
+    "erased": _l("Erased"),
+}
+
+ROLES = {"owner": _l("Owner"), "operator": _l("Operator"), "viewer": _l("Viewer")}
+
+#: What went wrong in a sync, in plain words, by the error's type (app/worker.py stores the type name).
+SYNC_ERRORS = {
+    "AuthRefused": _l(
+        "Amazon refused the account's credentials. Check the LWA client ID, client secret and refresh token, "
+        "or authorise the app again in Seller Central."
+    ),
+    "ThrottledOut": _l("Amazon kept asking us to slow down. The next sync carries on where this one stopped."),
+    "MarketplaceUnavailable": _l(
+        "Amazon could not be reached or kept failing. The next sync carries on where this one stopped."
+    ),
+    "BadResponse": _l("Amazon answered with data labelvault could not use. If this happens again, contact support."),
+    "SyncBusy": _l("Another sync of this account was already running."),
+    "LeaseLost": _l("Another process took this sync over; it carries on there."),
+    "KeyServiceUnavailable": _l("The key service was unavailable, so nothing could be stored. The sync resumes later."),
+}
+
+
+#: Label record fields, as the forms name them.
+FIELDS = {
+    "name": _l("Name"),
+    "company": _l("Company"),
+    "address_line1": _l("Address line 1"),
+    "address_line2": _l("Address line 2"),
+    "address_line3": _l("Address line 3"),
+    "city": _l("City"),
+    "district_or_county": _l("District or county"),
+    "state_or_region": _l("State or region"),
+    "municipality": _l("Municipality"),
+    "postal_code": _l("Postal code"),
+    "country_code": _l("Country code"),
+    "phone": _l("Phone"),
+    "address_type": _l("Address type"),
+}
+
+#: The domain's fixed messages (vault/*: English, for logs and the CLI) in the reader's language.
+DOMAIN_MESSAGES = {
+    "a user with that e-mail address exists already": _l("A user with that e-mail address exists already."),
+    "that is not an e-mail address": _l("That is not an e-mail address."),
+    "the current password is not right": _l("The current password is not right."),
+    "the last owner can't be given another role; make someone else owner first": _l(
+        "The last owner can't be given another role; make someone else owner first."
+    ),
+    "the last owner can't be disabled": _l("The last owner can't be disabled."),
+    "these ranges would shut out the address you are using now; include it": _l(
+        "These ranges would shut out the address you are using now; include it."
+    ),
+    "a client name is 1 to 200 characters": _l("A client name has 1 to 200 characters."),
+    "a legal hold needs a reason (the matter it serves)": _l("A legal hold needs a reason (the matter it serves)."),
+    "a legal hold needs an owner (who answers for it)": _l("A legal hold needs an owner (who answers for it)."),
+    "a legal hold needs an end date in the future": _l("A legal hold needs an end date in the future."),
+    "a rights request needs the seller's request reference": _l("Give your request reference."),
+    "a rights request needs the person who checked the buyer's identity": _l("Say who checked the buyer's identity."),
+    "the order holds no label data (erased or never synced): there is nothing to correct": _l(
+        "The order holds no label data (erased, or never synced): there is nothing to correct."
+    ),
+}
+
+
+def domain_message(exc: Exception) -> str:
+    """A domain error's message for the page: translated where known, else as the domain wrote it."""
+    text = str(exc)
+    if text.startswith("a user with that e-mail") or text in DOMAIN_MESSAGES:
+        return str(DOMAIN_MESSAGES.get(text, text))
+    if text.startswith("a password needs at least"):
+        return str(_l("A password needs at least %(n)d characters.", n=12))
+    if text.startswith("the tenant has a client named"):
+        return str(_l("There is a client with that name already."))
+    if text.startswith("range ") or text.startswith("CIDR "):
+        return str(_l("An address range is not valid: %(detail)s", detail=text))
+    return text
+
+
+# Filters that translate take the context: Jinja would otherwise fold ``'erased' | status`` into the
+# template at compile time, in whatever language the first request had.
+
+
+@pass_context
+def _field(_ctx: Any, name: str) -> str:
+    return str(FIELDS.get(name, name))
+
+
+def _dt(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if not value:  # None, "" and Jinja's Undefined
+        return "—"
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value).strftime(fmt)
+        except ValueError:
+            return value
+    return str(value.strftime(fmt))
+
+
+@pass_context
+def _status(_ctx: Any, value: str | None) -> str:
+    return str(STATUSES.get(value or "", value or "—"))
+
+
+@pass_context
+def _role(_ctx: Any, value: str) -> str:
+    return str(ROLES.get(value, value))
+
+
+@pass_context
+def _sync_error(_ctx: Any, last: dict[str, Any]) -> str:
+    kind = str(last.get("error") or "")
+    if kind in SYNC_ERRORS:
+        return str(SYNC_ERRORS[kind])
+    return str(_l("The sync failed (%(kind)s). The next sync tries again.", kind=kind or "?"))
+
+
+def _details(value: Any) -> str:
+    """An audit event's details as ``key: value · key: value`` (lists joined), for reading, not parsing."""
+    if not isinstance(value, dict):
+        return _compact_json(value)
+    parts = []
+    for key, item in sorted(value.items()):
+        if isinstance(item, list):
+            text = ", ".join(str(i) for i in item) or "—"
+        elif isinstance(item, dict):
+            text = _compact_json(item)
+        else:
+            text = "—" if item is None else str(item)
+        parts.append(f"{key}: {text}")
+    return " · ".join(parts)
+
+
+def _compact_json(value: Any) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def _nl2br(value: str) -> Markup:
+    return Markup("<br>").join(value.splitlines())
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        dt=_dt,
+        field_label=_field,
+        status=_status,
+        role=_role,
+        sync_error=_sync_error,
+        compact_json=_compact_json,
+        details=_details,
+        nl2br=_nl2br,
+    )

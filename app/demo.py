@@ -1,0 +1,183 @@
+"""The demo: labelvault's main job end to end on the embedded defaults.
+
+SQLite and a local keyring under ``instance/demo/`` (made fresh each run), the bundled fake Amazon
+marketplace on loopback, then: connect a seller's Amazon account, sync its orders into the sealed vault,
+give a packing station an API key, and fetch a shipping label through the HTTP API as JSON, ZPL and PDF,
+every release in the audit chain. Run it with ``./scripts/demo`` (or ``python -m app.demo``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from flask import Flask
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.settings import ROOT
+from connectors.amazon import connector_for_account
+from connectors.fake_amazon import FakeAmazon
+from connectors.sync import SyncProgress, sync_account
+from vault.audit import chain_for, verify_chain
+from vault.clients import create_client
+from vault.db import migrate
+from vault.labels import create_tenant, seal_credentials, set_return_address
+from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant
+
+
+def step(text: str) -> None:
+    print(f"\n\033[1m==> {text}\033[0m", flush=True)
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    """The app on a loopback port in a background thread, as a warehouse would reach it."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def run(instance: Path, orders: int) -> int:
+    for noisy in ("alembic", "werkzeug"):  # the demo narrates; migration and request chatter is noise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    shutil.rmtree(instance, ignore_errors=True)
+    out = instance / "labels"
+    out.mkdir(parents=True)
+    app = create_app({"instance_path": instance, "env": "development"})
+    svc = app.extensions["labelvault"]
+
+    step("labelvault: setting up the vault (SQLite + local keyring)")
+    migrate(svc.engine)
+    keys = svc.keys
+    print(f"database  {svc.settings.database_url}")
+    print(f"keyring   {svc.settings.keyring_path} (mode 0600), root key {keys.provider.current_key_id()}")
+
+    step(f"starting the fake Amazon marketplace with {orders} orders (US, GB, DE, FR, JP, CN buyers)")
+    with FakeAmazon(speedup=500, seed=7) as fake:
+        fake.generate_orders(orders)
+        seller = fake.DEFAULT_SELLER
+        print(f"SP-API {fake.base_url}   LWA {fake.lwa_url}")
+
+        step("connecting the seller's Amazon account (credentials sealed under the seller's key)")
+        with svc.sessions() as s:
+            tenant = create_tenant(s, keys=keys, slug="demo-seller", name="Demo Cross-Border Trading")
+            set_return_address(
+                s, tenant=tenant, name="Demo Cross-Border Trading", country_code="CN", actor="operator:demo",
+                lines=["Bldg 3, 88 Keyuan Rd", "Nanshan District, Shenzhen 518057"],
+            )  # fmt: skip
+            account = MarketplaceAccount(
+                tenant_id=tenant.id,
+                marketplace="amazon",
+                name="Amazon NA+FE",
+                region="na",
+                api_version="2026-01-01",
+                marketplace_ids=list(seller.marketplace_ids),
+                sp_api_endpoint=fake.base_url,
+                lwa_endpoint=fake.lwa_url,
+            )
+            s.add(account)
+            s.flush()
+            secrets = {
+                "client_id": seller.client_id,
+                "client_secret": seller.client_secret,
+                "refresh_token": seller.refresh_token,
+            }
+            seal_credentials(s, keys=keys, account=account, secrets=secrets)
+            s.commit()
+            tenant_id, account_id = tenant.id, account.id
+        markets = len(seller.marketplace_ids)
+        print(f"tenant demo-seller, account {account_id}: Orders API 2026-01-01, {markets} marketplaces")
+
+        step("syncing orders into the vault")
+        with svc.sessions() as s:
+            acc = s.get(MarketplaceAccount, account_id)
+            assert acc is not None
+            connector = connector_for_account(s, keys=keys, account=acc, speedup=500)
+
+        def show(p: SyncProgress) -> None:
+            print(f"  page {p.pages}: {p.orders} orders so far", flush=True)
+
+        try:
+            summary = sync_account(svc.sessions, keys=keys, account=account_id, connector=connector, progress=show)
+        finally:
+            connector.close()
+        print(
+            f"orders: {summary.orders_new} new, {summary.orders_updated} updated, {summary.orders_unchanged} unchanged"
+            f" | calls {summary.calls}, throttled {summary.throttled} | {summary.seconds:.1f} s"
+        )
+
+    with svc.sessions() as s:
+        sealed = s.scalars(select(LabelRecordRow).limit(1)).one()
+        order = s.scalars(
+            select(Order)
+            .join(LabelRecordRow)
+            .where(Order.tenant_id == tenant_id, Order.status == "unshipped")
+            .order_by((Order.marketplace_id == "A1VC38T7YXB528").desc(), Order.id)  # a Japanese order if any
+            .limit(1)
+        ).one()
+        print(f"sealed label record: {len(sealed.envelope)} bytes of AES-256-GCM envelope, no plaintext stored")
+
+        step("issuing an API key to a packing station allowed from 127.0.0.1 only")
+        issued = create_client(
+            s, tenant=s.get_one(Tenant, tenant_id), name="packing-station-1", scopes=["labels:issue"],
+            cidrs=["127.0.0.1/32"], actor="operator:demo",
+        )  # fmt: skip
+        s.commit()
+        key, marketplace, order_id = issued.key, order.marketplace, order.external_order_id
+        print(f"client packing-station-1, key {key[:12]}… (shown once, stored only as a hash)")
+
+    step(f"the packing station asks the label API for order {order_id}")
+    with serve(app) as base, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}) as http:
+        url = f"/v1/labels/{marketplace}/{order_id}"
+        refused = httpx.get(base + url)
+        print(f"GET {url} without a key -> {refused.status_code} {refused.headers['content-type']}")
+        label = http.get(url, headers={"Accept": "application/json"})
+        label.raise_for_status()
+        print(f"GET {url} -> {label.status_code}, Cache-Control: {label.headers.get('cache-control')}")
+        print("\n".join("   " + line for line in label.json().get("address_lines", [])))
+        files = {}
+        for fmt, suffix in (("zpl", "zpl"), ("pdf", "pdf")):
+            r = http.get(url, params={"format": fmt})
+            r.raise_for_status()
+            path = out / f"{order_id}.{suffix}"
+            path.write_bytes(r.content)
+            files[fmt] = path
+
+    with svc.sessions() as s:
+        report = verify_chain(s, chain=chain_for(tenant_id))
+    step("done")
+    state = "intact" if report.ok else f"BROKEN: {report.reason}"
+    print(f"audit chain of demo-seller: {report.checked} events, {state}")
+    print(f"ZPL label (Zebra, 203 dpi): {files['zpl']}")
+    print(f"PDF label (4x6 in):         {files['pdf']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--instance", type=Path, default=ROOT / "instance" / "demo", help="demo folder (made fresh)")
+    ap.add_argument("--orders", type=int, default=60, help="orders the fake marketplace generates")
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    code = run(args.instance, args.orders)
+    print(f"(demo took {time.perf_counter() - t0:.1f} s)")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

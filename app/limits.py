@@ -1,0 +1,108 @@
+"""Rate limits (flask-limiter): per client IP before authentication, per API client after it.
+
+Counters live in Redis when ``LABELVAULT_REDIS_URL`` is set, so every worker process shares one count, and
+in process memory otherwise (one process only: the embedded default). When the store is unreachable the
+request is refused with 503: a limiter that lets requests through when it can't count is no limiter.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, Response, current_app, g, request
+from flask_limiter import Limiter, RateLimitExceeded
+from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
+
+from app.errors import problem
+from app.settings import Settings
+
+#: flask-limiter's scope for the per-client limit: one count per client across every API route.
+CLIENT_SCOPE = "api-client"
+
+
+def limiter(app: Flask | None = None) -> Limiter:
+    """The app's limiter."""
+    lim: Limiter = (app or current_app).extensions["labelvault.limiter"]
+    return lim
+
+
+def _ip_key() -> str:
+    # Set by the allowlist check, which runs first on every request; never the raw socket address behind a
+    # trusted proxy, never a client-supplied header value.
+    return f"ip:{g.client_ip}"
+
+
+def _client_key() -> str:
+    return f"client:{g.api_client.id}"
+
+
+def limit_client() -> None:
+    """Count this request against the authenticated client's limit; raises ``RateLimitExceeded`` (429)."""
+    settings: Settings = current_app.extensions["labelvault"].settings
+    with limiter().shared_limit(
+        settings.rate_limit_client, scope=CLIENT_SCOPE, key_func=_client_key, override_defaults=False
+    ):
+        pass
+
+
+def throttle(name: str, seconds: int, amount: int = 1) -> bool:
+    """Whether an event named ``name`` may happen now: ``amount`` times per ``seconds``, across all workers.
+
+    Used to audit and log refusals without letting a flood of refused requests flood the audit chain.
+    """
+    item = RateLimitItemPerSecond(amount, seconds)
+    return limiter().limiter.hit(item, current_app.extensions["labelvault"].settings.rate_limit_prefix, name)
+
+
+def _retry_after() -> int:
+    current = limiter().current_limit
+    if current is None:
+        return 1
+    return max(1, math.ceil(current.window.reset_time - time.time()))
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """Create the app's limiter; its IP limit runs right after the allowlist check (see app/allowlist.py)."""
+    options: dict[str, str | int] = {"wrap_exceptions": 1}
+    if settings.redis_url:
+        options.update(socket_connect_timeout=2, socket_timeout=2)
+    lim = Limiter(
+        key_func=_ip_key,
+        application_limits=[settings.rate_limit_ip],
+        storage_uri=settings.redis_url or "memory://",
+        storage_options=options,
+        strategy=settings.rate_limit_strategy,
+        key_prefix=settings.rate_limit_prefix,
+        headers_enabled=False,
+        swallow_errors=False,
+        in_memory_fallback_enabled=False,
+    )
+    lim.init_app(app)
+    # The limiter appends its check to before_request; the pipeline wants it straight after the allowlist
+    # (DESIGN.md: client IP → global allowlist → ... the IP limit counts before any authentication work).
+    from app.allowlist import check_request
+
+    funcs = app.before_request_funcs.setdefault(None, [])
+    check = next(f for f in funcs if getattr(f, "__func__", None) is Limiter._check_request_limit)
+    funcs.remove(check)
+    funcs.insert(funcs.index(check_request) + 1 if check_request in funcs else 0, check)
+    lim.request_filter(lambda: request.endpoint == "health.liveness")
+    app.extensions["labelvault.limiter"] = lim
+
+    @app.errorhandler(RateLimitExceeded)
+    def _too_many(_exc: RateLimitExceeded) -> Response:
+        from app.allowlist import audit_refusal
+
+        audit_refusal("rate-limited", throttled=True)
+        resp = problem(429, "rate limit exceeded; retry later", kind="rate-limited")
+        resp.headers["Retry-After"] = str(_retry_after())
+        return resp
+
+    @app.errorhandler(StorageError)
+    def _store_down(_exc: StorageError) -> Response:
+        app.logger.error("rate-limit store unreachable; refusing requests (fail closed)")
+        resp = problem(503, "rate limiting is unavailable; retry later", kind="rate-limit-unavailable")
+        resp.headers["Retry-After"] = "5"
+        return resp

@@ -1,0 +1,72 @@
+"""The app's long-lived collaborators (engine, sessions, key manager), built once per app from settings."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.settings import Settings
+from vault.db import make_engine, make_session_factory
+from vault.keyproviders import make_key_provider
+from vault.keys import KeyManager
+
+
+@dataclass
+class Services:
+    """Shared by every request, CLI command and worker of one process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    _keys: KeyManager | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Services:
+        engine = make_engine(settings.database_url)
+        return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
+
+    @property
+    def keys(self) -> KeyManager:
+        """The key manager; built on first use (creating the local keyring file if there is none)."""
+        if self._keys is None:
+            with self._lock:
+                if self._keys is None:
+                    s = self.settings
+                    provider = make_key_provider(
+                        s.key_provider,
+                        keyring_path=s.keyring_path,
+                        kms_key_id=s.kms_key_id,
+                        kms_region=s.kms_region,
+                        kms_endpoint_url=s.kms_endpoint_url,
+                    )
+                    self._keys = KeyManager(provider, max_age=s.key_cache_max_age, max_uses=s.key_cache_max_uses)
+        return self._keys
+
+
+def services(app: Flask | None = None) -> Services:
+    """The current app's services."""
+    svc: Services = (app or current_app).extensions["labelvault"]
+    return svc
+
+
+def db_session() -> Session:
+    """The request's (or CLI command's) database session, closed at teardown."""
+    if "db_session" not in g:
+        g.db_session = services().sessions()
+    session: Session = g.db_session
+    return session
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    app.extensions["labelvault"] = Services.from_settings(settings)
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()

@@ -1,0 +1,163 @@
+"""Configuration: environment variables prefixed ``LABELVAULT_``, parsed and validated once at start."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """The configuration is invalid or unsafe; the message says which setting and why, in one line."""
+
+
+class Settings(BaseSettings):
+    """Every setting labelvault reads. README.md's configuration table lists the same names and defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="LABELVAULT_", frozen=True, extra="forbid")
+
+    env: Literal["development", "production", "test"] = "development"
+    debug: bool = False
+    secret_key: str = Field(default="", repr=False)
+    instance_path: Path = ROOT / "instance"
+    database_url: str = ""  # default: SQLite file in the instance folder
+
+    key_provider: Literal["local", "aws-kms"] = "local"
+    keyring_path: Path | None = None  # default: <instance_path>/keyring.json
+    accept_local_keyring_risk: bool = False
+    kms_key_id: str = ""
+    kms_region: str | None = None
+    kms_endpoint_url: str | None = None
+    key_cache_max_age: float = Field(default=300.0, gt=0)
+    key_cache_max_uses: int = Field(default=100_000, gt=0)
+
+    redis_url: str = ""  # empty: in-memory rate-limit storage (single process only)
+
+    # The label API. CIDR lists are comma-separated; vault/netaddr.py says what is accepted.
+    global_allowlist: str = ""  # empty: loopback only outside production (production refuses to start)
+    trusted_proxies: str = ""  # socket peers whose X-Forwarded-For is read, from the right
+    accept_broad_cidr_risk: bool = False  # allow ranges broader than /16 (IPv4) or /48 (IPv6), /0 included
+    label_reissue_cap: int = Field(default=3, ge=1)  # labels per order, first issue included
+    rate_limit_ip: str = "600/minute"  # per client IP, before authentication
+    rate_limit_client: str = "1200/minute"  # per API client
+    rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"
+    rate_limit_prefix: str = "labelvault"  # key prefix in the rate-limit store (Redis shared by others)
+    refusal_audit_interval: int = Field(default=60, ge=1)  # seconds between audited refusals per IP and reason
+    audit_export_bucket: str = ""  # S3 bucket for `flask audit export` (Object Lock enabled in production)
+    audit_export_prefix: str = "audit-heads/"
+    audit_export_retention_days: int = Field(default=0, ge=0)  # Object Lock retention; 0: the bucket's default
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+
+    # The seller dashboard (app/dashboard).
+    dashboard_session_hours: float = Field(default=12.0, gt=0)  # a sign-in lasts at most this long
+    dashboard_idle_minutes: float = Field(default=30.0, gt=0)  # ... and this long without a request
+    dashboard_reauth_minutes: float = Field(default=5.0, gt=0)  # label previews etc. need a second factor this fresh
+    dashboard_max_failed_logins: int = Field(default=5, ge=1)  # wrong passwords or codes before a lockout
+    dashboard_lockout_minutes: float = Field(default=15.0, gt=0)
+    dashboard_cookie_secure: bool | None = None  # Secure cookies; default: on in production (HTTPS)
+
+    # Production: background work, observability and alarms (deploy/README.md lists them all).
+    broker_url: str = ""  # the task queue's Redis; default: LABELVAULT_REDIS_URL (empty: embedded scheduler)
+    task_visibility_timeout: int = Field(default=3600, ge=10)  # a killed worker's task is redelivered after this
+    worker_tick_seconds: float = Field(default=30.0, gt=0)  # how often due syncs, purges and key epochs are looked for
+    sync_speedup: float = Field(default=1.0, gt=0)  # the fake marketplace only: multiply Amazon's rate limits
+    purge_interval_seconds: int = Field(default=3600, ge=1)
+    key_epoch_interval_seconds: int = Field(default=3600, ge=1)
+    key_epoch_days: int = Field(default=90, ge=1)  # tenant key versions are replaced this often
+    backup_retention_days: int = Field(default=35, ge=0)  # how long a backup may still need a retired root key
+    log_format: Literal["auto", "json", "text"] = "auto"  # auto: JSON in production, text otherwise
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    metrics_enabled: bool = True  # /metrics, behind the global allowlist
+    readiness_cache_seconds: float = Field(default=10.0, ge=0)  # a KMS readiness probe is reused this long
+    alarm_window: int = Field(default=600, ge=10)  # seconds over which refusals and ineligible requests are counted
+    alarm_rate_window: int = Field(default=300, ge=10)  # a client's recent label rate is measured over this
+    alarm_rate_baseline: int = Field(default=86_400, ge=60)  # ... and its usual rate over this
+    alarm_rate_factor: float = Field(default=5.0, gt=1)  # recent rate above usual rate × this raises an alarm
+    alarm_rate_min: int = Field(default=200, ge=1)  # labels in the recent window below which no rate alarm is raised
+    alarm_ineligible_threshold: int = Field(default=5, ge=1)  # per client per alarm window
+    alarm_refusal_threshold: int = Field(default=30, ge=1)  # refused requests per address per alarm window
+    alarm_repeat_seconds: int = Field(default=900, ge=1)  # the same alarm is raised at most once per this
+
+    # Retention (vault/retention.py): assumed transit time when a marketplace reports no delivery date at all.
+    retention_delivery_allowance_days: int = Field(default=14, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        # Defaults that depend on other settings (frozen model: set through object.__setattr__ once).
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.instance_path / 'labelvault.db'}")
+        if self.keyring_path is None:
+            object.__setattr__(self, "keyring_path", self.instance_path / "keyring.json")
+        return self
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    def problems(self) -> list[str]:
+        """Why this configuration must not run (empty when it may). Production is held to the strict rules."""
+        out: list[str] = []
+        if self.key_provider == "aws-kms" and not self.kms_key_id:
+            out.append("LABELVAULT_KMS_KEY_ID is required with LABELVAULT_KEY_PROVIDER=aws-kms")
+        out += self._label_api_problems()
+        if not self.production:
+            return out
+        if self.debug:
+            out.append("LABELVAULT_DEBUG must be off in production (the debugger runs code and shows data)")
+        if len(self.secret_key) < 32:
+            out.append("LABELVAULT_SECRET_KEY must be set to at least 32 random characters in production")
+        if not self.global_allowlist.strip():
+            out.append("LABELVAULT_GLOBAL_ALLOWLIST must name the networks allowed to reach the service in production")
+        if self.key_provider == "local" and not self.accept_local_keyring_risk:
+            out.append(
+                "the local keyring keeps the root key on the same disk as the data; use LABELVAULT_KEY_PROVIDER="
+                "aws-kms, or set LABELVAULT_ACCEPT_LOCAL_KEYRING_RISK=1 to accept that risk"
+            )
+        if self.database_url.startswith("sqlite"):
+            log.warning("production mode on SQLite: fine for one host, use PostgreSQL to scale out")
+        if not self.redis_url:
+            log.warning("production mode without LABELVAULT_REDIS_URL: rate limits are per process")
+        return out
+
+    def _label_api_problems(self) -> list[str]:
+        from limits import parse_many
+
+        from vault.netaddr import AddressError, parse_networks
+
+        out: list[str] = []
+        for name in ("global_allowlist", "trusted_proxies"):
+            try:
+                parse_networks(getattr(self, name), allow_broad=self.accept_broad_cidr_risk)
+            except AddressError as exc:
+                hint = (
+                    "" if self.accept_broad_cidr_risk else " (LABELVAULT_ACCEPT_BROAD_CIDR_RISK=1 accepts broad ranges)"
+                )
+                out.append(f"LABELVAULT_{name.upper()}: {exc}{hint}")
+        for name in ("rate_limit_ip", "rate_limit_client"):
+            try:
+                parse_many(getattr(self, name))
+            except ValueError:
+                out.append(f"LABELVAULT_{name.upper()}: not a rate limit such as '600/minute' or '10 per second'")
+        return out
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Read the environment (plus ``overrides``, keyed by lower-case setting name) and validate it."""
+    try:
+        settings = Settings(**(overrides or {}))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "LABELVAULT_" + str(first["loc"][0]).upper() if first["loc"] else "configuration"
+        raise SettingsError(f"{name}: {first['msg']}") from None
+    problems = settings.problems()
+    if problems:
+        raise SettingsError(f"refusing to start: {problems[0]}")
+    return settings

@@ -1,0 +1,177 @@
+"""The task queue: Celery with Redis as broker (``LABELVAULT_BROKER_URL``, default ``LABELVAULT_REDIS_URL``).
+
+Why Celery rather than RQ: it has what this work needs built in and proven — late acknowledgement with
+a Redis visibility timeout (a task whose worker was killed is delivered again to another worker), rejection
+on a lost worker process, and a scheduler (beat) — where RQ would need extra packages and its own
+scheduler. The jobs themselves are in app/worker.py, identical for the embedded scheduler.
+
+Processes (deploy/compose.yaml, deploy/systemd/):
+
+- ``celery -A app.tasks worker`` (or ``flask worker run``): runs tasks. ``acks_late``: a task's message is
+  acknowledged only when the task ends, so a worker killed mid-task (SIGKILL, OOM, lost host) leaves it
+  unacknowledged and Redis hands it to another worker after ``LABELVAULT_TASK_VISIBILITY_TIMEOUT``
+  seconds; a killed pool process is requeued at once (``task_reject_on_worker_lost``). The sync engine's
+  lease makes the second run resume from the last committed page (a dead holder's lease is taken over).
+- ``celery -A app.tasks beat`` (or ``flask worker beat``): every ``LABELVAULT_WORKER_TICK_SECONDS`` queues
+  :func:`dispatch`, which queues each due job once (app/worker.py's claims, in Redis). Two beats by
+  mistake queue nothing twice.
+
+Results are not stored (``task_ignore_result``): nothing a task returns goes to Redis, so no data does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_init
+from flask import Flask
+
+from app.services import Services, services
+from app.worker import KEY_EPOCH, PURGE, SYNC, RedisGate, dispatch_due, run_job
+
+log = logging.getLogger(__name__)
+
+QUEUE = "labelvault"
+
+celery_app = Celery("labelvault", set_as_current=False)
+celery_app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    task_acks_on_failure_or_timeout=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    task_serializer="json",
+    accept_content=["json"],
+    task_default_queue=QUEUE,
+    worker_hijack_root_logger=False,
+    worker_redirect_stdouts=False,
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    timezone="UTC",
+    enable_utc=True,
+)
+
+_app_lock = threading.Lock()
+_flask_app: Flask | None = None
+
+
+def _apply_settings(celery: Celery, app: Flask) -> None:
+    settings = services(app).settings
+    broker = settings.broker_url or settings.redis_url
+    if not broker:
+        raise RuntimeError(
+            "the task queue needs Redis: set LABELVAULT_REDIS_URL (or LABELVAULT_BROKER_URL), "
+            "or run the embedded scheduler (flask worker run --embedded)"
+        )
+    celery.conf.update(
+        broker_url=broker,
+        broker_transport_options={
+            "visibility_timeout": settings.task_visibility_timeout,
+            # Look for the unacknowledged tasks of dead workers every 10 s (default: every 100 s).
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+            "retry_on_timeout": True,
+        },
+        beat_schedule={
+            "dispatch-due-jobs": {"task": "labelvault.dispatch", "schedule": settings.worker_tick_seconds},
+        },
+    )
+
+
+@celery_app.on_configure.connect  # type: ignore[untyped-decorator]
+def _configure(sender: Celery, **_: Any) -> None:
+    # ``celery -A app.tasks:celery_app worker``: the settings come from the environment, like the web app's.
+    _apply_settings(sender, flask_app())
+
+
+def bind(app: Flask) -> Celery:
+    """Configure the Celery app from ``app``'s settings; tasks of this process use ``app``'s services."""
+    global _flask_app
+    _flask_app = app
+    _apply_settings(celery_app, app)
+    return celery_app
+
+
+def flask_app() -> Flask:
+    """The Flask app whose services the tasks use (built from the environment on first use)."""
+    global _flask_app
+    if _flask_app is None:
+        with _app_lock:
+            if _flask_app is None:
+                from app import create_app
+
+                _flask_app = create_app()
+    return _flask_app
+
+
+def _services() -> Services:
+    return services(flask_app())
+
+
+def gate() -> RedisGate:
+    """The claims of app/worker.py in the broker's Redis."""
+    cache: dict[str, Any] = flask_app().extensions.setdefault("labelvault.tasks", {})
+    if "gate" not in cache:
+        import redis
+
+        s = _services().settings
+        client = redis.Redis.from_url(s.broker_url or s.redis_url, socket_connect_timeout=5, socket_timeout=5)
+        cache["gate"] = RedisGate(client, prefix=s.rate_limit_prefix)
+    found: RedisGate = cache["gate"]
+    return found
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _after_fork(**_: Any) -> None:
+    # A pool process must not share the parent's database connections (SQLAlchemy's fork rule).
+    if _flask_app is not None:
+        services(_flask_app).engine.dispose(close=False)
+
+
+def _claim_seconds() -> float:
+    s = _services().settings
+    # Held while queued and running; a task lost with its message frees the account after this long.
+    return s.task_visibility_timeout * 2 + 600
+
+
+@celery_app.task(name="labelvault.dispatch", acks_late=False)  # type: ignore[untyped-decorator]
+def dispatch() -> dict[str, Any]:
+    """Queue every due job once (the beat calls this every tick)."""
+    with flask_app().app_context():
+        sent = dispatch_due(_services(), gate=gate(), enqueue=_enqueue, claim_seconds=_claim_seconds())
+    return {"syncs": sent.syncs, "purge": sent.purge, "key_epoch": sent.key_epoch}
+
+
+def _enqueue(kind: str, account_id: int | None) -> None:
+    if kind == SYNC:
+        sync.delay(account_id)
+    elif kind == PURGE:
+        purge.delay()
+    elif kind == KEY_EPOCH:
+        key_epoch.delay()
+
+
+@celery_app.task(name="labelvault.sync", bind=True)  # type: ignore[untyped-decorator]
+def sync(self: Task[Any, Any], account_id: int) -> None:
+    """Sync one account (idempotent; resumes from the last committed page after a crash)."""
+    with flask_app().app_context():
+        run_job(_services(), SYNC, account_id, gate=gate())
+
+
+@celery_app.task(name="labelvault.purge")  # type: ignore[untyped-decorator]
+def purge() -> None:
+    """Erase the orders past their retention deadline (idempotent; concurrent runs take disjoint batches)."""
+    with flask_app().app_context():
+        run_job(_services(), PURGE, None)
+
+
+@celery_app.task(name="labelvault.key_epoch")  # type: ignore[untyped-decorator]
+def key_epoch() -> None:
+    """Run the key-epoch job (idempotent; one run at a time by an advisory lock)."""
+    with flask_app().app_context():
+        run_job(_services(), KEY_EPOCH, None)

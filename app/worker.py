@@ -1,0 +1,315 @@
+"""Background work: what is due and how each job runs, for the task queue (app/tasks.py) and the embedded
+scheduler alike.
+
+Jobs: the sync of every marketplace account at its own interval (``sync_interval_seconds``; a failed sync
+is tried again after at most five minutes), the retention purge and the key-epoch job at their intervals.
+Every job is idempotent and safe to run twice at once: the sync engine holds a lease per account, the
+purge claims disjoint batches, the key-epoch job takes an advisory lock. On top of that a :class:`Gate`
+keeps the scheduler from queueing one job twice: a claim per account (held from queueing until the task
+ends, or until it runs out) and one per interval for the purge and the key epoch — in Redis when the
+task queue runs, so any number of schedulers agree, in memory for the embedded scheduler.
+
+:class:`EmbeddedScheduler` is the default without Redis (``flask worker run --embedded``): one thread in
+the process that runs due jobs one after another.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import select
+
+from app.services import Services
+from connectors.amazon import connector_for_account
+from connectors.interfaces import ConnectorError
+from connectors.sync import SyncBusy, SyncSummary, sync_account
+from vault.epochs import EpochReport, run_key_epoch
+from vault.models import MarketplaceAccount, utcnow
+from vault.retention import PurgeResult, purge_due
+
+log = logging.getLogger(__name__)
+
+#: A failed sync is due again after this long at most, whatever the account's interval.
+FAILED_SYNC_RETRY = timedelta(minutes=5)
+
+SYNC, PURGE, KEY_EPOCH = "sync", "purge", "key-epoch"
+
+
+# -- what is due ---------------------------------------------------------------------------------------
+
+
+def _finished_at(last_sync: dict[str, Any] | None) -> tuple[datetime | None, bool]:
+    if not last_sync or not last_sync.get("finished_at"):
+        return None, True
+    try:
+        return datetime.fromisoformat(str(last_sync["finished_at"])), bool(last_sync.get("ok"))
+    except ValueError:
+        return None, True
+
+
+def due_accounts(services: Services, *, now: datetime | None = None) -> list[int]:
+    """Live accounts whose sync is due at ``now``: never synced, or last synced ``sync_interval_seconds`` ago."""
+    now = now or utcnow()
+    with services.sessions() as session:
+        rows = session.execute(
+            select(MarketplaceAccount.id, MarketplaceAccount.sync_interval_seconds, MarketplaceAccount.last_sync)
+            .where(MarketplaceAccount.removed_at.is_(None))
+            .order_by(MarketplaceAccount.id)
+        ).all()
+    due: list[int] = []
+    for account_id, interval, last in rows:
+        finished, ok = _finished_at(last)
+        wait = timedelta(seconds=interval)
+        if not ok:
+            wait = min(wait, FAILED_SYNC_RETRY)
+        if finished is None or finished + wait <= now:
+            due.append(account_id)
+    return due
+
+
+# -- the jobs ------------------------------------------------------------------------------------------
+
+
+def run_sync(services: Services, account_id: int, *, wait: float = 0.0) -> SyncSummary | None:
+    """Sync one account now; None if another run holds it (that run will finish the account)."""
+    with services.sessions() as session:
+        account = session.get(MarketplaceAccount, account_id)
+        if account is None or account.removed_at is not None:
+            log.info("account %d is gone; nothing to sync", account_id, extra={"account_id": account_id})
+            return None
+        connector = connector_for_account(
+            session, keys=services.keys, account=account, speedup=services.settings.sync_speedup
+        )
+    try:
+        return sync_account(services.sessions, keys=services.keys, account=account_id, connector=connector, wait=wait)
+    except SyncBusy:
+        log.info("account %d is being synced by another run", account_id, extra={"account_id": account_id})
+        return None
+    finally:
+        connector.close()
+
+
+def run_purge(services: Services) -> PurgeResult:
+    """Erase every order past its retention deadline (see :func:`vault.retention.purge_due`)."""
+    with services.sessions() as session:
+        return purge_due(session)
+
+
+def run_epoch(services: Services) -> EpochReport:
+    """Run whatever the key-epoch schedule has due (see :mod:`vault.epochs`)."""
+    s = services.settings
+    with services.sessions() as session:
+        return run_key_epoch(
+            session,
+            keys=services.keys,
+            epoch_length=timedelta(days=s.key_epoch_days),
+            backup_retention=timedelta(days=s.backup_retention_days),
+        )
+
+
+# -- queueing each job at most once ---------------------------------------------------------------------
+
+
+class Gate(Protocol):
+    """Claims that keep a job from being queued twice (see the module docstring)."""
+
+    def claim(self, name: str, *, seconds: float) -> bool:
+        """Take ``name`` for ``seconds`` unless it is taken; True if this caller took it."""
+        ...
+
+    def release(self, name: str) -> None:
+        """Give ``name`` up (the job ended)."""
+        ...
+
+
+class MemoryGate:
+    """Claims in process memory (the embedded scheduler: one process)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+        self._clock = clock
+
+    def claim(self, name: str, *, seconds: float) -> bool:
+        now = self._clock()
+        with self._lock:
+            if self._until.get(name, 0.0) > now:
+                return False
+            self._until[name] = now + seconds
+            return True
+
+    def release(self, name: str) -> None:
+        with self._lock:
+            self._until.pop(name, None)
+
+
+class RedisGate:
+    """Claims in Redis (``SET NX EX``), shared by every scheduler and worker."""
+
+    def __init__(self, client: Any, *, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix.rstrip(":") + ":jobs:"
+
+    def claim(self, name: str, *, seconds: float) -> bool:
+        return bool(self.client.set(self.prefix + name, b"1", nx=True, ex=max(1, round(seconds))))
+
+    def release(self, name: str) -> None:
+        self.client.delete(self.prefix + name)
+
+
+def sync_claim(account_id: int) -> str:
+    return f"{SYNC}:{account_id}"
+
+
+@dataclass
+class Dispatched:
+    """What one scheduler tick queued."""
+
+    syncs: list[int] = field(default_factory=list)
+    purge: bool = False
+    key_epoch: bool = False
+
+
+def dispatch_due(
+    services: Services,
+    *,
+    gate: Gate,
+    enqueue: Callable[[str, int | None], None],
+    claim_seconds: float,
+    now: datetime | None = None,
+) -> Dispatched:
+    """Queue every due job that is not queued or running already: ``enqueue(kind, account id or None)``.
+
+    A sync's claim is held until its task releases it (or ``claim_seconds`` pass: a lost task frees it);
+    the purge's and key epoch's claims last their interval, so each runs once per interval cluster-wide.
+    """
+    s = services.settings
+    out = Dispatched()
+    for account_id in due_accounts(services, now=now):
+        if gate.claim(sync_claim(account_id), seconds=claim_seconds):
+            try:
+                enqueue(SYNC, account_id)
+            except Exception:
+                gate.release(sync_claim(account_id))
+                raise
+            out.syncs.append(account_id)
+    if gate.claim(PURGE, seconds=s.purge_interval_seconds):
+        enqueue(PURGE, None)
+        out.purge = True
+    if gate.claim(KEY_EPOCH, seconds=s.key_epoch_interval_seconds):
+        enqueue(KEY_EPOCH, None)
+        out.key_epoch = True
+    return out
+
+
+def run_job(services: Services, kind: str, account_id: int | None, *, gate: Gate | None = None) -> Any:
+    """Run one queued job and release its claim (a sync's), whatever the outcome."""
+    from app.observability import TASKS
+
+    started = time.monotonic()
+    outcome = "ok"
+    try:
+        if kind == SYNC:
+            assert account_id is not None
+            result: Any = run_sync(services, account_id)
+            outcome = "ok" if result is not None else "skipped"
+        elif kind == PURGE:
+            result = run_purge(services)
+        elif kind == KEY_EPOCH:
+            result = run_epoch(services)
+        else:
+            raise ValueError(f"unknown job {kind!r}")
+        return result
+    except ConnectorError as exc:
+        outcome = "failed"
+        log.warning(
+            "sync of account %s failed: %s", account_id, type(exc).__name__, extra={"task": kind, "outcome": outcome}
+        )
+        return None
+    except BaseException:
+        outcome = "failed"
+        raise
+    finally:
+        if kind == SYNC and gate is not None and account_id is not None:
+            gate.release(sync_claim(account_id))
+        TASKS.labels(kind, outcome).inc()
+        log.info(
+            "job %s%s: %s in %.1f s",
+            kind,
+            "" if account_id is None else f" account {account_id}",
+            outcome,
+            time.monotonic() - started,
+            extra={"task": kind, "outcome": outcome, "account_id": account_id},
+        )
+
+
+# -- the embedded scheduler -------------------------------------------------------------------------------
+
+
+class EmbeddedScheduler:
+    """Runs due syncs, purges and key epochs in one background thread of this process (no Redis needed).
+
+    For the demo and single-host installs. Each tick queues due jobs into a local list and runs them one
+    after another; :meth:`stop` lets the job in progress finish its current page and returns.
+    """
+
+    def __init__(self, services: Services, *, tick: float | None = None) -> None:
+        self.services = services
+        self.tick = tick if tick is not None else services.settings.worker_tick_seconds
+        self.gate = MemoryGate()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.runs = 0
+
+    def run_once(self) -> Dispatched:
+        """One tick: find what is due and run it all now."""
+        queued: list[tuple[str, int | None]] = []
+        dispatched = dispatch_due(
+            self.services,
+            gate=self.gate,
+            enqueue=lambda kind, account_id: queued.append((kind, account_id)),
+            claim_seconds=3600,
+        )
+        for kind, account_id in queued:
+            if self._stop.is_set():
+                if kind == SYNC and account_id is not None:
+                    self.gate.release(sync_claim(account_id))
+                continue
+            try:
+                run_job(self.services, kind, account_id, gate=self.gate)
+            except Exception as exc:  # one failed job must not stop the scheduler
+                log.error("job %s failed (%s)", kind, type(exc).__name__, extra={"task": kind})
+        self.runs += 1
+        return dispatched
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:
+                log.error("scheduler tick failed (%s); trying again next tick", type(exc).__name__)
+            self._stop.wait(self.tick)
+
+    def start(self) -> EmbeddedScheduler:
+        """Start the scheduler thread (daemon: it never keeps the process alive on its own)."""
+        self._thread = threading.Thread(target=self._loop, name="labelvault-scheduler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop after the job in progress and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def wait(self) -> None:
+        """Block until :meth:`stop` is called (from a signal handler)."""
+        while not self._stop.wait(1.0):
+            pass
+        self.stop()

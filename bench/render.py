@@ -1,0 +1,168 @@
+"""Print-ready labels through the label API on loopback: ZPL and PDF, as batches and one per request.
+
+From sealed records (half Tokyo addresses in Japanese script, half Seattle), through the whole pipeline
+(allowlist, key, limits, lookup, eligibility, unseal, audit, render, commit), on one app served on
+127.0.0.1 with requests sent one after another, as a packing station sends them:
+
+- ``zpl_batch_per_s``: 1,000 labels as two 500-order ``POST /v1/labels/batch`` requests (203 dpi);
+- ``pdf_batch_per_s``: 200 labels as one batch request (4x6 in, embedded CJK-capable font);
+- ``pdf_single_ms``: the median time of one PDF label request (``GET ...?format=pdf``);
+- ``zpl_vs_json`` / ``pdf_vs_json``: single-label requests per second of that format over the same
+  labels' JSON release (the baseline: same pipeline, no rendering to speak of).
+
+Last line: ``RESULT render zpl_batch_per_s=N pdf_batch_per_s=M pdf_single_ms=P zpl_vs_json=X pdf_vs_json=Y``.
+Targets: zpl_batch_per_s ≥ 500, pdf_batch_per_s ≥ 100, pdf_single_ms ≤ 50.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from flask import Flask
+from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
+
+from app import create_app
+from app.render import warm_up
+from vault.clients import create_client
+from vault.db import make_engine, migrate
+from vault.keyproviders import LocalKeyProvider
+from vault.keys import KeyManager
+from vault.labels import create_tenant, set_return_address, store_order
+from vault.models import MarketplaceAccount
+from vault.records import LabelRecord, OrderFacts, OrderStatus
+
+TOKYO = {
+    "name": "山田 太郎", "address_line1": "千代田区千代田1-1", "address_line2": "皇居外苑ビル3階", "city": "千代田区",
+    "state_or_region": "東京都", "postal_code": "100-0001", "country_code": "JP",
+}  # fmt: skip
+SEATTLE = {
+    "name": "Jane Buyer", "company": "Acme Widgets Ltd", "address_line1": "1234 Pike Street",
+    "address_line2": "Suite 400", "city": "Seattle", "state_or_region": "WA", "postal_code": "98101",
+    "country_code": "US",
+}  # fmt: skip
+
+
+def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
+    """One tenant with ``n`` sealed orders (alternating Tokyo and Seattle) and a packing-station key."""
+    engine = make_engine(url)
+    migrate(engine)
+    keys = KeyManager(LocalKeyProvider(instance / "keyring.json"))
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    with Session(engine) as s:
+        tenant = create_tenant(s, keys=keys, slug="render-bench", name="Render Bench")
+        set_return_address(
+            s, tenant=tenant, name="Render Bench Ltd", lines=["88 Keyuan Rd", "Shenzhen 518057"], country_code="CN",
+            actor="bench",
+        )  # fmt: skip
+        account = MarketplaceAccount(
+            tenant_id=tenant.id, marketplace="amazon", name="JP", region="fe", api_version="2026-01-01",
+            marketplace_ids=["A1VC38T7YXB528"],
+        )  # fmt: skip
+        s.add(account)
+        s.flush()
+        ids = []
+        for i in range(n):
+            fields = TOKYO if i % 2 == 0 else SEATTLE
+            label = LabelRecord(**{**fields, "address_line1": f"{fields['address_line1']} {i}"})  # type: ignore[arg-type]
+            facts = OrderFacts("amazon", f"250-{i:07d}-0000001", OrderStatus.UNSHIPPED, t0, t0)
+            store_order(s, keys=keys, account=account, facts=facts, label=label)
+            ids.append(facts.external_order_id)
+        key = create_client(
+            s, tenant=tenant, name="station", scopes=["labels:issue"], cidrs=["127.0.0.1"], actor="bench"
+        ).key
+        s.commit()
+    engine.dispose()
+    return ids, key
+
+
+@contextmanager
+def serve(app: Flask) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def singles(http: httpx.Client, ids: list[str], fmt: str) -> list[float]:
+    """Seconds per request for one label each, one request after another."""
+    times = []
+    for order_id in ids:
+        t0 = time.perf_counter()
+        r = http.get(f"/v1/labels/amazon/{order_id}", params={"format": fmt})
+        times.append(time.perf_counter() - t0)
+        r.raise_for_status()
+    return times
+
+
+def batches(http: httpx.Client, ids: list[str], fmt: str, size: int = 500) -> float:
+    """Labels per second for ``ids`` released in batch requests of ``size``."""
+    t0 = time.perf_counter()
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        r = http.post(
+            "/v1/labels/batch", params={"format": fmt},
+            json={"orders": [{"marketplace": "amazon", "order_id": i} for i in chunk]},
+        )  # fmt: skip
+        r.raise_for_status()
+        body = r.json()
+        if body["refused"] or len(body["released"]) != len(chunk):
+            raise RuntimeError(f"{len(body['refused'])} orders refused in a {fmt} batch")
+    return len(ids) / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--singles", type=int, default=200, help="single-label requests per format")
+    args = ap.parse_args()
+    logging.disable(logging.WARNING)  # request logs and rate alarms are not the subject here
+    with tempfile.TemporaryDirectory() as tmp:
+        instance = Path(tmp)
+        url = f"sqlite:///{instance / 'render.db'}"
+        ids, key = build(url, instance, 1000)
+        app = create_app(
+            {
+                "database_url": url, "instance_path": instance, "label_reissue_cap": 50,
+                "rate_limit_ip": "1000000/minute", "rate_limit_client": "1000000/minute",
+            }
+        )  # fmt: skip
+        warm_up()  # what gunicorn's post_fork does: the CJK font is loaded once per process, not per request
+        with (
+            serve(app) as base,
+            httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as http,
+        ):
+            singles(http, ids[:20], "json")  # warm the key cache and the connection
+            json_t = singles(http, ids[: args.singles], "json")
+            zpl_t = singles(http, ids[: args.singles], "zpl")
+            pdf_t = singles(http, ids[: args.singles], "pdf")
+            zpl_batch = batches(http, ids[:1000], "zpl")
+            pdf_batch = batches(http, ids[:200], "pdf")
+        app.extensions["labelvault"].engine.dispose()
+    per_s = {name: len(t) / sum(t) for name, t in (("json", json_t), ("zpl", zpl_t), ("pdf", pdf_t))}
+    for name, t in (("json", json_t), ("zpl", zpl_t), ("pdf", pdf_t)):
+        print(f"single {name:4}  {per_s[name]:7.1f} labels/s  median {statistics.median(t) * 1000:6.1f} ms")
+    print(f"batch  zpl   {zpl_batch:7.1f} labels/s (1,000 labels in 500-order requests)")
+    print(f"batch  pdf   {pdf_batch:7.1f} labels/s (200 labels in one request)")
+    print(
+        f"RESULT render zpl_batch_per_s={zpl_batch:.0f} pdf_batch_per_s={pdf_batch:.0f} "
+        f"pdf_single_ms={statistics.median(pdf_t) * 1000:.1f} zpl_vs_json={per_s['zpl'] / per_s['json']:.2f} "
+        f"pdf_vs_json={per_s['pdf'] / per_s['json']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

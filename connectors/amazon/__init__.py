@@ -1,0 +1,87 @@
+"""Amazon Selling Partner API connector (Orders v2026-01-01, or legacy Orders v0 with an RDT)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from connectors.amazon.client import LwaCredentials, RetryPolicy, SpApiClient
+from connectors.amazon.connector import AmazonConnector
+from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS, endpoints_for
+from connectors.interfaces import ConnectorError
+from connectors.ratelimit import RateLimiter
+from vault.keys import KeyManager
+from vault.labels import unseal_credentials
+from vault.models import MarketplaceAccount
+
+__all__ = [
+    "API_V0",
+    "API_V2026",
+    "AmazonConnector",
+    "LwaCredentials",
+    "RetryPolicy",
+    "SpApiClient",
+    "connector_for_account",
+    "shared_limiter",
+]
+
+_limiters: dict[float, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(speedup: float = 1.0) -> RateLimiter:
+    """The process's rate limiter for Amazon's usage plans (one per speed-up factor), shared by connectors."""
+    with _limiters_lock:
+        limiter = _limiters.get(speedup)
+        if limiter is None:
+            limiter = _limiters[speedup] = RateLimiter(USAGE_PLANS, speedup=speedup)
+        return limiter
+
+
+def connector_for_account(
+    session: Session,
+    *,
+    keys: KeyManager,
+    account: MarketplaceAccount,
+    speedup: float = 1.0,
+    limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
+    **options: Any,
+) -> AmazonConnector:
+    """An :class:`AmazonConnector` for a stored account: its endpoints, API version and unsealed credentials.
+
+    ``speedup`` scales Amazon's documented rates and the retry backoff (for the fake marketplace only);
+    ``options`` go to :class:`AmazonConnector` (page size, overlap, initial look-back).
+    """
+    if account.marketplace != "amazon":
+        raise ConnectorError(f"account {account.id} is not an Amazon account")
+    if account.removed_at is not None:
+        raise ConnectorError(f"account {account.id} has been removed")
+    credentials = LwaCredentials.from_secrets(unseal_credentials(session, keys=keys, account=account))
+    ends = endpoints_for(
+        account.region,
+        sandbox=account.sandbox,
+        sp_api_endpoint=account.sp_api_endpoint,
+        lwa_endpoint=account.lwa_endpoint,
+    )
+    client = SpApiClient(
+        credentials=credentials,
+        base_url=ends.sp_api,
+        lwa_url=ends.lwa,
+        limiter=limiter or shared_limiter(speedup),
+        scope=f"amazon-account:{account.id}",
+        retry=retry,
+        clock=clock,
+    )
+    return AmazonConnector(
+        client=client,
+        marketplace_ids=list(account.marketplace_ids),
+        api_version=account.api_version,
+        clock=clock,
+        **options,
+    )

@@ -1,0 +1,58 @@
+"""Where an Amazon account's API lives: SP-API regional hosts, their sandboxes, and Login with Amazon."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from connectors.interfaces import ConnectorError
+from connectors.ratelimit import UsagePlan
+
+#: SP-API hosts per region (Amazon's developer guide, "SP-API endpoints").
+REGIONS: dict[str, str] = {
+    "na": "https://sellingpartnerapi-na.amazon.com",
+    "eu": "https://sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sellingpartnerapi-fe.amazon.com",
+}
+SANDBOX_REGIONS: dict[str, str] = {
+    "na": "https://sandbox.sellingpartnerapi-na.amazon.com",
+    "eu": "https://sandbox.sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sandbox.sellingpartnerapi-fe.amazon.com",
+}
+LWA_URL = "https://api.amazon.com/auth/o2/token"
+
+API_V2026 = "2026-01-01"
+API_V0 = "v0"
+API_VERSIONS = (API_V2026, API_V0)
+
+#: Documented default usage plans (rate per second, burst) of the operations the connector calls.
+USAGE_PLANS: dict[str, UsagePlan] = {
+    "searchOrders": UsagePlan(rate=0.0056, burst=20),
+    "getOrder": UsagePlan(rate=0.5, burst=30),
+    "getOrders": UsagePlan(rate=0.0167, burst=20),
+    "getOrderAddress": UsagePlan(rate=0.5, burst=30),
+    "createRestrictedDataToken": UsagePlan(rate=1.0, burst=10),
+    # LWA publishes no usage plan; this keeps a broken loop from hammering it.
+    "lwaToken": UsagePlan(rate=1.0, burst=5),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoints:
+    """The two base URLs one account talks to."""
+
+    sp_api: str
+    lwa: str
+
+
+def endpoints_for(
+    region: str, *, sandbox: bool = False, sp_api_endpoint: str | None = None, lwa_endpoint: str | None = None
+) -> Endpoints:
+    """The account's endpoints: its region's host (or sandbox host), unless overridden per account."""
+    hosts = SANDBOX_REGIONS if sandbox else REGIONS
+    if sp_api_endpoint:
+        sp_api = sp_api_endpoint
+    elif region in hosts:
+        sp_api = hosts[region]
+    else:
+        raise ConnectorError(f"unknown Amazon region {region!r} (expected one of {', '.join(REGIONS)})")
+    return Endpoints(sp_api=sp_api.rstrip("/"), lwa=lwa_endpoint or LWA_URL)

@@ -1,0 +1,342 @@
+"""The sync engine: pull an account's changed orders through its connector into the vault, crash-safely.
+
+Each page is one transaction: its orders are upserted (``vault.labels.store_order``, idempotent by account
+and marketplace order id), then the cursor that covers them is stored, then the lease is renewed, then
+commit. A crash anywhere leaves the database at a page boundary with the cursor matching the stored orders,
+so a re-run neither loses nor duplicates an order (windows overlap; the upserts absorb repeats).
+
+One account is synced by one run at a time: a lease row (``SyncState``) is taken with a conditional UPDATE,
+renewed with every page commit (which also fences a run whose lease was taken over: its page rolls back),
+and released at the end. A crashed holder's lease runs out; on the same host a dead holder's is taken over
+at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.interfaces import Connector, ConnectorError, SyncCursor
+from vault.db import rowcount
+from vault.keys import KeyManager
+from vault.labels import shred_label, store_order
+from vault.models import MarketplaceAccount, Order, SyncState, utcnow
+from vault.records import OrderStatus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LEASE = timedelta(minutes=5)
+#: Statuses in which an order's label record is shredded when the marketplace no longer serves an address.
+_NO_ADDRESS = frozenset({OrderStatus.CANCELLED, OrderStatus.UNFULFILLABLE})
+
+
+class SyncBusy(ConnectorError):
+    """Another run holds this account's sync lease (it is being synced right now)."""
+
+
+class LeaseLost(ConnectorError):
+    """This run's lease ran out and another run took the account over; the current page was rolled back."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProgress:
+    """Reported after every committed page (for progress bars)."""
+
+    pages: int
+    orders: int
+    fraction: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSummary:
+    """What one sync run did. Counts and timings only: safe to print, log and store."""
+
+    account_id: int
+    orders_new: int
+    orders_updated: int
+    orders_unchanged: int
+    pages: int
+    calls: int
+    throttled: int
+    retries: int
+    seconds: float
+    cursor: datetime | None
+
+    @property
+    def orders_seen(self) -> int:
+        """Every order the run received (an order served twice counts twice)."""
+        return self.orders_new + self.orders_updated + self.orders_unchanged
+
+    def as_json(self) -> dict[str, Any]:
+        """The summary as stored in ``MarketplaceAccount.last_sync``."""
+        data = asdict(self)
+        data["cursor"] = self.cursor.isoformat() if self.cursor else None
+        return data
+
+
+def lease_owner_id() -> str:
+    """A lease owner name for this process: host, pid (to spot a dead holder) and a random suffix."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _holder_is_dead(owner: str) -> bool:
+    """Whether ``owner`` names a process on this host that no longer exists (a crashed run)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname()[:80] or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _ensure_state_row(session: Session, account_id: int) -> None:
+    """Create the account's SyncState row if missing, race-free (two runs may try at once)."""
+    dialect = session.get_bind().dialect.name
+    values = {"account_id": account_id, "updated_at": utcnow()}
+    if dialect == "postgresql":
+        session.execute(pg_insert(SyncState).values(**values).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite_insert(SyncState).values(**values).on_conflict_do_nothing())
+    elif session.get(SyncState, account_id) is None:
+        session.add(SyncState(**values))
+    session.flush()
+
+
+def acquire_lease(
+    session: Session, *, account_id: int, owner: str, duration: timedelta = DEFAULT_LEASE, now: datetime | None = None
+) -> bool:
+    """Take (or renew) the account's sync lease for ``owner``; False if a live run holds it. Commits."""
+    now = now or utcnow()
+    _ensure_state_row(session, account_id)
+    session.commit()
+    taken = rowcount(
+        session.execute(
+            update(SyncState)
+            .where(
+                SyncState.account_id == account_id,
+                (SyncState.lease_owner.is_(None))
+                | (SyncState.lease_owner == owner)
+                | (SyncState.lease_expires_at < now),
+            )
+            .values(lease_owner=owner, lease_expires_at=now + duration, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not taken:
+        holder = session.scalar(select(SyncState.lease_owner).where(SyncState.account_id == account_id))
+        if holder and _holder_is_dead(holder):
+            # Only if the dead holder still holds it: another run may have got there first.
+            taken = rowcount(
+                session.execute(
+                    update(SyncState)
+                    .where(SyncState.account_id == account_id, SyncState.lease_owner == holder)
+                    .values(lease_owner=owner, lease_expires_at=now + duration, updated_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            if taken:
+                log.info("account %d: took over the sync lease of a crashed run", account_id)
+    session.commit()
+    return bool(taken)
+
+
+def release_lease(session: Session, *, account_id: int, owner: str) -> None:
+    """Give the lease up (only if ``owner`` still holds it). Commits."""
+    session.execute(
+        update(SyncState)
+        .where(SyncState.account_id == account_id, SyncState.lease_owner == owner)
+        .values(lease_owner=None, lease_expires_at=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def load_cursor(session: Session, account: MarketplaceAccount) -> SyncCursor:
+    """The account's stored cursor: low-water mark plus any half-paged window."""
+    state = session.get(SyncState, account.id, populate_existing=True)
+    if state is None:
+        return SyncCursor(updated_after=account.sync_cursor)
+    return SyncCursor(updated_after=account.sync_cursor, window_end=state.window_end, page_token=state.page_token)
+
+
+def sync_account(
+    sessions: Session | sessionmaker[Session],
+    *,
+    keys: KeyManager,
+    account: MarketplaceAccount | int,
+    connector: Connector,
+    owner: str | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+    wait: float = 0.0,
+    progress: Callable[[SyncProgress], None] | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> SyncSummary:
+    """Sync one account's changed orders into the vault, committing per page; see the module docstring.
+
+    Raises :class:`SyncBusy` if another run holds the account (after waiting up to ``wait`` seconds),
+    :class:`LeaseLost` if the lease is taken over mid-run, and the connector's or vault's errors as they
+    come (the page in flight is rolled back; the next run resumes from the last committed page).
+    """
+    if isinstance(sessions, Session):
+        return _sync(sessions, keys, account, connector, owner, lease, wait, progress, clock)
+    with sessions() as session:
+        return _sync(session, keys, account, connector, owner, lease, wait, progress, clock)
+
+
+def _sync(
+    session: Session,
+    keys: KeyManager,
+    account_ref: MarketplaceAccount | int,
+    connector: Connector,
+    owner: str | None,
+    lease: timedelta,
+    wait: float,
+    progress: Callable[[SyncProgress], None] | None,
+    clock: Callable[[], datetime],
+) -> SyncSummary:
+    account_id = account_ref if isinstance(account_ref, int) else account_ref.id
+    owner = owner or lease_owner_id()
+    started = time.monotonic()
+    deadline = started + wait
+    while not acquire_lease(session, account_id=account_id, owner=owner, duration=lease, now=clock()):
+        if time.monotonic() >= deadline:
+            raise SyncBusy(f"account {account_id} is being synced by another run")
+        time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+    account = session.get(MarketplaceAccount, account_id, populate_existing=True)
+    if account is None or account.removed_at is not None:
+        release_lease(session, account_id=account_id, owner=owner)
+        raise ConnectorError(f"account {account_id} does not exist or was removed")
+    before = connector.stats()
+    counts = {"created": 0, "updated": 0, "unchanged": 0}
+    pages = 0
+    cursor = load_cursor(session, account)
+    try:
+        for page in connector.pull(cursor):
+            _store_page(session, keys, account, page.orders, counts)
+            state_written = rowcount(
+                session.execute(
+                    update(SyncState)
+                    .where(SyncState.account_id == account_id, SyncState.lease_owner == owner)
+                    .values(
+                        lease_expires_at=clock() + lease,
+                        window_end=page.cursor.window_end,
+                        page_token=page.cursor.page_token,
+                        updated_at=clock(),
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            if not state_written:
+                session.rollback()
+                raise LeaseLost(f"account {account_id}: sync lease lost to another run; page rolled back")
+            account.sync_cursor = page.cursor.updated_after
+            session.commit()
+            cursor = page.cursor
+            pages += 1
+            if progress is not None:
+                progress(SyncProgress(pages=pages, orders=sum(counts.values()), fraction=page.progress))
+    except BaseException as exc:
+        session.rollback()
+        _record_failure(session, account, exc, clock)
+        release_lease(session, account_id=account_id, owner=owner)
+        raise
+    after = connector.stats()
+    summary = SyncSummary(
+        account_id=account_id,
+        orders_new=counts["created"],
+        orders_updated=counts["updated"],
+        orders_unchanged=counts["unchanged"],
+        pages=pages,
+        calls=after.calls - before.calls,
+        throttled=after.throttled - before.throttled,
+        retries=after.retries - before.retries,
+        seconds=round(time.monotonic() - started, 3),
+        cursor=cursor.updated_after,
+    )
+    account.last_sync = {"ok": True, "finished_at": clock().isoformat(), **summary.as_json()}
+    session.commit()
+    release_lease(session, account_id=account_id, owner=owner)
+    log.info(
+        "account %d synced: %d new, %d updated, %d unchanged, %d calls, %d throttled, %.1fs",
+        account_id,
+        summary.orders_new,
+        summary.orders_updated,
+        summary.orders_unchanged,
+        summary.calls,
+        summary.throttled,
+        summary.seconds,
+    )
+    return summary
+
+
+def _store_page(
+    session: Session,
+    keys: KeyManager,
+    account: MarketplaceAccount,
+    orders: Any,
+    counts: dict[str, int],
+) -> None:
+    ids = [facts.external_order_id for facts, _ in orders]
+    stored: dict[str, datetime] = {}
+    if ids:
+        rows = session.execute(
+            select(Order.external_order_id, Order.last_updated_at).where(
+                Order.account_id == account.id, Order.external_order_id.in_(ids)
+            )
+        )
+        stored = dict(rows.all())
+    for facts, label in orders:
+        known = stored.get(facts.external_order_id)
+        if known is not None and known > facts.last_updated_at:
+            # An older copy (a resumed page snapshot, an overlap) must not roll a newer state back.
+            counts["unchanged"] += 1
+            continue
+        result = store_order(session, keys=keys, account=account, facts=facts, label=label)
+        outcome = result.outcome
+        if label is None and facts.status in _NO_ADDRESS and result.order.label is not None:
+            # Amazon stops serving the address once an order is cancelled: nothing is left to ship, so
+            # the vault must not keep it either (minimisation; Amazon's Data Protection Policy).
+            shred_label(session, order=result.order)
+            outcome = "updated"
+        counts[outcome] += 1
+        stored[facts.external_order_id] = facts.last_updated_at
+
+
+def _record_failure(
+    session: Session, account: MarketplaceAccount, exc: BaseException, clock: Callable[[], datetime]
+) -> None:
+    """Note a failed run on the account for the dashboard: the error's type and (PII-free) message."""
+    if not isinstance(exc, Exception):
+        return  # KeyboardInterrupt / SystemExit: just let go
+    try:
+        message = str(exc) if isinstance(exc, ConnectorError) else ""
+        account.last_sync = {
+            "ok": False,
+            "finished_at": clock().isoformat(),
+            "error": type(exc).__name__,
+            "message": message[:300],
+        }
+        session.commit()
+    except Exception:  # the database itself may be what failed; the original error matters more
+        session.rollback()
+        log.warning("account %d: could not record the failed sync", account.id)

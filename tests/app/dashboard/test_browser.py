@@ -1,0 +1,313 @@
+"""The dashboard in a real browser (Debian's Chromium driven by Playwright) against the app served on loopback.
+
+One journey, as sellers would go through it: the first owner (made with ``flask users create``) enrols TOTP
+and signs in, invites an operator who sets a password and enrols too; the owner connects the fake Amazon
+marketplace, syncs, sees the orders masked, previews a label after a fresh second factor, creates a warehouse
+client whose key then fetches a label from the label API, erases an order for a buyer, checks the audit
+chain and switches to Chinese. After every step, the HTML of every open page is checked for the fake's buyer
+names, streets and phones. Screenshots of each page go to ``out/screenshots/dashboard`` (or
+``$LABELVAULT_SCREENSHOTS``); the test prints the folder.
+
+TOTP codes change every 30 s and each is accepted once: instead of waiting, the dashboard's clock is moved
+30 s ahead for each code (the server runs in this process).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from connectors.fake_amazon import FakeAmazon
+from tests.app.dashboard.conftest import show_tracebacks
+from tests.app.dashboard.support import PASSWORD, Authenticator, Clock, unique_email
+from tests.conftest import Database
+from vault.models import AuditEvent
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    folder = Path(os.environ.get("LABELVAULT_SCREENSHOTS") or REPO / "out" / "screenshots" / "dashboard")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    print(f"\nscreenshots: {folder}")
+    return folder
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAmazon]:
+    with FakeAmazon(speedup=5000.0, seed=7) as marketplace:
+        marketplace.generate_orders(14, countries=("JP", "US", "GB", "CN"))
+        yield marketplace
+
+
+@pytest.fixture
+def server(make_app: Any, tmp_path: Path, clock: Clock) -> Iterator[tuple[str, Any]]:
+    db = Database("sqlite", tmp_path)
+    app = show_tracebacks(make_app(db.url, sync_speedup=5000.0))
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}", app
+    httpd.shutdown()
+    thread.join(5)
+    db.drop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed (scripts/bootstrap --tests installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Journey:
+    """Pages of one or more browser contexts, screenshotted and checked for buyer PII after every step."""
+
+    def __init__(self, base: str, folder: Path, pii: set[str]) -> None:
+        self.base = base
+        self.folder = folder
+        self.pii = sorted(p for p in pii if p and len(p) >= 4)
+        self.pages: list[Any] = []
+        self.shots = 0
+
+    def open(self, context: Any) -> Any:
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        self.pages.append(page)
+        return page
+
+    def go(self, page: Any, path: str) -> None:
+        page.goto(self.base + path)
+        self.check()
+
+    def check(self) -> None:
+        for page in self.pages:
+            html = page.content()
+            for value in self.pii:
+                assert value not in html, f"buyer PII in clear on {page.url}"
+
+    def shot(self, page: Any, name: str) -> None:
+        self.check()
+        self.shots += 1
+        page.screenshot(path=str(self.folder / f"{self.shots:02d}-{name}.png"), full_page=True)
+
+
+def _secret(page: Any) -> str:
+    return str(page.get_by_test_id("totp-secret").inner_text()).replace(" ", "")
+
+
+def test_seller_journey(
+    server: tuple[str, Any], fake: FakeAmazon, browser: Any, clock: Clock, screenshots: Path
+) -> None:
+    base, app = server
+    journey = Journey(base, screenshots, fake.buyer_pii_strings())
+    runner = app.test_cli_runner()
+    slug = "sakura-trading"
+    assert runner.invoke(args=["tenants", "create", slug, "--name", "Sakura Trading 桜商事"]).exit_code == 0
+    owner_email = unique_email("owner")
+    result = runner.invoke(
+        args=["users", "create", "--tenant", slug, "--email", owner_email, "--name", "Aiko Owner"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+
+    # -- the owner signs in for the first time: password, then TOTP enrolment with the QR code ---------------
+    owner = journey.open(browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US"))
+    journey.go(owner, "/")
+    assert "/login" in owner.url
+    journey.shot(owner, "login")
+    owner.fill("input[name=email]", owner_email)
+    owner.fill("input[name=password]", PASSWORD)
+    owner.click("button[type=submit]:not([name])")
+    owner.wait_for_url(re.compile(r"/enrol$"))
+    assert owner.locator("svg.qr").count() == 1
+    journey.shot(owner, "enrol-totp")
+    owner_totp = Authenticator(_secret(owner), clock)
+    owner.fill("input[name=code]", owner_totp.code())
+    owner.click("button[type=submit]:not([name])")
+    assert owner.get_by_test_id("recovery-codes").locator("code").count() == 10
+    journey.shot(owner, "recovery-codes")
+    owner.click("text=I have stored them")
+    owner.wait_for_url(base + "/")
+    journey.shot(owner, "overview-empty")
+
+    # -- the owner invites an operator, who sets a password and enrols -----------------------------------------
+    journey.go(owner, "/users")
+    operator_email = unique_email("operator")
+    owner.fill("input[name=email]", operator_email)
+    owner.fill("input[name=display_name]", "Ken Operator")
+    owner.select_option("select[name=role]:not([aria-label])", "operator")
+    owner.get_by_role("button", name="Create invitation link").click()
+    invite_url = owner.locator("#invite-url").inner_text()
+    journey.shot(owner, "users-invite")
+
+    operator = journey.open(browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US"))
+    operator.goto(invite_url)
+    journey.check()
+    journey.shot(operator, "invitation")
+    operator.fill("input[name=password]", PASSWORD + " 2")
+    operator.fill("input[name=password2]", PASSWORD + " 2")
+    operator.click("button[type=submit]:not([name])")
+    operator.wait_for_url(re.compile(r"/enrol$"))
+    operator_totp = Authenticator(_secret(operator), clock)
+    operator.fill("input[name=code]", operator_totp.code())
+    operator.click("button[type=submit]:not([name])")
+    operator.click("text=I have stored them")
+    operator.wait_for_url(base + "/")
+    assert "Ken Operator" in operator.content()
+
+    # -- the owner connects the fake marketplace and syncs ------------------------------------------------------
+    seller = fake.seller()
+    journey.go(owner, "/accounts")
+    owner.fill("input[name=name]", "Amazon JP")
+    owner.select_option("select[name=region]", "fe")
+    owner.fill("input[name=marketplace_ids]", ",".join(seller.marketplace_ids))
+    owner.fill("input[name=client_id]", seller.client_id)
+    owner.fill("input[name=client_secret]", seller.client_secret)
+    owner.fill("input[name=refresh_token]", seller.refresh_token)
+    owner.click("text=Advanced: endpoints")
+    owner.fill("input[name=sp_api_endpoint]", fake.base_url)
+    owner.fill("input[name=lwa_endpoint]", fake.lwa_url)
+    journey.shot(owner, "accounts-connect-form")
+    owner.get_by_role("button", name="Connect account").click()
+    assert "connected" in owner.content()
+    assert seller.client_secret not in owner.content() and seller.refresh_token not in owner.content()
+    owner.get_by_role("button", name="Sync now").click()
+    for _ in range(60):
+        if owner.get_by_test_id("sync-summary").count():
+            break
+        owner.wait_for_timeout(500)
+        journey.go(owner, "/accounts")
+    assert owner.get_by_test_id("sync-summary").count(), owner.locator("article.account").inner_text()
+    summary = owner.get_by_test_id("sync-summary").inner_text()
+    assert re.search(r"\b\d+ new\b", summary), summary
+    journey.shot(owner, "accounts-synced")
+
+    # -- orders, masked --------------------------------------------------------------------------------------
+    journey.go(owner, "/orders")
+    rows = owner.get_by_test_id("orders").locator("tbody tr")
+    assert rows.count() >= 10
+    masked = owner.locator("td.masked").all_inner_texts()
+    assert any("*" in m for m in masked)
+    journey.shot(owner, "orders")
+    journey.go(operator, "/orders")  # the operator sees them masked too
+
+    with app.extensions["labelvault"].sessions() as s:
+        from vault.models import Order
+
+        unshipped = [
+            o.external_order_id
+            for o in s.scalars(select(Order).where(Order.status == "unshipped", Order.erased_at.is_(None)))
+            if o.label is not None
+        ]
+    assert len(unshipped) >= 2, "the fake's orders should include unshipped ones"
+    preview_order, erase_order = unshipped[0], unshipped[1]
+
+    # -- a label preview, after a fresh second factor -----------------------------------------------------------
+    clock.advance(6 * 60)  # the sign-in's second factor is no longer fresh
+    journey.go(owner, f"/orders/amazon/{preview_order}")
+    journey.shot(owner, "order-detail")
+    owner.click("text=Preview label")
+    owner.wait_for_url(re.compile(r"/reauth"))
+    journey.shot(owner, "reauth")
+    owner.fill("input[name=code]", owner_totp.code())
+    owner.click("button[type=submit]:not([name])")
+    owner.wait_for_url(re.compile(r"/preview$"))
+    image = owner.get_by_test_id("label-preview")
+    image.wait_for()
+    owner.wait_for_function("document.querySelector('[data-testid=label-preview]').naturalWidth > 0")
+    assert owner.evaluate("document.querySelector('[data-testid=label-preview]').naturalWidth") == 576
+    journey.shot(owner, "label-preview")
+    with app.extensions["labelvault"].sessions() as s:
+        previews = s.scalars(select(AuditEvent).where(AuditEvent.action == "label.preview")).all()
+        assert [(e.purpose, e.order_ref) for e in previews] == [("label-preview", f"amazon:{preview_order}")]
+
+    # -- a warehouse client, and its key against the label API ---------------------------------------------
+    journey.go(owner, "/clients")
+    owner.fill("input[name=name]", "Osaka packing line 2")
+    owner.fill("input[name=cidrs]", "127.0.0.1/32")
+    journey.shot(owner, "clients-new")
+    owner.get_by_role("button", name="Create client and show its key").click()
+    assert owner.locator("#new-api-key").count(), owner.content()[:3000]
+    key = owner.locator("#new-api-key").inner_text()
+    assert key.startswith("lv_")
+    journey.shot(owner, "clients-key-shown")
+    request = urllib.request.Request(
+        f"{base}/v1/labels/amazon/{preview_order}", headers={"Authorization": f"Bearer {key}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
+        label = json.loads(resp.read())
+    assert label, "the label API released the label"
+    journey.go(owner, "/clients")
+    assert key not in owner.content()  # shown once only
+
+    # -- a buyer's erasure request -------------------------------------------------------------------------
+    journey.go(owner, f"/rights?order_id={erase_order}")
+    journey.shot(owner, "rights")
+    form = owner.get_by_test_id("erasure-form")
+    form.locator("input[name=request_id]").fill("ticket 4711")
+    form.locator("input[name=verified_by]").fill("support: K. Tanaka")
+    form.locator("button[type=submit]").click()
+    owner.wait_for_url(re.compile(rf"/orders/amazon/{erase_order}$"))
+    assert "erased" in owner.content()
+    assert owner.get_by_test_id("masked-summary").inner_text() == "—"
+    journey.shot(owner, "order-erased")
+
+    # -- audit log, retention, overview ---------------------------------------------------------------------
+    journey.go(owner, "/audit")
+    owner.get_by_role("button", name="Verify chain").click()
+    assert "Chain intact" in owner.get_by_test_id("chain-status").inner_text()
+    journey.shot(owner, "audit")
+    journey.go(owner, "/retention")
+    journey.shot(owner, "retention")
+    journey.go(owner, "/")
+    owner.locator("#activity-chart svg").wait_for()
+    journey.shot(owner, "overview")
+
+    # -- Chinese -------------------------------------------------------------------------------------------
+    owner.click("button[name=locale][value=zh_Hans]")
+    owner.wait_for_url(base + "/")
+    assert owner.locator("html").get_attribute("lang") == "zh-Hans"
+    assert "概览" in owner.content()
+    journey.shot(owner, "overview-zh")
+    journey.go(owner, "/orders")
+    journey.shot(owner, "orders-zh")
+    journey.go(owner, "/accounts")
+    journey.shot(owner, "accounts-zh")
+    # Remembered on the user: a new browser session after signing in again is in Chinese too.
+    journey.go(operator, "/clients")
+    journey.shot(operator, "clients-operator")
+    journey.check()
+    print(f"{journey.shots} screenshots in {screenshots}")

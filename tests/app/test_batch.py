@@ -1,0 +1,100 @@
+"""POST /v1/labels/batch: one ZPL stream or PDF for a wave of orders, each order checked and audited."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from tests.app.label_api_support import (
+    BUYERS,
+    World,
+    assert_matches_openapi,
+    build_world,
+    make_api_app,
+    no_pii_in_logs,
+)
+from tests.conftest import Database
+from vault.audit import verify_chain
+from vault.keys import KeyManager
+from vault.models import AuditEvent
+from vault.records import OrderStatus
+
+pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
+BATCH = "/v1/labels/batch"
+__all__ = ["make_api_app", "no_pii_in_logs"]
+
+
+@pytest.fixture
+def world(shared_db: Database, keys: KeyManager) -> World:
+    return build_world(shared_db, keys, n_orders=4, statuses={2: OrderStatus.CANCELLED})
+
+
+@pytest.fixture
+def app(make_api_app: Any, shared_db: Database) -> Any:
+    return make_api_app(shared_db.app_url)
+
+
+def refs(world: World, *indexes: int) -> list[dict[str, str]]:
+    return [{"marketplace": "amazon", "order_id": world.order_ids[i]} for i in indexes]
+
+
+def test_a_zpl_batch_releases_the_eligible_and_reports_the_refused(app: Any, world: World) -> None:
+    orders = [*refs(world, 0, 1, 2, 3), {"marketplace": "amazon", "order_id": "503-0000000-0000000"}]
+    resp = app.test_client().post(BATCH, json={"orders": orders}, headers=world.auth())
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert_matches_openapi(resp, BATCH, "post")
+    body = resp.get_json()
+    assert body["media_type"] == "application/zpl" and body["encoding"] == "utf-8"
+    assert body["released"] == refs(world, 0, 1, 3)
+    assert body["refused"] == [
+        {**refs(world, 2)[0], "reason": "cancelled"},
+        {"marketplace": "amazon", "order_id": "503-0000000-0000000", "reason": "not-found"},
+    ]
+    zpl = body["document"]
+    assert zpl.count("^XA") == zpl.count("^XZ") == 3  # one label per released order, in one stream
+    with world.session() as s:
+        chain = f"tenant:{world.tenant.id}"
+        outcomes = [
+            (e.order_ref, e.outcome)
+            for e in s.scalars(select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq > 1))
+        ]
+        assert verify_chain(s, chain=chain).ok
+    assert [o for _, o in outcomes if o == "released"] == ["released"] * 3
+    assert ("amazon:" + world.order_ids[2], "refused:cancelled") in outcomes
+
+
+def test_a_pdf_batch_is_one_multi_page_document(app: Any, world: World, tmp_path: Any) -> None:
+    resp = app.test_client().post(BATCH + "?format=pdf", json={"orders": refs(world, 0, 1)}, headers=world.auth())
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["encoding"] == "base64" and body["media_type"] == "application/pdf"
+    path = tmp_path / "batch.pdf"
+    path.write_bytes(base64.b64decode(body["document"]))
+    pages = PdfReader(path).pages
+    assert len(pages) == 2
+    assert BUYERS[0].name in pages[0].extract_text()
+
+
+def test_all_refused_is_a_report_without_a_document(app: Any, world: World) -> None:
+    resp = app.test_client().post(BATCH, json={"orders": refs(world, 2)}, headers=world.auth())
+    assert resp.status_code == 200
+    assert resp.get_json()["document"] is None and resp.get_json()["released"] == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [None, {}, {"orders": []}, {"orders": "x"}, {"orders": [{"marketplace": "amazon"}]}, {"orders": [{}] * 501}],
+)
+def test_malformed_batches_are_400_problems(app: Any, world: World, payload: Any) -> None:
+    resp = app.test_client().post(BATCH, json=payload, headers=world.auth())
+    assert resp.status_code == 400
+    assert resp.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_batch_needs_a_key(app: Any, world: World) -> None:
+    assert app.test_client().post(BATCH, json={"orders": refs(world, 0)}).status_code == 401

@@ -1,0 +1,74 @@
+"""Settings: one prefix, validated once; production refuses unsafe configurations in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.settings import SettingsError, load_settings
+
+GOOD_SECRET = "x" * 40
+
+
+def test_defaults_are_the_embedded_ones(tmp_path: Path) -> None:
+    s = load_settings({"instance_path": tmp_path})
+    assert s.database_url == f"sqlite:///{tmp_path / 'labelvault.db'}"
+    assert s.keyring_path == tmp_path / "keyring.json"
+    assert s.key_provider == "local" and not s.production
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LABELVAULT_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("LABELVAULT_KEY_CACHE_MAX_USES", "7")
+    assert load_settings().key_cache_max_uses == 7
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"debug": True, "key_provider": "aws-kms", "kms_key_id": "k"}, "LABELVAULT_DEBUG must be off"),
+        ({"secret_key": "", "key_provider": "aws-kms", "kms_key_id": "k"}, "LABELVAULT_SECRET_KEY must be set"),
+        ({}, "local keyring keeps the root key on the same disk"),
+        ({"key_provider": "aws-kms"}, "LABELVAULT_KMS_KEY_ID is required"),
+    ],
+)
+def test_production_refuses_unsafe_settings(overrides: dict[str, object], reason: str) -> None:
+    settings = {"env": "production", "secret_key": GOOD_SECRET, "global_allowlist": "203.0.113.0/24", **overrides}
+    with pytest.raises(SettingsError, match=reason) as info:
+        load_settings(settings)
+    assert "\n" not in str(info.value)
+
+
+def test_production_accepts_the_named_local_keyring_risk(tmp_path: Path) -> None:
+    s = load_settings(
+        {
+            "env": "production",
+            "secret_key": GOOD_SECRET,
+            "accept_local_keyring_risk": True,
+            "instance_path": tmp_path,
+            "global_allowlist": "203.0.113.0/24",
+        }
+    )
+    assert s.production
+
+
+def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LABELVAULT_KEY_CACHE_MAX_AGE", "soon")
+    with pytest.raises(SettingsError, match="LABELVAULT_KEY_CACHE_MAX_AGE"):
+        load_settings()
+    monkeypatch.delenv("LABELVAULT_KEY_CACHE_MAX_AGE")
+    monkeypatch.setenv("LABELVAULT_ENV", "staging")
+    with pytest.raises(SettingsError, match="LABELVAULT_ENV"):
+        load_settings()
+
+
+def test_secret_key_is_not_in_the_settings_repr() -> None:
+    s = load_settings({"secret_key": GOOD_SECRET})
+    assert GOOD_SECRET not in repr(s)
+
+
+def test_health_endpoint(tmp_path: Path) -> None:
+    app = create_app({"instance_path": tmp_path})
+    assert app.test_client().get("/healthz").json == {"status": "ok"}

@@ -1,0 +1,203 @@
+"""Background work: what is due, queueing each job once, the embedded scheduler, the task queue's settings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.services import services
+from app.worker import (
+    FAILED_SYNC_RETRY,
+    KEY_EPOCH,
+    PURGE,
+    SYNC,
+    EmbeddedScheduler,
+    MemoryGate,
+    RedisGate,
+    dispatch_due,
+    due_accounts,
+    run_job,
+    sync_claim,
+)
+from connectors.fake_amazon import FakeAmazon
+from tests.conftest import Database, require_redis
+from tests.connectors.conftest import add_amazon_account
+from vault.keys import KeyManager
+from vault.labels import create_tenant
+from vault.models import MarketplaceAccount, Order, utcnow
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAmazon]:
+    with FakeAmazon(speedup=5000, seed=5) as marketplace:
+        yield marketplace
+
+
+@pytest.fixture
+def world(fresh_db: Database, make_app: Any, fake: FakeAmazon) -> tuple[Any, int]:
+    """An app on a database of its own, with one tenant and one Amazon account on the fake."""
+    app = make_app(fresh_db.app_url, sync_speedup=fake.speedup)
+    keys: KeyManager = services(app).keys
+    with Session(fresh_db.engine, expire_on_commit=False) as s:
+        tenant = create_tenant(s, keys=keys, slug=f"w-{uuid.uuid4().hex[:6]}", name="Worker Seller")
+        account = add_amazon_account(s, keys, tenant, fake)
+    return app, account.id
+
+
+def _set_last_sync(app: Any, account_id: int, *, ago: timedelta, ok: bool, interval: int = 900) -> None:
+    with services(app).sessions() as s:
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None
+        account.sync_interval_seconds = interval
+        account.last_sync = {"ok": ok, "finished_at": (utcnow() - ago).isoformat()}
+        s.commit()
+
+
+def test_accounts_are_due_at_their_own_interval(world: tuple[Any, int]) -> None:
+    app, account_id = world
+    svc = services(app)
+    assert due_accounts(svc) == [account_id]  # never synced
+    _set_last_sync(app, account_id, ago=timedelta(minutes=10), ok=True, interval=900)
+    assert due_accounts(svc) == []
+    _set_last_sync(app, account_id, ago=timedelta(minutes=16), ok=True, interval=900)
+    assert due_accounts(svc) == [account_id]
+    # A failed sync is tried again sooner than a long interval.
+    _set_last_sync(app, account_id, ago=FAILED_SYNC_RETRY + timedelta(seconds=1), ok=False, interval=86_400)
+    assert due_accounts(svc) == [account_id]
+    with svc.sessions() as s:
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None
+        account.removed_at = utcnow()
+        s.commit()
+    assert due_accounts(svc) == []
+
+
+def test_each_due_job_is_queued_once(world: tuple[Any, int]) -> None:
+    app, account_id = world
+    svc = services(app)
+    gate = MemoryGate()
+    queued: list[tuple[str, int | None]] = []
+
+    def tick() -> Any:
+        return dispatch_due(svc, gate=gate, enqueue=lambda k, a: queued.append((k, a)), claim_seconds=600)
+
+    first = tick()
+    assert first.syncs == [account_id] and first.purge and first.key_epoch
+    assert queued == [(SYNC, account_id), (PURGE, None), (KEY_EPOCH, None)]
+    second = tick()  # still due, but queued already: nothing twice
+    assert second.syncs == [] and not second.purge and not second.key_epoch
+    gate.release(sync_claim(account_id))  # the task ended (e.g. failed) and the account is still due
+    assert tick().syncs == [account_id]
+
+
+def test_a_failed_enqueue_frees_the_claim(world: tuple[Any, int]) -> None:
+    app, account_id = world
+    gate = MemoryGate()
+
+    def broken(kind: str, account: int | None) -> None:
+        raise ConnectionError("broker down")
+
+    with pytest.raises(ConnectionError):
+        dispatch_due(services(app), gate=gate, enqueue=broken, claim_seconds=600)
+    assert gate.claim(sync_claim(account_id), seconds=1)
+
+
+def test_embedded_scheduler_syncs_due_accounts(world: tuple[Any, int], fake: FakeAmazon) -> None:
+    app, account_id = world
+    fake.generate_orders(120)
+    scheduler = EmbeddedScheduler(services(app), tick=0.05)
+    done = scheduler.run_once()
+    assert done.syncs == [account_id] and done.purge and done.key_epoch
+    with services(app).sessions() as s:
+        stored = set(s.scalars(select(Order.external_order_id).where(Order.account_id == account_id)))
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None and account.last_sync is not None and account.last_sync["ok"]
+    assert stored == set(fake.orders())
+    again = scheduler.run_once()  # nothing due any more
+    assert again.syncs == [] and not again.purge
+
+
+def test_embedded_scheduler_thread_starts_and_stops(world: tuple[Any, int], fake: FakeAmazon) -> None:
+    app, account_id = world
+    fake.generate_orders(30)
+    scheduler = EmbeddedScheduler(services(app), tick=0.05).start()
+    try:
+        import time
+
+        deadline = time.monotonic() + 30
+        while scheduler.runs < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        scheduler.stop(timeout=30)
+    assert scheduler.runs >= 2
+    with services(app).sessions() as s:
+        assert s.scalar(select(func.count()).where(Order.account_id == account_id)) == 30
+
+
+def test_a_sync_job_releases_its_claim_even_when_it_fails(world: tuple[Any, int], fake: FakeAmazon) -> None:
+    app, account_id = world
+    gate = MemoryGate()
+    assert gate.claim(sync_claim(account_id), seconds=600)
+    fake.stop()  # the marketplace is unreachable: the sync fails
+    assert run_job(services(app), SYNC, account_id, gate=gate) is None
+    assert gate.claim(sync_claim(account_id), seconds=600)
+    with services(app).sessions() as s:
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None and account.last_sync is not None and account.last_sync["ok"] is False
+
+
+def test_worker_cli_lists_due_accounts_and_runs_a_tick(world: tuple[Any, int], fake: FakeAmazon) -> None:
+    app, account_id = world
+    fake.generate_orders(10)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["worker", "due"])
+    assert result.exit_code == 0 and result.output.strip() == f"1 accounts due: {account_id}"
+    result = runner.invoke(args=["worker", "tick"])
+    assert result.exit_code == 0, result.output
+    assert "synced 1 accounts" in result.output
+    assert runner.invoke(args=["worker", "due"]).output.strip() == "0 accounts due"
+
+
+@pytest.mark.redis
+def test_redis_claims_are_shared() -> None:
+    import redis
+
+    prefix = f"lvtest-{uuid.uuid4().hex[:8]}"
+    one = RedisGate(redis.Redis.from_url(require_redis()), prefix=prefix)
+    two = RedisGate(redis.Redis.from_url(require_redis()), prefix=prefix)
+    try:
+        assert one.claim("sync:1", seconds=60)
+        assert not two.claim("sync:1", seconds=60)
+        one.release("sync:1")
+        assert two.claim("sync:1", seconds=60)
+    finally:
+        two.release("sync:1")
+        one.client.close()
+        two.client.close()
+
+
+def test_task_queue_settings(make_app: Any, shared_db: Database) -> None:
+    from app import tasks
+
+    app = make_app(shared_db.app_url, redis_url="redis://127.0.0.1:6399/3", task_visibility_timeout=120)
+    try:
+        celery = tasks.bind(app)
+        conf = celery.conf
+        assert conf.broker_url == "redis://127.0.0.1:6399/3"
+        assert conf.task_acks_late and conf.task_reject_on_worker_lost and conf.worker_prefetch_multiplier == 1
+        assert conf.task_ignore_result  # nothing a task returns is kept in Redis
+        assert conf.broker_transport_options["visibility_timeout"] == 120
+        assert conf.beat_schedule["dispatch-due-jobs"]["task"] == "labelvault.dispatch"
+        assert {"labelvault.sync", "labelvault.purge", "labelvault.key_epoch", "labelvault.dispatch"} <= set(
+            celery.tasks
+        )
+        with pytest.raises(RuntimeError, match="embedded"):
+            tasks.bind(make_app(shared_db.app_url))
+    finally:
+        tasks._flask_app = None

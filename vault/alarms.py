@@ -1,0 +1,239 @@
+"""Alarms Amazon's Data Protection Policy asks for: unusual label volume, ineligible orders, repeated refusals.
+
+Three detectors, each counting events in sliding windows (:class:`WindowStore`: Redis when configured, so
+every worker process counts into one window; process memory otherwise):
+
+- ``unusual_rate``: an API client released far more labels in the recent window than its usual rate (the
+  rest of the baseline window, scaled to the recent window's length) times a factor, and at least a floor;
+- ``ineligible_orders``: a client asked for labels of orders outside the eligible states (cancelled,
+  shipped, erased, past retention) more than a threshold within the alarm window;
+- ``repeated_refusals``: one address was refused (network, key, scope, rate limit, unknown order) more
+  than a threshold within the alarm window.
+
+An alarm is itself rate-limited: the same kind for the same subject is raised at most once per
+``repeat_seconds``, and at most :data:`MAX_ALARMS_PER_MINUTE` alarms are raised in all. A raised alarm
+is appended to the audit chain (:func:`record_alarm`) with counts only, never PII.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from vault.audit import append_event
+from vault.errors import VaultError
+from vault.models import AuditEvent
+
+ALARM_ACTOR = "system:alarms"
+#: Refusal reasons of the label pipeline that mean "an order outside the eligible states" (vault.release).
+INELIGIBLE_REASONS = frozenset({"status", "cancelled", "erased", "retention-expired"})
+#: Cap on alarms raised per minute, whatever the number of subjects (an alarm flood is an outage of its own).
+MAX_ALARMS_PER_MINUTE = 30
+#: Buckets per window: the sliding window is approximated to within one bucket's width.
+BUCKETS = 10
+
+
+class AlarmStoreUnavailable(VaultError):
+    """The window store (Redis) can't be reached; the event was not counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A sliding window of ``seconds``, counted in ``buckets`` buckets."""
+
+    seconds: int
+    buckets: int = BUCKETS
+
+    @property
+    def width(self) -> float:
+        return self.seconds / self.buckets
+
+
+class WindowStore(Protocol):
+    """Counters in sliding windows, and one-shot markers; shared by every process that uses the same store.
+
+    Implementations: :class:`MemoryWindowStore` (one process), :class:`RedisWindowStore` (all processes).
+    Both raise :class:`AlarmStoreUnavailable` when the store can't be used.
+    """
+
+    def hit(self, counts: Sequence[tuple[str, Window]], *, now: float) -> list[int]:
+        """Count one event under each ``(name, window)`` and return each window's total, this event included."""
+        ...
+
+    def once(self, name: str, *, seconds: int) -> bool:
+        """True the first time ``name`` is asked for within ``seconds`` (across processes), False after."""
+        ...
+
+
+class MemoryWindowStore:
+    """Windows in process memory: the embedded default (one process, no Redis)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._buckets: dict[str, dict[int, int]] = {}
+        self._marks: dict[str, float] = {}
+        self._clock = clock
+
+    def hit(self, counts: Sequence[tuple[str, Window]], *, now: float) -> list[int]:
+        out: list[int] = []
+        with self._lock:
+            for name, window in counts:
+                index = math.floor(now / window.width)
+                buckets = self._buckets.setdefault(name, {})
+                buckets[index] = buckets.get(index, 0) + 1
+                for old in [i for i in buckets if i <= index - window.buckets]:
+                    del buckets[old]
+                out.append(sum(buckets.values()))
+        return out
+
+    def once(self, name: str, *, seconds: int) -> bool:
+        now = self._clock()
+        with self._lock:
+            if self._marks.get(name, -math.inf) > now:
+                return False
+            self._marks[name] = now + seconds
+            if len(self._marks) > 10_000:  # bounded: forget expired marks
+                self._marks = {k: v for k, v in self._marks.items() if v > now}
+            return True
+
+
+class RedisWindowStore:
+    """Windows in Redis: one bucket per key (``INCR`` + ``EXPIRE``), read with ``MGET``, one round trip."""
+
+    def __init__(self, client: Any, *, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix.rstrip(":") + ":alarm:"
+
+    def hit(self, counts: Sequence[tuple[str, Window]], *, now: float) -> list[int]:
+        from redis.exceptions import RedisError
+
+        pipe = self.client.pipeline(transaction=False)
+        for name, window in counts:
+            index = math.floor(now / window.width)
+            key = f"{self.prefix}{name}:{index}"
+            pipe.incr(key)
+            pipe.expire(key, math.ceil(window.seconds + window.width) + 1)
+            pipe.mget([f"{self.prefix}{name}:{i}" for i in range(index - window.buckets + 1, index + 1)])
+        try:
+            replies = pipe.execute()
+        except RedisError as exc:
+            raise AlarmStoreUnavailable(f"alarm window store unreachable ({type(exc).__name__})") from None
+        return [sum(int(v) for v in replies[i] if v is not None) for i in range(2, len(replies), 3)]
+
+    def once(self, name: str, *, seconds: int) -> bool:
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(self.client.set(f"{self.prefix}once:{name}", b"1", nx=True, ex=seconds))
+        except RedisError as exc:
+            raise AlarmStoreUnavailable(f"alarm window store unreachable ({type(exc).__name__})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmPolicy:
+    """Thresholds of the three detectors (``LABELVAULT_ALARM_*`` settings)."""
+
+    window: int = 600
+    rate_window: int = 300
+    rate_baseline: int = 86_400
+    rate_factor: float = 5.0
+    rate_min: int = 200
+    ineligible_threshold: int = 5
+    refusal_threshold: int = 30
+    repeat_seconds: int = 900
+
+
+@dataclass(frozen=True, slots=True)
+class Alarm:
+    """One raised alarm: what, about whom (an API client's actor name or an address), counts. No PII."""
+
+    kind: str  # unusual_rate | ineligible_orders | repeated_refusals
+    tenant_id: int | None
+    subject: str  # "client:<key id>" or "ip:<address>"
+    count: int
+    threshold: float
+    window_seconds: int
+    ip: str | None = None
+
+    @property
+    def action(self) -> str:
+        """The audit action, e.g. ``alarm.unusual_rate``."""
+        return f"alarm.{self.kind}"
+
+
+class AlarmMonitor:
+    """Feeds events into the windows and says when one crosses its threshold (at most once per repeat period)."""
+
+    def __init__(self, store: WindowStore, policy: AlarmPolicy, *, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.policy = policy
+        self._clock = clock
+        self._recent = Window(policy.rate_window)
+        self._usual = Window(policy.rate_baseline, buckets=max(BUCKETS, policy.rate_baseline // 3600))
+        self._window = Window(policy.window)
+
+    def label_released(self, *, tenant_id: int, client: str) -> Alarm | None:
+        """Count a released label for ``client``; an ``unusual_rate`` alarm if it is far above its usual rate."""
+        p = self.policy
+        recent, usual = self.store.hit(
+            [(f"rate:{client}:recent", self._recent), (f"rate:{client}:usual", self._usual)], now=self._clock()
+        )
+        if recent < p.rate_min:
+            return None
+        # The usual rate: labels of the baseline window outside the recent one, scaled to the recent window.
+        expected = max(0, usual - recent) * p.rate_window / max(1, p.rate_baseline - p.rate_window)
+        threshold = max(float(p.rate_min), expected * p.rate_factor)
+        if recent < threshold:
+            return None
+        return self._raise(Alarm("unusual_rate", tenant_id, client, recent, round(threshold, 1), p.rate_window))
+
+    def ineligible_requested(self, *, tenant_id: int, client: str, reason: str) -> Alarm | None:
+        """Count a request for an order outside the eligible states (``reason`` from the release pipeline)."""
+        if reason not in INELIGIBLE_REASONS:
+            return None
+        (count,) = self.store.hit([(f"ineligible:{client}", self._window)], now=self._clock())
+        threshold = self.policy.ineligible_threshold
+        if count < threshold:
+            return None
+        return self._raise(Alarm("ineligible_orders", tenant_id, client, count, threshold, self.policy.window))
+
+    def request_refused(self, *, ip: str, tenant_id: int | None = None) -> Alarm | None:
+        """Count a refused request from ``ip``; ``repeated_refusals`` once it is refused too often."""
+        (count,) = self.store.hit([(f"refused:{ip}", self._window)], now=self._clock())
+        threshold = self.policy.refusal_threshold
+        if count < threshold:
+            return None
+        return self._raise(
+            Alarm("repeated_refusals", tenant_id, f"ip:{ip}", count, threshold, self.policy.window, ip=ip)
+        )
+
+    def _raise(self, alarm: Alarm) -> Alarm | None:
+        if not self.store.once(f"{alarm.kind}:{alarm.subject}", seconds=self.policy.repeat_seconds):
+            return None
+        (raised,) = self.store.hit([("raised", Window(60, buckets=6))], now=self._clock())
+        return alarm if raised <= MAX_ALARMS_PER_MINUTE else None
+
+
+def record_alarm(session: Session, *, alarm: Alarm) -> AuditEvent:
+    """Append a raised alarm to the audit chain (the tenant's, or the platform's); the caller commits."""
+    return append_event(
+        session,
+        tenant_id=alarm.tenant_id,
+        actor=ALARM_ACTOR,
+        action=alarm.action,
+        outcome="raised",
+        ip=alarm.ip,
+        purpose="security-monitoring",
+        details={
+            "subject": alarm.subject,
+            "count": alarm.count,
+            "threshold": alarm.threshold,
+            "window_seconds": alarm.window_seconds,
+        },
+    )

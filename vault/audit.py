@@ -1,0 +1,170 @@
+"""The audit chain: append-only events, hash-chained per tenant, holding who/what/which order/IP/purpose/outcome.
+
+``hash = SHA-256(prev_hash || canonical event)``; the chain's head (last seq and hash) is kept in
+``audit_heads`` and exported outside the database periodically, so deleting the newest events, editing,
+deleting or reordering any event is found by :func:`verify_chain`. Nothing here may ever hold PII: callers
+pass order references (marketplace + order id), client ids, IPs of clients, counts and digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vault.models import AuditEvent, AuditHead, utcnow
+
+GENESIS = "0" * 64
+PLATFORM_CHAIN = "platform"
+
+
+def chain_for(tenant_id: int | None) -> str:
+    """The chain an event of this tenant belongs to (``platform`` for events before a tenant is known)."""
+    return PLATFORM_CHAIN if tenant_id is None else f"tenant:{tenant_id}"
+
+
+def canonical_event(fields: dict[str, Any]) -> bytes:
+    """The byte string an event's hash covers: sorted-key compact JSON, ASCII-escaped, UTC microseconds."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str).encode()
+
+
+def _event_fields(ev: AuditEvent | dict[str, Any]) -> dict[str, Any]:
+    get = ev.get if isinstance(ev, dict) else lambda k: getattr(ev, k)
+    occurred = cast(datetime, get("occurred_at"))
+    return {
+        "chain": get("chain"),
+        "seq": get("seq"),
+        "tenant_id": get("tenant_id"),
+        "occurred_at": occurred.isoformat(timespec="microseconds"),
+        "actor": get("actor"),
+        "action": get("action"),
+        "outcome": get("outcome"),
+        "order_ref": get("order_ref"),
+        "ip": get("ip"),
+        "purpose": get("purpose"),
+        "details": get("details"),
+    }
+
+
+def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    """``SHA-256(prev_hash || canonical event)`` as hex."""
+    return hashlib.sha256(prev_hash.encode() + canonical_event(fields)).hexdigest()
+
+
+def append_event(
+    session: Session,
+    *,
+    tenant_id: int | None,
+    actor: str,
+    action: str,
+    outcome: str = "ok",
+    order_ref: str | None = None,
+    ip: str | None = None,
+    purpose: str | None = None,
+    details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> AuditEvent:
+    """Append one event to the tenant's chain inside the caller's transaction.
+
+    The head row is locked first (an UPDATE), so concurrent appends to one chain serialise and each gets
+    the next sequence number. If this raises, the caller must not release anything (fail closed).
+    """
+    chain = chain_for(tenant_id)
+    while True:
+        head = session.execute(
+            update(AuditHead)
+            .where(AuditHead.chain == chain)
+            .values(seq=AuditHead.seq + 1)
+            .returning(AuditHead.seq, AuditHead.hash)
+        ).first()
+        if head is not None:
+            break
+        try:
+            with session.begin_nested():
+                session.execute(insert(AuditHead).values(chain=chain, seq=0, hash=GENESIS))
+        except IntegrityError:
+            pass  # another transaction created it first; take the lock on theirs
+    seq, prev = head
+    fields: dict[str, Any] = {
+        "chain": chain,
+        "seq": seq,
+        "tenant_id": tenant_id,
+        "occurred_at": now or utcnow(),
+        "actor": actor,
+        "action": action,
+        "outcome": outcome,
+        "order_ref": order_ref,
+        "ip": ip,
+        "purpose": purpose,
+        "details": details,
+    }
+    digest = event_hash(prev, _event_fields(fields))
+    event = AuditEvent(**fields, prev_hash=prev, hash=digest)
+    session.add(event)
+    session.execute(update(AuditHead).where(AuditHead.chain == chain).values(hash=digest))
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """Result of verifying one chain: ``ok``, events checked, and the first broken link if any."""
+
+    chain: str
+    ok: bool
+    checked: int
+    head_seq: int
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+
+def verify_chain(session: Session, *, chain: str, batch_size: int = 5000) -> ChainReport:
+    """Recompute the chain from genesis and report the first event that breaks it.
+
+    Finds an edited event (its hash no longer matches), a deleted one (a gap in ``seq``, or a head ahead of
+    the last event), a reordered pair (hashes cover ``seq`` and the previous hash) and an inserted one.
+    """
+    head = session.get(AuditHead, chain)
+    head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    prev, expected, checked = GENESIS, 1, 0
+    for ev in _events(session, chain, batch_size):
+        if ev.seq != expected:
+            return ChainReport(chain, False, checked, head_seq, expected, f"event {expected} is missing")
+        if ev.prev_hash != prev:
+            return ChainReport(chain, False, checked, head_seq, ev.seq, "link to the previous event is broken")
+        if event_hash(prev, _event_fields(ev)) != ev.hash:
+            return ChainReport(chain, False, checked, head_seq, ev.seq, "event content does not match its hash")
+        prev, expected, checked = ev.hash, expected + 1, checked + 1
+    if checked != head_seq or prev != head_hash:
+        return ChainReport(chain, False, checked, head_seq, checked + 1, "events after the last one were removed")
+    return ChainReport(chain, True, checked, head_seq)
+
+
+def _events(session: Session, chain: str, batch_size: int) -> Iterator[AuditEvent]:
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.chain == chain, AuditEvent.seq > last)
+            .order_by(AuditEvent.seq)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+def chain_heads(session: Session) -> list[dict[str, Any]]:
+    """Every chain's head (chain, seq, hash, updated_at) for export to storage outside the database."""
+    return [
+        {"chain": h.chain, "seq": h.seq, "hash": h.hash, "updated_at": h.updated_at.isoformat()}
+        for h in session.scalars(select(AuditHead).order_by(AuditHead.chain))
+    ]

@@ -1,0 +1,299 @@
+"""API clients of the label API: their keys, scopes, own CIDRs, label profiles, expiry and revocation.
+
+A key looks like ``lv_<key id>_<secret>``: the key id (16 hex digits) is public and finds the row; the
+secret is 256 random bits. The key is shown once, at creation, and only its SHA-256 digest is stored.
+
+Why a fast hash and not a password hash (bcrypt, scrypt, argon2): a password hash is slow on purpose so
+that guessing a *low-entropy* secret from its stolen hash costs a lot per guess. A 256-bit random secret
+can't be guessed at any speed, so slowness buys nothing; it would only add tens of milliseconds (and a
+CPU-exhaustion lever for anyone sending bad keys) to every label request. The digest is domain-separated
+(``labelvault-api-key-v1``) and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from vault.audit import append_event
+from vault.errors import ClientSetupError, InvalidApiKey, NotFound
+from vault.models import ApiClient, Tenant, utcnow
+from vault.netaddr import AddressError, IPAddress, in_any, parse_network
+from vault.records import LabelRecord
+
+LABELS_ISSUE = "labels:issue"
+ADMIN = "admin"
+SCOPES = frozenset({LABELS_ISSUE, ADMIN})
+
+#: Fields a label can't be printed without; every profile releases them.
+REQUIRED_FIELDS = frozenset({"name", "address_line1", "city", "country_code"})
+ALL_FIELDS = frozenset(LabelRecord.field_names())
+
+#: How often ``last_used_at`` is written: at most once a minute per client, not once per label.
+LAST_USE_RESOLUTION = timedelta(minutes=1)
+
+_KEY = re.compile(r"lv_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+_KEY_DOMAIN = b"labelvault-api-key-v1\x00"
+_DUMMY_HASH = hashlib.sha256(_KEY_DOMAIN).hexdigest()
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+
+def hash_key(key: str) -> str:
+    """The stored digest of an API key (hex SHA-256, domain-separated)."""
+    return hashlib.sha256(_KEY_DOMAIN + key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class LabelProfile:
+    """Which label fields a client receives. ``phone_countries``, if set, limits the phone to those
+    destination countries (where the carrier needs it); elsewhere it is withheld like any other field.
+    """
+
+    fields: frozenset[str]
+    phone_countries: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = self.fields - ALL_FIELDS
+        if unknown:
+            raise ClientSetupError(f"unknown label fields: {', '.join(sorted(unknown))}")
+        missing = REQUIRED_FIELDS - self.fields
+        if missing:
+            raise ClientSetupError(f"a label profile must release {', '.join(sorted(missing))}")
+        if self.phone_countries is not None:
+            if "phone" not in self.fields:
+                raise ClientSetupError("phone countries given but the profile does not release the phone")
+            bad = [c for c in self.phone_countries if not _COUNTRY.fullmatch(c)]
+            if bad:
+                raise ClientSetupError("phone countries must be ISO 3166 alpha-2 codes such as JP or US")
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> LabelProfile:
+        """The profile stored on a client (``None`` is the default profile)."""
+        if data is None:
+            return DEFAULT_PROFILE
+        countries = data.get("phone_countries")
+        return cls(frozenset(data["fields"]), None if countries is None else frozenset(countries))
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (sorted lists, so equal profiles store equal JSON)."""
+        countries = None if self.phone_countries is None else sorted(self.phone_countries)
+        return {"fields": sorted(self.fields), "phone_countries": countries}
+
+    def released_fields(self, country_code: str) -> frozenset[str]:
+        """The fields released for a label going to ``country_code``."""
+        if "phone" in self.fields and self.phone_countries is not None and country_code not in self.phone_countries:
+            return self.fields - {"phone"}
+        return self.fields
+
+    def apply(self, record: LabelRecord) -> LabelRecord:
+        """A copy of ``record`` with every field this profile does not release set to ``None``."""
+        # The required fields are always released, so only optional (``str | None``) fields become None.
+        withheld: dict[str, Any] = dict.fromkeys(ALL_FIELDS - self.released_fields(record.country_code))
+        return dataclasses.replace(record, **withheld)
+
+
+#: Without a profile a client gets everything a label needs except the buyer's phone.
+DEFAULT_PROFILE = LabelProfile(ALL_FIELDS - {"phone"})
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A new client and its key. The key exists only here: show it once, then drop it."""
+
+    client: ApiClient
+    key: str = field(repr=False)
+
+
+def _check_scopes(scopes: Iterable[str]) -> list[str]:
+    out = sorted(set(scopes))
+    if not out:
+        raise ClientSetupError("a client needs at least one scope")
+    unknown = [s for s in out if s not in SCOPES]
+    if unknown:
+        raise ClientSetupError(f"unknown scope {unknown[0]!r} (known: {', '.join(sorted(SCOPES))})")
+    return out
+
+
+def _check_cidrs(cidrs: Iterable[str], *, allow_broad: bool) -> list[str]:
+    out: list[str] = []
+    for text in cidrs:
+        try:
+            network = str(parse_network(text, allow_broad=allow_broad))
+        except AddressError as exc:
+            raise ClientSetupError(f"CIDR {text!r}: {exc}") from None
+        if network not in out:
+            out.append(network)
+    return out
+
+
+def create_client(
+    session: Session,
+    *,
+    tenant: Tenant,
+    name: str,
+    scopes: Iterable[str],
+    cidrs: Iterable[str],
+    profile: LabelProfile | None = None,
+    expires_at: datetime | None = None,
+    allow_broad: bool = False,
+    actor: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> IssuedKey:
+    """Create an API client with a fresh key, audited as ``client.create``. The caller commits.
+
+    ``cidrs`` may be empty: such a client is refused everywhere until ``allow_cidrs`` gives it a range.
+    """
+    now = now or utcnow()
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise ClientSetupError("a client name is 1 to 200 characters")
+    if expires_at is not None and expires_at <= now:
+        raise ClientSetupError("the expiry must be in the future")
+    if session.scalar(select(ApiClient.id).where(ApiClient.tenant_id == tenant.id, ApiClient.name == name)):
+        raise ClientSetupError(f"the tenant has a client named {name!r} already")
+    key_id = secrets.token_hex(8)
+    key = f"lv_{key_id}_{secrets.token_urlsafe(32)}"
+    client = ApiClient(
+        tenant_id=tenant.id,
+        name=name,
+        key_id=key_id,
+        key_hash=hash_key(key),
+        scopes=_check_scopes(scopes),
+        cidrs=_check_cidrs(cidrs, allow_broad=allow_broad),
+        profile=None if profile is None else profile.to_json(),
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(client)
+    session.flush()
+    append_event(
+        session,
+        tenant_id=tenant.id,
+        actor=actor,
+        action="client.create",
+        ip=ip,
+        purpose="administration",
+        details={
+            "client": key_id,
+            "scopes": client.scopes,
+            "cidrs": client.cidrs,
+            "profile": client.profile,
+            "expires_at": None if expires_at is None else expires_at.isoformat(),
+        },
+        now=now,
+    )
+    return IssuedKey(client, key)
+
+
+def find_client(session: Session, *, tenant_id: int, ref: str) -> ApiClient:
+    """The tenant's client by key id or by name; :class:`NotFound` otherwise."""
+    client = session.scalar(
+        select(ApiClient).where(ApiClient.tenant_id == tenant_id, (ApiClient.key_id == ref) | (ApiClient.name == ref))
+    )
+    if client is None:
+        raise NotFound("no such API client")
+    return client
+
+
+def authenticate(session: Session, *, key: str, now: datetime | None = None) -> ApiClient:
+    """The client an API key belongs to, if the key is well-formed, right, unrevoked and unexpired.
+
+    Every failure is the same :class:`InvalidApiKey`. The digest comparison is constant-time and runs
+    even for an unknown key id, so timing doesn't tell which key ids exist.
+    """
+    now = now or utcnow()
+    match = _KEY.fullmatch(key)
+    client = None if match is None else session.scalar(select(ApiClient).where(ApiClient.key_id == match[1]))
+    stored = _DUMMY_HASH if client is None else client.key_hash
+    good = hmac.compare_digest(stored, hash_key(key))
+    if client is None or not good or client.revoked_at is not None:
+        raise InvalidApiKey()
+    if client.expires_at is not None and client.expires_at <= now:
+        raise InvalidApiKey()
+    return client
+
+
+def client_allows(client: ApiClient, ip: IPAddress) -> bool:
+    """Whether ``ip`` is inside one of the client's own CIDRs (a client without CIDRs allows nothing)."""
+    networks = []
+    for text in client.cidrs:
+        try:
+            networks.append(parse_network(text, allow_broad=True))  # stored ranges were checked when added
+        except AddressError:
+            continue  # an unparseable stored range matches nothing (fail closed)
+    return in_any(ip, networks)
+
+
+def record_use(session: Session, *, client: ApiClient, ip: str, now: datetime | None = None) -> bool:
+    """Stamp the client's last use (at most once per :data:`LAST_USE_RESOLUTION`). Returns whether it wrote."""
+    now = now or utcnow()
+    if client.last_used_at is not None and now - client.last_used_at < LAST_USE_RESOLUTION:
+        return False
+    session.execute(update(ApiClient).where(ApiClient.id == client.id).values(last_used_at=now, last_used_ip=ip))
+    return True
+
+
+def revoke_client(
+    session: Session, *, client: ApiClient, actor: str, ip: str | None = None, now: datetime | None = None
+) -> bool:
+    """Revoke a client's key for good, audited as ``client.revoke``. Returns False if it was revoked already."""
+    if client.revoked_at is not None:
+        return False
+    now = now or utcnow()
+    client.revoked_at = now
+    session.flush()
+    append_event(
+        session,
+        tenant_id=client.tenant_id,
+        actor=actor,
+        action="client.revoke",
+        ip=ip,
+        purpose="administration",
+        details={"client": client.key_id},
+        now=now,
+    )
+    return True
+
+
+def allow_cidrs(
+    session: Session,
+    *,
+    client: ApiClient,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    allow_broad: bool = False,
+    actor: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Add and remove ranges of the client's own allowlist, audited as ``client.allow``. Returns the new list."""
+    added = _check_cidrs(add, allow_broad=allow_broad)
+    removed = _check_cidrs(remove, allow_broad=True)
+    cidrs = [c for c in client.cidrs if c not in removed]
+    cidrs += [c for c in added if c not in cidrs]
+    if cidrs == client.cidrs:
+        return cidrs
+    client.cidrs = cidrs
+    session.flush()
+    append_event(
+        session,
+        tenant_id=client.tenant_id,
+        actor=actor,
+        action="client.allow",
+        ip=ip,
+        purpose="administration",
+        details={"client": client.key_id, "added": added, "removed": removed, "cidrs": cidrs},
+        now=now,
+    )
+    return cidrs

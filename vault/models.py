@@ -1,0 +1,399 @@
+"""SQLAlchemy 2.0 typed models. Only ``LabelRecord.envelope`` and ``MarketplaceAccount.credentials_envelope``
+hold PII or secrets, and only sealed; everything else here is safe to show an operator."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    MetaData,
+    String,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the only kind of timestamp stored)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC timestamps on every backend (SQLite returns naive values otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where a timezone-aware UTC time is required")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+IntPK = Annotated[int, mapped_column(primary_key=True)]
+Timestamp = Annotated[datetime, mapped_column(UTCDateTime())]
+Created = Annotated[datetime, mapped_column(UTCDateTime(), default=utcnow)]
+Name = Annotated[str, mapped_column(String(200))]
+Code = Annotated[str, mapped_column(String(40))]
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        bytes: LargeBinary(),
+        dict[str, Any]: JSON(),
+        list[str]: JSON(),
+    }
+
+
+class Tenant(Base):
+    """A seller organisation: owns accounts, clients, users, keys and an audit chain."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[IntPK]
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[Name]
+    # The seller's return address printed on labels: {"name": ..., "lines": [...], "country_code": ...}.
+    return_address: Mapped[dict[str, Any] | None]
+    created_at: Mapped[Created]
+    shredded_at: Mapped[datetime | None]
+
+    keys: Mapped[list[TenantKey]] = relationship(back_populates="tenant", order_by="TenantKey.version")
+
+
+class TenantKey(Base):
+    """One version of a tenant's key, wrapped by the root key. ``wrapped_key`` is gone once destroyed."""
+
+    __tablename__ = "tenant_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "version"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    version: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16))  # active | retired | destroyed
+    root_key_id: Mapped[str] = mapped_column(String(300))
+    wrapped_key: Mapped[bytes | None]
+    created_at: Mapped[Created]
+    retired_at: Mapped[datetime | None]
+    destroyed_at: Mapped[datetime | None]
+
+    tenant: Mapped[Tenant] = relationship(back_populates="keys")
+
+
+class MarketplaceAccount(Base):
+    """A seller's account on one marketplace; its API credentials are sealed like PII."""
+
+    __tablename__ = "marketplace_accounts"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    marketplace: Mapped[Code]  # "amazon"
+    name: Mapped[Name]
+    region: Mapped[Code]  # na | eu | fe
+    api_version: Mapped[Code]  # "2026-01-01" | "v0"
+    marketplace_ids: Mapped[list[str]]
+    sandbox: Mapped[bool] = mapped_column(default=False)
+    sp_api_endpoint: Mapped[str | None] = mapped_column(String(300))
+    lwa_endpoint: Mapped[str | None] = mapped_column(String(300))
+    credentials_envelope: Mapped[bytes | None]
+    credentials_key_version: Mapped[int | None]
+    sync_cursor: Mapped[datetime | None]
+    sync_interval_seconds: Mapped[int] = mapped_column(default=900)
+    last_sync: Mapped[dict[str, Any] | None]
+    created_at: Mapped[Created]
+    removed_at: Mapped[datetime | None]
+
+
+class Order(Base):
+    """Non-PII order metadata. The buyer's address lives only in the order's sealed ``LabelRecordRow``."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("account_id", "external_order_id"),
+        Index(None, "tenant_id", "marketplace", "external_order_id"),
+    )
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("marketplace_accounts.id"))
+    marketplace: Mapped[Code]
+    marketplace_id: Mapped[str | None] = mapped_column(String(40))
+    external_order_id: Mapped[str] = mapped_column(String(100))
+    status: Mapped[Code]
+    fulfillment_channel: Mapped[str | None] = mapped_column(String(20))
+    purchased_at: Mapped[datetime]
+    last_updated_at: Mapped[datetime]
+    ship_by: Mapped[datetime | None]
+    latest_delivery_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    retention_until: Mapped[datetime | None]
+    erased_at: Mapped[datetime | None]
+    labels_issued: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[Created]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    label: Mapped[LabelRecordRow | None] = relationship(back_populates="order", uselist=False)
+
+
+class LabelRecordRow(Base):
+    """The sealed label record of one order (current version only: an old version is shredded)."""
+
+    __tablename__ = "label_records"
+    __table_args__ = (Index(None, "tenant_id", "tenant_key_version"),)
+
+    id: Mapped[IntPK]
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    version: Mapped[int] = mapped_column(default=1)
+    # "marketplace" (as synced) or "correction" (the seller corrected it at the buyer's request; a later
+    # sync must not put the marketplace's old address back).
+    source: Mapped[str] = mapped_column(String(20), default="marketplace")
+    schema_version: Mapped[int]
+    tenant_key_version: Mapped[int]
+    envelope: Mapped[bytes]
+    created_at: Mapped[Created]
+
+    order: Mapped[Order] = relationship(back_populates="label")
+
+
+class AuditHead(Base):
+    """The head of one audit chain (a tenant's, or the platform's): last sequence number and hash."""
+
+    __tablename__ = "audit_heads"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)  # "tenant:<id>" or "platform"
+    seq: Mapped[int]
+    hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AuditEvent(Base):
+    """One append-only, hash-chained audit event. Holds references and outcomes, never PII."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("chain", "seq"),
+        Index(None, "tenant_id", "occurred_at"),
+        Index(None, "tenant_id", "order_ref"),
+    )
+
+    id: Mapped[IntPK]
+    chain: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int]
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
+    occurred_at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(60))
+    outcome: Mapped[str] = mapped_column(String(60))
+    order_ref: Mapped[str | None] = mapped_column(String(160))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    purpose: Mapped[str | None] = mapped_column(String(60))
+    details: Mapped[dict[str, Any] | None]
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ApiClient(Base):
+    """A machine client of the label API (a warehouse station, a printing service), owned by one tenant.
+
+    Only the SHA-256 digest of its key is stored (see :mod:`vault.clients`); ``key_id`` is the public part
+    of the key, used to find the row. ``cidrs`` are the client's own allowed ranges (checked on top of the
+    global allowlist); ``profile`` is its label profile (which fields it receives), ``None`` for the default.
+    """
+
+    __tablename__ = "api_clients"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[Name]
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]]
+    cidrs: Mapped[list[str]]
+    profile: Mapped[dict[str, Any] | None]
+    created_at: Mapped[Created]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+    last_used_ip: Mapped[str | None] = mapped_column(String(45))
+
+    # Joined on load: the label path needs the tenant (return address) and pays no extra query for it.
+    tenant: Mapped[Tenant] = relationship(lazy="joined", innerjoin=True)
+
+
+class SyncState(Base):
+    """One account's sync bookkeeping beside its ``sync_cursor``: who may sync it now, and where a half-paged
+    window resumes. No PII (a page token is the marketplace's opaque paging handle).
+
+    The lease (``lease_owner`` until ``lease_expires_at``) keeps two processes from syncing one account at
+    once; it is taken and renewed with conditional UPDATEs, so it works alike on SQLite and PostgreSQL, and a
+    crashed holder's lease simply runs out (see :mod:`connectors.sync`).
+    """
+
+    __tablename__ = "sync_states"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("marketplace_accounts.id"), primary_key=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(120))
+    lease_expires_at: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    page_token: Mapped[str | None] = mapped_column(String(4000))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# -- retention, legal holds and key epochs (see vault/retention.py, vault/epochs.py) -----------------------
+
+# What the purge walks: due orders not yet erased, in deadline order (erased stubs drop out of the index).
+Index(
+    "ix_orders_due",
+    Order.retention_until,
+    Order.id,
+    postgresql_where=Order.erased_at.is_(None),
+    sqlite_where=Order.erased_at.is_(None),
+)
+
+
+class TenantRetentionPolicy(Base):
+    """A tenant's own retention for one marketplace: only ever shorter than the platform rule."""
+
+    __tablename__ = "tenant_retention_policies"
+    __table_args__ = (UniqueConstraint("tenant_id", "marketplace"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    marketplace: Mapped[Code]
+    days_after_delivery: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LegalHold(Base):
+    """Keeps a tenant's orders (all, or one) from erasure until ``ends_at`` or release. No PII: the reason
+    names a matter (case number, authority), the owner a person or role of the seller."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(500))
+    owner: Mapped[Name]
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[Created]
+    ends_at: Mapped[datetime]
+    released_at: Mapped[datetime | None]
+    released_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class RootKeyRecord(Base):
+    """The key-epoch job's ledger of root keys: when each became current, was retired and was destroyed."""
+
+    __tablename__ = "root_keys"
+
+    root_key_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    provider: Mapped[Code]
+    current_from: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+    destroyed_at: Mapped[datetime | None]
+
+
+# -- the seller dashboard: users, second factor, sessions, dashboard allowlist (see vault/users.py) ---------
+
+
+class User(Base):
+    """A seller's dashboard user. No buyer PII; the password is an argon2 hash, the TOTP secret is sealed.
+
+    An invited user has no password until the invitation is accepted (``invite_token_hash`` is the SHA-256
+    digest of the one-time invitation token). ``totp_enabled_at`` is set once enrolment is confirmed; until
+    then ``totp_secret`` holds the secret being enrolled.
+    """
+
+    __tablename__ = "users"
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[Name]
+    role: Mapped[str] = mapped_column(String(16))  # owner | operator | viewer
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    totp_secret: Mapped[bytes | None]
+    totp_key_version: Mapped[int | None]
+    totp_enabled_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None]
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    locale: Mapped[str | None] = mapped_column(String(16))
+    invite_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    invite_expires_at: Mapped[datetime | None]
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[Created]
+    last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code of a user (its SHA-256 digest; the code is shown once)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[IntPK]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[Created]
+    used_at: Mapped[datetime | None]
+
+
+class DashboardSession(Base):
+    """A signed-in dashboard session, server side: the cookie holds a random token, this row its digest.
+
+    ``reauth_at`` is when the second factor was last entered (sign-in or a fresh check before a sensitive
+    action such as a label preview).
+    """
+
+    __tablename__ = "dashboard_sessions"
+
+    id: Mapped[IntPK]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[Created]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    reauth_at: Mapped[datetime]
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class DashboardAllowlist(Base):
+    """A tenant's own dashboard IP allowlist (on top of the global one); no row or no ranges: no extra limit."""
+
+    __tablename__ = "dashboard_allowlists"
+
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    cidrs: Mapped[list[str]]
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -1,0 +1,86 @@
+"""Plain values that cross the vault's boundary: the sealed label record and the non-PII order facts.
+
+A connector produces both (DESIGN.md, "Minimise at the boundary"); the vault seals the first and stores the
+second in clear. Every PII field is ``repr=False`` so a traceback or a log line can't print an address.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+#: Version of the label record's field set. Bound into each record's AAD; bump it when fields change.
+LABEL_SCHEMA_VERSION = 1
+
+
+class OrderStatus(enum.StrEnum):
+    """A marketplace order's fulfilment status, normalised across marketplaces."""
+
+    PENDING = "pending"
+    UNSHIPPED = "unshipped"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+    CANCELLED = "cancelled"
+    UNFULFILLABLE = "unfulfillable"
+
+    @property
+    def labels_allowed(self) -> bool:
+        """Whether a shipping label may still be issued for an order in this state."""
+        return self in (OrderStatus.UNSHIPPED, OrderStatus.PARTIALLY_SHIPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class LabelRecord:
+    """The buyer's ship-to data for one order: the only PII labelvault keeps, and only sealed."""
+
+    name: str = field(repr=False)
+    address_line1: str = field(repr=False)
+    city: str = field(repr=False)
+    country_code: str
+    postal_code: str | None = field(default=None, repr=False)
+    state_or_region: str | None = field(default=None, repr=False)
+    address_line2: str | None = field(default=None, repr=False)
+    address_line3: str | None = field(default=None, repr=False)
+    district_or_county: str | None = field(default=None, repr=False)
+    municipality: str | None = field(default=None, repr=False)
+    company: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    address_type: str | None = None
+
+    def to_bytes(self) -> bytes:
+        """Canonical, compact encoding (the plaintext that gets sealed); empty fields are left out."""
+        present = {k: v for k, v in asdict(self).items() if v is not None}
+        return json.dumps(present, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LabelRecord:
+        """Inverse of :meth:`to_bytes`."""
+        return cls(**json.loads(data))
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """Names of every field, in declaration order."""
+        return tuple(f.name for f in fields(cls))
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields as a dict, ``None`` included (callers decide what to release)."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    """Non-PII metadata of one marketplace order, stored in clear."""
+
+    marketplace: str
+    external_order_id: str
+    status: OrderStatus
+    purchased_at: datetime
+    last_updated_at: datetime
+    marketplace_id: str | None = None
+    fulfillment_channel: str | None = None
+    ship_by: datetime | None = None
+    latest_delivery_at: datetime | None = None
+    delivered_at: datetime | None = None

@@ -1,0 +1,256 @@
+"""Key rotation (rewrapping, online and resumable), key destruction and tenant shredding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from vault.db import rowcount
+from vault.errors import KeyVersionInUse, NotFound
+from vault.keys import ACTIVE, DESTROYED, RETIRED, KeyManager, tenant_key_context
+from vault.labels import credentials_context, label_context
+from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, User, utcnow
+from vault.users import rewrap_totp_secrets
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RewrapResult:
+    """Outcome of a rewrap run: rows rewrapped, and rows skipped because they changed meanwhile."""
+
+    rewrapped: int
+    skipped: int
+
+
+def rotate_tenant_key(session: Session, *, keys: KeyManager, tenant_id: int) -> TenantKey:
+    """Start a tenant-key rotation: a new active version (committed). Follow with :func:`rewrap_tenant`."""
+    row = keys.create_tenant_key(session, tenant_id)
+    session.commit()
+    return row
+
+
+def stale_count(session: Session, *, keys: KeyManager, tenant_id: int) -> int:
+    """How many sealed values of the tenant are still wrapped under a non-active key version."""
+    active = keys.active_version(session, tenant_id)
+    labels = session.scalar(
+        select(func.count())
+        .select_from(LabelRecordRow)
+        .where(LabelRecordRow.tenant_id == tenant_id, LabelRecordRow.tenant_key_version != active)
+    )
+    creds = session.scalar(
+        select(func.count())
+        .select_from(MarketplaceAccount)
+        .where(
+            MarketplaceAccount.tenant_id == tenant_id,
+            MarketplaceAccount.credentials_key_version != active,
+        )
+    )
+    totp = session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.tenant_id == tenant_id, User.totp_secret.is_not(None), User.totp_key_version != active)
+    )
+    return int(labels or 0) + int(creds or 0) + int(totp or 0)
+
+
+def rewrap_tenant(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+) -> RewrapResult:
+    """Rewrap every data key of the tenant under its active key version, committing per batch.
+
+    Online: labels keep being sealed and opened meanwhile (a row changed under us is skipped by its
+    compare-and-swap and picked up by the next pass). Resumable: a crashed run just runs again. Runs
+    passes until nothing stale is left. No record is re-encrypted.
+    """
+    keys.invalidate(tenant_id)
+    active = keys.active_version(session, tenant_id)
+    done = skipped = 0
+    while True:
+        pass_done = 0
+        last_id = 0
+        while True:
+            rows = session.execute(
+                select(LabelRecordRow, Order)
+                .join(Order, Order.id == LabelRecordRow.order_id)
+                .where(
+                    LabelRecordRow.tenant_id == tenant_id,
+                    LabelRecordRow.tenant_key_version != active,
+                    LabelRecordRow.id > last_id,
+                )
+                .order_by(LabelRecordRow.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                break
+            for rec, order in rows:
+                last_id = rec.id
+                ctx = label_context(order, record_version=rec.version, schema_version=rec.schema_version)
+                new = keys.rewrap(session, tenant_id, ctx, rec.envelope, active)
+                n = rowcount(
+                    session.execute(
+                        update(LabelRecordRow)
+                        .where(LabelRecordRow.id == rec.id, LabelRecordRow.envelope == rec.envelope)
+                        .values(envelope=new, tenant_key_version=active)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
+                pass_done += n
+                skipped += 1 - n
+            session.commit()
+            session.expire_all()
+            if progress:
+                progress(len(rows))
+        for account in session.scalars(
+            select(MarketplaceAccount).where(
+                MarketplaceAccount.tenant_id == tenant_id,
+                MarketplaceAccount.credentials_envelope.is_not(None),
+                MarketplaceAccount.credentials_key_version != active,
+            )
+        ):
+            assert account.credentials_envelope is not None
+            account.credentials_envelope = keys.rewrap(
+                session, tenant_id, credentials_context(account), account.credentials_envelope, active
+            )
+            account.credentials_key_version = active
+            pass_done += 1
+        pass_done += rewrap_totp_secrets(session, keys=keys, tenant_id=tenant_id)  # dashboard users' TOTP
+        session.commit()
+        done += pass_done
+        if stale_count(session, keys=keys, tenant_id=tenant_id) == 0:
+            return RewrapResult(done, skipped)
+
+
+def rewrap_root(session: Session, *, keys: KeyManager, batch_size: int = 200, progress: Progress | None = None) -> int:
+    """Rewrap every live tenant key version under the provider's current root key, per batch; resumable.
+
+    Walks the table once by id, so it ends even where the provider names its key differently from how
+    the configuration does (a KMS alias vs the key's ARN).
+    """
+    done, last_id = 0, 0
+    while True:
+        current = keys.provider.current_key_id()
+        rows = session.scalars(
+            select(TenantKey)
+            .where(TenantKey.wrapped_key.is_not(None), TenantKey.root_key_id != current, TenantKey.id > last_id)
+            .order_by(TenantKey.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return done
+        for row in rows:
+            last_id = row.id
+            assert row.wrapped_key is not None
+            ctx = tenant_key_context(row.tenant_id, row.version)
+            plaintext = keys.provider.unwrap(row.wrapped_key, root_key_id=row.root_key_id, context=ctx)
+            row.wrapped_key, row.root_key_id = keys.provider.wrap(plaintext, context=ctx)
+            done += 1
+        session.commit()
+        if progress:
+            progress(len(rows))
+
+
+def destroy_tenant_key_version(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    version: int,
+    now: datetime | None = None,
+) -> None:
+    """Delete a retired tenant key version for good, once nothing live needs it.
+
+    Refuses (:class:`KeyVersionInUse`) the active version, a version any live record still uses, and a
+    version retired less than the key cache's ``max_age`` ago (another process may still seal with it).
+    """
+    now = now or utcnow()
+    row = session.scalar(select(TenantKey).where(TenantKey.tenant_id == tenant_id, TenantKey.version == version))
+    if row is None:
+        raise NotFound("no such tenant key version")
+    if row.state == DESTROYED:
+        return
+    if row.state == ACTIVE:
+        raise KeyVersionInUse("the active key version can't be destroyed; rotate first")
+    if row.retired_at and now - row.retired_at < timedelta(seconds=keys.max_age):
+        raise KeyVersionInUse("retired too recently: other processes may still use it; try again later")
+    in_use = (
+        session.scalar(
+            select(func.count())
+            .select_from(LabelRecordRow)
+            .where(LabelRecordRow.tenant_id == tenant_id, LabelRecordRow.tenant_key_version == version)
+        )
+        or session.scalar(
+            select(func.count())
+            .select_from(MarketplaceAccount)
+            .where(MarketplaceAccount.tenant_id == tenant_id, MarketplaceAccount.credentials_key_version == version)
+        )
+        or session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.tenant_id == tenant_id, User.totp_secret.is_not(None), User.totp_key_version == version)
+        )
+    )
+    if in_use:
+        raise KeyVersionInUse("live records still use this key version; run the rewrap first")
+    row.wrapped_key, row.state, row.destroyed_at = None, DESTROYED, now
+    session.commit()
+    keys.invalidate(tenant_id)
+
+
+def root_key_in_use(session: Session, *, root_key_id: str) -> int:
+    """How many live tenant key versions are still wrapped under this root key."""
+    n = session.scalar(
+        select(func.count())
+        .select_from(TenantKey)
+        .where(TenantKey.root_key_id == root_key_id, TenantKey.wrapped_key.is_not(None))
+    )
+    return int(n or 0)
+
+
+def shred_tenant(session: Session, *, keys: KeyManager, tenant_id: int, now: datetime | None = None) -> int:
+    """Erase everything sealed for a tenant: label records, credentials and every key version.
+
+    Returns the number of label records shredded. The tenant's non-PII stubs and audit chain remain.
+    """
+    now = now or utcnow()
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("no such tenant")
+    n = rowcount(session.execute(delete(LabelRecordRow).where(LabelRecordRow.tenant_id == tenant_id)))
+    session.execute(update(Order).where(Order.tenant_id == tenant_id, Order.erased_at.is_(None)).values(erased_at=now))
+    session.execute(
+        update(MarketplaceAccount)
+        .where(MarketplaceAccount.tenant_id == tenant_id)
+        .values(credentials_envelope=None, credentials_key_version=None)
+    )
+    session.execute(
+        update(TenantKey)
+        .where(TenantKey.tenant_id == tenant_id, TenantKey.state != DESTROYED)
+        .values(wrapped_key=None, state=DESTROYED, destroyed_at=now)
+    )
+    tenant.shredded_at = now
+    session.commit()
+    keys.invalidate(tenant_id)
+    return n
+
+
+__all__ = [
+    "RETIRED",
+    "RewrapResult",
+    "destroy_tenant_key_version",
+    "rewrap_root",
+    "rewrap_tenant",
+    "root_key_in_use",
+    "rotate_tenant_key",
+    "shred_tenant",
+    "stale_count",
+]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from vault.audit import append_event
@@ -206,6 +206,10 @@ def find_client(session: Session, *, tenant_id: int, ref: str) -> ApiClient:
     return client
 
 
+#: Built once: authentication runs on every API request (the tenant is joined by the model's relationship).
+_CLIENT_BY_KEY_ID = select(ApiClient).where(ApiClient.key_id == bindparam("b_key_id"))
+
+
 def authenticate(session: Session, *, key: str, now: datetime | None = None) -> ApiClient:
     """The client an API key belongs to, if the key is well-formed, right, unrevoked and unexpired.
 
@@ -214,7 +218,7 @@ def authenticate(session: Session, *, key: str, now: datetime | None = None) -> 
     """
     now = now or utcnow()
     match = _KEY.fullmatch(key)
-    client = None if match is None else session.scalar(select(ApiClient).where(ApiClient.key_id == match[1]))
+    client = None if match is None else session.scalar(_CLIENT_BY_KEY_ID, {"b_key_id": match[1]})
     stored = _DUMMY_HASH if client is None else client.key_hash
     good = hmac.compare_digest(stored, hash_key(key))
     if client is None or not good or client.revoked_at is not None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from vault.db import rowcount
 from vault.envelope import encode_context
@@ -181,15 +181,22 @@ def store_order(
     return StoreResult(order, "updated" if changed else "unchanged")
 
 
-def find_order(session: Session, *, tenant_id: int, marketplace: str, external_order_id: str) -> Order:
-    """The tenant's order by marketplace and order id; another tenant's order is the same NotFound."""
-    order = session.scalar(
-        select(Order).where(
-            Order.tenant_id == tenant_id,
-            Order.marketplace == marketplace,
-            Order.external_order_id == external_order_id,
-        )
+#: Built once (every label release looks an order up): the order with its sealed record, in one query.
+_ORDER_WITH_LABEL = (
+    select(Order)
+    .options(joinedload(Order.label))
+    .where(
+        Order.tenant_id == bindparam("b_tenant"),
+        Order.marketplace == bindparam("b_marketplace"),
+        Order.external_order_id == bindparam("b_order"),
     )
+)
+
+
+def find_order(session: Session, *, tenant_id: int, marketplace: str, external_order_id: str) -> Order:
+    """The tenant's order (with its label record) by marketplace and order id; another tenant's is NotFound."""
+    params = {"b_tenant": tenant_id, "b_marketplace": marketplace, "b_order": external_order_id}
+    order = session.execute(_ORDER_WITH_LABEL, params).unique().scalar_one_or_none()
     if order is None:
         raise NotFound("no such order")
     return order

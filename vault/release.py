@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -65,15 +65,20 @@ def check_eligible(order: Order, *, now: datetime) -> None:
         raise NotEligible("no-label-data")
 
 
+# Built once (it runs on every label request): the reissue count is one conditional UPDATE.
+_ORDERS = cast(Table, Order.__table__)
+_COUNT_ISSUE = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("b_id"), _ORDERS.c.labels_issued < bindparam("b_cap"))
+    .values(labels_issued=_ORDERS.c.labels_issued + 1)
+    .returning(_ORDERS.c.labels_issued)
+)
+
+
 def _count_issue(session: Session, order: Order, reissue_cap: int) -> int:
     # One conditional UPDATE: concurrent requests for the same order serialise on the row, and the cap
     # holds exactly however many workers race for it.
-    issued = session.execute(
-        update(Order)
-        .where(Order.id == order.id, Order.labels_issued < reissue_cap)
-        .values(labels_issued=Order.labels_issued + 1)
-        .returning(Order.labels_issued)
-    ).scalar()
+    issued = session.execute(_COUNT_ISSUE, {"b_id": order.id, "b_cap": reissue_cap}).scalar()
     if issued is None:
         raise ReissueCapReached()
     set_committed_value(order, "labels_issued", issued)

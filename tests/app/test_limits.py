@@ -133,3 +133,27 @@ def test_limit_holds_exactly_across_four_gunicorn_workers(
         assert released == limit
         assert verify_chain(s, chain=chain).ok
     assert_no_pii(log.read_text(errors="replace"), "gunicorn's log")
+
+
+@pytest.mark.parametrize("strategy", ["fixed-window", "moving-window"])
+def test_process_memory_storage_counts_exactly_without_timer_threads(strategy: str) -> None:
+    import threading
+    import time
+
+    from limits import RateLimitItemPerSecond
+    from limits.storage import storage_from_string
+    from limits.strategies import STRATEGIES
+
+    from app.limits import ProcessMemoryStorage
+
+    storage = storage_from_string("lv-memory://")
+    assert isinstance(storage, ProcessMemoryStorage)
+    limiter = STRATEGIES[strategy](storage)
+    item = RateLimitItemPerSecond(5, 1)
+    before = threading.active_count()
+    assert [limiter.hit(item, "station") for _ in range(7)] == [True] * 5 + [False] * 2
+    assert threading.active_count() == before  # the stock storage starts a sweep thread here
+    time.sleep(1.05)
+    assert limiter.hit(item, "station")  # the window passed: counted afresh
+    # The sweep ran inline on that hit and dropped what had expired.
+    assert sum(len(v) for v in storage.events.values()) <= 1 and len(storage.storage) <= 1

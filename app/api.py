@@ -6,10 +6,12 @@ The pipeline of DESIGN.md, each step able to refuse:
 2. the IP rate limit — flask-limiter, right after;
 3. API key → the client's own CIDRs → the client's rate limit → scope — app/auth.py;
 4. the label format (Accept or ``?format=``) is settled before anything is counted or unsealed;
-5. order lookup inside the client's tenant → eligibility → reissue cap → unseal → label profile → audit
-   append — :func:`vault.release.release_label`, in the request's transaction;
-6. render, then commit; only a committed release (its audit event with it) is sent, with
-   ``Cache-Control: no-store``. Any failure before the commit rolls everything back: nothing is released.
+5. order lookup inside the client's tenant → eligibility → reissue cap → unseal → label profile —
+   :func:`vault.release.prepare_release`, reads only;
+6. render; then the reissue count and the audit append — :func:`vault.release.record_release` — and the
+   commit, so the write locks are held only that long; only a committed release (its audit event with it)
+   is sent, with ``Cache-Control: no-store``. Any failure before the commit rolls everything back: nothing
+   is released.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 from werkzeug.exceptions import NotAcceptable, ServiceUnavailable
 
 from app.allowlist import audit_refusal
@@ -29,10 +30,11 @@ from app.auth import current_client, require_client
 from app.render import FORMATS, LabelDocument, RenderError, ReturnAddress, make_renderer
 from app.services import db_session, services
 from vault.audit import chain_for
-from vault.clients import ADMIN, LABELS_ISSUE
+from vault.clients import ADMIN, LABELS_ISSUE, LabelProfile
 from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, ReissueCapReached
+from vault.labels import find_orders
 from vault.models import ApiClient, AuditHead, utcnow
-from vault.release import ReleasedLabel, client_actor, record_refusal, release_label
+from vault.release import PreparedLabel, Refused, ReleasedLabel, prepare_release, record_batch, record_release
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 
@@ -88,11 +90,18 @@ def get_label(marketplace: str, order_id: str) -> Response:
         raise NotFound("no such order")
     client = current_client()
     session = db_session()
+    svc = services()
+    cap = svc.settings.label_reissue_cap
     now = utcnow()
     try:
         renderer = make_renderer(fmt, **options)
-        released = _release(session, client, marketplace, order_id, fmt, now)
-        body = renderer.render([_document(client, released, now)])
+        prepared = prepare_release(
+            session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id, reissue_cap=cap, now=now
+        )
+        # Rendered before the writes: the reissue count and the audit head are locks (on SQLite, the
+        # database's write lock), held only from here to the commit.
+        body = renderer.render([_document(client, prepared, now)])
+        record_release(session, client=client, prepared=prepared, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now)
         session.commit()
     except (NotFound, NotEligible, KeyServiceUnavailable, RenderError) as exc:
         session.rollback()
@@ -108,31 +117,13 @@ def get_label(marketplace: str, order_id: str) -> Response:
     return no_store(Response(body, mimetype=renderer.media_type))
 
 
-def _release(
-    session: Session, client: ApiClient, marketplace: str, order_id: str, fmt: str, now: datetime
-) -> ReleasedLabel:
-    """The domain half of one release, for the current request's client and address."""
-    svc = services()
-    return release_label(
-        session,
-        keys=svc.keys,
-        client=client,
-        marketplace=marketplace,
-        order_id=order_id,
-        ip=g.client_ip,
-        reissue_cap=svc.settings.label_reissue_cap,
-        fmt=fmt,
-        now=now,
-    )
-
-
-def _document(client: ApiClient, released: ReleasedLabel, now: datetime) -> LabelDocument:
-    """What gets printed for one released label: the ship-to block plus the seller's return address."""
+def _document(client: ApiClient, label: PreparedLabel | ReleasedLabel, now: datetime) -> LabelDocument:
+    """What gets printed for one label: the ship-to block plus the seller's return address."""
     sender = client.tenant.return_address
     return LabelDocument(
-        order_ref=released.order_id,
-        marketplace=released.marketplace,
-        ship_to=released.label,
+        order_ref=label.order_id,
+        marketplace=label.marketplace,
+        ship_to=label.label,
         printed_at=now,
         return_address=None
         if sender is None
@@ -153,39 +144,46 @@ def post_label_batch() -> Response:
 
     Each order goes through the same checks and gets its own audit event, released or refused; refused
     orders are reported by reference and reason and don't fail the batch. A key-service outage or an
-    audit write that fails releases nothing at all.
+    audit write that fails releases nothing at all. The orders are looked up together, rendered, then
+    counted and audited in one short write (see :func:`vault.release.record_batch`).
     """
     fmt, options = negotiate_format(default="zpl")
     refs = _batch_refs(request.get_json(silent=True))
     client = current_client()
     session = db_session()
+    svc = services()
+    cap = svc.settings.label_reissue_cap
     now = utcnow()
     renderer = make_renderer(fmt, **options)
-    documents: list[LabelDocument] = []
-    released_refs: list[dict[str, str]] = []
-    refused: list[dict[str, str]] = []
     try:
+        well_formed = [(m, o) for m, o in refs if _MARKETPLACE.fullmatch(m) and _ORDER_ID.fullmatch(o)]
+        orders = find_orders(session, tenant_id=client.tenant_id, refs=well_formed)
+        profile = LabelProfile.from_json(client.profile)
+        outcomes: list[PreparedLabel | Refused] = []
         for marketplace, order_id in refs:
-            ref = {"marketplace": marketplace, "order_id": order_id}
-            well_formed = bool(_MARKETPLACE.fullmatch(marketplace) and _ORDER_ID.fullmatch(order_id))
-            try:
-                if not well_formed:
-                    raise NotFound("no such order")
-                released = _release(session, client, marketplace, order_id, fmt, now)
-            except _BATCH_REFUSALS as exc:
-                # release_label refuses before it writes anything, so the batch goes on without this order.
-                reason = "unreadable" if isinstance(exc, DecryptionError) else _refusal_reason(exc)
-                # A malformed reference is audited without it: it names no order, and may hold anything.
-                record_refusal(
-                    session, tenant_id=client.tenant_id, actor=client_actor(client), reason=reason,
-                    ip=g.client_ip, marketplace=marketplace if well_formed else None,
-                    order_id=order_id if well_formed else None, details={"batch": len(refs)}, now=now,
-                )  # fmt: skip
-                refused.append({**ref, "reason": reason})
+            if not (_MARKETPLACE.fullmatch(marketplace) and _ORDER_ID.fullmatch(order_id)):
+                outcomes.append(Refused(None, None, "not-found"))  # audited without the reference
                 continue
-            documents.append(_document(client, released, now))
-            released_refs.append(ref)
-        body = renderer.render(documents) if documents else None
+            try:
+                order = orders.get((marketplace, order_id))
+                if order is None:
+                    raise NotFound("no such order")
+                label = prepare_release(
+                    session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id,
+                    reissue_cap=cap, now=now, order=order, profile=profile,
+                )  # fmt: skip
+                outcomes.append(label)
+            except _BATCH_REFUSALS as exc:
+                reason = "unreadable" if isinstance(exc, DecryptionError) else _refusal_reason(exc)
+                outcomes.append(Refused(marketplace, order_id, reason))
+        prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
+        body = renderer.render([_document(client, p, now) for p in prepared]) if prepared else None
+        results = record_batch(
+            session, client=client, outcomes=outcomes, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now
+        )
+        released = [r for r in results if isinstance(r, ReleasedLabel)]
+        if len(released) != len(prepared):  # the cap ran out meanwhile for some: print only what is released
+            body = renderer.render([_document(client, r, now) for r in released]) if released else None
         session.commit()
     except (KeyServiceUnavailable, RenderError) as exc:
         session.rollback()
@@ -206,8 +204,12 @@ def post_label_batch() -> Response:
             media_type=renderer.media_type,
             encoding=encoding,
             document=document,
-            released=released_refs,
-            refused=refused,
+            released=[{"marketplace": r.marketplace, "order_id": r.order_id} for r in released],
+            refused=[
+                {"marketplace": m, "order_id": o, "reason": r.reason}
+                for (m, o), r in zip(refs, results, strict=True)
+                if isinstance(r, Refused)
+            ],
         )
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -200,6 +201,35 @@ def find_order(session: Session, *, tenant_id: int, marketplace: str, external_o
     if order is None:
         raise NotFound("no such order")
     return order
+
+
+#: Most orders one :func:`find_orders` query looks up (bound parameters stay well under every backend's limit).
+FIND_CHUNK = 500
+
+
+def find_orders(session: Session, *, tenant_id: int, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Order]:
+    """The tenant's orders (with their label records) among ``(marketplace, order id)`` refs, in few queries.
+
+    Refs without an order in this tenant are simply absent from the result (the caller's NotFound).
+    """
+    by_marketplace: dict[str, set[str]] = {}
+    for marketplace, order_id in refs:
+        by_marketplace.setdefault(marketplace, set()).add(order_id)
+    found: dict[tuple[str, str], Order] = {}
+    for marketplace, ids in by_marketplace.items():
+        wanted = sorted(ids)
+        for start in range(0, len(wanted), FIND_CHUNK):
+            orders = session.scalars(
+                select(Order)
+                .options(joinedload(Order.label))
+                .where(
+                    Order.tenant_id == tenant_id,
+                    Order.marketplace == marketplace,
+                    Order.external_order_id.in_(wanted[start : start + FIND_CHUNK]),
+                )
+            ).unique()
+            found.update(((marketplace, o.external_order_id), o) for o in orders)
+    return found
 
 
 # -- marketplace account credentials ---------------------------------------------------------------

@@ -8,6 +8,7 @@ audit event can't be written, the transaction fails and nothing is released.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -16,7 +17,7 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from vault.audit import append_event
+from vault.audit import NewEvent, append_event, append_events
 from vault.clients import LabelProfile
 from vault.errors import NotEligible, ReissueCapReached
 from vault.keys import KeyManager
@@ -65,7 +66,8 @@ def check_eligible(order: Order, *, now: datetime) -> None:
         raise NotEligible("no-label-data")
 
 
-# Built once (it runs on every label request): the reissue count is one conditional UPDATE.
+# Built once (they run on every label request): the reissue count is one conditional UPDATE, for one order
+# or for every order of a batch.
 _ORDERS = cast(Table, Order.__table__)
 _COUNT_ISSUE = (
     update(_ORDERS)
@@ -73,16 +75,168 @@ _COUNT_ISSUE = (
     .values(labels_issued=_ORDERS.c.labels_issued + 1)
     .returning(_ORDERS.c.labels_issued)
 )
+_COUNT_ISSUES = (
+    update(_ORDERS)
+    .where(_ORDERS.c.id.in_(bindparam("b_ids", expanding=True)), _ORDERS.c.labels_issued < bindparam("b_cap"))
+    .values(labels_issued=_ORDERS.c.labels_issued + 1)
+    .returning(_ORDERS.c.id, _ORDERS.c.labels_issued)
+)
 
 
-def _count_issue(session: Session, order: Order, reissue_cap: int) -> int:
-    # One conditional UPDATE: concurrent requests for the same order serialise on the row, and the cap
-    # holds exactly however many workers race for it.
-    issued = session.execute(_COUNT_ISSUE, {"b_id": order.id, "b_cap": reissue_cap}).scalar()
+@dataclass(frozen=True, slots=True)
+class PreparedLabel:
+    """An order found, eligible and unsealed for a client, not yet counted or audited: nothing is released.
+
+    Preparing only reads, so the label can be rendered before the writes (the reissue count and the audit
+    event) take their locks; :func:`record_release` / :func:`record_batch` then make it a release.
+    """
+
+    order: Order = field(repr=False)
+    marketplace: str
+    order_id: str
+    label: LabelRecord = field(repr=False)
+    released_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An order reference a batch refused, with its reason code (never PII).
+
+    ``marketplace`` and ``order_id`` are ``None`` for a malformed reference: it names no order and may hold
+    anything, so it is audited without them.
+    """
+
+    marketplace: str | None
+    order_id: str | None
+    reason: str
+
+
+def prepare_release(
+    session: Session,
+    *,
+    keys: KeyManager,
+    client: ApiClient,
+    marketplace: str,
+    order_id: str,
+    reissue_cap: int,
+    now: datetime,
+    order: Order | None = None,
+    profile: LabelProfile | None = None,
+) -> PreparedLabel:
+    """Look up (unless ``order`` is given), check and unseal one order's label for ``client``; reads only.
+
+    Raises :class:`~vault.errors.NotFound` for an order outside the client's tenant exactly as for a
+    missing one, :class:`NotEligible` / :class:`ReissueCapReached`, and lets
+    :class:`~vault.errors.KeyServiceUnavailable` and :class:`~vault.errors.DecryptionError` through.
+    """
+    if order is None:
+        order = find_order(session, tenant_id=client.tenant_id, marketplace=marketplace, external_order_id=order_id)
+    check_eligible(order, now=now)
+    if order.labels_issued >= reissue_cap:
+        raise ReissueCapReached()  # early answer; the conditional UPDATE of the record step enforces the cap
+    profile = profile or LabelProfile.from_json(client.profile)
+    label = profile.apply(unseal_label(session, keys=keys, order=order))
+    released = tuple(sorted(k for k, v in label.as_dict().items() if v is not None))
+    return PreparedLabel(order, marketplace, order_id, label, released)
+
+
+def _release_event(client: ApiClient, prepared: PreparedLabel, issue: int, ip: str, fmt: str) -> NewEvent:
+    return NewEvent(
+        actor=client_actor(client),
+        action=RELEASE_ACTION,
+        outcome="released",
+        order_ref=order_ref(prepared.marketplace, prepared.order_id),
+        ip=ip,
+        purpose=SHIPPING_LABEL,
+        details={"fields": list(prepared.released_fields), "issue": issue, "format": fmt},
+    )
+
+
+def _released(prepared: PreparedLabel, issue: int, event: AuditEvent) -> ReleasedLabel:
+    p = prepared
+    return ReleasedLabel(p.marketplace, p.order_id, p.label, p.released_fields, issue, event.seq)
+
+
+def record_release(
+    session: Session, *, client: ApiClient, prepared: PreparedLabel, ip: str, reissue_cap: int, fmt: str, now: datetime
+) -> ReleasedLabel:
+    """Count and audit one prepared label, in the caller's transaction; the caller commits, then sends.
+
+    Raises :class:`ReissueCapReached` (nothing written) if concurrent releases used up the cap meanwhile.
+    If the audit append fails, the caller rolls back: nothing was released (fail closed).
+    """
+    issued = session.execute(_COUNT_ISSUE, {"b_id": prepared.order.id, "b_cap": reissue_cap}).scalar()
     if issued is None:
         raise ReissueCapReached()
-    set_committed_value(order, "labels_issued", issued)
-    return int(issued)
+    set_committed_value(prepared.order, "labels_issued", issued)
+    events = append_events(
+        session, tenant_id=client.tenant_id, events=[_release_event(client, prepared, issued, ip, fmt)], now=now
+    )
+    return _released(prepared, issued, events[0])
+
+
+def record_batch(
+    session: Session,
+    *,
+    client: ApiClient,
+    outcomes: Sequence[PreparedLabel | Refused],
+    ip: str,
+    reissue_cap: int,
+    fmt: str,
+    now: datetime,
+) -> list[ReleasedLabel | Refused]:
+    """Count and audit a batch, in order: each prepared order released or refused, each refusal audited.
+
+    One UPDATE counts every distinct order (a repeated one is counted again on its own), and one append
+    writes every event. An order the cap was reached for meanwhile becomes a ``reissue-cap`` refusal.
+    """
+    prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
+    distinct = list(dict.fromkeys(p.order.id for p in prepared))
+    counted: dict[int, int] = {}
+    if distinct:
+        rows = session.execute(_COUNT_ISSUES, {"b_ids": distinct, "b_cap": reissue_cap})
+        counted = {int(row[0]): int(row[1]) for row in rows}
+    results: list[ReleasedLabel | Refused | tuple[PreparedLabel, int]] = []
+    events: list[NewEvent] = []
+    seen: set[int] = set()
+    for outcome in outcomes:
+        if isinstance(outcome, PreparedLabel):
+            order_id = outcome.order.id
+            issued: int | None = counted.get(order_id)
+            if order_id in seen and issued is not None:  # the same order again in this batch: another issue
+                issued = session.execute(_COUNT_ISSUE, {"b_id": order_id, "b_cap": reissue_cap}).scalar()
+                if issued is not None:
+                    counted[order_id] = issued
+            seen.add(order_id)
+            if issued is not None:
+                set_committed_value(outcome.order, "labels_issued", issued)
+                events.append(_release_event(client, outcome, issued, ip, fmt))
+                results.append((outcome, issued))
+                continue
+            outcome = Refused(outcome.marketplace, outcome.order_id, "reissue-cap")
+        events.append(refusal_event(client, outcome, ip=ip, batch=len(outcomes)))
+        results.append(outcome)
+    appended = append_events(session, tenant_id=client.tenant_id, events=events, now=now)
+    return [
+        _released(*result, event) if isinstance(result, tuple) else result
+        for result, event in zip(results, appended, strict=True)
+    ]
+
+
+def refusal_event(client: ApiClient, refused: Refused, *, ip: str | None, batch: int | None = None) -> NewEvent:
+    """The audit event of one refused label request of ``client``."""
+    ref = None
+    if refused.marketplace is not None and refused.order_id is not None:
+        ref = order_ref(refused.marketplace, refused.order_id)
+    return NewEvent(
+        actor=client_actor(client),
+        action=RELEASE_ACTION,
+        outcome=f"refused:{refused.reason}"[:60],
+        order_ref=ref,
+        ip=ip,
+        purpose=SHIPPING_LABEL,
+        details=None if batch is None else {"batch": batch},
+    )
 
 
 def release_label(
@@ -97,37 +251,15 @@ def release_label(
     fmt: str = "json",
     now: datetime | None = None,
 ) -> ReleasedLabel:
-    """Look up, check, unseal, profile and audit one label for ``client``, in the caller's transaction.
+    """:func:`prepare_release` then :func:`record_release`: one label, in the caller's transaction.
 
-    Raises :class:`~vault.errors.NotFound` for an order outside the client's tenant exactly as for a
-    missing one, :class:`NotEligible` / :class:`ReissueCapReached`, and lets
-    :class:`~vault.errors.KeyServiceUnavailable` and :class:`~vault.errors.DecryptionError` through. On
-    any exception the caller rolls back; nothing was released.
+    On any exception the caller rolls back; nothing was released.
     """
     now = now or utcnow()
-    order = find_order(session, tenant_id=client.tenant_id, marketplace=marketplace, external_order_id=order_id)
-    check_eligible(order, now=now)
-    if order.labels_issued >= reissue_cap:
-        raise ReissueCapReached()  # early answer; the conditional UPDATE below is what enforces the cap
-    profile = LabelProfile.from_json(client.profile)
-    label = profile.apply(unseal_label(session, keys=keys, order=order))
-    released = tuple(sorted(k for k, v in label.as_dict().items() if v is not None))
-    # The writes come last: the reissue count and the audit head are row locks (on SQLite, the database's
-    # write lock) held until the caller commits, so nothing slow (unsealing, a KMS call) runs under them.
-    issue = _count_issue(session, order, reissue_cap)
-    event = append_event(
-        session,
-        tenant_id=client.tenant_id,
-        actor=client_actor(client),
-        action=RELEASE_ACTION,
-        outcome="released",
-        order_ref=order_ref(marketplace, order_id),
-        ip=ip,
-        purpose=SHIPPING_LABEL,
-        details={"fields": list(released), "issue": issue, "format": fmt},
-        now=now,
+    prepared = prepare_release(
+        session, keys=keys, client=client, marketplace=marketplace, order_id=order_id, reissue_cap=reissue_cap, now=now
     )
-    return ReleasedLabel(marketplace, order_id, label, released, issue, event.seq)
+    return record_release(session, client=client, prepared=prepared, ip=ip, reissue_cap=reissue_cap, fmt=fmt, now=now)
 
 
 def record_refusal(

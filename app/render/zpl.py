@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import functools
 import re
 import unicodedata
 import zlib
@@ -75,14 +76,22 @@ def _bounded(text: str, limit: int = MAX_FIELD_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _estimated_width(text: str, height: int) -> float:
+@functools.lru_cache(maxsize=4096)
+def _width_factor(char: str) -> float:
     # Good enough to wrap: wide (CJK) characters are square, Latin ones average a little over half the height.
-    return sum(height if unicodedata.east_asian_width(c) in "WF" else 0.62 * height for c in text)
+    return 1.0 if unicodedata.east_asian_width(char) in "WF" else 0.62
+
+
+def _estimated_width(text: str, height: int) -> float:
+    return height * sum(map(_width_factor, text))
 
 
 def _wrap(text: str, max_width: int, height: int) -> list[str]:
     """Greedy wrap by estimated widths (the printer's font metrics aren't known here)."""
-    return wrap_greedy(text, max_width, lambda char: _estimated_width(char, height))
+    if _estimated_width(text, height) <= max_width:  # most lines fit: one pass, same result
+        stripped = text.strip()
+        return [stripped] if stripped else []
+    return wrap_greedy(text, max_width, lambda char: height * _width_factor(char))
 
 
 def _format_time(moment: datetime) -> str:
@@ -128,12 +137,19 @@ class ZplRenderer:
         self.printer_font = printer_font
         self.font = font
         self._scale = dpi / BASE_DPI
+        self._label_font: fonts.LabelFont | None = None  # resolved on the first graphic, then kept
+        # Graphics already drawn in the current render() call: a wave of orders repeats its prefectures,
+        # cities and districts. Emptied when the call returns, so no buyer text outlives the request.
+        self._graphics: dict[tuple[str, int, str | None], str] = {}
 
     def render(self, documents: Sequence[LabelDocument]) -> bytes:
         """Render the documents into one ZPL stream (UTF-8)."""
         if not documents:
             raise RenderError("no label documents to render")
-        return "\n".join(self._label(doc) for doc in documents).encode("utf-8")
+        try:
+            return "\n".join(self._label(doc) for doc in documents).encode("utf-8")
+        finally:
+            self._graphics.clear()
 
     # -- layout ---------------------------------------------------------------------------------------------
 
@@ -209,12 +225,12 @@ class ZplRenderer:
     def _barcode(self, x: int, y: int, max_width: int, data: str) -> list[str]:
         bar_height = self._d(110)
         # Widest module (in printer dots) at which the symbol plus quiet zones fits the label.
-        total = code128.width_in_modules(data) + 2 * code128.QUIET_ZONE
-        module = min(self._d(2), self._d(max_width) // total)
+        symbol = code128.width_in_modules(data)
+        module = min(self._d(2), self._d(max_width) // (symbol + 2 * code128.QUIET_ZONE))
         if module < 1:
             raise RenderError("order reference too long for a Code 128 barcode on a 4-inch label")
         # Centred: the quiet zones fall inside the margins either side.
-        left = self._d(x) + (self._d(max_width) - code128.width_in_modules(data) * module) // 2
+        left = self._d(x) + (self._d(max_width) - symbol * module) // 2
         return [
             f"^BY{module},3,{bar_height}",
             f"^FO{left},{self._d(y)}^BCN,{bar_height},N,N,N,A^FH^FD{escape_field(data)}^FS",
@@ -234,34 +250,38 @@ class ZplRenderer:
             return [f"{origin}{font}^FH^FD{escape_field(text)}^FS"]
         if all(_resident_prints(c) for c in text):
             return [f"{origin}^A0N,{h},{w}^FH^FD{escape_field(text)}^FS"]
-        return [f"{origin}{self._graphic(text, h, country)}^FS"]
+        key = (text, h, country)
+        graphic = self._graphics.get(key)
+        if graphic is None:
+            graphic = self._graphics[key] = self._graphic(text, h, country)
+        return [f"{origin}{graphic}^FS"]
 
     def _graphic(self, text: str, height: int, country: str | None) -> str:
         """The text rasterised with the label font into a ``^GF`` graphic (Z64-encoded)."""
         from PIL import Image, ImageDraw
 
-        face = fonts.load_font(self.font).face_for(country)
+        if self._label_font is None:
+            self._label_font = fonts.load_font(self.font)
+        face = self._label_font.face_for(country)
         printable = "".join(c for c in text if not fonts.is_ignorable(c))
         face.check_coverage(printable, what="a ZPL text field")
         # Fill the same cell as font 0 would: an ideograph's em box (0.88 above, 0.12 below the baseline)
         # fills the cell at 92 % of its height, so lines keep the pitch and don't overlap.
         runs = [(run_face.raster_font(max(8, round(height * 0.92))), run) for run_face, run in face.runs(printable)]
-        lengths = [pil_font.getlength(run) for pil_font, run in runs]
         baseline = round(height * 0.82)
-        width = min(max(8, -(-int(sum(lengths)) // 8) * 8), self._d(BASE_DPI * LABEL_WIDTH_IN))
-        image = Image.new("L", (width, height), 255)
+        # Drawn in mode "1" (FreeType's monochrome rasteriser: hinted for exactly this, no grey to threshold)
+        # on a label-wide strip, then cut to the ink: 1 = a printed dot, 8 pixels a byte, MSB first.
+        image = Image.new("1", (self._d(BASE_DPI * LABEL_WIDTH_IN), height), 0)
         draw = ImageDraw.Draw(image)
         x = 0.0
-        for (pil_font, run), length in zip(runs, lengths, strict=True):
-            draw.text((x, baseline), run, font=pil_font, fill=0, anchor="ls")
-            x += length
-        # Mode "1" packs 8 pixels a byte, MSB first, with 1 for white: the table inverts, so 1 = a printed dot.
-        data = image.point(_INK, "1").tobytes()
+        for index, (pil_font, run) in enumerate(runs):
+            draw.text((x, baseline), run, font=pil_font, fill=1, anchor="ls")
+            if index + 1 < len(runs):  # only a following run needs this one's advance
+                x += pil_font.getlength(run)
+        ink = image.getbbox()
+        width = min(image.width, max(8, -(-(ink[2] if ink else 0) // 8) * 8))
+        data = image.crop((0, 0, width, height)).tobytes()
         return f"^GFA,{len(data)},{len(data)},{width // 8},{z64(data)}"
-
-
-#: Grey level -> dot: dark pixels print (thresholded at the middle, no dithering for text).
-_INK = [255 if level < 128 else 0 for level in range(256)]
 
 
 def z64(data: bytes) -> str:

@@ -98,3 +98,63 @@ def test_malformed_batches_are_400_problems(app: Any, world: World, payload: Any
 
 def test_a_batch_needs_a_key(app: Any, world: World) -> None:
     assert app.test_client().post(BATCH, json={"orders": refs(world, 0)}).status_code == 401
+
+
+def test_each_order_is_audited_in_request_order_and_a_repeat_counts_as_another_issue(
+    make_api_app: Any, shared_db: Database, world: World
+) -> None:
+    app = make_api_app(shared_db.app_url, label_reissue_cap=2)
+    orders = [
+        *refs(world, 0),
+        {"marketplace": "amazon", "order_id": "bad ref!"},
+        *refs(world, 0, 0, 2, 1),
+    ]
+    body = app.test_client().post(BATCH, json={"orders": orders}, headers=world.auth()).get_json()
+    # The third copy of order 0 is past the cap of 2; the malformed reference is reported as given.
+    assert body["released"] == refs(world, 0, 0, 1)
+    assert body["refused"] == [
+        {"marketplace": "amazon", "order_id": "bad ref!", "reason": "not-found"},
+        {**refs(world, 0)[0], "reason": "reissue-cap"},
+        {**refs(world, 2)[0], "reason": "cancelled"},
+    ]
+    assert body["document"].count("^XA") == 3
+    with world.session() as s:
+        chain = f"tenant:{world.tenant.id}"
+        events = s.scalars(select(AuditEvent).where(AuditEvent.chain == chain).order_by(AuditEvent.seq)).all()[-6:]
+        assert verify_chain(s, chain=chain).ok
+    ref0, ref1, ref2 = (f"amazon:{world.order_ids[i]}" for i in (0, 1, 2))
+    assert [(e.order_ref, e.outcome) for e in events] == [
+        (ref0, "released"),
+        (None, "refused:not-found"),  # a malformed reference names no order: audited without it
+        (ref0, "released"),
+        (ref0, "refused:reissue-cap"),
+        (ref2, "refused:cancelled"),
+        (ref1, "released"),
+    ]
+    assert [e.details["issue"] for e in events if e.outcome == "released"] == [1, 2, 1]
+    assert len({e.seq for e in events}) == 6
+
+
+def test_an_order_capped_by_a_concurrent_release_is_refused_and_not_printed(
+    make_api_app: Any, shared_db: Database, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the batch's read and its count, another station used up order 1's last issue."""
+    import vault.release
+    from vault.models import Order
+
+    app = make_api_app(shared_db.app_url, label_reissue_cap=1)
+    real = vault.release.prepare_release
+
+    def racing(session: Any, **kw: Any) -> Any:
+        prepared = real(session, **kw)
+        if kw["order_id"] == world.order_ids[1]:
+            with world.session() as other:
+                other.get(Order, prepared.order.id).labels_issued = 1
+                other.commit()
+        return prepared
+
+    monkeypatch.setattr("app.api.prepare_release", racing)
+    body = app.test_client().post(BATCH, json={"orders": refs(world, 0, 1, 3)}, headers=world.auth()).get_json()
+    assert body["released"] == refs(world, 0, 3)
+    assert body["refused"] == [{**refs(world, 1)[0], "reason": "reissue-cap"}]
+    assert body["document"].count("^XA") == 2 and world.order_ids[1] not in body["document"]

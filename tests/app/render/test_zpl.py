@@ -250,3 +250,12 @@ def test_graphic_fields_carry_the_whole_bitmap() -> None:
         bitmap = decode_z64(data)
         assert len(bitmap) == int(total) == int(count) and len(bitmap) % int(row_bytes) == 0
         assert any(bitmap), "a graphic with no printed dot"
+
+
+def test_a_batch_draws_a_repeated_line_once_and_keeps_nothing_after() -> None:
+    renderer = ZplRenderer()
+    neighbour = dataclasses.replace(TOKYO, name="佐藤 花子", address_line1="神宮前5-6-7")
+    together = renderer.render([document(TOKYO), document(neighbour)]).decode()
+    apart = "\n".join(ZplRenderer().render([document(r)]).decode() for r in (TOKYO, neighbour))
+    assert together == apart  # the same stream as drawing every line afresh
+    assert renderer._graphics == {}  # no buyer text outlives the render call

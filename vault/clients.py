@@ -270,6 +270,38 @@ def revoke_client(
     return True
 
 
+def set_profile(
+    session: Session,
+    *,
+    client: ApiClient,
+    profile: LabelProfile | None,
+    actor: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Change which label fields ``client`` receives (``None``: the default profile), audited as
+    ``client.profile``. Returns False if nothing changed; a revoked client can't be changed.
+    """
+    if client.revoked_at is not None:
+        raise ClientSetupError("the client is revoked")
+    stored = None if profile is None or profile == DEFAULT_PROFILE else profile.to_json()
+    if stored == client.profile:
+        return False
+    client.profile = stored
+    session.flush()
+    append_event(
+        session,
+        tenant_id=client.tenant_id,
+        actor=actor,
+        action="client.profile",
+        ip=ip,
+        purpose="administration",
+        details={"client": client.key_id, "profile": stored},
+        now=now,
+    )
+    return True
+
+
 def allow_cidrs(
     session: Session,
     *,

@@ -46,6 +46,7 @@ from vault.clients import (
     create_client,
     find_client,
     revoke_client,
+    set_profile,
 )
 from vault.errors import ClientSetupError, DecryptionError, KeyServiceUnavailable, NotFound
 from vault.labels import find_order, seal_credentials, shred_account, unseal_label
@@ -412,13 +413,9 @@ def create_client_view() -> Response | str | tuple[str, int]:
     form = request.form
     db = db_session()
     tenant = current_tenant()
-    fields = set(REQUIRED_FIELDS) | {f for f in form.getlist("fields") if f in OPTIONAL_FIELDS}
-    countries = [c.upper() for c in _lines(form.get("phone_countries", ""))]
     scopes = [LABELS_ISSUE] + ([ADMIN] if form.get("admin") == "on" else [])
     try:
-        profile = LabelProfile(frozenset(fields), frozenset(countries) if countries and "phone" in fields else None)
-        if countries and "phone" not in fields:
-            raise ClientSetupError(_("Phone countries are given, but the phone is not released."))
+        profile = _profile_from(form)
         issued = create_client(
             db,
             tenant=tenant,
@@ -437,6 +434,15 @@ def create_client_view() -> Response | str | tuple[str, int]:
     return _clients_page(new_key=issued.key, new_client=issued.client)
 
 
+def _profile_from(form: MultiDict[str, str]) -> LabelProfile:
+    """The label profile a client form asks for (the required fields always included)."""
+    fields = set(REQUIRED_FIELDS) | {f for f in form.getlist("fields") if f in OPTIONAL_FIELDS}
+    countries = [c.upper() for c in _lines(form.get("phone_countries", ""))]
+    if countries and "phone" not in fields:
+        raise ClientSetupError(_("Phone countries are given, but the phone is not released."))
+    return LabelProfile(frozenset(fields), frozenset(countries) if countries else None)
+
+
 def _client(key_id: str) -> Any:
     try:
         return find_client(db_session(), tenant_id=_tenant_id(), ref=key_id)
@@ -452,6 +458,24 @@ def revoke_client_view(key_id: str) -> Response:
     revoke_client(db, client=client, actor=_actor(), ip=client_ip())
     db.commit()
     flash(_("Client “%(name)s” revoked: its key no longer works.", name=client.name), "success")
+    return redirect(url_for("dashboard.clients"))
+
+
+@bp.post("/clients/<key_id>/profile")
+@require("clients")
+@fresh_second_factor(back="dashboard.clients")
+def client_profile(key_id: str) -> Response | tuple[str, int]:
+    """Change which buyer fields a client receives: more PII released, so a fresh second factor first."""
+    db = db_session()
+    client = _client(key_id)
+    try:
+        changed = set_profile(db, client=client, profile=_profile_from(request.form), actor=_actor(), ip=client_ip())
+    except ClientSetupError as exc:
+        db.rollback()
+        return _clients_page(error=domain_message(exc)), 400
+    db.commit()
+    if changed:
+        flash(_("Label profile of “%(name)s” saved.", name=client.name), "success")
     return redirect(url_for("dashboard.clients"))
 
 

@@ -191,6 +191,31 @@ def test_a_new_client_key_is_shown_once_and_works(shop: Shop, client: FlaskClien
     assert again.status_code == 401
 
 
+def test_a_clients_label_profile_can_be_changed_and_is_audited(shop: Shop, client: FlaskClient) -> None:
+    resp = post(client, "/clients", {"name": "Busan line 1", "cidrs": "127.0.0.1/32"})
+    key = resp.get_data(as_text=True).split('id="new-api-key">')[1].split("<")[0]
+    key_id = key.split("_")[1]
+    order = f"/v1/labels/amazon/{shop.order_ids[1]}"
+
+    def released() -> set[str]:
+        label = client.get(order, headers={"Authorization": f"Bearer {key}"}).get_json()
+        return {name for name, value in label["ship_to"].items() if value is not None}
+
+    assert "phone" not in released()  # the default profile withholds the phone
+    page = client.get("/clients").get_data(as_text=True)
+    assert f'action="/clients/{key_id}/profile"' in page
+    resp = post(client, f"/clients/{key_id}/profile", {"fields": ["phone", "postal_code"]})
+    assert resp.status_code == 302
+    assert "phone" in released()
+    bad = post(client, f"/clients/{key_id}/profile", {"fields": ["postal_code"], "phone_countries": "KR"})
+    assert bad.status_code == 400  # phone countries without the phone
+    assert "phone" in released()  # unchanged by the refused form
+    with shop.seller.session() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "client.profile")).all()[-1]
+        assert event.details["client"] == key_id and "phone" in event.details["profile"]["fields"]
+        assert event.actor == f"user:{shop.user.id}"
+
+
 def test_an_erasure_request_erases_the_label_data(shop: Shop, client: FlaskClient) -> None:
     order_id = shop.order_ids[0]
     form = client.get(f"/rights?order_id={order_id}").get_data(as_text=True)

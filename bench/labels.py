@@ -19,6 +19,7 @@ Load goes to loopback only and is bounded by ``--requests``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -222,14 +223,20 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2, help="gunicorn worker processes per server")
     ap.add_argument("--orders", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=3, help="rounds of the three servers; the best of each counts")
-    ap.add_argument("--database-url", default="", help="default: a SQLite file in a temporary folder")
+    ap.add_argument(
+        "--database-url", default="", help="default: a SQLite file in a temporary folder; PostgreSQL: a fresh schema"
+    )
     ap.add_argument("--redis-url", default="", help="rate-limit store for ours and the first control")
     args = ap.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="lv-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="lv-bench-") as tmp, contextlib.ExitStack() as stack:
         instance = Path(tmp) / "instance"
         instance.mkdir()
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
+        if url.startswith("postgresql"):  # a schema of its own, dropped at the end: nothing left in the database
+            from bench.load import fresh_schema
+
+            url = stack.enter_context(fresh_schema(url))[1]
         order_ids, key = build_database(url, instance, args.orders)
         env = {
             "LABELVAULT_ENV": "development",

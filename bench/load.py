@@ -83,19 +83,20 @@ class Stack:
 
 
 @contextlib.contextmanager
-def fresh_schema() -> Iterator[tuple[Engine, str]]:
-    """A new PostgreSQL schema (migrated); yields its engine and a URL other processes can use."""
+def fresh_schema(url: str = POSTGRES_URL) -> Iterator[tuple[Engine, str]]:
+    """A new PostgreSQL schema of ``url``'s database (migrated, dropped afterwards); yields its engine and a
+    URL other processes can use."""
     from vault.db import make_engine, migrate
 
     schema = f"lvbench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(POSTGRES_URL)
+    admin = make_engine(url)
     with admin.begin() as c:
         c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
     try:
         migrate(engine)
-        sep = "&" if "?" in POSTGRES_URL else "?"
-        yield engine, f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+        sep = "&" if "?" in url else "?"
+        yield engine, f"{url}{sep}options=-csearch_path%3D{schema}"
     finally:
         engine.dispose()
         with admin.begin() as c:

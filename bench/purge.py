@@ -74,9 +74,9 @@ def populate(engine: Engine, rows: int) -> None:
         )
         c.execute(
             text(
-                "INSERT INTO label_records (order_id, tenant_id, version, schema_version, tenant_key_version,"
-                " envelope, created_at)"
-                " SELECT id, 1, 1, 1, 1, decode(repeat(md5(id::text), 19), 'hex'), :t FROM orders"
+                "INSERT INTO label_records (order_id, tenant_id, version, source, schema_version,"
+                " tenant_key_version, envelope, created_at)"
+                " SELECT id, 1, 1, 'marketplace', 1, 1, decode(repeat(md5(id::text), 19), 'hex'), :t FROM orders"
             ),
             {"t": T0},
         )

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -48,18 +49,19 @@ class _RandomPool(threading.local):
 
     The bytes are the kernel CSPRNG's, used once each and in order; the buffer is per thread (no two
     threads can take the same bytes) and emptied in a forked child (os.register_at_fork), so a worker
-    forked by gunicorn never reuses its parent's future keys or nonces.
+    forked by gunicorn never reuses its parent's future keys or nonces. ``state`` is ``[buffer, position]``:
+    one thread-local lookup per record, the rest list indexing.
     """
 
-    buf: bytes = b""
-    pos: int = 0
+    def __init__(self) -> None:
+        self.state: list[Any] = [b"", 0]
 
 
 _pool = _RandomPool()
 
 
 def _reset_pool_after_fork() -> None:
-    _pool.buf, _pool.pos = b"", 0
+    _pool.state = [b"", 0]
 
 
 os.register_at_fork(after_in_child=_reset_pool_after_fork)
@@ -87,12 +89,12 @@ _PREFIXES: dict[int, bytes] = {}
 
 def seal_bytes(tenant_key: AESGCM, version: int, context: bytes, plaintext: bytes) -> bytes:
     """Encrypt ``plaintext`` under a fresh data key wrapped by ``tenant_key``; returns the envelope."""
-    pool = _pool  # _record_randomness(), inlined: this is the hot path
-    i = pool.pos
-    if i + _PER_RECORD > len(pool.buf):
-        pool.buf, i = _urandom(_POOL_SIZE), 0
-    pool.pos = i + _PER_RECORD
-    rnd = pool.buf
+    state = _pool.state  # the per-thread randomness, inlined: this is the hot path
+    rnd, i = state
+    if i + _PER_RECORD > len(rnd):
+        rnd = state[0] = _urandom(_POOL_SIZE)
+        i = 0
+    state[1] = i + _PER_RECORD
     data_key, key_id, wrap_nonce, nonce = (
         rnd[i : i + 32],
         rnd[i + 32 : i + 48],

@@ -26,6 +26,8 @@ from vault.interfaces import KeyProvider
 from vault.models import TenantKey, utcnow
 
 ACTIVE, RETIRED, DESTROYED = "active", "retired", "destroyed"
+_seal_bytes, _open_checked = envelope.seal_bytes, envelope.open_checked
+_MIN_SIZE, _FORMAT_V1 = envelope.MIN_SIZE, envelope.FORMAT_V1
 
 
 def tenant_key_context(tenant_id: int, version: int) -> dict[str, str]:
@@ -37,6 +39,7 @@ def tenant_key_context(tenant_id: int, version: int) -> dict[str, str]:
 class _Entry:
     key: AESGCM = field(repr=False)
     loaded_at: float
+    expires: float  # loaded_at + max_age: the clock value after which the key is unwrapped again
     # itertools.count: next() is atomic under the GIL, so the use bound is exact without a lock.
     uses: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -89,17 +92,27 @@ class KeyManager:
             return None
         if now is None:
             now = self._clock()
-        if next(entry.uses) >= self.max_uses or now - entry.loaded_at > self.max_age:
-            with self._lock:
-                if self._keys.get((tenant_id, version)) is entry:
-                    del self._keys[(tenant_id, version)]
-                    self._evicted_uses += _uses(entry)
+        if next(entry.uses) >= self.max_uses or now > entry.expires:
+            self._evict(tenant_id, version, entry)
             return None
         return entry.key
 
+    def _evict(self, tenant_id: int, version: int, entry: _Entry) -> None:
+        with self._lock:
+            if self._keys.get((tenant_id, version)) is entry:
+                del self._keys[(tenant_id, version)]
+                self._evicted_uses += _uses(entry)
+
+    def _key_after_miss(self, session: Session, tenant_id: int, version: int, entry: _Entry | None) -> AESGCM:
+        """The seal/open slow path: ``entry`` (if any) has just failed a bound; evict it and unwrap."""
+        if entry is not None:
+            self._evict(tenant_id, version, entry)
+        return self._unwrap(session, tenant_id, version)
+
     def _remember(self, tenant_id: int, version: int, plaintext: bytes) -> AESGCM:
         key = AESGCM(plaintext)
-        entry = _Entry(key, self._clock())
+        now = self._clock()
+        entry = _Entry(key, now, now + self.max_age)
         next(entry.uses)  # this use
         with self._lock:
             self._misses += 1
@@ -209,16 +222,25 @@ class KeyManager:
             if active is not None and now - active[1] <= self.max_age
             else self.active_version(session, tenant_id)
         )
-        key = self._cached(tenant_id, version, now) or self._unwrap(session, tenant_id, version)
-        return envelope.seal_bytes(key, version, context, plaintext), version
+        # The cache hit of _cached(), inlined in seal and open (the label hot path): both bounds, no lock.
+        entry = self._keys.get((tenant_id, version))
+        if entry is not None and next(entry.uses) < self.max_uses and now <= entry.expires:
+            key = entry.key
+        else:
+            key = self._key_after_miss(session, tenant_id, version, entry)
+        return _seal_bytes(key, version, context, plaintext), version
 
     def open(self, session: Session, tenant_id: int, context: bytes, sealed: bytes) -> bytes:
         """Open an envelope sealed for this tenant and context; any failure is :class:`DecryptionError`."""
-        if len(sealed) < envelope.MIN_SIZE or sealed[0] != envelope.FORMAT_V1:
+        if len(sealed) < _MIN_SIZE or sealed[0] != _FORMAT_V1:
             raise DecryptionError()
         version = int.from_bytes(sealed[1:5], "big")
-        key = self._cached(tenant_id, version) or self._unwrap(session, tenant_id, version)
-        return envelope.open_checked(key, context, sealed)
+        entry = self._keys.get((tenant_id, version))
+        if entry is not None and next(entry.uses) < self.max_uses and self._clock() <= entry.expires:
+            key = entry.key
+        else:
+            key = self._key_after_miss(session, tenant_id, version, entry)
+        return _open_checked(key, context, sealed)
 
     def rewrap(self, session: Session, tenant_id: int, context: bytes, sealed: bytes, to_version: int) -> bytes:
         """Re-wrap an envelope's data key under ``to_version`` without touching the record ciphertext."""

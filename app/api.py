@@ -94,7 +94,7 @@ def get_label(marketplace: str, order_id: str) -> Response:
     cap = svc.settings.label_reissue_cap
     now = utcnow()
     try:
-        renderer = make_renderer(fmt, **options)
+        renderer = make_renderer(fmt, **_client_options(client, fmt, options))
         prepared = prepare_release(
             session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id, reissue_cap=cap, now=now
         )
@@ -115,6 +115,15 @@ def get_label(marketplace: str, order_id: str) -> Response:
         session.rollback()
         raise
     return no_store(Response(body, mimetype=renderer.media_type))
+
+
+def _client_options(client: ApiClient, fmt: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The renderer options of the request plus the client's own: for ZPL, the font its printers hold."""
+    if fmt == "zpl":
+        font = LabelProfile.from_json(client.profile).printer_font
+        if font is not None:
+            return {**options, "printer_font": font}
+    return options
 
 
 def _document(client: ApiClient, label: PreparedLabel | ReleasedLabel, now: datetime) -> LabelDocument:
@@ -154,7 +163,7 @@ def post_label_batch() -> Response:
     svc = services()
     cap = svc.settings.label_reissue_cap
     now = utcnow()
-    renderer = make_renderer(fmt, **options)
+    renderer = make_renderer(fmt, **_client_options(client, fmt, options))
     try:
         well_formed = [(m, o) for m, o in refs if _MARKETPLACE.fullmatch(m) and _ORDER_ID.fullmatch(o)]
         orders = find_orders(session, tenant_id=client.tenant_id, refs=well_formed)

@@ -74,6 +74,11 @@ def clients_cli() -> None:
 )
 @click.option("--with-phone", is_flag=True, help="Also release the buyer's phone (default profile plus phone).")
 @click.option("--phone-countries", help="Release the phone only for these destination countries, e.g. JP,CN.")
+@click.option(
+    "--printer-font",
+    help="ZPL: a font stored on the client's printers (E:ANMDJ.TTF, or a ^CW alias like J), used for all "
+    "text; default: the resident font, with scripts it lacks sent as graphics.",
+)
 @click.option("--accept-broad-cidr", is_flag=True, help="Allow ranges broader than /16 (IPv4) or /48 (IPv6).")
 def clients_create(
     tenant_slug: str,
@@ -85,6 +90,7 @@ def clients_create(
     fields: str | None,
     with_phone: bool,
     phone_countries: str | None,
+    printer_font: str | None,
     accept_broad_cidr: bool,
 ) -> None:
     """Create an API client of TENANT_SLUG called NAME and print its key (shown this once only).
@@ -105,12 +111,12 @@ def clients_create(
         tenant = tenant_by_slug(session, tenant_slug)
         try:
             profile = None
-            if fields or with_phone or phone_countries:
+            if fields or with_phone or phone_countries or printer_font:
                 chosen = set(_csv(fields)) if fields else set(ALL_FIELDS - {"phone"})
                 if with_phone or phone_countries:
                     chosen.add("phone")
                 countries = frozenset(c.upper() for c in _csv(phone_countries)) if phone_countries else None
-                profile = LabelProfile(frozenset(chosen), countries)
+                profile = LabelProfile(frozenset(chosen), countries, printer_font or None)
             issued = create_client(
                 session,
                 tenant=tenant,

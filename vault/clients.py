@@ -53,14 +53,29 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(_KEY_DOMAIN + key.encode()).hexdigest()
 
 
+# A font stored on a Zebra printer, as ^A@ names it (drive:NAME.TTF), or a one-character ^CW alias.
+_PRINTER_FONT_NAME = re.compile(r"[REBA]:[A-Z0-9_-]{1,16}\.(TTF|TTE|FNT)", re.IGNORECASE)
+_PRINTER_FONT_ALIAS = re.compile(r"[A-Z0-9]")
+
+
+def valid_printer_font(name: str) -> bool:
+    """Whether ``name`` is a stored printer font (``E:ANMDJ.TTF``) or a one-character ``^CW`` alias."""
+    return bool(_PRINTER_FONT_NAME.fullmatch(name) or _PRINTER_FONT_ALIAS.fullmatch(name))
+
+
 @dataclass(frozen=True, slots=True)
 class LabelProfile:
-    """Which label fields a client receives. ``phone_countries``, if set, limits the phone to those
-    destination countries (where the carrier needs it); elsewhere it is withheld like any other field.
+    """Which label fields a client receives, and how its printer prints them.
+
+    ``phone_countries``, if set, limits the phone to those destination countries (where the carrier needs
+    it); elsewhere it is withheld like any other field. ``printer_font``, for ZPL: a font the warehouse has
+    downloaded to its printers (``E:ANMDJ.TTF``, or a ``^CW`` alias like ``J``), used for all text;
+    without it, text the resident font can't print (CJK, Cyrillic on some models) is sent as graphics.
     """
 
     fields: frozenset[str]
     phone_countries: frozenset[str] | None = None
+    printer_font: str | None = None
 
     def __post_init__(self) -> None:
         unknown = self.fields - ALL_FIELDS
@@ -75,6 +90,8 @@ class LabelProfile:
             bad = [c for c in self.phone_countries if not _COUNTRY.fullmatch(c)]
             if bad:
                 raise ClientSetupError("phone countries must be ISO 3166 alpha-2 codes such as JP or US")
+        if self.printer_font is not None and not valid_printer_font(self.printer_font):
+            raise ClientSetupError("a printer font is a stored font like E:ANMDJ.TTF or a one-character alias")
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> LabelProfile:
@@ -82,12 +99,17 @@ class LabelProfile:
         if data is None:
             return DEFAULT_PROFILE
         countries = data.get("phone_countries")
-        return cls(frozenset(data["fields"]), None if countries is None else frozenset(countries))
+        return cls(
+            frozenset(data["fields"]), None if countries is None else frozenset(countries), data.get("printer_font")
+        )
 
     def to_json(self) -> dict[str, Any]:
-        """The stored form (sorted lists, so equal profiles store equal JSON)."""
+        """The stored form (sorted lists, so equal profiles store equal JSON; no key for an unset font)."""
         countries = None if self.phone_countries is None else sorted(self.phone_countries)
-        return {"fields": sorted(self.fields), "phone_countries": countries}
+        stored: dict[str, Any] = {"fields": sorted(self.fields), "phone_countries": countries}
+        if self.printer_font is not None:
+            stored["printer_font"] = self.printer_font
+        return stored
 
     def released_fields(self, country_code: str) -> frozenset[str]:
         """The fields released for a label going to ``country_code``."""

@@ -440,7 +440,8 @@ def _profile_from(form: MultiDict[str, str]) -> LabelProfile:
     countries = [c.upper() for c in _lines(form.get("phone_countries", ""))]
     if countries and "phone" not in fields:
         raise ClientSetupError(_("Phone countries are given, but the phone is not released."))
-    return LabelProfile(frozenset(fields), frozenset(countries) if countries else None)
+    font = form.get("printer_font", "").strip() or None
+    return LabelProfile(frozenset(fields), frozenset(countries) if countries else None, font)
 
 
 def _client(key_id: str) -> Any:

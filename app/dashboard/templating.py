@@ -70,6 +70,9 @@ DOMAIN_MESSAGES = {
         "These ranges would shut out the address you are using now; include it."
     ),
     "a client name is 1 to 200 characters": _l("A client name has 1 to 200 characters."),
+    "a printer font is a stored font like E:ANMDJ.TTF or a one-character alias": _l(
+        "A printer font is a font stored on the printer, like E:ANMDJ.TTF, or a one-character alias."
+    ),
     "a legal hold needs a reason (the matter it serves)": _l("A legal hold needs a reason (the matter it serves)."),
     "a legal hold needs an owner (who answers for it)": _l("A legal hold needs an owner (who answers for it)."),
     "a legal hold needs an end date in the future": _l("A legal hold needs an end date in the future."),

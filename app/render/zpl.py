@@ -21,7 +21,6 @@ import base64
 import binascii
 import dataclasses
 import functools
-import re
 import unicodedata
 import zlib
 from collections.abc import Sequence
@@ -33,6 +32,7 @@ from app.render import code128, fonts
 from app.render.address import clean_field, layout_address
 from app.render.interfaces import LabelDocument, RenderError
 from app.render.wrap import wrap_greedy
+from vault.clients import valid_printer_font
 from vault.records import LabelRecord
 
 #: Designed for 203 dpi; everything is scaled from these dots.
@@ -43,10 +43,6 @@ SUPPORTED_DPI = (203, 300)
 #: Longest value printed for any one buyer field (characters); longer values are cut, never sent whole.
 MAX_FIELD_CHARS = 80
 MAX_ORDER_REF_CHARS = 50
-
-# ^A@ accepts a stored font by drive and name; a ^CW alias is one letter or digit.
-_PRINTER_FONT_NAME = re.compile(r"^[REBA]:[A-Z0-9_-]{1,16}\.(TTF|TTE|FNT)$", re.IGNORECASE)
-_PRINTER_FONT_ALIAS = re.compile(r"^[A-Z0-9]$")
 
 # What the resident scalable font 0 prints under ^CI28 on every current Zebra: Latin-1, Latin Extended-A
 # and the usual typographic punctuation. Anything else is rasterised unless a printer font is configured.
@@ -129,9 +125,7 @@ class ZplRenderer:
         """
         if dpi not in SUPPORTED_DPI:
             raise ValueError(f"dpi must be one of {SUPPORTED_DPI}")
-        if printer_font is not None and not (
-            _PRINTER_FONT_NAME.match(printer_font) or _PRINTER_FONT_ALIAS.match(printer_font)
-        ):
+        if printer_font is not None and not valid_printer_font(printer_font):
             raise ValueError("printer_font must be a stored font like 'E:ANMDJ.TTF' or a one-character alias")
         self.dpi = dpi
         self.printer_font = printer_font

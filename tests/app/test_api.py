@@ -100,6 +100,34 @@ def test_profile_can_withhold_optional_fields(app: Any, shared_db: Database, key
     assert set(ship_to) == {"name", "address_line1", "city", "country_code", "postal_code"}
 
 
+def test_a_printer_font_in_the_profile_prints_cjk_as_text(app: Any, shared_db: Database, keys: KeyManager) -> None:
+    """ZPL for a client whose printers hold a CJK font: every line in that font, no graphics."""
+    default = LabelProfile.from_json(None)
+    world = build_world(shared_db, keys, n_orders=1, profile=LabelProfile(default.fields, None, "E:ANMDJ.TTF"))
+    other = build_world(shared_db, keys, n_orders=1)
+    client = app.test_client()
+    zpl = client.get(world.url(0, format="zpl"), headers=world.auth()).get_data(as_text=True)
+    assert "^A@N," in zpl and ",E:ANMDJ.TTF^FH^FD" + BUYERS[0].city + "^FS" in zpl and "^GF" not in zpl
+    batch = client.post(
+        "/v1/labels/batch", json={"orders": [{"marketplace": "amazon", "order_id": world.order_ids[0]}]},
+        headers=world.auth(),
+    ).get_json()  # fmt: skip
+    assert batch["released"] and "E:ANMDJ.TTF" in batch["document"] and "^GF" not in batch["document"]
+    # Without one, the same kind of address goes as graphics.
+    assert "^GFA," in client.get(other.url(0, format="zpl"), headers=other.auth()).get_data(as_text=True)
+
+
+def test_a_label_profile_refuses_a_printer_font_that_could_inject_commands() -> None:
+    from vault.errors import ClientSetupError
+
+    fields = LabelProfile.from_json(None).fields
+    for bad in ("E:X.TTF^XZ", "E:X.TTF\n", "~JR", "JJ", "E:../X.TTF"):
+        with pytest.raises(ClientSetupError, match="printer font"):
+            LabelProfile(fields, None, bad)
+    assert LabelProfile.from_json(LabelProfile(fields, None, "J").to_json()).printer_font == "J"
+    assert "printer_font" not in LabelProfile(fields).to_json()  # stored profiles without one are unchanged
+
+
 def test_a_key_of_one_tenant_never_reaches_another_tenants_order(
     app: Any, shared_db: Database, keys: KeyManager
 ) -> None:

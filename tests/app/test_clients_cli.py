@@ -111,6 +111,8 @@ def test_client_lifecycle(app: Any, world: World) -> None:
         (["--fields", "name,city"], "must release"),
         (["--fields", "name,address_line1,city,country_code,email"], "unknown label fields"),
         (["--phone-countries", "Japan"], "ISO 3166"),
+        (["--printer-font", "E:X.TTF^XZ"], "printer font"),
+        (["--printer-font", "E:X.TTF\n"], "printer font"),
         (["--scope", "root"], "Invalid value"),
     ],
 )
@@ -131,3 +133,14 @@ def test_broad_ranges_need_the_explicit_flag(app: Any, world: World) -> None:
 def test_unknown_tenant_and_client(app: Any, world: World) -> None:
     assert "no tenant with slug" in cli(app, "clients", "create", "nobody", "x").output
     assert "has no client" in cli(app, "clients", "revoke", world.tenant.slug, "ghost").output
+
+
+def test_create_with_a_printer_font_keeps_the_default_fields(app: Any, world: World) -> None:
+    result = cli(app, "clients", "create", world.tenant.slug, "kanji printer", "--printer-font", "E:ANMDJ.TTF")
+    assert result.exit_code == 0, result.output
+    with Session(world.db.engine) as s:
+        client = s.scalar(
+            select(ApiClient).where(ApiClient.tenant_id == world.tenant.id, ApiClient.name == "kanji printer")
+        )
+        assert client is not None and client.profile is not None
+        assert client.profile["printer_font"] == "E:ANMDJ.TTF" and "phone" not in client.profile["fields"]

@@ -210,6 +210,14 @@ def test_a_clients_label_profile_can_be_changed_and_is_audited(shop: Shop, clien
     bad = post(client, f"/clients/{key_id}/profile", {"fields": ["postal_code"], "phone_countries": "KR"})
     assert bad.status_code == 400  # phone countries without the phone
     assert "phone" in released()  # unchanged by the refused form
+    font = post(
+        client, f"/clients/{key_id}/profile", {"fields": ["phone", "postal_code"], "printer_font": "E:ANMDJ.TTF"}
+    )
+    assert font.status_code == 302 and "E:ANMDJ.TTF" in client.get("/clients").get_data(as_text=True)
+    other_order = f"/v1/labels/amazon/{shop.order_ids[0]}?format=zpl"  # order 1 is at its reissue cap
+    assert "^A@N," in client.get(other_order, headers={"Authorization": f"Bearer {key}"}).get_data(as_text=True)
+    bad_font = post(client, f"/clients/{key_id}/profile", {"fields": ["phone"], "printer_font": "E:X.TTF^XZ"})
+    assert bad_font.status_code == 400 and "E:X.TTF^XZ" not in bad_font.get_data(as_text=True).split("error")[0]
     with shop.seller.session() as s:
         event = s.scalars(select(AuditEvent).where(AuditEvent.action == "client.profile")).all()[-1]
         assert event.details["client"] == key_id and "phone" in event.details["profile"]["fields"]

@@ -17,7 +17,7 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from vault.audit import NewEvent, append_event, append_events
+from vault.audit import NewEvent, append_events
 from vault.clients import LabelProfile
 from vault.errors import NotEligible, ReissueCapReached
 from vault.keys import KeyManager
@@ -225,17 +225,30 @@ def record_batch(
 
 def refusal_event(client: ApiClient, refused: Refused, *, ip: str | None, batch: int | None = None) -> NewEvent:
     """The audit event of one refused label request of ``client``."""
-    ref = None
-    if refused.marketplace is not None and refused.order_id is not None:
-        ref = order_ref(refused.marketplace, refused.order_id)
+    details = None if batch is None else {"batch": batch}
+    return _refusal(
+        client_actor(client), refused.reason, ip, RELEASE_ACTION, refused.marketplace, refused.order_id, details
+    )
+
+
+def _refusal(
+    actor: str,
+    reason: str,
+    ip: str | None,
+    action: str,
+    marketplace: str | None,
+    order_id: str | None,
+    details: dict[str, Any] | None,
+) -> NewEvent:
+    ref = order_ref(marketplace, order_id) if marketplace is not None and order_id is not None else None
     return NewEvent(
-        actor=client_actor(client),
-        action=RELEASE_ACTION,
-        outcome=f"refused:{refused.reason}"[:60],
+        actor=actor,
+        action=action,
+        outcome=f"refused:{reason}"[:60],
         order_ref=ref,
         ip=ip,
-        purpose=SHIPPING_LABEL,
-        details=None if batch is None else {"batch": batch},
+        purpose=SHIPPING_LABEL if action == RELEASE_ACTION else None,
+        details=details,
     )
 
 
@@ -279,16 +292,5 @@ def record_refusal(
 
     The caller commits, in a transaction of its own: the refused request released nothing to commit with.
     """
-    ref = order_ref(marketplace, order_id) if marketplace is not None and order_id is not None else None
-    return append_event(
-        session,
-        tenant_id=tenant_id,
-        actor=actor,
-        action=action,
-        outcome=f"refused:{reason}"[:60],
-        order_ref=ref,
-        ip=ip,
-        purpose=SHIPPING_LABEL if action == RELEASE_ACTION else None,
-        details=details,
-        now=now,
-    )
+    event = _refusal(actor, reason, ip, action, marketplace, order_id, details)
+    return append_events(session, tenant_id=tenant_id, events=[event], now=now)[0]

@@ -22,6 +22,7 @@ Results are not stored (``task_ignore_result``): nothing a task returns goes to 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -55,6 +56,7 @@ celery_app.conf.update(
 )
 
 _app_lock = threading.Lock()
+_bound_pid = os.getpid()  # the process whose database connections the bound app's engine holds
 _flask_app: Flask | None = None
 
 
@@ -91,21 +93,32 @@ def _configure(sender: Celery, **_: Any) -> None:
 
 def bind(app: Flask) -> Celery:
     """Configure the Celery app from ``app``'s settings; tasks of this process use ``app``'s services."""
-    global _flask_app
-    _flask_app = app
+    global _flask_app, _bound_pid
+    _flask_app, _bound_pid = app, os.getpid()
     _apply_settings(celery_app, app)
+    return celery_app
+
+
+def bound(app: Flask) -> Celery:
+    """The Celery app, configured from ``app`` unless it already is (e.g. the web app queueing a job).
+
+    Without this, the first ``delay()`` in a web process would configure Celery from a second app built
+    from the environment, not from the app serving the request.
+    """
+    if _flask_app is not app:
+        bind(app)
     return celery_app
 
 
 def flask_app() -> Flask:
     """The Flask app whose services the tasks use (built from the environment on first use)."""
-    global _flask_app
+    global _flask_app, _bound_pid
     if _flask_app is None:
         with _app_lock:
             if _flask_app is None:
                 from app import create_app
 
-                _flask_app = create_app()
+                _flask_app, _bound_pid = create_app(), os.getpid()
     return _flask_app
 
 
@@ -128,8 +141,9 @@ def gate() -> RedisGate:
 
 @worker_process_init.connect  # type: ignore[untyped-decorator]
 def _after_fork(**_: Any) -> None:
-    # A pool process must not share the parent's database connections (SQLAlchemy's fork rule).
-    if _flask_app is not None:
+    # A pool process must not share the parent's database connections (SQLAlchemy's fork rule). The solo
+    # and thread pools send this signal too, in the process that owns them: nothing to drop there.
+    if _flask_app is not None and os.getpid() != _bound_pid:
         services(_flask_app).engine.dispose(close=False)
 
 

@@ -25,6 +25,7 @@ def start_sync(account_id: int) -> None:
     if svc.settings.broker_url or svc.settings.redis_url:
         from app import tasks
 
+        tasks.bound(app)
         tasks.sync.delay(account_id)
         return
     pool: ThreadPoolExecutor = app.extensions["labelvault.dashboard-jobs"]

@@ -38,8 +38,7 @@ def tenant_key_context(tenant_id: int, version: int) -> dict[str, str]:
 @dataclass(slots=True)
 class _Entry:
     key: AESGCM = field(repr=False)
-    loaded_at: float
-    expires: float  # loaded_at + max_age: the clock value after which the key is unwrapped again
+    expires: float  # load time + max_age: the clock value after which the key is unwrapped again
     # itertools.count: next() is atomic under the GIL, so the use bound is exact without a lock.
     uses: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -111,8 +110,7 @@ class KeyManager:
 
     def _remember(self, tenant_id: int, version: int, plaintext: bytes) -> AESGCM:
         key = AESGCM(plaintext)
-        now = self._clock()
-        entry = _Entry(key, now, now + self.max_age)
+        entry = _Entry(key, self._clock() + self.max_age)
         next(entry.uses)  # this use
         with self._lock:
             self._misses += 1

@@ -50,6 +50,11 @@ _OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def _well_formed(marketplace: str, order_id: str) -> bool:
+    """Whether a reference can name an order at all (anything else is a 404, audited without it)."""
+    return bool(_MARKETPLACE.fullmatch(marketplace) and _ORDER_ID.fullmatch(order_id))
+
+
 def no_store(resp: Response) -> Response:
     """Mark a response that carries (or might carry) label data as never to be cached anywhere."""
     resp.headers["Cache-Control"] = "no-store"
@@ -85,7 +90,7 @@ def negotiate_format(default: str = "json") -> tuple[str, dict[str, Any]]:
 def get_label(marketplace: str, order_id: str) -> Response:
     """Release one order's label in the requested format (JSON by default)."""
     fmt, options = negotiate_format()
-    if not (_MARKETPLACE.fullmatch(marketplace) and _ORDER_ID.fullmatch(order_id)):
+    if not _well_formed(marketplace, order_id):
         audit_refusal("not-found", throttled=False)
         raise NotFound("no such order")
     client = current_client()
@@ -165,12 +170,13 @@ def post_label_batch() -> Response:
     now = utcnow()
     renderer = make_renderer(fmt, **_client_options(client, fmt, options))
     try:
-        well_formed = [(m, o) for m, o in refs if _MARKETPLACE.fullmatch(m) and _ORDER_ID.fullmatch(o)]
-        orders = find_orders(session, tenant_id=client.tenant_id, refs=well_formed)
+        good = [_well_formed(m, o) for m, o in refs]
+        named = [ref for ref, ok in zip(refs, good, strict=True) if ok]
+        orders = find_orders(session, tenant_id=client.tenant_id, refs=named)
         profile = LabelProfile.from_json(client.profile)
         outcomes: list[PreparedLabel | Refused] = []
-        for marketplace, order_id in refs:
-            if not (_MARKETPLACE.fullmatch(marketplace) and _ORDER_ID.fullmatch(order_id)):
+        for (marketplace, order_id), ok in zip(refs, good, strict=True):
+            if not ok:
                 outcomes.append(Refused(None, None, "not-found"))  # audited without the reference
                 continue
             try:

@@ -278,17 +278,7 @@ def revoke_client(
         return False
     now = now or utcnow()
     client.revoked_at = now
-    session.flush()
-    append_event(
-        session,
-        tenant_id=client.tenant_id,
-        actor=actor,
-        action="client.revoke",
-        ip=ip,
-        purpose="administration",
-        details={"client": client.key_id},
-        now=now,
-    )
+    _audit_change(session, client, "client.revoke", {"client": client.key_id}, actor=actor, ip=ip, now=now)
     return True
 
 
@@ -310,17 +300,8 @@ def set_profile(
     if stored == client.profile:
         return False
     client.profile = stored
-    session.flush()
-    append_event(
-        session,
-        tenant_id=client.tenant_id,
-        actor=actor,
-        action="client.profile",
-        ip=ip,
-        purpose="administration",
-        details={"client": client.key_id, "profile": stored},
-        now=now,
-    )
+    details = {"client": client.key_id, "profile": stored}
+    _audit_change(session, client, "client.profile", details, actor=actor, ip=ip, now=now)
     return True
 
 
@@ -343,15 +324,30 @@ def allow_cidrs(
     if cidrs == client.cidrs:
         return cidrs
     client.cidrs = cidrs
+    details = {"client": client.key_id, "added": added, "removed": removed, "cidrs": cidrs}
+    _audit_change(session, client, "client.allow", details, actor=actor, ip=ip, now=now)
+    return cidrs
+
+
+def _audit_change(
+    session: Session,
+    client: ApiClient,
+    action: str,
+    details: dict[str, Any],
+    *,
+    actor: str,
+    ip: str | None,
+    now: datetime | None,
+) -> None:
+    """Write the client's change, then its audit event (an administration act of ``actor``)."""
     session.flush()
     append_event(
         session,
         tenant_id=client.tenant_id,
         actor=actor,
-        action="client.allow",
+        action=action,
         ip=ip,
         purpose="administration",
-        details={"client": client.key_id, "added": added, "removed": removed, "cidrs": cidrs},
+        details=details,
         now=now,
     )
-    return cidrs

@@ -99,10 +99,12 @@ def get_label(marketplace: str, order_id: str) -> Response:
     cap = svc.settings.label_reissue_cap
     now = utcnow()
     try:
-        renderer = make_renderer(fmt, **_client_options(client, fmt, options))
+        profile = LabelProfile.from_json(client.profile)
+        renderer = make_renderer(fmt, **_profile_options(profile, fmt, options))
         prepared = prepare_release(
-            session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id, reissue_cap=cap, now=now
-        )
+            session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id,
+            reissue_cap=cap, now=now, profile=profile,
+        )  # fmt: skip
         # Rendered before the writes: the reissue count and the audit head are locks (on SQLite, the
         # database's write lock), held only from here to the commit.
         body = renderer.render([_document(client, prepared, now)])
@@ -122,12 +124,10 @@ def get_label(marketplace: str, order_id: str) -> Response:
     return no_store(Response(body, mimetype=renderer.media_type))
 
 
-def _client_options(client: ApiClient, fmt: str, options: dict[str, Any]) -> dict[str, Any]:
+def _profile_options(profile: LabelProfile, fmt: str, options: dict[str, Any]) -> dict[str, Any]:
     """The renderer options of the request plus the client's own: for ZPL, the font its printers hold."""
-    if fmt == "zpl":
-        font = LabelProfile.from_json(client.profile).printer_font
-        if font is not None:
-            return {**options, "printer_font": font}
+    if fmt == "zpl" and profile.printer_font is not None:
+        return {**options, "printer_font": profile.printer_font}
     return options
 
 
@@ -168,12 +168,12 @@ def post_label_batch() -> Response:
     svc = services()
     cap = svc.settings.label_reissue_cap
     now = utcnow()
-    renderer = make_renderer(fmt, **_client_options(client, fmt, options))
+    profile = LabelProfile.from_json(client.profile)
+    renderer = make_renderer(fmt, **_profile_options(profile, fmt, options))
     try:
         good = [_well_formed(m, o) for m, o in refs]
         named = [ref for ref, ok in zip(refs, good, strict=True) if ok]
         orders = find_orders(session, tenant_id=client.tenant_id, refs=named)
-        profile = LabelProfile.from_json(client.profile)
         outcomes: list[PreparedLabel | Refused] = []
         for (marketplace, order_id), ok in zip(refs, good, strict=True):
             if not ok:

@@ -129,7 +129,7 @@ def append_events(
             break
         try:
             with session.begin_nested():
-                session.execute(_CREATE_HEAD, {"chain": chain, "seq": 0, "hash": GENESIS, "updated_at": utcnow()})
+                session.execute(_CREATE_HEAD, {"chain": chain, "seq": 0, "hash": GENESIS})
         except IntegrityError:
             pass  # another transaction created it first; take the lock on theirs
     last_seq, prev = head

@@ -84,28 +84,17 @@ class KeyManager:
 
     # -- cache -------------------------------------------------------------------------------------
 
-    def _cached(self, tenant_id: int, version: int, now: float | None = None) -> AESGCM | None:
-        # The hot path: no lock on a hit (dict reads and next() on a count are atomic under the GIL).
+    def _key(self, session: Session, tenant_id: int, version: int, now: float) -> AESGCM:
+        """The unwrapped key of a tenant's version: from the cache while it is inside both bounds (no lock on
+        a hit: dict reads and next() on a count are atomic under the GIL), else evicted and unwrapped."""
         entry = self._keys.get((tenant_id, version))
-        if entry is None:
-            return None
-        if now is None:
-            now = self._clock()
-        if next(entry.uses) >= self.max_uses or now > entry.expires:
-            self._evict(tenant_id, version, entry)
-            return None
-        return entry.key
-
-    def _evict(self, tenant_id: int, version: int, entry: _Entry) -> None:
-        with self._lock:
-            if self._keys.get((tenant_id, version)) is entry:
-                del self._keys[(tenant_id, version)]
-                self._evicted_uses += _uses(entry)
-
-    def _key_after_miss(self, session: Session, tenant_id: int, version: int, entry: _Entry | None) -> AESGCM:
-        """The seal/open slow path: ``entry`` (if any) has just failed a bound; evict it and unwrap."""
         if entry is not None:
-            self._evict(tenant_id, version, entry)
+            if next(entry.uses) < self.max_uses and now <= entry.expires:
+                return entry.key
+            with self._lock:
+                if self._keys.get((tenant_id, version)) is entry:
+                    del self._keys[(tenant_id, version)]
+                    self._evicted_uses += _uses(entry)
         return self._unwrap(session, tenant_id, version)
 
     def _remember(self, tenant_id: int, version: int, plaintext: bytes) -> AESGCM:
@@ -194,7 +183,7 @@ class KeyManager:
 
     def tenant_key(self, session: Session, tenant_id: int, version: int) -> AESGCM:
         """The unwrapped tenant key of one version, from the cache or unwrapped by the root provider."""
-        return self._cached(tenant_id, version) or self._unwrap(session, tenant_id, version)
+        return self._key(session, tenant_id, version, self._clock())
 
     def _unwrap(self, session: Session, tenant_id: int, version: int) -> AESGCM:
         row = session.execute(
@@ -220,25 +209,14 @@ class KeyManager:
             if active is not None and now - active[1] <= self.max_age
             else self.active_version(session, tenant_id)
         )
-        # The cache hit of _cached(), inlined in seal and open (the label hot path): both bounds, no lock.
-        entry = self._keys.get((tenant_id, version))
-        if entry is not None and next(entry.uses) < self.max_uses and now <= entry.expires:
-            key = entry.key
-        else:
-            key = self._key_after_miss(session, tenant_id, version, entry)
-        return _seal_bytes(key, version, context, plaintext), version
+        return _seal_bytes(self._key(session, tenant_id, version, now), version, context, plaintext), version
 
     def open(self, session: Session, tenant_id: int, context: bytes, sealed: bytes) -> bytes:
         """Open an envelope sealed for this tenant and context; any failure is :class:`DecryptionError`."""
         if len(sealed) < _MIN_SIZE or sealed[0] != _FORMAT_V1:
             raise DecryptionError()
         version = int.from_bytes(sealed[1:5], "big")
-        entry = self._keys.get((tenant_id, version))
-        if entry is not None and next(entry.uses) < self.max_uses and self._clock() <= entry.expires:
-            key = entry.key
-        else:
-            key = self._key_after_miss(session, tenant_id, version, entry)
-        return _open_checked(key, context, sealed)
+        return _open_checked(self._key(session, tenant_id, version, self._clock()), context, sealed)
 
     def rewrap(self, session: Session, tenant_id: int, context: bytes, sealed: bytes, to_version: int) -> bytes:
         """Re-wrap an envelope's data key under ``to_version`` without touching the record ciphertext."""

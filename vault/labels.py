@@ -182,15 +182,13 @@ def store_order(
     return StoreResult(order, "updated" if changed else "unchanged")
 
 
-#: Built once (every label release looks an order up): the order with its sealed record, in one query.
-_ORDER_WITH_LABEL = (
-    select(Order)
-    .options(joinedload(Order.label))
-    .where(
-        Order.tenant_id == bindparam("b_tenant"),
-        Order.marketplace == bindparam("b_marketplace"),
-        Order.external_order_id == bindparam("b_order"),
-    )
+#: Orders with their sealed records, in one query (every label release looks its order up this way).
+_ORDERS_WITH_LABEL = select(Order).options(joinedload(Order.label))
+#: Built once: one order of a tenant by marketplace and order id.
+_ORDER_WITH_LABEL = _ORDERS_WITH_LABEL.where(
+    Order.tenant_id == bindparam("b_tenant"),
+    Order.marketplace == bindparam("b_marketplace"),
+    Order.external_order_id == bindparam("b_order"),
 )
 
 
@@ -220,9 +218,7 @@ def find_orders(session: Session, *, tenant_id: int, refs: Iterable[tuple[str, s
         wanted = sorted(ids)
         for start in range(0, len(wanted), FIND_CHUNK):
             orders = session.scalars(
-                select(Order)
-                .options(joinedload(Order.label))
-                .where(
+                _ORDERS_WITH_LABEL.where(
                     Order.tenant_id == tenant_id,
                     Order.marketplace == marketplace,
                     Order.external_order_id.in_(wanted[start : start + FIND_CHUNK]),

@@ -1,9 +1,10 @@
 """Releasing a label: the one way buyer data leaves the vault.
 
-:func:`release_label` is the domain half of the label API's pipeline: order lookup inside the client's tenant
-→ eligibility → unseal → the client's label profile → reissue count → audit event, all in the caller's
-transaction. The caller renders, then commits, and sends the label only after the commit succeeded: if the
-audit event can't be written, the transaction fails and nothing is released.
+:func:`prepare_release` (order lookup inside the client's tenant → eligibility → unseal → the client's label
+profile; reads only) and :func:`record_release` / :func:`record_batch` (reissue count → audit event) are the
+domain half of the label API's pipeline, in the caller's transaction. The caller renders in between, commits,
+and sends the label only after the commit succeeded: if the audit event can't be written, the transaction
+fails and nothing is released.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from vault.clients import LabelProfile
 from vault.errors import NotEligible, ReissueCapReached
 from vault.keys import KeyManager
 from vault.labels import find_order, unseal_label
-from vault.models import ApiClient, AuditEvent, Order, utcnow
+from vault.models import ApiClient, AuditEvent, Order
 from vault.records import LabelRecord, OrderStatus
 
 RELEASE_ACTION = "label.release"
@@ -214,21 +215,14 @@ def record_batch(
                 results.append((outcome, issued))
                 continue
             outcome = Refused(outcome.marketplace, outcome.order_id, "reissue-cap")
-        events.append(refusal_event(client, outcome, ip=ip, batch=len(outcomes)))
+        m, o, batch = outcome.marketplace, outcome.order_id, {"batch": len(outcomes)}
+        events.append(_refusal(client_actor(client), outcome.reason, ip, RELEASE_ACTION, m, o, batch))
         results.append(outcome)
     appended = append_events(session, tenant_id=client.tenant_id, events=events, now=now)
     return [
         _released(*result, event) if isinstance(result, tuple) else result
         for result, event in zip(results, appended, strict=True)
     ]
-
-
-def refusal_event(client: ApiClient, refused: Refused, *, ip: str | None, batch: int | None = None) -> NewEvent:
-    """The audit event of one refused label request of ``client``."""
-    details = None if batch is None else {"batch": batch}
-    return _refusal(
-        client_actor(client), refused.reason, ip, RELEASE_ACTION, refused.marketplace, refused.order_id, details
-    )
 
 
 def _refusal(
@@ -250,29 +244,6 @@ def _refusal(
         purpose=SHIPPING_LABEL if action == RELEASE_ACTION else None,
         details=details,
     )
-
-
-def release_label(
-    session: Session,
-    *,
-    keys: KeyManager,
-    client: ApiClient,
-    marketplace: str,
-    order_id: str,
-    ip: str,
-    reissue_cap: int,
-    fmt: str = "json",
-    now: datetime | None = None,
-) -> ReleasedLabel:
-    """:func:`prepare_release` then :func:`record_release`: one label, in the caller's transaction.
-
-    On any exception the caller rolls back; nothing was released.
-    """
-    now = now or utcnow()
-    prepared = prepare_release(
-        session, keys=keys, client=client, marketplace=marketplace, order_id=order_id, reissue_cap=reissue_cap, now=now
-    )
-    return record_release(session, client=client, prepared=prepared, ip=ip, reissue_cap=reissue_cap, fmt=fmt, now=now)
 
 
 def record_refusal(

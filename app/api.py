@@ -30,10 +30,10 @@ from app.auth import current_client, require_client
 from app.render import FORMATS, LabelDocument, RenderError, ReturnAddress, make_renderer
 from app.services import db_session, services
 from vault.audit import chain_for
-from vault.clients import ADMIN, LABELS_ISSUE, LabelProfile
+from vault.clients import ADMIN, LABELS_ISSUE, LabelProfile, Principal
 from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, ReissueCapReached
-from vault.labels import find_orders
-from vault.models import ApiClient, AuditHead, utcnow
+from vault.labels import snapshot_orders
+from vault.models import AuditHead, utcnow
 from vault.release import PreparedLabel, Refused, ReleasedLabel, prepare_release, record_batch, record_release
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
@@ -66,7 +66,8 @@ def negotiate_format(default: str = "json") -> tuple[str, dict[str, Any]]:
     """The requested label format and its renderer options; ``?format=`` wins over ``Accept``."""
     fmt = request.args.get("format")
     if fmt is None:
-        if not request.accept_mimetypes:
+        # No Accept, or the */* most HTTP clients send, is no preference: answered without parsing.
+        if request.headers.get("Accept", "*/*") == "*/*" or not request.accept_mimetypes:
             fmt = default
         else:
             best = request.accept_mimetypes.best_match([MEDIA_TYPES[f] for f in FORMATS])
@@ -131,9 +132,9 @@ def _profile_options(profile: LabelProfile, fmt: str, options: dict[str, Any]) -
     return options
 
 
-def _document(client: ApiClient, label: PreparedLabel | ReleasedLabel, now: datetime) -> LabelDocument:
+def _document(client: Principal, label: PreparedLabel | ReleasedLabel, now: datetime) -> LabelDocument:
     """What gets printed for one label: the ship-to block plus the seller's return address."""
-    sender = client.tenant.return_address
+    sender = client.return_address
     return LabelDocument(
         order_ref=label.order_id,
         marketplace=label.marketplace,
@@ -173,7 +174,7 @@ def post_label_batch() -> Response:
     try:
         good = [_well_formed(m, o) for m, o in refs]
         named = [ref for ref, ok in zip(refs, good, strict=True) if ok]
-        orders = find_orders(session, tenant_id=client.tenant_id, refs=named)
+        orders = snapshot_orders(session, tenant_id=client.tenant_id, refs=named)
         outcomes: list[PreparedLabel | Refused] = []
         for (marketplace, order_id), ok in zip(refs, good, strict=True):
             if not ok:

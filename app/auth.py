@@ -18,9 +18,8 @@ from app.allowlist import audit_refusal, forbidden
 from app.errors import problem
 from app.limits import limit_client
 from app.services import db_session
-from vault.clients import authenticate, client_allows, record_use
+from vault.clients import Principal, authenticate, client_allows, record_use
 from vault.errors import InvalidApiKey
-from vault.models import ApiClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,9 +32,9 @@ def _bearer_key() -> str | None:
     return key.strip()
 
 
-def current_client() -> ApiClient:
+def current_client() -> Principal:
     """The authenticated client of this request (only inside a :func:`require_client` view)."""
-    client: ApiClient = g.api_client
+    client: Principal = g.api_client
     return client
 
 

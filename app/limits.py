@@ -1,5 +1,11 @@
 """Rate limits (flask-limiter): per client IP before authentication, per API client after it.
 
+The IP limit is flask-limiter's application limit, checked in its before-request hook (moved to run right
+after the allowlist). The client limit is counted after authentication by the same limiter's rate-limit
+strategy (``Limiter.limiter``: the same storage, strategy and key prefix), with the limit string parsed
+once: flask-limiter's per-request route machinery (resolving decorated limits, exemptions and, for its
+context-manager form, a stack trace) cost as much as all three SQL reads of a label release together.
+
 Counters live in Redis when ``LABELVAULT_REDIS_URL`` is set, so every worker process shares one count, and
 in process memory otherwise (one process only: the embedded default). When the store is unreachable the
 request is refused with 503: a limiter that lets requests through when it can't count is no limiter.
@@ -12,9 +18,10 @@ import time
 
 from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
-from limits import RateLimitItemPerSecond
+from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage
+from werkzeug.exceptions import TooManyRequests
 
 from app.errors import problem
 from app.settings import Settings
@@ -59,17 +66,28 @@ def _ip_key() -> str:
     return f"ip:{g.client_ip}"
 
 
-def _client_key() -> str:
-    return f"client:{g.api_client.id}"
+class ClientRateLimited(TooManyRequests):
+    """The API client's own limit is used up; ``retry_after`` seconds until its window frees a request."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
 
 
 def limit_client() -> None:
-    """Count this request against the authenticated client's limit; raises ``RateLimitExceeded`` (429)."""
-    settings: Settings = current_app.extensions["labelvault"].settings
-    with limiter().shared_limit(
-        settings.rate_limit_client, scope=CLIENT_SCOPE, key_func=_client_key, override_defaults=False
-    ):
-        pass
+    """Count this request against the authenticated client's limits; raises :class:`ClientRateLimited` (429).
+
+    Every limit of ``LABELVAULT_RATE_LIMIT_CLIENT`` is counted, as flask-limiter counts a limit group; the
+    store keys are flask-limiter's own (prefix, ``client:<id>``, scope), shared by every worker.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    items: list[RateLimitItem] = app.extensions["labelvault.client_limits"]
+    strategy = limiter(app).limiter
+    ids = (app.extensions["labelvault"].settings.rate_limit_prefix, f"client:{g.api_client.id}", CLIENT_SCOPE)
+    breached = [item for item in items if not strategy.hit(item, *ids)]
+    if breached:
+        reset = max(strategy.get_window_stats(item, *ids).reset_time for item in breached)
+        raise ClientRateLimited(max(1, math.ceil(reset - time.time())))
 
 
 def throttle(name: str, seconds: int, amount: int = 1) -> bool:
@@ -115,14 +133,17 @@ def init_app(app: Flask, settings: Settings) -> None:
     funcs.insert(funcs.index(check_request) + 1 if check_request in funcs else 0, check)
     lim.request_filter(lambda: request.endpoint == "health.liveness")
     app.extensions["labelvault.limiter"] = lim
+    app.extensions["labelvault.client_limits"] = parse_many(settings.rate_limit_client)
 
     @app.errorhandler(RateLimitExceeded)
-    def _too_many(_exc: RateLimitExceeded) -> Response:
+    @app.errorhandler(ClientRateLimited)
+    def _too_many(exc: RateLimitExceeded | ClientRateLimited) -> Response:
         from app.allowlist import audit_refusal
 
         audit_refusal("rate-limited", throttled=True)
         resp = problem(429, "rate limit exceeded; retry later", kind="rate-limited")
-        resp.headers["Retry-After"] = str(_retry_after())
+        retry = exc.retry_after if isinstance(exc, ClientRateLimited) else _retry_after()
+        resp.headers["Retry-After"] = str(retry)
         return resp
 
     @app.errorhandler(StorageError)

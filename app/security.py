@@ -16,7 +16,8 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, request, session
+from flask import Flask, Request, Response, abort, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 
 from app.settings import Settings
 
@@ -78,8 +79,22 @@ def cookie_secure(settings: Settings) -> bool:
     return settings.production if settings.dashboard_cookie_secure is None else settings.dashboard_cookie_secure
 
 
+class BrowserSessions(SecureCookieSessionInterface):
+    """The signed session cookie, for the dashboard only: the label API (``/v1/``) authenticates by key.
+
+    An API request gets Flask's null session (readable and empty; writing to it raises), so it neither
+    verifies nor sets a cookie.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith("/v1/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask, settings: Settings) -> None:
     secure = cookie_secure(settings)
+    app.session_interface = BrowserSessions()
     app.config.update(
         SECRET_KEY=_secret_key(settings),
         SESSION_COOKIE_NAME="__Host-lv_session" if secure else "lv_session",
@@ -89,18 +104,22 @@ def init_app(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_PATH="/",
         SESSION_COOKIE_DOMAIN=None,
     )
-    hsts = settings.production
+    # Added in one pass over the response's headers (Headers.setdefault looks each name up, raising and
+    # catching a KeyError per missing one); a view that set one of them keeps its own.
+    defaults = [
+        ("Content-Security-Policy", CSP),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-Frame-Options", "DENY"),
+        ("Referrer-Policy", "no-referrer"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Cross-Origin-Resource-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+    ]
+    if settings.production:
+        defaults.append(("Strict-Transport-Security", HSTS))
 
     @app.after_request
     def _headers(resp: Response) -> Response:
-        h = resp.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("X-Frame-Options", "DENY")
-        h.setdefault("Referrer-Policy", "no-referrer")
-        h.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        h.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
-        if hsts:
-            h.setdefault("Strict-Transport-Security", HSTS)
+        present = {name.lower() for name, _ in resp.headers}
+        resp.headers.extend([(name, value) for name, value in defaults if name.lower() not in present])
         return resp

@@ -16,14 +16,13 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from vault.audit import NewEvent, append_events
-from vault.clients import LabelProfile
+from vault.clients import ClientRef, LabelProfile
 from vault.errors import NotEligible, ReissueCapReached
 from vault.keys import KeyManager
-from vault.labels import find_order, unseal_label
-from vault.models import ApiClient, AuditEvent, Order
+from vault.labels import OrderSnapshot, snapshot_order, unseal_label
+from vault.models import AuditEvent, Order
 from vault.records import LabelRecord, OrderStatus
 
 RELEASE_ACTION = "label.release"
@@ -36,7 +35,7 @@ def order_ref(marketplace: str, order_id: str) -> str:
     return f"{marketplace}:{order_id}"[:160]
 
 
-def client_actor(client: ApiClient) -> str:
+def client_actor(client: ClientRef) -> str:
     """How the audit chain names an API client (its public key id)."""
     return f"client:{client.key_id}"
 
@@ -53,7 +52,7 @@ class ReleasedLabel:
     audit_seq: int
 
 
-def check_eligible(order: Order, *, now: datetime) -> None:
+def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
     """Raise :class:`NotEligible` unless a label may be issued for ``order`` now (the cap is separate)."""
     if order.erased_at is not None:
         raise NotEligible("erased")
@@ -92,7 +91,7 @@ class PreparedLabel:
     event) take their locks; :func:`record_release` / :func:`record_batch` then make it a release.
     """
 
-    order: Order = field(repr=False)
+    order: OrderSnapshot = field(repr=False)
     marketplace: str
     order_id: str
     label: LabelRecord = field(repr=False)
@@ -116,12 +115,12 @@ def prepare_release(
     session: Session,
     *,
     keys: KeyManager,
-    client: ApiClient,
+    client: ClientRef,
     marketplace: str,
     order_id: str,
     reissue_cap: int,
     now: datetime,
-    order: Order | None = None,
+    order: OrderSnapshot | None = None,
     profile: LabelProfile | None = None,
 ) -> PreparedLabel:
     """Look up (unless ``order`` is given), check and unseal one order's label for ``client``; reads only.
@@ -131,7 +130,7 @@ def prepare_release(
     :class:`~vault.errors.KeyServiceUnavailable` and :class:`~vault.errors.DecryptionError` through.
     """
     if order is None:
-        order = find_order(session, tenant_id=client.tenant_id, marketplace=marketplace, external_order_id=order_id)
+        order = snapshot_order(session, tenant_id=client.tenant_id, marketplace=marketplace, external_order_id=order_id)
     check_eligible(order, now=now)
     if order.labels_issued >= reissue_cap:
         raise ReissueCapReached()  # early answer; the conditional UPDATE of the record step enforces the cap
@@ -141,7 +140,7 @@ def prepare_release(
     return PreparedLabel(order, marketplace, order_id, label, released)
 
 
-def _release_event(client: ApiClient, prepared: PreparedLabel, issue: int, ip: str, fmt: str) -> NewEvent:
+def _release_event(client: ClientRef, prepared: PreparedLabel, issue: int, ip: str, fmt: str) -> NewEvent:
     return NewEvent(
         actor=client_actor(client),
         action=RELEASE_ACTION,
@@ -159,7 +158,7 @@ def _released(prepared: PreparedLabel, issue: int, event: AuditEvent) -> Release
 
 
 def record_release(
-    session: Session, *, client: ApiClient, prepared: PreparedLabel, ip: str, reissue_cap: int, fmt: str, now: datetime
+    session: Session, *, client: ClientRef, prepared: PreparedLabel, ip: str, reissue_cap: int, fmt: str, now: datetime
 ) -> ReleasedLabel:
     """Count and audit one prepared label, in the caller's transaction; the caller commits, then sends.
 
@@ -169,7 +168,6 @@ def record_release(
     issued = session.execute(_COUNT_ISSUE, {"b_id": prepared.order.id, "b_cap": reissue_cap}).scalar()
     if issued is None:
         raise ReissueCapReached()
-    set_committed_value(prepared.order, "labels_issued", issued)
     events = append_events(
         session, tenant_id=client.tenant_id, events=[_release_event(client, prepared, issued, ip, fmt)], now=now
     )
@@ -179,7 +177,7 @@ def record_release(
 def record_batch(
     session: Session,
     *,
-    client: ApiClient,
+    client: ClientRef,
     outcomes: Sequence[PreparedLabel | Refused],
     ip: str,
     reissue_cap: int,
@@ -210,7 +208,6 @@ def record_batch(
                     counted[order_id] = issued
             seen.add(order_id)
             if issued is not None:
-                set_committed_value(outcome.order, "labels_issued", issued)
                 events.append(_release_event(client, outcome, issued, ip, fmt))
                 results.append((outcome, issued))
                 continue

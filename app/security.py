@@ -117,9 +117,10 @@ def init_app(app: Flask, settings: Settings) -> None:
     ]
     if settings.production:
         defaults.append(("Strict-Transport-Security", HSTS))
+    by_lower_name = [(name.lower(), name, value) for name, value in defaults]
 
     @app.after_request
     def _headers(resp: Response) -> Response:
         present = {name.lower() for name, _ in resp.headers}
-        resp.headers.extend([(name, value) for name, value in defaults if name.lower() not in present])
+        resp.headers.extend([(name, value) for lower, name, value in by_lower_name if lower not in present])
         return resp

@@ -240,7 +240,6 @@ class Principal:
     id: int
     tenant_id: int
     key_id: str
-    name: str
     scopes: tuple[str, ...]
     cidrs: tuple[str, ...]
     profile: dict[str, Any] | None
@@ -249,15 +248,12 @@ class Principal:
     return_address: dict[str, Any] | None = field(repr=False)
 
 
-#: A client as the release pipeline takes it: the request's principal, or the model (CLI, dashboard, tests).
-ClientRef = ApiClient | Principal
-
 _CLIENTS = ApiClient.__table__
 _TENANTS = Tenant.__table__
 #: Built once: authentication runs on every API request.
 _CLIENT_BY_KEY_ID = (
     select(
-        *(_CLIENTS.c[name] for name in ("id", "tenant_id", "key_id", "name", "scopes", "cidrs", "profile")),
+        *(_CLIENTS.c[name] for name in ("id", "tenant_id", "key_id", "scopes", "cidrs", "profile")),
         *(_CLIENTS.c[name] for name in ("last_used_at", "key_hash", "revoked_at", "expires_at")),
         _TENANTS.c.return_address,
     )
@@ -282,12 +278,12 @@ def authenticate(session: Session, *, key: str, now: datetime | None = None) -> 
     if row.expires_at is not None and row.expires_at <= now:
         raise InvalidApiKey()
     return Principal(
-        row.id, row.tenant_id, row.key_id, row.name, tuple(row.scopes), tuple(row.cidrs), row.profile,
-        row.last_used_at, row.return_address,
+        row.id, row.tenant_id, row.key_id, tuple(row.scopes), tuple(row.cidrs), row.profile, row.last_used_at,
+        row.return_address,
     )  # fmt: skip
 
 
-def client_allows(client: ClientRef, ip: IPAddress) -> bool:
+def client_allows(client: Principal, ip: IPAddress) -> bool:
     """Whether ``ip`` is inside one of the client's own CIDRs (a client without CIDRs allows nothing)."""
     return in_any(ip, _stored_networks(tuple(client.cidrs)))
 
@@ -304,7 +300,7 @@ def _stored_networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
-def record_use(session: Session, *, client: ClientRef, ip: str, now: datetime | None = None) -> bool:
+def record_use(session: Session, *, client: Principal, ip: str, now: datetime | None = None) -> bool:
     """Stamp the client's last use (at most once per :data:`LAST_USE_RESOLUTION`). Returns whether it wrote."""
     now = now or utcnow()
     if client.last_used_at is not None and now - client.last_used_at < LAST_USE_RESOLUTION:

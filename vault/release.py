@@ -18,7 +18,7 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from vault.audit import NewEvent, append_events
-from vault.clients import ClientRef, LabelProfile
+from vault.clients import LabelProfile, Principal
 from vault.errors import NotEligible, ReissueCapReached
 from vault.keys import KeyManager
 from vault.labels import OrderSnapshot, snapshot_order, unseal_label
@@ -35,7 +35,7 @@ def order_ref(marketplace: str, order_id: str) -> str:
     return f"{marketplace}:{order_id}"[:160]
 
 
-def client_actor(client: ClientRef) -> str:
+def client_actor(client: Principal) -> str:
     """How the audit chain names an API client (its public key id)."""
     return f"client:{client.key_id}"
 
@@ -115,7 +115,7 @@ def prepare_release(
     session: Session,
     *,
     keys: KeyManager,
-    client: ClientRef,
+    client: Principal,
     marketplace: str,
     order_id: str,
     reissue_cap: int,
@@ -140,7 +140,7 @@ def prepare_release(
     return PreparedLabel(order, marketplace, order_id, label, released)
 
 
-def _release_event(client: ClientRef, prepared: PreparedLabel, issue: int, ip: str, fmt: str) -> NewEvent:
+def _release_event(client: Principal, prepared: PreparedLabel, issue: int, ip: str, fmt: str) -> NewEvent:
     return NewEvent(
         actor=client_actor(client),
         action=RELEASE_ACTION,
@@ -158,7 +158,7 @@ def _released(prepared: PreparedLabel, issue: int, event: AuditEvent) -> Release
 
 
 def record_release(
-    session: Session, *, client: ClientRef, prepared: PreparedLabel, ip: str, reissue_cap: int, fmt: str, now: datetime
+    session: Session, *, client: Principal, prepared: PreparedLabel, ip: str, reissue_cap: int, fmt: str, now: datetime
 ) -> ReleasedLabel:
     """Count and audit one prepared label, in the caller's transaction; the caller commits, then sends.
 
@@ -177,7 +177,7 @@ def record_release(
 def record_batch(
     session: Session,
     *,
-    client: ClientRef,
+    client: Principal,
     outcomes: Sequence[PreparedLabel | Refused],
     ip: str,
     reissue_cap: int,

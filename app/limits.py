@@ -1,23 +1,29 @@
 """Rate limits (flask-limiter): per client IP before authentication, per API client after it.
 
-The IP limit is flask-limiter's application limit, checked in its before-request hook (moved to run right
-after the allowlist). The client limit is counted after authentication by the same limiter's rate-limit
-strategy (``Limiter.limiter``: the same storage, strategy and key prefix), with the limit string parsed
-once: flask-limiter's per-request route machinery (resolving decorated limits, exemptions and, for its
-context-manager form, a stack trace) cost as much as all three SQL reads of a label release together.
+flask-limiter's ``Limiter`` holds the configuration: the storage (Redis when ``LABELVAULT_REDIS_URL`` is
+set, so every worker process shares one count; process memory otherwise, one process only: the embedded
+default), the strategy and the key prefix. Both limits are counted by that limiter's own rate-limit
+strategy (``Limiter.limiter``), under the store keys flask-limiter gives them (prefix, ``ip:<address>`` with
+its application-limit scope, or ``client:<id>`` with :data:`CLIENT_SCOPE`), with the limit strings parsed
+once at start-up:
 
-Counters live in Redis when ``LABELVAULT_REDIS_URL`` is set, so every worker process shares one count, and
-in process memory otherwise (one process only: the embedded default). When the store is unreachable the
-request is refused with 503: a limiter that lets requests through when it can't count is no limiter.
+- :func:`limit_ip` runs right after the allowlist, before any authentication work;
+- :func:`limit_client` runs after authentication (app/auth.py).
+
+flask-limiter's own per-request hooks are not installed: resolving decorated limits, exemptions and
+response headers on every request cost a fifth of the CPU of a whole label release, for limits that are the
+same on every request. When the store is unreachable the request is refused with 503: a limiter that lets
+requests through when it can't count is no limiter.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from flask_limiter import Limiter, RateLimitExceeded
+from flask_limiter import Limiter
 from limits import RateLimitItem, RateLimitItemPerSecond, parse_many
 from limits.errors import StorageError
 from limits.storage import MemoryStorage
@@ -28,6 +34,11 @@ from app.settings import Settings
 
 #: flask-limiter's scope for the per-client limit: one count per client across every API route.
 CLIENT_SCOPE = "api-client"
+#: flask-limiter's scope for an application-wide limit: the IP limit is one count per address, all routes.
+IP_SCOPE = "global"
+#: Endpoints the IP limit leaves alone (still behind the global allowlist): local liveness probes, and the
+#: readiness probe and metrics scrape, which must keep answering when the rate-limit store is down.
+UNLIMITED_ENDPOINTS = frozenset({"health.liveness", "health.readiness", "observability.metrics"})
 
 
 class ProcessMemoryStorage(MemoryStorage):
@@ -66,28 +77,38 @@ def _ip_key() -> str:
     return f"ip:{g.client_ip}"
 
 
-class ClientRateLimited(TooManyRequests):
-    """The API client's own limit is used up; ``retry_after`` seconds until its window frees a request."""
+class RateLimited(TooManyRequests):
+    """A limit is used up; ``retry_after`` seconds until its window frees a request."""
 
     def __init__(self, retry_after: int) -> None:
         super().__init__()
         self.retry_after = retry_after
 
 
-def limit_client() -> None:
-    """Count this request against the authenticated client's limits; raises :class:`ClientRateLimited` (429).
+def _count(items: list[RateLimitItem], key: str, scope: str) -> None:
+    """Count one request against every limit of a group; raise :class:`RateLimited` if any is used up.
 
-    Every limit of ``LABELVAULT_RATE_LIMIT_CLIENT`` is counted, as flask-limiter counts a limit group; the
-    store keys are flask-limiter's own (prefix, ``client:<id>``, scope), shared by every worker.
+    Every limit of the group is counted, as flask-limiter counts a limit group; the wait is the longest
+    of the breached limits' windows.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    items: list[RateLimitItem] = app.extensions["labelvault.client_limits"]
     strategy = limiter(app).limiter
-    ids = (app.extensions["labelvault"].settings.rate_limit_prefix, f"client:{g.api_client.id}", CLIENT_SCOPE)
+    ids = (app.extensions["labelvault"].settings.rate_limit_prefix, key, scope)
     breached = [item for item in items if not strategy.hit(item, *ids)]
     if breached:
         reset = max(strategy.get_window_stats(item, *ids).reset_time for item in breached)
-        raise ClientRateLimited(max(1, math.ceil(reset - time.time())))
+        raise RateLimited(max(1, math.ceil(reset - time.time())))
+
+
+def limit_ip() -> None:
+    """Before each request, right after the allowlist: count it against its address's limits (429)."""
+    if request.endpoint not in UNLIMITED_ENDPOINTS:
+        _count(current_app.extensions["labelvault.ip_limits"], _ip_key(), IP_SCOPE)
+
+
+def limit_client() -> None:
+    """Count this request against the authenticated client's limits; raises :class:`RateLimited` (429)."""
+    _count(current_app.extensions["labelvault.client_limits"], f"client:{g.api_client.id}", CLIENT_SCOPE)
 
 
 def throttle(name: str, seconds: int, amount: int = 1) -> bool:
@@ -99,13 +120,6 @@ def throttle(name: str, seconds: int, amount: int = 1) -> bool:
     return limiter().limiter.hit(item, current_app.extensions["labelvault"].settings.rate_limit_prefix, name)
 
 
-def _retry_after() -> int:
-    current = limiter().current_limit
-    if current is None:
-        return 1
-    return max(1, math.ceil(current.window.reset_time - time.time()))
-
-
 def init_app(app: Flask, settings: Settings) -> None:
     """Create the app's limiter; its IP limit runs right after the allowlist check (see app/allowlist.py)."""
     options: dict[str, str | int] = {"wrap_exceptions": 1}
@@ -113,7 +127,6 @@ def init_app(app: Flask, settings: Settings) -> None:
         options.update(socket_connect_timeout=2, socket_timeout=2)
     lim = Limiter(
         key_func=_ip_key,
-        application_limits=[settings.rate_limit_ip],
         storage_uri=settings.redis_url or "lv-memory://",
         storage_options=options,
         strategy=settings.rate_limit_strategy,
@@ -122,28 +135,24 @@ def init_app(app: Flask, settings: Settings) -> None:
         swallow_errors=False,
         in_memory_fallback_enabled=False,
     )
-    lim.init_app(app)
-    # The limiter appends its check to before_request; the pipeline wants it straight after the allowlist
-    # (DESIGN.md: client IP → global allowlist → ... the IP limit counts before any authentication work).
+    lim.init_app(app)  # builds the storage and strategy from the settings above
+    _remove_request_hooks(app, lim)
+    # DESIGN.md: client IP → global allowlist → IP limit, before any authentication work.
     from app.allowlist import check_request
 
     funcs = app.before_request_funcs.setdefault(None, [])
-    check = next(f for f in funcs if getattr(f, "__func__", None) is Limiter._check_request_limit)
-    funcs.remove(check)
-    funcs.insert(funcs.index(check_request) + 1 if check_request in funcs else 0, check)
-    lim.request_filter(lambda: request.endpoint == "health.liveness")
+    funcs.insert(funcs.index(check_request) + 1 if check_request in funcs else 0, limit_ip)
     app.extensions["labelvault.limiter"] = lim
+    app.extensions["labelvault.ip_limits"] = parse_many(settings.rate_limit_ip)
     app.extensions["labelvault.client_limits"] = parse_many(settings.rate_limit_client)
 
-    @app.errorhandler(RateLimitExceeded)
-    @app.errorhandler(ClientRateLimited)
-    def _too_many(exc: RateLimitExceeded | ClientRateLimited) -> Response:
+    @app.errorhandler(RateLimited)
+    def _too_many(exc: RateLimited) -> Response:
         from app.allowlist import audit_refusal
 
         audit_refusal("rate-limited", throttled=True)
         resp = problem(429, "rate limit exceeded; retry later", kind="rate-limited")
-        retry = exc.retry_after if isinstance(exc, ClientRateLimited) else _retry_after()
-        resp.headers["Retry-After"] = str(retry)
+        resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 
     @app.errorhandler(StorageError)
@@ -152,3 +161,10 @@ def init_app(app: Flask, settings: Settings) -> None:
         resp = problem(503, "rate limiting is unavailable; retry later", kind="rate-limit-unavailable")
         resp.headers["Retry-After"] = "5"
         return resp
+
+
+def _remove_request_hooks(app: Flask, lim: Limiter) -> None:
+    """Take out the check, header and context hooks ``Limiter.init_app`` installs (the module docstring says why)."""
+    for hooks in (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs):
+        funcs: list[Any] = hooks.get(None, [])
+        funcs[:] = [f for f in funcs if getattr(f, "__self__", None) is not lim and getattr(f, "args", ()) != (lim,)]

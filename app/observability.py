@@ -50,8 +50,6 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("lab
 
 #: The label endpoint whose outcome is counted (app/api.py).
 LABEL_ENDPOINT = "api.get_label"
-#: Endpoints the IP rate limit leaves alone (still behind the global allowlist).
-UNLIMITED_ENDPOINTS = frozenset({"health.readiness", "observability.metrics"})
 
 # -- metrics (process-wide; summed over gunicorn workers in multiprocess mode) -------------------------
 
@@ -378,10 +376,5 @@ def init_app(app: Flask, settings: Settings) -> None:
     funcs.remove(_start_clock)
     funcs.insert(0, _start_clock)  # before the allowlist, so refused requests are timed too
     app.after_request(_after_request)
-    limiter = app.extensions.get("labelvault.limiter")
-    if limiter is not None:
-        # Probes and scrapes are allowlisted operators; they must keep answering (with details) when the
-        # rate-limit store is down, which is exactly when they are needed.
-        limiter.request_filter(lambda: request.endpoint in UNLIMITED_ENDPOINTS)
     if settings.metrics_enabled:
         app.register_blueprint(bp)

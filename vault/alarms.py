@@ -26,9 +26,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from vault.audit import append_event
+from vault.audit import WrittenEvent, append_event
 from vault.errors import VaultError
-from vault.models import AuditEvent
 
 ALARM_ACTOR = "system:alarms"
 #: Refusal reasons of the label pipeline that mean "an order outside the eligible states" (vault.release).
@@ -220,7 +219,7 @@ class AlarmMonitor:
         return alarm if raised <= MAX_ALARMS_PER_MINUTE else None
 
 
-def record_alarm(session: Session, *, alarm: Alarm) -> AuditEvent:
+def record_alarm(session: Session, *, alarm: Alarm) -> WrittenEvent:
     """Append a raised alarm to the audit chain (the tenant's, or the platform's); the caller commits."""
     return append_event(
         session,

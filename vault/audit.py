@@ -19,6 +19,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vault.directsql import DirectStatement
 from vault.models import AuditEvent, AuditHead, utcnow
 
 GENESIS = "0" * 64
@@ -58,19 +59,25 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical_event(fields)).hexdigest()
 
 
-# Prebuilt Core statements: an append runs on every label release, so it skips the ORM's unit of work and
-# the per-call statement construction (the bound values are the only thing that changes).
+# Prebuilt statements, run directly (vault/directsql.py): an append runs on every label release, so it skips
+# the ORM's unit of work, the per-call statement construction and SQLAlchemy's per-execution machinery.
 _HEADS = cast(Table, AuditHead.__table__)
 _EVENTS = cast(Table, AuditEvent.__table__)
-_BUMP_HEAD = (
+_BUMP_HEAD = DirectStatement(
     update(_HEADS)
     .where(_HEADS.c.chain == bindparam("b_chain"))
-    .values(seq=_HEADS.c.seq + bindparam("b_count"))
+    .values(seq=_HEADS.c.seq + bindparam("b_count"), updated_at=bindparam("b_now"))
     .returning(_HEADS.c.seq, _HEADS.c.hash)
 )
-_SET_HEAD_HASH = update(_HEADS).where(_HEADS.c.chain == bindparam("b_chain")).values(hash=bindparam("b_hash"))
+_SET_HEAD_HASH = DirectStatement(
+    update(_HEADS)
+    .where(_HEADS.c.chain == bindparam("b_chain"))
+    .values(hash=bindparam("b_hash"), updated_at=bindparam("b_now"))
+)
 _CREATE_HEAD = insert(_HEADS)
-_INSERT_EVENTS = insert(_EVENTS)
+#: Every column but the id, by its own name.
+_EVENT_COLUMNS = [c.name for c in _EVENTS.columns if c.name != "id"]
+_INSERT_EVENTS = DirectStatement(insert(_EVENTS).values({name: bindparam(name) for name in _EVENT_COLUMNS}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,19 @@ class NewEvent:
     details: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WrittenEvent:
+    """What :func:`append_events` wrote for one event: its place in the chain and its hashes."""
+
+    chain: str
+    seq: int
+    occurred_at: datetime
+    action: str
+    outcome: str
+    prev_hash: str
+    hash: str
+
+
 def append_event(
     session: Session,
     *,
@@ -98,12 +118,11 @@ def append_event(
     purpose: str | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
-) -> AuditEvent:
+) -> WrittenEvent:
     """Append one event to the tenant's chain inside the caller's transaction.
 
     The head row is locked first (an UPDATE), so concurrent appends to one chain serialise and each gets
-    the next sequence number. If this raises, the caller must not release anything (fail closed). The
-    returned event is a detached record of what was written.
+    the next sequence number. If this raises, the caller must not release anything (fail closed).
     """
     event = NewEvent(actor, action, outcome, order_ref, ip, purpose, details)
     return append_events(session, tenant_id=tenant_id, events=[event], now=now)[0]
@@ -111,7 +130,7 @@ def append_event(
 
 def append_events(
     session: Session, *, tenant_id: int | None, events: Sequence[NewEvent], now: datetime | None = None
-) -> list[AuditEvent]:
+) -> list[WrittenEvent]:
     """Append ``events``, in order, to the tenant's chain with one head lock and one multi-row insert.
 
     Same guarantees as :func:`append_event` (a batch of label releases audits each order on its own, in
@@ -122,9 +141,10 @@ def append_events(
         return []
     session.flush()
     chain = chain_for(tenant_id)
-    params = {"b_chain": chain, "b_count": len(events)}
+    occurred = now or utcnow()
+    params = {"b_chain": chain, "b_count": len(events), "b_now": occurred}
     while True:
-        head = session.execute(_BUMP_HEAD, params).first()
+        head = _BUMP_HEAD.first(session, params)
         if head is not None:
             break
         try:
@@ -133,7 +153,6 @@ def append_events(
         except IntegrityError:
             pass  # another transaction created it first; take the lock on theirs
     last_seq, prev = head
-    occurred = now or utcnow()
     rows: list[dict[str, Any]] = []
     for seq, ev in enumerate(events, start=last_seq - len(events) + 1):
         fields: dict[str, Any] = {
@@ -152,9 +171,9 @@ def append_events(
         digest = event_hash(prev, _event_fields(fields))
         rows.append({**fields, "prev_hash": prev, "hash": digest})
         prev = digest
-    session.execute(_INSERT_EVENTS, rows)
-    session.execute(_SET_HEAD_HASH, {"b_chain": chain, "b_hash": prev})
-    return [AuditEvent(**row) for row in rows]
+    _INSERT_EVENTS.execute_many(session, rows)
+    _SET_HEAD_HASH.rows(session, {"b_chain": chain, "b_hash": prev, "b_now": occurred})
+    return [WrittenEvent(chain, r["seq"], occurred, r["action"], r["outcome"], r["prev_hash"], r["hash"]) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from vault.audit import append_event
+from vault.directsql import DirectStatement
 from vault.errors import ClientSetupError, InvalidApiKey, NotFound
 from vault.models import ApiClient, Tenant, utcnow
 from vault.netaddr import AddressError, IPAddress, IPNetwork, in_any, parse_network
@@ -250,8 +251,8 @@ class Principal:
 
 _CLIENTS = ApiClient.__table__
 _TENANTS = Tenant.__table__
-#: Built once: authentication runs on every API request.
-_CLIENT_BY_KEY_ID = (
+#: Built once and run directly (vault/directsql.py): authentication runs on every API request.
+_CLIENT_BY_KEY_ID = DirectStatement(
     select(
         *(_CLIENTS.c[name] for name in ("id", "tenant_id", "key_id", "scopes", "cidrs", "profile")),
         *(_CLIENTS.c[name] for name in ("last_used_at", "key_hash", "revoked_at", "expires_at")),
@@ -270,16 +271,16 @@ def authenticate(session: Session, *, key: str, now: datetime | None = None) -> 
     """
     now = now or utcnow()
     match = _KEY.fullmatch(key)
-    row = None if match is None else session.execute(_CLIENT_BY_KEY_ID, {"b_key_id": match[1]}).first()
-    stored = _DUMMY_HASH if row is None else row.key_hash
+    row = None if match is None else _CLIENT_BY_KEY_ID.first(session, {"b_key_id": match[1]})
+    stored = _DUMMY_HASH if row is None else row[7]
     good = hmac.compare_digest(stored, hash_key(key))
-    if row is None or not good or row.revoked_at is not None:
+    if row is None or not good:
         raise InvalidApiKey()
-    if row.expires_at is not None and row.expires_at <= now:
+    client_id, tenant_id, key_id, scopes, cidrs, profile, last_used_at, _, revoked_at, expires_at, address = row
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
         raise InvalidApiKey()
     return Principal(
-        row.id, row.tenant_id, row.key_id, tuple(row.scopes), tuple(row.cidrs), row.profile, row.last_used_at,
-        row.return_address,
+        client_id, tenant_id, key_id, tuple(scopes), tuple(cidrs), profile, last_used_at, address
     )  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -12,6 +12,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from vault.db import rowcount
+from vault.directsql import DirectStatement
 from vault.envelope import encode_context
 from vault.errors import NotFound
 from vault.keys import KeyManager
@@ -243,26 +244,30 @@ _SNAPSHOTS = select(
     _L.c.schema_version,
     _L.c.envelope,
 ).join_from(_O, _L, _L.c.order_id == _O.c.id, isouter=True)
-#: Built once: one order of a tenant by marketplace and order id (every single label release).
-_SNAPSHOT = _SNAPSHOTS.where(
-    _O.c.tenant_id == bindparam("b_tenant"),
-    _O.c.marketplace == bindparam("b_marketplace"),
-    _O.c.external_order_id == bindparam("b_order"),
+#: Built once and run directly (vault/directsql.py): one order of a tenant by marketplace and order id
+#: (every single label release).
+_SNAPSHOT = DirectStatement(
+    _SNAPSHOTS.where(
+        _O.c.tenant_id == bindparam("b_tenant"),
+        _O.c.marketplace == bindparam("b_marketplace"),
+        _O.c.external_order_id == bindparam("b_order"),
+    )
 )
 
 
-def _snapshot(row: Any) -> OrderSnapshot:
-    label = None if row.version is None else SealedRecord(row.version, row.schema_version, row.envelope)
+def _snapshot(row: Sequence[Any]) -> OrderSnapshot:
+    order_id, tenant_id, account_id, marketplace, external_id, status, retention_until, erased_at, issued = row[:9]
+    version, schema_version, envelope = row[9:]
+    label = None if version is None else SealedRecord(version, schema_version, envelope)
     return OrderSnapshot(
-        row.id, row.tenant_id, row.account_id, row.marketplace, row.external_order_id, row.status,
-        row.retention_until, row.erased_at, row.labels_issued, label,
-    )  # fmt: skip
+        order_id, tenant_id, account_id, marketplace, external_id, status, retention_until, erased_at, issued, label
+    )
 
 
 def snapshot_order(session: Session, *, tenant_id: int, marketplace: str, external_order_id: str) -> OrderSnapshot:
     """The tenant's order as a release reads it (:func:`find_order`'s lookup); another tenant's is NotFound."""
     params = {"b_tenant": tenant_id, "b_marketplace": marketplace, "b_order": external_order_id}
-    row = session.execute(_SNAPSHOT, params).first()
+    row = _SNAPSHOT.first(session, params)
     if row is None:
         raise NotFound("no such order")
     return _snapshot(row)

@@ -17,12 +17,13 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
-from vault.audit import NewEvent, append_events
+from vault.audit import NewEvent, WrittenEvent, append_events
 from vault.clients import LabelProfile, Principal
+from vault.directsql import DirectStatement
 from vault.errors import NotEligible, ReissueCapReached
 from vault.keys import KeyManager
 from vault.labels import OrderSnapshot, snapshot_order, unseal_label
-from vault.models import AuditEvent, Order
+from vault.models import Order
 from vault.records import LabelRecord, OrderStatus
 
 RELEASE_ACTION = "label.release"
@@ -67,12 +68,12 @@ def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
 
 
 # Built once (they run on every label request): the reissue count is one conditional UPDATE, for one order
-# or for every order of a batch.
+# (run directly, vault/directsql.py) or for every order of a batch.
 _ORDERS = cast(Table, Order.__table__)
-_COUNT_ISSUE = (
+_COUNT_ISSUE = DirectStatement(
     update(_ORDERS)
     .where(_ORDERS.c.id == bindparam("b_id"), _ORDERS.c.labels_issued < bindparam("b_cap"))
-    .values(labels_issued=_ORDERS.c.labels_issued + 1)
+    .values(labels_issued=_ORDERS.c.labels_issued + 1, updated_at=bindparam("b_now"))
     .returning(_ORDERS.c.labels_issued)
 )
 _COUNT_ISSUES = (
@@ -152,7 +153,7 @@ def _release_event(client: Principal, prepared: PreparedLabel, issue: int, ip: s
     )
 
 
-def _released(prepared: PreparedLabel, issue: int, event: AuditEvent) -> ReleasedLabel:
+def _released(prepared: PreparedLabel, issue: int, event: WrittenEvent) -> ReleasedLabel:
     p = prepared
     return ReleasedLabel(p.marketplace, p.order_id, p.label, p.released_fields, issue, event.seq)
 
@@ -165,9 +166,10 @@ def record_release(
     Raises :class:`ReissueCapReached` (nothing written) if concurrent releases used up the cap meanwhile.
     If the audit append fails, the caller rolls back: nothing was released (fail closed).
     """
-    issued = session.execute(_COUNT_ISSUE, {"b_id": prepared.order.id, "b_cap": reissue_cap}).scalar()
-    if issued is None:
+    row = _COUNT_ISSUE.first(session, {"b_id": prepared.order.id, "b_cap": reissue_cap, "b_now": now})
+    if row is None:
         raise ReissueCapReached()
+    issued: int = row[0]
     events = append_events(
         session, tenant_id=client.tenant_id, events=[_release_event(client, prepared, issued, ip, fmt)], now=now
     )
@@ -203,7 +205,8 @@ def record_batch(
             order_id = outcome.order.id
             issued: int | None = counted.get(order_id)
             if order_id in seen and issued is not None:  # the same order again in this batch: another issue
-                issued = session.execute(_COUNT_ISSUE, {"b_id": order_id, "b_cap": reissue_cap}).scalar()
+                row = _COUNT_ISSUE.first(session, {"b_id": order_id, "b_cap": reissue_cap, "b_now": now})
+                issued = None if row is None else row[0]
                 if issued is not None:
                     counted[order_id] = issued
             seen.add(order_id)
@@ -255,7 +258,7 @@ def record_refusal(
     order_id: str | None = None,
     details: dict[str, Any] | None = None,
     now: datetime | None = None,
-) -> AuditEvent:
+) -> WrittenEvent:
     """Append a refusal (``outcome = refused:<reason>``) to the tenant's chain, or the platform's if unknown.
 
     The caller commits, in a transaction of its own: the refused request released nothing to commit with.

@@ -72,6 +72,7 @@ def test_ip_limit_comes_before_authentication(make_api_app: Any, shared_db: Data
     assert [client.get(world.url(0)).status_code for _ in range(2)] == [401, 401]
     third = client.get(world.url(0), headers=world.auth())
     assert third.status_code == 429  # even with a good key: the IP limit runs first
+    assert 1 <= int(third.headers["Retry-After"]) <= 60  # until the address's minute window frees a request
     assert client.get("/healthz").status_code == 200  # liveness is never rate limited
 
 
@@ -81,6 +82,9 @@ def test_unreachable_redis_refuses_requests(make_api_app: Any, shared_db: Databa
     assert resp.status_code == 503 and resp.get_json()["type"].endswith("/rate-limit-unavailable")
     assert resp.headers["Retry-After"]
     assert_matches_openapi(resp, LABEL_PATH)
+    # Probes and the metrics scrape are not rate limited, so they still answer when they are most needed.
+    probes = app.test_client()
+    assert [probes.get(path).status_code for path in ("/healthz", "/metrics")] == [200, 200]
     with Session(shared_db.engine) as s:
         assert s.get(Order, world.orders[0].id).labels_issued == 0  # type: ignore[union-attr]
 

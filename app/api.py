@@ -31,6 +31,7 @@ from app.render import FORMATS, LabelDocument, RenderError, ReturnAddress, make_
 from app.services import db_session, services
 from vault.audit import chain_for
 from vault.clients import ADMIN, LABELS_ISSUE, LabelProfile, Principal
+from vault.db import writer_lock
 from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, ReissueCapReached
 from vault.labels import snapshot_orders
 from vault.models import AuditHead, utcnow
@@ -109,8 +110,9 @@ def get_label(marketplace: str, order_id: str) -> Response:
         # Rendered before the writes: the reissue count and the audit head are locks (on SQLite, the
         # database's write lock), held only from here to the commit.
         body = renderer.render([_document(client, prepared, now)])
-        record_release(session, client=client, prepared=prepared, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now)
-        session.commit()
+        with writer_lock(svc.engine):
+            record_release(session, client=client, prepared=prepared, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now)
+            session.commit()
     except (NotFound, NotEligible, KeyServiceUnavailable, RenderError) as exc:
         session.rollback()
         audit_refusal(_refusal_reason(exc), throttled=False, marketplace=marketplace, order_id=order_id)
@@ -194,13 +196,14 @@ def post_label_batch() -> Response:
                 outcomes.append(Refused(marketplace, order_id, reason))
         prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
         body = renderer.render([_document(client, p, now) for p in prepared]) if prepared else None
-        results = record_batch(
-            session, client=client, outcomes=outcomes, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now
-        )
-        released = [r for r in results if isinstance(r, ReleasedLabel)]
-        if len(released) != len(prepared):  # the cap ran out meanwhile for some: print only what is released
-            body = renderer.render([_document(client, r, now) for r in released]) if released else None
-        session.commit()
+        with writer_lock(svc.engine):
+            results = record_batch(
+                session, client=client, outcomes=outcomes, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now
+            )
+            released = [r for r in results if isinstance(r, ReleasedLabel)]
+            if len(released) != len(prepared):  # the cap ran out meanwhile for some: print only what is released
+                body = renderer.render([_document(client, r, now) for r in released]) if released else None
+            session.commit()
     except (KeyServiceUnavailable, RenderError) as exc:
         session.rollback()
         audit_refusal(_refusal_reason(exc), throttled=False)

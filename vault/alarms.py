@@ -61,8 +61,17 @@ class WindowStore(Protocol):
     Both raise :class:`AlarmStoreUnavailable` when the store can't be used.
     """
 
-    def hit(self, counts: Sequence[tuple[str, Window]], *, now: float) -> list[int]:
-        """Count one event under each ``(name, window)`` and return each window's total, this event included."""
+    def hit(
+        self, counts: Sequence[tuple[str, Window]], *, now: float, also: Sequence[tuple[str, Window]] = ()
+    ) -> list[int]:
+        """Count one event under each ``(name, window)`` and return each window's total, this event included.
+
+        The event is also counted under each window of ``also``, whose totals are not read (see :meth:`total`).
+        """
+        ...
+
+    def total(self, name: str, window: Window, *, now: float) -> int:
+        """The window's total now, counting nothing."""
         ...
 
     def once(self, name: str, *, seconds: int) -> bool:
@@ -79,17 +88,26 @@ class MemoryWindowStore:
         self._marks: dict[str, float] = {}
         self._clock = clock
 
-    def hit(self, counts: Sequence[tuple[str, Window]], *, now: float) -> list[int]:
+    def hit(
+        self, counts: Sequence[tuple[str, Window]], *, now: float, also: Sequence[tuple[str, Window]] = ()
+    ) -> list[int]:
         out: list[int] = []
         with self._lock:
-            for name, window in counts:
+            for i, (name, window) in enumerate([*counts, *also]):
                 index = math.floor(now / window.width)
                 buckets = self._buckets.setdefault(name, {})
                 buckets[index] = buckets.get(index, 0) + 1
                 for old in [i for i in buckets if i <= index - window.buckets]:
                     del buckets[old]
-                out.append(sum(buckets.values()))
+                if i < len(counts):
+                    out.append(sum(buckets.values()))
         return out
+
+    def total(self, name: str, window: Window, *, now: float) -> int:
+        index = math.floor(now / window.width)
+        with self._lock:
+            buckets = self._buckets.get(name, {})
+            return sum(n for i, n in buckets.items() if i > index - window.buckets)
 
     def once(self, name: str, *, seconds: int) -> bool:
         now = self._clock()
@@ -109,21 +127,37 @@ class RedisWindowStore:
         self.client = client
         self.prefix = prefix.rstrip(":") + ":alarm:"
 
-    def hit(self, counts: Sequence[tuple[str, Window]], *, now: float) -> list[int]:
-        from redis.exceptions import RedisError
-
+    def hit(
+        self, counts: Sequence[tuple[str, Window]], *, now: float, also: Sequence[tuple[str, Window]] = ()
+    ) -> list[int]:
         pipe = self.client.pipeline(transaction=False)
-        for name, window in counts:
-            index = math.floor(now / window.width)
-            key = f"{self.prefix}{name}:{index}"
+        for name, window in [*also, *counts]:
+            key = f"{self.prefix}{name}:{math.floor(now / window.width)}"
             pipe.incr(key)
             pipe.expire(key, math.ceil(window.seconds + window.width) + 1)
-            pipe.mget([f"{self.prefix}{name}:{i}" for i in range(index - window.buckets + 1, index + 1)])
+        for name, window in counts:
+            pipe.mget(self._bucket_keys(name, window, now))
+        replies = self._execute(pipe)
+        return [sum(int(v) for v in reply if v is not None) for reply in replies[-len(counts) :]] if counts else []
+
+    def total(self, name: str, window: Window, *, now: float) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.mget(self._bucket_keys(name, window, now))
+        return sum(int(v) for v in self._execute(pipe)[0] if v is not None)
+
+    def _bucket_keys(self, name: str, window: Window, now: float) -> list[str]:
+        index = math.floor(now / window.width)
+        return [f"{self.prefix}{name}:{i}" for i in range(index - window.buckets + 1, index + 1)]
+
+    @staticmethod
+    def _execute(pipe: Any) -> list[Any]:
+        from redis.exceptions import RedisError
+
         try:
-            replies = pipe.execute()
+            replies: list[Any] = pipe.execute()
         except RedisError as exc:
             raise AlarmStoreUnavailable(f"alarm window store unreachable ({type(exc).__name__})") from None
-        return [sum(int(v) for v in replies[i] if v is not None) for i in range(2, len(replies), 3)]
+        return replies
 
     def once(self, name: str, *, seconds: int) -> bool:
         from redis.exceptions import RedisError
@@ -180,11 +214,13 @@ class AlarmMonitor:
     def label_released(self, *, tenant_id: int, client: str) -> Alarm | None:
         """Count a released label for ``client``; an ``unusual_rate`` alarm if it is far above its usual rate."""
         p = self.policy
-        recent, usual = self.store.hit(
-            [(f"rate:{client}:recent", self._recent), (f"rate:{client}:usual", self._usual)], now=self._clock()
-        )
+        now, usual_name = self._clock(), f"rate:{client}:usual"
+        # The baseline window (a day of buckets) is counted on every release but read only once the recent
+        # window has reached the floor: below it there is no alarm whatever the baseline.
+        (recent,) = self.store.hit([(f"rate:{client}:recent", self._recent)], now=now, also=[(usual_name, self._usual)])
         if recent < p.rate_min:
             return None
+        usual = self.store.total(usual_name, self._usual, now=now)
         # The usual rate: labels of the baseline window outside the recent one, scaled to the recent window.
         expected = max(0, usual - recent) * p.rate_window / max(1, p.rate_baseline - p.rate_window)
         threshold = max(float(p.rate_min), expected * p.rate_factor)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -36,6 +41,58 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+class WriterLock:
+    """One writing transaction at a time across the processes and threads sharing a SQLite file.
+
+    SQLite lets one transaction write at a time and makes the others wait in its busy handler, which
+    polls with sleeps of 1, 2, 5, 10... ms. With several gunicorn workers, a label release that wants to
+    write while another commits (its fsync included, a fraction of a millisecond) slept a millisecond or
+    more, and the CPU idled meanwhile. Held around a write transaction (an ``flock`` on a file beside the
+    database, and a thread lock for the threads of one process), it wakes the next writer in the kernel the
+    moment the previous one has committed. Reads never take it (WAL readers don't wait for writers).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._guard = threading.Lock()
+        self._pid = -1
+        self._fd = -1
+        self._threads = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the lock for the block (a write transaction, from its first write to its commit)."""
+        fd, threads = self._open()
+        with threads:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _open(self) -> tuple[int, threading.Lock]:
+        if self._pid != os.getpid():  # first use in this process (a gunicorn worker forks after import)
+            with self._guard:
+                if self._pid != os.getpid():
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    self._threads = threading.Lock()
+                    self._pid = os.getpid()
+        return self._fd, self._threads
+
+
+_writer_locks: dict[str, WriterLock] = {}
+
+
+def writer_lock(engine: Engine) -> contextlib.AbstractContextManager[None]:
+    """The :class:`WriterLock` of ``engine``'s SQLite file; a no-op for other databases (rows lock there)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return contextlib.nullcontext()
+    path = str(Path(url.database).resolve()) + ".writelock"
+    lock = _writer_locks.get(path) or _writer_locks.setdefault(path, WriterLock(Path(path)))
+    return lock.hold()
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -291,6 +291,12 @@ def _exercise(store: Any, clock: _Clock) -> None:
     clock.now += 60  # the first five are out of the window now
     assert store.hit([("n", window)], now=clock.now) == [2]
     assert store.once("x", seconds=60) and not store.once("x", seconds=60)
+    # Counted under a second window without reading it; read later without counting.
+    day = Window(1000, buckets=10)
+    assert store.hit([("n", window)], now=clock.now, also=[("d", day)]) == [3]
+    assert store.hit([], now=clock.now, also=[("d", day), ("n", window)]) == []
+    assert store.total("d", day, now=clock.now) == 2 and store.total("n", window, now=clock.now) == 4
+    assert store.total("d", day, now=clock.now + 1000) == 0 and store.total("unknown", day, now=clock.now) == 0
 
 
 def test_memory_window_store_slides() -> None:
@@ -310,7 +316,7 @@ def test_redis_window_store_slides_and_is_shared() -> None:
         clock = _Clock()
         _exercise(RedisWindowStore(client, prefix=prefix), clock)
         other = RedisWindowStore(redis.Redis.from_url(require_redis()), prefix=prefix)
-        assert other.hit([("n", Window(100, buckets=10))], now=clock.now) == [3]
+        assert other.hit([("n", Window(100, buckets=10))], now=clock.now) == [5]
     finally:
         for key in client.scan_iter(f"{prefix}:*"):
             client.delete(key)

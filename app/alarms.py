@@ -98,7 +98,7 @@ def _observe(response: Response) -> None:
     alarms: list[Alarm | None] = []
     if request.endpoint == LABEL_ENDPOINT and client is not None:
         if status == 200:
-            alarms.append(mon.label_released(tenant_id=client.tenant_id, client=client_actor(client)))
+            alarms.extend(mon.label_released(tenant_id=client.tenant_id, client=client_actor(client)))
         elif status == 409:
             alarms.append(
                 mon.ineligible_requested(

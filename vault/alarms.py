@@ -36,6 +36,8 @@ INELIGIBLE_REASONS = frozenset({"status", "cancelled", "erased", "retention-expi
 MAX_ALARMS_PER_MINUTE = 30
 #: Buckets per window: the sliding window is approximated to within one bucket's width.
 BUCKETS = 10
+#: Longest a process holds released labels before counting them in the store (while far below the floor).
+FLUSH_SECONDS = 1.0
 
 
 class AlarmStoreUnavailable(VaultError):
@@ -62,11 +64,16 @@ class WindowStore(Protocol):
     """
 
     def hit(
-        self, counts: Sequence[tuple[str, Window]], *, now: float, also: Sequence[tuple[str, Window]] = ()
+        self,
+        counts: Sequence[tuple[str, Window]],
+        *,
+        now: float,
+        also: Sequence[tuple[str, Window]] = (),
+        amount: int = 1,
     ) -> list[int]:
-        """Count one event under each ``(name, window)`` and return each window's total, this event included.
+        """Count ``amount`` events under each ``(name, window)``; return each window's total, these included.
 
-        The event is also counted under each window of ``also``, whose totals are not read (see :meth:`total`).
+        The events are also counted under each window of ``also``, whose totals are not read (:meth:`total`).
         """
         ...
 
@@ -89,14 +96,19 @@ class MemoryWindowStore:
         self._clock = clock
 
     def hit(
-        self, counts: Sequence[tuple[str, Window]], *, now: float, also: Sequence[tuple[str, Window]] = ()
+        self,
+        counts: Sequence[tuple[str, Window]],
+        *,
+        now: float,
+        also: Sequence[tuple[str, Window]] = (),
+        amount: int = 1,
     ) -> list[int]:
         out: list[int] = []
         with self._lock:
             for i, (name, window) in enumerate([*counts, *also]):
                 index = math.floor(now / window.width)
                 buckets = self._buckets.setdefault(name, {})
-                buckets[index] = buckets.get(index, 0) + 1
+                buckets[index] = buckets.get(index, 0) + amount
                 for old in [i for i in buckets if i <= index - window.buckets]:
                     del buckets[old]
                 if i < len(counts):
@@ -128,12 +140,17 @@ class RedisWindowStore:
         self.prefix = prefix.rstrip(":") + ":alarm:"
 
     def hit(
-        self, counts: Sequence[tuple[str, Window]], *, now: float, also: Sequence[tuple[str, Window]] = ()
+        self,
+        counts: Sequence[tuple[str, Window]],
+        *,
+        now: float,
+        also: Sequence[tuple[str, Window]] = (),
+        amount: int = 1,
     ) -> list[int]:
         pipe = self.client.pipeline(transaction=False)
         for name, window in [*also, *counts]:
             key = f"{self.prefix}{name}:{math.floor(now / window.width)}"
-            pipe.incr(key)
+            pipe.incrby(key, amount)
             pipe.expire(key, math.ceil(window.seconds + window.width) + 1)
         for name, window in counts:
             pipe.mget(self._bucket_keys(name, window, now))
@@ -203,21 +220,70 @@ class Alarm:
 class AlarmMonitor:
     """Feeds events into the windows and says when one crosses its threshold (at most once per repeat period)."""
 
-    def __init__(self, store: WindowStore, policy: AlarmPolicy, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        store: WindowStore,
+        policy: AlarmPolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+        flush_seconds: float = FLUSH_SECONDS,
+    ) -> None:
         self.store = store
         self.policy = policy
         self._clock = clock
+        self._flush_seconds = flush_seconds
+        self._lock = threading.Lock()
+        #: Releases this process holds, not yet in the store, by (tenant, client); written out by the next flush.
+        self._pending: dict[tuple[int, str], int] = {}
+        #: Each client's recent-window total as the store last returned it.
+        self._known: dict[str, int] = {}
+        self._next_flush = -math.inf
         self._recent = Window(policy.rate_window)
         self._usual = Window(policy.rate_baseline, buckets=max(BUCKETS, policy.rate_baseline // 3600))
         self._window = Window(policy.window)
 
-    def label_released(self, *, tenant_id: int, client: str) -> Alarm | None:
-        """Count a released label for ``client``; an ``unusual_rate`` alarm if it is far above its usual rate."""
-        p = self.policy
-        now, usual_name = self._clock(), f"rate:{client}:usual"
-        # The baseline window (a day of buckets) is counted on every release but read only once the recent
+    def label_released(self, *, tenant_id: int, client: str) -> list[Alarm]:
+        """Count a released label for ``client``; ``unusual_rate`` alarms of clients far above their usual rate.
+
+        Far below the alarm floor (``rate_min``) a process holds releases in memory and writes them to the
+        store at most once per ``flush_seconds``: one store round trip a second instead of one per label,
+        every label still counted. Once a client's last known total plus what this process holds reaches
+        the floor, each of its releases is written and checked at once, as every alarm needs. A flush
+        writes every client's held releases, so it can raise alarms for several clients.
+        """
+        now, key = self._clock(), (tenant_id, client)
+        with self._lock:
+            held = self._pending[key] = self._pending.get(key, 0) + 1
+            due = now >= self._next_flush
+            if not due and self._known.get(client, 0) + held < self.policy.rate_min:
+                return []
+            batch = list(self._pending.items()) if due else [(key, held)]
+            for k, _ in batch:
+                del self._pending[k]
+            if due:
+                self._next_flush = now + self._flush_seconds
+        alarms = []
+        for i, ((tenant, name), count) in enumerate(batch):
+            try:
+                alarm = self._count_releases(tenant, name, count, now)
+            except AlarmStoreUnavailable:
+                with self._lock:  # keep what could not be written for the next flush
+                    for k, n in batch[i:]:
+                        self._pending[k] = self._pending.get(k, 0) + n
+                raise
+            if alarm is not None:
+                alarms.append(alarm)
+        return alarms
+
+    def _count_releases(self, tenant_id: int, client: str, count: int, now: float) -> Alarm | None:
+        p, usual_name = self.policy, f"rate:{client}:usual"
+        # The baseline window (a day of buckets) is counted on every write but read only once the recent
         # window has reached the floor: below it there is no alarm whatever the baseline.
-        (recent,) = self.store.hit([(f"rate:{client}:recent", self._recent)], now=now, also=[(usual_name, self._usual)])
+        (recent,) = self.store.hit(
+            [(f"rate:{client}:recent", self._recent)], now=now, also=[(usual_name, self._usual)], amount=count
+        )
+        with self._lock:
+            self._known[client] = recent
         if recent < p.rate_min:
             return None
         usual = self.store.total(usual_name, self._usual, now=now)

@@ -23,7 +23,7 @@ from tests.app.label_api_support import (
     no_pii_in_logs,
 )
 from tests.conftest import Database, MotoKms, free_port, require_redis
-from vault.alarms import AlarmMonitor, AlarmPolicy, MemoryWindowStore, RedisWindowStore, Window
+from vault.alarms import AlarmMonitor, AlarmPolicy, AlarmStoreUnavailable, MemoryWindowStore, RedisWindowStore, Window
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Order, utcnow
 from vault.records import OrderStatus
@@ -271,15 +271,62 @@ def test_usual_traffic_raises_no_rate_alarm_but_a_burst_does() -> None:
     monitor = AlarmMonitor(MemoryWindowStore(clock), policy, clock=clock)
     # An hour of steady work: 20 labels per 5 minutes.
     for _ in range(12 * 20):
-        assert monitor.label_released(tenant_id=1, client="client:a") is None
+        assert monitor.label_released(tenant_id=1, client="client:a") == []
         clock.now += 15
     # Then 100 labels in a minute: five times the usual 5-minute volume.
     alarms = []
     for _ in range(100):
-        alarms.append(monitor.label_released(tenant_id=1, client="client:a"))
+        alarms.extend(monitor.label_released(tenant_id=1, client="client:a"))
         clock.now += 0.6
-    raised = [a for a in alarms if a is not None]
+    raised = alarms
     assert len(raised) == 1 and raised[0].kind == "unusual_rate" and raised[0].count >= 60
+
+
+class _CountingStore(MemoryWindowStore):
+    """The memory store, counting its writes; ``down`` makes it fail like an unreachable Redis."""
+
+    def __init__(self, clock: _Clock) -> None:
+        super().__init__(clock)
+        self.writes = 0
+        self.down = False
+
+    def hit(self, counts: Any, *, now: float, also: Any = (), amount: int = 1) -> list[int]:
+        if self.down:
+            raise AlarmStoreUnavailable("down")
+        self.writes += 1
+        return super().hit(counts, now=now, also=also, amount=amount)
+
+
+def test_releases_far_below_the_floor_are_written_once_a_second_and_none_is_lost() -> None:
+    clock = _Clock()
+    store = _CountingStore(clock)
+    monitor = AlarmMonitor(store, AlarmPolicy(rate_min=50), clock=clock, flush_seconds=1.0)
+    for _ in range(30):  # 30 releases in 0.3 s, two clients
+        monitor.label_released(tenant_id=1, client="client:a")
+        monitor.label_released(tenant_id=2, client="client:b")
+        clock.now += 0.01
+    assert store.writes == 1  # the first release flushed; the other 59 are held until the next second
+    clock.now += 1
+    store.down = True
+    with pytest.raises(AlarmStoreUnavailable):
+        monitor.label_released(tenant_id=1, client="client:a")  # due: writing both clients fails...
+    store.down = False
+    clock.now += 1
+    monitor.label_released(tenant_id=2, client="client:b")  # ...and the next flush writes all that was held
+    recent = Window(AlarmPolicy().rate_window)
+    assert store.total("rate:client:a:recent", recent, now=clock.now) == 31
+    assert store.total("rate:client:b:recent", recent, now=clock.now) == 31
+
+
+def test_near_the_floor_every_release_is_written_and_checked() -> None:
+    clock = _Clock()
+    store = _CountingStore(clock)
+    monitor = AlarmMonitor(store, AlarmPolicy(rate_min=10, rate_factor=1.0), clock=clock, flush_seconds=60)
+    raised = [monitor.label_released(tenant_id=1, client="client:a") for _ in range(12)]
+    # The first release, then each from the 10th (1 known + 9 held reaches the floor), and the raised alarm.
+    assert store.writes == 1 + 3 + 1
+    assert [len(r) for r in raised].index(1) == 9  # the 10th release raises the alarm, not a second later
+    assert raised[9][0].count == 10
 
 
 def _exercise(store: Any, clock: _Clock) -> None:

@@ -3,7 +3,7 @@
 The pipeline of DESIGN.md, each step able to refuse:
 
 1. client IP (trusted-proxy rule) and the global allowlist — app/allowlist.py, before routing;
-2. the IP rate limit — flask-limiter, right after;
+2. the IP rate limit — app/limits.py (flask-limiter's limiter), right after;
 3. API key → the client's own CIDRs → the client's rate limit → scope — app/auth.py;
 4. the label format (Accept or ``?format=``) is settled before anything is counted or unsealed;
 5. order lookup inside the client's tenant → eligibility → reissue cap → unseal → label profile —

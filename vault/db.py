@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import threading
 from collections.abc import Iterator
@@ -82,17 +83,23 @@ class WriterLock:
         return self._fd, self._threads
 
 
-_writer_locks: dict[str, WriterLock] = {}
-
-
 def writer_lock(engine: Engine) -> contextlib.AbstractContextManager[None]:
     """The :class:`WriterLock` of ``engine``'s SQLite file; a no-op for other databases (rows lock there)."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return contextlib.nullcontext()
-    path = str(Path(url.database).resolve()) + ".writelock"
-    lock = _writer_locks.get(path) or _writer_locks.setdefault(path, WriterLock(Path(path)))
-    return lock.hold()
+    return _writer_lock_of(url.database).hold()
+
+
+@functools.cache
+def _writer_lock_of(database: str) -> WriterLock:
+    # One per database file in this process, whatever the spelling of its path (resolved once).
+    return _writer_lock_at(str(Path(database).resolve()) + ".writelock")
+
+
+@functools.cache
+def _writer_lock_at(path: str) -> WriterLock:
+    return WriterLock(Path(path))
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

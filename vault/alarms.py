@@ -105,13 +105,13 @@ class MemoryWindowStore:
     ) -> list[int]:
         out: list[int] = []
         with self._lock:
-            for i, (name, window) in enumerate([*counts, *also]):
+            for position, (name, window) in enumerate([*counts, *also]):
                 index = math.floor(now / window.width)
                 buckets = self._buckets.setdefault(name, {})
                 buckets[index] = buckets.get(index, 0) + amount
-                for old in [i for i in buckets if i <= index - window.buckets]:
+                for old in [b for b in buckets if b <= index - window.buckets]:
                     del buckets[old]
-                if i < len(counts):
+                if position < len(counts):  # ``also`` windows are counted, not read
                     out.append(sum(buckets.values()))
         return out
 

@@ -9,10 +9,10 @@ out that grace period, see :func:`vault.rotation.destroy_tenant_key_version`).
 
 from __future__ import annotations
 
-import itertools
+import operator
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -39,14 +39,16 @@ def tenant_key_context(tenant_id: int, version: int) -> dict[str, str]:
 class _Entry:
     key: AESGCM = field(repr=False)
     expires: float  # load time + max_age: the clock value after which the key is unwrapped again
-    # itertools.count: next() is atomic under the GIL, so the use bound is exact without a lock.
-    uses: itertools.count[int] = field(default_factory=itertools.count)
+    #: One permit per use the key may still serve, handed out by ``next()`` (atomic under the GIL: one
+    #: C call on a range iterator), so the use bound is exact without a lock on the hit path.
+    permits: Iterator[int]
+    max_uses: int
 
 
 def _uses(entry: _Entry) -> int:
-    # The count's current value without advancing it (itertools.count pickles as count(n)). Off by one
-    # at most for a use being counted right now: fine for a statistic.
-    return max(0, int(entry.uses.__reduce__()[1][0]) - 1)
+    # Permits handed out so far: the range iterator's length hint is exactly what it has left (a use
+    # being counted right now may or may not be in it; fine for a statistic).
+    return entry.max_uses - operator.length_hint(entry.permits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,34 +88,41 @@ class KeyManager:
 
     def _key(self, session: Session, tenant_id: int, version: int, now: float) -> AESGCM:
         """The unwrapped key of a tenant's version: from the cache while it is inside both bounds (no lock on
-        a hit: dict reads and next() on a count are atomic under the GIL), else evicted and unwrapped."""
+        a hit: a dict read and taking a permit are each atomic under the GIL), else evicted and unwrapped."""
         entry = self._keys.get((tenant_id, version))
         if entry is not None:
-            if next(entry.uses) < self.max_uses and now <= entry.expires:
+            permit = next(entry.permits, None)
+            if permit is not None and now <= entry.expires:
                 return entry.key
             with self._lock:
                 if self._keys.get((tenant_id, version)) is entry:
                     del self._keys[(tenant_id, version)]
-                    self._evicted_uses += _uses(entry)
+                    # A permit taken from an expired key served nothing.
+                    self._evicted_uses += _uses(entry) - (permit is not None)
         return self._unwrap(session, tenant_id, version)
 
     def _remember(self, tenant_id: int, version: int, plaintext: bytes) -> AESGCM:
         key = AESGCM(plaintext)
-        entry = _Entry(key, self._clock() + self.max_age)
-        next(entry.uses)  # this use
+        entry = _Entry(key, self._clock() + self.max_age, iter(range(self.max_uses)), self.max_uses)
+        next(entry.permits)  # this use
         with self._lock:
             self._misses += 1
+            # Two threads may unwrap the same version at once: the uses of the one replaced still count.
+            replaced = self._keys.get((tenant_id, version))
+            if replaced is not None:
+                self._evicted_uses += _uses(replaced)
             self._keys[(tenant_id, version)] = entry
         return key
 
     def invalidate(self, tenant_id: int | None = None) -> None:
         """Drop cached keys (all, or one tenant's), e.g. after rotation or shredding."""
         with self._lock:
+            dropped = [k for k in self._keys if tenant_id is None or k[0] == tenant_id]
+            # The hit counter only grows (metrics export it as a counter): dropped keys' uses stay counted.
+            self._evicted_uses += sum(_uses(self._keys.pop(k)) for k in dropped)
             if tenant_id is None:
-                self._keys.clear()
                 self._active.clear()
             else:
-                self._keys = {k: v for k, v in self._keys.items() if k[0] != tenant_id}
                 self._active.pop(tenant_id, None)
 
     def stats(self) -> CacheStats:

@@ -176,6 +176,52 @@ def test_cache_bounds_uses_and_age(tmp_path: Path) -> None:
     assert keys.stats().max_uses == 3
 
 
+def test_cache_counts_every_use_as_a_hit_or_a_miss(tmp_path: Path) -> None:
+    clock = FakeClock()
+    keys, session = _primed(LocalKeyProvider(tmp_path / "keyring.json"), clock, max_age=60, max_uses=3)
+    for _ in range(4):  # three uses of the first unwrap, then a second unwrap
+        keys.tenant_key(session, 1, 1)
+    assert (keys.stats().hits, keys.stats().misses, keys.stats().entries) == (2, 2, 1)
+    clock.now += 61
+    keys.tenant_key(session, 1, 1)  # too old: the permit it took served nothing
+    assert (keys.stats().hits, keys.stats().misses) == (2, 3)
+    keys.tenant_key(session, 1, 1)
+    keys.invalidate()  # dropped keys' uses stay counted: the metric is a counter
+    assert (keys.stats().hits, keys.stats().misses, keys.stats().entries) == (3, 3, 0)
+
+
+def test_no_unwrapped_key_serves_more_than_max_uses_under_threads(tmp_path: Path) -> None:
+    import sys
+    import threading
+    from collections import Counter
+
+    keys, session = _primed(LocalKeyProvider(tmp_path / "keyring.json"), FakeClock(), max_uses=50)
+    served: Counter[Any] = Counter()  # by key object (held, so no id is reused)
+    tally = threading.Lock()
+    start = threading.Barrier(8)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(1000):
+            key = keys.tenant_key(session, 1, 1)
+            with tally:
+                served[key] += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, inside the hit path too
+    try:
+        threads = [threading.Thread(target=work) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert sum(served.values()) == 8000
+    assert max(served.values()) <= 50  # the bound is exact, with no lock on a hit
+    assert len(served) >= 8000 // 50
+
+
 @given(
     st.lists(st.one_of(st.integers(min_value=0), st.text()), max_size=6),
     st.lists(st.one_of(st.integers(min_value=0), st.text()), max_size=6),

@@ -33,8 +33,8 @@ from vault.audit import chain_for
 from vault.clients import ADMIN, LABELS_ISSUE, LabelProfile, Principal
 from vault.db import writer_lock
 from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, ReissueCapReached
-from vault.labels import snapshot_orders
 from vault.models import AuditHead, utcnow
+from vault.orders import snapshot_orders
 from vault.release import PreparedLabel, Refused, ReleasedLabel, prepare_release, record_batch, record_release
 
 bp = Blueprint("api", __name__, url_prefix="/v1")

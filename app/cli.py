@@ -14,8 +14,8 @@ from vault import rotation
 from vault.db import migrate
 from vault.errors import VaultError
 from vault.keyproviders import LocalKeyProvider
-from vault.labels import create_tenant, set_return_address
 from vault.models import LabelRecordRow, Order, Tenant, TenantKey
+from vault.tenants import create_tenant, set_return_address
 
 
 @click.group("vault", cls=AppGroup)

@@ -26,8 +26,8 @@ from vault import retention, rights
 from vault.backup import BackupError, read_info, restore_backup, write_backup
 from vault.epochs import erasure_bound, grace_period, run_key_epoch
 from vault.errors import VaultError
-from vault.labels import find_order
 from vault.models import LegalHold, Tenant, utcnow
+from vault.orders import find_order
 from vault.records import LabelRecord
 
 

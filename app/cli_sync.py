@@ -21,7 +21,7 @@ from connectors.amazon.endpoints import REGIONS
 from connectors.interfaces import ConnectorError
 from connectors.sync import SyncProgress, SyncSummary, sync_account
 from vault.errors import VaultError
-from vault.labels import seal_credentials, shred_account
+from vault.marketplace_accounts import seal_credentials, shred_account
 from vault.models import MarketplaceAccount, Order, Tenant
 
 #: Where ``flask accounts add amazon`` looks before prompting.

@@ -31,8 +31,9 @@ from connectors.sync import SyncProgress, sync_account
 from vault.audit import chain_for, verify_chain
 from vault.clients import create_client
 from vault.db import migrate
-from vault.labels import create_tenant, seal_credentials, set_return_address
+from vault.marketplace_accounts import seal_credentials
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant
+from vault.tenants import create_tenant, set_return_address
 
 
 def step(text: str) -> None:

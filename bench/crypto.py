@@ -196,8 +196,9 @@ def kms_calls_for(n: int) -> tuple[int, int]:
     from tests.conftest import free_port
     from vault.db import make_engine, make_session_factory, migrate
     from vault.keyproviders import AwsKmsKeyProvider
-    from vault.labels import create_tenant, seal_label, unseal_label
+    from vault.labels import seal_label, unseal_label
     from vault.models import MarketplaceAccount, Order
+    from vault.tenants import create_tenant
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")

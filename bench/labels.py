@@ -90,9 +90,10 @@ def build_database(url: str, instance: Path, n_orders: int) -> tuple[list[str], 
     from vault.db import make_engine, migrate
     from vault.keyproviders import LocalKeyProvider
     from vault.keys import KeyManager
-    from vault.labels import create_tenant, store_order
     from vault.models import MarketplaceAccount
+    from vault.orders import store_order
     from vault.records import LabelRecord, OrderFacts, OrderStatus
+    from vault.tenants import create_tenant
 
     engine: Engine = make_engine(url)
     migrate(engine)

@@ -109,9 +109,10 @@ def seed(engine: Engine, keys: KeyManager, n_orders: int, n_tenants: int) -> tup
     copies) and one warehouse client; returns each client's order ids and the clients' API keys."""
     from bench.labels import PLAIN_TABLE
     from vault.clients import create_client
-    from vault.labels import create_tenant, store_order
     from vault.models import MarketplaceAccount
+    from vault.orders import store_order
     from vault.records import LabelRecord, OrderFacts, OrderStatus
+    from vault.tenants import create_tenant
 
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     orders: list[list[str]] = []

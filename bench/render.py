@@ -42,9 +42,10 @@ from vault.clients import create_client
 from vault.db import make_engine, migrate
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
-from vault.labels import create_tenant, set_return_address, store_order
 from vault.models import MarketplaceAccount
+from vault.orders import store_order
 from vault.records import LabelRecord, OrderFacts, OrderStatus
+from vault.tenants import create_tenant, set_return_address
 
 TOKYO = {
     "name": "山田 太郎", "address_line1": "千代田区千代田1-1", "address_line2": "皇居外苑ビル3階", "city": "千代田区",

@@ -33,8 +33,9 @@ from connectors.sync import sync_account
 from vault.db import make_engine, make_session_factory, migrate
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
-from vault.labels import create_tenant, seal_credentials
+from vault.marketplace_accounts import seal_credentials
 from vault.models import MarketplaceAccount, Order
+from vault.tenants import create_tenant
 
 SEED = 0
 PAGE = 100

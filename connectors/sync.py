@@ -1,6 +1,6 @@
 """The sync engine: pull an account's changed orders through its connector into the vault, crash-safely.
 
-Each page is one transaction: its orders are upserted (``vault.labels.store_order``, idempotent by account
+Each page is one transaction: its orders are upserted (``vault.orders.store_order``, idempotent by account
 and marketplace order id), then the cursor that covers them is stored, then the lease is renewed, then
 commit. A crash anywhere leaves the database at a page boundary with the cursor matching the stored orders,
 so a re-run neither loses nor duplicates an order (windows overlap; the upserts absorb repeats).
@@ -31,8 +31,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.interfaces import Connector, ConnectorError, SyncCursor
 from vault.db import rowcount
 from vault.keys import KeyManager
-from vault.labels import shred_label, store_order
+from vault.labels import shred_label
 from vault.models import MarketplaceAccount, Order, SyncState, utcnow
+from vault.orders import store_order
 from vault.records import OrderStatus
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from vault.db import make_engine, migrate
 from vault.keyproviders import AwsKmsKeyProvider, LocalKeyProvider
 from vault.keys import KeyManager
-from vault.labels import create_tenant
 from vault.models import Tenant
+from vault.tenants import create_tenant
 
 POSTGRES_URL = os.environ.get("LABELVAULT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("LABELVAULT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

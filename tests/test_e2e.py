@@ -39,9 +39,9 @@ from tests.connectors.conftest import add_amazon_account
 from vault.audit import chain_for, verify_chain
 from vault.clients import LABELS_ISSUE, create_client
 from vault.keys import KeyManager
-from vault.labels import create_tenant
 from vault.models import AuditEvent, MarketplaceAccount, Order, SyncState
 from vault.records import OrderStatus
+from vault.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -63,11 +63,21 @@ def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
 # the ORM's unit of work, the per-call statement construction and SQLAlchemy's per-execution machinery.
 _HEADS = cast(Table, AuditHead.__table__)
 _EVENTS = cast(Table, AuditEvent.__table__)
+
+
+class _Head(NamedTuple):
+    """A chain's head after reserving sequence numbers: the last one reserved and the hash before them."""
+
+    seq: int
+    hash: str
+
+
 _BUMP_HEAD = DirectStatement(
     update(_HEADS)
     .where(_HEADS.c.chain == bindparam("b_chain"))
     .values(seq=_HEADS.c.seq + bindparam("b_count"), updated_at=bindparam("b_now"))
-    .returning(_HEADS.c.seq, _HEADS.c.hash)
+    .returning(_HEADS.c.seq, _HEADS.c.hash),
+    _Head,
 )
 _SET_HEAD_HASH = DirectStatement(
     update(_HEADS)
@@ -152,7 +162,7 @@ def append_events(
                 session.execute(_CREATE_HEAD, {"chain": chain, "seq": 0, "hash": GENESIS})
         except IntegrityError:
             pass  # another transaction created it first; take the lock on theirs
-    last_seq, prev = head
+    last_seq, prev = head.seq, head.hash
     rows: list[dict[str, Any]] = []
     for seq, ev in enumerate(events, start=last_seq - len(events) + 1):
         fields: dict[str, Any] = {
@@ -172,7 +182,7 @@ def append_events(
         rows.append({**fields, "prev_hash": prev, "hash": digest})
         prev = digest
     _INSERT_EVENTS.execute_many(session, rows)
-    _SET_HEAD_HASH.rows(session, {"b_chain": chain, "b_hash": prev, "b_now": occurred})
+    _SET_HEAD_HASH.execute(session, {"b_chain": chain, "b_hash": prev, "b_now": occurred})
     return [WrittenEvent(chain, r["seq"], occurred, r["action"], r["outcome"], r["prev_hash"], r["hash"]) for r in rows]
 
 

@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -251,6 +251,24 @@ class Principal:
 
 _CLIENTS = ApiClient.__table__
 _TENANTS = Tenant.__table__
+
+
+class _ClientRow(NamedTuple):
+    """What authentication reads of a client and its tenant."""
+
+    id: int
+    tenant_id: int
+    key_id: str
+    scopes: list[str]
+    cidrs: list[str]
+    profile: dict[str, Any] | None
+    last_used_at: datetime | None
+    key_hash: str
+    revoked_at: datetime | None
+    expires_at: datetime | None
+    return_address: dict[str, Any] | None
+
+
 #: Built once and run directly (vault/directsql.py): authentication runs on every API request.
 _CLIENT_BY_KEY_ID = DirectStatement(
     select(
@@ -259,7 +277,8 @@ _CLIENT_BY_KEY_ID = DirectStatement(
         _TENANTS.c.return_address,
     )
     .join_from(_CLIENTS, _TENANTS, _TENANTS.c.id == _CLIENTS.c.tenant_id)
-    .where(_CLIENTS.c.key_id == bindparam("b_key_id"))
+    .where(_CLIENTS.c.key_id == bindparam("b_key_id")),
+    _ClientRow,
 )
 
 
@@ -272,15 +291,15 @@ def authenticate(session: Session, *, key: str, now: datetime | None = None) -> 
     now = now or utcnow()
     match = _KEY.fullmatch(key)
     row = None if match is None else _CLIENT_BY_KEY_ID.first(session, {"b_key_id": match[1]})
-    stored = _DUMMY_HASH if row is None else row[7]
+    stored = _DUMMY_HASH if row is None else row.key_hash
     good = hmac.compare_digest(stored, hash_key(key))
     if row is None or not good:
         raise InvalidApiKey()
-    client_id, tenant_id, key_id, scopes, cidrs, profile, last_used_at, _, revoked_at, expires_at, address = row
-    if revoked_at is not None or (expires_at is not None and expires_at <= now):
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise InvalidApiKey()
     return Principal(
-        client_id, tenant_id, key_id, tuple(scopes), tuple(cidrs), profile, last_used_at, address
+        row.id, row.tenant_id, row.key_id, tuple(row.scopes), tuple(row.cidrs), row.profile, row.last_used_at,
+        row.return_address,
     )  # fmt: skip
 
 

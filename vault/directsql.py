@@ -13,13 +13,22 @@ session's transaction, on the session's connection, and a driver error comes out
 :class:`~sqlalchemy.exc.DBAPIError` with its parameters hidden (they never reach a message), after a
 disconnect has invalidated the connection as SQLAlchemy would. Only plain statements qualify: no expanding
 ``IN``, no column defaults evaluated at execution (name such values as bound parameters instead).
+
+Rows come back named, by the same keys ``Session.execute`` would give them (``row.labels_issued``): as the
+caller's own :class:`~typing.NamedTuple` (checked against the statement's columns when it is built), or
+as a named tuple made from the columns. Everything here is SQLAlchemy's public API: the compiled
+statement's documented attributes (``string``, ``binds``, ``bind_names``, ``escaped_bind_names``,
+``positiontup``, ``insert_prefetch`` / ``update_prefetch``), the types' ``bind_processor`` /
+``result_processor``, the dialect's ``loaded_dbapi`` and ``is_disconnect``, and ``DBAPIError.instance``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import keyword
+from collections import namedtuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar, overload
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.engine import Dialect
@@ -28,6 +37,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Delete, Insert, Select, Update
 
 Processor = Callable[[Any], Any]
+Statement = Select[Any] | Insert | Update | Delete
+
+
+#: A row class: a :class:`~typing.NamedTuple` whose fields are the statement's column keys, in order.
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+class NoRow(NamedTuple):
+    """The row of a statement that returns no columns (an INSERT, UPDATE or DELETE without RETURNING)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +60,10 @@ class _Compiled:
     positional: bool
     #: One result processor per returned column (``None``: the driver's value is kept).
     results: tuple[Processor | None, ...]
+    #: Builds a named row from the returned values.
+    make_row: Callable[[Iterable[Any]], Any]
+    #: Whether any returned column has a result processor (if none, the driver's row is used as it is).
+    processed: bool
 
     def parameters(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         values = []
@@ -52,32 +74,61 @@ class _Compiled:
             return values
         return {driver_name: value for (_, driver_name, _), value in zip(self.binds, values, strict=True)}
 
-    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
-        return tuple(v if p is None or v is None else p(v) for p, v in zip(self.results, raw, strict=True))
+    def row(self, raw: Sequence[Any]) -> Any:
+        if not self.processed:
+            return self.make_row(raw)
+        return self.make_row(v if p is None or v is None else p(v) for p, v in zip(self.results, raw, strict=True))
 
 
-class DirectStatement:
+def _row_maker(statement: Statement, row: type[tuple[Any, ...]] | None) -> Callable[[Iterable[Any]], Any]:
+    """How to build the statement's rows: ``row`` once its fields are checked against the columns, or a
+    named tuple made from the columns' keys (the keys ``Session.execute`` gives its rows, deduplicated)."""
+    keys = tuple(map(str, statement.exported_columns.keys()))
+    if row is None:
+        bad = [k for k in keys if not k.isidentifier() or keyword.iskeyword(k) or k.startswith("_")]
+        if bad:
+            raise TypeError(f"label the columns {bad} (e.g. with .label()) to read them by name")
+        row = NoRow if not keys else namedtuple("Row", keys)
+    named: Any = row  # a named tuple class: ``_fields`` and ``_make`` are its public API
+    if tuple(named._fields) != keys:
+        raise TypeError(f"{named.__name__} has the fields {named._fields}; the statement returns {keys}")
+    make: Callable[[Iterable[Any]], Any] = named._make
+    return make
+
+
+class DirectStatement(Generic[R]):
     """A Core statement run on the DBAPI cursor, compiled once per dialect; see the module docstring."""
 
-    def __init__(self, statement: Select[Any] | Insert | Update | Delete) -> None:
+    @overload
+    def __init__(self: DirectStatement[Any], statement: Statement) -> None: ...
+
+    @overload
+    def __init__(self, statement: Statement, row: type[R]) -> None: ...
+
+    def __init__(self, statement: Statement, row: type[R] | None = None) -> None:
         self.statement = statement
+        self._make_row = _row_maker(statement, row)
         self._compiled: dict[str, _Compiled] = {}
 
-    def rows(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Execute with ``params`` (by bound parameter name); the returned rows, types processed."""
+    def rows(self, session: Session, params: Mapping[str, Any]) -> list[R]:
+        """Execute with ``params`` (by bound parameter name); the returned rows, named, types processed."""
         return self._run(session, [params], many=False)
 
-    def first(self, session: Session, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    def first(self, session: Session, params: Mapping[str, Any]) -> R | None:
         """The first returned row, or ``None``."""
         rows = self.rows(session, params)
         return rows[0] if rows else None
+
+    def execute(self, session: Session, params: Mapping[str, Any]) -> None:
+        """Execute once with ``params``, for a statement whose rows (if any) aren't needed."""
+        self._run(session, [params], many=False)
 
     def execute_many(self, session: Session, params: Sequence[Mapping[str, Any]]) -> None:
         """Execute once per parameter set (the driver's executemany); no rows are returned."""
         if params:
             self._run(session, params, many=True)
 
-    def _run(self, session: Session, params: Sequence[Mapping[str, Any]], *, many: bool) -> list[tuple[Any, ...]]:
+    def _run(self, session: Session, params: Sequence[Mapping[str, Any]], *, many: bool) -> list[R]:
         connection = session.connection()
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)
@@ -106,20 +157,25 @@ class DirectStatement:
         if compiled.insert_prefetch or compiled.update_prefetch:
             # A column default SQLAlchemy would compute at execution (e.g. an ``onupdate`` timestamp).
             raise TypeError("name every defaulted column's value as a bound parameter to run it directly")
-        by_driver_name = {compiled.bind_names[bp]: bp for bp in compiled.binds.values()}
-        order = compiled.positiontup if compiled.positional else list(by_driver_name)
+        by_name = {compiled.bind_names[bp]: bp for bp in compiled.binds.values()}
+        order = compiled.positiontup if compiled.positional else list(by_name)
         assert order is not None
+        escaped = compiled.escaped_bind_names  # names the driver sees, where a name needed quoting
         binds = []
         literals: dict[str, Any] = {}
-        for driver_name in order:
-            bp = by_driver_name[driver_name]
+        for name in order:
+            bp = by_name[name]
             if bp.expanding or bp.callable is not None:
                 raise TypeError(f"{bp.key}: only plain bound parameters run directly")
             if not bp.required:
                 literals[bp.key] = bp.value
-            binds.append((bp.key, driver_name, bp.type.dialect_impl(dialect).bind_processor(dialect)))
+            processor = bp.type.dialect_impl(dialect).bind_processor(dialect)
+            binds.append((bp.key, escaped.get(name, name), processor))
         columns: list[ColumnElement[Any]] = list(self.statement.exported_columns)  # selected or RETURNING
         results = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns)
-        entry = _Compiled(compiled.string, tuple(binds), literals, bool(compiled.positional), results)
+        processed = any(p is not None for p in results)
+        entry = _Compiled(
+            compiled.string, tuple(binds), literals, bool(compiled.positional), results, self._make_row, processed
+        )
         self._compiled[dialect.name] = entry
         return entry

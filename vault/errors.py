@@ -62,3 +62,8 @@ class InvalidApiKey(VaultError):
 
 class ClientSetupError(VaultError):
     """An API client's settings are invalid (name, scope, CIDR, profile, expiry); the message says which."""
+
+
+class AccountSetupError(VaultError):
+    """A marketplace account's settings are invalid (name, marketplaces, credentials, endpoints); the message
+    says which, never a secret."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
@@ -22,8 +22,9 @@ from vault.clients import LabelProfile, Principal
 from vault.directsql import DirectStatement
 from vault.errors import NotEligible, ReissueCapReached
 from vault.keys import KeyManager
-from vault.labels import OrderSnapshot, snapshot_order, unseal_label
+from vault.labels import unseal_label
 from vault.models import Order
+from vault.orders import OrderSnapshot, snapshot_order
 from vault.records import LabelRecord, OrderStatus
 
 RELEASE_ACTION = "label.release"
@@ -70,11 +71,20 @@ def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
 # Built once (they run on every label request): the reissue count is one conditional UPDATE, for one order
 # (run directly, vault/directsql.py) or for every order of a batch.
 _ORDERS = cast(Table, Order.__table__)
+
+
+class _Issued(NamedTuple):
+    """The order's reissue count after counting this issue."""
+
+    labels_issued: int
+
+
 _COUNT_ISSUE = DirectStatement(
     update(_ORDERS)
     .where(_ORDERS.c.id == bindparam("b_id"), _ORDERS.c.labels_issued < bindparam("b_cap"))
     .values(labels_issued=_ORDERS.c.labels_issued + 1, updated_at=bindparam("b_now"))
-    .returning(_ORDERS.c.labels_issued)
+    .returning(_ORDERS.c.labels_issued),
+    _Issued,
 )
 _COUNT_ISSUES = (
     update(_ORDERS)
@@ -169,7 +179,7 @@ def record_release(
     row = _COUNT_ISSUE.first(session, {"b_id": prepared.order.id, "b_cap": reissue_cap, "b_now": now})
     if row is None:
         raise ReissueCapReached()
-    issued: int = row[0]
+    issued = row.labels_issued
     events = append_events(
         session, tenant_id=client.tenant_id, events=[_release_event(client, prepared, issued, ip, fmt)], now=now
     )
@@ -196,7 +206,7 @@ def record_batch(
     counted: dict[int, int] = {}
     if distinct:
         rows = session.execute(_COUNT_ISSUES, {"b_ids": distinct, "b_cap": reissue_cap})
-        counted = {int(row[0]): int(row[1]) for row in rows}
+        counted = {int(row.id): int(row.labels_issued) for row in rows}
     results: list[ReleasedLabel | Refused | tuple[PreparedLabel, int]] = []
     events: list[NewEvent] = []
     seen: set[int] = set()
@@ -206,7 +216,7 @@ def record_batch(
             issued: int | None = counted.get(order_id)
             if order_id in seen and issued is not None:  # the same order again in this batch: another issue
                 row = _COUNT_ISSUE.first(session, {"b_id": order_id, "b_cap": reissue_cap, "b_now": now})
-                issued = None if row is None else row[0]
+                issued = None if row is None else row.labels_issued
                 if issued is not None:
                     counted[order_id] = issued
             seen.add(order_id)

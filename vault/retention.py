@@ -11,7 +11,7 @@ The rules (docs/privacy-controls.md states them for sellers and auditors):
   names a reason, an owner and an end date and is audited, keeps data past its deadline.
 
 The deadline is stored on the order (``retention_until``) whenever the order is stored or updated
-(:func:`retention_deadline`, called by :func:`vault.labels.store_order`), so the purge is one indexed range
+(:func:`retention_deadline`, called by :func:`vault.orders.store_order`), so the purge is one indexed range
 scan. The purge crypto-shreds due label records in batches: each batch is one transaction that claims its
 orders with a conditional UPDATE (``erased_at IS NULL``, ``SKIP LOCKED`` on PostgreSQL), deletes their
 sealed records and appends one audit event per tenant with the count and a digest of the order references.

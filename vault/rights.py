@@ -18,8 +18,9 @@ from vault.audit import append_event
 from vault.errors import VaultError
 from vault.keys import KeyManager
 from vault.labels import CORRECTION as SELLER_CORRECTION
-from vault.labels import find_order, seal_label, shred_label, unseal_label
+from vault.labels import seal_label, shred_label, unseal_label
 from vault.models import Order, utcnow
+from vault.orders import find_order
 from vault.records import LabelRecord
 from vault.retention import holds_in_force, order_ref
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from vault.db import rowcount
 from vault.errors import KeyVersionInUse, NotFound
 from vault.keys import ACTIVE, DESTROYED, RETIRED, KeyManager, tenant_key_context
-from vault.labels import credentials_context, label_context
+from vault.labels import label_context
+from vault.marketplace_accounts import credentials_context
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, User, utcnow
 from vault.users import rewrap_totp_secrets
 

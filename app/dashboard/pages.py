@@ -49,9 +49,11 @@ from vault.clients import (
     set_profile,
 )
 from vault.errors import ClientSetupError, DecryptionError, KeyServiceUnavailable, NotFound
-from vault.labels import find_order, seal_credentials, shred_account, unseal_label
+from vault.labels import unseal_label
+from vault.marketplace_accounts import seal_credentials, shred_account
 from vault.masking import masked_summary
 from vault.models import MarketplaceAccount, Order, utcnow
+from vault.orders import find_order
 from vault.records import LabelRecord, OrderStatus
 from vault.release import order_ref
 from vault.retention import RetentionError, place_hold, platform_rules, release_hold, set_tenant_policy, tenant_days

@@ -15,7 +15,7 @@ from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS, endpoint
 from connectors.interfaces import ConnectorError
 from connectors.ratelimit import RateLimiter
 from vault.keys import KeyManager
-from vault.labels import unseal_credentials
+from vault.marketplace_accounts import unseal_credentials
 from vault.models import MarketplaceAccount
 
 __all__ = [

@@ -52,14 +52,14 @@ class LwaCredentials:
 
     @classmethod
     def from_secrets(cls, secrets: Mapping[str, str]) -> LwaCredentials:
-        """From the dict stored with :func:`vault.labels.seal_credentials`."""
+        """From the dict stored with :func:`vault.marketplace_accounts.seal_credentials`."""
         try:
             return cls(secrets["client_id"], secrets["client_secret"], secrets["refresh_token"])
         except KeyError as exc:
             raise AuthRefused(f"stored credentials lack {exc.args[0]}") from None
 
     def as_secrets(self) -> dict[str, str]:
-        """The dict to seal with :func:`vault.labels.seal_credentials`."""
+        """The dict to seal with :func:`vault.marketplace_accounts.seal_credentials`."""
         return {"client_id": self.client_id, "client_secret": self.client_secret, "refresh_token": self.refresh_token}
 
 

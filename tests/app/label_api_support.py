@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 from tests.conftest import Database
 from vault.clients import LABELS_ISSUE, LabelProfile, create_client
 from vault.keys import KeyManager
-from vault.labels import create_tenant, store_order
 from vault.models import ApiClient, MarketplaceAccount, Order, Tenant
+from vault.orders import store_order
 from vault.records import LabelRecord, OrderFacts, OrderStatus
+from vault.tenants import create_tenant
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 

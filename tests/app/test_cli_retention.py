@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 from app.services import services
 from tests.conftest import Database
 from tests.vault.conftest import make_account, sample_facts, sample_label
-from vault.labels import create_tenant, store_order
 from vault.models import AuditEvent
+from vault.orders import store_order
 from vault.records import OrderStatus
+from vault.tenants import create_tenant
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from typing import Any
 
 from tests.conftest import Database
 from tests.vault.conftest import make_account, sample_facts, sample_label
-from vault.labels import store_order
 from vault.models import Tenant
+from vault.orders import store_order
 
 
 def test_init_create_rotate_status(make_app: Any, fresh_db: Database) -> None:

@@ -29,8 +29,8 @@ from connectors.fake_amazon import FakeAmazon
 from tests.conftest import Database, require_redis
 from tests.connectors.conftest import add_amazon_account
 from vault.keys import KeyManager
-from vault.labels import create_tenant
 from vault.models import MarketplaceAccount, Order, utcnow
+from vault.tenants import create_tenant
 
 
 @pytest.fixture

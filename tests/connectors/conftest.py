@@ -14,7 +14,7 @@ from connectors.amazon.endpoints import USAGE_PLANS
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.ratelimit import RateLimiter
 from vault.keys import KeyManager
-from vault.labels import seal_credentials
+from vault.marketplace_accounts import seal_credentials
 from vault.models import MarketplaceAccount, Tenant
 
 #: Rates in tests run this much faster than Amazon's documented ones (searchOrders: 0.0056/s -> 28/s).

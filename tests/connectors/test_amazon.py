@@ -23,8 +23,9 @@ from connectors.ratelimit import RateLimiter
 from connectors.sync import sync_account
 from tests.connectors.conftest import FAST_RETRY, SPEEDUP, add_amazon_account, make_connector
 from vault.keys import KeyManager
-from vault.labels import store_order, unseal_label
+from vault.labels import unseal_label
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant
+from vault.orders import store_order
 from vault.records import LabelRecord, OrderStatus
 
 DESIGN_FIELDS = {
@@ -285,7 +286,7 @@ def test_refused_refresh_token_is_auth_refused_without_the_secret(
     session: Session, keys: KeyManager, tenant: Tenant, fake: FakeAmazon
 ) -> None:
     account = add_amazon_account(session, keys, tenant, fake)
-    from vault.labels import seal_credentials
+    from vault.marketplace_accounts import seal_credentials
 
     bad = LwaCredentials("amzn1.application-oa2-client.x", "amzn1.oa2-cs.v1.y", "Atzr|not-a-real-refresh-token")
     seal_credentials(session, keys=keys, account=account, secrets=bad.as_secrets())

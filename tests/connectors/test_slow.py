@@ -24,8 +24,8 @@ from tests.connectors.test_amazon import expected_state, stored_state
 from vault.db import make_session_factory
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
-from vault.labels import create_tenant
 from vault.models import MarketplaceAccount, Order, SyncState, Tenant
+from vault.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 

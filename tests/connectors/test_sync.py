@@ -19,8 +19,8 @@ from tests.connectors.conftest import add_amazon_account, make_connector
 from tests.connectors.test_amazon import expected_state, stored_state
 from vault.db import make_session_factory
 from vault.keys import KeyManager
-from vault.labels import create_tenant
 from vault.models import MarketplaceAccount, Order, SyncState, Tenant, utcnow
+from vault.tenants import create_tenant
 
 
 class Interrupted(Exception):

@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from vault.keys import KeyManager
-from vault.labels import store_order
 from vault.models import MarketplaceAccount, Order, Tenant
+from vault.orders import store_order
 from vault.records import LabelRecord, OrderFacts, OrderStatus
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

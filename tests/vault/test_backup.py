@@ -20,8 +20,10 @@ from vault.backup import BackupError, restore_backup, write_backup
 from vault.errors import DecryptionError
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager, tenant_key_context
-from vault.labels import create_tenant, find_order, label_context, shred_label, unseal_label
+from vault.labels import label_context, shred_label, unseal_label
 from vault.models import AuditEvent, Base, LabelRecordRow, Order, RootKeyRecord, TenantKey, utcnow
+from vault.orders import find_order
+from vault.tenants import create_tenant
 
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 

@@ -283,8 +283,8 @@ def test_another_process_sees_a_rotated_keyring(tmp_path: Path) -> None:
 
 def test_root_rewrap_ends_when_kms_is_configured_by_alias(fresh_db: Any, moto_kms: MotoKms) -> None:
     from vault.db import make_session_factory
-    from vault.labels import create_tenant
     from vault.rotation import rewrap_root
+    from vault.tenants import create_tenant
 
     session = make_session_factory(fresh_db.engine)()  # its own database: rewrap_root walks every tenant
 

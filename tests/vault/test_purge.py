@@ -18,8 +18,8 @@ from tests.vault.conftest import T0, make_account, make_orders
 from vault import retention
 from vault.audit import chain_for, verify_chain
 from vault.keys import KeyManager
-from vault.labels import create_tenant
 from vault.models import AuditEvent, LabelRecordRow, Order
+from vault.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = T0 + timedelta(days=60)

@@ -14,8 +14,9 @@ from vault import retention
 from vault.audit import chain_for, verify_chain
 from vault.errors import NotFound
 from vault.keys import KeyManager
-from vault.labels import store_order, unseal_label
+from vault.labels import unseal_label
 from vault.models import AuditEvent, LabelRecordRow, LegalHold, MarketplaceAccount, Order, Tenant
+from vault.orders import store_order
 from vault.records import OrderFacts, OrderStatus
 from vault.retention import RetentionError, RetentionRule, RetentionRules
 
@@ -274,7 +275,7 @@ def test_a_tenant_wide_hold_covers_every_order_until_released(
 def test_another_tenants_hold_does_not_apply(
     session: Session, keys: KeyManager, tenant: Tenant, account: MarketplaceAccount
 ) -> None:
-    from vault.labels import create_tenant
+    from vault.tenants import create_tenant
 
     other = create_tenant(session, keys=keys, slug="hold-other", name="Other")
     retention.place_hold(

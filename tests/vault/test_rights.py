@@ -62,7 +62,7 @@ def test_access_exports_the_order_data_as_json_and_is_audited(
 def test_access_to_another_tenants_order_is_not_found(
     session: Session, keys: KeyManager, account: MarketplaceAccount
 ) -> None:
-    from vault.labels import create_tenant
+    from vault.tenants import create_tenant
 
     (order,) = make_orders(session, keys, account, 1)
     other = create_tenant(session, keys=keys, slug="rights-other", name="Other")

@@ -21,8 +21,10 @@ from vault.envelope import envelope_key_version, open_bytes
 from vault.errors import DecryptionError, KeyServiceUnavailable, KeyVersionInUse
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager, tenant_key_context
-from vault.labels import create_tenant, label_context, shred_label, store_order, unseal_label
+from vault.labels import label_context, shred_label, unseal_label
 from vault.models import LabelRecordRow, Order, TenantKey, utcnow
+from vault.orders import store_order
+from vault.tenants import create_tenant
 
 
 def _seed(db: Database, keys: KeyManager, n: int) -> tuple[int, int]:

@@ -11,8 +11,10 @@ from vault import envelope
 from vault.envelope import encode_context
 from vault.errors import DecryptionError
 from vault.keys import KeyManager
-from vault.labels import seal_credentials, shred_label, store_order, unseal_credentials, unseal_label
+from vault.labels import shred_label, unseal_label
+from vault.marketplace_accounts import seal_credentials, unseal_credentials
 from vault.models import LabelRecordRow, MarketplaceAccount, Tenant
+from vault.orders import store_order
 
 
 def test_round_trip_keeps_every_field(session: Session, keys: KeyManager, account: MarketplaceAccount) -> None:
@@ -54,7 +56,7 @@ def test_ciphertext_moved_to_another_order_fails(
 
 
 def test_ciphertext_moved_to_another_tenant_fails(session: Session, keys: KeyManager, tenant: Tenant) -> None:
-    from vault.labels import create_tenant
+    from vault.tenants import create_tenant
 
     other = create_tenant(session, keys=keys, slug="other-seller-x", name="Other")
     acc_a, acc_b = make_account(session, tenant, "a"), make_account(session, other, "b")

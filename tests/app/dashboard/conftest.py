@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 from tests.app.dashboard.support import PASSWORD, Authenticator, Clock, post, unique_email
 from tests.conftest import Database
 from vault import users
-from vault.labels import create_tenant
 from vault.models import Tenant, User
+from vault.tenants import create_tenant
 
 
 @pytest.fixture(autouse=True)

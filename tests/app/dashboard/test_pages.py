@@ -18,8 +18,8 @@ from sqlalchemy import select
 from tests.app.dashboard.conftest import Seller
 from tests.app.dashboard.support import Authenticator, csrf_of, post
 from tests.app.label_api_support import BUYERS, PII_STRINGS, T0
-from vault.labels import store_order
 from vault.models import AuditEvent, MarketplaceAccount, Order, User
+from vault.orders import store_order
 from vault.records import OrderFacts, OrderStatus
 
 

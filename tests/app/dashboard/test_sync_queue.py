@@ -16,8 +16,8 @@ from tests.app.dashboard.conftest import Seller
 from tests.app.dashboard.support import Clock, post
 from tests.conftest import Database, require_redis
 from tests.connectors.conftest import add_amazon_account
-from vault.labels import create_tenant
 from vault.models import MarketplaceAccount, Order, Tenant
+from vault.tenants import create_tenant
 
 pytestmark = pytest.mark.redis
 

@@ -1,0 +1,193 @@
+"""A seller's marketplace accounts: connecting one (its API credentials sealed under the tenant key), opening
+the credentials for a sync, and removing one (credentials and every label record of its orders shredded).
+
+Connecting and removing are administration acts, each audited here (``account.connect``,
+``account.remove``) in the caller's transaction, so the CLI and the dashboard can't differ. What a
+marketplace's credentials and regions must look like is the connector's business (e.g.
+:func:`connectors.amazon.accounts.connect_amazon_account`); this module stores them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from vault.audit import append_event
+from vault.db import rowcount
+from vault.envelope import encode_context
+from vault.errors import AccountSetupError, NotFound
+from vault.keys import KeyManager
+from vault.models import LabelRecordRow, MarketplaceAccount, Order, utcnow
+
+MAX_NAME = 200
+
+
+def credentials_context(account: MarketplaceAccount) -> bytes:
+    """AAD context of an account's sealed credentials."""
+    return encode_context("credentials", account.tenant_id, account.id, account.marketplace)
+
+
+def seal_credentials(
+    session: Session, *, keys: KeyManager, account: MarketplaceAccount, secrets: Mapping[str, str]
+) -> None:
+    """Seal an account's API credentials (e.g. LWA client id/secret and refresh token)."""
+    if account.id is None:
+        session.flush()
+    plaintext = json.dumps(dict(secrets), sort_keys=True).encode()
+    account.credentials_envelope, account.credentials_key_version = keys.seal(
+        session, account.tenant_id, credentials_context(account), plaintext
+    )
+    session.flush()
+
+
+def unseal_credentials(session: Session, *, keys: KeyManager, account: MarketplaceAccount) -> dict[str, str]:
+    """Open an account's sealed credentials."""
+    if account.credentials_envelope is None:
+        raise NotFound("account has no stored credentials")
+    data: dict[str, str] = json.loads(
+        keys.open(session, account.tenant_id, credentials_context(account), account.credentials_envelope)
+    )
+    return data
+
+
+def _endpoint(value: str | None, what: str) -> str | None:
+    """An endpoint override as stored: ``None`` for none, else a full http(s) URL without a trailing slash."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise AccountSetupError(f"the {what} endpoint must be a full URL such as https://host.example")
+    return value.rstrip("/")
+
+
+def connect_account(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    marketplace: str,
+    name: str,
+    region: str,
+    api_version: str,
+    marketplace_ids: Iterable[str],
+    secrets: Mapping[str, str],
+    sandbox: bool = False,
+    sp_api_endpoint: str | None = None,
+    lwa_endpoint: str | None = None,
+    actor: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> MarketplaceAccount:
+    """Connect a marketplace account, its credentials sealed under the tenant key; audited as ``account.connect``.
+
+    Refuses (:class:`AccountSetupError`, nothing stored) a name that is empty, longer than 200 characters or
+    taken in the tenant (by a removed account too), no marketplace id, an empty secret and an endpoint
+    that is not an http(s) URL. The audit event names the account, never a secret. The caller commits.
+    """
+    name = name.strip()
+    if not name or len(name) > MAX_NAME:
+        raise AccountSetupError(f"an account name is 1 to {MAX_NAME} characters")
+    ids = list(dict.fromkeys(i.strip() for i in marketplace_ids if i.strip()))
+    if not ids:
+        raise AccountSetupError("name at least one marketplace id")
+    if not secrets or not all(v.strip() for v in secrets.values()):
+        raise AccountSetupError(f"every credential is needed: {', '.join(sorted(secrets)) or 'none given'}")
+    sp_api, lwa = _endpoint(sp_api_endpoint, "SP-API"), _endpoint(lwa_endpoint, "token")
+    taken = session.scalar(
+        select(MarketplaceAccount.id).where(MarketplaceAccount.tenant_id == tenant_id, MarketplaceAccount.name == name)
+    )
+    if taken is not None:
+        raise AccountSetupError(f"the tenant has an account named {name!r} already")
+    account = MarketplaceAccount(
+        tenant_id=tenant_id,
+        marketplace=marketplace,
+        name=name,
+        region=region,
+        api_version=api_version,
+        marketplace_ids=ids,
+        sandbox=sandbox,
+        sp_api_endpoint=sp_api,
+        lwa_endpoint=lwa,
+    )
+    session.add(account)
+    session.flush()
+    seal_credentials(session, keys=keys, account=account, secrets={k: v.strip() for k, v in secrets.items()})
+    append_event(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="account.connect",
+        ip=ip,
+        purpose="administration",
+        details={
+            "account_id": account.id,
+            "marketplace": marketplace,
+            "region": region,
+            "custom_endpoints": bool(sp_api or lwa),
+        },
+        now=now,
+    )
+    return account
+
+
+def find_account(session: Session, *, tenant_id: int, account_id: int) -> MarketplaceAccount:
+    """One of the tenant's live accounts; :class:`NotFound` for a removed one or another tenant's."""
+    account = session.get(MarketplaceAccount, account_id)
+    if account is None or account.tenant_id != tenant_id or account.removed_at is not None:
+        raise NotFound("no such account")
+    return account
+
+
+def shred_account(session: Session, *, account: MarketplaceAccount, now: datetime | None = None) -> int:
+    """Shred an account's credentials and every label record of its orders, unaudited; returns records shredded.
+
+    The audited action is :func:`remove_account`; this is its storage half.
+    """
+    now = now or utcnow()
+    order_ids = select(Order.id).where(Order.account_id == account.id)
+    n = rowcount(session.execute(delete(LabelRecordRow).where(LabelRecordRow.order_id.in_(order_ids))))
+    session.execute(
+        update(Order).where(Order.account_id == account.id, Order.erased_at.is_(None)).values(erased_at=now)
+    )
+    account.credentials_envelope = None
+    account.credentials_key_version = None
+    account.removed_at = now
+    session.flush()
+    return n
+
+
+def remove_account(
+    session: Session,
+    *,
+    account: MarketplaceAccount,
+    actor: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Remove an account: shred its credentials and every label record of its orders; audited as
+    ``account.remove`` with the count. Returns the records shredded. The caller commits.
+
+    The orders' non-PII stubs stay, marked erased, for the audit trail. An account removed already is
+    :class:`NotFound` (nothing is written).
+    """
+    if account.removed_at is not None:
+        raise NotFound("no such account")
+    now = now or utcnow()
+    shredded = shred_account(session, account=account, now=now)
+    append_event(
+        session,
+        tenant_id=account.tenant_id,
+        actor=actor,
+        action="account.remove",
+        ip=ip,
+        purpose="administration",
+        details={"account_id": account.id, "records_shredded": shredded},
+        now=now,
+    )
+    return shredded

@@ -1,0 +1,30 @@
+"""Tenants: seller organisations, each with its own tenant key, audit chain and return address."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from vault.audit import append_event
+from vault.keys import KeyManager
+from vault.models import Tenant
+
+
+def create_tenant(session: Session, *, keys: KeyManager, slug: str, name: str) -> Tenant:
+    """Create a seller organisation and its first tenant key (one root-provider call)."""
+    tenant = Tenant(slug=slug, name=name)
+    session.add(tenant)
+    session.flush()
+    keys.create_tenant_key(session, tenant.id)
+    return tenant
+
+
+def set_return_address(
+    session: Session, *, tenant: Tenant, name: str, lines: list[str], country_code: str, actor: str
+) -> None:
+    """Set the seller's return address printed on every label (an audited admin change; not buyer PII)."""
+    lines = [line.strip() for line in lines if line.strip()]
+    if not name.strip() or not lines or len(lines) > 4 or len(country_code) != 2 or not country_code.isalpha():
+        raise ValueError("a return address needs a name, 1 to 4 lines and a two-letter country code")
+    tenant.return_address = {"name": name.strip(), "lines": lines, "country_code": country_code.upper()}
+    append_event(session, tenant_id=tenant.id, actor=actor, action="tenant.return_address", purpose="administration")
+    session.flush()

@@ -17,16 +17,9 @@ from app.cli_support import tenant_by_slug
 from app.services import services
 from vault.errors import VaultError
 from vault.models import User, utcnow
-from vault.users import (
-    OWNER,
-    ROLES,
-    create_user,
-    disable_user,
-    normalise_email,
-    reset_second_factor,
-    unlock_user,
-    users_of,
-)
+from vault.users.accounts import create_user, disable_user, normalise_email, unlock_user, users_of
+from vault.users.roles import OWNER, ROLES
+from vault.users.second_factor import reset_second_factor
 
 PASSWORD_ENV = "LABELVAULT_USER_PASSWORD"  # noqa: S105 - the variable's name, not a password
 ACTOR = "cli"

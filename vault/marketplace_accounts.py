@@ -19,17 +19,17 @@ from sqlalchemy.orm import Session
 
 from vault.audit import append_event
 from vault.db import rowcount
-from vault.envelope import encode_context
 from vault.errors import AccountSetupError, NotFound
 from vault.keys import KeyManager
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, utcnow
+from vault.sealed import ACCOUNT_CREDENTIALS
 
 MAX_NAME = 200
 
 
 def credentials_context(account: MarketplaceAccount) -> bytes:
     """AAD context of an account's sealed credentials."""
-    return encode_context("credentials", account.tenant_id, account.id, account.marketplace)
+    return ACCOUNT_CREDENTIALS.context(account.tenant_id, account.id, account.marketplace)
 
 
 def seal_credentials(

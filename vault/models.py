@@ -323,7 +323,7 @@ class RootKeyRecord(Base):
     destroyed_at: Mapped[datetime | None]
 
 
-# -- the seller dashboard: users, second factor, sessions, dashboard allowlist (see vault/users.py) ---------
+# -- the seller dashboard: users, second factor, sessions, dashboard allowlist (see vault/users/) ------------
 
 
 class User(Base):

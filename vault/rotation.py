@@ -1,4 +1,8 @@
-"""Key rotation (rewrapping, online and resumable), key destruction and tenant shredding."""
+"""Key rotation (rewrapping, online and resumable), key destruction and tenant shredding.
+
+What is sealed under a tenant key, and where, is listed kind by kind in vault/sealed.py; rotation rewraps,
+counts and guards every kind there without importing the features that own them.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from vault.db import rowcount
 from vault.errors import KeyVersionInUse, NotFound
-from vault.keys import ACTIVE, DESTROYED, RETIRED, KeyManager, tenant_key_context
-from vault.labels import label_context
-from vault.marketplace_accounts import credentials_context
-from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, User, utcnow
-from vault.users import rewrap_totp_secrets
+from vault.keys import ACTIVE, DESTROYED, KeyManager, tenant_key_context
+from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, utcnow
+from vault.sealed import SEALED, SealedKind
 
 Progress = Callable[[int], None]
 
@@ -35,28 +37,59 @@ def rotate_tenant_key(session: Session, *, keys: KeyManager, tenant_id: int) -> 
     return row
 
 
+def _count(session: Session, kind: SealedKind, where: ColumnElement[bool]) -> int:
+    return int(session.scalar(select(func.count()).select_from(kind.table).where(where)) or 0)
+
+
 def stale_count(session: Session, *, keys: KeyManager, tenant_id: int) -> int:
-    """How many sealed values of the tenant are still wrapped under a non-active key version."""
+    """How many sealed values of the tenant (of every kind) are still wrapped under a non-active key version."""
     active = keys.active_version(session, tenant_id)
-    labels = session.scalar(
-        select(func.count())
-        .select_from(LabelRecordRow)
-        .where(LabelRecordRow.tenant_id == tenant_id, LabelRecordRow.tenant_key_version != active)
-    )
-    creds = session.scalar(
-        select(func.count())
-        .select_from(MarketplaceAccount)
-        .where(
-            MarketplaceAccount.tenant_id == tenant_id,
-            MarketplaceAccount.credentials_key_version != active,
-        )
-    )
-    totp = session.scalar(
-        select(func.count())
-        .select_from(User)
-        .where(User.tenant_id == tenant_id, User.totp_secret.is_not(None), User.totp_key_version != active)
-    )
-    return int(labels or 0) + int(creds or 0) + int(totp or 0)
+    return sum(_count(session, kind, kind.stale(tenant_id, active)) for kind in SEALED)
+
+
+def rewrap_sealed(
+    session: Session,
+    *,
+    keys: KeyManager,
+    kind: SealedKind,
+    tenant_id: int,
+    batch_size: int = 500,
+    progress: Progress | None = None,
+) -> RewrapResult:
+    """Rewrap one kind of the tenant's sealed values under its active key version, committing per batch.
+
+    One pass over the stale rows, by id. Each row is written only if its envelope is still the one read
+    (compare-and-swap): a value resealed meanwhile is skipped, and left to the next pass if still stale.
+    """
+    active = keys.active_version(session, tenant_id)
+    done = skipped = last_id = 0
+    while True:
+        rows = session.execute(
+            select(kind.id, kind.envelope, *kind.context_columns)
+            .select_from(kind.source)
+            .where(kind.stale(tenant_id, active), kind.id > last_id)
+            .order_by(kind.id)
+            .limit(batch_size)
+        ).all()
+        if not rows:
+            return RewrapResult(done, skipped)
+        for row_id, sealed, *context in rows:
+            last_id = row_id
+            new = keys.rewrap(session, tenant_id, kind.context(*context), sealed, active)
+            n = rowcount(
+                session.execute(
+                    update(kind.table)
+                    .where(kind.id == row_id, kind.envelope == sealed)
+                    .values({kind.envelope: new, kind.key_version: active})
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            done += n
+            skipped += 1 - n
+        session.commit()
+        session.expire_all()  # the rows changed under the ORM's feet
+        if progress:
+            progress(len(rows))
 
 
 def rewrap_tenant(
@@ -67,66 +100,20 @@ def rewrap_tenant(
     batch_size: int = 500,
     progress: Progress | None = None,
 ) -> RewrapResult:
-    """Rewrap every data key of the tenant under its active key version, committing per batch.
+    """Rewrap every data key of the tenant (every kind in vault/sealed.py) under its active key version.
 
     Online: labels keep being sealed and opened meanwhile (a row changed under us is skipped by its
     compare-and-swap and picked up by the next pass). Resumable: a crashed run just runs again. Runs
     passes until nothing stale is left. No record is re-encrypted.
     """
     keys.invalidate(tenant_id)
-    active = keys.active_version(session, tenant_id)
     done = skipped = 0
     while True:
-        pass_done = 0
-        last_id = 0
-        while True:
-            rows = session.execute(
-                select(LabelRecordRow, Order)
-                .join(Order, Order.id == LabelRecordRow.order_id)
-                .where(
-                    LabelRecordRow.tenant_id == tenant_id,
-                    LabelRecordRow.tenant_key_version != active,
-                    LabelRecordRow.id > last_id,
-                )
-                .order_by(LabelRecordRow.id)
-                .limit(batch_size)
-            ).all()
-            if not rows:
-                break
-            for rec, order in rows:
-                last_id = rec.id
-                ctx = label_context(order, record_version=rec.version, schema_version=rec.schema_version)
-                new = keys.rewrap(session, tenant_id, ctx, rec.envelope, active)
-                n = rowcount(
-                    session.execute(
-                        update(LabelRecordRow)
-                        .where(LabelRecordRow.id == rec.id, LabelRecordRow.envelope == rec.envelope)
-                        .values(envelope=new, tenant_key_version=active)
-                        .execution_options(synchronize_session=False)
-                    )
-                )
-                pass_done += n
-                skipped += 1 - n
-            session.commit()
-            session.expire_all()
-            if progress:
-                progress(len(rows))
-        for account in session.scalars(
-            select(MarketplaceAccount).where(
-                MarketplaceAccount.tenant_id == tenant_id,
-                MarketplaceAccount.credentials_envelope.is_not(None),
-                MarketplaceAccount.credentials_key_version != active,
+        for kind in SEALED:
+            result = rewrap_sealed(
+                session, keys=keys, kind=kind, tenant_id=tenant_id, batch_size=batch_size, progress=progress
             )
-        ):
-            assert account.credentials_envelope is not None
-            account.credentials_envelope = keys.rewrap(
-                session, tenant_id, credentials_context(account), account.credentials_envelope, active
-            )
-            account.credentials_key_version = active
-            pass_done += 1
-        pass_done += rewrap_totp_secrets(session, keys=keys, tenant_id=tenant_id)  # dashboard users' TOTP
-        session.commit()
-        done += pass_done
+            done, skipped = done + result.rewrapped, skipped + result.skipped
         if stale_count(session, keys=keys, tenant_id=tenant_id) == 0:
             return RewrapResult(done, skipped)
 
@@ -183,23 +170,7 @@ def destroy_tenant_key_version(
         raise KeyVersionInUse("the active key version can't be destroyed; rotate first")
     if row.retired_at and now - row.retired_at < timedelta(seconds=keys.max_age):
         raise KeyVersionInUse("retired too recently: other processes may still use it; try again later")
-    in_use = (
-        session.scalar(
-            select(func.count())
-            .select_from(LabelRecordRow)
-            .where(LabelRecordRow.tenant_id == tenant_id, LabelRecordRow.tenant_key_version == version)
-        )
-        or session.scalar(
-            select(func.count())
-            .select_from(MarketplaceAccount)
-            .where(MarketplaceAccount.tenant_id == tenant_id, MarketplaceAccount.credentials_key_version == version)
-        )
-        or session.scalar(
-            select(func.count())
-            .select_from(User)
-            .where(User.tenant_id == tenant_id, User.totp_secret.is_not(None), User.totp_key_version == version)
-        )
-    )
+    in_use = any(_count(session, kind, kind.under(tenant_id, version)) for kind in SEALED)
     if in_use:
         raise KeyVersionInUse("live records still use this key version; run the rewrap first")
     row.wrapped_key, row.state, row.destroyed_at = None, DESTROYED, now
@@ -242,16 +213,3 @@ def shred_tenant(session: Session, *, keys: KeyManager, tenant_id: int, now: dat
     session.commit()
     keys.invalidate(tenant_id)
     return n
-
-
-__all__ = [
-    "RETIRED",
-    "RewrapResult",
-    "destroy_tenant_key_version",
-    "rewrap_root",
-    "rewrap_tenant",
-    "root_key_in_use",
-    "rotate_tenant_key",
-    "shred_tenant",
-    "stale_count",
-]

@@ -17,7 +17,8 @@ from app import i18n, security
 from app.services import db_session
 from app.settings import Settings
 from vault.models import Tenant
-from vault.users import end_session, may, resolve_session
+from vault.users.roles import may
+from vault.users.sessions import end_session, resolve_session
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 
@@ -39,7 +40,7 @@ def _load_user() -> Response | None:
         session.pop("sid", None)
         return None
     row, user = found
-    from vault.users import dashboard_allows
+    from vault.users.allowlist import dashboard_allows
 
     if not dashboard_allows(db, tenant_id=user.tenant_id, ip=g.get("client_ip")):
         end_session(db, token=token)

@@ -25,24 +25,19 @@ from app.limits import throttle
 from app.services import db_session, services
 from vault.errors import NotFound
 from vault.models import User
-from vault.users import (
-    AccountLocked,
-    SignInRefused,
-    UserError,
-    accept_invitation,
-    check_password,
+from vault.users.accounts import set_locale
+from vault.users.allowlist import dashboard_allows
+from vault.users.base import AccountLocked, SignInRefused, UserError
+from vault.users.invitations import accept_invitation, find_invitation
+from vault.users.second_factor import (
     check_second_factor,
     confirm_enrolment,
-    dashboard_allows,
-    end_session,
-    find_invitation,
-    mark_reauthenticated,
     pending_enrolment,
     recovery_codes_left,
-    set_locale,
     start_enrolment,
-    start_session,
 )
+from vault.users.sessions import end_session, mark_reauthenticated, start_session
+from vault.users.signin import check_password
 
 #: Sign-in attempts (password or code) per client address per minute, across workers.
 ATTEMPTS_PER_MINUTE = 10

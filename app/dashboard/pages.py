@@ -58,23 +58,13 @@ from vault.records import LabelRecord, OrderStatus
 from vault.release import order_ref
 from vault.retention import RetentionError, place_hold, platform_rules, release_hold, set_tenant_policy, tenant_days
 from vault.rights import RightsError, RightsRequest, correct_address, erase_order, export_order_data
-from vault.users import (
-    ROLES,
-    UserError,
-    actor_of,
-    change_password,
-    dashboard_cidrs,
-    disable_user,
-    find_user,
-    invite_user,
-    new_recovery_codes,
-    recovery_codes_left,
-    reset_second_factor,
-    set_dashboard_cidrs,
-    set_role,
-    unlock_user,
-    users_of,
-)
+from vault.users.accounts import disable_user, find_user, set_role, unlock_user, users_of
+from vault.users.allowlist import dashboard_cidrs, set_dashboard_cidrs
+from vault.users.base import UserError, actor_of
+from vault.users.invitations import invite_user
+from vault.users.passwords import change_password
+from vault.users.roles import ROLES
+from vault.users.second_factor import new_recovery_codes, recovery_codes_left, reset_second_factor
 
 PREVIEW_PURPOSE = "label-preview"
 #: Amazon marketplaces offered in the connect form, by region (the ids sellers see in Seller Central).

@@ -19,7 +19,9 @@ from werkzeug.wrappers import Response
 
 from app.services import db_session, services
 from vault.models import DashboardSession, Tenant, User, utcnow
-from vault.users import LoginPolicy, SessionLimits, may
+from vault.users.roles import may
+from vault.users.sessions import SessionLimits
+from vault.users.signin import LoginPolicy
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -12,18 +12,20 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vault import users
+from vault import rotation
 from vault.errors import NotFound
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Tenant, User, utcnow
+from vault.sealed import TOTP_SECRETS
+from vault.users import accounts, allowlist, base, invitations, passwords, roles, second_factor, sessions, signin
 
 PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(autouse=True)
 def fast_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setattr(users, "_DUMMY_HASH", [])
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", [])
 
 
 def _email() -> str:
@@ -31,13 +33,13 @@ def _email() -> str:
 
 
 def _user(session: Session, tenant: Tenant, role: str = "owner") -> User:
-    return users.create_user(session, tenant=tenant, email=_email(), role=role, password=PASSWORD, actor="test")
+    return accounts.create_user(session, tenant=tenant, email=_email(), role=role, password=PASSWORD, actor="test")
 
 
 def _enrol(session: Session, keys: KeyManager, user: User) -> pyotp.TOTP:
-    totp = pyotp.TOTP(users.start_enrolment(session, keys=keys, user=user).secret)
+    totp = pyotp.TOTP(second_factor.start_enrolment(session, keys=keys, user=user).secret)
     now = utcnow()
-    users.confirm_enrolment(session, keys=keys, user=user, code=totp.at(now - timedelta(seconds=30)), now=now)
+    second_factor.confirm_enrolment(session, keys=keys, user=user, code=totp.at(now - timedelta(seconds=30)), now=now)
     return totp
 
 
@@ -45,42 +47,42 @@ def test_passwords_are_argon2id_hashes(session: Session, tenant: Tenant) -> None
     user = _user(session, tenant)
     assert user.password_hash is not None and user.password_hash.startswith("$argon2id$")
     assert PASSWORD not in user.password_hash
-    assert users.check_password(session, email=user.email.upper(), password=PASSWORD) is user
+    assert signin.check_password(session, email=user.email.upper(), password=PASSWORD) is user
 
 
 def test_weak_passwords_and_duplicate_addresses_are_refused(session: Session, tenant: Tenant) -> None:
-    with pytest.raises(users.UserError, match="at least 12"):
-        users.create_user(session, tenant=tenant, email=_email(), role="owner", password="short", actor="t")
+    with pytest.raises(base.UserError, match="at least 12"):
+        accounts.create_user(session, tenant=tenant, email=_email(), role="owner", password="short", actor="t")
     user = _user(session, tenant)
-    with pytest.raises(users.UserError, match="exists already"):
-        users.create_user(session, tenant=tenant, email=user.email, role="viewer", password=PASSWORD, actor="t")
-    with pytest.raises(users.UserError, match="role"):
-        users.create_user(session, tenant=tenant, email=_email(), role="admin", password=PASSWORD, actor="t")
+    with pytest.raises(base.UserError, match="exists already"):
+        accounts.create_user(session, tenant=tenant, email=user.email, role="viewer", password=PASSWORD, actor="t")
+    with pytest.raises(base.UserError, match="role"):
+        accounts.create_user(session, tenant=tenant, email=_email(), role="admin", password=PASSWORD, actor="t")
 
 
 def test_wrong_password_and_unknown_address_fail_alike(session: Session, tenant: Tenant) -> None:
     user = _user(session, tenant)
     for email, password in ((user.email, "wrong password!!"), ("nobody@seller.example", PASSWORD), ("x", PASSWORD)):
-        with pytest.raises(users.SignInRefused) as info:
-            users.check_password(session, email=email, password=password)
+        with pytest.raises(base.SignInRefused) as info:
+            signin.check_password(session, email=email, password=password)
         assert str(info.value) == "sign-in failed"
     assert user.failed_logins == 1
 
 
 def test_repeated_failures_lock_the_account(session: Session, tenant: Tenant) -> None:
     user = _user(session, tenant)
-    policy = users.LoginPolicy(max_failures=3, lockout=timedelta(minutes=15))
+    policy = signin.LoginPolicy(max_failures=3, lockout=timedelta(minutes=15))
     now = utcnow()
     for _ in range(2):
-        with pytest.raises(users.SignInRefused):
-            users.check_password(session, email=user.email, password="wrong password!!", policy=policy, now=now)
-    with pytest.raises(users.AccountLocked) as info:
-        users.check_password(session, email=user.email, password="wrong password!!", policy=policy, now=now)
+        with pytest.raises(base.SignInRefused):
+            signin.check_password(session, email=user.email, password="wrong password!!", policy=policy, now=now)
+    with pytest.raises(base.AccountLocked) as info:
+        signin.check_password(session, email=user.email, password="wrong password!!", policy=policy, now=now)
     assert info.value.until == now + timedelta(minutes=15)
-    with pytest.raises(users.AccountLocked):  # even the right password, until the lockout ends
-        users.check_password(session, email=user.email, password=PASSWORD, policy=policy, now=now)
+    with pytest.raises(base.AccountLocked):  # even the right password, until the lockout ends
+        signin.check_password(session, email=user.email, password=PASSWORD, policy=policy, now=now)
     later = now + timedelta(minutes=16)
-    assert users.check_password(session, email=user.email, password=PASSWORD, policy=policy, now=later) is user
+    assert signin.check_password(session, email=user.email, password=PASSWORD, policy=policy, now=later) is user
     refused = session.scalars(
         select(AuditEvent.outcome).where(AuditEvent.tenant_id == tenant.id, AuditEvent.action == "user.sign-in")
     ).all()
@@ -93,98 +95,100 @@ def test_totp_codes_are_good_once(session: Session, tenant: Tenant, keys: KeyMan
     assert user.totp_secret is not None and totp.secret.encode() not in user.totp_secret  # sealed
     now = utcnow()
     code = totp.at(now)
-    assert users.check_second_factor(session, keys=keys, user=user, code=code, now=now) == "totp"
-    with pytest.raises(users.SignInRefused):  # the same code again: a replay
-        users.check_second_factor(session, keys=keys, user=user, code=code, now=now)
-    with pytest.raises(users.SignInRefused):  # an older one
-        users.check_second_factor(session, keys=keys, user=user, code=totp.at(now - timedelta(seconds=30)), now=now)
+    assert second_factor.check_second_factor(session, keys=keys, user=user, code=code, now=now) == "totp"
+    with pytest.raises(base.SignInRefused):  # the same code again: a replay
+        second_factor.check_second_factor(session, keys=keys, user=user, code=code, now=now)
+    with pytest.raises(base.SignInRefused):  # an older one
+        second_factor.check_second_factor(
+            session, keys=keys, user=user, code=totp.at(now - timedelta(seconds=30)), now=now
+        )
     nxt = now + timedelta(seconds=30)
-    assert users.check_second_factor(session, keys=keys, user=user, code=totp.at(nxt), now=nxt) == "totp"
+    assert second_factor.check_second_factor(session, keys=keys, user=user, code=totp.at(nxt), now=nxt) == "totp"
 
 
 def test_enrolment_needs_a_right_first_code(session: Session, tenant: Tenant, keys: KeyManager) -> None:
     user = _user(session, tenant)
-    enrolment = users.start_enrolment(session, keys=keys, user=user)
-    assert users.pending_enrolment(session, keys=keys, user=user) == enrolment
-    with pytest.raises(users.UserError):
-        users.confirm_enrolment(session, keys=keys, user=user, code="123456" if enrolment.secret else "")
+    enrolment = second_factor.start_enrolment(session, keys=keys, user=user)
+    assert second_factor.pending_enrolment(session, keys=keys, user=user) == enrolment
+    with pytest.raises(base.UserError):
+        second_factor.confirm_enrolment(session, keys=keys, user=user, code="123456" if enrolment.secret else "")
     assert user.totp_enabled_at is None
     assert enrolment.uri.startswith("otpauth://totp/labelvault:")
 
 
 def test_recovery_codes_are_single_use(session: Session, tenant: Tenant, keys: KeyManager) -> None:
     user = _user(session, tenant)
-    totp = pyotp.TOTP(users.start_enrolment(session, keys=keys, user=user).secret)
-    codes = users.confirm_enrolment(session, keys=keys, user=user, code=totp.now())
+    totp = pyotp.TOTP(second_factor.start_enrolment(session, keys=keys, user=user).secret)
+    codes = second_factor.confirm_enrolment(session, keys=keys, user=user, code=totp.now())
     assert len(codes) == 10 and len(set(codes)) == 10
-    assert users.check_second_factor(session, keys=keys, user=user, code=codes[0].upper()) == "recovery-code"
-    with pytest.raises(users.SignInRefused):
-        users.check_second_factor(session, keys=keys, user=user, code=codes[0])
-    assert users.recovery_codes_left(session, user=user) == 9
+    assert second_factor.check_second_factor(session, keys=keys, user=user, code=codes[0].upper()) == "recovery-code"
+    with pytest.raises(base.SignInRefused):
+        second_factor.check_second_factor(session, keys=keys, user=user, code=codes[0])
+    assert second_factor.recovery_codes_left(session, user=user) == 9
 
 
 def test_sessions_expire_idle_and_end_with_the_user(session: Session, tenant: Tenant, keys: KeyManager) -> None:
     user = _user(session, tenant)
     _enrol(session, keys, user)
-    limits = users.SessionLimits(lifetime=timedelta(hours=1), idle=timedelta(minutes=10))
+    limits = sessions.SessionLimits(lifetime=timedelta(hours=1), idle=timedelta(minutes=10))
     now = utcnow()
-    token = users.start_session(session, user=user, ip="127.0.0.1", limits=limits, now=now)
-    found = users.resolve_session(session, token=token, limits=limits, now=now + timedelta(minutes=9))
+    token = sessions.start_session(session, user=user, ip="127.0.0.1", limits=limits, now=now)
+    found = sessions.resolve_session(session, token=token, limits=limits, now=now + timedelta(minutes=9))
     assert found is not None and found[1] is user
-    assert users.resolve_session(session, token=token, limits=limits, now=now + timedelta(minutes=30)) is None
-    assert users.resolve_session(session, token=token, limits=limits, now=now) is None  # gone for good
-    token = users.start_session(session, user=user, ip=None, limits=limits, now=now)
-    assert users.resolve_session(session, token=token + "x", limits=limits, now=now) is None
-    users.reset_second_factor(session, user=user, actor="test")
-    assert users.resolve_session(session, token=token, limits=limits, now=now) is None
+    assert sessions.resolve_session(session, token=token, limits=limits, now=now + timedelta(minutes=30)) is None
+    assert sessions.resolve_session(session, token=token, limits=limits, now=now) is None  # gone for good
+    token = sessions.start_session(session, user=user, ip=None, limits=limits, now=now)
+    assert sessions.resolve_session(session, token=token + "x", limits=limits, now=now) is None
+    second_factor.reset_second_factor(session, user=user, actor="test")
+    assert sessions.resolve_session(session, token=token, limits=limits, now=now) is None
 
 
 def test_invitations_are_one_time_and_expire(session: Session, tenant: Tenant) -> None:
     owner = _user(session, tenant)
     now = utcnow()
-    invitation = users.invite_user(
-        session, tenant_id=tenant.id, email=_email(), role="operator", actor=users.actor_of(owner), now=now
+    invitation = invitations.invite_user(
+        session, tenant_id=tenant.id, email=_email(), role="operator", actor=base.actor_of(owner), now=now
     )
     assert invitation.user.password_hash is None
-    with pytest.raises(users.SignInRefused):  # no password yet
-        users.check_password(session, email=invitation.user.email, password=PASSWORD)
+    with pytest.raises(base.SignInRefused):  # no password yet
+        signin.check_password(session, email=invitation.user.email, password=PASSWORD)
     with pytest.raises(NotFound):
-        users.accept_invitation(session, token=invitation.token, password=PASSWORD, now=now + timedelta(days=4))
-    user = users.accept_invitation(session, token=invitation.token, password=PASSWORD, now=now)
-    assert users.check_password(session, email=user.email, password=PASSWORD) is user
+        invitations.accept_invitation(session, token=invitation.token, password=PASSWORD, now=now + timedelta(days=4))
+    user = invitations.accept_invitation(session, token=invitation.token, password=PASSWORD, now=now)
+    assert signin.check_password(session, email=user.email, password=PASSWORD) is user
     with pytest.raises(NotFound):
-        users.accept_invitation(session, token=invitation.token, password=PASSWORD, now=now)
+        invitations.accept_invitation(session, token=invitation.token, password=PASSWORD, now=now)
 
 
 def test_roles_and_the_last_owner(session: Session, tenant: Tenant) -> None:
-    assert users.may("owner", "users") and users.may("operator", "label-preview") and users.may("viewer", "view")
-    assert not users.may("viewer", "label-preview") and not users.may("operator", "users")
-    assert not users.may("operator", "no-such-permission")
+    assert roles.may("owner", "users") and roles.may("operator", "label-preview") and roles.may("viewer", "view")
+    assert not roles.may("viewer", "label-preview") and not roles.may("operator", "users")
+    assert not roles.may("operator", "no-such-permission")
     owner = _user(session, tenant)
-    with pytest.raises(users.UserError, match="last owner"):
-        users.set_role(session, user=owner, role="viewer", actor="test")
-    with pytest.raises(users.UserError, match="last owner"):
-        users.disable_user(session, user=owner, actor="test")
+    with pytest.raises(base.UserError, match="last owner"):
+        accounts.set_role(session, user=owner, role="viewer", actor="test")
+    with pytest.raises(base.UserError, match="last owner"):
+        accounts.disable_user(session, user=owner, actor="test")
     second = _user(session, tenant)
-    users.set_role(session, user=owner, role="viewer", actor="test")
-    users.disable_user(session, user=owner, actor="test")
+    accounts.set_role(session, user=owner, role="viewer", actor="test")
+    accounts.disable_user(session, user=owner, actor="test")
     assert owner.disabled_at is not None and second.role == "owner"
 
 
 def test_the_dashboard_allowlist(session: Session, tenant: Tenant) -> None:
-    assert users.dashboard_allows(session, tenant_id=tenant.id, ip="203.0.113.9")  # no list: no extra limit
-    with pytest.raises(users.UserError, match="shut out"):
-        users.set_dashboard_cidrs(
+    assert allowlist.dashboard_allows(session, tenant_id=tenant.id, ip="203.0.113.9")  # no list: no extra limit
+    with pytest.raises(base.UserError, match="shut out"):
+        allowlist.set_dashboard_cidrs(
             session, tenant_id=tenant.id, cidrs=["198.51.100.0/24"], actor="test", current_ip="203.0.113.9"
         )
-    users.set_dashboard_cidrs(
+    allowlist.set_dashboard_cidrs(
         session, tenant_id=tenant.id, cidrs=["198.51.100.0/24", "203.0.113.0/28"], actor="t", current_ip="203.0.113.9"
     )
-    assert users.dashboard_allows(session, tenant_id=tenant.id, ip="203.0.113.9")
-    assert not users.dashboard_allows(session, tenant_id=tenant.id, ip="192.0.2.1")
-    assert not users.dashboard_allows(session, tenant_id=tenant.id, ip="not an address")
-    with pytest.raises(users.UserError):
-        users.set_dashboard_cidrs(session, tenant_id=tenant.id, cidrs=["0.0.0.0/0"], actor="t", current_ip=None)
+    assert allowlist.dashboard_allows(session, tenant_id=tenant.id, ip="203.0.113.9")
+    assert not allowlist.dashboard_allows(session, tenant_id=tenant.id, ip="192.0.2.1")
+    assert not allowlist.dashboard_allows(session, tenant_id=tenant.id, ip="not an address")
+    with pytest.raises(base.UserError):
+        allowlist.set_dashboard_cidrs(session, tenant_id=tenant.id, cidrs=["0.0.0.0/0"], actor="t", current_ip=None)
 
 
 def test_totp_secrets_follow_a_key_rotation(session: Session, tenant: Tenant, keys: KeyManager) -> None:
@@ -192,7 +196,8 @@ def test_totp_secrets_follow_a_key_rotation(session: Session, tenant: Tenant, ke
     _enrol(session, keys, user)
     keys.create_tenant_key(session, tenant.id)
     keys._active.clear()  # see the new version now, not after the cache's max age
-    assert users.rewrap_totp_secrets(session, keys=keys, tenant_id=tenant.id) == 1
+    result = rotation.rewrap_sealed(session, keys=keys, kind=TOTP_SECRETS, tenant_id=tenant.id)
+    assert (result.rewrapped, result.skipped) == (1, 0)
     assert user.totp_key_version == keys.active_version(session, tenant.id)
 
 
@@ -226,4 +231,4 @@ def test_a_tenant_rotation_moves_totp_secrets_and_guards_their_old_key(
     rotation.rewrap_tenant(session, keys=keys, tenant_id=tenant.id)
     assert user.totp_key_version == keys.active_version(session, tenant.id)
     rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=old, now=later)
-    assert users._open_secret(session, keys, user)  # the user's second factor still opens
+    assert second_factor.open_totp_secret(session, keys=keys, user=user)  # the user's second factor still opens

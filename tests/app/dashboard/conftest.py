@@ -14,16 +14,16 @@ from sqlalchemy.orm import Session
 
 from tests.app.dashboard.support import PASSWORD, Authenticator, Clock, post, unique_email
 from tests.conftest import Database
-from vault import users
 from vault.models import Tenant, User
 from vault.tenants import create_tenant
+from vault.users import accounts, invitations, passwords, second_factor, sessions, signin
 
 
 @pytest.fixture(autouse=True)
 def fast_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2 with test parameters (the production ones cost ~60 ms and 64 MiB per hash)."""
-    monkeypatch.setattr(users, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setattr(users, "_DUMMY_HASH", [])
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", [])
 
 
 @pytest.fixture
@@ -31,7 +31,8 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     import app.dashboard.state
 
     c = Clock()
-    monkeypatch.setattr(users, "utcnow", c)
+    for module in (accounts, invitations, second_factor, sessions, signin):  # every users module reading the time
+        monkeypatch.setattr(module, "utcnow", c)
     monkeypatch.setattr(app.dashboard.state, "utcnow", c)
     return c
 
@@ -58,14 +59,14 @@ class Seller:
         with self.session() as s:
             tenant = s.get(Tenant, self.tenant.id)
             assert tenant is not None
-            user = users.create_user(
+            user = accounts.create_user(
                 s, tenant=tenant, email=email or unique_email(role), role=role, password=PASSWORD, actor="test"
             )
             auth = None
             if enrolled:
-                enrolment = users.start_enrolment(s, keys=self.keys, user=user)
+                enrolment = second_factor.start_enrolment(s, keys=self.keys, user=user)
                 auth = Authenticator(enrolment.secret, self.clock)
-                users.confirm_enrolment(s, keys=self.keys, user=user, code=auth.code(), now=self.clock())
+                second_factor.confirm_enrolment(s, keys=self.keys, user=user, code=auth.code(), now=self.clock())
             s.commit()
             s.refresh(user)
             s.expunge(user)

@@ -9,7 +9,7 @@ from flask.testing import FlaskClient
 
 from tests.app.dashboard.conftest import Seller
 from tests.app.dashboard.support import PASSWORD, Authenticator, csrf_of, post, unique_email
-from vault import users
+from vault.users import second_factor
 
 
 def test_owner_made_on_the_cli_enrols_then_signs_in(seller: Seller, client: FlaskClient) -> None:
@@ -78,8 +78,8 @@ def test_a_recovery_code_signs_in_once(seller: Seller, client: FlaskClient) -> N
     user, _ = seller.user(enrolled=False)
     with seller.session() as s:
         u = s.get(type(user), user.id)
-        secret = users.start_enrolment(s, keys=seller.keys, user=u).secret
-        codes = users.confirm_enrolment(
+        secret = second_factor.start_enrolment(s, keys=seller.keys, user=u).secret
+        codes = second_factor.confirm_enrolment(
             s, keys=seller.keys, user=u, code=pyotp.TOTP(secret).at(seller.clock()), now=seller.clock()
         )
         s.commit()

@@ -1,0 +1,38 @@
+"""Dashboard roles (owner, operator, viewer) and the least role each permission needs."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from vault.users.base import UserError
+
+OWNER: Final = "owner"
+OPERATOR: Final = "operator"
+VIEWER: Final = "viewer"
+ROLES: Final = (OWNER, OPERATOR, VIEWER)
+_RANK: Final = {VIEWER: 0, OPERATOR: 1, OWNER: 2}
+
+#: What each role may do: the least role a permission needs.
+PERMISSIONS: Final = {
+    "view": VIEWER,  # overview, accounts, masked orders, clients, audit log, retention status
+    "sync": OPERATOR,  # start a sync
+    "label-preview": OPERATOR,  # see a label (buyer data in clear), after a fresh second factor
+    "clients": OPERATOR,  # create and revoke warehouse clients, change their ranges and profiles
+    "rights": OPERATOR,  # people's access, correction and erasure requests
+    "accounts": OWNER,  # connect and remove marketplace accounts
+    "retention": OWNER,  # retention policy and legal holds
+    "users": OWNER,  # invite users, change roles, disable; the dashboard allowlist
+}
+
+
+def may(role: str, permission: str) -> bool:
+    """Whether a user with ``role`` may do ``permission`` (see :data:`PERMISSIONS`)."""
+    need = PERMISSIONS.get(permission)
+    return need is not None and _RANK.get(role, -1) >= _RANK[need]
+
+
+def check_role(role: str) -> str:
+    """``role`` if it is one of :data:`ROLES`; :class:`UserError` otherwise."""
+    if role not in ROLES:
+        raise UserError(f"a role is one of {', '.join(ROLES)}")
+    return role

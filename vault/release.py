@@ -5,6 +5,9 @@ profile; reads only) and :func:`record_release` / :func:`record_batch` (reissue 
 domain half of the label API's pipeline, in the caller's transaction. The caller renders in between, commits,
 and sends the label only after the commit succeeded: if the audit event can't be written, the transaction
 fails and nothing is released.
+
+:func:`preview_label` shows a label to a dashboard user along the same path (lookup → eligibility → unseal →
+profile), audited as a preview and not counted as an issue.
 """
 
 from __future__ import annotations
@@ -18,18 +21,21 @@ from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from vault.audit import NewEvent, WrittenEvent, append_events
-from vault.clients import LabelProfile, Principal
+from vault.clients import DEFAULT_PROFILE, LabelProfile, Principal
 from vault.directsql import DirectStatement
-from vault.errors import NotEligible, ReissueCapReached
+from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, ReissueCapReached
 from vault.keys import KeyManager
 from vault.labels import unseal_label
-from vault.models import Order
+from vault.models import Order, utcnow
 from vault.orders import OrderSnapshot, snapshot_order
 from vault.records import LabelRecord, OrderStatus
 
 RELEASE_ACTION = "label.release"
 #: The purpose recorded on every label release (Amazon's DPP asks for the purpose of each access).
 SHIPPING_LABEL = "shipping-label"
+PREVIEW_ACTION = "label.preview"
+#: The purpose recorded on every label preview: a person looking at the label, not a label issued.
+LABEL_PREVIEW = "label-preview"
 
 
 def order_ref(marketplace: str, order_id: str) -> str:
@@ -145,10 +151,77 @@ def prepare_release(
     check_eligible(order, now=now)
     if order.labels_issued >= reissue_cap:
         raise ReissueCapReached()  # early answer; the conditional UPDATE of the record step enforces the cap
-    profile = profile or LabelProfile.from_json(client.profile)
+    return _profiled(session, keys, order, profile or LabelProfile.from_json(client.profile), marketplace, order_id)
+
+
+def _profiled(
+    session: Session, keys: KeyManager, order: OrderSnapshot, profile: LabelProfile, marketplace: str, order_id: str
+) -> PreparedLabel:
+    """The order's label unsealed and cut down to ``profile`` (the last two steps of a release)."""
     label = profile.apply(unseal_label(session, keys=keys, order=order))
     released = tuple(sorted(k for k, v in label.as_dict().items() if v is not None))
     return PreparedLabel(order, marketplace, order_id, label, released)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewedLabel:
+    """A label shown to a dashboard user: the profiled record (PII, never printed) and its audit event."""
+
+    marketplace: str
+    order_id: str
+    label: LabelRecord = field(repr=False)
+    released_fields: tuple[str, ...]
+    audit_seq: int
+
+
+def preview_label(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    actor: str,
+    marketplace: str,
+    order_id: str,
+    ip: str | None,
+    fmt: str = "png",
+    profile: LabelProfile = DEFAULT_PROFILE,
+    now: datetime | None = None,
+) -> PreviewedLabel:
+    """Show one order's label to a dashboard user through the release path; audited as ``label.preview``.
+
+    The order is looked up inside ``tenant_id`` and must be eligible for a label now (as for a release);
+    its record is unsealed and cut down to ``profile`` (by default what a client with the default profile
+    gets). The event has the purpose ``label-preview``; the order's reissue count neither limits nor
+    counts a preview. A refusal is audited too (``refused:<reason>``; an order not found is named in no
+    event) and then raised: :class:`~vault.errors.NotFound`, :class:`NotEligible`,
+    :class:`~vault.errors.DecryptionError`, :class:`~vault.errors.KeyServiceUnavailable`. The caller
+    commits whatever the outcome, renders, and shows the label only once the commit succeeded.
+    """
+    now = now or utcnow()
+    ref: str | None = None
+    try:
+        order = snapshot_order(session, tenant_id=tenant_id, marketplace=marketplace, external_order_id=order_id)
+        ref = order_ref(marketplace, order_id)
+        check_eligible(order, now=now)
+        prepared = _profiled(session, keys, order, profile, marketplace, order_id)
+    except (NotFound, NotEligible, DecryptionError, KeyServiceUnavailable) as exc:
+        reason = (
+            exc.reason if isinstance(exc, NotEligible)
+            else "not-found" if isinstance(exc, NotFound)
+            else "unreadable" if isinstance(exc, DecryptionError)
+            else "key-service-unavailable"
+        )  # fmt: skip
+        refusal = NewEvent(actor, PREVIEW_ACTION, f"refused:{reason}", ref, ip, LABEL_PREVIEW, {"format": fmt})
+        append_events(session, tenant_id=tenant_id, events=[refusal], now=now)
+        raise
+    details = {
+        "format": fmt,
+        "profile": "default" if profile == DEFAULT_PROFILE else "custom",
+        "fields": list(prepared.released_fields),
+    }
+    shown = NewEvent(actor, PREVIEW_ACTION, "shown", ref, ip, LABEL_PREVIEW, details)
+    event = append_events(session, tenant_id=tenant_id, events=[shown], now=now)[0]
+    return PreviewedLabel(marketplace, order_id, prepared.label, prepared.released_fields, event.seq)
 
 
 def _release_event(client: Principal, prepared: PreparedLabel, issue: int, ip: str, fmt: str) -> NewEvent:

@@ -127,6 +127,28 @@ def test_recovery_codes_are_single_use(session: Session, tenant: Tenant, keys: K
     assert second_factor.recovery_codes_left(session, user=user) == 9
 
 
+def test_replacing_recovery_codes_voids_the_old_ones_and_is_audited(
+    session: Session, tenant: Tenant, keys: KeyManager
+) -> None:
+    user = _user(session, tenant)
+    with pytest.raises(base.UserError, match="no second factor"):  # nothing to replace before enrolment
+        second_factor.replace_recovery_codes(session, user=user, actor=base.actor_of(user))
+    totp = pyotp.TOTP(second_factor.start_enrolment(session, keys=keys, user=user).secret)
+    old = second_factor.confirm_enrolment(session, keys=keys, user=user, code=totp.now())
+    new = second_factor.replace_recovery_codes(session, user=user, actor=base.actor_of(user), ip="192.0.2.8")
+    assert len(new) == 10 and not set(new) & set(old)
+    with pytest.raises(base.SignInRefused):
+        second_factor.check_second_factor(session, keys=keys, user=user, code=old[0])
+    assert second_factor.check_second_factor(session, keys=keys, user=user, code=new[0]) == "recovery-code"
+    events = session.scalars(
+        select(AuditEvent).where(AuditEvent.tenant_id == tenant.id, AuditEvent.action == "user.recovery-codes")
+    ).all()
+    assert [(e.actor, e.outcome, e.ip, e.details) for e in events] == [
+        (f"user:{user.id}", "replaced", "192.0.2.8", {"user": user.id})
+    ]
+    assert not any(code in repr(e.details) for e in events for code in new)
+
+
 def test_sessions_expire_idle_and_end_with_the_user(session: Session, tenant: Tenant, keys: KeyManager) -> None:
     user = _user(session, tenant)
     _enrol(session, keys, user)

@@ -65,8 +65,8 @@ def worker_run(embedded: bool, concurrency: int, pool: str, loglevel: str, name:
         scheduler.wait()
         click.echo(f"stopped after {scheduler.runs} ticks")
         return
-    from app.render import warm_up
     from app.tasks import QUEUE, bind
+    from render import warm_up
 
     warm_up()
     celery = bind(current_app._get_current_object())  # type: ignore[attr-defined]

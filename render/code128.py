@@ -7,7 +7,7 @@ themselves and don't need this.
 
 from __future__ import annotations
 
-from app.render.interfaces import RenderError
+from render.interfaces import RenderError
 
 # Bar/space widths (in modules) of symbol values 0..105; 106 is the stop pattern (with its final bar).
 # fmt: off

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.render.interfaces import LabelDocument, ReturnAddress
+from render.interfaces import LabelDocument, ReturnAddress
 from vault.records import LabelRecord
 
 PRINTED_AT = datetime(2025, 3, 4, 5, 6, tzinfo=UTC)

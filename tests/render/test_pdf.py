@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from app.render import FontCoverageError, RenderError
-from app.render.pdf import PdfRenderer, warm_up
-from tests.app.render.samples import ATHENS, MOSCOW, ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
+from render import FontCoverageError, RenderError
+from render.pdf import PdfRenderer, warm_up
+from tests.render.samples import ATHENS, MOSCOW, ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
 from vault.records import LabelRecord
 
 pypdf = pytest.importorskip("pypdf")

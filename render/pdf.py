@@ -2,7 +2,7 @@
 
 Why this writes PDF itself instead of using a PDF library: the libraries that embed a CJK font (fpdf2,
 reportlab with a TrueType CJK font) subset the whole font on every document, ~0.4 s a label. Here the text
-is drawn with Type 3 fonts built from glyph outlines of the label font (:mod:`app.render.fonts`), each
+is drawn with Type 3 fonts built from glyph outlines of the label font (:mod:`render.fonts`), each
 outline converted once per process and each glyph procedure compressed once; a label then costs a few
 milliseconds. Each Type 3 font carries a ToUnicode map, so the text stays searchable and extractable, and the
 font is embedded in the file like any other. Coverage is checked against the font's cmap before anything is
@@ -18,10 +18,10 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from app.render import code128, fonts
-from app.render.address import clean_field, layout_address
-from app.render.interfaces import LabelDocument, RenderError
-from app.render.wrap import wrap_greedy
+from render import code128, fonts
+from render.address import clean_field, layout_address
+from render.interfaces import LabelDocument, RenderError
+from render.wrap import wrap_greedy
 
 #: Page sizes in points (1/72 in).
 PAGE_SIZES: dict[str, tuple[float, float]] = {

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.render import FontCoverageError
-from app.render.zpl import MAX_FIELD_CHARS, ZplRenderer, escape_field
-from tests.app.render.samples import MOSCOW, ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
+from render import FontCoverageError
+from render.zpl import MAX_FIELD_CHARS, ZplRenderer, escape_field
+from tests.render.samples import MOSCOW, ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
 from vault.records import LabelRecord
 
 zplkit = pytest.importorskip("zplkit")
@@ -235,7 +235,7 @@ def decode_z64(field: str) -> bytes:
 
 @given(st.binary(max_size=2000))
 def test_z64_round_trips(data: bytes) -> None:
-    from app.render.zpl import z64
+    from render.zpl import z64
 
     encoded = z64(data)
     assert set(encoded) <= set(string.ascii_letters + string.digits + "+/=:")  # never ^, ~ or a newline

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from app.render.jsonlabel import JsonRenderer, label_json
-from tests.app.render.samples import ORDER_REF, SEATTLE, TOKYO, document
+from render.jsonlabel import JsonRenderer, label_json
+from tests.render.samples import ORDER_REF, SEATTLE, TOKYO, document
 
 
 def test_single_label_is_an_object_with_layout_and_released_fields_only() -> None:

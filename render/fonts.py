@@ -26,7 +26,7 @@ from fontTools.pens.basePen import BasePen
 from fontTools.pens.boundsPen import BoundsPen
 from fontTools.ttLib import TTFont, TTLibError
 
-from app.render.interfaces import FontCoverageError, RenderError
+from render.interfaces import FontCoverageError, RenderError
 
 if TYPE_CHECKING:
     from PIL import ImageFont

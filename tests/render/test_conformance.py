@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.render import FORMATS, LabelRenderer, RenderError, make_renderer
-from tests.app.render.samples import ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
+from render import FORMATS, LabelRenderer, RenderError, make_renderer
+from tests.render.samples import ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
 
 RENDERERS: list[tuple[str, dict[str, Any]]] = [
     ("json", {}),

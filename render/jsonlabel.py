@@ -10,8 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from app.render.address import layout_address
-from app.render.interfaces import LabelDocument, RenderError
+from render.address import layout_address
+from render.interfaces import LabelDocument, RenderError
 
 
 def label_json(doc: LabelDocument) -> dict[str, Any]:

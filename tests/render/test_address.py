@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from app.render.address import clean_field, layout_address
-from tests.app.render.samples import BERLIN, LONDON, PARIS, SEATTLE, SEOUL, SHANGHAI, TOKYO
+from render.address import clean_field, layout_address
+from tests.render.samples import BERLIN, LONDON, PARIS, SEATTLE, SEOUL, SHANGHAI, TOKYO
 from vault.records import LabelRecord
 
 

@@ -1,15 +1,16 @@
 """Label renderers: released label documents in, printer-ready bytes out (JSON, ZPL, PDF).
 
-Pure library code: the label API, batch endpoints and workers pick a renderer with :func:`make_renderer` and
-call ``render(documents)``. Call :func:`warm_up` at worker start so the first PDF or rasterised ZPL label
-doesn't pay for loading the CJK font.
+Pure library code, outside ``app/`` so that importing it never imports flask (nor SQLAlchemy): it depends
+only on the vault's plain values (``vault.records``). The label API, batch endpoints and workers pick a
+renderer with :func:`make_renderer` and call ``render(documents)``. Call :func:`warm_up` at worker start so
+the first PDF or rasterised ZPL label doesn't pay for loading the CJK font.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from app.render.interfaces import (
+from render.interfaces import (
     FontCoverageError,
     LabelDocument,
     LabelRenderer,
@@ -43,17 +44,17 @@ def make_renderer(fmt: str, **options: Any) -> LabelRenderer:
     """
     # Imported here so that asking for JSON never imports Pillow or fontTools.
     if fmt == "json":
-        from app.render.jsonlabel import JsonRenderer
+        from render.jsonlabel import JsonRenderer
 
         _reject_unknown(fmt, options, set())
         return JsonRenderer()
     if fmt == "zpl":
-        from app.render.zpl import ZplRenderer
+        from render.zpl import ZplRenderer
 
         _reject_unknown(fmt, options, {"dpi", "printer_font", "font"})
         return ZplRenderer(**options)
     if fmt == "pdf":
-        from app.render.pdf import PdfRenderer
+        from render.pdf import PdfRenderer
 
         _reject_unknown(fmt, options, {"size", "font"})
         return PdfRenderer(**options)
@@ -68,6 +69,6 @@ def _reject_unknown(fmt: str, options: dict[str, Any], known: set[str]) -> None:
 
 def warm_up(font: str | None = None) -> None:
     """Load the label font once for this process (~0.4 s), so no label request pays for it."""
-    from app.render import fonts
+    from render import fonts
 
     fonts.warm_up(font)

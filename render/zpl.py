@@ -28,12 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from app.render import code128, fonts
-from app.render.address import clean_field, layout_address
-from app.render.interfaces import LabelDocument, RenderError
-from app.render.wrap import wrap_greedy
-from vault.clients import valid_printer_font
-from vault.records import LabelRecord
+from render import code128, fonts
+from render.address import clean_field, layout_address
+from render.interfaces import LabelDocument, RenderError
+from render.wrap import wrap_greedy
+from vault.records import LabelRecord, valid_printer_font
 
 #: Designed for 203 dpi; everything is scaled from these dots.
 BASE_DPI = 203
@@ -121,7 +120,7 @@ class ZplRenderer:
     ) -> None:
         """``dpi``: the printer's resolution. ``printer_font``: a font stored on the printer (``E:NAME.TTF``)
         or a one-character ``^CW`` alias, used for all text. ``font``: the font file used to rasterise
-        text the resident font can't print (default: the label font from :mod:`app.render.fonts`).
+        text the resident font can't print (default: the label font from :mod:`render.fonts`).
         """
         if dpi not in SUPPORTED_DPI:
             raise ValueError(f"dpi must be one of {SUPPORTED_DPI}")

@@ -1,7 +1,7 @@
 """The label-rendering contract: one released label in, printer-ready bytes out.
 
 Renderers are pure (no HTTP, no database, no flask): the label API, batch endpoints and background
-workers call them the same way. Every implementation passes the conformance tests in tests/app/render.
+workers call them the same way. Every implementation passes the conformance tests in tests/render.
 """
 
 from __future__ import annotations

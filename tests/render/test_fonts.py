@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.render import FontCoverageError, fonts
+from render import FontCoverageError, fonts
 
 
 @pytest.fixture(scope="module")

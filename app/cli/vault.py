@@ -1,26 +1,28 @@
-"""Operator CLI: ``flask vault ...`` and ``flask tenants ...``. Commands print counts and ids, never PII."""
+"""``flask vault ...``: the encrypted vault's schema, keys, status and rotation.
+
+The retention and backup commands under ``flask vault`` (purge, backup, restore, epoch, retention-policy)
+are in app/cli/retention.py. Commands print counts and ids, never PII.
+"""
 
 from __future__ import annotations
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
-from app import cli_audit, cli_clients, cli_retention, cli_sync, cli_users, cli_worker
-from app.cli_support import tenant_by_slug
+from app.cli.retention import VAULT_COMMANDS
+from app.cli.support import tenant_by_slug
 from app.services import services
 from vault import rotation
 from vault.db import migrate
 from vault.errors import VaultError
 from vault.keyproviders import LocalKeyProvider
-from vault.labels import create_tenant, set_return_address
 from vault.models import LabelRecordRow, Order, Tenant, TenantKey
 
 
-@click.group("vault", cls=AppGroup)
+@click.group("vault", cls=AppGroup, commands=VAULT_COMMANDS)
 def vault_cli() -> None:
-    """Keys, status and rotation of the encrypted vault."""
+    """The encrypted vault: schema, keys and their rotation, status, retention purge and backups."""
 
 
 @vault_cli.command("init")
@@ -160,61 +162,3 @@ def vault_destroy_root(root_key_id: str) -> None:
     except VaultError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"root key {root_key_id} destroyed")
-
-
-@click.group("tenants", cls=AppGroup)
-def tenants_cli() -> None:
-    """Seller organisations (tenants)."""
-
-
-@tenants_cli.command("create")
-@click.argument("slug")
-@click.option("--name", required=True, help="The seller's display name.")
-def tenants_create(slug: str, name: str) -> None:
-    """Create a tenant and its first key."""
-    svc = services()
-    with svc.sessions() as session:
-        if session.scalar(select(Tenant).where(Tenant.slug == slug)) is not None:
-            raise click.ClickException(f"tenant {slug!r} exists already")
-        create_tenant(session, keys=svc.keys, slug=slug, name=name)
-        session.commit()
-    click.echo(f"tenant {slug} created")
-
-
-@tenants_cli.command("return-address")
-@click.argument("slug")
-@click.option("--name", required=True, help="Sender name printed on labels, e.g. the shop or warehouse.")
-@click.option("--line", "lines", multiple=True, required=True, help="An address line (repeat, up to 4).")
-@click.option("--country", required=True, help="Two-letter country code, e.g. CN.")
-def tenants_return_address(slug: str, name: str, lines: tuple[str, ...], country: str) -> None:
-    """Set the seller's return address printed on every label (audited)."""
-    svc = services()
-    with svc.sessions() as session:
-        tenant = tenant_by_slug(session, slug)
-        try:
-            set_return_address(session, tenant=tenant, name=name, lines=list(lines), country_code=country, actor="cli")
-        except ValueError as exc:
-            raise click.ClickException(str(exc)) from None
-        session.commit()
-    click.echo(f"tenant {slug}: return address set")
-
-
-@tenants_cli.command("list")
-def tenants_list() -> None:
-    """List tenants."""
-    with services().sessions() as session:
-        for t in session.scalars(select(Tenant).order_by(Tenant.slug)):
-            state = f"shredded {t.shredded_at:%Y-%m-%d}" if t.shredded_at else "active"
-            click.echo(f"{t.slug}\t{t.name}\t{state}")
-
-
-def init_app(app: Flask) -> None:
-    app.cli.add_command(vault_cli)
-    app.cli.add_command(tenants_cli)
-    app.cli.add_command(cli_clients.clients_cli)
-    app.cli.add_command(cli_audit.audit_cli)
-    app.cli.add_command(cli_sync.sync_cli)
-    app.cli.add_command(cli_sync.accounts_cli)
-    app.cli.add_command(cli_worker.worker_cli)
-    cli_retention.init_app(app)
-    app.cli.add_command(cli_users.users_cli)

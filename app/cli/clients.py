@@ -5,7 +5,6 @@ Every change is recorded in the tenant's audit chain. Keys are shown once, at cr
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -13,7 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cli_support import tenant_by_slug
+from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
 from vault.clients import (
     ALL_FIELDS,
@@ -27,13 +26,6 @@ from vault.clients import (
 )
 from vault.errors import ClientSetupError, NotFound
 from vault.models import ApiClient, Tenant, utcnow
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"[:100]
-    except (KeyError, OSError):
-        return "cli"
 
 
 def _client(session: Session, tenant: Tenant, ref: str) -> ApiClient:
@@ -126,7 +118,7 @@ def clients_create(
                 profile=profile,
                 expires_at=expires_at,
                 allow_broad=accept_broad_cidr or svc.settings.accept_broad_cidr_risk,
-                actor=_actor(),
+                actor=cli_actor(),
                 now=now,
             )
         except ClientSetupError as exc:
@@ -176,7 +168,7 @@ def clients_revoke(tenant_slug: str, client_ref: str) -> None:
     """Revoke a client's key now and for good (CLIENT_REF: its key id or name). Its next request gets 401."""
     with services().sessions() as session:
         client = _client(session, tenant_by_slug(session, tenant_slug), client_ref)
-        changed = revoke_client(session, client=client, actor=_actor())
+        changed = revoke_client(session, client=client, actor=cli_actor())
         session.commit()
     click.echo(f"client {client.key_id} {'revoked' if changed else 'was revoked already'}")
 
@@ -208,7 +200,7 @@ def clients_allow(
                 add=cidrs,
                 remove=removed,
                 allow_broad=accept_broad_cidr or svc.settings.accept_broad_cidr_risk,
-                actor=_actor(),
+                actor=cli_actor(),
             )
         except ClientSetupError as exc:
             raise click.ClickException(str(exc)) from None

@@ -1,7 +1,8 @@
-"""Operator CLI for marketplace accounts and their sync: ``flask accounts ...`` and ``flask sync ...``.
+"""``flask accounts ...``: connect, list and remove a seller's marketplace accounts.
 
 Credentials are read from the environment or typed at a hidden prompt, never from the command line (argv
-shows in ``ps`` and shell history). Output is counts, ids and names of accounts, never PII or secrets.
+shows in ``ps`` and shell history). They are stored sealed under the tenant's key. Output is counts, ids
+and names of accounts, never PII or secrets.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.cli_support import tenant_by_slug
+from app.cli.support import live_accounts, tenant_by_slug
 from app.services import services
-from connectors.amazon import API_V0, API_V2026, LwaCredentials, connector_for_account
+from connectors.amazon import API_V0, API_V2026, LwaCredentials
 from connectors.amazon.endpoints import REGIONS
-from connectors.interfaces import ConnectorError
-from connectors.sync import SyncProgress, SyncSummary, sync_account
 from vault.errors import VaultError
 from vault.labels import seal_credentials, shred_account
 from vault.models import MarketplaceAccount, Order, Tenant
@@ -32,28 +31,13 @@ CREDENTIAL_ENV = {
 }
 
 
-def _accounts(session: Session, *, tenant: str | None, account: str | None) -> list[MarketplaceAccount]:
-    """Live accounts, narrowed by tenant slug and account name or id."""
-    query = select(MarketplaceAccount).where(MarketplaceAccount.removed_at.is_(None))
-    if tenant:
-        query = query.where(MarketplaceAccount.tenant_id == tenant_by_slug(session, tenant).id)
-    if account:
-        query = query.where(
-            MarketplaceAccount.id == int(account) if account.isdigit() else MarketplaceAccount.name == account
-        )
-    return list(session.scalars(query.order_by(MarketplaceAccount.tenant_id, MarketplaceAccount.id)))
-
-
 def _one_account(session: Session, *, tenant: str | None, account: str) -> MarketplaceAccount:
-    found = _accounts(session, tenant=tenant, account=account)
+    found = live_accounts(session, tenant=tenant, account=account)
     if not found:
         raise click.ClickException(f"no live account {account!r} (see `flask accounts list`)")
     if len(found) > 1:
         raise click.ClickException(f"{len(found)} accounts are called {account!r}; name one by id or add --tenant")
     return found[0]
-
-
-# -- flask accounts ---------------------------------------------------------------------------------------
 
 
 @click.group("accounts", cls=AppGroup)
@@ -147,7 +131,7 @@ def accounts_list(tenant_slug: str | None) -> None:
     """List live accounts with their sync cursor and last sync result."""
     with services().sessions() as session:
         slugs: dict[int, str] = dict(session.execute(select(Tenant.id, Tenant.slug)).all())
-        for a in _accounts(session, tenant=tenant_slug, account=None):
+        for a in live_accounts(session, tenant=tenant_slug, account=None):
             orders = session.scalar(select(func.count()).where(Order.account_id == a.id)) or 0
             cursor = f"{a.sync_cursor:%Y-%m-%d %H:%M:%S}Z" if a.sync_cursor else "never synced"
             last: dict[str, Any] = a.last_sync or {}
@@ -175,81 +159,3 @@ def accounts_remove(account: str, tenant_slug: str | None, yes: bool) -> None:
         shredded = shred_account(session, account=acc)
         session.commit()
     click.echo(f"account {acc.id} removed: {shredded} label records shredded")
-
-
-# -- flask sync -----------------------------------------------------------------------------------------
-
-
-@click.group("sync", cls=AppGroup)
-def sync_cli() -> None:
-    """Pull orders from marketplaces into the vault."""
-
-
-def _print_summary(label: str, s: SyncSummary) -> None:
-    click.echo(f"{label}:")
-    click.echo(f"  orders   {s.orders_new} new, {s.orders_updated} updated, {s.orders_unchanged} unchanged")
-    click.echo(f"  calls    {s.calls} made, {s.throttled} throttled, {s.retries} retried")
-    click.echo(f"  time     {s.seconds:.1f} s, {s.pages} pages")
-    cursor = f"{s.cursor:%Y-%m-%d %H:%M:%S}Z" if s.cursor else "-"
-    click.echo(f"  cursor   changes up to {cursor} are in")
-
-
-@sync_cli.command("run")
-@click.option("--account", help="Sync only this account (name or id); default: every live account.")
-@click.option("--tenant", "tenant_slug", help="Sync only this tenant's accounts.")
-@click.option("--wait", default=0.0, show_default=True, help="Seconds to wait for an account another run is syncing.")
-@click.option(
-    "--speedup",
-    default=1.0,
-    show_default=True,
-    envvar="LABELVAULT_SYNC_SPEEDUP",
-    help="Multiply Amazon's documented rate limits (only for the fake marketplace, which runs faster).",
-)
-def sync_run(account: str | None, tenant_slug: str | None, wait: float, speedup: float) -> None:
-    """Sync marketplace accounts now, one after another, and print what changed.
-
-    Safe to interrupt: work is committed page by page and the next run picks up where this one stopped.
-    An account that another run is syncing is skipped (or waited for, with --wait).
-    """
-    svc = services()
-    with svc.sessions() as session:
-        targets = [
-            (a.id, f"{a.name} (account {a.id})") for a in _accounts(session, tenant=tenant_slug, account=account)
-        ]
-    if not targets:
-        raise click.ClickException("no live account matches (see `flask accounts list`)")
-    failed = 0
-    for account_id, label in targets:
-        try:
-            with svc.sessions() as session:
-                acc = session.get(MarketplaceAccount, account_id)
-                assert acc is not None
-                connector = connector_for_account(session, keys=svc.keys, account=acc, speedup=speedup)
-            try:
-                with click.progressbar(length=1000, label=f"syncing {label}") as bar:
-                    done = 0
-
-                    def advance(p: SyncProgress, bar: Any = bar) -> None:
-                        nonlocal done
-                        target = int(1000 * (p.fraction or 0.0))
-                        if target > done:
-                            bar.update(target - done)
-                            done = target
-
-                    summary = sync_account(
-                        svc.sessions,
-                        keys=svc.keys,
-                        account=account_id,
-                        connector=connector,
-                        wait=wait,
-                        progress=advance,
-                    )
-            finally:
-                connector.close()
-        except (ConnectorError, VaultError) as exc:
-            failed += 1
-            click.echo(f"{label}: failed: {type(exc).__name__}: {exc}", err=True)
-            continue
-        _print_summary(label, summary)
-    if failed:
-        raise click.ClickException(f"{failed} of {len(targets)} accounts failed to sync")

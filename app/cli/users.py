@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cli_support import tenant_by_slug
+from app.cli.support import tenant_by_slug
 from app.services import services
 from vault.errors import VaultError
 from vault.models import User, utcnow

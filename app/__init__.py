@@ -19,7 +19,9 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         logging.getLogger(__name__).warning("production mode with the local keyring (risk accepted by setting)")
 
     from app import cli, errors, health, services
+    from vault import retention
 
+    retention.configure(delivery_allowance_days=settings.retention_delivery_allowance_days)  # process-wide rules
     services.init_app(app, settings)
     errors.init_app(app)
     health.init_app(app)

@@ -27,8 +27,8 @@ from werkzeug.exceptions import NotAcceptable, ServiceUnavailable
 
 from app.allowlist import audit_refusal
 from app.auth import current_client, require_client
-from app.render import FORMATS, LabelDocument, RenderError, ReturnAddress, make_renderer
 from app.services import db_session, services
+from render import FORMATS, LabelDocument, RenderError, ReturnAddress, make_renderer
 from vault.audit import chain_for
 from vault.clients import ADMIN, LABELS_ISSUE, LabelProfile, Principal
 from vault.db import writer_lock

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from app.render.interfaces import RenderError
+from render.interfaces import RenderError
 from vault.errors import DecryptionError, InvalidApiKey, KeyServiceUnavailable, NotEligible, NotFound, VaultError
 
 log = logging.getLogger(__name__)

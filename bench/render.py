@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from app import create_app
-from app.render import warm_up
+from render import warm_up
 from vault.clients import create_client
 from vault.db import make_engine, migrate
 from vault.keyproviders import LocalKeyProvider

@@ -2,7 +2,7 @@
 
 Every value can be overridden by the environment (GUNICORN_*) without editing this file. Workers are
 independent processes (no preload: each opens its own database connections); each loads the label font
-once after forking (``app.render.warm_up``), so no label request pays for it. Prometheus counters of all
+once after forking (``render.warm_up``), so no label request pays for it. Prometheus counters of all
 workers are summed through PROMETHEUS_MULTIPROC_DIR, emptied at start and cleaned when a worker exits.
 """
 
@@ -71,7 +71,7 @@ def on_starting(server: Any) -> None:
 def post_fork(server: Any, worker: Any) -> None:
     """A new worker: load the label renderers' font before the first request."""
     try:
-        from app.render import warm_up
+        from render import warm_up
 
         warm_up()
     except Exception as exc:  # a missing font fails PDF labels, not the worker (readiness shows the rest)

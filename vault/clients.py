@@ -31,7 +31,7 @@ from vault.directsql import DirectStatement
 from vault.errors import ClientSetupError, InvalidApiKey, NotFound
 from vault.models import ApiClient, Tenant, utcnow
 from vault.netaddr import AddressError, IPAddress, IPNetwork, in_any, parse_network
-from vault.records import LabelRecord
+from vault.records import LabelRecord, valid_printer_font
 
 LABELS_ISSUE = "labels:issue"
 ADMIN = "admin"
@@ -53,16 +53,6 @@ _COUNTRY = re.compile(r"[A-Z]{2}")
 def hash_key(key: str) -> str:
     """The stored digest of an API key (hex SHA-256, domain-separated)."""
     return hashlib.sha256(_KEY_DOMAIN + key.encode()).hexdigest()
-
-
-# A font stored on a Zebra printer, as ^A@ names it (drive:NAME.TTF), or a one-character ^CW alias.
-_PRINTER_FONT_NAME = re.compile(r"[REBA]:[A-Z0-9_-]{1,16}\.(TTF|TTE|FNT)", re.IGNORECASE)
-_PRINTER_FONT_ALIAS = re.compile(r"[A-Z0-9]")
-
-
-def valid_printer_font(name: str) -> bool:
-    """Whether ``name`` is a stored printer font (``E:ANMDJ.TTF``) or a one-character ``^CW`` alias."""
-    return bool(_PRINTER_FONT_NAME.fullmatch(name) or _PRINTER_FONT_ALIAS.fullmatch(name))
 
 
 @dataclass(frozen=True, slots=True)

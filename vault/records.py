@@ -1,4 +1,5 @@
-"""Plain values that cross the vault's boundary: the sealed label record and the non-PII order facts.
+"""Plain values that cross the vault's boundary: the sealed label record, the non-PII order facts, and the
+names of printer fonts a client's label profile may ask for (the renderers read them too).
 
 A connector produces both (DESIGN.md, "Minimise at the boundary"); the vault seals the first and stores the
 second in clear. Every PII field is ``repr=False`` so a traceback or a log line can't print an address.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -86,3 +88,13 @@ class OrderFacts:
     ship_by: datetime | None = None
     latest_delivery_at: datetime | None = None
     delivered_at: datetime | None = None
+
+
+# A font stored on a Zebra printer, as ^A@ names it (drive:NAME.TTF), or a one-character ^CW alias.
+_PRINTER_FONT_NAME = re.compile(r"[REBA]:[A-Z0-9_-]{1,16}\.(TTF|TTE|FNT)", re.IGNORECASE)
+_PRINTER_FONT_ALIAS = re.compile(r"[A-Z0-9]")
+
+
+def valid_printer_font(name: str) -> bool:
+    """Whether ``name`` is a stored printer font (``E:ANMDJ.TTF``) or a one-character ``^CW`` alias."""
+    return bool(_PRINTER_FONT_NAME.fullmatch(name) or _PRINTER_FONT_ALIAS.fullmatch(name))

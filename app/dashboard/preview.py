@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from app.render import LabelDocument, make_renderer
+from render import LabelDocument, make_renderer
 from vault.clients import DEFAULT_PROFILE
 from vault.models import Order, utcnow
 from vault.records import LabelRecord

@@ -54,7 +54,7 @@ def test_compose_bind_mounts_exist(compose: dict[str, Any]) -> None:
 
 
 def test_compose_worker_commands_exist(compose: dict[str, Any]) -> None:
-    from app.cli_worker import worker_cli
+    from app.cli.worker import worker_cli
 
     for name in ("worker", "scheduler"):
         command = compose["services"][name]["command"]

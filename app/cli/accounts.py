@@ -1,0 +1,161 @@
+"""``flask accounts ...``: connect, list and remove a seller's marketplace accounts.
+
+Credentials are read from the environment or typed at a hidden prompt, never from the command line (argv
+shows in ``ps`` and shell history). They are stored sealed under the tenant's key. Output is counts, ids
+and names of accounts, never PII or secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.cli.support import live_accounts, tenant_by_slug
+from app.services import services
+from connectors.amazon import API_V0, API_V2026, LwaCredentials
+from connectors.amazon.endpoints import REGIONS
+from vault.errors import VaultError
+from vault.marketplace_accounts import seal_credentials, shred_account
+from vault.models import MarketplaceAccount, Order, Tenant
+
+#: Where ``flask accounts add amazon`` looks before prompting.
+CREDENTIAL_ENV = {
+    "client_id": "LABELVAULT_AMAZON_CLIENT_ID",
+    "client_secret": "LABELVAULT_AMAZON_CLIENT_SECRET",
+    "refresh_token": "LABELVAULT_AMAZON_REFRESH_TOKEN",
+}
+
+
+def _one_account(session: Session, *, tenant: str | None, account: str) -> MarketplaceAccount:
+    found = live_accounts(session, tenant=tenant, account=account)
+    if not found:
+        raise click.ClickException(f"no live account {account!r} (see `flask accounts list`)")
+    if len(found) > 1:
+        raise click.ClickException(f"{len(found)} accounts are called {account!r}; name one by id or add --tenant")
+    return found[0]
+
+
+@click.group("accounts", cls=AppGroup)
+def accounts_cli() -> None:
+    """Marketplace accounts: connect, list and remove a seller's accounts."""
+
+
+@accounts_cli.group("add")
+def accounts_add() -> None:
+    """Connect a marketplace account to a tenant."""
+
+
+@accounts_add.command("amazon")
+@click.option("--tenant", "tenant_slug", required=True, help="The tenant (seller) that owns the account.")
+@click.option("--name", required=True, help="A name for the account, unique within the tenant (e.g. 'JP store').")
+@click.option("--region", type=click.Choice(sorted(REGIONS)), required=True, help="SP-API region: na, eu or fe.")
+@click.option(
+    "--marketplace-id",
+    "marketplace_ids",
+    multiple=True,
+    required=True,
+    help="An Amazon marketplace id to sync (repeat for several), e.g. A1VC38T7YXB528 for Amazon.co.jp.",
+)
+@click.option(
+    "--api-version",
+    type=click.Choice([API_V2026, API_V0]),
+    default=API_V2026,
+    show_default=True,
+    help="Orders API: 2026-01-01 (addresses without an RDT) or legacy v0 (with a Restricted Data Token).",
+)
+@click.option("--sandbox", is_flag=True, help="Use Amazon's sandbox hosts.")
+@click.option("--sp-api-endpoint", help="Override the SP-API base URL (e.g. the fake marketplace).")
+@click.option("--lwa-endpoint", help="Override the Login with Amazon token URL.")
+def accounts_add_amazon(
+    tenant_slug: str,
+    name: str,
+    region: str,
+    marketplace_ids: tuple[str, ...],
+    api_version: str,
+    sandbox: bool,
+    sp_api_endpoint: str | None,
+    lwa_endpoint: str | None,
+) -> None:
+    """Connect an Amazon seller account.
+
+    \b
+    The LWA client id, client secret and refresh token are read from
+      LABELVAULT_AMAZON_CLIENT_ID, LABELVAULT_AMAZON_CLIENT_SECRET, LABELVAULT_AMAZON_REFRESH_TOKEN
+    or asked for at a prompt (secrets hidden) -- never taken from the command line, which other users
+    can see in `ps`. They are stored sealed under the tenant's key.
+    """
+    secrets: dict[str, str] = {}
+    for field, env in CREDENTIAL_ENV.items():
+        value = os.environ.get(env) or click.prompt(
+            field.replace("_", " ").replace("id", "ID"), hide_input=field != "client_id", type=str
+        )
+        secrets[field] = value.strip()
+    credentials = LwaCredentials.from_secrets(secrets)
+    svc = services()
+    with svc.sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        exists = session.scalar(
+            select(MarketplaceAccount).where(MarketplaceAccount.tenant_id == tenant.id, MarketplaceAccount.name == name)
+        )
+        if exists is not None:
+            raise click.ClickException(f"tenant {tenant_slug} already has an account called {name!r}")
+        account = MarketplaceAccount(
+            tenant_id=tenant.id,
+            marketplace="amazon",
+            name=name,
+            region=region,
+            api_version=api_version,
+            marketplace_ids=list(marketplace_ids),
+            sandbox=sandbox,
+            sp_api_endpoint=sp_api_endpoint,
+            lwa_endpoint=lwa_endpoint,
+        )
+        session.add(account)
+        session.flush()
+        try:
+            seal_credentials(session, keys=svc.keys, account=account, secrets=credentials.as_secrets())
+        except VaultError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+        session.commit()
+        click.echo(f"account {account.id} ({tenant_slug}/{name}) added: amazon {region}, Orders API {api_version}")
+
+
+@accounts_cli.command("list")
+@click.option("--tenant", "tenant_slug", help="Only this tenant's accounts.")
+def accounts_list(tenant_slug: str | None) -> None:
+    """List live accounts with their sync cursor and last sync result."""
+    with services().sessions() as session:
+        slugs: dict[int, str] = dict(session.execute(select(Tenant.id, Tenant.slug)).all())
+        for a in live_accounts(session, tenant=tenant_slug, account=None):
+            orders = session.scalar(select(func.count()).where(Order.account_id == a.id)) or 0
+            cursor = f"{a.sync_cursor:%Y-%m-%d %H:%M:%S}Z" if a.sync_cursor else "never synced"
+            last: dict[str, Any] = a.last_sync or {}
+            result = "" if not last else ("ok" if last.get("ok") else f"failed: {last.get('error')}")
+            click.echo(
+                f"{a.id}\t{slugs.get(a.tenant_id)}/{a.name}\t{a.marketplace} {a.region} {a.api_version}"
+                f"{' sandbox' if a.sandbox else ''}\t{','.join(a.marketplace_ids)}\t{orders} orders\t"
+                f"synced to {cursor}\t{result}"
+            )
+
+
+@accounts_cli.command("remove")
+@click.argument("account")
+@click.option("--tenant", "tenant_slug", help="The tenant, if the account name is not unique.")
+@click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
+def accounts_remove(account: str, tenant_slug: str | None, yes: bool) -> None:
+    """Remove an account (by name or id): shred its credentials and every label record of its orders.
+
+    The orders' non-PII stubs stay (marked erased) for the audit trail. This cannot be undone.
+    """
+    with services().sessions() as session:
+        acc = _one_account(session, tenant=tenant_slug, account=account)
+        if not yes:
+            click.confirm(f"Shred account {acc.id} ({acc.name}) and all its label records?", abort=True)
+        shredded = shred_account(session, account=acc)
+        session.commit()
+    click.echo(f"account {acc.id} removed: {shredded} label records shredded")

@@ -1,0 +1,124 @@
+"""Orders, masked, with their audit trail, and the label preview (a fresh second factor, every view audited)."""
+
+from __future__ import annotations
+
+from flask import abort, render_template, request
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from app.dashboard import bp
+from app.dashboard.pages.shared import actor, actor_names, page_number, parse_date, tenant_id
+from app.dashboard.preview import label_png
+from app.dashboard.state import (
+    client_ip,
+    fresh_second_factor,
+    require,
+    second_factor_fresh,
+)
+from app.services import db_session, services
+from vault import reports
+from vault.audit import append_event
+from vault.errors import DecryptionError, KeyServiceUnavailable, NotFound
+from vault.labels import unseal_label
+from vault.masking import masked_summary
+from vault.models import MarketplaceAccount, Order
+from vault.orders import find_order
+from vault.records import OrderStatus
+from vault.release import order_ref
+
+PREVIEW_PURPOSE = "label-preview"
+
+
+@bp.get("/orders")
+@require("view")
+def orders() -> str:
+    # Every criterion here is non-PII (order ids, statuses, dates), so a GET form is fine.
+    args = request.args
+    query = reports.OrderQuery(
+        order_id=args.get("order_id", "")[:100],
+        status=args.get("status", "") if args.get("status", "") in {*OrderStatus, "erased"} else "",
+        purchased_from=parse_date(args.get("from")),
+        purchased_to=parse_date(args.get("to")),
+    )
+    db = db_session()
+    page = reports.search_orders(db, tenant_id=tenant_id(), query=query, page=page_number(args.get("page")))
+    rows = reports.masked_orders(db, keys=services().keys, orders=page.items)
+    params = {k: v for k, v in args.items() if k != "page" and v}
+    return render_template(
+        "dashboard/orders.html",
+        rows=rows,
+        page=page,
+        query=query,
+        statuses=[s.value for s in OrderStatus] + ["erased"],
+        params=params,
+    )
+
+
+def _order(marketplace: str, order_id: str) -> Order:
+    try:
+        return find_order(db_session(), tenant_id=tenant_id(), marketplace=marketplace, external_order_id=order_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/orders/<marketplace>/<order_id>")
+@require("view")
+def order_detail(marketplace: str, order_id: str) -> str:
+    db = db_session()
+    order = _order(marketplace, order_id)
+    summary = ""
+    if order.label is not None:
+        try:
+            summary = masked_summary(unseal_label(db, keys=services().keys, order=order))
+        except (DecryptionError, KeyServiceUnavailable):
+            summary = "?"
+    account = db.get(MarketplaceAccount, order.account_id)
+    events = reports.search_audit(
+        db, tenant_id=tenant_id(), query=reports.AuditQuery(order=order_ref(marketplace, order_id)), per_page=20
+    )
+    return render_template(
+        "dashboard/order.html",
+        order=order,
+        summary=summary,
+        account=account,
+        events=events.items,
+        actor_names=actor_names(),
+    )
+
+
+@bp.get("/orders/<marketplace>/<order_id>/preview")
+@require("label-preview")
+@fresh_second_factor()
+def label_preview(marketplace: str, order_id: str) -> str:
+    order = _order(marketplace, order_id)
+    return render_template("dashboard/preview.html", order=order, has_label=order.label is not None)
+
+
+@bp.get("/orders/<marketplace>/<order_id>/label.png")
+@require("label-preview")
+def label_image(marketplace: str, order_id: str) -> Response:
+    """The label as an image: only with a fresh second factor, and every view is audited (purpose label-preview)."""
+    if not second_factor_fresh():
+        abort(403, _("Enter a code from your authenticator app again to see labels."))
+    db = db_session()
+    order = _order(marketplace, order_id)
+    if order.label is None:
+        abort(404)
+    record = unseal_label(db, keys=services().keys, order=order)
+    png = label_png(order, record)
+    append_event(
+        db,
+        tenant_id=order.tenant_id,
+        actor=actor(),
+        action="label.preview",
+        outcome="shown",
+        order_ref=order_ref(order.marketplace, order.external_order_id),
+        ip=client_ip(),
+        purpose=PREVIEW_PURPOSE,
+        details={"format": "png", "profile": "default"},
+    )
+    db.commit()  # audited before anything is sent
+    resp = Response(png, mimetype="image/png")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Content-Disposition"] = "inline"
+    return resp

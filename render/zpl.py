@@ -1,0 +1,298 @@
+"""ZPL II labels for Zebra printers: 4x6 in at 203 or 300 dpi, UTF-8 (``^CI28``).
+
+The layout is designed in 203-dpi dots and every position, size, line and barcode module is scaled to the
+printer's resolution, so a 300-dpi label looks the same as a 203-dpi one, not like a small one in a corner.
+
+Safety: buyer values go to the printer inside ``^FD`` fields. A ``^`` or ``~`` there would end the field and
+start a command (``^XZ^XA`` a new label, ``~JR`` a printer reset), so every field is sent with ``^FH`` and
+those characters, ``_`` (the escape itself), ``\\`` and all control characters travel as ``_XX`` hex
+escapes. Fields are also bounded in length. The output contains only commands this module writes.
+
+Scripts the printer's resident font lacks (CJK, Greek, Cyrillic on many models): with the ``printer_font``
+option the warehouse names a font it has downloaded to the printer (``E:ANMDJ.TTF`` -> ``^A@``, or a
+one-letter ``^CW`` alias it has set up), and all text uses it. Without it, a line the resident font can't
+print is rasterised (Pillow + the label font) into a ``^GF`` graphic, so it prints as written; characters
+the label font lacks too are a :class:`FontCoverageError`, never boxes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import functools
+import unicodedata
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from render import code128, fonts
+from render.address import clean_field, layout_address
+from render.interfaces import LabelDocument, RenderError
+from render.wrap import wrap_greedy
+from vault.records import LabelRecord, valid_printer_font
+
+#: Designed for 203 dpi; everything is scaled from these dots.
+BASE_DPI = 203
+LABEL_WIDTH_IN, LABEL_HEIGHT_IN = 4, 6
+SUPPORTED_DPI = (203, 300)
+
+#: Longest value printed for any one buyer field (characters); longer values are cut, never sent whole.
+MAX_FIELD_CHARS = 80
+MAX_ORDER_REF_CHARS = 50
+
+# What the resident scalable font 0 prints under ^CI28 on every current Zebra: Latin-1, Latin Extended-A
+# and the usual typographic punctuation. Anything else is rasterised unless a printer font is configured.
+_RESIDENT_EXTRA = frozenset("\u2013\u2014\u2018\u2019\u201a\u201c\u201d\u201e\u2022\u2026\u20ac")
+
+
+def _resident_prints(char: str) -> bool:
+    code = ord(char)
+    return 0x20 <= code <= 0x7E or 0xA0 <= code <= 0x17F or char in _RESIDENT_EXTRA
+
+
+def escape_field(text: str) -> str:
+    """Field data safe inside ``^FH^FD…^FS``: command prefixes, the escape, ``\\`` and controls as ``_XX``."""
+    out: list[str] = []
+    for char in text:
+        code = ord(char)
+        if char in "^~_\\" or code < 0x20 or 0x7F <= code <= 0x9F:
+            out.append("".join(f"_{byte:02X}" for byte in char.encode("utf-8")))
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\ufffd")  # a lone surrogate can't be encoded; print the replacement character
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _bounded(text: str, limit: int = MAX_FIELD_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@functools.lru_cache(maxsize=4096)
+def _width_factor(char: str) -> float:
+    # Good enough to wrap: wide (CJK) characters are square, Latin ones average a little over half the height.
+    return 1.0 if unicodedata.east_asian_width(char) in "WF" else 0.62
+
+
+def _estimated_width(text: str, height: int) -> float:
+    return height * sum(map(_width_factor, text))
+
+
+def _wrap(text: str, max_width: int, height: int) -> list[str]:
+    """Greedy wrap by estimated widths (the printer's font metrics aren't known here)."""
+    if _estimated_width(text, height) <= max_width:  # most lines fit: one pass, same result
+        stripped = text.strip()
+        return [stripped] if stripped else []
+    return wrap_greedy(text, max_width, lambda char: height * _width_factor(char))
+
+
+def _format_time(moment: datetime) -> str:
+    return moment.isoformat(sep=" ", timespec="minutes")
+
+
+@dataclass(frozen=True, slots=True)
+class _Style:
+    height: int  # character cell height, dots at 203 dpi
+    width: int
+
+
+_CAPTION = _Style(20, 20)
+_RETURN = _Style(22, 22)
+_ORDER_TEXT = _Style(34, 32)
+_META = _Style(24, 24)
+_SHIP_TO_SIZES = (48, 40, 34, 29, 25)  # tried largest first until the block fits
+
+
+class ZplRenderer:
+    """``application/zpl``: one ``^XA…^XZ`` label per document, concatenated into one stream."""
+
+    media_type = "application/zpl"
+
+    def __init__(
+        self,
+        *,
+        dpi: Literal[203, 300] | int = 203,
+        printer_font: str | None = None,
+        font: str | None = None,
+    ) -> None:
+        """``dpi``: the printer's resolution. ``printer_font``: a font stored on the printer (``E:NAME.TTF``)
+        or a one-character ``^CW`` alias, used for all text. ``font``: the font file used to rasterise
+        text the resident font can't print (default: the label font from :mod:`render.fonts`).
+        """
+        if dpi not in SUPPORTED_DPI:
+            raise ValueError(f"dpi must be one of {SUPPORTED_DPI}")
+        if printer_font is not None and not valid_printer_font(printer_font):
+            raise ValueError("printer_font must be a stored font like 'E:ANMDJ.TTF' or a one-character alias")
+        self.dpi = dpi
+        self.printer_font = printer_font
+        self.font = font
+        self._scale = dpi / BASE_DPI
+        self._label_font: fonts.LabelFont | None = None  # resolved on the first graphic, then kept
+        # Graphics already drawn in the current render() call: a wave of orders repeats its prefectures,
+        # cities and districts. Emptied when the call returns, so no buyer text outlives the request.
+        self._graphics: dict[tuple[str, int, str | None], str] = {}
+
+    def render(self, documents: Sequence[LabelDocument]) -> bytes:
+        """Render the documents into one ZPL stream (UTF-8)."""
+        if not documents:
+            raise RenderError("no label documents to render")
+        try:
+            return "\n".join(self._label(doc) for doc in documents).encode("utf-8")
+        finally:
+            self._graphics.clear()
+
+    # -- layout ---------------------------------------------------------------------------------------------
+
+    def _d(self, dots: float) -> int:
+        """Dots at 203 dpi -> dots at the printer's resolution."""
+        return round(dots * self._scale)
+
+    def _label(self, doc: LabelDocument) -> str:
+        width, height = BASE_DPI * LABEL_WIDTH_IN, BASE_DPI * LABEL_HEIGHT_IN
+        margin = 30
+        inner = width - 2 * margin
+        face_country = doc.ship_to.country_code
+        out = [
+            "^XA",
+            "^CI28",
+            f"^PW{self._d(width)}",
+            f"^LL{self._d(height)}",
+            "^LH0,0",
+        ]
+
+        # Return address, small, top left: who to send it back to.
+        y = 24
+        out += self._text(margin, y, "FROM", _CAPTION, country=face_country)
+        y += 24
+        if doc.return_address is not None:
+            ret = doc.return_address
+            for line in [ret.name, *ret.lines, ret.country_code][:5]:
+                for part in _wrap(_bounded(clean_field(line)), inner, _RETURN.height)[:2]:
+                    out += self._text(margin, y, part, _RETURN, country=ret.country_code)
+                    y += 26
+        y = max(y, 150) + 6
+        out.append(self._rule(margin, y, inner))
+
+        # Ship-to block: the largest size at which the whole layout fits.
+        y += 14
+        out += self._text(margin, y, "SHIP TO", _CAPTION, country=face_country)
+        y += 28
+        block_bottom = 800
+        record = _bounded_record(doc)
+        address = layout_address(record)
+        for size in _SHIP_TO_SIZES:
+            pitch = round(size * 1.2)
+            wrapped = [part for line in address for part in _wrap(line, inner, size)]
+            if len(wrapped) * pitch <= block_bottom - y or size == _SHIP_TO_SIZES[-1]:
+                break
+        style = _Style(size, size)
+        # Field bounds make overflow at the smallest size impossible in practice; clip rather than overprint.
+        for part in wrapped[: (block_bottom - y) // pitch]:
+            out += self._text(margin, y, part, style, country=face_country)
+            y += pitch
+        y = block_bottom + 8
+        out.append(self._rule(margin, y, inner))
+
+        # Order id as Code 128 (the printer encodes it, auto subset switching) and as text.
+        y += 24
+        order_ref = _bounded(doc.order_ref, MAX_ORDER_REF_CHARS)
+        out += self._barcode(margin, y, inner, order_ref)
+        y += 140
+        out += self._text(margin, y, order_ref, _ORDER_TEXT, country=face_country)
+        y += 46
+        out += self._text(margin, y, _bounded(clean_field(doc.marketplace)).upper(), _META, country=face_country)
+        y += 40
+        out.append(self._rule(margin, y, inner, thickness=2))
+        y += 14
+        out += self._text(margin, y, f"PRINTED {_format_time(doc.printed_at)}", _META, country=face_country)
+        out.append("^XZ")
+        return "\n".join(out)
+
+    def _rule(self, x: int, y: int, width: int, thickness: int = 3) -> str:
+        t = max(1, self._d(thickness))
+        return f"^FO{self._d(x)},{self._d(y)}^GB{self._d(width)},{t},{t}^FS"
+
+    def _barcode(self, x: int, y: int, max_width: int, data: str) -> list[str]:
+        bar_height = self._d(110)
+        # Widest module (in printer dots) at which the symbol plus quiet zones fits the label.
+        symbol = code128.width_in_modules(data)
+        module = min(self._d(2), self._d(max_width) // (symbol + 2 * code128.QUIET_ZONE))
+        if module < 1:
+            raise RenderError("order reference too long for a Code 128 barcode on a 4-inch label")
+        # Centred: the quiet zones fall inside the margins either side.
+        left = self._d(x) + (self._d(max_width) - symbol * module) // 2
+        return [
+            f"^BY{module},3,{bar_height}",
+            f"^FO{left},{self._d(y)}^BCN,{bar_height},N,N,N,A^FH^FD{escape_field(data)}^FS",
+        ]
+
+    def _text(self, x: int, y: int, text: str, style: _Style, *, country: str | None) -> list[str]:
+        if not text:
+            return []
+        h, w = self._d(style.height), self._d(style.width)
+        origin = f"^FO{self._d(x)},{self._d(y)}"
+        if self.printer_font is not None:
+            font = (
+                f"^A{self.printer_font}N,{h},{w}"
+                if len(self.printer_font) == 1
+                else f"^A@N,{h},{w},{self.printer_font}"
+            )
+            return [f"{origin}{font}^FH^FD{escape_field(text)}^FS"]
+        if all(_resident_prints(c) for c in text):
+            return [f"{origin}^A0N,{h},{w}^FH^FD{escape_field(text)}^FS"]
+        key = (text, h, country)
+        graphic = self._graphics.get(key)
+        if graphic is None:
+            graphic = self._graphics[key] = self._graphic(text, h, country)
+        return [f"{origin}{graphic}^FS"]
+
+    def _graphic(self, text: str, height: int, country: str | None) -> str:
+        """The text rasterised with the label font into a ``^GF`` graphic (Z64-encoded)."""
+        from PIL import Image, ImageDraw
+
+        if self._label_font is None:
+            self._label_font = fonts.load_font(self.font)
+        face = self._label_font.face_for(country)
+        printable = "".join(c for c in text if not fonts.is_ignorable(c))
+        face.check_coverage(printable, what="a ZPL text field")
+        # Fill the same cell as font 0 would: an ideograph's em box (0.88 above, 0.12 below the baseline)
+        # fills the cell at 92 % of its height, so lines keep the pitch and don't overlap.
+        runs = [(run_face.raster_font(max(8, round(height * 0.92))), run) for run_face, run in face.runs(printable)]
+        baseline = round(height * 0.82)
+        # Drawn in mode "1" (FreeType's monochrome rasteriser: hinted for exactly this, no grey to threshold)
+        # on a label-wide strip, then cut to the ink: 1 = a printed dot, 8 pixels a byte, MSB first.
+        image = Image.new("1", (self._d(BASE_DPI * LABEL_WIDTH_IN), height), 0)
+        draw = ImageDraw.Draw(image)
+        x = 0.0
+        for index, (pil_font, run) in enumerate(runs):
+            draw.text((x, baseline), run, font=pil_font, fill=1, anchor="ls")
+            if index + 1 < len(runs):  # only a following run needs this one's advance
+                x += pil_font.getlength(run)
+        ink = image.getbbox()
+        width = min(image.width, max(8, -(-(ink[2] if ink else 0) // 8) * 8))
+        data = image.crop((0, 0, width, height)).tobytes()
+        return f"^GFA,{len(data)},{len(data)},{width // 8},{z64(data)}"
+
+
+def z64(data: bytes) -> str:
+    """ZPL's Z64 encoding of graphic data: ``:Z64:`` + Base64(zlib deflate) + ``:`` + CRC-16/CCITT of the Base64.
+
+    What ZebraDesigner writes for ``^GF`` fields; a fraction of the size of ASCII hex, and the printer
+    discards a field whose CRC doesn't match instead of printing garbage.
+    """
+    encoded = base64.b64encode(zlib.compress(data, 6))
+    return f":Z64:{encoded.decode('ascii')}:{binascii.crc_hqx(encoded, 0):04X}"
+
+
+def _bounded_record(doc: LabelDocument) -> LabelRecord:
+    """The ship-to record with every text field cut to :data:`MAX_FIELD_CHARS`."""
+    record = doc.ship_to
+    changes = {
+        name: _bounded(value)
+        for name, value in record.as_dict().items()
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS
+    }
+    return dataclasses.replace(record, **changes) if changes else record

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import func, select
 
-from app import cli_audit, cli_clients, cli_retention, cli_sync, cli_users, cli_worker
+from app import cli_audit, cli_clients, cli_retention, cli_sync, cli_users, cli_worker, create_app
 from app.cli_support import tenant_by_slug
 from app.services import services
 from vault import rotation
@@ -218,3 +218,21 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(cli_worker.worker_cli)
     cli_retention.init_app(app)
     app.cli.add_command(cli_users.users_cli)
+
+
+def main() -> None:
+    """``labelvault``, the console script: the ``flask`` commands, runnable from any directory.
+
+    The app comes from ``create_app`` and the ``LABELVAULT_*`` settings (instance folder included), never
+    from a ``wsgi.py`` in the current directory; for the same reason no ``.env`` file is picked up from it
+    (``-e FILE`` loads one on purpose).
+    """
+    group = FlaskGroup(
+        name="labelvault",
+        create_app=create_app,
+        load_dotenv=False,
+        help="labelvault's operator commands, configured by LABELVAULT_* environment variables (README.md).",
+    )
+    # --app names another application, which makes no sense here: labelvault is the application.
+    group.params = [param for param in group.params if param.name != "app"]
+    group.main()

@@ -5,6 +5,11 @@ profile; reads only) and :func:`record_release` / :func:`record_batch` (reissue 
 domain half of the label API's pipeline, in the caller's transaction. The caller renders in between, commits,
 and sends the label only after the commit succeeded: if the audit event can't be written, the transaction
 fails and nothing is released.
+
+Every refusal event is built here (:func:`_refusal_event`), from the :class:`~vault.errors.RefusalReason` the
+refusing error carries: :func:`record_refusal` appends one for a refused request (the HTTP side asks for it
+in one place, app/refusals.py), :func:`record_batch` appends a batch's per-order refusals together with its
+releases.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from sqlalchemy.orm import Session
 from vault.audit import NewEvent, WrittenEvent, append_events
 from vault.clients import LabelProfile, Principal
 from vault.directsql import DirectStatement
-from vault.errors import NotEligible, ReissueCapReached
+from vault.errors import NotEligible, RefusalReason, ReissueCapReached
 from vault.keys import KeyManager
 from vault.labels import OrderSnapshot, snapshot_order, unseal_label
 from vault.models import Order
@@ -56,15 +61,15 @@ class ReleasedLabel:
 def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
     """Raise :class:`NotEligible` unless a label may be issued for ``order`` now (the cap is separate)."""
     if order.erased_at is not None:
-        raise NotEligible("erased")
+        raise NotEligible(RefusalReason.ERASED)
     if order.status == OrderStatus.CANCELLED:
-        raise NotEligible("cancelled")
+        raise NotEligible(RefusalReason.CANCELLED)
     if order.status not in {s.value for s in OrderStatus if s.labels_allowed}:
-        raise NotEligible("status")
+        raise NotEligible(RefusalReason.STATUS)
     if order.retention_until is not None and order.retention_until <= now:
-        raise NotEligible("retention-expired")
+        raise NotEligible(RefusalReason.RETENTION_EXPIRED)
     if order.label is None:
-        raise NotEligible("no-label-data")
+        raise NotEligible(RefusalReason.NO_LABEL_DATA)
 
 
 # Built once (they run on every label request): the reissue count is one conditional UPDATE, for one order
@@ -109,7 +114,7 @@ class Refused:
 
     marketplace: str | None
     order_id: str | None
-    reason: str
+    reason: RefusalReason
 
 
 def prepare_release(
@@ -214,9 +219,9 @@ def record_batch(
                 events.append(_release_event(client, outcome, issued, ip, fmt))
                 results.append((outcome, issued))
                 continue
-            outcome = Refused(outcome.marketplace, outcome.order_id, "reissue-cap")
+            outcome = Refused(outcome.marketplace, outcome.order_id, RefusalReason.REISSUE_CAP)
         m, o, batch = outcome.marketplace, outcome.order_id, {"batch": len(outcomes)}
-        events.append(_refusal(client_actor(client), outcome.reason, ip, RELEASE_ACTION, m, o, batch))
+        events.append(_refusal_event(client_actor(client), outcome.reason, ip, RELEASE_ACTION, m, o, batch))
         results.append(outcome)
     appended = append_events(session, tenant_id=client.tenant_id, events=events, now=now)
     return [
@@ -225,9 +230,9 @@ def record_batch(
     ]
 
 
-def _refusal(
+def _refusal_event(
     actor: str,
-    reason: str,
+    reason: RefusalReason,
     ip: str | None,
     action: str,
     marketplace: str | None,
@@ -251,7 +256,7 @@ def record_refusal(
     *,
     tenant_id: int | None,
     actor: str,
-    reason: str,
+    reason: RefusalReason,
     ip: str | None,
     action: str = RELEASE_ACTION,
     marketplace: str | None = None,
@@ -263,5 +268,5 @@ def record_refusal(
 
     The caller commits, in a transaction of its own: the refused request released nothing to commit with.
     """
-    event = _refusal(actor, reason, ip, action, marketplace, order_id, details)
+    event = _refusal_event(actor, reason, ip, action, marketplace, order_id, details)
     return append_events(session, tenant_id=tenant_id, events=[event], now=now)[0]

@@ -1,0 +1,32 @@
+"""The narrow label API (``/v1``): the only way buyer data leaves labelvault. Every route is listed here.
+
+The pipeline, each step able to refuse (with a reason code, audited in app/refusals.py):
+
+1. client IP (trusted-proxy rule) and the global allowlist — app/allowlist.py, before the view;
+2. the IP rate limit — app/limits.py, right after (``create_app`` declares both, in this order);
+3. API key → the client's own CIDRs → the client's rate limit → scope — :func:`app.api.auth.require_client`;
+4. the request's own checks: a well-formed order reference, the label format and its options, a batch's
+   body — app/api/request_checks.py, before anything is counted or unsealed;
+5. order lookup inside the client's tenant → eligibility → reissue cap → unseal → label profile → render →
+   reissue count and audit append → commit → send — app/api/labels.py with :mod:`vault.release`.
+
+Modules: ``labels`` (one label, a batch), ``audit`` (the audit chain's head), ``openapi`` (the OpenAPI
+document beside it, openapi.json), ``auth`` (the API client's steps), ``request_checks``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from app.api import audit, labels, openapi
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+bp.add_url_rule("/labels/<marketplace>/<order_id>", view_func=labels.get_label, methods=["GET"])
+bp.add_url_rule("/labels/batch", view_func=labels.post_label_batch, methods=["POST"])
+bp.add_url_rule("/audit/head", view_func=audit.audit_head, methods=["GET"])
+bp.add_url_rule("/openapi.json", view_func=openapi.openapi_json, methods=["GET"])
+
+
+def init_app(app: Flask) -> None:
+    """Register the label API's routes."""
+    app.register_blueprint(bp)

@@ -27,7 +27,6 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     from app import (
         alarms,
         allowlist,
-        api,
         cli,
         dashboard,
         errors,
@@ -38,6 +37,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         security,
         services,
     )
+    from app.api import routes as api_routes
 
     observability.configure_logging(settings)
     services.init_app(app, settings)
@@ -68,7 +68,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     errors.init_app(app)
     refusals.init_app(app)
     health.init_app(app)
-    api.init_app(app)
+    api_routes.init_app(app)
     observability.init_app(app, settings)  # /metrics
     dashboard.init_app(app, settings)  # the seller dashboard: languages, pages
     cli.init_app(app)

@@ -1,4 +1,4 @@
-"""The narrow label API (``/v1``): the only way buyer data leaves labelvault. Every route is listed here.
+"""The narrow label API (``/v1``): the only way buyer data leaves labelvault.
 
 The pipeline, each step able to refuse (with a reason code, audited in app/refusals.py):
 
@@ -10,23 +10,7 @@ The pipeline, each step able to refuse (with a reason code, audited in app/refus
 5. order lookup inside the client's tenant → eligibility → reissue cap → unseal → label profile → render →
    reissue count and audit append → commit → send — app/api/labels.py with :mod:`vault.release`.
 
-Modules: ``labels`` (one label, a batch), ``audit`` (the audit chain's head), ``openapi`` (the OpenAPI
-document beside it, openapi.json), ``auth`` (the API client's steps), ``request_checks``.
+Modules: ``routes`` (every route of the API, in one table), ``labels`` (one label, a batch), ``audit`` (the
+audit chain's head), ``openapi`` (the OpenAPI document, openapi.json beside it, and its route), ``auth`` (the
+API client's steps), ``request_checks`` (the request's own checks).
 """
-
-from __future__ import annotations
-
-from flask import Blueprint, Flask
-
-from app.api import audit, labels, openapi
-
-bp = Blueprint("api", __name__, url_prefix="/v1")
-bp.add_url_rule("/labels/<marketplace>/<order_id>", view_func=labels.get_label, methods=["GET"])
-bp.add_url_rule("/labels/batch", view_func=labels.post_label_batch, methods=["POST"])
-bp.add_url_rule("/audit/head", view_func=audit.audit_head, methods=["GET"])
-bp.add_url_rule("/openapi.json", view_func=openapi.openapi_json, methods=["GET"])
-
-
-def init_app(app: Flask) -> None:
-    """Register the label API's routes."""
-    app.register_blueprint(bp)

@@ -86,7 +86,7 @@ def _template_globals() -> dict[str, Any]:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    # The session cookie and the security headers are the app's (create_app): they cover the API too.
+    # The session cookie and the security headers are set up by create_app (the headers go on every response).
     i18n.init_app(app)
     from app.dashboard import auth, pages  # noqa: F401  (registers the views on bp)
 

@@ -1,8 +1,10 @@
 """The alarms of vault/alarms.py wired to the HTTP side: every label response and every refusal feeds them.
 
-After each request: a released label counts toward its client's rate; a refusal for an order outside the
-eligible states counts toward the client's ``ineligible_orders`` window; a refused request (401, 403, 404,
-409, 429) counts toward its address's ``repeated_refusals`` window. A raised alarm becomes a metric
+After each request (:func:`observe`, an after-request hook ``create_app`` declares): a released label counts
+toward its client's rate; a label refusal whose reason code (``g.refusal``, app/refusals.py) means an order
+outside the eligible states counts toward the client's ``ineligible_orders`` window; a refused answer (401,
+403, 404, 409, 429: a typed refusal or a plain HTTP error such as a scan of unknown paths) counts toward its
+address's ``repeated_refusals`` window. A raised alarm becomes a metric
 (``labelvault_alarms_total{kind}``), a warning log line and an audit event (``alarm.<kind>``), never
 holding PII. Windows live in Redis when ``LABELVAULT_REDIS_URL`` is set, in memory otherwise. If the store
 is down the event is not counted (``labelvault_alarm_store_errors_total``); the request is not affected.
@@ -90,20 +92,17 @@ _last_store_error = [0.0]
 
 
 def _observe(response: Response) -> None:
-    from app.observability import refusal_reason
-
     mon = monitor()
     status = response.status_code
     client = g.get("api_client")
     alarms: list[Alarm | None] = []
     if request.endpoint == LABEL_ENDPOINT and client is not None:
+        refusal = g.get("refusal")
         if status == 200:
             alarms.extend(mon.label_released(tenant_id=client.tenant_id, client=client_actor(client)))
-        elif status == 409:
+        elif refusal is not None:
             alarms.append(
-                mon.ineligible_requested(
-                    tenant_id=client.tenant_id, client=client_actor(client), reason=refusal_reason(response)
-                )
+                mon.ineligible_requested(tenant_id=client.tenant_id, client=client_actor(client), reason=refusal)
             )
     ip = g.get("client_ip")
     if status in REFUSAL_STATUSES and ip:
@@ -113,7 +112,8 @@ def _observe(response: Response) -> None:
             raise_alarm(alarm)
 
 
-def _after_request(response: Response) -> Response:
+def observe(response: Response) -> Response:
+    """After each request: feed the alarm windows; raise, count, log and audit what crosses a threshold."""
     try:
         _observe(response)
     except AlarmStoreUnavailable:
@@ -128,5 +128,5 @@ def _after_request(response: Response) -> Response:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
+    """The app's alarm monitor (``create_app`` puts :func:`observe` among the after-request hooks)."""
     app.extensions["labelvault.alarms"] = AlarmMonitor(make_store(settings), policy_from(settings))
-    app.after_request(_after_request)

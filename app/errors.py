@@ -1,4 +1,10 @@
-"""Every HTTP error is an RFC 9457 problem+json document: same shape everywhere, no stack trace, no PII."""
+"""Every HTTP error is an RFC 9457 problem+json document: same shape everywhere, no stack trace, no PII.
+
+Also the refusals the HTTP side raises itself (the network check, the rate limits, the API client's CIDRs and
+scope, a label that can't be rendered), beside the vault's (:mod:`vault.errors`): each carries its
+:class:`~vault.errors.RefusalReason`. :func:`refusal_response` is the answer to every refusal; app/refusals.py
+records and audits the refusal before answering with it.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +16,75 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from render.interfaces import RenderError
-from vault.errors import DecryptionError, InvalidApiKey, KeyServiceUnavailable, NotEligible, NotFound, VaultError
+from vault.errors import (
+    DecryptionError,
+    InvalidApiKey,
+    KeyServiceUnavailable,
+    NotEligible,
+    NotFound,
+    Refusal,
+    RefusalReason,
+    VaultError,
+)
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "https://labelvault.dev/problems/"
 
 
+class NetworkRefused(Refusal):
+    """The address may not connect: outside the global allowlist, unreadable, or outside the client's CIDRs.
+
+    Always the same bare 403, whatever the path, so it tells nothing about what is behind it.
+    """
+
+    def __init__(self, reason: RefusalReason) -> None:
+        super().__init__(f"network refused: {reason}")
+        self.reason = reason
+
+
+class RateLimited(Refusal):
+    """A rate limit is used up; ``retry_after`` seconds until its window frees a request."""
+
+    reason = RefusalReason.RATE_LIMITED
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("rate limit exceeded")
+        self.retry_after = retry_after
+
+
+class RateLimitUnavailable(Refusal):
+    """The rate-limit store can't be reached: requests are refused (a limiter that can't count is none)."""
+
+    reason = RefusalReason.RATE_LIMIT_UNAVAILABLE
+
+
+class MissingScope(Refusal):
+    """The API key is valid but lacks the scope the route needs."""
+
+    reason = RefusalReason.SCOPE
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"this API key lacks the {scope!r} scope")
+        self.scope = scope
+
+
+class LabelNotRendered(Refusal):
+    """The renderer failed for this label and format (its message, which may describe the label, is dropped)."""
+
+    reason = RefusalReason.RENDER_FAILED
+
+
+def problem_kind(status: int) -> str:
+    """The problem type's last segment for an HTTP status without a kind of its own, e.g. ``not-found``."""
+    return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
+
+
 def problem(status: int, detail: str | None = None, *, kind: str | None = None, **extra: Any) -> Response:
     """Build a problem+json response. ``detail`` must never contain PII or secrets."""
-    phrase = HTTPStatus(status).phrase
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE + (kind or phrase.lower().replace(" ", "-").replace("'", "")),
-        "title": phrase,
+        "type": PROBLEM_TYPE + (kind or problem_kind(status)),
+        "title": HTTPStatus(status).phrase,
         "status": status,
     }
     if detail:
@@ -33,7 +95,50 @@ def problem(status: int, detail: str | None = None, *, kind: str | None = None, 
     return resp
 
 
+def refusal_response(exc: Refusal) -> Response:
+    """The answer to a refusal: its status, problem type and headers."""
+    match exc:
+        case NetworkRefused():
+            return problem(403)  # no detail: the same for every path
+        case InvalidApiKey():
+            # One answer to a missing, malformed, unknown, wrong, revoked or expired key.
+            resp = problem(401, "a valid API key is required", kind="invalid-api-key")
+            resp.headers["WWW-Authenticate"] = 'Bearer realm="labelvault"'
+            return resp
+        case MissingScope():
+            return problem(403, str(exc), kind="insufficient-scope")
+        case RateLimited():
+            resp = problem(429, "rate limit exceeded; retry later", kind="rate-limited")
+            resp.headers["Retry-After"] = str(exc.retry_after)
+            return resp
+        case RateLimitUnavailable():
+            log.error("rate-limit store unreachable; refusing requests (fail closed)")
+            resp = problem(503, "rate limiting is unavailable; retry later", kind="rate-limit-unavailable")
+            resp.headers["Retry-After"] = "5"
+            return resp
+        case NotEligible():
+            # Only ever raised inside the client's own tenant, so saying why is no leak.
+            return problem(409, "no label can be issued for this order now", kind="not-eligible", reason=exc.reason)
+        case NotFound():
+            return problem(404)
+        case LabelNotRendered():
+            log.warning("label could not be rendered (%s)", type(exc.__cause__).__name__)
+            return problem(422, "the label can't be rendered in this format", kind="render-failed")
+        case KeyServiceUnavailable():
+            log.error("key service unavailable", extra={"path": request.path})
+            resp = problem(503, "the key service is unavailable; nothing was released", kind="key-service-unavailable")
+            resp.headers["Retry-After"] = "30"
+            return resp
+        case DecryptionError():
+            log.error("sealed record could not be opened", extra={"path": request.path})
+            return problem(500, "the label data could not be opened", kind="decryption-failed")
+    log.error("refusal %s without an answer of its own", type(exc).__name__)
+    return problem(500)
+
+
 def init_app(app: Flask) -> None:
+    """The problem document of every error that isn't a refusal (app/refusals.py answers those)."""
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Response:
         resp = problem(exc.code or 500, exc.description if exc.code != 404 else None)
@@ -43,38 +148,12 @@ def init_app(app: Flask) -> None:
             resp.headers["Retry-After"] = "5"
         return resp
 
-    @app.errorhandler(NotFound)
-    def _not_found(_exc: NotFound) -> Response:
-        return problem(404)
-
-    @app.errorhandler(NotEligible)
-    def _not_eligible(exc: NotEligible) -> Response:
-        # Only ever raised inside the client's own tenant, so saying why is no leak.
-        return problem(409, "no label can be issued for this order now", kind="not-eligible", reason=exc.reason)
-
-    @app.errorhandler(InvalidApiKey)
-    def _invalid_key(_exc: InvalidApiKey) -> Response:
-        resp = problem(401, "a valid API key is required", kind="invalid-api-key")
-        resp.headers["WWW-Authenticate"] = 'Bearer realm="labelvault"'
-        return resp
-
     @app.errorhandler(RenderError)
-    def _render_failed(_exc: RenderError) -> Response:
-        # The message may describe the label's content; it stays out of the response and the log.
-        log.warning("label could not be rendered (%s)", type(_exc).__name__)
+    def _render_failed(exc: RenderError) -> Response:
+        # A renderer failing outside the label API (e.g. the dashboard's preview). The message may describe
+        # the label's content; it stays out of the response and the log.
+        log.warning("label could not be rendered (%s)", type(exc).__name__)
         return problem(422, "the label can't be rendered in this format", kind="render-failed")
-
-    @app.errorhandler(KeyServiceUnavailable)
-    def _keys_down(_exc: KeyServiceUnavailable) -> Response:
-        log.error("key service unavailable", extra={"path": request.path})
-        resp = problem(503, "the key service is unavailable; nothing was released", kind="key-service-unavailable")
-        resp.headers["Retry-After"] = "30"
-        return resp
-
-    @app.errorhandler(DecryptionError)
-    def _decryption(_exc: DecryptionError) -> Response:
-        log.error("sealed record could not be opened", extra={"path": request.path})
-        return problem(500, "the label data could not be opened", kind="decryption-failed")
 
     @app.errorhandler(VaultError)
     def _vault(exc: VaultError) -> Response:

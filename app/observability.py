@@ -37,6 +37,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import select
 
+from app.errors import problem_kind
 from app.services import services
 from app.settings import Settings
 from vault.models import MarketplaceAccount, utcnow
@@ -48,7 +49,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{7,127}")
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("labelvault_request_id", default=None)
 
-#: The label endpoint whose outcome is counted (app/api.py).
+#: The label endpoint whose outcome is counted (app/api/labels.py).
 LABEL_ENDPOINT = "api.get_label"
 
 # -- metrics (process-wide; summed over gunicorn workers in multiprocess mode) -------------------------
@@ -203,16 +204,9 @@ class RequestIdMiddleware:
 # -- per-request accounting -------------------------------------------------------------------------------
 
 
-def refusal_reason(response: Response) -> str:
-    """A short reason code for a refused label request, from its problem document (no PII in either)."""
-    body = response.get_json(silent=True) if response.mimetype == "application/problem+json" else None
-    if isinstance(body, dict):
-        if isinstance(body.get("reason"), str):
-            return str(body["reason"])[:40]
-        kind = str(body.get("type", "")).rsplit("/", 1)[-1]
-        if kind:
-            return kind[:40]
-    return str(response.status_code)
+def start_clock() -> None:
+    """First of the before-request hooks: time the request, refused ones included."""
+    g.lv_started = time.perf_counter()
 
 
 def _format_of(response: Response) -> str:
@@ -221,7 +215,13 @@ def _format_of(response: Response) -> str:
     )
 
 
-def _after_request(response: Response) -> Response:
+def account(response: Response) -> Response:
+    """Last of the after-request hooks: count the request and its label outcome, and log its line.
+
+    A refused label counts under its refusal's reason code (``g.refusal``, set by app/refusals.py); a label
+    request that failed without a refusal (a malformed request, a failure of the service) under its HTTP
+    status's problem kind, e.g. ``bad-request``.
+    """
     started = g.get("lv_started")
     endpoint = request.endpoint or "unrouted"
     status = response.status_code
@@ -234,7 +234,7 @@ def _after_request(response: Response) -> Response:
             if status == 200:
                 LABELS_RELEASED.labels(_format_of(response)).inc()
             else:
-                LABELS_REFUSED.labels(refusal_reason(response)).inc()
+                LABELS_REFUSED.labels(g.get("refusal") or problem_kind(status)).inc()
         sync_key_stats(current_app)
         log.info(
             "%s %s %s",
@@ -363,18 +363,7 @@ def metrics() -> Response:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """Logging format, request ids, per-request accounting and ``/metrics``."""
-    configure_logging(settings)
-    app.wsgi_app = RequestIdMiddleware(app.wsgi_app)  # type: ignore[method-assign]
-
-    @app.before_request
-    def _start_clock() -> None:
-        g.lv_started = time.perf_counter()
-
-    app.before_request_funcs.setdefault(None, [])
-    funcs = app.before_request_funcs[None]
-    funcs.remove(_start_clock)
-    funcs.insert(0, _start_clock)  # before the allowlist, so refused requests are timed too
-    app.after_request(_after_request)
+    """``/metrics``, unless switched off (``create_app`` puts :func:`start_clock` and :func:`account` in the
+    pipeline)."""
     if settings.metrics_enabled:
         app.register_blueprint(bp)

@@ -92,7 +92,43 @@ class BrowserSessions(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
 
+class SecurityHeaders:
+    """The after-request hook that adds the security headers to every response (``create_app`` declares it).
+
+    A view that set one of them keeps its own.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        defaults = [
+            ("Content-Security-Policy", CSP),
+            ("X-Content-Type-Options", "nosniff"),
+            ("X-Frame-Options", "DENY"),
+            ("Referrer-Policy", "no-referrer"),
+            ("Cross-Origin-Opener-Policy", "same-origin"),
+            ("Cross-Origin-Resource-Policy", "same-origin"),
+            ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
+        ]
+        if settings.production:
+            defaults.append(("Strict-Transport-Security", HSTS))
+        self._by_lower_name = [(name.lower(), name, value) for name, value in defaults]
+
+    def __call__(self, resp: Response) -> Response:
+        # Added in one pass over the response's headers (Headers.setdefault looks each name up, raising and
+        # catching a KeyError per missing one).
+        present = {name.lower() for name, _ in resp.headers}
+        resp.headers.extend([(name, value) for lower, name, value in self._by_lower_name if lower not in present])
+        return resp
+
+
+def no_store(resp: Response) -> Response:
+    """Mark a response that carries (or might carry) label data as never to be cached anywhere."""
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Pragma"] = "no-cache"
+    return resp
+
+
 def init_app(app: Flask, settings: Settings) -> None:
+    """The browser session: the session interface and the cookie's settings."""
     secure = cookie_secure(settings)
     app.session_interface = BrowserSessions()
     app.config.update(
@@ -104,23 +140,3 @@ def init_app(app: Flask, settings: Settings) -> None:
         SESSION_COOKIE_PATH="/",
         SESSION_COOKIE_DOMAIN=None,
     )
-    # Added in one pass over the response's headers (Headers.setdefault looks each name up, raising and
-    # catching a KeyError per missing one); a view that set one of them keeps its own.
-    defaults = [
-        ("Content-Security-Policy", CSP),
-        ("X-Content-Type-Options", "nosniff"),
-        ("X-Frame-Options", "DENY"),
-        ("Referrer-Policy", "no-referrer"),
-        ("Cross-Origin-Opener-Policy", "same-origin"),
-        ("Cross-Origin-Resource-Policy", "same-origin"),
-        ("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
-    ]
-    if settings.production:
-        defaults.append(("Strict-Transport-Security", HSTS))
-    by_lower_name = [(name.lower(), name, value) for name, value in defaults]
-
-    @app.after_request
-    def _headers(resp: Response) -> Response:
-        present = {name.lower() for name, _ in resp.headers}
-        resp.headers.extend([(name, value) for lower, name, value in by_lower_name if lower not in present])
-        return resp

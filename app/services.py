@@ -62,11 +62,13 @@ def db_session() -> Session:
     return session
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions["labelvault"] = Services.from_settings(settings)
+def close_session(_exc: BaseException | None = None) -> None:
+    """At the end of the app context (``create_app`` declares it): close the request's session, if it has one."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
 
-    @app.teardown_appcontext
-    def _close_session(_exc: BaseException | None) -> None:
-        session = g.pop("db_session", None)
-        if session is not None:
-            session.close()
+
+def init_app(app: Flask, settings: Settings) -> None:
+    """The app's services, from the settings."""
+    app.extensions["labelvault"] = Services.from_settings(settings)

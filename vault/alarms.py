@@ -27,11 +27,13 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from vault.audit import WrittenEvent, append_event
-from vault.errors import VaultError
+from vault.errors import RefusalReason, VaultError
 
 ALARM_ACTOR = "system:alarms"
 #: Refusal reasons of the label pipeline that mean "an order outside the eligible states" (vault.release).
-INELIGIBLE_REASONS = frozenset({"status", "cancelled", "erased", "retention-expired"})
+INELIGIBLE_REASONS = frozenset(
+    {RefusalReason.STATUS, RefusalReason.CANCELLED, RefusalReason.ERASED, RefusalReason.RETENTION_EXPIRED}
+)
 #: Cap on alarms raised per minute, whatever the number of subjects (an alarm flood is an outage of its own).
 MAX_ALARMS_PER_MINUTE = 30
 #: Buckets per window: the sliding window is approximated to within one bucket's width.
@@ -294,8 +296,8 @@ class AlarmMonitor:
             return None
         return self._raise(Alarm("unusual_rate", tenant_id, client, recent, round(threshold, 1), p.rate_window))
 
-    def ineligible_requested(self, *, tenant_id: int, client: str, reason: str) -> Alarm | None:
-        """Count a request for an order outside the eligible states (``reason`` from the release pipeline)."""
+    def ineligible_requested(self, *, tenant_id: int, client: str, reason: RefusalReason) -> Alarm | None:
+        """Count a refused label request if its ``reason`` code means an order outside the eligible states."""
         if reason not in INELIGIBLE_REASONS:
             return None
         (count,) = self.store.hit([(f"ineligible:{client}", self._window)], now=self._clock())

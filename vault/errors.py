@@ -1,25 +1,76 @@
-"""The vault's exceptions: one root, a small tree, no PII or key material in any message."""
+"""The vault's exceptions: one root, a small tree, no PII or key material in any message.
+
+Errors that refuse a request (a label release, or any request at the label API's gates) are also
+:class:`Refusal` errors: each carries its :class:`RefusalReason`, set where it is raised, which the audit
+chain, the metrics and the alarms record as they are.
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RefusalReason(StrEnum):
+    """Why a request, or one order of a batch, was refused: the one list of codes (never PII).
+
+    The audit chain records ``refused:<code>``, the metrics ``labelvault_labels_refused_total{reason}`` and
+    the alarms count by it; a batch reports it per order.
+    """
+
+    # The gates in front of every path (app/allowlist.py, app/limits.py).
+    MALFORMED_ADDRESS = "malformed-address"
+    NOT_ALLOWLISTED = "not-allowlisted"
+    RATE_LIMITED = "rate-limited"
+    RATE_LIMIT_UNAVAILABLE = "rate-limit-unavailable"
+    # The API client (app/api/auth.py).
+    INVALID_API_KEY = "invalid-api-key"
+    CLIENT_CIDR = "client-cidr"
+    SCOPE = "scope"
+    # The order (vault/release.py): missing, or not eligible for a label now.
+    NOT_FOUND = "not-found"
+    STATUS = "status"
+    CANCELLED = "cancelled"
+    ERASED = "erased"
+    RETENTION_EXPIRED = "retention-expired"
+    NO_LABEL_DATA = "no-label-data"
+    REISSUE_CAP = "reissue-cap"
+    # The service itself: the key service, a sealed record that won't open, a label that can't be rendered.
+    KEY_SERVICE_UNAVAILABLE = "key-service-unavailable"
+    UNREADABLE = "unreadable"
+    RENDER_FAILED = "render-failed"
+
+
+class Refusal(Exception):
+    """An error that refuses a request; ``reason`` says why, in the words of :class:`RefusalReason`.
+
+    Listed first among an error's bases, so that a handler of refusals is found before one of the
+    error's other ancestors (e.g. :class:`VaultError`).
+    """
+
+    reason: RefusalReason
 
 
 class VaultError(Exception):
     """Root of every error the vault raises."""
 
 
-class DecryptionError(VaultError):
+class DecryptionError(Refusal, VaultError):
     """A sealed value could not be opened.
 
     Deliberately opaque: a wrong key, a destroyed key version, a flipped bit, a ciphertext moved to
     another row and a truncated envelope all look the same, so the error tells an attacker nothing.
     """
 
+    reason = RefusalReason.UNREADABLE
+
     def __init__(self) -> None:
         super().__init__("sealed data could not be opened")
 
 
-class KeyServiceUnavailable(VaultError):
+class KeyServiceUnavailable(Refusal, VaultError):
     """The root key service (KMS or the keyring) is down or refused the request. Fail closed: retry later."""
+
+    reason = RefusalReason.KEY_SERVICE_UNAVAILABLE
 
 
 class KeyringError(VaultError):
@@ -30,18 +81,20 @@ class KeyVersionInUse(VaultError):
     """A key version can't be destroyed yet: live records (or a grace period) still need it."""
 
 
-class NotFound(VaultError):
+class NotFound(Refusal, VaultError):
     """A tenant, account or order does not exist (or is not visible to the caller)."""
 
+    reason = RefusalReason.NOT_FOUND
 
-class NotEligible(VaultError):
-    """An order exists but may not have a label issued now. ``reason`` is a short code, never PII.
+
+class NotEligible(Refusal, VaultError):
+    """An order exists but may not have a label issued now; ``reason`` says why.
 
     Reasons: ``status`` (shipped, pending, unfulfillable), ``cancelled``, ``erased``, ``retention-expired``,
     ``no-label-data`` (never synced), ``reissue-cap`` (see :class:`ReissueCapReached`).
     """
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: RefusalReason) -> None:
         super().__init__(f"order not eligible for a label: {reason}")
         self.reason = reason
 
@@ -50,11 +103,13 @@ class ReissueCapReached(NotEligible):
     """The order has had as many labels issued as the reissue cap allows."""
 
     def __init__(self) -> None:
-        super().__init__("reissue-cap")
+        super().__init__(RefusalReason.REISSUE_CAP)
 
 
-class InvalidApiKey(VaultError):
+class InvalidApiKey(Refusal, VaultError):
     """An API key is malformed, unknown, wrong, revoked or expired. One error for all: it tells nothing."""
+
+    reason = RefusalReason.INVALID_API_KEY
 
     def __init__(self) -> None:
         super().__init__("invalid API key")

@@ -8,6 +8,11 @@ fails and nothing is released.
 
 :func:`preview_label` shows a label to a dashboard user along the same path (lookup → eligibility → unseal →
 profile), audited as a preview and not counted as an issue.
+
+Every refusal event is built here (:func:`_refusal_event`), from the :class:`~vault.errors.RefusalReason` the
+refusing error carries: :func:`record_refusal` appends one for a refused request (the HTTP side asks for it
+in one place, app/refusals.py), :func:`record_batch` appends a batch's per-order refusals together with its
+releases.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from sqlalchemy.orm import Session
 from vault.audit import NewEvent, WrittenEvent, append_events
 from vault.clients import DEFAULT_PROFILE, LabelProfile, Principal
 from vault.directsql import DirectStatement
-from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, ReissueCapReached
+from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, RefusalReason, ReissueCapReached
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import Order, utcnow
@@ -63,15 +68,15 @@ class ReleasedLabel:
 def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
     """Raise :class:`NotEligible` unless a label may be issued for ``order`` now (the cap is separate)."""
     if order.erased_at is not None:
-        raise NotEligible("erased")
+        raise NotEligible(RefusalReason.ERASED)
     if order.status == OrderStatus.CANCELLED:
-        raise NotEligible("cancelled")
+        raise NotEligible(RefusalReason.CANCELLED)
     if order.status not in {s.value for s in OrderStatus if s.labels_allowed}:
-        raise NotEligible("status")
+        raise NotEligible(RefusalReason.STATUS)
     if order.retention_until is not None and order.retention_until <= now:
-        raise NotEligible("retention-expired")
+        raise NotEligible(RefusalReason.RETENTION_EXPIRED)
     if order.label is None:
-        raise NotEligible("no-label-data")
+        raise NotEligible(RefusalReason.NO_LABEL_DATA)
 
 
 # Built once (they run on every label request): the reissue count is one conditional UPDATE, for one order
@@ -125,7 +130,7 @@ class Refused:
 
     marketplace: str | None
     order_id: str | None
-    reason: str
+    reason: RefusalReason
 
 
 def prepare_release(
@@ -205,13 +210,7 @@ def preview_label(
         check_eligible(order, now=now)
         prepared = _profiled(session, keys, order, profile, marketplace, order_id)
     except (NotFound, NotEligible, DecryptionError, KeyServiceUnavailable) as exc:
-        reason = (
-            exc.reason if isinstance(exc, NotEligible)
-            else "not-found" if isinstance(exc, NotFound)
-            else "unreadable" if isinstance(exc, DecryptionError)
-            else "key-service-unavailable"
-        )  # fmt: skip
-        refusal = NewEvent(actor, PREVIEW_ACTION, f"refused:{reason}", ref, ip, LABEL_PREVIEW, {"format": fmt})
+        refusal = NewEvent(actor, PREVIEW_ACTION, f"refused:{exc.reason}", ref, ip, LABEL_PREVIEW, {"format": fmt})
         append_events(session, tenant_id=tenant_id, events=[refusal], now=now)
         raise
     details = {
@@ -297,9 +296,9 @@ def record_batch(
                 events.append(_release_event(client, outcome, issued, ip, fmt))
                 results.append((outcome, issued))
                 continue
-            outcome = Refused(outcome.marketplace, outcome.order_id, "reissue-cap")
+            outcome = Refused(outcome.marketplace, outcome.order_id, RefusalReason.REISSUE_CAP)
         m, o, batch = outcome.marketplace, outcome.order_id, {"batch": len(outcomes)}
-        events.append(_refusal(client_actor(client), outcome.reason, ip, RELEASE_ACTION, m, o, batch))
+        events.append(_refusal_event(client_actor(client), outcome.reason, ip, RELEASE_ACTION, m, o, batch))
         results.append(outcome)
     appended = append_events(session, tenant_id=client.tenant_id, events=events, now=now)
     return [
@@ -308,9 +307,9 @@ def record_batch(
     ]
 
 
-def _refusal(
+def _refusal_event(
     actor: str,
-    reason: str,
+    reason: RefusalReason,
     ip: str | None,
     action: str,
     marketplace: str | None,
@@ -334,7 +333,7 @@ def record_refusal(
     *,
     tenant_id: int | None,
     actor: str,
-    reason: str,
+    reason: RefusalReason,
     ip: str | None,
     action: str = RELEASE_ACTION,
     marketplace: str | None = None,
@@ -346,5 +345,5 @@ def record_refusal(
 
     The caller commits, in a transaction of its own: the refused request released nothing to commit with.
     """
-    event = _refusal(actor, reason, ip, action, marketplace, order_id, details)
+    event = _refusal_event(actor, reason, ip, action, marketplace, order_id, details)
     return append_events(session, tenant_id=tenant_id, events=[event], now=now)[0]

@@ -87,7 +87,7 @@ def _template_globals() -> dict[str, Any]:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    security.init_app(app, settings)
+    # The session cookie and the security headers are set up by create_app (the headers go on every response).
     i18n.init_app(app)
     from app.dashboard import auth, pages  # noqa: F401  (registers the views on bp)
 

@@ -180,7 +180,7 @@ def build_world(
 
 @functools.cache
 def _openapi() -> dict[str, Any]:
-    from app.openapi import openapi_document
+    from app.api.openapi import openapi_document
 
     return openapi_document()
 

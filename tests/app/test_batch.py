@@ -153,7 +153,7 @@ def test_an_order_capped_by_a_concurrent_release_is_refused_and_not_printed(
                 other.commit()
         return prepared
 
-    monkeypatch.setattr("app.api.prepare_release", racing)
+    monkeypatch.setattr("app.api.labels.prepare_release", racing)
     body = app.test_client().post(BATCH, json={"orders": refs(world, 0, 1, 3)}, headers=world.auth()).get_json()
     assert body["released"] == refs(world, 0, 3)
     assert body["refused"] == [{**refs(world, 1)[0], "reason": "reissue-cap"}]

@@ -1,4 +1,4 @@
-"""The label API's OpenAPI 3.1 document (app/openapi.json), served at ``/v1/openapi.json``.
+"""The label API's OpenAPI 3.1 document (openapi.json beside this module), served at ``/v1/openapi.json``.
 
 The document is hand-written and checked: the tests validate it, check that every route of the API and of
 the health endpoints is in it, and check real responses (and schemathesis' generated requests) against it.
@@ -11,11 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Response, current_app
 
 DOCUMENT = Path(__file__).with_name("openapi.json")
-
-bp = Blueprint("openapi", __name__, url_prefix="/v1")
 
 
 @functools.cache
@@ -29,11 +27,6 @@ def openapi_document() -> dict[str, Any]:
     return doc
 
 
-@bp.get("/openapi.json")
 def openapi_json() -> Response:
     """Serve the document (allowlisted callers only, like every route; no key needed)."""
     return current_app.response_class(_document_bytes(), mimetype="application/json")
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

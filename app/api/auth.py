@@ -1,8 +1,9 @@
 """API-key authentication for the label API, and the pipeline steps that need the client.
 
-After the allowlist (app/allowlist.py) and the IP rate limit, :func:`require_client` runs, in order:
-API key → the client's own CIDRs → the client's rate limit → scope. Each step can refuse, and each refusal
-is audited (the repeatable ones throttled). Keys come as ``Authorization: Bearer lv_<id>_<secret>``.
+After the allowlist (app/allowlist.py) and the IP rate limit (app/limits.py), :func:`require_client` runs,
+in order: API key → the client's own CIDRs → the client's rate limit → scope. Each step can refuse with a
+:class:`~vault.errors.Refusal` carrying its reason (audited in app/refusals.py, the repeatable ones
+throttled). Keys come as ``Authorization: Bearer lv_<id>_<secret>``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
-from app.allowlist import audit_refusal, forbidden
-from app.errors import problem
+from app.errors import MissingScope, NetworkRefused
 from app.limits import limit_client
 from app.services import db_session
 from vault.clients import Principal, authenticate, client_allows, record_use
-from vault.errors import InvalidApiKey
+from vault.errors import InvalidApiKey, RefusalReason
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,22 +51,18 @@ def require_client(scope: str) -> Callable[[F], F]:
                     raise InvalidApiKey()
                 client = authenticate(session, key=key)
             except InvalidApiKey:
-                # One answer (401, app/errors.py) to a missing, malformed, unknown, wrong, revoked or expired key.
+                # One answer (401) to a missing, malformed, unknown, wrong, revoked or expired key.
                 session.rollback()
-                audit_refusal("invalid-api-key", throttled=True)
                 raise
             g.api_client = client
-            ip = ipaddress.ip_address(g.client_ip)
-            if not client_allows(client, ip):
+            if not client_allows(client, ipaddress.ip_address(g.client_ip)):
                 session.rollback()
-                audit_refusal("client-cidr", throttled=True)
-                return forbidden()
+                raise NetworkRefused(RefusalReason.CLIENT_CIDR)
             if record_use(session, client=client, ip=g.client_ip):
                 session.commit()
-            limit_client()
+            limit_client(client.id)
             if scope not in client.scopes:
-                audit_refusal("scope", throttled=False)
-                return problem(403, f"this API key lacks the {scope!r} scope", kind="insufficient-scope")
+                raise MissingScope(scope)
             return view(*args, **kwargs)
 
         return cast(F, wrapped)

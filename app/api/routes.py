@@ -1,0 +1,18 @@
+"""Every route of the label API (``/v1``), on one blueprint; the views live in the modules beside this one."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from app.api import audit, labels, openapi
+
+bp = Blueprint("api", __name__, url_prefix="/v1")
+bp.add_url_rule("/labels/<marketplace>/<order_id>", view_func=labels.get_label, methods=["GET"])
+bp.add_url_rule("/labels/batch", view_func=labels.post_label_batch, methods=["POST"])
+bp.add_url_rule("/audit/head", view_func=audit.audit_head, methods=["GET"])
+bp.add_url_rule("/openapi.json", view_func=openapi.openapi_json, methods=["GET"])
+
+
+def init_app(app: Flask) -> None:
+    """Register the label API's routes."""
+    app.register_blueprint(bp)

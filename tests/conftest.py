@@ -129,6 +129,10 @@ def session(shared_db: Database) -> Iterator[Session]:
     """A session whose work is rolled back after the test; ``commit()`` inside only releases a savepoint."""
     conn = shared_db.engine.connect()
     outer = conn.begin()
+    if shared_db.backend == "sqlite":
+        # pysqlite BEGINs only before a write, so the first SAVEPOINT would open the transaction itself and
+        # its RELEASE (a commit inside the test) would commit to the shared file for real.
+        conn.exec_driver_sql("BEGIN")
     s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
     yield s
     s.close()

@@ -25,15 +25,18 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.settings import ROOT
-from connectors.amazon import connector_for_account
+from connectors.amazon import API_V2026, LwaCredentials, connector_for_account
+from connectors.amazon.accounts import connect_amazon_account
 from connectors.fake_amazon import FakeAmazon
 from connectors.sync import SyncProgress, sync_account
 from vault.audit import chain_for, verify_chain
 from vault.clients import create_client
 from vault.db import migrate
-from vault.marketplace_accounts import seal_credentials
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant
 from vault.tenants import create_tenant, set_return_address
+
+#: How the audit chain names the demo's own administration (the tenant, the account, the client).
+DEMO_ACTOR = "operator:demo"
 
 
 def step(text: str) -> None:
@@ -76,29 +79,24 @@ def run(instance: Path, orders: int) -> int:
 
         step("connecting the seller's Amazon account (credentials sealed under the seller's key)")
         with svc.sessions() as s:
-            tenant = create_tenant(s, keys=keys, slug="demo-seller", name="Demo Cross-Border Trading")
+            tenant = create_tenant(s, keys=keys, slug="demo-seller", name="Demo Cross-Border Trading", actor=DEMO_ACTOR)
             set_return_address(
-                s, tenant=tenant, name="Demo Cross-Border Trading", country_code="CN", actor="operator:demo",
+                s, tenant=tenant, name="Demo Cross-Border Trading", country_code="CN", actor=DEMO_ACTOR,
                 lines=["Bldg 3, 88 Keyuan Rd", "Nanshan District, Shenzhen 518057"],
             )  # fmt: skip
-            account = MarketplaceAccount(
+            account = connect_amazon_account(
+                s,
+                keys=keys,
                 tenant_id=tenant.id,
-                marketplace="amazon",
                 name="Amazon NA+FE",
                 region="na",
-                api_version="2026-01-01",
-                marketplace_ids=list(seller.marketplace_ids),
+                api_version=API_V2026,
+                marketplace_ids=seller.marketplace_ids,
+                credentials=LwaCredentials(seller.client_id, seller.client_secret, seller.refresh_token),
                 sp_api_endpoint=fake.base_url,
                 lwa_endpoint=fake.lwa_url,
+                actor=DEMO_ACTOR,
             )
-            s.add(account)
-            s.flush()
-            secrets = {
-                "client_id": seller.client_id,
-                "client_secret": seller.client_secret,
-                "refresh_token": seller.refresh_token,
-            }
-            seal_credentials(s, keys=keys, account=account, secrets=secrets)
             s.commit()
             tenant_id, account_id = tenant.id, account.id
         markets = len(seller.marketplace_ids)
@@ -136,7 +134,7 @@ def run(instance: Path, orders: int) -> int:
         step("issuing an API key to a packing station allowed from 127.0.0.1 only")
         issued = create_client(
             s, tenant=s.get_one(Tenant, tenant_id), name="packing-station-1", scopes=["labels:issue"],
-            cidrs=["127.0.0.1/32"], actor="operator:demo",
+            cidrs=["127.0.0.1/32"], actor=DEMO_ACTOR,
         )  # fmt: skip
         s.commit()
         key, marketplace, order_id = issued.key, order.marketplace, order.external_order_id

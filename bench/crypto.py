@@ -215,7 +215,7 @@ def kms_calls_for(n: int) -> tuple[int, int]:
             sessions = make_session_factory(engine)
             keys = KeyManager(AwsKmsKeyProvider(key_id, region="eu-west-1", endpoint_url=endpoint))
             with sessions() as s:
-                tenant = create_tenant(s, keys=keys, slug="bench", name="Bench")
+                tenant = create_tenant(s, keys=keys, slug="bench", name="Bench", actor="bench")
                 acc = MarketplaceAccount(
                     tenant_id=tenant.id, marketplace="amazon", name="a", region="na", api_version="2026-01-01",
                     marketplace_ids=["ATVPDKIKX0DER"],

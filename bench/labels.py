@@ -101,7 +101,7 @@ def build_database(url: str, instance: Path, n_orders: int) -> tuple[list[str], 
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     with Session(engine) as s:
         s.execute(text(f"CREATE TABLE IF NOT EXISTS {PLAIN_TABLE} (order_id INTEGER PRIMARY KEY, plaintext TEXT)"))
-        tenant = create_tenant(s, keys=keys, slug=f"bench-{os.urandom(3).hex()}", name="Bench Seller")
+        tenant = create_tenant(s, keys=keys, slug=f"bench-{os.urandom(3).hex()}", name="Bench Seller", actor="bench")
         account = MarketplaceAccount(
             tenant_id=tenant.id, marketplace="amazon", name="US", region="na", api_version="v0", marketplace_ids=["x"]
         )

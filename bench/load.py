@@ -120,7 +120,9 @@ def seed(engine: Engine, keys: KeyManager, n_orders: int, n_tenants: int) -> tup
     with Session(engine) as s:
         s.execute(text(f"CREATE TABLE {PLAIN_TABLE} (order_id INTEGER PRIMARY KEY, plaintext TEXT)"))
         for t in range(n_tenants):
-            tenant = create_tenant(s, keys=keys, slug=f"load-{t}-{os.urandom(3).hex()}", name=f"Load Seller {t}")
+            tenant = create_tenant(
+                s, keys=keys, slug=f"load-{t}-{os.urandom(3).hex()}", name=f"Load Seller {t}", actor="bench"
+            )
             account = MarketplaceAccount(
                 tenant_id=tenant.id, marketplace="amazon", name="JP", region="fe", api_version="2026-01-01",
                 marketplace_ids=["A1VC38T7YXB528"], sync_interval_seconds=10**8,

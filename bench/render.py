@@ -128,7 +128,7 @@ def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
     keys = KeyManager(LocalKeyProvider(instance / "keyring.json"))
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     with Session(engine) as s:
-        tenant = create_tenant(s, keys=keys, slug="render-bench", name="Render Bench")
+        tenant = create_tenant(s, keys=keys, slug="render-bench", name="Render Bench", actor="bench")
         set_return_address(
             s, tenant=tenant, name="Render Bench Ltd", lines=["88 Keyuan Rd", "Shenzhen 518057"], country_code="CN",
             actor="bench",

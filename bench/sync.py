@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         sessions = make_session_factory(engine)
         keys = KeyManager(LocalKeyProvider(work / "keyring.json"))
         with sessions() as session:
-            tenant = create_tenant(session, keys=keys, slug="bench", name="Bench")
+            tenant = create_tenant(session, keys=keys, slug="bench", name="Bench", actor="bench")
             account = MarketplaceAccount(
                 tenant_id=tenant.id,
                 marketplace="amazon",

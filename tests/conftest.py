@@ -173,7 +173,7 @@ def keys(local_provider: LocalKeyProvider) -> KeyManager:
 
 @pytest.fixture
 def tenant(session: Session, keys: KeyManager) -> Tenant:
-    t = create_tenant(session, keys=keys, slug=f"seller-{uuid.uuid4().hex[:6]}", name="Test Seller")
+    t = create_tenant(session, keys=keys, slug=f"seller-{uuid.uuid4().hex[:6]}", name="Test Seller", actor="test")
     session.commit()
     return t
 

@@ -213,7 +213,7 @@ def test_production_stack_end_to_end(stack: dict[str, Any]) -> None:
     fake.inject_delay(PAGE_DELAY, count=1000, operation="searchOrders")
     keys = KeyManager(kms.provider())
     with Session(db.engine, expire_on_commit=False) as s:
-        tenant = create_tenant(s, keys=keys, slug=f"e2e-{uuid.uuid4().hex[:6]}", name="E2E Seller")
+        tenant = create_tenant(s, keys=keys, slug=f"e2e-{uuid.uuid4().hex[:6]}", name="E2E Seller", actor="test")
         account_id = add_amazon_account(s, keys, tenant, fake).id
         clients = {
             name: create_client(

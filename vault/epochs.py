@@ -232,7 +232,9 @@ def _run(
             ).rewrapped
             rewrapped_tenants.add(tenant_id)
         try:
-            destroy_tenant_key_version(session, keys=keys, tenant_id=tenant_id, version=version, now=now)
+            destroy_tenant_key_version(
+                session, keys=keys, tenant_id=tenant_id, version=version, actor=EPOCH_ACTOR, now=now
+            )
             report.tenant_versions_destroyed += 1
         except KeyVersionInUse as exc:
             pending = True

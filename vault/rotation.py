@@ -13,8 +13,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from vault.audit import append_event
 from vault.db import rowcount
-from vault.errors import KeyVersionInUse, NotFound
+from vault.errors import KeyVersionInUse, NotFound, VaultError
+from vault.keyproviders import LocalKeyProvider
 from vault.keys import ACTIVE, DESTROYED, KeyManager, tenant_key_context
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, utcnow
 from vault.sealed import SEALED, SealedKind
@@ -30,9 +32,23 @@ class RewrapResult:
     skipped: int
 
 
-def rotate_tenant_key(session: Session, *, keys: KeyManager, tenant_id: int) -> TenantKey:
-    """Start a tenant-key rotation: a new active version (committed). Follow with :func:`rewrap_tenant`."""
+#: The audit chain's administration purpose for key changes.
+ADMINISTRATION = "administration"
+
+
+def rotate_tenant_key(session: Session, *, keys: KeyManager, tenant_id: int, actor: str) -> TenantKey:
+    """Start a tenant-key rotation: a new active version, audited as ``key.rotate`` with the new version, and
+    committed. Follow with :func:`rewrap_tenant` (the rewrap changes no key anyone holds, so it is not audited
+    on its own: a resumed rewrap finishes the rotation this event recorded)."""
     row = keys.create_tenant_key(session, tenant_id)
+    append_event(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="key.rotate",
+        purpose=ADMINISTRATION,
+        details={"version": row.version},
+    )
     session.commit()
     return row
 
@@ -153,12 +169,15 @@ def destroy_tenant_key_version(
     keys: KeyManager,
     tenant_id: int,
     version: int,
+    actor: str,
     now: datetime | None = None,
 ) -> None:
-    """Delete a retired tenant key version for good, once nothing live needs it.
+    """Delete a retired tenant key version for good, once nothing live needs it; audited as ``key.destroy``
+    in the same commit (the tenant's chain is not sealed under any key, so it outlives every version).
 
     Refuses (:class:`KeyVersionInUse`) the active version, a version any live record still uses, and a
     version retired less than the key cache's ``max_age`` ago (another process may still seal with it).
+    A version destroyed already is left alone, and nothing is written.
     """
     now = now or utcnow()
     row = session.scalar(select(TenantKey).where(TenantKey.tenant_id == tenant_id, TenantKey.version == version))
@@ -174,8 +193,96 @@ def destroy_tenant_key_version(
     if in_use:
         raise KeyVersionInUse("live records still use this key version; run the rewrap first")
     row.wrapped_key, row.state, row.destroyed_at = None, DESTROYED, now
+    append_event(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action="key.destroy",
+        purpose=ADMINISTRATION,
+        details={"version": version},
+        now=now,
+    )
     session.commit()
     keys.invalidate(tenant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RootRotation:
+    """Outcome of :func:`rotate_root`: the new root key (if one was made) and the tenant key versions rewrapped."""
+
+    new_root_key_id: str | None
+    rewrapped: int
+
+
+def rotate_root(
+    session: Session,
+    *,
+    keys: KeyManager,
+    actor: str,
+    new_key: bool,
+    batch_size: int = 200,
+    progress: Progress | None = None,
+) -> RootRotation:
+    """Rewrap every live tenant key version under the current root key, with a new local root key first if
+    ``new_key`` (with AWS KMS the operator makes the new key; ``new_key`` then changes nothing).
+
+    Audited on the platform chain as ``key.rotate-root`` (the root key's id, whether it is new, the count
+    rewrapped) once the rewrap is done; committed. An interrupted run is finished by running it again
+    without ``new_key``.
+    """
+    made = None
+    if new_key and isinstance(keys.provider, LocalKeyProvider):
+        made = keys.provider.rotate()
+        keys.invalidate()
+    n = rewrap_root(session, keys=keys, batch_size=batch_size, progress=progress)
+    append_event(
+        session,
+        tenant_id=None,
+        actor=actor,
+        action="key.rotate-root",
+        purpose=ADMINISTRATION,
+        details={"root_key_id": keys.provider.current_key_id(), "new_key": made is not None, "rewrapped": n},
+    )
+    session.commit()
+    return RootRotation(made, n)
+
+
+def destroy_root_key(session: Session, *, keys: KeyManager, root_key_id: str, actor: str) -> None:
+    """Delete an old root key from the local keyring once no live tenant key version is wrapped under it.
+
+    Audited on the platform chain as ``key.destroy-root`` and committed *before* the key is deleted: the
+    audit chain is not sealed under any key, so it survives the destruction whole, while every backup's
+    tenant keys wrapped under that root become unreadable. If the deletion then fails, a second event
+    (outcome ``failed``) says so and the error is raised. Refuses (:class:`KeyVersionInUse`) a root key
+    still in use or current, and (:class:`NotFound`) one with AWS KMS, whose keys are scheduled for deletion in KMS.
+    """
+    provider = keys.provider
+    if not isinstance(provider, LocalKeyProvider):
+        raise NotFound("only the local keyring's root keys are destroyed here")
+    if root_key_id == provider.current_key_id():
+        raise KeyVersionInUse("the current root key can't be destroyed; rotate the root first")
+    in_use = root_key_in_use(session, root_key_id=root_key_id)
+    if in_use:
+        raise KeyVersionInUse(f"{in_use} tenant key versions still use that root key; rotate the root first")
+    details = {"root_key_id": root_key_id}
+    append_event(
+        session, tenant_id=None, actor=actor, action="key.destroy-root", purpose=ADMINISTRATION, details=details
+    )
+    session.commit()
+    try:
+        provider.destroy(root_key_id)
+    except VaultError:
+        append_event(
+            session,
+            tenant_id=None,
+            actor=actor,
+            action="key.destroy-root",
+            outcome="failed",
+            purpose=ADMINISTRATION,
+            details=details,
+        )
+        session.commit()
+        raise
 
 
 def root_key_in_use(session: Session, *, root_key_id: str) -> int:

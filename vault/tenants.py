@@ -9,12 +9,22 @@ from vault.keys import KeyManager
 from vault.models import Tenant
 
 
-def create_tenant(session: Session, *, keys: KeyManager, slug: str, name: str) -> Tenant:
-    """Create a seller organisation and its first tenant key (one root-provider call)."""
+def create_tenant(session: Session, *, keys: KeyManager, slug: str, name: str, actor: str) -> Tenant:
+    """Create a seller organisation and its first tenant key (one root-provider call); audited as
+    ``tenant.create``, the first event of the tenant's own chain (ids only: the tenant and its key version).
+    The caller commits."""
     tenant = Tenant(slug=slug, name=name)
     session.add(tenant)
     session.flush()
-    keys.create_tenant_key(session, tenant.id)
+    key = keys.create_tenant_key(session, tenant.id)
+    append_event(
+        session,
+        tenant_id=tenant.id,
+        actor=actor,
+        action="tenant.create",
+        purpose="administration",
+        details={"key_version": key.version},
+    )
     return tenant
 
 

@@ -15,12 +15,13 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.cli.support import live_accounts, tenant_by_slug
+from app.cli.support import cli_actor, live_accounts, tenant_by_slug
 from app.services import services
 from connectors.amazon import API_V0, API_V2026, LwaCredentials
+from connectors.amazon.accounts import connect_amazon_account
 from connectors.amazon.endpoints import REGIONS
 from vault.errors import VaultError
-from vault.marketplace_accounts import seal_credentials, shred_account
+from vault.marketplace_accounts import remove_account
 from vault.models import MarketplaceAccount, Order, Tenant
 
 #: Where ``flask accounts add amazon`` looks before prompting.
@@ -99,30 +100,26 @@ def accounts_add_amazon(
     svc = services()
     with svc.sessions() as session:
         tenant = tenant_by_slug(session, tenant_slug)
-        exists = session.scalar(
-            select(MarketplaceAccount).where(MarketplaceAccount.tenant_id == tenant.id, MarketplaceAccount.name == name)
-        )
-        if exists is not None:
-            raise click.ClickException(f"tenant {tenant_slug} already has an account called {name!r}")
-        account = MarketplaceAccount(
-            tenant_id=tenant.id,
-            marketplace="amazon",
-            name=name,
-            region=region,
-            api_version=api_version,
-            marketplace_ids=list(marketplace_ids),
-            sandbox=sandbox,
-            sp_api_endpoint=sp_api_endpoint,
-            lwa_endpoint=lwa_endpoint,
-        )
-        session.add(account)
-        session.flush()
         try:
-            seal_credentials(session, keys=svc.keys, account=account, secrets=credentials.as_secrets())
+            account = connect_amazon_account(
+                session,
+                keys=svc.keys,
+                tenant_id=tenant.id,
+                name=name,
+                region=region,
+                api_version=api_version,
+                marketplace_ids=marketplace_ids,
+                credentials=credentials,
+                sandbox=sandbox,
+                sp_api_endpoint=sp_api_endpoint,
+                lwa_endpoint=lwa_endpoint,
+                actor=cli_actor(),
+            )
         except VaultError as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
         session.commit()
-        click.echo(f"account {account.id} ({tenant_slug}/{name}) added: amazon {region}, Orders API {api_version}")
+        where = f"{tenant_slug}/{account.name}"
+        click.echo(f"account {account.id} ({where}) added: amazon {region}, Orders API {api_version}")
 
 
 @accounts_cli.command("list")
@@ -150,12 +147,13 @@ def accounts_list(tenant_slug: str | None) -> None:
 def accounts_remove(account: str, tenant_slug: str | None, yes: bool) -> None:
     """Remove an account (by name or id): shred its credentials and every label record of its orders.
 
-    The orders' non-PII stubs stay (marked erased) for the audit trail. This cannot be undone.
+    The orders' non-PII stubs stay (marked erased) for the audit trail, which records the removal with the
+    count of records shredded. This cannot be undone.
     """
     with services().sessions() as session:
         acc = _one_account(session, tenant=tenant_slug, account=account)
         if not yes:
             click.confirm(f"Shred account {acc.id} ({acc.name}) and all its label records?", abort=True)
-        shredded = shred_account(session, account=acc)
+        shredded = remove_account(session, account=acc, actor=cli_actor())
         session.commit()
     click.echo(f"account {acc.id} removed: {shredded} label records shredded")

@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from app.cli.support import tenant_by_slug
+from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
 from vault.models import Tenant
 from vault.tenants import create_tenant, set_return_address
@@ -26,7 +26,7 @@ def tenants_create(slug: str, name: str) -> None:
     with svc.sessions() as session:
         if session.scalar(select(Tenant).where(Tenant.slug == slug)) is not None:
             raise click.ClickException(f"tenant {slug!r} exists already")
-        create_tenant(session, keys=svc.keys, slug=slug, name=name)
+        create_tenant(session, keys=svc.keys, slug=slug, name=name, actor=cli_actor())
         session.commit()
     click.echo(f"tenant {slug} created")
 
@@ -42,7 +42,9 @@ def tenants_return_address(slug: str, name: str, lines: tuple[str, ...], country
     with svc.sessions() as session:
         tenant = tenant_by_slug(session, slug)
         try:
-            set_return_address(session, tenant=tenant, name=name, lines=list(lines), country_code=country, actor="cli")
+            set_return_address(
+                session, tenant=tenant, name=name, lines=list(lines), country_code=country, actor=cli_actor()
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         session.commit()

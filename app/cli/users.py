@@ -13,7 +13,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cli.support import tenant_by_slug
+from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
 from vault.errors import VaultError
 from vault.models import User, utcnow
@@ -22,7 +22,6 @@ from vault.users.roles import OWNER, ROLES
 from vault.users.second_factor import reset_second_factor
 
 PASSWORD_ENV = "LABELVAULT_USER_PASSWORD"  # noqa: S105 - the variable's name, not a password
-ACTOR = "cli"
 
 
 @click.group("users", cls=AppGroup)
@@ -67,7 +66,7 @@ def users_create(tenant_slug: str, email: str, display_name: str, role: str) -> 
                 role=role,
                 password=password,
                 display_name=display_name,
-                actor=ACTOR,
+                actor=cli_actor(),
             )
         except VaultError as exc:
             raise click.ClickException(str(exc)) from None
@@ -102,7 +101,7 @@ def users_unlock(email: str) -> None:
     """Lift a user's lockout after repeated failed sign-ins."""
     with services().sessions() as session:
         user = _user(session, email)
-        unlock_user(session, user=user, actor=ACTOR)
+        unlock_user(session, user=user, actor=cli_actor())
         session.commit()
     click.echo(f"user {user.id} unlocked")
 
@@ -119,7 +118,7 @@ def users_reset_second_factor(email: str, yes: bool) -> None:
         user = _user(session, email)
         if not yes:
             click.confirm(f"Reset two-step verification of user {user.id}? Their sessions end.", abort=True)
-        reset_second_factor(session, user=user, actor=ACTOR)
+        reset_second_factor(session, user=user, actor=cli_actor())
         session.commit()
     click.echo(f"user {user.id}: two-step verification reset; sessions ended")
 
@@ -131,7 +130,7 @@ def users_disable(email: str) -> None:
     with services().sessions() as session:
         user = _user(session, email)
         try:
-            disable_user(session, user=user, actor=ACTOR)
+            disable_user(session, user=user, actor=cli_actor())
         except VaultError as exc:
             raise click.ClickException(str(exc)) from None
         session.commit()

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from app.cli.retention import VAULT_COMMANDS
-from app.cli.support import tenant_by_slug
+from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
 from vault import rotation
 from vault.db import migrate
@@ -86,7 +86,8 @@ def vault_rotate(tenant_slug: str | None, all_tenants: bool, root: bool, batch_s
     \b
     Tenant rotation makes a new tenant key version and rewraps every data key under it; no record is
     re-encrypted. Root rotation rewraps tenant keys under the current root key. Interrupted? Run the same
-    command with --resume. Old versions stay until destroyed (see `flask vault destroy-key`).
+    command with --resume. Old versions stay until destroyed (see `flask vault destroy-key`). A new key
+    version (key.rotate) and a root rewrap (key.rotate-root) are audited.
     """
     if not (tenant_slug or all_tenants or root):
         raise click.UsageError("say what to rotate: --tenant SLUG, --all-tenants or --root")
@@ -95,12 +96,15 @@ def vault_rotate(tenant_slug: str | None, all_tenants: bool, root: bool, batch_s
     with svc.sessions() as session:
         try:
             if root:
-                if isinstance(keys.provider, LocalKeyProvider) and not resume:
-                    click.echo(f"new root key {keys.provider.rotate()}")
                 total = session.scalar(select(func.count()).where(TenantKey.wrapped_key.is_not(None))) or 0
                 with click.progressbar(length=total, label="rewrapping tenant keys") as bar:
-                    n = rotation.rewrap_root(session, keys=keys, batch_size=batch_size, progress=bar.update)
-                click.echo(f"{n} tenant key versions now wrapped by {keys.provider.current_key_id()}")
+                    done = rotation.rotate_root(
+                        session, keys=keys, actor=cli_actor(), new_key=not resume, batch_size=batch_size,
+                        progress=bar.update,
+                    )  # fmt: skip
+                if done.new_root_key_id:
+                    click.echo(f"new root key {done.new_root_key_id}")
+                click.echo(f"{done.rewrapped} tenant key versions now wrapped by {keys.provider.current_key_id()}")
             tenants = (
                 list(session.scalars(select(Tenant).where(Tenant.shredded_at.is_(None))))
                 if all_tenants
@@ -110,7 +114,7 @@ def vault_rotate(tenant_slug: str | None, all_tenants: bool, root: bool, batch_s
             )
             for tenant in tenants:
                 if not resume:
-                    row = rotation.rotate_tenant_key(session, keys=keys, tenant_id=tenant.id)
+                    row = rotation.rotate_tenant_key(session, keys=keys, tenant_id=tenant.id, actor=cli_actor())
                     click.echo(f"tenant {tenant.slug}: new key version v{row.version}")
                 stale = rotation.stale_count(session, keys=keys, tenant_id=tenant.id)
                 with click.progressbar(length=stale, label=f"rewrapping {tenant.slug}") as bar:
@@ -126,12 +130,14 @@ def vault_rotate(tenant_slug: str | None, all_tenants: bool, root: bool, batch_s
 @click.option("--tenant", "tenant_slug", required=True, help="The tenant whose key version to destroy.")
 @click.option("--version", type=int, required=True, help="The retired version to destroy.")
 def vault_destroy_key(tenant_slug: str, version: int) -> None:
-    """Destroy a retired tenant key version once no live record uses it (after a rotation)."""
+    """Destroy a retired tenant key version once no live record uses it (after a rotation); audited."""
     svc = services()
     with svc.sessions() as session:
         tenant = tenant_by_slug(session, tenant_slug)
         try:
-            rotation.destroy_tenant_key_version(session, keys=svc.keys, tenant_id=tenant.id, version=version)
+            rotation.destroy_tenant_key_version(
+                session, keys=svc.keys, tenant_id=tenant.id, version=version, actor=cli_actor()
+            )
         except VaultError as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(f"tenant {tenant_slug}: key v{version} destroyed")
@@ -143,22 +149,17 @@ def vault_destroy_root(root_key_id: str) -> None:
     """Delete an old root key from the local keyring once no tenant key is wrapped under it.
 
     Every backup's tenant keys wrapped under it become unreadable: this is what bounds how long an
-    erased record survives in backups. (With AWS KMS, schedule the old KMS key's deletion instead.)
+    erased record survives in backups. (With AWS KMS, schedule the old KMS key's deletion instead.) The
+    destruction is audited first; the audit chain itself is sealed under no key and survives it.
     """
     svc = services()
-    provider = svc.keys.provider
-    if not isinstance(provider, LocalKeyProvider):
+    if not isinstance(svc.keys.provider, LocalKeyProvider):
         raise click.ClickException(
             "only the local keyring's root keys are destroyed here; for KMS use ScheduleKeyDeletion"
         )
     with svc.sessions() as session:
-        in_use = rotation.root_key_in_use(session, root_key_id=root_key_id)
-    if in_use:
-        raise click.ClickException(
-            f"{in_use} tenant key versions still use that root key; run `flask vault rotate --root`"
-        )
-    try:
-        provider.destroy(root_key_id)
-    except VaultError as exc:
-        raise click.ClickException(str(exc)) from None
+        try:
+            rotation.destroy_root_key(session, keys=svc.keys, root_key_id=root_key_id, actor=cli_actor())
+        except VaultError as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(f"root key {root_key_id} destroyed")

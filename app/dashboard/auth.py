@@ -27,7 +27,7 @@ from vault.errors import NotFound
 from vault.models import User
 from vault.users.accounts import set_locale
 from vault.users.allowlist import dashboard_allows
-from vault.users.base import AccountLocked, SignInRefused, UserError
+from vault.users.base import AccountLocked, SignInRefused, UserError, actor_of
 from vault.users.invitations import accept_invitation, find_invitation
 from vault.users.second_factor import (
     check_second_factor,
@@ -36,7 +36,7 @@ from vault.users.second_factor import (
     recovery_codes_left,
     start_enrolment,
 )
-from vault.users.sessions import end_session, mark_reauthenticated, start_session
+from vault.users.sessions import end_session, mark_reauthenticated, sign_out, start_session
 from vault.users.signin import check_password
 
 #: Sign-in attempts (password or code) per client address per minute, across workers.
@@ -62,7 +62,8 @@ def _sign_in(user: User) -> str:
     token = start_session(db, user=user, ip=client_ip(), limits=limits())
     chosen = request.cookies.get(i18n.LANG_COOKIE)
     if user.locale is None and chosen in i18n.LANGUAGES:
-        set_locale(db, user=user, locale=chosen)  # the language picked before signing in is kept
+        # The language picked before signing in is kept.
+        set_locale(db, user=user, locale=chosen, actor=actor_of(user), ip=client_ip())
     db.commit()
     target = session.get("next")
     flashes = session.get("_flashes")
@@ -272,7 +273,7 @@ def reauth() -> Response | str:
             db.commit()
             error = _("That code is not right. Enter the current code from your authenticator app.")
         else:
-            mark_reauthenticated(db, row=current_session())
+            mark_reauthenticated(db, row=current_session(), user=current_user(), ip=client_ip())
             db.commit()
             return redirect(safe_next(nxt))
     return render_template("dashboard/reauth.html", error=error, next=nxt)
@@ -281,9 +282,10 @@ def reauth() -> Response | str:
 @bp.post("/logout")
 def logout() -> Response:
     token = session.get("sid")
-    if isinstance(token, str):
+    user = g.get("dashboard_user")
+    if isinstance(token, str) and user is not None:  # no user: the session had ended already
         db = db_session()
-        end_session(db, token=token)
+        sign_out(db, user=user, token=token, ip=client_ip())
         db.commit()
     session.clear()
     flash(_("You have signed out."), "info")
@@ -300,7 +302,7 @@ def language() -> Response:
         user = g.get("dashboard_user")
         if user is not None:
             db = db_session()
-            set_locale(db, user=user, locale=locale)
+            set_locale(db, user=user, locale=locale, actor=actor_of(user), ip=client_ip())
             db.commit()
         i18n.remember_language(resp, locale, secure=security.cookie_secure(services().settings))
     return resp

@@ -81,6 +81,19 @@ DOMAIN_MESSAGES = {
     "the order holds no label data (erased or never synced): there is nothing to correct": _l(
         "The order holds no label data (erased, or never synced): there is nothing to correct."
     ),
+    "an account name is 1 to 200 characters": _l("Give the account a name (up to 200 characters)."),
+    "name at least one marketplace id": _l("Name at least one marketplace ID, e.g. A1VC38T7YXB528 for Amazon.co.jp."),
+}
+
+#: The domain's messages that end in a detail (a name, a list of choices), by how they start.
+DOMAIN_MESSAGE_PREFIXES = {
+    "the tenant has a client named": _l("There is a client with that name already."),
+    "the tenant has an account named": _l("There is an account with that name already."),
+    "every credential is needed": _l("The LWA client ID, client secret and refresh token are all needed."),
+    "an Amazon region is one of": _l("Choose a region and an Orders API version."),
+    "an Orders API version is one of": _l("Choose a region and an Orders API version."),
+    "the SP-API endpoint must be": _l("An endpoint is a full URL such as https://sellingpartnerapi-fe.amazon.com."),
+    "the token endpoint must be": _l("An endpoint is a full URL such as https://sellingpartnerapi-fe.amazon.com."),
 }
 
 
@@ -91,8 +104,9 @@ def domain_message(exc: Exception) -> str:
         return str(DOMAIN_MESSAGES.get(text, text))
     if text.startswith("a password needs at least"):
         return str(_l("A password needs at least %(n)d characters.", n=12))
-    if text.startswith("the tenant has a client named"):
-        return str(_l("There is a client with that name already."))
+    for prefix, message in DOMAIN_MESSAGE_PREFIXES.items():
+        if text.startswith(prefix):
+            return str(message)
     if text.startswith("range ") or text.startswith("CIDR "):
         return str(_l("An address range is not valid: %(detail)s", detail=text))
     return text

@@ -146,7 +146,7 @@ def build_world(
     """Commit a new tenant (unique slug), ``n_orders`` orders alternating JP/US buyers, and a client."""
     statuses = statuses or {}
     with Session(db.engine, expire_on_commit=False) as s:
-        tenant = create_tenant(s, keys=keys, slug=f"seller-{uuid.uuid4().hex[:8]}", name="Test Seller")
+        tenant = create_tenant(s, keys=keys, slug=f"seller-{uuid.uuid4().hex[:8]}", name="Test Seller", actor="test")
         account = MarketplaceAccount(
             tenant_id=tenant.id,
             marketplace="amazon",

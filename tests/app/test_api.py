@@ -140,7 +140,7 @@ def test_a_key_of_one_tenant_never_reaches_another_tenants_order(
     assert theirs.get_data() == missing.get_data() and theirs.get_json() == NOT_FOUND
     assert_matches_openapi(theirs, LABEL_PATH)
     assert issued(b) == 0
-    assert [e.action for e in events(b)] == ["client.create"]  # B's chain never hears of A's attempt
+    assert [e.action for e in events(b)] == ["tenant.create", "client.create"]  # B's chain never hears of A's attempt
     refusal = events(a)[-2]  # the last one is the missing order's
     assert refusal.outcome == "refused:not-found" and refusal.order_ref == f"amazon:{b.order_ids[0]}"
 
@@ -298,7 +298,7 @@ def test_audit_unwritable_releases_nothing(make_api_app: Any, fresh_db: Database
     assert_matches_openapi(resp, LABEL_PATH)
     assert_no_pii(resp.get_data(as_text=True), "the response")
     assert issued(world) == 0  # the reissue counter rolled back with the failed event
-    assert [e.action for e in events(world)] == ["client.create"]
+    assert [e.action for e in events(world)] == ["tenant.create", "client.create"]
 
 
 def test_key_service_outage_is_503_and_releases_nothing(
@@ -333,7 +333,7 @@ def test_audit_chain_holds_no_pii_and_verifies(app: Any, world: World, keys: Key
     client.get("/v1/labels/amazon/missing", headers=world.auth())
     with world.session() as s:
         report = verify_chain(s, chain=f"tenant:{world.tenant.id}")
-        assert report.ok and report.checked == 5
+        assert report.ok and report.checked == 6  # tenant.create, client.create, three releases, one refusal
     for event in events(world):
         assert_no_pii(canonical_event({"d": event.details, "r": event.order_ref, "a": event.actor}).decode(), "audit")
         assert_no_pii(str(event.details), "audit")

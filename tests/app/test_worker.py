@@ -45,7 +45,7 @@ def world(fresh_db: Database, make_app: Any, fake: FakeAmazon) -> tuple[Any, int
     app = make_app(fresh_db.app_url, sync_speedup=fake.speedup)
     keys: KeyManager = services(app).keys
     with Session(fresh_db.engine, expire_on_commit=False) as s:
-        tenant = create_tenant(s, keys=keys, slug=f"w-{uuid.uuid4().hex[:6]}", name="Worker Seller")
+        tenant = create_tenant(s, keys=keys, slug=f"w-{uuid.uuid4().hex[:6]}", name="Worker Seller", actor="test")
         account = add_amazon_account(s, keys, tenant, fake)
     return app, account.id
 

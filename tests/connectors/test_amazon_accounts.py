@@ -27,7 +27,7 @@ def test_an_amazon_account_is_connected_with_its_lwa_credentials(
     assert (account.marketplace, account.region, account.api_version, account.sandbox) == ("amazon", "fe", "v0", True)
     assert LwaCredentials.from_secrets(unseal_credentials(session, keys=keys, account=account)) == CREDENTIALS
     actions = session.scalars(select(AuditEvent.action).where(AuditEvent.tenant_id == tenant.id)).all()
-    assert actions == ["account.connect"]
+    assert actions == ["tenant.create", "account.connect"]
 
 
 @pytest.mark.parametrize(

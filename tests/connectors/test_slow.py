@@ -70,7 +70,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(fresh_db: Databas
     with FakeAmazon(speedup=speedup, seed=3, clock=clock) as fake:
         fake.generate_orders(2000)
         with sessions() as s:
-            tenant = create_tenant(s, keys=keys, slug="crash", name="Crash")
+            tenant = create_tenant(s, keys=keys, slug="crash", name="Crash", actor="test")
             s.commit()
             account_id = add_amazon_account(
                 s, keys, tenant, fake, api_version="v0" if rng.random() < 0.5 else "2026-01-01"

@@ -146,7 +146,7 @@ def test_two_concurrent_runs_on_one_account(fresh_db: Database, keys: KeyManager
     sessions = make_session_factory(fresh_db.engine)
     fake.generate_orders(150)
     with sessions() as s:
-        tenant = create_tenant(s, keys=keys, slug="concurrent", name="C")
+        tenant = create_tenant(s, keys=keys, slug="concurrent", name="C", actor="test")
         s.commit()
         account = add_amazon_account(s, keys, tenant, fake)
         slow, other = make_connector(s, keys, account, fake), make_connector(s, keys, account, fake)

@@ -47,7 +47,7 @@ def second_db(fresh_db: Database, tmp_path: Path) -> Iterator[Database]:
 
 def seed(db: Database, keys: KeyManager, n: int = 5) -> tuple[int, list[str]]:
     with Session(db.engine, expire_on_commit=False) as s:
-        tenant = create_tenant(s, keys=keys, slug="backup-seller", name="Backup Seller")
+        tenant = create_tenant(s, keys=keys, slug="backup-seller", name="Backup Seller", actor="test")
         orders = make_orders(s, keys, make_account(s, tenant), n)
         s.commit()
         return tenant.id, [o.external_order_id for o in orders]
@@ -80,7 +80,7 @@ def test_restore_brings_back_every_row_and_the_data_opens(
         assert verify_chain(s, chain=chain_for(tenant_id)).ok
         assert verify_chain(s, chain="platform").ok
         # ids continue after the restored rows (PostgreSQL sequences were reset)
-        create_tenant(s, keys=keys, slug="after-restore", name="After")
+        create_tenant(s, keys=keys, slug="after-restore", name="After", actor="test")
         s.commit()
 
 

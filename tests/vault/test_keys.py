@@ -293,7 +293,7 @@ def test_root_rewrap_ends_when_kms_is_configured_by_alias(fresh_db: Any, moto_km
     alias = f"alias/labelvault-rotation-{key_id[:8]}"
     client.create_alias(AliasName=alias, TargetKeyId=key_id)
     keys = KeyManager(moto_kms.provider(alias))
-    create_tenant(session, keys=keys, slug="alias-seller", name="Alias")
+    create_tenant(session, keys=keys, slug="alias-seller", name="Alias", actor="test")
     first = rewrap_root(session, keys=keys)
     assert rewrap_root(session, keys=keys) == 0  # wrapped under the key's ARN already: nothing left to do
     assert first in (0, 1)

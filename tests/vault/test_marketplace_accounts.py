@@ -93,7 +93,7 @@ def test_an_account_name_is_taken_for_good_within_a_tenant(session: Session, key
     remove_account(session, account=first, actor="cli")
     with pytest.raises(AccountSetupError, match="already"):  # a removed account keeps its name (its stubs do)
         _connect(session, keys, tenant)
-    other = create_tenant(session, keys=keys, slug=f"other-{uuid.uuid4().hex[:6]}", name="Other Seller")
+    other = create_tenant(session, keys=keys, slug=f"other-{uuid.uuid4().hex[:6]}", name="Other Seller", actor="test")
     assert _connect(session, keys, other).tenant_id == other.id  # another tenant's names are its own
 
 
@@ -127,7 +127,7 @@ def test_removing_shreds_credentials_and_label_records_and_is_audited(
 def test_a_removed_or_foreign_account_is_not_found(session: Session, keys: KeyManager, tenant: Tenant) -> None:
     account = _connect(session, keys, tenant)
     assert find_account(session, tenant_id=tenant.id, account_id=account.id) is account
-    other = create_tenant(session, keys=keys, slug=f"other-{uuid.uuid4().hex[:6]}", name="Other Seller")
+    other = create_tenant(session, keys=keys, slug=f"other-{uuid.uuid4().hex[:6]}", name="Other Seller", actor="test")
     with pytest.raises(NotFound):
         find_account(session, tenant_id=other.id, account_id=account.id)
     remove_account(session, account=account, actor="cli")

@@ -27,7 +27,7 @@ NOW = T0 + timedelta(days=60)
 
 def populate(db: Database, keys: KeyManager, n: int) -> int:
     with Session(db.engine, expire_on_commit=False) as s:
-        tenant = create_tenant(s, keys=keys, slug="purge-seller", name="Purge Seller")
+        tenant = create_tenant(s, keys=keys, slug="purge-seller", name="Purge Seller", actor="test")
         make_orders(s, keys, make_account(s, tenant), n)
         s.commit()
         return tenant.id

@@ -129,7 +129,7 @@ def test_another_tenants_order_is_not_found_and_named_in_no_event(
     session: Session, keys: KeyManager, account: MarketplaceAccount, tenant: Tenant
 ) -> None:
     order = _order(session, keys, account, 7)
-    other = create_tenant(session, keys=keys, slug=f"other-{uuid.uuid4().hex[:6]}", name="Other Seller")
+    other = create_tenant(session, keys=keys, slug=f"other-{uuid.uuid4().hex[:6]}", name="Other Seller", actor="test")
     for order_id in (order.external_order_id, "no-such-order", "Jane Buyer, 1 Pike Street"):
         with pytest.raises(NotFound):
             _preview(session, keys, other, order_id)

@@ -277,7 +277,7 @@ def test_another_tenants_hold_does_not_apply(
 ) -> None:
     from vault.tenants import create_tenant
 
-    other = create_tenant(session, keys=keys, slug="hold-other", name="Other")
+    other = create_tenant(session, keys=keys, slug="hold-other", name="Other", actor="test")
     retention.place_hold(
         session, tenant_id=other.id, reason="Other matter", owner="Them", ends_at=T0 + 365 * DAY, actor="x", now=T0
     )

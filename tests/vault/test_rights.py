@@ -65,7 +65,7 @@ def test_access_to_another_tenants_order_is_not_found(
     from vault.tenants import create_tenant
 
     (order,) = make_orders(session, keys, account, 1)
-    other = create_tenant(session, keys=keys, slug="rights-other", name="Other")
+    other = create_tenant(session, keys=keys, slug="rights-other", name="Other", actor="test")
     with pytest.raises(NotFound):
         rights.export_order_data(session, keys=keys, tenant_id=other.id, **ref(order), request=REQUEST)
 

@@ -29,7 +29,7 @@ from vault.tenants import create_tenant
 
 def _seed(db: Database, keys: KeyManager, n: int) -> tuple[int, int]:
     with make_session_factory(db.engine)() as s:
-        tenant = create_tenant(s, keys=keys, slug="rot", name="Rotation Seller")
+        tenant = create_tenant(s, keys=keys, slug="rot", name="Rotation Seller", actor="test")
         account = make_account(s, tenant)
         for i in range(n):
             store_order(s, keys=keys, account=account, facts=sample_facts(i), label=sample_label(i))
@@ -80,7 +80,7 @@ def test_rotation_while_another_thread_seals_and_opens_loses_nothing(fresh_db: D
     try:
         time.sleep(0.3)
         with make_session_factory(fresh_db.engine)() as s:
-            new_version = rotation.rotate_tenant_key(s, keys=admin_keys, tenant_id=tenant_id).version
+            new_version = rotation.rotate_tenant_key(s, keys=admin_keys, tenant_id=tenant_id, actor="test").version
             result = rotation.rewrap_tenant(s, keys=admin_keys, tenant_id=tenant_id, batch_size=25)
         time.sleep(0.5)  # the worker keeps going on the new version
     finally:
@@ -142,12 +142,12 @@ def test_shredded_record_is_gone_from_a_backup_once_old_keys_are_destroyed(
         old_root = provider.current_key_id()
         provider.rotate()
         rotation.rewrap_root(s, keys=keys)
-        rotation.rotate_tenant_key(s, keys=keys, tenant_id=tenant_id)
+        rotation.rotate_tenant_key(s, keys=keys, tenant_id=tenant_id, actor="test")
         rotation.rewrap_tenant(s, keys=keys, tenant_id=tenant_id)
         with pytest.raises(KeyVersionInUse, match="too recently"):
-            rotation.destroy_tenant_key_version(s, keys=keys, tenant_id=tenant_id, version=1)
+            rotation.destroy_tenant_key_version(s, keys=keys, tenant_id=tenant_id, version=1, actor="test")
         later = utcnow() + timedelta(seconds=keys.max_age + 1)
-        rotation.destroy_tenant_key_version(s, keys=keys, tenant_id=tenant_id, version=1, now=later)
+        rotation.destroy_tenant_key_version(s, keys=keys, tenant_id=tenant_id, version=1, actor="test", now=later)
         assert rotation.root_key_in_use(s, root_key_id=old_root) == 0
     provider.destroy(old_root)
 
@@ -162,11 +162,11 @@ def test_destroy_refuses_versions_still_in_use(session: Session, keys: KeyManage
     account = make_account(session, tenant)
     store_order(session, keys=keys, account=account, facts=sample_facts(1), label=sample_label(1))
     with pytest.raises(KeyVersionInUse, match="active"):
-        rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=1)
+        rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=1, actor="test")
     keys.create_tenant_key(session, tenant.id)
     later = utcnow() + timedelta(hours=1)
     with pytest.raises(KeyVersionInUse, match="rewrap"):
-        rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=1, now=later)
+        rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=1, actor="test", now=later)
 
 
 def test_shred_tenant_leaves_nothing_that_opens(session: Session, keys: KeyManager, tenant: Any) -> None:
@@ -190,7 +190,7 @@ def test_sealing_10000_records_costs_at_most_two_kms_calls(session: Session, mot
     client = moto_kms.client()
     calls = _count_kms_calls(client)  # counted on the wire: every HTTP request botocore makes to KMS
     keys = KeyManager(AwsKmsKeyProvider(moto_kms.key_id, client=client))
-    tenant = create_tenant(session, keys=keys, slug="kms-10k", name="KMS Seller")
+    tenant = create_tenant(session, keys=keys, slug="kms-10k", name="KMS Seller", actor="test")
     account = make_account(session, tenant)
     label = sample_label(1, "US")
     now = utcnow()
@@ -225,7 +225,7 @@ def test_kms_outage_mid_run_leaves_no_plaintext_and_the_next_run_succeeds(fresh_
         keys = KeyManager(AwsKmsKeyProvider(kms.key_id, client=kms.client()), max_age=10, clock=lambda: clock[0])
         sessions = make_session_factory(fresh_db.engine)
         with sessions() as s:
-            tenant = create_tenant(s, keys=keys, slug="outage", name="Outage Seller")
+            tenant = create_tenant(s, keys=keys, slug="outage", name="Outage Seller", actor="test")
             account = make_account(s, tenant)
             s.commit()
 
@@ -293,13 +293,13 @@ def test_a_rotation_moves_every_kind_of_sealed_value_and_each_still_opens(
     assert TOTP_SECRETS.context(tenant.id, user.id) == second_factor.totp_context(user)
 
     old = keys.active_version(session, tenant.id)
-    rotation.rotate_tenant_key(session, keys=keys, tenant_id=tenant.id)
+    rotation.rotate_tenant_key(session, keys=keys, tenant_id=tenant.id, actor="test")
     assert rotation.stale_count(session, keys=keys, tenant_id=tenant.id) == len(SEALED)
     result = rotation.rewrap_tenant(session, keys=keys, tenant_id=tenant.id)
     assert (result.rewrapped, result.skipped) == (3, 0)
     assert rotation.stale_count(session, keys=keys, tenant_id=tenant.id) == 0
     later = utcnow() + timedelta(seconds=keys.max_age + 1)
-    rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=old, now=later)
+    rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=old, actor="test", now=later)
     keys.invalidate()
     session.refresh(order)
     session.refresh(account)

@@ -58,7 +58,7 @@ def test_ciphertext_moved_to_another_order_fails(
 def test_ciphertext_moved_to_another_tenant_fails(session: Session, keys: KeyManager, tenant: Tenant) -> None:
     from vault.tenants import create_tenant
 
-    other = create_tenant(session, keys=keys, slug="other-seller-x", name="Other")
+    other = create_tenant(session, keys=keys, slug="other-seller-x", name="Other", actor="test")
     acc_a, acc_b = make_account(session, tenant, "a"), make_account(session, other, "b")
     (a,) = make_orders(session, keys, acc_a, 1)
     (b,) = make_orders(session, keys, acc_b, 1)

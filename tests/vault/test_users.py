@@ -248,9 +248,11 @@ def test_a_tenant_rotation_moves_totp_secrets_and_guards_their_old_key(
     keys._active.clear()
     later = utcnow() + timedelta(hours=1)
     with pytest.raises(KeyVersionInUse):  # the TOTP secret still needs the old version
-        rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=old, now=later)
+        rotation.destroy_tenant_key_version(
+            session, keys=keys, tenant_id=tenant.id, version=old, actor="test", now=later
+        )
     assert rotation.stale_count(session, keys=keys, tenant_id=tenant.id) == 1
     rotation.rewrap_tenant(session, keys=keys, tenant_id=tenant.id)
     assert user.totp_key_version == keys.active_version(session, tenant.id)
-    rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=old, now=later)
+    rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=old, actor="test", now=later)
     assert second_factor.open_totp_secret(session, keys=keys, user=user)  # the user's second factor still opens

@@ -131,7 +131,12 @@ def unlock_user(session: Session, *, user: User, actor: str, now: datetime | Non
     audit_user(session, user, actor=actor, action="user.unlock", now=now)
 
 
-def set_locale(session: Session, *, user: User, locale: str) -> None:
-    """Remember the user's dashboard language (a preference, not audited)."""
-    user.locale = locale[:16]
+def set_locale(session: Session, *, user: User, locale: str, actor: str, ip: str | None = None) -> None:
+    """Remember the user's dashboard language; audited as ``user.locale`` (the language code only), as every
+    change to a user is. Choosing the language the user has already writes nothing."""
+    locale = locale[:16]
+    if user.locale == locale:
+        return
+    user.locale = locale
     session.flush()
+    audit_user(session, user, actor=actor, action="user.locale", ip=ip, details={"locale": locale})

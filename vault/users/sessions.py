@@ -78,16 +78,27 @@ def resolve_session(
     return row, user
 
 
-def mark_reauthenticated(session: Session, *, row: DashboardSession, now: datetime | None = None) -> None:
-    """Record a fresh second-factor check on this session (for actions that need one)."""
-    row.reauth_at = now or utcnow()
+def mark_reauthenticated(
+    session: Session, *, row: DashboardSession, user: User, ip: str | None = None, now: datetime | None = None
+) -> None:
+    """Record a fresh second-factor check on this session (for actions that need one); audited as
+    ``user.reauth``, since it opens the label preview, rights requests and new keys for a while."""
+    now = now or utcnow()
+    row.reauth_at = now
     session.flush()
+    audit_user(session, user, actor=actor_of(user), action="user.reauth", ip=ip, now=now)
 
 
 def end_session(session: Session, *, token: str) -> None:
     """Sign out: forget the session of ``token``."""
     session.execute(delete(DashboardSession).where(DashboardSession.token_hash == digest(TOKEN_DOMAIN, token)))
     session.flush()
+
+
+def sign_out(session: Session, *, user: User, token: str, ip: str | None = None, now: datetime | None = None) -> None:
+    """The user signs out: their session of ``token`` ends; audited as ``user.sign-out``."""
+    end_session(session, token=token)
+    audit_user(session, user, actor=actor_of(user), action="user.sign-out", ip=ip, now=now)
 
 
 def end_sessions(session: Session, *, user: User) -> int:

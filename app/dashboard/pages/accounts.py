@@ -6,25 +6,22 @@ from urllib.parse import urlsplit
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from app.dashboard import bp
 from app.dashboard.jobs import start_sync
 from app.dashboard.pages.shared import actor, split_lines, tenant_id
-from app.dashboard.state import (
-    client_ip,
-    fresh_second_factor,
-    require,
-)
+from app.dashboard.state import client_ip, fresh_second_factor, require
 from app.dashboard.templating import domain_message
 from app.services import db_session, services
 from connectors.amazon import API_V0, API_V2026, LwaCredentials
+from connectors.amazon.accounts import connect_amazon_account
 from connectors.amazon.endpoints import REGIONS
 from vault import reports
-from vault.audit import append_event
-from vault.marketplace_accounts import seal_credentials, shred_account
+from vault.errors import AccountSetupError, NotFound
+from vault.marketplace_accounts import find_account
+from vault.marketplace_accounts import remove_account as remove_marketplace_account
 from vault.models import MarketplaceAccount
 
 #: Amazon marketplaces offered in the connect form, by region (the ids sellers see in Seller Central).
@@ -50,80 +47,43 @@ def accounts() -> str:
     )
 
 
-def _endpoint(value: str) -> str | None:
-    value = value.strip()
-    if not value:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(_("An endpoint is a full URL such as https://sellingpartnerapi-fe.amazon.com."))
-    if parts.scheme == "http" and services().settings.production:
-        raise ValueError(_("Endpoints must use HTTPS."))
-    return value.rstrip("/")
+def _https_only(*endpoints: str) -> None:
+    """In production an endpoint override must be HTTPS (the fake marketplace is plain HTTP, for tests only)."""
+    if services().settings.production and any(urlsplit(e.strip()).scheme == "http" for e in endpoints):
+        raise AccountSetupError(_("Endpoints must use HTTPS."))
 
 
 @bp.post("/accounts")
 @require("accounts")
 def connect_account() -> Response | tuple[str, int]:
-    """Connect an Amazon account: LWA credentials sealed under the tenant key, like `flask accounts add`."""
+    """Connect an Amazon account through the connector's audited connect, the same as `flask accounts add`."""
     form = request.form
     db = db_session()
     tid = tenant_id()
-    error = None
+    name = form.get("name", "").strip()
+    secrets = {k: form.get(k, "").strip() for k in ("client_id", "client_secret", "refresh_token")}
+    sp_api, lwa = form.get("sp_api_endpoint", ""), form.get("lwa_endpoint", "")
     try:
-        name = form.get("name", "").strip()
-        region = form.get("region", "")
-        api_version = form.get("api_version", API_V2026)
-        ids = split_lines(form.get("marketplace_ids", ""))
-        if not name or len(name) > 200:
-            raise ValueError(_("Give the account a name (up to 200 characters)."))
-        if region not in REGIONS or api_version not in (API_V2026, API_V0):
-            raise ValueError(_("Choose a region and an Orders API version."))
-        if not ids:
-            raise ValueError(_("Name at least one marketplace ID, e.g. A1VC38T7YXB528 for Amazon.co.jp."))
-        secrets = {k: form.get(k, "").strip() for k in ("client_id", "client_secret", "refresh_token")}
-        if not all(secrets.values()):
-            raise ValueError(_("The LWA client ID, client secret and refresh token are all needed."))
-        sp_api, lwa = _endpoint(form.get("sp_api_endpoint", "")), _endpoint(form.get("lwa_endpoint", ""))
-        taken = db.scalar(
-            select(MarketplaceAccount.id).where(MarketplaceAccount.tenant_id == tid, MarketplaceAccount.name == name)
-        )
-        if taken is not None:
-            raise ValueError(_("There is an account with that name already."))
-    except ValueError as exc:
-        error = domain_message(exc)
-    if error is None:
-        # No connector-side "add account" function exists yet: the same steps as `flask accounts add amazon`.
-        account = MarketplaceAccount(
+        _https_only(sp_api, lwa)
+        connect_amazon_account(
+            db,
+            keys=services().keys,
             tenant_id=tid,
-            marketplace="amazon",
             name=name,
-            region=region,
-            api_version=api_version,
-            marketplace_ids=ids,
+            region=form.get("region", ""),
+            api_version=form.get("api_version", API_V2026),
+            marketplace_ids=split_lines(form.get("marketplace_ids", "")),
+            credentials=LwaCredentials.from_secrets(secrets),
             sandbox=form.get("sandbox") == "on",
             sp_api_endpoint=sp_api,
             lwa_endpoint=lwa,
-        )
-        db.add(account)
-        db.flush()
-        seal_credentials(
-            db, keys=services().keys, account=account, secrets=LwaCredentials.from_secrets(secrets).as_secrets()
-        )
-        append_event(
-            db,
-            tenant_id=tid,
             actor=actor(),
-            action="account.connect",
             ip=client_ip(),
-            purpose="administration",
-            details={
-                "account_id": account.id,
-                "marketplace": "amazon",
-                "region": region,
-                "custom_endpoints": bool(sp_api or lwa),
-            },
         )
+    except AccountSetupError as exc:
+        db.rollback()
+        error = domain_message(exc)
+    else:
         db.commit()
         flash(_("Account “%(name)s” connected. Start its first sync with “Sync now”.", name=name), "success")
         return redirect(url_for("dashboard.accounts"))
@@ -141,10 +101,10 @@ def connect_account() -> Response | tuple[str, int]:
 
 
 def _account(account_id: int) -> MarketplaceAccount:
-    account = db_session().get(MarketplaceAccount, account_id)
-    if account is None or account.tenant_id != tenant_id() or account.removed_at is not None:
+    try:
+        return find_account(db_session(), tenant_id=tenant_id(), account_id=account_id)
+    except NotFound:
         abort(404)
-    return account
 
 
 @bp.post("/accounts/<int:account_id>/sync")
@@ -165,16 +125,7 @@ def remove_account(account_id: int) -> Response:
     if request.form.get("confirm") != account.name:
         flash(_("Type the account's name to confirm removing it."), "error")
         return redirect(url_for("dashboard.accounts"))
-    shredded = shred_account(db, account=account)
-    append_event(
-        db,
-        tenant_id=account.tenant_id,
-        actor=actor(),
-        action="account.remove",
-        ip=client_ip(),
-        purpose="administration",
-        details={"account_id": account.id, "records_shredded": shredded},
-    )
+    shredded = remove_marketplace_account(db, account=account, actor=actor(), ip=client_ip())
     db.commit()
     flash(_("Account removed; %(n)d label records shredded.", n=shredded), "success")
     return redirect(url_for("dashboard.accounts"))

@@ -17,16 +17,11 @@ from app.dashboard.state import (
 )
 from app.services import db_session, services
 from vault import reports
-from vault.audit import append_event
-from vault.errors import DecryptionError, KeyServiceUnavailable, NotFound
-from vault.labels import unseal_label
-from vault.masking import masked_summary
+from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound
 from vault.models import MarketplaceAccount, Order
 from vault.orders import find_order
 from vault.records import OrderStatus
-from vault.release import order_ref
-
-PREVIEW_PURPOSE = "label-preview"
+from vault.release import order_ref, preview_label
 
 
 @bp.get("/orders")
@@ -66,12 +61,7 @@ def _order(marketplace: str, order_id: str) -> Order:
 def order_detail(marketplace: str, order_id: str) -> str:
     db = db_session()
     order = _order(marketplace, order_id)
-    summary = ""
-    if order.label is not None:
-        try:
-            summary = masked_summary(unseal_label(db, keys=services().keys, order=order))
-        except (DecryptionError, KeyServiceUnavailable):
-            summary = "?"
+    summary = reports.masked_orders(db, keys=services().keys, orders=[order])[0].summary
     account = db.get(MarketplaceAccount, order.account_id)
     events = reports.search_audit(
         db, tenant_id=tenant_id(), query=reports.AuditQuery(order=order_ref(marketplace, order_id)), per_page=20
@@ -97,27 +87,31 @@ def label_preview(marketplace: str, order_id: str) -> str:
 @bp.get("/orders/<marketplace>/<order_id>/label.png")
 @require("label-preview")
 def label_image(marketplace: str, order_id: str) -> Response:
-    """The label as an image: only with a fresh second factor, and every view is audited (purpose label-preview)."""
+    """The label as an image, through the vault's preview (eligibility, unseal, audit as ``label.preview``).
+
+    Only with a fresh second factor. A refused preview is audited too, and answered 404 (nothing to show).
+    """
     if not second_factor_fresh():
         abort(403, _("Enter a code from your authenticator app again to see labels."))
     db = db_session()
-    order = _order(marketplace, order_id)
-    if order.label is None:
+    try:
+        shown = preview_label(
+            db,
+            keys=services().keys,
+            tenant_id=tenant_id(),
+            actor=actor(),
+            marketplace=marketplace,
+            order_id=order_id,
+            ip=client_ip(),
+        )
+    except (NotFound, NotEligible):
+        db.commit()  # the refusal is audited
         abort(404)
-    record = unseal_label(db, keys=services().keys, order=order)
-    png = label_png(order, record)
-    append_event(
-        db,
-        tenant_id=order.tenant_id,
-        actor=actor(),
-        action="label.preview",
-        outcome="shown",
-        order_ref=order_ref(order.marketplace, order.external_order_id),
-        ip=client_ip(),
-        purpose=PREVIEW_PURPOSE,
-        details={"format": "png", "profile": "default"},
-    )
+    except (DecryptionError, KeyServiceUnavailable):
+        db.commit()
+        raise
     db.commit()  # audited before anything is sent
+    png = label_png(_order(marketplace, order_id), shown.label)
     resp = Response(png, mimetype="image/png")
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Disposition"] = "inline"

@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.dashboard import bp
-from app.dashboard.pages.shared import actor, tenant_id
+from app.dashboard.pages.shared import actor
 from app.dashboard.state import (
     client_ip,
     current_user,
@@ -16,10 +16,9 @@ from app.dashboard.state import (
 )
 from app.dashboard.templating import domain_message
 from app.services import db_session
-from vault.audit import append_event
 from vault.users.base import UserError
 from vault.users.passwords import change_password
-from vault.users.second_factor import new_recovery_codes, recovery_codes_left
+from vault.users.second_factor import recovery_codes_left, replace_recovery_codes
 
 
 @bp.get("/profile")
@@ -58,17 +57,7 @@ def profile_password() -> Response | tuple[str, int]:
 @fresh_second_factor(back="dashboard.profile")
 def profile_recovery_codes() -> str:
     db = db_session()
-    codes = new_recovery_codes(db, user=current_user())
-    append_event(
-        db,
-        tenant_id=tenant_id(),
-        actor=actor(),
-        action="user.recovery-codes",
-        outcome="replaced",
-        ip=client_ip(),
-        purpose="administration",
-        details={"user": current_user().id},
-    )
+    codes = replace_recovery_codes(db, user=current_user(), actor=actor(), ip=client_ip())
     db.commit()
     return render_template(
         "dashboard/recovery_codes.html", codes=codes, next_url=url_for("dashboard.profile"), first=False

@@ -23,7 +23,7 @@ __all__ = ["make_api_app", "no_pii_in_logs"]
 
 
 def released_world(make_api_app: Any, db: Database, keys: KeyManager) -> tuple[Any, World]:
-    """A tenant chain of six events: client.create, four releases, one refusal."""
+    """A tenant chain of seven events: tenant.create, client.create, four releases, one refusal."""
     world = build_world(db, keys, n_orders=2)
     app = make_api_app(db.app_url)
     client = app.test_client()
@@ -41,7 +41,7 @@ def test_intact_chain_verifies(make_api_app: Any, shared_db: Database, keys: Key
     app, world = released_world(make_api_app, shared_db, keys)
     result = verify(app, "--tenant", world.tenant.slug)
     assert result.exit_code == 0, result.output
-    assert f"tenant:{world.tenant.id}: ok, 6 events, head 6" in result.output
+    assert f"tenant:{world.tenant.id}: ok, 7 events, head 7" in result.output
 
 
 def _swap(s: Session, chain: str, a: int, b: int) -> None:
@@ -70,7 +70,7 @@ TAMPERING = {
     ),
     "delete-middle": (lambda s, c: s.execute(delete(AuditEvent).where(AuditEvent.chain == c, AuditEvent.seq == 3)), 3),
     "delete-first": (lambda s, c: s.execute(delete(AuditEvent).where(AuditEvent.chain == c, AuditEvent.seq == 1)), 1),
-    "delete-newest": (lambda s, c: s.execute(delete(AuditEvent).where(AuditEvent.chain == c, AuditEvent.seq == 6)), 6),
+    "delete-newest": (lambda s, c: s.execute(delete(AuditEvent).where(AuditEvent.chain == c, AuditEvent.seq == 7)), 7),
     "reorder": (lambda s, c: _swap(s, c, 2, 3), 2),
 }
 
@@ -89,7 +89,7 @@ def test_verify_finds_the_first_broken_link(
     result = verify(app)
     assert result.exit_code == 1
     assert f"{chain}: BROKEN at event {first_bad}:" in result.output
-    assert f"tenant:{bystander.tenant.id}: ok, 1 events" in result.output  # other chains still verify
+    assert f"tenant:{bystander.tenant.id}: ok, 2 events" in result.output  # other chains still verify
 
 
 def test_export_to_a_file_and_stdout(make_api_app: Any, shared_db: Database, keys: KeyManager, tmp_path: Any) -> None:
@@ -100,7 +100,7 @@ def test_export_to_a_file_and_stdout(make_api_app: Any, shared_db: Database, key
     doc = json.loads(out.output)
     heads = {h["chain"]: h for h in doc["heads"]}
     assert doc["format"] == "labelvault-audit-heads-v1"
-    assert heads[f"tenant:{world.tenant.id}"]["seq"] == 6
+    assert heads[f"tenant:{world.tenant.id}"]["seq"] == 7
     path = tmp_path / "heads.json"
     assert runner.invoke(args=["audit", "export", "--file", str(path)]).exit_code == 0
     assert json.loads(path.read_text())["heads"] == doc["heads"]
@@ -147,7 +147,7 @@ def test_export_to_s3_with_object_lock(
     assert f"s3://{bucket}/audit-heads/" in result.output and "locked until" in result.output
     (obj,) = s3.list_objects_v2(Bucket=bucket)["Contents"]
     body = json.loads(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
-    assert {h["chain"]: h["seq"] for h in body["heads"]}[f"tenant:{world.tenant.id}"] == 6
+    assert {h["chain"]: h["seq"] for h in body["heads"]}[f"tenant:{world.tenant.id}"] == 7
     head = s3.head_object(Bucket=bucket, Key=obj["Key"])
     assert head["ObjectLockMode"] == "COMPLIANCE"
     assert head["ObjectLockRetainUntilDate"] > datetime.now(UTC) + timedelta(days=29)

@@ -24,7 +24,7 @@ def cli_app(make_app: Any, fresh_db: Database) -> Any:
     app = make_app(fresh_db.app_url)
     svc = services(app)
     with Session(fresh_db.engine, expire_on_commit=False) as s:
-        tenant = create_tenant(s, keys=svc.keys, slug="cli-seller", name="CLI Seller")
+        tenant = create_tenant(s, keys=svc.keys, slug="cli-seller", name="CLI Seller", actor="test")
         account = make_account(s, tenant)
         for i in range(3):  # due now: cancelled orders are erased at the next purge
             f = sample_facts(i, OrderStatus.CANCELLED)

@@ -99,7 +99,9 @@ def show_tracebacks(app: Any) -> Any:
 def seller(dash_app: Any, clock: Clock) -> Seller:
     svc = dash_app.extensions["labelvault"]
     with svc.sessions() as s:
-        tenant = create_tenant(s, keys=svc.keys, slug=f"seller-{uuid.uuid4().hex[:8]}", name="Sakura Trading")
+        tenant = create_tenant(
+            s, keys=svc.keys, slug=f"seller-{uuid.uuid4().hex[:8]}", name="Sakura Trading", actor="test"
+        )
         s.commit()
         s.expunge(tenant)
     return Seller(dash_app, tenant, clock)

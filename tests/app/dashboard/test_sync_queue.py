@@ -47,7 +47,9 @@ def test_sync_now_is_queued_and_a_celery_worker_runs_it(
     )  # fmt: skip
     svc = app.extensions["labelvault"]
     with svc.sessions() as s:
-        tenant = create_tenant(s, keys=svc.keys, slug=f"queue-{uuid.uuid4().hex[:8]}", name="Queue Seller")
+        tenant = create_tenant(
+            s, keys=svc.keys, slug=f"queue-{uuid.uuid4().hex[:8]}", name="Queue Seller", actor="test"
+        )
         s.commit()
         s.expunge(tenant)
     seller = Seller(app, tenant, clock)

@@ -1,0 +1,489 @@
+"""Every state-changing action, from the CLI and from the dashboard, appends its audit event.
+
+Both tables are checked against what the app offers (the click command tree of ``app.cli`` and every POST
+rule of ``app.url_map``), so a new command or route without an entry here fails: say which event it writes,
+or why it changes no audited state. Each action then runs once against a real database, and the test
+asserts the event it names was appended.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import pyotp
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import func, select, update
+
+from app.cli import COMMANDS
+from app.services import services
+from tests.app.dashboard.conftest import Seller, clock, dash_app, fast_hasher, seller  # noqa: F401 - fixtures
+from tests.conftest import Database
+from tests.vault.conftest import sample_facts, sample_label
+from vault.clients import create_client
+from vault.marketplace_accounts import connect_account
+from vault.models import ApiClient, AuditEvent, LegalHold, MarketplaceAccount, Tenant, TenantKey, User, utcnow
+from vault.orders import store_order
+from vault.records import OrderStatus
+from vault.rotation import rotate_root
+
+# --- the CLI -------------------------------------------------------------------------------------------
+
+#: Commands that change no audited state, and why.
+CLI_UNAUDITED = {
+    "accounts list": "reads",
+    "audit export": "copies the chain heads out of the database; the vault is unchanged",
+    "audit verify": "reads",
+    "clients list": "reads",
+    "holds list": "reads",
+    "tenants list": "reads",
+    "users list": "reads",
+    "vault status": "reads",
+    "vault init": "schema migrations and the keyring file: no tenant or chain exists to change yet",
+    "worker due": "reads",
+    "worker run": "a long-running process; each job it runs (sync, retention.purge, keys.epoch) is its own",
+    "worker beat": "a long-running scheduler that only queues jobs",
+    "worker tick": "runs the due jobs once; each is audited by its own domain function",
+    "sync run": "pulls orders in: the chain records access to label data and administration, not arrivals "
+    "(the run's outcome is the account's last_sync)",
+}
+
+#: Each state-changing command, in the order the scenario runs them, with the audit action it appends.
+CLI_AUDITED = {
+    "tenants create": "tenant.create",
+    "tenants return-address": "tenant.return_address",
+    "accounts add amazon": "account.connect",
+    "users create": "user.create",
+    "users unlock": "user.unlock",
+    "users reset-second-factor": "user.second-factor",
+    "users disable": "user.disable",
+    "clients create": "client.create",
+    "clients allow": "client.allow",
+    "clients revoke": "client.revoke",
+    "holds add": "hold.place",
+    "holds release": "hold.release",
+    "rights access": "rights.access",
+    "rights correct": "rights.correction",
+    "rights erase": "rights.erasure",
+    "vault retention-policy": "retention.policy",
+    "vault purge": "retention.purge",
+    "vault rotate": "key.rotate",
+    "vault destroy-key": "key.destroy",
+    "vault epoch": "keys.epoch",
+    "vault destroy-root": "key.destroy-root",
+    "vault backup": "backup.create",
+    "vault restore": "backup.restore",
+    "accounts remove": "account.remove",
+}
+
+
+def command_paths(group: click.Group, path: tuple[str, ...] = ()) -> list[str]:
+    out: list[str] = []
+    for name, command in sorted(group.commands.items()):
+        if isinstance(command, click.Group):
+            out += command_paths(command, (*path, name))
+        else:
+            out.append(" ".join((*path, name)))
+    return out
+
+
+def test_every_cli_command_is_in_one_table() -> None:
+    commands = set(command_paths(click.Group(commands=COMMANDS)))
+    assert not set(CLI_AUDITED) & set(CLI_UNAUDITED)
+    assert commands == set(CLI_AUDITED) | set(CLI_UNAUDITED)
+
+
+def _count(app: Any, action: str) -> int:
+    with services(app).sessions() as s:
+        return int(s.scalar(select(func.count()).where(AuditEvent.action == action)) or 0)
+
+
+def test_every_state_changing_cli_command_appends_its_event(
+    make_app: Any, fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(fresh_db.app_url)
+    svc = services(app)
+    runner = app.test_cli_runner()
+    monkeypatch.setenv("LABELVAULT_USER_PASSWORD", "correct horse battery staple")
+    for env, value in (("CLIENT_ID", "amzn1.app"), ("CLIENT_SECRET", "s3cret"), ("REFRESH_TOKEN", "Atzr|r")):
+        monkeypatch.setenv(f"LABELVAULT_AMAZON_{env}", value)
+    kept, erased = (f"amazon:{sample_facts(i).external_order_id}" for i in (1, 2))
+    state: dict[str, str] = {}
+
+    def seed_orders() -> None:
+        with svc.sessions() as s:
+            account = s.scalars(select(MarketplaceAccount)).one()
+            # cancelled: the purge erases it
+            store_order(
+                s, keys=svc.keys, account=account, facts=sample_facts(0, OrderStatus.CANCELLED), label=sample_label(0)
+            )
+            for i in (1, 2):
+                store_order(s, keys=svc.keys, account=account, facts=sample_facts(i), label=sample_label(i))
+            s.commit()
+
+    def hold_id() -> str:
+        with svc.sessions() as s:
+            return str(s.scalars(select(LegalHold.id)).one())
+
+    def age_retired_keys() -> None:  # the key cache's max age has passed since the rotation
+        with svc.sessions() as s:
+            s.execute(update(TenantKey).values(retired_at=utcnow() - timedelta(days=1)))
+            s.commit()
+
+    def age_active_keys() -> None:  # an epoch is due
+        with svc.sessions() as s:
+            s.execute(update(TenantKey).values(created_at=utcnow() - timedelta(days=3650)))
+            s.commit()
+
+    def retire_root() -> None:  # the root key in use is rotated out, so the old one may go
+        state["old_root"] = svc.keys.provider.current_key_id()
+        with svc.sessions() as s:
+            rotate_root(s, keys=svc.keys, actor="test", new_key=True)
+
+    address = tmp_path / "address.json"
+    address.write_text(json.dumps(sample_label(5).as_dict()))
+    backup = tmp_path / "vault.backup"
+    request = ["--request-id", "R-1", "--verified-by", "support lead"]
+    email = "operator@acme.example"
+    scenario: dict[str, tuple[Callable[[], None] | None, Callable[[], list[str]]]] = {
+        "tenants create": (None, lambda: ["acme", "--name", "Acme"]),
+        "tenants return-address": (None, lambda: ["acme", "--name", "Acme", "--line", "1 Road", "--country", "CN"]),
+        "accounts add amazon": (
+            None,
+            lambda: ["--tenant", "acme", "--name", "US", "--region", "na", "--marketplace-id", "ATVPDKIKX0DER"],
+        ),
+        "users create": (seed_orders, lambda: ["--tenant", "acme", "--email", email, "--role", "operator"]),
+        "users unlock": (None, lambda: [email]),
+        "users reset-second-factor": (None, lambda: [email, "--yes"]),
+        "users disable": (None, lambda: [email]),
+        "clients create": (None, lambda: ["acme", "Station", "--cidr", "203.0.113.0/28"]),
+        "clients allow": (None, lambda: ["acme", "Station", "198.51.100.0/29"]),
+        "clients revoke": (None, lambda: ["acme", "Station"]),
+        "holds add": (
+            None,
+            lambda: [
+                "--tenant",
+                "acme",
+                "--order",
+                kept,
+                "--reason",
+                "case 7",
+                "--owner",
+                "legal",
+                "--until",
+                "2099-01-01",
+            ],
+        ),
+        "holds release": (None, lambda: [hold_id(), "--tenant", "acme"]),
+        "rights access": (
+            None,
+            lambda: ["--tenant", "acme", "--order", kept, *request, "--output", str(tmp_path / "x")],
+        ),
+        "rights correct": (None, lambda: ["--tenant", "acme", "--order", kept, *request, "--address", str(address)]),
+        "rights erase": (None, lambda: ["--tenant", "acme", "--order", erased, *request]),
+        "vault retention-policy": (None, lambda: ["--tenant", "acme", "--days", "20"]),
+        "vault purge": (None, lambda: []),
+        "vault rotate": (None, lambda: ["--tenant", "acme"]),
+        "vault destroy-key": (age_retired_keys, lambda: ["--tenant", "acme", "--version", "1"]),
+        "vault epoch": (age_active_keys, lambda: []),
+        "vault destroy-root": (retire_root, lambda: [state["old_root"]]),
+        "vault backup": (None, lambda: [str(backup)]),
+        "vault restore": (None, lambda: [str(backup), "--yes"]),
+        "accounts remove": (None, lambda: ["US", "--yes"]),
+    }
+    assert list(scenario) == list(CLI_AUDITED)
+    for path, (prepare, args) in scenario.items():
+        if prepare:
+            prepare()
+        action = CLI_AUDITED[path]
+        before = _count(app, action)
+        result = runner.invoke(args=[*path.split(), *args()])
+        assert result.exit_code == 0, f"{path}: {result.output}"
+        assert _count(app, action) > before, f"{path} appended no {action} event"
+    # the read-only commands leave the chain as it is
+    total = _count_all(app)
+    for args in (
+        ["accounts", "list"],
+        ["clients", "list"],
+        ["holds", "list"],
+        ["tenants", "list"],
+        ["vault", "status"],
+        ["users", "list", "--tenant", "acme"],
+        ["audit", "verify"],
+        ["worker", "due"],
+    ):
+        assert runner.invoke(args=args).exit_code == 0, args
+    assert _count_all(app) == total
+
+
+def _count_all(app: Any) -> int:
+    with services(app).sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+
+# --- the dashboard and the label API -------------------------------------------------------------------
+
+#: POST routes that change no audited state, and why.
+POST_UNAUDITED = {
+    "/accounts/<int:account_id>/sync": "queues the account's sync job, which pulls orders in (see `sync run`)",
+    "/audit/verify": "reads the chain and shows the result",
+}
+
+
+@dataclass
+class Dash:
+    """The dashboard world of one run: an owner signed in on ``owner``, the ids the steps make."""
+
+    seller: Seller
+    owner: FlaskClient
+    owner_user: User
+    owner_totp: Any
+    other: FlaskClient
+    ids: dict[str, Any] = field(default_factory=dict)
+
+
+def _post(client: FlaskClient, path: str, data: dict[str, Any] | None = None, **kw: Any) -> Any:
+    with client.session_transaction() as s:
+        token = s.get("csrf")
+    if token is None:
+        html = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html)[1]  # type: ignore[index]
+    return client.post(path, data={"csrf_token": token, **(data or {})}, **kw)
+
+
+def _account_id(d: Dash) -> int:
+    with d.seller.session() as s:
+        return int(s.scalars(select(MarketplaceAccount.id).where(MarketplaceAccount.name == "Dash store")).one())
+
+
+def _client_key(d: Dash) -> str:
+    with d.seller.session() as s:
+        return str(s.scalars(select(ApiClient.key_id).where(ApiClient.name == "Dash station")).one())
+
+
+def _hold(d: Dash) -> int:
+    with d.seller.session() as s:
+        return int(s.scalars(select(LegalHold.id).where(LegalHold.tenant_id == d.seller.tenant.id)).one())
+
+
+def _invite(d: Dash) -> tuple[str, dict[str, Any]]:
+    return "/users/invite", {"email": "invitee@seller.example", "display_name": "", "role": "operator"}
+
+
+def _accept(d: Dash) -> tuple[str, dict[str, Any]]:
+    d.other = d.owner.application.test_client()
+    pw = "another long passphrase"
+    return f"/invitation/{d.ids['invite']}", {"password": pw, "password2": pw}
+
+
+def _enrol(d: Dash) -> tuple[str, dict[str, Any]]:
+    html = d.other.get("/enrol").get_data(as_text=True)
+    secret = re.search(r'data-testid="totp-secret">([^<]+)<', html)[1].replace(" ", "")  # type: ignore[index]
+    d.seller.clock.advance(30)
+    return "/enrol", {"code": pyotp.TOTP(secret).at(d.seller.clock())}
+
+
+def _invitee(d: Dash) -> int:
+    with d.seller.session() as s:
+        return int(s.scalars(select(User.id).where(User.email == "invitee@seller.example")).one())
+
+
+def _wrong_password(d: Dash) -> tuple[str, dict[str, Any]]:
+    d.other = d.owner.application.test_client()
+    return "/login", {"email": d.owner_user.email, "password": "not the password at all"}
+
+
+def _code(d: Dash) -> tuple[str, dict[str, Any]]:
+    d.other = d.owner.application.test_client()
+    resp = _post(d.other, "/login", {"email": d.owner_user.email, "password": "correct horse battery staple"})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
+    return "/login/code", {"code": d.owner_totp.code()}
+
+
+def _batch(d: Dash) -> tuple[str, dict[str, Any]]:
+    return "/v1/labels/batch", {}
+
+
+Step = tuple[str, str, Callable[[Dash], tuple[str, dict[str, Any]]], str]
+#: (rule, who posts: the owner or the other client, the request, the audit action), in the order they run.
+POST_AUDITED: list[Step] = [
+    (
+        "/accounts",
+        "owner",
+        lambda d: (
+            "/accounts",
+            {
+                "name": "Dash store",
+                "region": "na",
+                "api_version": "2026-01-01",
+                "marketplace_ids": "ATVPDKIKX0DER",
+                "client_id": "amzn1.app",
+                "client_secret": "s3cret",
+                "refresh_token": "Atzr|r",
+            },
+        ),
+        "account.connect",
+    ),
+    (
+        "/accounts/<int:account_id>/remove",
+        "owner",
+        lambda d: (f"/accounts/{_account_id(d)}/remove", {"confirm": "Dash store"}),
+        "account.remove",
+    ),
+    ("/clients", "owner", lambda d: ("/clients", {"name": "Dash station", "cidrs": "203.0.113.0/28"}), "client.create"),
+    (
+        "/clients/<key_id>/cidrs",
+        "owner",
+        lambda d: (f"/clients/{_client_key(d)}/cidrs", {"cidrs": "198.51.100.0/29"}),
+        "client.allow",
+    ),
+    (
+        "/clients/<key_id>/profile",
+        "owner",
+        lambda d: (f"/clients/{_client_key(d)}/profile", {"fields": ["phone"]}),
+        "client.profile",
+    ),
+    ("/clients/<key_id>/revoke", "owner", lambda d: (f"/clients/{_client_key(d)}/revoke", {}), "client.revoke"),
+    ("/retention/policy", "owner", lambda d: ("/retention/policy", {"days": "20"}), "retention.policy"),
+    (
+        "/retention/holds",
+        "owner",
+        lambda d: ("/retention/holds", {"reason": "case 7", "owner": "legal", "ends_on": "2099-01-01"}),
+        "hold.place",
+    ),
+    (
+        "/retention/holds/<int:hold_id>/release",
+        "owner",
+        lambda d: (f"/retention/holds/{_hold(d)}/release", {}),
+        "hold.release",
+    ),
+    (
+        "/rights/<kind>",
+        "owner",
+        lambda d: ("/rights/access", {"order_id": d.ids["order"], "request_id": "R-1", "verified_by": "lead"}),
+        "rights.access",
+    ),
+    (
+        "/rights/<kind>",
+        "owner",
+        lambda d: (
+            "/rights/correction",
+            {
+                "order_id": d.ids["order"],
+                "request_id": "R-2",
+                "verified_by": "lead",
+                **{k: v for k, v in sample_label(9).as_dict().items() if v},
+            },
+        ),
+        "rights.correction",
+    ),
+    (
+        "/rights/<kind>",
+        "owner",
+        lambda d: ("/rights/erasure", {"order_id": d.ids["order"], "request_id": "R-3", "verified_by": "lead"}),
+        "rights.erasure",
+    ),
+    ("/users/invite", "owner", _invite, "user.invite"),
+    ("/invitation/<token>", "other", _accept, "user.accept-invitation"),
+    ("/enrol", "other", _enrol, "user.second-factor"),
+    (
+        "/users/<int:user_id>/<action>",
+        "owner",
+        lambda d: (f"/users/{_invitee(d)}/role", {"role": "viewer"}),
+        "user.role",
+    ),
+    ("/users/<int:user_id>/<action>", "owner", lambda d: (f"/users/{_invitee(d)}/unlock", {}), "user.unlock"),
+    (
+        "/users/<int:user_id>/<action>",
+        "owner",
+        lambda d: (f"/users/{_invitee(d)}/reset-second-factor", {}),
+        "user.second-factor",
+    ),
+    ("/users/<int:user_id>/<action>", "owner", lambda d: (f"/users/{_invitee(d)}/disable", {}), "user.disable"),
+    ("/users/allowlist", "owner", lambda d: ("/users/allowlist", {"cidrs": "127.0.0.1/32"}), "dashboard.allowlist"),
+    ("/profile/recovery-codes", "owner", lambda d: ("/profile/recovery-codes", {}), "user.recovery-codes"),
+    ("/reauth", "owner", lambda d: ("/reauth", {"code": d.owner_totp.code()}), "user.reauth"),
+    ("/language", "owner", lambda d: ("/language", {"locale": "zh_Hans", "next": "/"}), "user.locale"),
+    ("/login", "other", _wrong_password, "user.sign-in"),
+    ("/login/code", "other", _code, "user.sign-in"),
+    (
+        "/profile/password",
+        "owner",
+        lambda d: (
+            "/profile/password",
+            {
+                "current": "correct horse battery staple",
+                "new": "a brand new passphrase",
+                "new2": "a brand new passphrase",
+            },
+        ),
+        "user.password",
+    ),
+    ("/logout", "owner", lambda d: ("/logout", {}), "user.sign-out"),
+    ("/v1/labels/batch", "other", _batch, "label.release"),
+]
+
+
+def test_every_post_route_is_in_one_table(dash_app: Any) -> None:  # noqa: F811 - the fixture
+    rules = {r.rule for r in dash_app.url_map.iter_rules() if "POST" in (r.methods or ())}
+    audited = {rule for rule, *_ in POST_AUDITED}
+    assert not audited & set(POST_UNAUDITED)
+    assert rules == audited | set(POST_UNAUDITED)
+
+
+def _tenant_count(d: Dash, action: str) -> int:
+    with d.seller.session() as s:
+        tid = d.seller.tenant.id
+        where = (AuditEvent.tenant_id == tid) | AuditEvent.tenant_id.is_(None)
+        return int(s.scalar(select(func.count()).where(AuditEvent.action == action, where)) or 0)
+
+
+def test_every_post_route_appends_its_event(seller: Seller) -> None:  # noqa: F811 - the fixture
+    app = seller.app
+    owner_user, totp = seller.user("owner")
+    assert totp is not None
+    owner = app.test_client()
+    seller.login(owner, owner_user, totp)
+    d = Dash(seller, owner, owner_user, totp, app.test_client())
+    with seller.session() as s:
+        account = connect_account(
+            s,
+            keys=seller.keys,
+            tenant_id=seller.tenant.id,
+            marketplace="amazon",
+            name="Orders",
+            region="na",
+            api_version="2026-01-01",
+            marketplace_ids=["ATVPDKIKX0DER"],
+            secrets={"k": "v"},
+            actor="test",
+        )
+        facts = sample_facts(40)
+        store_order(s, keys=seller.keys, account=account, facts=facts, label=sample_label(40))
+        tenant = s.get_one(Tenant, seller.tenant.id)
+        batch_client = create_client(
+            s, tenant=tenant, name="Batch", scopes=["labels:issue"], cidrs=["127.0.0.1/32"], actor="test"
+        )
+        s.commit()
+    d.ids["order"] = facts.external_order_id
+    for rule, who, build, action in POST_AUDITED:
+        path, data = build(d)
+        client = d.owner if who == "owner" else d.other
+        before = _tenant_count(d, action)
+        if rule == "/v1/labels/batch":
+            body = {"orders": [{"marketplace": "amazon", "order_id": "no-such-order"}]}
+            headers = {"Authorization": f"Bearer {batch_client.key}"}
+            resp = client.post(path, json=body, headers=headers)
+        else:
+            resp = _post(client, path, data)
+        assert resp.status_code < 500, f"{path}: {resp.status_code}"
+        if rule == "/users/invite":
+            d.ids["invite"] = re.search(r"/invitation/([\w-]+)", resp.get_data(as_text=True))[1]  # type: ignore[index]
+        assert _tenant_count(d, action) > before, f"POST {path} appended no {action} event ({resp.status_code})"

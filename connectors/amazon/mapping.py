@@ -3,7 +3,8 @@
 Only the fields DESIGN.md lists are read; buyer e-mail, buyer name (as opposed to the recipient's), tax
 registrations, items and prices are never looked at, so they can't leak into storage. Both API versions map
 to the same values: statuses to :class:`~vault.records.OrderStatus`, address types to the v2026 spelling
-(``RESIDENTIAL``/``COMMERCIAL``/``PICKUP_POINT``; v0 says ``Residential``), empty strings to ``None``.
+(``RESIDENTIAL``/``COMMERCIAL``/``PICKUP_POINT``; v0 says ``Residential``), empty strings to ``None``,
+text that can't be sealed or printed repaired (lone surrogates to U+FFFD, control characters dropped).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.interfaces import BadResponse
-from vault.records import LabelRecord, OrderFacts, OrderStatus
+from vault.records import LabelRecord, OrderFacts, OrderStatus, repair_text
 
 MARKETPLACE = "amazon"
 
@@ -42,10 +43,14 @@ _ADDRESS_TYPES = {"RESIDENTIAL": "RESIDENTIAL", "COMMERCIAL": "COMMERCIAL", "PIC
 
 
 def _text(value: Any) -> str | None:
-    """A non-empty, stripped string or None (Amazon renders some absent fields as "")."""
+    """A non-empty, stripped, repaired string or None (Amazon renders some absent fields as "").
+
+    Repaired with :func:`~vault.records.repair_text`: Amazon passes on whatever a buyer typed, lone
+    surrogates and control characters included, and one such order must not block its account's sync.
+    """
     if not isinstance(value, str):
         return None
-    value = value.strip()
+    value = repair_text(value).strip()
     return value or None
 
 

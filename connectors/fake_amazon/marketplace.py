@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import dataclasses
 import hashlib
 import json
 import random
@@ -362,6 +363,17 @@ class FakeAmazon:
                 order.status = "SHIPPED"
                 order.delivered_at = now
             order.last_updated = max(order.last_updated, now.replace(microsecond=0))
+
+    def edit_ship_to(self, order_id: str, **changes: Any) -> None:
+        """Change fields of an order's delivery address (``ShipTo`` names) and bump its ``lastUpdated``.
+
+        Amazon passes on whatever the buyer typed, so any text goes, a lone surrogate or a control character
+        included (served as a JSON ``\\u`` escape, as Amazon's serialiser writes one).
+        """
+        with self._lock:
+            order = self._order(order_id)
+            order.ship_to = dataclasses.replace(order.ship_to, **changes)
+            order.last_updated = max(order.last_updated, self.now().replace(microsecond=0))
 
     def _order(self, order_id: str) -> FakeOrder:
         try:
@@ -954,6 +966,10 @@ def _error_body(status: int, message: str | None = None, *, code: str | None = N
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     text = "" if body is None else json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: escape it (valid JSON, as Amazon sends it)
+        text = json.dumps(body)
     response = Response(text, status=status, headers=headers)
     if body is not None:
         response.content_type = "application/json"

@@ -3,13 +3,19 @@ page tokens that expire mid-run, and token expiry reported in an error's ``detai
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.sync import sync_account
-from tests.connectors.conftest import add_amazon_account, make_connector
+from tests.connectors.conftest import SPEEDUP, add_amazon_account, make_connector
+from tests.connectors.test_amazon import expected_state, stored_state
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import Order, Tenant
@@ -46,3 +52,94 @@ def test_one_unsealable_name_does_not_block_the_account(
     order = session.scalars(select(Order).where(Order.external_order_id == ids[7])).one()
     label = unseal_label(session, keys=keys, order=order)
     assert (label.name, label.address_line1) == ("Ana \ufffd", "Main St")
+
+
+@pytest.fixture
+def short_paging(clock: FakeClock) -> Iterator[FakeAmazon]:
+    """A fake whose page tokens live five minutes, and which says a token expired in the error's details."""
+    with FakeAmazon(
+        speedup=SPEEDUP, seed=0, clock=clock, pagination_token_lifetime=timedelta(minutes=5), expiry_in_details=True
+    ) as marketplace:
+        yield marketplace
+        assert marketplace.validation_errors == []
+        assert marketplace.server_errors == []
+
+
+def test_the_fake_expires_page_tokens_on_its_clock_and_reports_expiry_in_details(
+    short_paging: FakeAmazon, clock: FakeClock
+) -> None:
+    fake = short_paging
+    fake.generate_orders(5)
+    s = fake.seller()
+    form = {"grant_type": "refresh_token", "refresh_token": s.refresh_token}
+    with httpx.Client(base_url=fake.base_url) as client:
+        token = client.post(fake.lwa_url, data={**form, "client_id": s.client_id, "client_secret": s.client_secret})
+        headers = {"x-amz-access-token": token.json()["access_token"]}
+        search = "/orders/2026-01-01/orders"
+        first = client.get(
+            search, params={"createdAfter": "2020-01-01T00:00:00Z", "maxResultsPerPage": 2}, headers=headers
+        )
+        next_token = first.json()["pagination"]["nextToken"]
+        clock.advance(minutes=4)
+        assert client.get(search, params={"paginationToken": next_token}, headers=headers).status_code == 200
+        clock.advance(minutes=1, seconds=1)
+        expired = client.get(search, params={"paginationToken": next_token}, headers=headers)
+        assert expired.status_code == 400
+        fake.expire_tokens()
+        refused = client.get(search, params={"createdAfter": "2020-01-01T00:00:00Z"}, headers=headers)
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "errors": [
+            {
+                "code": "Unauthorized",
+                "message": "Access to requested resource is denied.",
+                "details": "The access token you provided has expired.",
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize("api_version", ["2026-01-01", "v0"])
+@pytest.mark.parametrize("prefetch", [False, True])
+def test_a_page_token_that_expires_mid_run_restarts_the_window_in_the_same_run(
+    session: Session,
+    keys: KeyManager,
+    tenant: Tenant,
+    short_paging: FakeAmazon,
+    clock: FakeClock,
+    api_version: str,
+    prefetch: bool,
+) -> None:
+    fake = short_paging
+    fake.generate_orders(100)
+    account = add_amazon_account(session, keys, tenant, fake, api_version=api_version)
+    connector = make_connector(session, keys, account, fake, page_size=20, prefetch=prefetch)
+
+    def slow_store(progress: Any) -> None:
+        if progress.pages == 2:
+            clock.advance(minutes=6)  # the page token in hand (and any prefetched one) dies
+
+    summary = sync_account(session, keys=keys, account=account, connector=connector, progress=slow_store)
+    assert summary.orders_new == 100 and summary.orders_unchanged >= 40  # the window, from its first page again
+    assert stored_state(session, keys, account) == expected_state(fake)
+    session.refresh(account)
+    assert account.last_sync and account.last_sync["ok"] and account.sync_cursor is not None
+
+
+@pytest.mark.parametrize("api_version", ["2026-01-01", "v0"])
+def test_a_403_saying_expired_in_its_details_renews_the_tokens(
+    session: Session, keys: KeyManager, tenant: Tenant, short_paging: FakeAmazon, api_version: str
+) -> None:
+    fake = short_paging
+    fake.generate_orders(60)
+    account = add_amazon_account(session, keys, tenant, fake, api_version=api_version)
+    connector = make_connector(session, keys, account, fake, page_size=20)
+
+    def expire(progress: Any) -> None:
+        if progress.pages == 1:
+            fake.expire_tokens()
+
+    summary = sync_account(session, keys=keys, account=account, connector=connector, progress=expire)
+    assert summary.orders_new == 60
+    assert fake.calls["lwaToken"] == 2  # renewed once
+    assert stored_state(session, keys, account) == expected_state(fake)

@@ -31,16 +31,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.interfaces import Connector, ConnectorError, SyncCursor
 from vault.db import rowcount
 from vault.keys import KeyManager
-from vault.labels import shred_label
 from vault.models import MarketplaceAccount, Order, SyncState, utcnow
 from vault.orders import store_order
 from vault.records import OrderStatus
+from vault.retention import erase_ended
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(minutes=5)
-#: Statuses in which an order's label record is shredded when the marketplace no longer serves an address.
-_NO_ADDRESS = frozenset({OrderStatus.CANCELLED, OrderStatus.UNFULFILLABLE})
+#: Statuses in which an order ended without a label: its label data is erased by the sync that sees it.
+_ENDED = frozenset({OrderStatus.CANCELLED, OrderStatus.UNFULFILLABLE})
 
 
 class SyncBusy(ConnectorError):
@@ -233,7 +233,7 @@ def _sync(
     cursor = load_cursor(session, account)
     try:
         for page in connector.pull(cursor):
-            _store_page(session, keys, account, page.orders, counts)
+            _store_page(session, keys, account, page.orders, counts, clock())
             state_written = rowcount(
                 session.execute(
                     update(SyncState)
@@ -296,6 +296,7 @@ def _store_page(
     account: MarketplaceAccount,
     orders: Any,
     counts: dict[str, int],
+    now: datetime,
 ) -> None:
     ids = [facts.external_order_id for facts, _ in orders]
     stored: dict[str, datetime] = {}
@@ -306,6 +307,7 @@ def _store_page(
             )
         )
         stored = dict(rows.all())
+    ended: list[Order] = []
     for facts, label in orders:
         known = stored.get(facts.external_order_id)
         if known is not None and known > facts.last_updated_at:
@@ -313,14 +315,16 @@ def _store_page(
             counts["unchanged"] += 1
             continue
         result = store_order(session, keys=keys, account=account, facts=facts, label=label)
-        outcome = result.outcome
-        if label is None and facts.status in _NO_ADDRESS and result.order.label is not None:
-            # Amazon stops serving the address once an order is cancelled: nothing is left to ship, so
-            # the vault must not keep it either (minimisation; Amazon's Data Protection Policy).
-            shred_label(session, order=result.order)
-            outcome = "updated"
-        counts[outcome] += 1
+        if facts.status in _ENDED and result.order.erased_at is None:
+            ended.append(result.order)
+        counts[result.outcome] += 1
         stored[facts.external_order_id] = facts.last_updated_at
+    if ended:
+        # Nothing is left to ship, so the vault must not keep the address either (minimisation; Amazon's
+        # Data Protection Policy): erased with this page, audited like a purge, unless a legal hold keeps it.
+        erase_ended(session, order_ids=[order.id for order in ended], now=now)
+        for order in ended:
+            session.expire(order)
 
 
 def _record_failure(

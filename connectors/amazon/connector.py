@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 
 #: Amazon: "...Before must be at least two minutes before the time of the request".
 SETTLE_TIME = timedelta(minutes=2)
-#: v2026 datasets the connector asks for: the address (RECIPIENT) and the status and dates (FULFILLMENT).
-INCLUDED_DATA = ("RECIPIENT", "FULFILLMENT")
+#: v2026 datasets the connector asks for: the address (RECIPIENT), the status and dates (FULFILLMENT), and
+#: the packages (PACKAGES), whose status says when an order was delivered (retention counts from then).
+INCLUDED_DATA = ("RECIPIENT", "FULFILLMENT", "PACKAGES")
 #: The one restricted resource v0 needs: the order list, with shipping addresses.
 V0_ORDERS_RDT = RestrictedResource(method="GET", path="/orders/v0/orders", data_elements=("shippingAddress",))
 

@@ -123,8 +123,24 @@ def _label(
     )
 
 
+def delivered_v2026(order: Mapping[str, Any], status: OrderStatus, last_updated: datetime) -> datetime | None:
+    """When a v2026 order was delivered, as Amazon says: ``None`` until it shipped whole and every package
+    reads DELIVERED.
+
+    Amazon reports that a package was delivered, not when (``OrderPackage`` has no delivery time), and the
+    delivery updates the order: the order's ``lastUpdatedTime`` when it is first seen delivered is the
+    time reported. (:func:`vault.orders.store_order` keeps the earliest one seen, so a later change, a
+    return say, doesn't postpone the erasure.) Orders v0 reports no delivery at all.
+    """
+    packages = order.get("packages")
+    if status is not OrderStatus.SHIPPED or not isinstance(packages, list) or not packages:
+        return None
+    statuses = {_text(_dict(_dict(p).get("packageStatus")).get("status")) for p in packages}
+    return last_updated if statuses == {"DELIVERED"} else None
+
+
 def from_v2026(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
-    """Map an Orders v2026-01-01 ``Order`` (with FULFILLMENT and RECIPIENT included)."""
+    """Map an Orders v2026-01-01 ``Order`` (with FULFILLMENT, RECIPIENT and PACKAGES included)."""
     order_id = _text(order.get("orderId"))
     if order_id is None:
         raise BadResponse("order lacks orderId")
@@ -133,16 +149,18 @@ def from_v2026(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None
     status = _STATUS_V2026.get(raw_status or "")
     if status is None:
         raise BadResponse(f"order has an unknown fulfillmentStatus {raw_status!r}"[:120])
+    last_updated = _required_time(order.get("lastUpdatedTime"), "lastUpdatedTime")
     facts = OrderFacts(
         marketplace=MARKETPLACE,
         external_order_id=order_id,
         status=status,
         purchased_at=_required_time(order.get("createdTime"), "createdTime"),
-        last_updated_at=_required_time(order.get("lastUpdatedTime"), "lastUpdatedTime"),
+        last_updated_at=last_updated,
         marketplace_id=_text(_dict(order.get("salesChannel")).get("marketplaceId")),
         fulfillment_channel=_CHANNEL_V2026.get(_text(fulfillment.get("fulfilledBy")) or ""),
         ship_by=_time(_dict(fulfillment.get("shipByWindow")).get("latestDateTime"), "shipByWindow"),
         latest_delivery_at=_time(_dict(fulfillment.get("deliverByWindow")).get("latestDateTime"), "deliverByWindow"),
+        delivered_at=delivered_v2026(order, status, last_updated),
     )
     a = _dict(_dict(order.get("recipient")).get("deliveryAddress"))
     label = _label(

@@ -18,8 +18,9 @@ from tests.connectors.conftest import SPEEDUP, add_amazon_account, make_connecto
 from tests.connectors.test_amazon import expected_state, stored_state
 from vault.keys import KeyManager
 from vault.labels import unseal_label
-from vault.models import Order, Tenant
+from vault.models import AuditEvent, Order, Tenant
 from vault.records import repair_text
+from vault.retention import AMAZON_DAYS_AFTER_DELIVERY, SYNC_ACTOR, place_hold, verify_receipt
 
 
 @pytest.mark.parametrize(
@@ -143,3 +144,75 @@ def test_a_403_saying_expired_in_its_details_renews_the_tokens(
     assert summary.orders_new == 60
     assert fake.calls["lwaToken"] == 2  # renewed once
     assert stored_state(session, keys, account) == expected_state(fake)
+
+
+def _order(session: Session, order_id: str) -> Order:
+    session.expire_all()
+    return session.scalars(select(Order).where(Order.external_order_id == order_id)).one()
+
+
+def test_retention_counts_from_the_delivery_amazon_reports(
+    session: Session, keys: KeyManager, tenant: Tenant, fake: FakeAmazon, clock: FakeClock
+) -> None:
+    ids = fake.generate_orders(20, statuses=["UNSHIPPED"])
+    merchant = [oid for oid, o in fake.orders().items() if o.fulfilled_by == "MERCHANT"]
+    account = add_amazon_account(session, keys, tenant, fake)
+    connector = make_connector(session, keys, account, fake)
+    sync_account(session, keys=keys, account=account, connector=connector)
+    assert _order(session, merchant[0]).delivered_at is None
+
+    clock.advance(days=2)
+    fake.update_order(merchant[0], delivered=True)
+    delivered = fake.orders()[merchant[0]].delivered_at
+    assert delivered is not None
+    clock.advance(minutes=3)
+    sync_account(session, keys=keys, account=account, connector=connector)
+    order = _order(session, merchant[0])
+    assert order.delivered_at == delivered.replace(microsecond=0)
+    assert order.retention_until == order.delivered_at + timedelta(days=AMAZON_DAYS_AFTER_DELIVERY)
+    assert order.latest_delivery_at is not None and order.retention_until != order.latest_delivery_at + timedelta(
+        days=AMAZON_DAYS_AFTER_DELIVERY
+    )
+    # A later change of the order doesn't postpone the erasure: the first reported delivery stands.
+    clock.advance(days=3)
+    fake.update_order(merchant[0])
+    clock.advance(minutes=3)
+    sync_account(session, keys=keys, account=account, connector=connector)
+    assert _order(session, merchant[0]).delivered_at == delivered.replace(microsecond=0)
+    # Orders not reported delivered keep the promised date.
+    other = _order(session, next(oid for oid in ids if oid != merchant[0]))
+    assert other.delivered_at is None and other.latest_delivery_at is not None
+    assert other.retention_until == other.latest_delivery_at + timedelta(days=AMAZON_DAYS_AFTER_DELIVERY)
+
+
+@pytest.mark.parametrize("api_version", ["2026-01-01", "v0"])
+def test_an_order_seen_cancelled_is_erased_by_that_sync_and_audited_like_a_purge(
+    session: Session, keys: KeyManager, tenant: Tenant, fake: FakeAmazon, clock: FakeClock, api_version: str
+) -> None:
+    ids = fake.generate_orders(10, statuses=["UNSHIPPED"])
+    account = add_amazon_account(session, keys, tenant, fake, api_version=api_version)
+    connector = make_connector(session, keys, account, fake)
+    sync_account(session, keys=keys, account=account, connector=connector)
+    assert all(_order(session, oid).label is not None for oid in ids)
+    held = _order(session, ids[2])
+    place_hold(
+        session, tenant_id=tenant.id, reason="case 2026-17", owner="legal", ends_at=clock() + timedelta(days=9),
+        actor="user:1", order=held,
+    )  # fmt: skip
+    session.commit()
+
+    for oid in ids[:3]:
+        fake.update_order(oid, status="CANCELLED")
+    clock.advance(minutes=3)
+    sync_account(session, keys=keys, account=account, connector=connector)
+    for oid in ids[:2]:
+        order = _order(session, oid)
+        assert order.status == "cancelled" and order.erased_at is not None and order.label is None
+    kept = _order(session, ids[2])  # a legal hold keeps it, as it would from the purge
+    assert kept.status == "cancelled" and kept.erased_at is None and kept.label is not None
+    assert all(_order(session, oid).label is not None for oid in ids[3:])
+    (event,) = session.scalars(
+        select(AuditEvent).where(AuditEvent.tenant_id == tenant.id, AuditEvent.actor == SYNC_ACTOR)
+    ).all()
+    assert event.action == "retention.purge" and event.details and event.details["count"] == 2
+    assert verify_receipt(session, event=event)

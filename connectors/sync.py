@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.interfaces import Connector, ConnectorError, SyncCursor
+from vault.alarms import TEXT_REPAIRED, Alarm, record_alarm
 from vault.db import rowcount
 from vault.keys import KeyManager
 from vault.models import MarketplaceAccount, Order, SyncState, utcnow
@@ -300,14 +301,19 @@ def _store_page(
 ) -> None:
     ids = [facts.external_order_id for facts, _ in orders]
     stored: dict[str, datetime] = {}
+    flagged: set[str] = set()  # already marked repaired: the seller was told
     if ids:
         rows = session.execute(
-            select(Order.external_order_id, Order.last_updated_at).where(
+            select(Order.external_order_id, Order.last_updated_at, Order.text_repaired).where(
                 Order.account_id == account.id, Order.external_order_id.in_(ids)
             )
         )
-        stored = dict(rows.all())
+        for order_id, last_updated, repaired in rows:
+            stored[order_id] = last_updated
+            if repaired:
+                flagged.add(order_id)
     ended: list[Order] = []
+    repaired_now = 0
     for facts, label in orders:
         known = stored.get(facts.external_order_id)
         if known is not None and known > facts.last_updated_at:
@@ -319,6 +325,23 @@ def _store_page(
             ended.append(result.order)
         counts[result.outcome] += 1
         stored[facts.external_order_id] = facts.last_updated_at
+        if facts.text_repaired and facts.external_order_id not in flagged:
+            repaired_now += 1
+            flagged.add(facts.external_order_id)
+    if repaired_now:
+        # The order is stored (one bad name must not block the account), but its label may misprint the
+        # name or address: the dashboard marks it, and this alarm tells the seller to look (counts only).
+        record_alarm(
+            session,
+            alarm=Alarm(
+                kind=TEXT_REPAIRED,
+                tenant_id=account.tenant_id,
+                subject=f"account:{account.id}",
+                count=repaired_now,
+                threshold=1,
+                window_seconds=0,
+            ),
+        )
     if ended:
         # Nothing is left to ship, so the vault must not keep the address either (minimisation; Amazon's
         # Data Protection Policy): erased with this page, audited like a purge, unless a legal hold keeps it.

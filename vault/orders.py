@@ -37,6 +37,7 @@ _FACT_FIELDS = (
     "ship_by",
     "latest_delivery_at",
     "delivered_at",
+    "text_repaired",
 )
 
 

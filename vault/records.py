@@ -109,6 +109,8 @@ class OrderFacts:
     ship_by: datetime | None = None
     latest_delivery_at: datetime | None = None
     delivered_at: datetime | None = None
+    #: The connector had to repair the label's text (:func:`repair_text`): the seller should check it.
+    text_repaired: bool = False
 
 
 # A font stored on a Zebra printer, as ^A@ names it (drive:NAME.TTF), or a one-character ^CW alias.

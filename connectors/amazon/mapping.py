@@ -10,6 +10,7 @@ text that can't be sealed or printed repaired (lone surrogates to U+FFFD, contro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,10 +102,13 @@ def _label(
     country_code: Any,
     phone: Any,
     kind: Any,
-) -> LabelRecord | None:
+) -> tuple[LabelRecord | None, bool]:
+    """The label record, and whether any of its text had to be repaired (the seller is told)."""
     name_, line1_, city_, country_ = _text(name), _text(line1), _text(city), _text(country_code)
     if not (name_ and line1_ and country_):
-        return None  # no PII was served (no RDT, or an order without an address): nothing to label
+        return None, False  # no PII was served (no RDT, or an order without an address): nothing to label
+    served = (name, company, line1, line2, line3, city, district, state, municipality, postal_code, phone)
+    repaired = any(isinstance(v, str) and repair_text(v).strip() != v.strip() for v in served)
     return LabelRecord(
         name=name_,
         company=_text(company),
@@ -120,7 +124,7 @@ def _label(
         country_code=country_.upper(),
         phone=_text(phone),
         address_type=address_type(kind),
-    )
+    ), repaired
 
 
 def delivered_v2026(order: Mapping[str, Any], status: OrderStatus, last_updated: datetime) -> datetime | None:
@@ -163,7 +167,7 @@ def from_v2026(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None
         delivered_at=delivered_v2026(order, status, last_updated),
     )
     a = _dict(_dict(order.get("recipient")).get("deliveryAddress"))
-    label = _label(
+    label, repaired = _label(
         name=a.get("name"),
         company=a.get("companyName"),
         line1=a.get("addressLine1"),
@@ -178,7 +182,7 @@ def from_v2026(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None
         phone=a.get("phone"),
         kind=a.get("addressType"),
     )
-    return facts, label
+    return (replace(facts, text_repaired=True) if repaired else facts), label
 
 
 def from_v0(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
@@ -203,7 +207,7 @@ def from_v0(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
         latest_delivery_at=_time(order.get("LatestDeliveryDate"), "LatestDeliveryDate"),
     )
     a = _dict(order.get("ShippingAddress"))
-    label = _label(
+    label, repaired = _label(
         name=a.get("Name"),
         company=a.get("CompanyName"),
         line1=a.get("AddressLine1"),
@@ -219,4 +223,4 @@ def from_v0(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
         phone=a.get("Phone"),
         kind=a.get("AddressType"),
     )
-    return facts, label
+    return (replace(facts, text_repaired=True) if repaired else facts), label

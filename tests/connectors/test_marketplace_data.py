@@ -53,6 +53,15 @@ def test_one_unsealable_name_does_not_block_the_account(
     order = session.scalars(select(Order).where(Order.external_order_id == ids[7])).one()
     label = unseal_label(session, keys=keys, order=order)
     assert (label.name, label.address_line1) == ("Ana \ufffd", "Main St")
+    # The seller is told: the order is marked, and an alarm (counts only) is in the audit chain, once.
+    repaired = session.scalars(select(Order.external_order_id).where(Order.text_repaired.is_(True))).all()
+    assert repaired == [ids[7]]
+    alarms = select(AuditEvent).where(AuditEvent.tenant_id == tenant.id, AuditEvent.action == "alarm.text_repaired")
+    (alarm,) = session.scalars(alarms).all()
+    assert alarm.details == {"subject": f"account:{account.id}", "count": 1, "threshold": 1, "window_seconds": 0}
+    clock.advance(minutes=3)
+    sync_account(session, keys=keys, account=account, connector=connector)  # the overlap serves it again
+    assert len(session.scalars(alarms).all()) == 1
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ Nothing a connector logs or puts in an exception message carries PII, credential
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -57,10 +57,6 @@ class SyncCursor:
     def mid_window(self) -> bool:
         """Whether a window is half paged through."""
         return self.window_end is not None and self.page_token is not None
-
-    def restart_window(self) -> SyncCursor:
-        """The same low-water mark with the paging state dropped (e.g. an expired page token)."""
-        return replace(self, window_end=None, page_token=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,18 +29,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.interfaces import Connector, ConnectorError, SyncCursor
+from vault.alarms import TEXT_REPAIRED, Alarm, record_alarm
 from vault.db import rowcount
 from vault.keys import KeyManager
-from vault.labels import shred_label
 from vault.models import MarketplaceAccount, Order, SyncState, utcnow
 from vault.orders import store_order
 from vault.records import OrderStatus
+from vault.retention import erase_ended
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LEASE = timedelta(minutes=5)
-#: Statuses in which an order's label record is shredded when the marketplace no longer serves an address.
-_NO_ADDRESS = frozenset({OrderStatus.CANCELLED, OrderStatus.UNFULFILLABLE})
+#: Statuses in which an order ended without a label: its label data is erased by the sync that sees it.
+_ENDED = frozenset({OrderStatus.CANCELLED, OrderStatus.UNFULFILLABLE})
 
 
 class SyncBusy(ConnectorError):
@@ -233,7 +234,7 @@ def _sync(
     cursor = load_cursor(session, account)
     try:
         for page in connector.pull(cursor):
-            _store_page(session, keys, account, page.orders, counts)
+            _store_page(session, keys, account, page.orders, counts, clock())
             state_written = rowcount(
                 session.execute(
                     update(SyncState)
@@ -296,16 +297,23 @@ def _store_page(
     account: MarketplaceAccount,
     orders: Any,
     counts: dict[str, int],
+    now: datetime,
 ) -> None:
     ids = [facts.external_order_id for facts, _ in orders]
     stored: dict[str, datetime] = {}
+    flagged: set[str] = set()  # already marked repaired: the seller was told
     if ids:
         rows = session.execute(
-            select(Order.external_order_id, Order.last_updated_at).where(
+            select(Order.external_order_id, Order.last_updated_at, Order.text_repaired).where(
                 Order.account_id == account.id, Order.external_order_id.in_(ids)
             )
         )
-        stored = dict(rows.all())
+        for order_id, last_updated, repaired in rows:
+            stored[order_id] = last_updated
+            if repaired:
+                flagged.add(order_id)
+    ended: list[Order] = []
+    repaired_now = 0
     for facts, label in orders:
         known = stored.get(facts.external_order_id)
         if known is not None and known > facts.last_updated_at:
@@ -313,14 +321,33 @@ def _store_page(
             counts["unchanged"] += 1
             continue
         result = store_order(session, keys=keys, account=account, facts=facts, label=label)
-        outcome = result.outcome
-        if label is None and facts.status in _NO_ADDRESS and result.order.label is not None:
-            # Amazon stops serving the address once an order is cancelled: nothing is left to ship, so
-            # the vault must not keep it either (minimisation; Amazon's Data Protection Policy).
-            shred_label(session, order=result.order)
-            outcome = "updated"
-        counts[outcome] += 1
+        if facts.status in _ENDED and result.order.erased_at is None:
+            ended.append(result.order)
+        counts[result.outcome] += 1
         stored[facts.external_order_id] = facts.last_updated_at
+        if facts.text_repaired and facts.external_order_id not in flagged:
+            repaired_now += 1
+            flagged.add(facts.external_order_id)
+    if repaired_now:
+        # The order is stored (one bad name must not block the account), but its label may misprint the
+        # name or address: the dashboard marks it, and this alarm tells the seller to look (counts only).
+        record_alarm(
+            session,
+            alarm=Alarm(
+                kind=TEXT_REPAIRED,
+                tenant_id=account.tenant_id,
+                subject=f"account:{account.id}",
+                count=repaired_now,
+                threshold=1,
+                window_seconds=0,
+            ),
+        )
+    if ended:
+        # Nothing is left to ship, so the vault must not keep the address either (minimisation; Amazon's
+        # Data Protection Policy): erased with this page, audited like a purge, unless a legal hold keeps it.
+        erase_ended(session, order_ids=[order.id for order in ended], now=now)
+        for order in ended:
+            session.expire(order)
 
 
 def _record_failure(

@@ -10,7 +10,10 @@ every worker process counts into one window; process memory otherwise):
 - ``repeated_refusals``: one address was refused (network, key, scope, rate limit, unknown order) more
   than a threshold within the alarm window.
 
-An alarm is itself rate-limited: the same kind for the same subject is raised at most once per
+A fourth alarm, ``text_repaired``, has no window: a sync raises it for the orders whose ship-to text it
+had to repair (:func:`vault.records.repair_text`), once per order, so the seller checks their labels.
+
+An alarm of the three detectors is itself rate-limited: the same kind for the same subject is raised at most once per
 ``repeat_seconds``, and at most :data:`MAX_ALARMS_PER_MINUTE` alarms are raised in all. A raised alarm
 is appended to the audit chain (:func:`record_alarm`) with counts only, never PII.
 """
@@ -30,6 +33,8 @@ from vault.audit import WrittenEvent, append_event
 from vault.errors import RefusalReason, VaultError
 
 ALARM_ACTOR = "system:alarms"
+#: A sync stored orders whose ship-to text it had to repair (connectors/sync.py raises it, once per order).
+TEXT_REPAIRED = "text_repaired"
 #: Refusal reasons of the label pipeline that mean "an order outside the eligible states" (vault.release).
 INELIGIBLE_REASONS = frozenset(
     {RefusalReason.STATUS, RefusalReason.CANCELLED, RefusalReason.ERASED, RefusalReason.RETENTION_EXPIRED}
@@ -205,9 +210,9 @@ class AlarmPolicy:
 class Alarm:
     """One raised alarm: what, about whom (an API client's actor name or an address), counts. No PII."""
 
-    kind: str  # unusual_rate | ineligible_orders | repeated_refusals
+    kind: str  # unusual_rate | ineligible_orders | repeated_refusals | text_repaired
     tenant_id: int | None
-    subject: str  # "client:<key id>" or "ip:<address>"
+    subject: str  # "client:<key id>", "ip:<address>" or "account:<id>"
     count: int
     threshold: float
     window_seconds: int

@@ -153,6 +153,8 @@ class Order(Base):
     ship_by: Mapped[datetime | None]
     latest_delivery_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
+    # The label's text as served couldn't be sealed or printed and was repaired (vault.records.repair_text).
+    text_repaired: Mapped[bool] = mapped_column(default=False)
     retention_until: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
     labels_issued: Mapped[int] = mapped_column(default=0)

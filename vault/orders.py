@@ -4,7 +4,7 @@ one tenant's orders (by the ORM, or as the detached snapshot a label release rea
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -37,6 +37,7 @@ _FACT_FIELDS = (
     "ship_by",
     "latest_delivery_at",
     "delivered_at",
+    "text_repaired",
 )
 
 
@@ -57,6 +58,11 @@ def store_order(
     order = session.scalar(
         select(Order).where(Order.account_id == account.id, Order.external_order_id == facts.external_order_id)
     )
+    if order is not None and order.delivered_at is not None:
+        # A delivery happened once: the first time reported stands (a marketplace that reports only a
+        # delivered state dates it by the update that showed it, and later updates mustn't move it).
+        delivered = order.delivered_at if facts.delivered_at is None else min(order.delivered_at, facts.delivered_at)
+        facts = replace(facts, delivered_at=delivered)
     values: dict[str, Any] = {f: getattr(facts, f) for f in _FACT_FIELDS}
     values["status"] = str(facts.status)
     # Every change of the facts re-dates the erasure.

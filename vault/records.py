@@ -15,6 +15,27 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+#: A lone UTF-16 surrogate (half of a pair): no UTF-8 encoding exists, so such text can't be sealed.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: Line-breaking and tabulating controls: they separate words, so each run becomes one space.
+_BREAKS = re.compile("[\t\n\v\f\r\x1c-\x1e\x85\u2028\u2029]+")
+#: Every other C0 and C1 control character and DEL: invisible on a label, and unsafe in a label language.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+
+
+def repair_text(value: str) -> str:
+    """Text a marketplace served, made fit to seal and print: the one repair every connector applies.
+
+    A lone surrogate (a truncated emoji, say) becomes U+FFFD, the replacement character, so the seller sees
+    where a character was lost; a run of line or tab controls becomes one space; other control characters
+    are removed. Anything else is left as served. Without this, one order with such a name would fail every
+    sync of its account (its record can't be encoded) and none of the account's orders would be stored.
+    """
+    if value.isprintable():  # the common case: no controls, no surrogates
+        return value
+    return _CONTROLS.sub("", _BREAKS.sub(" ", _SURROGATE.sub("\ufffd", value)))
+
+
 #: Version of the label record's field set. Bound into each record's AAD; bump it when fields change.
 LABEL_SCHEMA_VERSION = 1
 
@@ -88,6 +109,8 @@ class OrderFacts:
     ship_by: datetime | None = None
     latest_delivery_at: datetime | None = None
     delivered_at: datetime | None = None
+    #: The connector had to repair the label's text (:func:`repair_text`): the seller should check it.
+    text_repaired: bool = False
 
 
 # A font stored on a Zebra printer, as ^A@ names it (drive:NAME.TTF), or a one-character ^CW alias.

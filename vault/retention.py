@@ -6,7 +6,8 @@ The rules (docs/privacy-controls.md states them for sellers and auditors):
   the marketplace reports; where it reports none, the latest delivery date it promised; where it reports
   neither, the ship-by date (or the purchase date) plus ``delivery_allowance_days``.
 - A cancelled or unfulfillable order is due as soon as the marketplace reports it: no label will be printed,
-  so the next purge run erases it.
+  so the sync that sees it erases it (:func:`erase_ended`), audited like a purge, unless a legal hold
+  keeps it (then the purge erases it once the hold ends).
 - A tenant may shorten the period (:func:`set_tenant_policy`), never lengthen it. Only a legal hold, which
   names a reason, an owner and an end date and is audited, keeps data past its deadline.
 
@@ -45,6 +46,8 @@ DEFAULT_DELIVERY_ALLOWANCE_DAYS = 14
 ERASE_PROMPTLY = frozenset({OrderStatus.CANCELLED.value, OrderStatus.UNFULFILLABLE.value})
 
 PURGE_ACTOR = "system:purge"
+#: Who erases the label data of an order a sync sees cancelled (:func:`erase_ended`).
+SYNC_ACTOR = "system:sync"
 PURGE_ACTION = "retention.purge"
 MAX_BATCH_SIZE = 10_000  # stays well under SQLite's bound-parameter limit
 
@@ -436,18 +439,18 @@ _CLAIMED = (Order.id, Order.tenant_id, Order.marketplace, Order.external_order_i
 def _claim_and_shred(
     session: Session,
     *,
+    due: Sequence[ColumnElement[bool]],
     now: datetime,
     stamp: datetime,
     cursor: tuple[datetime, int] | None,
     batch_size: int,
-    tenant_id: int | None,
 ) -> Sequence[Any]:
-    """Mark the next due, unheld orders erased, delete their label records, and return the orders.
+    """Mark the next ``due``, unheld orders erased, delete their label records, and return the orders.
 
     The returned orders are the batch this worker owns: the conditional UPDATE (``erased_at IS NULL``) lets
     exactly one worker claim an order, whatever runs at the same time.
     """
-    where = [*_due(now, tenant_id), ~hold_applies(now)]
+    where = [*due, Order.erased_at.is_(None), ~hold_applies(now)]
     if cursor is not None:
         # (retention_until, id) > cursor, written so the index range starts at the cursor: an OR alone would
         # make every batch walk the index from its start, over every order the run already erased.
@@ -499,6 +502,47 @@ def _claim_and_shred(
     return rows
 
 
+def _write_receipts(session: Session, claimed: Sequence[Any], *, stamp: datetime, actor: str) -> list[ShredReceipt]:
+    """Append one ``retention.purge`` event per tenant for a claimed batch: its count and digest."""
+    refs: dict[int, list[str]] = defaultdict(list)
+    for row in claimed:
+        refs[row.tenant_id].append(order_ref(row.marketplace, row.external_order_id))
+    receipts = []
+    for tenant_id in sorted(refs):  # one lock order for every worker: no deadlock on chain heads
+        receipt = ShredReceipt(tenant_id, len(refs[tenant_id]), receipt_digest(refs[tenant_id]), stamp)
+        append_event(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            action=PURGE_ACTION,
+            outcome="erased",
+            purpose="retention",
+            details={"count": receipt.count, "digest": receipt.digest, "erased_at": stamp.isoformat()},
+            now=stamp,
+        )
+        receipts.append(receipt)
+    return receipts
+
+
+def erase_ended(
+    session: Session, *, order_ids: Sequence[int], now: datetime | None = None, actor: str = SYNC_ACTOR
+) -> tuple[ShredReceipt, ...]:
+    """Erase, now, those of ``order_ids`` that ended without a label: cancelled, unfulfillable.
+
+    A sync calls this for the orders it just stored, so an order's label data goes the moment the
+    marketplace reports it cancelled, not at the next purge run. The erasure is the purge's own: the same
+    claim (legal holds still keep an order), the same ``retention.purge`` receipt in the audit chain, so
+    :func:`verify_receipt` checks it. Returns the receipts (one per tenant; none if nothing was erased).
+    The caller commits (the sync: with the page that stored the orders).
+    """
+    if not order_ids:
+        return ()
+    now = now or utcnow()
+    due = [Order.id.in_(order_ids), Order.status.in_(ERASE_PROMPTLY)]
+    claimed = _claim_and_shred(session, due=due, now=now, stamp=now, cursor=None, batch_size=MAX_BATCH_SIZE)
+    return tuple(_write_receipts(session, claimed, stamp=now, actor=actor))
+
+
 def purge_due(
     session: Session,
     *,
@@ -530,27 +574,12 @@ def purge_due(
             # Each batch gets its own erased-at stamp, so a receipt's orders can be listed again later.
             stamp = now + timedelta(microseconds=batches) if fixed_clock else max(now, utcnow())
             claimed = _claim_and_shred(
-                session, now=now, stamp=stamp, cursor=cursor, batch_size=batch_size, tenant_id=tenant_id
+                session, due=_due(now, tenant_id), now=now, stamp=stamp, cursor=cursor, batch_size=batch_size
             )
             if not claimed:
                 session.rollback()
                 break
-            refs: dict[int, list[str]] = defaultdict(list)
-            for row in claimed:
-                refs[row.tenant_id].append(order_ref(row.marketplace, row.external_order_id))
-            for tenant_id in sorted(refs):  # one lock order for every worker: no deadlock on chain heads
-                receipt = ShredReceipt(tenant_id, len(refs[tenant_id]), receipt_digest(refs[tenant_id]), stamp)
-                append_event(
-                    session,
-                    tenant_id=tenant_id,
-                    actor=PURGE_ACTOR,
-                    action=PURGE_ACTION,
-                    outcome="erased",
-                    purpose="retention",
-                    details={"count": receipt.count, "digest": receipt.digest, "erased_at": stamp.isoformat()},
-                    now=stamp,
-                )
-                receipts.append(receipt)
+            receipts.extend(_write_receipts(session, claimed, stamp=stamp, actor=PURGE_ACTOR))
             session.commit()
             batches += 1
             pass_erased += len(claimed)

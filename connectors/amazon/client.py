@@ -96,7 +96,11 @@ class RestrictedResource:
 
 
 def _error_code(response: httpx.Response) -> tuple[str, str]:
-    """Amazon's first error code and message (SP-API ``errors`` or LWA ``error``); empty when absent."""
+    """Amazon's first error code, and its message with its details (SP-API ``errors``, or LWA ``error``).
+
+    Amazon says why in either place: an expired token reads "The access token you provided has expired."
+    as the message, or as the details of "Access to requested resource is denied.". Empty when absent.
+    """
     try:
         body = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -104,7 +108,9 @@ def _error_code(response: httpx.Response) -> tuple[str, str]:
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("code", "")), str(errors[0].get("message", ""))
+            first = errors[0]
+            said = " ".join(str(first.get(key) or "") for key in ("message", "details"))
+            return str(first.get("code", "")), said
         if "error" in body:
             return str(body.get("error", "")), ""
     return "", ""
@@ -113,6 +119,15 @@ def _error_code(response: httpx.Response) -> tuple[str, str]:
 def _safe_code(code: str) -> str:
     """An error code fit for a log line: Amazon's codes are short identifiers; anything else is dropped."""
     return code if code.replace("_", "").isalnum() and len(code) <= 60 else "?"
+
+
+class RequestRefused(BadResponse):
+    """A 4xx answer the client doesn't retry; ``status`` and Amazon's error ``code`` say which (no body)."""
+
+    def __init__(self, message: str, *, status: int, code: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
 
 
 class SpApiClient:
@@ -270,7 +285,7 @@ class SpApiClient:
         """Call an operation and return its JSON body; retries 429, 5xx and timeouts, renews stale tokens.
 
         Raises :class:`ThrottledOut` or :class:`MarketplaceUnavailable` once the retries are spent,
-        :class:`AuthRefused` on a refusal that isn't token expiry, :class:`BadResponse` on any other 4xx.
+        :class:`AuthRefused` on a refusal that isn't token expiry, :class:`RequestRefused` on any other 4xx.
         """
         query = {k: (",".join(v) if not isinstance(v, str) else v) for k, v in (params or {}).items()}
         attempt = refreshes = 0
@@ -314,7 +329,7 @@ class SpApiClient:
                 continue
             if status == 403:
                 raise AuthRefused(f"{operation}: access denied (HTTP 403 {_safe_code(code)})")
-            raise BadResponse(f"{operation}: HTTP {status} {_safe_code(code)}")
+            raise RequestRefused(f"{operation}: HTTP {status} {_safe_code(code)}", status=status, code=_safe_code(code))
 
     def _retryable(self, operation: str, attempt: int, status: int) -> int:
         attempt += 1
@@ -343,4 +358,4 @@ class SpApiClient:
         return body
 
 
-__all__ = ["ConnectorError", "LwaCredentials", "RestrictedResource", "RetryPolicy", "SpApiClient"]
+__all__ = ["ConnectorError", "LwaCredentials", "RequestRefused", "RestrictedResource", "RetryPolicy", "SpApiClient"]

@@ -3,7 +3,8 @@
 Windows: each pull asks for orders last updated in ``[cursor - overlap, now - 2 min - margin]`` (Amazon
 refuses a ``...Before`` later than two minutes before now, and late-committed updates land within the
 overlap). Paging state rides in the cursor, so a crash mid-window resumes on the next page; an expired or
-unknown page token restarts the window, which upserts make harmless.
+unknown page token, whether a resumed one or one that died mid-run, restarts its window in the same run,
+which upserts make harmless.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.amazon.client import RestrictedResource, SpApiClient
+from connectors.amazon.client import RequestRefused, RestrictedResource, SpApiClient
 from connectors.amazon.endpoints import API_V0, API_V2026, API_VERSIONS
 from connectors.amazon.mapping import MARKETPLACE, from_v0, from_v2026
 from connectors.interfaces import BadResponse, ConnectorError, ConnectorStats, OrderPage, SyncCursor
@@ -25,8 +26,9 @@ log = logging.getLogger(__name__)
 
 #: Amazon: "...Before must be at least two minutes before the time of the request".
 SETTLE_TIME = timedelta(minutes=2)
-#: v2026 datasets the connector asks for: the address (RECIPIENT) and the status and dates (FULFILLMENT).
-INCLUDED_DATA = ("RECIPIENT", "FULFILLMENT")
+#: v2026 datasets the connector asks for: the address (RECIPIENT), the status and dates (FULFILLMENT), and
+#: the packages (PACKAGES), whose status says when an order was delivered (retention counts from then).
+INCLUDED_DATA = ("RECIPIENT", "FULFILLMENT", "PACKAGES")
 #: The one restricted resource v0 needs: the order list, with shipping addresses.
 V0_ORDERS_RDT = RestrictedResource(method="GET", path="/orders/v0/orders", data_elements=("shippingAddress",))
 
@@ -91,14 +93,9 @@ class AmazonConnector:
         one run always catches up completely.
         """
         if cursor.mid_window:
-            try:
-                for page in self._pages(cursor):
-                    cursor = page.cursor
-                    yield replace(page, last=False) if page.last else page
-            except BadResponse:
-                # Page tokens live 24 h and die with the marketplace's memory of them: start the window over.
-                log.info("resuming a window failed (page token refused); restarting it")
-                cursor = cursor.restart_window()
+            for page in self._pages(cursor):
+                cursor = page.cursor
+                yield replace(page, last=False) if page.last else page
         yield from self._pages(cursor)
 
     # -- paging -----------------------------------------------------------------------------------------
@@ -119,10 +116,21 @@ class AmazonConnector:
         # sync then takes as long as the slower of the two, not their sum. Only a stored page's cursor is
         # ever handed out, so a crash just drops the prefetched page.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sp-api-prefetch") if self.prefetch else None
+        restarted = False
         try:
             ahead = pool.submit(self._fetch, after, before, token) if pool else None
             while True:
-                orders, token = ahead.result() if ahead else self._fetch(after, before, token)
+                try:
+                    orders, next_token = ahead.result() if ahead else self._fetch(after, before, token)
+                except RequestRefused as refused:
+                    # Page tokens die (Amazon: after 24 h, or when it forgets them): a 400 for a page asked
+                    # for by token restarts the window, once, in this run; the upserts absorb the repeats.
+                    if token is None or refused.status != 400 or restarted:
+                        raise
+                    log.info("page token refused (%s); restarting the window", refused.code)
+                    restarted, token, ahead = True, None, None
+                    continue
+                token = next_token
                 ahead = pool.submit(self._fetch, after, before, token) if pool and token else None
                 if token:
                     next_cursor = SyncCursor(updated_after=cursor.updated_after, window_end=before, page_token=token)

@@ -3,17 +3,19 @@
 Only the fields DESIGN.md lists are read; buyer e-mail, buyer name (as opposed to the recipient's), tax
 registrations, items and prices are never looked at, so they can't leak into storage. Both API versions map
 to the same values: statuses to :class:`~vault.records.OrderStatus`, address types to the v2026 spelling
-(``RESIDENTIAL``/``COMMERCIAL``/``PICKUP_POINT``; v0 says ``Residential``), empty strings to ``None``.
+(``RESIDENTIAL``/``COMMERCIAL``/``PICKUP_POINT``; v0 says ``Residential``), empty strings to ``None``,
+text that can't be sealed or printed repaired (lone surrogates to U+FFFD, control characters dropped).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.interfaces import BadResponse
-from vault.records import LabelRecord, OrderFacts, OrderStatus
+from vault.records import LabelRecord, OrderFacts, OrderStatus, repair_text
 
 MARKETPLACE = "amazon"
 
@@ -42,10 +44,14 @@ _ADDRESS_TYPES = {"RESIDENTIAL": "RESIDENTIAL", "COMMERCIAL": "COMMERCIAL", "PIC
 
 
 def _text(value: Any) -> str | None:
-    """A non-empty, stripped string or None (Amazon renders some absent fields as "")."""
+    """A non-empty, stripped, repaired string or None (Amazon renders some absent fields as "").
+
+    Repaired with :func:`~vault.records.repair_text`: Amazon passes on whatever a buyer typed, lone
+    surrogates and control characters included, and one such order must not block its account's sync.
+    """
     if not isinstance(value, str):
         return None
-    value = value.strip()
+    value = repair_text(value).strip()
     return value or None
 
 
@@ -96,10 +102,13 @@ def _label(
     country_code: Any,
     phone: Any,
     kind: Any,
-) -> LabelRecord | None:
+) -> tuple[LabelRecord | None, bool]:
+    """The label record, and whether any of its text had to be repaired (the seller is told)."""
     name_, line1_, city_, country_ = _text(name), _text(line1), _text(city), _text(country_code)
     if not (name_ and line1_ and country_):
-        return None  # no PII was served (no RDT, or an order without an address): nothing to label
+        return None, False  # no PII was served (no RDT, or an order without an address): nothing to label
+    served = (name, company, line1, line2, line3, city, district, state, municipality, postal_code, phone)
+    repaired = any(isinstance(v, str) and repair_text(v).strip() != v.strip() for v in served)
     return LabelRecord(
         name=name_,
         company=_text(company),
@@ -115,11 +124,27 @@ def _label(
         country_code=country_.upper(),
         phone=_text(phone),
         address_type=address_type(kind),
-    )
+    ), repaired
+
+
+def delivered_v2026(order: Mapping[str, Any], status: OrderStatus, last_updated: datetime) -> datetime | None:
+    """When a v2026 order was delivered, as Amazon says: ``None`` until it shipped whole and every package
+    reads DELIVERED.
+
+    Amazon reports that a package was delivered, not when (``OrderPackage`` has no delivery time), and the
+    delivery updates the order: the order's ``lastUpdatedTime`` when it is first seen delivered is the
+    time reported. (:func:`vault.orders.store_order` keeps the earliest one seen, so a later change, a
+    return say, doesn't postpone the erasure.) Orders v0 reports no delivery at all.
+    """
+    packages = order.get("packages")
+    if status is not OrderStatus.SHIPPED or not isinstance(packages, list) or not packages:
+        return None
+    statuses = {_text(_dict(_dict(p).get("packageStatus")).get("status")) for p in packages}
+    return last_updated if statuses == {"DELIVERED"} else None
 
 
 def from_v2026(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
-    """Map an Orders v2026-01-01 ``Order`` (with FULFILLMENT and RECIPIENT included)."""
+    """Map an Orders v2026-01-01 ``Order`` (with FULFILLMENT, RECIPIENT and PACKAGES included)."""
     order_id = _text(order.get("orderId"))
     if order_id is None:
         raise BadResponse("order lacks orderId")
@@ -128,19 +153,21 @@ def from_v2026(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None
     status = _STATUS_V2026.get(raw_status or "")
     if status is None:
         raise BadResponse(f"order has an unknown fulfillmentStatus {raw_status!r}"[:120])
+    last_updated = _required_time(order.get("lastUpdatedTime"), "lastUpdatedTime")
     facts = OrderFacts(
         marketplace=MARKETPLACE,
         external_order_id=order_id,
         status=status,
         purchased_at=_required_time(order.get("createdTime"), "createdTime"),
-        last_updated_at=_required_time(order.get("lastUpdatedTime"), "lastUpdatedTime"),
+        last_updated_at=last_updated,
         marketplace_id=_text(_dict(order.get("salesChannel")).get("marketplaceId")),
         fulfillment_channel=_CHANNEL_V2026.get(_text(fulfillment.get("fulfilledBy")) or ""),
         ship_by=_time(_dict(fulfillment.get("shipByWindow")).get("latestDateTime"), "shipByWindow"),
         latest_delivery_at=_time(_dict(fulfillment.get("deliverByWindow")).get("latestDateTime"), "deliverByWindow"),
+        delivered_at=delivered_v2026(order, status, last_updated),
     )
     a = _dict(_dict(order.get("recipient")).get("deliveryAddress"))
-    label = _label(
+    label, repaired = _label(
         name=a.get("name"),
         company=a.get("companyName"),
         line1=a.get("addressLine1"),
@@ -155,7 +182,7 @@ def from_v2026(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None
         phone=a.get("phone"),
         kind=a.get("addressType"),
     )
-    return facts, label
+    return (replace(facts, text_repaired=True) if repaired else facts), label
 
 
 def from_v0(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
@@ -180,7 +207,7 @@ def from_v0(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
         latest_delivery_at=_time(order.get("LatestDeliveryDate"), "LatestDeliveryDate"),
     )
     a = _dict(order.get("ShippingAddress"))
-    label = _label(
+    label, repaired = _label(
         name=a.get("Name"),
         company=a.get("CompanyName"),
         line1=a.get("AddressLine1"),
@@ -196,4 +223,4 @@ def from_v0(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
         phone=a.get("Phone"),
         kind=a.get("AddressType"),
     )
-    return facts, label
+    return (replace(facts, text_repaired=True) if repaired else facts), label

@@ -48,7 +48,8 @@ class FakeClock:
     """A marketplace clock tests move by hand: pass it as ``FakeAmazon(clock=...)``.
 
     It drives everything dated: generated order dates, the two-minute rule, token lifetimes (3600 s) and
-    pagination-token lifetimes (24 h). Rate limits are unaffected (they run on wall time).
+    pagination-token lifetimes (24 h, unless the fake is told otherwise). Rate limits are unaffected (they
+    run on wall time).
     """
 
     def __init__(self, start: datetime | None = None) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import dataclasses
 import hashlib
 import json
 import random
@@ -84,12 +85,15 @@ class FakeAmazonError(Exception):
 class _Refusal(Exception):
     """An SP-API error answer raised from inside an operation."""
 
-    def __init__(self, status: int, message: str | None = None, *, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str | None = None, *, code: str | None = None, details: str | None = None
+    ) -> None:
         default_code, default_message = _ERROR_MESSAGES[status]
         super().__init__(message or default_message)
         self.status = status
         self.code = code or default_code
         self.message = message or default_message
+        self.details = details
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,9 @@ class FakeAmazon:
     ``speedup`` multiplies every token bucket's refill rate (bursts stay as documented); ``sandbox=True``
     answers only with Amazon's static ``x-amzn-api-sandbox`` examples, matched on request parameters, like
     Amazon's sandbox hosts; ``clock`` is the marketplace's "now" (default: the system clock, UTC).
+    ``pagination_token_lifetime`` is how long a ``nextToken`` stays good on that clock (Amazon: 24 h);
+    ``expiry_in_details=True`` answers an expired token with "Access to requested resource is denied." and
+    the expiry in the error's ``details``, as SP-API does too, instead of saying it in the ``message``.
     """
 
     DEFAULT_SELLER: ClassVar[Seller] = Seller(
@@ -206,9 +213,15 @@ class FakeAmazon:
         clock: Callable[[], datetime] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        pagination_token_lifetime: timedelta = PAGINATION_TOKEN_LIFETIME,
+        expiry_in_details: bool = False,
     ) -> None:
         if speedup <= 0:
             raise ValueError("speedup must be positive")
+        if pagination_token_lifetime <= timedelta(0):
+            raise ValueError("pagination tokens must live a while")
+        self.pagination_token_lifetime = pagination_token_lifetime
+        self.expiry_in_details = expiry_in_details
         self.speedup = speedup
         self.seed = seed
         self.sandbox = sandbox
@@ -362,6 +375,17 @@ class FakeAmazon:
                 order.status = "SHIPPED"
                 order.delivered_at = now
             order.last_updated = max(order.last_updated, now.replace(microsecond=0))
+
+    def edit_ship_to(self, order_id: str, **changes: Any) -> None:
+        """Change fields of an order's delivery address (``ShipTo`` names) and bump its ``lastUpdated``.
+
+        Amazon passes on whatever the buyer typed, so any text goes, a lone surrogate or a control character
+        included (served as a JSON ``\\u`` escape, as Amazon's serialiser writes one).
+        """
+        with self._lock:
+            order = self._order(order_id)
+            order.ship_to = dataclasses.replace(order.ship_to, **changes)
+            order.last_updated = max(order.last_updated, self.now().replace(microsecond=0))
 
     def _order(self, order_id: str) -> FakeOrder:
         try:
@@ -551,7 +575,8 @@ class FakeAmazon:
             else:
                 status, body = self._operate(op, request, path_params, token)
         except _Refusal as refusal:
-            status, body = refusal.status, _error_body(refusal.status, refusal.message, code=refusal.code)
+            status = refusal.status
+            body = _error_body(refusal.status, refusal.message, code=refusal.code, details=refusal.details)
         return self._answer(op, status, body)
 
     def _answer(self, op: Operation, status: int, body: Any) -> Response:
@@ -629,6 +654,8 @@ class FakeAmazon:
         if token is None:
             raise _Refusal(403)
         if token.revoked or now >= token.expires_at:
+            if self.expiry_in_details:
+                raise _Refusal(403, details=EXPIRED_MESSAGE)
             raise _Refusal(403, EXPIRED_MESSAGE)
         # An RDT opens only the restricted resources it was issued for.
         if token.kind == "rdt" and (
@@ -800,7 +827,7 @@ class FakeAmazon:
         paging = self._paging.get(paging_token)
         if paging is None or paging.api != api or paging.query.seller_id != seller_id:
             raise _Refusal(400, "Invalid pagination token.")
-        if now - paging.issued_at > PAGINATION_TOKEN_LIFETIME:
+        if now - paging.issued_at > self.pagination_token_lifetime:
             raise _Refusal(400, "The pagination token has expired.")
         if self._mutate_while_paging and not paging.mutated:
             paging.mutated = True
@@ -822,7 +849,8 @@ class FakeAmazon:
         if len(rest) <= size:
             return page, None
         next_token = secrets.token_urlsafe(24)
-        self._paging = {k: p for k, p in self._paging.items() if now - p.issued_at <= PAGINATION_TOKEN_LIFETIME}
+        lifetime = self.pagination_token_lifetime
+        self._paging = {k: p for k, p in self._paging.items() if now - p.issued_at <= lifetime}
         self._paging[next_token] = _Paging(
             api=api,
             query=query,
@@ -947,13 +975,22 @@ def _normalise_status(status: str) -> str:
     raise FakeAmazonError(f"unknown status {status!r}; use one of {', '.join(FULFILLMENT_STATUSES)}")
 
 
-def _error_body(status: int, message: str | None = None, *, code: str | None = None) -> dict[str, Any]:
+def _error_body(
+    status: int, message: str | None = None, *, code: str | None = None, details: str | None = None
+) -> dict[str, Any]:
     default_code, default_message = _ERROR_MESSAGES.get(status, ("InternalFailure", "Unexpected error."))
-    return {"errors": [{"code": code or default_code, "message": message or default_message}]}
+    error = {"code": code or default_code, "message": message or default_message}
+    if details:
+        error["details"] = details
+    return {"errors": [error]}
 
 
 def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     text = "" if body is None else json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: escape it (valid JSON, as Amazon sends it)
+        text = json.dumps(body)
     response = Response(text, status=status, headers=headers)
     if body is not None:
         response.content_type = "application/json"

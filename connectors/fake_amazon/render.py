@@ -138,7 +138,8 @@ def order_v2026(order: FakeOrder, included: Collection[str], *, now: datetime) -
             "deliverByWindow": _window(order.earliest_delivery, order.latest_delivery),
         }
     rendered["orderItems"] = [_item_v2026(order, item, included) for item in order.items]
-    if "PACKAGES" in included and order.status in ("PARTIALLY_SHIPPED", "SHIPPED"):
+    # The model: packages "Only available for merchant-fulfilled (FBM) orders".
+    if "PACKAGES" in included and order.fulfilled_by == "MERCHANT" and order.status in ("PARTIALLY_SHIPPED", "SHIPPED"):
         shipped_at = min(order.latest_ship, max(order.created, order.last_updated))
         rendered["packages"] = [
             {

@@ -151,6 +151,16 @@ def test_orders_show_buyers_only_masked(shop: Shop, client: FlaskClient) -> None
     assert client.get("/orders/amazon/no-such-order").status_code == 404
 
 
+def test_orders_whose_text_was_repaired_are_marked(shop: Shop, client: FlaskClient) -> None:
+    assert 'data-testid="text-repaired"' not in client.get("/orders").get_data(as_text=True)
+    with shop.seller.session() as s:
+        order = s.scalars(select(Order).where(Order.external_order_id == shop.order_ids[0])).one()
+        order.text_repaired = True
+        s.commit()
+    html = client.get("/orders").get_data(as_text=True)
+    assert html.count('data-testid="text-repaired"') == 1 and "text repaired" in html
+
+
 def test_the_label_preview_needs_a_fresh_code_and_is_audited(shop: Shop, client: FlaskClient) -> None:
     order_id = shop.order_ids[0]
     shop.seller.clock.advance(6 * 60)

@@ -1,6 +1,6 @@
 """Orders whose label text was repaired at the boundary (lone surrogates, control characters).
 
-Revision ID: 0008_i14_market
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02 01:35:00
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_i14_market"
+revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None

@@ -8,13 +8,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.app.label_api_support import World, assert_no_pii, build_world, make_api_app, no_pii_in_logs
-from tests.conftest import Database
+from tests.support.servers import Database
+from tests.support.world import World, assert_no_pii, build_world
 from vault.keys import KeyManager
 from vault.models import AuditEvent
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 ATTACKER = "198.51.100.66"  # the address the attacker really has
 GOOD = "203.0.113.5"  # inside the global allowlist and the client's CIDRs

@@ -9,15 +9,9 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from tests.app.label_api_support import (
-    BUYERS,
-    World,
-    assert_matches_openapi,
-    build_world,
-    make_api_app,
-    no_pii_in_logs,
-)
-from tests.conftest import Database
+from tests.support.buyers import MARKED_BUYERS
+from tests.support.servers import Database
+from tests.support.world import World, assert_matches_openapi, build_world
 from vault.audit import verify_chain
 from vault.keys import KeyManager
 from vault.models import AuditEvent
@@ -25,7 +19,6 @@ from vault.records import OrderStatus
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 BATCH = "/v1/labels/batch"
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 
 @pytest.fixture
@@ -77,7 +70,7 @@ def test_a_pdf_batch_is_one_multi_page_document(app: Any, world: World, tmp_path
     path.write_bytes(base64.b64decode(body["document"]))
     pages = PdfReader(path).pages
     assert len(pages) == 2
-    assert BUYERS[0].name in pages[0].extract_text()
+    assert MARKED_BUYERS[0].name in pages[0].extract_text()
 
 
 def test_all_refused_is_a_report_without_a_document(app: Any, world: World) -> None:

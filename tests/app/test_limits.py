@@ -11,22 +11,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.app.label_api_support import (
-    Gunicorn,
-    World,
-    assert_matches_openapi,
-    assert_no_pii,
-    build_world,
-    make_api_app,
-    no_pii_in_logs,
-)
-from tests.conftest import Database, free_port, require_redis
+from tests.support.servers import Database, Gunicorn, free_port, require_redis
+from tests.support.world import World, assert_matches_openapi, assert_no_pii, build_world
 from vault.audit import verify_chain
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Order
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 LABEL_PATH = "/v1/labels/{marketplace}/{order_id}"
 

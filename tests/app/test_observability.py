@@ -15,20 +15,12 @@ from sqlalchemy import select, update
 
 from app.observability import JsonFormatter, accept_request_id, configure_logging
 from app.settings import load_settings
-from tests.app.label_api_support import (
-    World,
-    assert_no_pii,
-    build_world,
-    make_api_app,
-    no_pii_in_logs,
-)
-from tests.conftest import Database, MotoKms, free_port, require_redis
+from tests.support.servers import Database, MotoKms, free_port, require_redis
+from tests.support.world import World, assert_no_pii, build_world
 from vault.alarms import AlarmMonitor, AlarmPolicy, AlarmStoreUnavailable, MemoryWindowStore, RedisWindowStore, Window
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Order, utcnow
 from vault.records import OrderStatus
-
-__all__ = ["make_api_app", "no_pii_in_logs"]  # fixtures
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 

@@ -12,15 +12,14 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from app.errors import problem
-from tests.app.label_api_support import World, build_world, make_api_app, no_pii_in_logs
-from tests.conftest import Database
+from tests.support.servers import Database
+from tests.support.world import World, build_world
 from vault.clients import ADMIN
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Order
 from vault.records import OrderStatus
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 APP = Path(__file__).resolve().parents[2] / "app"
 OUTSIDER = "198.51.100.9"

@@ -12,13 +12,12 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from tests.app.label_api_support import World, assert_no_pii, build_world, make_api_app, no_pii_in_logs
-from tests.conftest import Database, MotoServer
+from tests.support.servers import Database, MotoS3
+from tests.support.world import World, assert_no_pii, build_world
 from vault.keys import KeyManager
 from vault.models import AuditEvent
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 
 def released_world(make_api_app: Any, db: Database, keys: KeyManager) -> tuple[Any, World]:
@@ -104,13 +103,6 @@ def test_export_to_a_file_and_stdout(make_api_app: Any, shared_db: Database, key
     assert runner.invoke(args=["audit", "export", "--file", str(path)]).exit_code == 0
     assert json.loads(path.read_text())["heads"] == doc["heads"]
     assert_no_pii(out.output)
-
-
-class MotoS3(MotoServer):
-    """An S3 endpoint (moto's server mode) for the audit export."""
-
-    def client(self, service: str = "s3", **config: Any) -> Any:
-        return super().client(service, **config)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,21 +131,6 @@ def make_app(tmp_path: Path) -> Iterator[Any]:
 @pytest.fixture
 def app(make_app: Any, shared_db: Database) -> Any:
     return make_app(shared_db.app_url)
-
-
-@pytest.fixture
-def make_api_app(make_app: Any) -> Iterator[Callable[..., Any]]:
-    """``make_app`` whose apps' database engines are disposed after the test (no connection left open)."""
-    apps: list[Any] = []
-
-    def factory(*args: Any, **kwargs: Any) -> Any:
-        app = make_app(*args, **kwargs)
-        apps.append(app)
-        return app
-
-    yield factory
-    for app in apps:
-        app.extensions["labelvault"].engine.dispose()
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(
         shared_db.app_url,
         global_allowlist="203.0.113.0/24,2001:db8:5::/48",
         trusted_proxies=f"{PROXY}/32,{EDGE}/32",
@@ -136,10 +136,10 @@ def test_client_cidrs_must_pass_too(app: Any, world: World, keys: KeyManager) ->
     assert resp.status_code == 403
 
 
-def test_client_cidrs_alone_are_not_enough(make_api_app: Any, shared_db: Database, keys: KeyManager) -> None:
+def test_client_cidrs_alone_are_not_enough(make_app: Any, shared_db: Database, keys: KeyManager) -> None:
     # The client allows 198.51.100.0/24, the global allowlist doesn't: refused before the key is even read.
     world = build_world(shared_db, keys, cidrs=["198.51.100.0/24"])
-    app = make_api_app(shared_db.app_url, global_allowlist="203.0.113.0/24")
+    app = make_app(shared_db.app_url, global_allowlist="203.0.113.0/24")
     resp = app.test_client().get(world.url(0), headers=world.auth(), environ_base={"REMOTE_ADDR": ATTACKER})
     assert resp.status_code == 403
 

@@ -30,8 +30,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(shared_db.app_url)
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url)
 
 
 def events(world: World, chain: str | None = None) -> list[AuditEvent]:
@@ -231,8 +231,8 @@ def test_erased_and_expired_orders_are_refused(app: Any, world: World) -> None:
     assert client.get(world.url(1), headers=world.auth()).get_json()["reason"] == "retention-expired"
 
 
-def test_reissue_cap_holds(make_api_app: Any, shared_db: Database, world: World) -> None:
-    app = make_api_app(shared_db.app_url, label_reissue_cap=2)
+def test_reissue_cap_holds(make_app: Any, shared_db: Database, world: World) -> None:
+    app = make_app(shared_db.app_url, label_reissue_cap=2)
     client = app.test_client()
     assert [client.get(world.url(0), headers=world.auth()).status_code for _ in range(2)] == [200, 200]
     third = client.get(world.url(0), headers=world.auth())
@@ -261,7 +261,7 @@ def test_format_negotiation(app: Any, world: World, query: str, accept: str, sta
     assert issued(world) == (1 if status == 200 else 0)  # a refused format counts nothing
 
 
-def test_audit_unwritable_releases_nothing(make_api_app: Any, fresh_db: Database, keys: KeyManager) -> None:
+def test_audit_unwritable_releases_nothing(make_app: Any, fresh_db: Database, keys: KeyManager) -> None:
     world = build_world(fresh_db, keys, n_orders=1)
     with fresh_db.engine.begin() as c:
         if fresh_db.backend == "sqlite":
@@ -284,7 +284,7 @@ def test_audit_unwritable_releases_nothing(make_api_app: Any, fresh_db: Database
                     "FOR EACH ROW EXECUTE FUNCTION audit_readonly()"
                 )
             )
-    app = make_api_app(fresh_db.app_url)
+    app = make_app(fresh_db.app_url)
     resp = app.test_client().get(world.url(0), headers=world.auth())
     assert resp.status_code == 503 and resp.headers["Retry-After"]
     assert_matches_openapi(resp, LABEL_PATH)
@@ -294,14 +294,14 @@ def test_audit_unwritable_releases_nothing(make_api_app: Any, fresh_db: Database
 
 
 def test_key_service_outage_is_503_and_releases_nothing(
-    make_api_app: Any, shared_db: Database, monkeypatch: pytest.MonkeyPatch
+    make_app: Any, shared_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     kms = MotoKms()
     try:
         world = build_world(shared_db, KeyManager(kms.provider()), n_orders=1)
-        app = make_api_app(
+        app = make_app(
             shared_db.app_url,
             key_provider="aws-kms",
             kms_key_id=kms.key_id,

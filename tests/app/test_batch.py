@@ -27,8 +27,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(shared_db.app_url)
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url)
 
 
 def refs(world: World, *indexes: int) -> list[dict[str, str]]:
@@ -94,9 +94,9 @@ def test_a_batch_needs_a_key(app: Any, world: World) -> None:
 
 
 def test_each_order_is_audited_in_request_order_and_a_repeat_counts_as_another_issue(
-    make_api_app: Any, shared_db: Database, world: World
+    make_app: Any, shared_db: Database, world: World
 ) -> None:
-    app = make_api_app(shared_db.app_url, label_reissue_cap=2)
+    app = make_app(shared_db.app_url, label_reissue_cap=2)
     orders = [
         *refs(world, 0),
         {"marketplace": "amazon", "order_id": "bad ref!"},
@@ -129,13 +129,13 @@ def test_each_order_is_audited_in_request_order_and_a_repeat_counts_as_another_i
 
 
 def test_an_order_capped_by_a_concurrent_release_is_refused_and_not_printed(
-    make_api_app: Any, shared_db: Database, world: World, monkeypatch: pytest.MonkeyPatch
+    make_app: Any, shared_db: Database, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between the batch's read and its count, another station used up order 1's last issue."""
     import vault.release
     from vault.models import Order
 
-    app = make_api_app(shared_db.app_url, label_reissue_cap=1)
+    app = make_app(shared_db.app_url, label_reissue_cap=1)
     real = vault.release.prepare_release
 
     def racing(session: Any, **kw: Any) -> Any:

@@ -37,8 +37,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(shared_db.app_url, rate_limit_ip="100000/minute", rate_limit_client="100000/minute")
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url, rate_limit_ip="100000/minute", rate_limit_client="100000/minute")
 
 
 def test_document_is_valid_openapi_3_1(app: Any) -> None:

@@ -55,10 +55,10 @@ def _local_conf(tmp_path: Path, *, http: int, https: int, upstream: int) -> Path
 
 
 @pytest.fixture
-def edge(tmp_path: Path, make_api_app: Any, shared_db: Database, keys: KeyManager) -> Iterator[dict[str, Any]]:
+def edge(tmp_path: Path, make_app: Any, shared_db: Database, keys: KeyManager) -> Iterator[dict[str, Any]]:
     nginx = _nginx()
     world = build_world(shared_db, keys, n_orders=2, cidrs=["127.0.0.1/32"])
-    app = make_api_app(
+    app = make_app(
         shared_db.app_url, trusted_proxies=f"{EDGE_PEER}/32", global_allowlist="127.0.0.1/32, 203.0.113.0/24"
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)

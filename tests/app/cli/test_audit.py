@@ -20,10 +20,10 @@ from vault.models import AuditEvent
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
 
-def released_world(make_api_app: Any, db: Database, keys: KeyManager) -> tuple[Any, World]:
+def released_world(make_app: Any, db: Database, keys: KeyManager) -> tuple[Any, World]:
     """A tenant chain of six events: client.create, four releases, one refusal."""
     world = build_world(db, keys, n_orders=2)
-    app = make_api_app(db.app_url)
+    app = make_app(db.app_url)
     client = app.test_client()
     for i in (0, 1, 0, 1):
         assert client.get(world.url(i), headers=world.auth()).status_code == 200
@@ -35,8 +35,8 @@ def verify(app: Any, *args: str) -> Any:
     return app.test_cli_runner().invoke(args=["audit", "verify", *args])
 
 
-def test_intact_chain_verifies(make_api_app: Any, shared_db: Database, keys: KeyManager) -> None:
-    app, world = released_world(make_api_app, shared_db, keys)
+def test_intact_chain_verifies(make_app: Any, shared_db: Database, keys: KeyManager) -> None:
+    app, world = released_world(make_app, shared_db, keys)
     result = verify(app, "--tenant", world.tenant.slug)
     assert result.exit_code == 0, result.output
     assert f"tenant:{world.tenant.id}: ok, 6 events, head 6" in result.output
@@ -74,11 +74,9 @@ TAMPERING = {
 
 
 @pytest.mark.parametrize("tamper", list(TAMPERING))
-def test_verify_finds_the_first_broken_link(
-    make_api_app: Any, fresh_db: Database, keys: KeyManager, tamper: str
-) -> None:
+def test_verify_finds_the_first_broken_link(make_app: Any, fresh_db: Database, keys: KeyManager, tamper: str) -> None:
     bystander = build_world(fresh_db, keys, n_orders=1)
-    app, world = released_world(make_api_app, fresh_db, keys)
+    app, world = released_world(make_app, fresh_db, keys)
     change, first_bad = TAMPERING[tamper]
     chain = f"tenant:{world.tenant.id}"
     with Session(fresh_db.engine) as s:
@@ -90,8 +88,8 @@ def test_verify_finds_the_first_broken_link(
     assert f"tenant:{bystander.tenant.id}: ok, 1 events" in result.output  # other chains still verify
 
 
-def test_export_to_a_file_and_stdout(make_api_app: Any, shared_db: Database, keys: KeyManager, tmp_path: Any) -> None:
-    app, world = released_world(make_api_app, shared_db, keys)
+def test_export_to_a_file_and_stdout(make_app: Any, shared_db: Database, keys: KeyManager, tmp_path: Any) -> None:
+    app, world = released_world(make_app, shared_db, keys)
     runner = app.test_cli_runner()
     out = runner.invoke(args=["audit", "export", "--file", "-"])
     assert out.exit_code == 0, out.output
@@ -114,9 +112,7 @@ def moto_s3() -> Iterator[MotoS3]:
     s3.stop()
 
 
-def test_export_to_s3_with_object_lock(
-    make_api_app: Any, shared_db: Database, keys: KeyManager, moto_s3: MotoS3
-) -> None:
+def test_export_to_s3_with_object_lock(make_app: Any, shared_db: Database, keys: KeyManager, moto_s3: MotoS3) -> None:
     s3 = moto_s3.client()
     bucket = f"audit-{os.urandom(4).hex()}"
     s3.create_bucket(
@@ -124,8 +120,8 @@ def test_export_to_s3_with_object_lock(
         CreateBucketConfiguration={"LocationConstraint": moto_s3.region},
         ObjectLockEnabledForBucket=True,
     )
-    _, world = released_world(make_api_app, shared_db, keys)
-    app = make_api_app(
+    _, world = released_world(make_app, shared_db, keys)
+    app = make_app(
         shared_db.app_url,
         audit_export_bucket=bucket,
         s3_endpoint_url=moto_s3.endpoint,
@@ -148,16 +144,16 @@ def test_export_to_s3_with_object_lock(
         s3.delete_object(Bucket=bucket, Key=obj["Key"], VersionId=version)
 
 
-def test_export_failure_is_a_clear_error(make_api_app: Any, shared_db: Database, moto_s3: MotoS3) -> None:
-    app = make_api_app(shared_db.app_url, s3_endpoint_url=moto_s3.endpoint, s3_region=moto_s3.region)
+def test_export_failure_is_a_clear_error(make_app: Any, shared_db: Database, moto_s3: MotoS3) -> None:
+    app = make_app(shared_db.app_url, s3_endpoint_url=moto_s3.endpoint, s3_region=moto_s3.region)
     result = app.test_cli_runner().invoke(args=["audit", "export", "--bucket", "no-such-bucket"])
     assert result.exit_code == 1 and "export to s3://no-such-bucket failed" in result.output
     no_target = app.test_cli_runner().invoke(args=["audit", "export"])
     assert no_target.exit_code == 2 and "--bucket" in no_target.output
 
 
-def test_verify_of_an_unknown_tenant(make_api_app: Any, shared_db: Database) -> None:
-    result = verify(make_api_app(shared_db.app_url), "--tenant", "nobody-here")
+def test_verify_of_an_unknown_tenant(make_app: Any, shared_db: Database) -> None:
+    result = verify(make_app(shared_db.app_url), "--tenant", "nobody-here")
     assert result.exit_code == 1 and "no tenant with slug" in result.output
 
 

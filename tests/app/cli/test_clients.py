@@ -26,8 +26,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(shared_db.app_url)
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url)
 
 
 def cli(app: Any, *args: str) -> Any:

@@ -32,23 +32,13 @@ from types import SimpleNamespace
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from connectors.samples import sample_label
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
 from vault.labels import label_context
-from vault.records import LabelRecord
 
-RECORD = LabelRecord(
-    name="Jane Q. Buyer",
-    company="Acme Widgets Ltd",
-    address_line1="1234 Pike Street",
-    address_line2="Suite 400, Building C, Dock 7",
-    city="Seattle",
-    state_or_region="WA",
-    postal_code="98101-2345",
-    country_code="US",
-    phone="+1 206-555-0100 ext. 1234",
-    address_type="Commercial",
-)
+#: A Seattle business buyer: about 300 bytes of label record, the size of a typical one.
+RECORD = sample_label(1234, "US")
 
 
 def plaintext_300() -> bytes:
@@ -193,7 +183,7 @@ def kms_calls_for(n: int) -> tuple[int, int]:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from tests.conftest import free_port
+    from tests.support.servers import free_port
     from vault.db import make_engine, make_session_factory, migrate
     from vault.keyproviders import AwsKmsKeyProvider
     from vault.labels import seal_label, unseal_label

@@ -86,13 +86,14 @@ def bare_app() -> Flask:
 
 def build_database(url: str, instance: Path, n_orders: int) -> tuple[list[str], str]:
     """Migrate, then one tenant with ``n_orders`` sealed orders (and their plaintext copies) and a client."""
+    from connectors.samples import sample_label
     from vault.clients import create_client
     from vault.db import make_engine, migrate
     from vault.keyproviders import LocalKeyProvider
     from vault.keys import KeyManager
     from vault.models import MarketplaceAccount
     from vault.orders import store_order
-    from vault.records import LabelRecord, OrderFacts, OrderStatus
+    from vault.records import OrderFacts, OrderStatus
     from vault.tenants import create_tenant
 
     engine: Engine = make_engine(url)
@@ -109,17 +110,7 @@ def build_database(url: str, instance: Path, n_orders: int) -> tuple[list[str], 
         s.flush()
         ids = []
         for i in range(n_orders):
-            label = LabelRecord(
-                name=f"Bench Buyer {i}",
-                company="Acme Widgets Ltd",
-                address_line1=f"{i} Pike Street",
-                address_line2="Suite 400",
-                city="Seattle",
-                state_or_region="WA",
-                postal_code="98101",
-                country_code="US",
-                phone="+1 206-555-0100",
-            )
+            label = sample_label(i, "US")
             facts = OrderFacts("amazon", f"111-{i:07d}-0000000", OrderStatus.UNSHIPPED, t0, t0)
             order = store_order(s, keys=keys, account=account, facts=facts, label=label).order
             s.execute(

@@ -40,20 +40,12 @@ import httpx
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from tests.support.servers import MotoKms, free_port
 from vault.keys import KeyManager
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 POSTGRES_URL = os.environ.get("LABELVAULT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -108,10 +100,11 @@ def seed(engine: Engine, keys: KeyManager, n_orders: int, n_tenants: int) -> tup
     """``n_tenants`` sellers, each with ``n_orders`` sealed unshipped orders (plus the control's plaintext
     copies) and one warehouse client; returns each client's order ids and the clients' API keys."""
     from bench.labels import PLAIN_TABLE
+    from connectors.samples import sample_label
     from vault.clients import create_client
     from vault.models import MarketplaceAccount
     from vault.orders import store_order
-    from vault.records import LabelRecord, OrderFacts, OrderStatus
+    from vault.records import OrderFacts, OrderStatus
     from vault.tenants import create_tenant
 
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -131,11 +124,7 @@ def seed(engine: Engine, keys: KeyManager, n_orders: int, n_tenants: int) -> tup
             s.flush()
             ids = []
             for i in range(n_orders):
-                label = LabelRecord(
-                    name=f"Load Buyer {i}", company="Acme Widgets Ltd", address_line1=f"{i} Pike Street",
-                    address_line2="Suite 400", city="Seattle", state_or_region="WA", postal_code="98101",
-                    country_code="US", phone="+1 206-555-0100",
-                )  # fmt: skip
+                label = sample_label(i, "US")
                 facts = OrderFacts("amazon", f"503-{t:02d}{i:05d}-0000000", OrderStatus.UNSHIPPED, t0, t0)
                 order = store_order(s, keys=keys, account=account, facts=facts, label=label).order
                 s.execute(
@@ -235,8 +224,6 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=1000, help="orders per seller")
     ap.add_argument("--tenants", type=int, default=4, help="sellers, each with one warehouse client")
     args = ap.parse_args()
-
-    from tests.conftest import MotoKms  # moto's KMS server, as in the tests
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")

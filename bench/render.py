@@ -20,6 +20,7 @@ Targets: zpl_batch_per_s ≥ 500, pdf_batch_per_s ≥ 100, pdf_single_ms ≤ 50.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import statistics
 import tempfile
@@ -37,6 +38,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from app import create_app
+from connectors.samples import sample_label
 from render import warm_up
 from vault.clients import create_client
 from vault.db import make_engine, migrate
@@ -47,15 +49,6 @@ from vault.orders import store_order
 from vault.records import LabelRecord, OrderFacts, OrderStatus
 from vault.tenants import create_tenant, set_return_address
 
-TOKYO = {
-    "name": "山田 太郎", "address_line1": "千代田区千代田1-1", "address_line2": "皇居外苑ビル3階", "city": "千代田区",
-    "state_or_region": "東京都", "postal_code": "100-0001", "country_code": "JP",
-}  # fmt: skip
-SEATTLE = {
-    "name": "Jane Buyer", "company": "Acme Widgets Ltd", "address_line1": "1234 Pike Street",
-    "address_line2": "Suite 400", "city": "Seattle", "state_or_region": "WA", "postal_code": "98101",
-    "country_code": "US",
-}  # fmt: skip
 # A wave as a warehouse sees it: every buyer's name, street and building differ; prefectures and wards repeat.
 FAMILY = [
     "佐藤",
@@ -107,18 +100,18 @@ WARDS = [("東京都", w) for w in ["千代田区", "中央区", "港区", "新�
 BUILDINGS = ["グランドメゾン", "コーポ", "サンハイツ", "パークタワー", "レジデンス", "ヴィラ", "シティハウス", "メゾン"]
 
 
-def tokyo_buyer(i: int) -> dict[str, str]:
+def tokyo_buyer(i: int) -> LabelRecord:
     """The i-th Japanese buyer of the bench: a distinct name, street and room; a ward from a short list."""
     state, city = WARDS[i % len(WARDS)]
-    return {
-        **TOKYO,
-        "name": f"{FAMILY[i % len(FAMILY)]} {GIVEN[(i // len(FAMILY)) % len(GIVEN)]}",
-        "address_line1": f"{city}{i % 9 + 1}-{i % 27 + 1}-{i % 13 + 1}",
-        "address_line2": f"{BUILDINGS[i % len(BUILDINGS)]}{i % 40 + 1}号館{100 + i % 900}号室",
-        "city": city,
-        "state_or_region": state,
-        "postal_code": f"{100 + i % 800:03d}-{i % 10000:04d}",
-    }
+    return dataclasses.replace(
+        sample_label(i, "JP"),
+        name=f"{FAMILY[i % len(FAMILY)]} {GIVEN[(i // len(FAMILY)) % len(GIVEN)]}",
+        address_line1=f"{city}{i % 9 + 1}-{i % 27 + 1}-{i % 13 + 1}",
+        address_line2=f"{BUILDINGS[i % len(BUILDINGS)]}{i % 40 + 1}号館{100 + i % 900}号室",
+        city=city,
+        state_or_region=state,
+        postal_code=f"{100 + i % 800:03d}-{i % 10000:04d}",
+    )
 
 
 def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
@@ -141,8 +134,7 @@ def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
         s.flush()
         ids = []
         for i in range(n):
-            fields = tokyo_buyer(i) if i % 2 == 0 else {**SEATTLE, "address_line1": f"{1000 + i} Pike Street"}
-            label = LabelRecord(**fields)  # type: ignore[arg-type]
+            label = tokyo_buyer(i) if i % 2 == 0 else sample_label(1000 + i, "US")
             facts = OrderFacts("amazon", f"250-{i:07d}-0000001", OrderStatus.UNSHIPPED, t0, t0)
             store_order(s, keys=keys, account=account, facts=facts, label=label)
             ids.append(facts.external_order_id)

@@ -34,8 +34,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.fake_amazon import FakeAmazon
-from tests.conftest import Database, MotoKms, free_port, require_postgres
-from tests.connectors.conftest import add_amazon_account
+from tests.support.amazon import add_amazon_account
+from tests.support.servers import Database, MotoKms, free_port, require_postgres
 from vault.audit import chain_for, verify_chain
 from vault.clients import LABELS_ISSUE, create_client
 from vault.keys import KeyManager

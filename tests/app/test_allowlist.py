@@ -8,13 +8,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.app.label_api_support import World, assert_no_pii, build_world, make_api_app, no_pii_in_logs
-from tests.conftest import Database
+from tests.support.servers import Database
+from tests.support.world import World, assert_no_pii, build_world
 from vault.keys import KeyManager
 from vault.models import AuditEvent
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 ATTACKER = "198.51.100.66"  # the address the attacker really has
 GOOD = "203.0.113.5"  # inside the global allowlist and the client's CIDRs
@@ -28,8 +27,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(
         shared_db.app_url,
         global_allowlist="203.0.113.0/24,2001:db8:5::/48",
         trusted_proxies=f"{PROXY}/32,{EDGE}/32",
@@ -137,10 +136,10 @@ def test_client_cidrs_must_pass_too(app: Any, world: World, keys: KeyManager) ->
     assert resp.status_code == 403
 
 
-def test_client_cidrs_alone_are_not_enough(make_api_app: Any, shared_db: Database, keys: KeyManager) -> None:
+def test_client_cidrs_alone_are_not_enough(make_app: Any, shared_db: Database, keys: KeyManager) -> None:
     # The client allows 198.51.100.0/24, the global allowlist doesn't: refused before the key is even read.
     world = build_world(shared_db, keys, cidrs=["198.51.100.0/24"])
-    app = make_api_app(shared_db.app_url, global_allowlist="203.0.113.0/24")
+    app = make_app(shared_db.app_url, global_allowlist="203.0.113.0/24")
     resp = app.test_client().get(world.url(0), headers=world.auth(), environ_base={"REMOTE_ADDR": ATTACKER})
     assert resp.status_code == 403
 

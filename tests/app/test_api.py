@@ -8,16 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text, update
 
-from tests.app.label_api_support import (
-    BUYERS,
-    World,
-    assert_matches_openapi,
-    assert_no_pii,
-    build_world,
-    make_api_app,
-    no_pii_in_logs,
-)
-from tests.conftest import Database, MotoKms
+from tests.support.buyers import MARKED_BUYERS
+from tests.support.servers import Database, MotoKms
+from tests.support.world import World, assert_matches_openapi, assert_no_pii, build_world
 from vault.audit import canonical_event, verify_chain
 from vault.clients import ADMIN, LabelProfile
 from vault.keys import KeyManager
@@ -26,7 +19,6 @@ from vault.models import ApiClient, AuditEvent, Order, utcnow
 from vault.records import OrderStatus
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 LABEL_PATH = "/v1/labels/{marketplace}/{order_id}"
 NOT_FOUND = {"type": "https://labelvault.dev/problems/not-found", "title": "Not Found", "status": 404}
@@ -38,8 +30,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(shared_db.app_url)
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url)
 
 
 def events(world: World, chain: str | None = None) -> list[AuditEvent]:
@@ -64,7 +56,7 @@ def test_release_returns_the_profiled_label_as_json(app: Any, world: World) -> N
     assert resp.headers["Cache-Control"] == "no-store"
     assert_matches_openapi(resp, LABEL_PATH)
     body = resp.get_json()
-    jp = BUYERS[0]
+    jp = MARKED_BUYERS[0]
     assert body["order_ref"] == world.order_ids[0] and body["marketplace"] == "amazon"
     assert body["ship_to"]["name"] == jp.name and body["ship_to"]["postal_code"] == jp.postal_code
     assert "phone" not in body["ship_to"]  # the default profile withholds the phone
@@ -89,8 +81,8 @@ def test_profile_releases_the_phone_only_where_the_carrier_needs_it(
     world = build_world(shared_db, keys, n_orders=2, profile=profile)
     client = app.test_client()
     jp, us = (client.get(world.url(i), headers=world.auth()).get_json()["ship_to"] for i in (0, 1))
-    assert jp["phone"] == BUYERS[0].phone
-    assert "phone" not in us and us["company"] == BUYERS[1].company
+    assert jp["phone"] == MARKED_BUYERS[0].phone
+    assert "phone" not in us and us["company"] == MARKED_BUYERS[1].company
 
 
 def test_profile_can_withhold_optional_fields(app: Any, shared_db: Database, keys: KeyManager) -> None:
@@ -107,7 +99,7 @@ def test_a_printer_font_in_the_profile_prints_cjk_as_text(app: Any, shared_db: D
     other = build_world(shared_db, keys, n_orders=1)
     client = app.test_client()
     zpl = client.get(world.url(0, format="zpl"), headers=world.auth()).get_data(as_text=True)
-    assert "^A@N," in zpl and ",E:ANMDJ.TTF^FH^FD" + BUYERS[0].city + "^FS" in zpl and "^GF" not in zpl
+    assert "^A@N," in zpl and ",E:ANMDJ.TTF^FH^FD" + MARKED_BUYERS[0].city + "^FS" in zpl and "^GF" not in zpl
     batch = client.post(
         "/v1/labels/batch", json={"orders": [{"marketplace": "amazon", "order_id": world.order_ids[0]}]},
         headers=world.auth(),
@@ -239,8 +231,8 @@ def test_erased_and_expired_orders_are_refused(app: Any, world: World) -> None:
     assert client.get(world.url(1), headers=world.auth()).get_json()["reason"] == "retention-expired"
 
 
-def test_reissue_cap_holds(make_api_app: Any, shared_db: Database, world: World) -> None:
-    app = make_api_app(shared_db.app_url, label_reissue_cap=2)
+def test_reissue_cap_holds(make_app: Any, shared_db: Database, world: World) -> None:
+    app = make_app(shared_db.app_url, label_reissue_cap=2)
     client = app.test_client()
     assert [client.get(world.url(0), headers=world.auth()).status_code for _ in range(2)] == [200, 200]
     third = client.get(world.url(0), headers=world.auth())
@@ -269,7 +261,7 @@ def test_format_negotiation(app: Any, world: World, query: str, accept: str, sta
     assert issued(world) == (1 if status == 200 else 0)  # a refused format counts nothing
 
 
-def test_audit_unwritable_releases_nothing(make_api_app: Any, fresh_db: Database, keys: KeyManager) -> None:
+def test_audit_unwritable_releases_nothing(make_app: Any, fresh_db: Database, keys: KeyManager) -> None:
     world = build_world(fresh_db, keys, n_orders=1)
     with fresh_db.engine.begin() as c:
         if fresh_db.backend == "sqlite":
@@ -292,7 +284,7 @@ def test_audit_unwritable_releases_nothing(make_api_app: Any, fresh_db: Database
                     "FOR EACH ROW EXECUTE FUNCTION audit_readonly()"
                 )
             )
-    app = make_api_app(fresh_db.app_url)
+    app = make_app(fresh_db.app_url)
     resp = app.test_client().get(world.url(0), headers=world.auth())
     assert resp.status_code == 503 and resp.headers["Retry-After"]
     assert_matches_openapi(resp, LABEL_PATH)
@@ -302,14 +294,14 @@ def test_audit_unwritable_releases_nothing(make_api_app: Any, fresh_db: Database
 
 
 def test_key_service_outage_is_503_and_releases_nothing(
-    make_api_app: Any, shared_db: Database, monkeypatch: pytest.MonkeyPatch
+    make_app: Any, shared_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     kms = MotoKms()
     try:
         world = build_world(shared_db, KeyManager(kms.provider()), n_orders=1)
-        app = make_api_app(
+        app = make_app(
             shared_db.app_url,
             key_provider="aws-kms",
             kms_key_id=kms.key_id,

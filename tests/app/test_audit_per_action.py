@@ -24,9 +24,10 @@ from sqlalchemy import func, select, update
 
 from app.cli import COMMANDS
 from app.services import services
-from tests.app.dashboard.conftest import Seller, clock, dash_app, fast_hasher, seller  # noqa: F401 - fixtures
-from tests.conftest import Database
-from tests.vault.conftest import sample_facts, sample_label
+from tests.support.buyers import sample_label
+from tests.support.dashboard import Seller
+from tests.support.servers import Database
+from tests.support.vault import sample_facts
 from vault.clients import create_client
 from vault.marketplace_accounts import connect_account
 from vault.models import ApiClient, AuditEvent, LegalHold, MarketplaceAccount, Tenant, TenantKey, User, utcnow
@@ -431,7 +432,7 @@ POST_AUDITED: list[Step] = [
 ]
 
 
-def test_every_post_route_is_in_one_table(dash_app: Any) -> None:  # noqa: F811 - the fixture
+def test_every_post_route_is_in_one_table(dash_app: Any) -> None:
     rules = {r.rule for r in dash_app.url_map.iter_rules() if "POST" in (r.methods or ())}
     audited = {rule for rule, *_ in POST_AUDITED}
     assert not audited & set(POST_UNAUDITED)
@@ -445,7 +446,7 @@ def _tenant_count(d: Dash, action: str) -> int:
         return int(s.scalar(select(func.count()).where(AuditEvent.action == action, where)) or 0)
 
 
-def test_every_post_route_appends_its_event(seller: Seller) -> None:  # noqa: F811 - the fixture
+def test_every_post_route_appends_its_event(seller: Seller) -> None:
     app = seller.app
     owner_user, totp = seller.user("owner")
     assert totp is not None

@@ -9,15 +9,9 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from tests.app.label_api_support import (
-    BUYERS,
-    World,
-    assert_matches_openapi,
-    build_world,
-    make_api_app,
-    no_pii_in_logs,
-)
-from tests.conftest import Database
+from tests.support.buyers import MARKED_BUYERS
+from tests.support.servers import Database
+from tests.support.world import World, assert_matches_openapi, build_world
 from vault.audit import verify_chain
 from vault.keys import KeyManager
 from vault.models import AuditEvent
@@ -25,7 +19,6 @@ from vault.records import OrderStatus
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 BATCH = "/v1/labels/batch"
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 
 @pytest.fixture
@@ -34,8 +27,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(shared_db.app_url)
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url)
 
 
 def refs(world: World, *indexes: int) -> list[dict[str, str]]:
@@ -77,7 +70,7 @@ def test_a_pdf_batch_is_one_multi_page_document(app: Any, world: World, tmp_path
     path.write_bytes(base64.b64decode(body["document"]))
     pages = PdfReader(path).pages
     assert len(pages) == 2
-    assert BUYERS[0].name in pages[0].extract_text()
+    assert MARKED_BUYERS[0].name in pages[0].extract_text()
 
 
 def test_all_refused_is_a_report_without_a_document(app: Any, world: World) -> None:
@@ -101,9 +94,9 @@ def test_a_batch_needs_a_key(app: Any, world: World) -> None:
 
 
 def test_each_order_is_audited_in_request_order_and_a_repeat_counts_as_another_issue(
-    make_api_app: Any, shared_db: Database, world: World
+    make_app: Any, shared_db: Database, world: World
 ) -> None:
-    app = make_api_app(shared_db.app_url, label_reissue_cap=2)
+    app = make_app(shared_db.app_url, label_reissue_cap=2)
     orders = [
         *refs(world, 0),
         {"marketplace": "amazon", "order_id": "bad ref!"},
@@ -136,13 +129,13 @@ def test_each_order_is_audited_in_request_order_and_a_repeat_counts_as_another_i
 
 
 def test_an_order_capped_by_a_concurrent_release_is_refused_and_not_printed(
-    make_api_app: Any, shared_db: Database, world: World, monkeypatch: pytest.MonkeyPatch
+    make_app: Any, shared_db: Database, world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between the batch's read and its count, another station used up order 1's last issue."""
     import vault.release
     from vault.models import Order
 
-    app = make_api_app(shared_db.app_url, label_reissue_cap=1)
+    app = make_app(shared_db.app_url, label_reissue_cap=1)
     real = vault.release.prepare_release
 
     def racing(session: Any, **kw: Any) -> Any:

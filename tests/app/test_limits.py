@@ -11,22 +11,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.app.label_api_support import (
-    Gunicorn,
-    World,
-    assert_matches_openapi,
-    assert_no_pii,
-    build_world,
-    make_api_app,
-    no_pii_in_logs,
-)
-from tests.conftest import Database, free_port, require_redis
+from tests.support.servers import Database, Gunicorn, free_port, require_redis
+from tests.support.world import World, assert_matches_openapi, assert_no_pii, build_world
 from vault.audit import verify_chain
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Order
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 LABEL_PATH = "/v1/labels/{marketplace}/{order_id}"
 
@@ -36,8 +27,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
     return build_world(shared_db, keys, n_orders=2)
 
 
-def test_client_limit_answers_429_with_retry_after(make_api_app: Any, shared_db: Database, world: World) -> None:
-    app = make_api_app(shared_db.app_url, rate_limit_client="3/minute")
+def test_client_limit_answers_429_with_retry_after(make_app: Any, shared_db: Database, world: World) -> None:
+    app = make_app(shared_db.app_url, rate_limit_client="3/minute")
     client = app.test_client()
     statuses = [client.get(f"/v1/labels/amazon/missing-{i}", headers=world.auth()).status_code for i in range(3)]
     assert statuses == [404, 404, 404]
@@ -56,8 +47,8 @@ def test_client_limit_answers_429_with_retry_after(make_api_app: Any, shared_db:
         assert s.get(Order, world.orders[0].id).labels_issued == 0  # type: ignore[union-attr]
 
 
-def test_limit_is_per_client(make_api_app: Any, shared_db: Database, world: World, keys: KeyManager) -> None:
-    app = make_api_app(shared_db.app_url, rate_limit_client="2/minute")
+def test_limit_is_per_client(make_app: Any, shared_db: Database, world: World, keys: KeyManager) -> None:
+    app = make_app(shared_db.app_url, rate_limit_client="2/minute")
     _, other_key = world.add_client(keys)
     client = app.test_client()
     for _ in range(2):
@@ -66,8 +57,8 @@ def test_limit_is_per_client(make_api_app: Any, shared_db: Database, world: Worl
     assert client.get(world.url(1), headers=world.auth(other_key)).status_code == 200
 
 
-def test_ip_limit_comes_before_authentication(make_api_app: Any, shared_db: Database, world: World) -> None:
-    app = make_api_app(shared_db.app_url, rate_limit_ip="2/minute")
+def test_ip_limit_comes_before_authentication(make_app: Any, shared_db: Database, world: World) -> None:
+    app = make_app(shared_db.app_url, rate_limit_ip="2/minute")
     client = app.test_client()
     assert [client.get(world.url(0)).status_code for _ in range(2)] == [401, 401]
     third = client.get(world.url(0), headers=world.auth())
@@ -76,8 +67,8 @@ def test_ip_limit_comes_before_authentication(make_api_app: Any, shared_db: Data
     assert client.get("/healthz").status_code == 200  # liveness is never rate limited
 
 
-def test_unreachable_redis_refuses_requests(make_api_app: Any, shared_db: Database, world: World) -> None:
-    app = make_api_app(shared_db.app_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+def test_unreachable_redis_refuses_requests(make_app: Any, shared_db: Database, world: World) -> None:
+    app = make_app(shared_db.app_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     resp = app.test_client().get(world.url(0), headers=world.auth())
     assert resp.status_code == 503 and resp.get_json()["type"].endswith("/rate-limit-unavailable")
     assert resp.headers["Retry-After"]
@@ -90,25 +81,23 @@ def test_unreachable_redis_refuses_requests(make_api_app: Any, shared_db: Databa
 
 
 @pytest.mark.redis
-def test_redis_count_is_shared_between_apps(make_api_app: Any, shared_db: Database, world: World) -> None:
+def test_redis_count_is_shared_between_apps(make_app: Any, shared_db: Database, world: World) -> None:
     settings = {
         "redis_url": require_redis(),
         "rate_limit_client": "3/minute",
         "rate_limit_prefix": f"t-{uuid.uuid4().hex}",
     }
-    one, two = (make_api_app(shared_db.app_url, **settings).test_client() for _ in range(2))
+    one, two = (make_app(shared_db.app_url, **settings).test_client() for _ in range(2))
     statuses = [c.get(world.url(0), headers=world.auth()).status_code for c in (one, two, one, two)]
     assert statuses == [200, 200, 200, 429]
 
 
 @pytest.mark.redis
-def test_counts_live_under_the_store_keys_of_earlier_versions(
-    make_api_app: Any, shared_db: Database, world: World
-) -> None:
+def test_counts_live_under_the_store_keys_of_earlier_versions(make_app: Any, shared_db: Database, world: World) -> None:
     import redis
 
     prefix = f"t-{uuid.uuid4().hex}"
-    app = make_api_app(shared_db.app_url, redis_url=require_redis(), rate_limit_prefix=prefix)
+    app = make_app(shared_db.app_url, redis_url=require_redis(), rate_limit_prefix=prefix)
     assert app.test_client().get(world.url(0), headers=world.auth()).status_code == 200
     store = redis.Redis.from_url(require_redis())
     keys = {k.decode() for k in store.keys(f"LIMITS:LIMITER/{prefix}/*")}

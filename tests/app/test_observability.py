@@ -15,20 +15,12 @@ from sqlalchemy import select, update
 
 from app.observability import JsonFormatter, accept_request_id, configure_logging
 from app.settings import load_settings
-from tests.app.label_api_support import (
-    World,
-    assert_no_pii,
-    build_world,
-    make_api_app,
-    no_pii_in_logs,
-)
-from tests.conftest import Database, MotoKms, free_port, require_redis
+from tests.support.servers import Database, MotoKms, free_port, require_redis
+from tests.support.world import World, assert_no_pii, build_world
 from vault.alarms import AlarmMonitor, AlarmPolicy, AlarmStoreUnavailable, MemoryWindowStore, RedisWindowStore, Window
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Order, utcnow
 from vault.records import OrderStatus
-
-__all__ = ["make_api_app", "no_pii_in_logs"]  # fixtures
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
@@ -163,30 +155,30 @@ def test_metrics_are_behind_the_allowlist(app: Any) -> None:
     assert client.get("/metrics").status_code == 200
 
 
-def test_metrics_can_be_switched_off(make_api_app: Any, shared_db: Database) -> None:
-    app = make_api_app(shared_db.app_url, metrics_enabled=False)
+def test_metrics_can_be_switched_off(make_app: Any, shared_db: Database) -> None:
+    app = make_app(shared_db.app_url, metrics_enabled=False)
     assert app.test_client().get("/metrics").status_code == 404
 
 
 # -- readiness -------------------------------------------------------------------------------------------
 
 
-def test_readiness_checks_database_redis_and_keys(make_api_app: Any, shared_db: Database) -> None:
-    app = make_api_app(shared_db.app_url)
+def test_readiness_checks_database_redis_and_keys(make_app: Any, shared_db: Database) -> None:
+    app = make_app(shared_db.app_url)
     r = app.test_client().get("/readyz")
     assert r.status_code == 200 and r.json == {"status": "ok", "database": "ok", "redis": "ok", "keys": "ok"}
-    down = make_api_app(shared_db.app_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    down = make_app(shared_db.app_url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
     r = down.test_client().get("/readyz")
     assert r.status_code == 503 and r.json["redis"] == "ConnectionError" and r.json["database"] == "ok"
 
 
 @pytest.mark.redis
-def test_readiness_with_redis(make_api_app: Any, shared_db: Database) -> None:
-    app = make_api_app(shared_db.app_url, redis_url=require_redis())
+def test_readiness_with_redis(make_app: Any, shared_db: Database) -> None:
+    app = make_app(shared_db.app_url, redis_url=require_redis())
     assert app.test_client().get("/readyz").json["redis"] == "ok"
 
 
-def test_readiness_fails_when_kms_is_down(make_api_app: Any, shared_db: Database, moto_kms: MotoKms) -> None:
+def test_readiness_fails_when_kms_is_down(make_app: Any, shared_db: Database, moto_kms: MotoKms) -> None:
     kms = MotoKms()
     settings = {
         "key_provider": "aws-kms",
@@ -195,7 +187,7 @@ def test_readiness_fails_when_kms_is_down(make_api_app: Any, shared_db: Database
         "kms_endpoint_url": kms.endpoint,
         "readiness_cache_seconds": 0,
     }
-    app = make_api_app(shared_db.app_url, **settings)
+    app = make_app(shared_db.app_url, **settings)
     client = app.test_client()
     assert client.get("/readyz").json["keys"] == "ok"
     kms.stop()
@@ -206,9 +198,9 @@ def test_readiness_fails_when_kms_is_down(make_api_app: Any, shared_db: Database
 # -- alarms ----------------------------------------------------------------------------------------------
 
 
-def test_unusual_label_rate_raises_one_audited_alarm(make_api_app: Any, shared_db: Database, keys: KeyManager) -> None:
+def test_unusual_label_rate_raises_one_audited_alarm(make_app: Any, shared_db: Database, keys: KeyManager) -> None:
     world = build_world(shared_db, keys, n_orders=6)
-    app = make_api_app(shared_db.app_url, alarm_rate_min=3, alarm_rate_factor=2.0)
+    app = make_app(shared_db.app_url, alarm_rate_min=3, alarm_rate_factor=2.0)
     client = app.test_client()
     before = sample("labelvault_alarms_total", kind="unusual_rate")
     for i in range(5):
@@ -221,8 +213,8 @@ def test_unusual_label_rate_raises_one_audited_alarm(make_api_app: Any, shared_d
     assert sample("labelvault_alarms_total", kind="unusual_rate") == before + 1
 
 
-def test_requests_for_ineligible_orders_raise_an_alarm(make_api_app: Any, shared_db: Database, world: World) -> None:
-    app = make_api_app(shared_db.app_url, alarm_ineligible_threshold=3)
+def test_requests_for_ineligible_orders_raise_an_alarm(make_app: Any, shared_db: Database, world: World) -> None:
+    app = make_app(shared_db.app_url, alarm_ineligible_threshold=3)
     client = app.test_client()
     for i in (2, 3, 2):  # cancelled, shipped, cancelled
         assert client.get(world.url(i), headers=world.auth()).status_code == 409
@@ -230,8 +222,8 @@ def test_requests_for_ineligible_orders_raise_an_alarm(make_api_app: Any, shared
     assert len(events) == 1 and events[0].details["count"] == 3
 
 
-def test_repeated_refusals_from_one_address_raise_an_alarm(make_api_app: Any, shared_db: Database) -> None:
-    app = make_api_app(shared_db.app_url, alarm_refusal_threshold=4, global_allowlist="0.0.0.0/0",
+def test_repeated_refusals_from_one_address_raise_an_alarm(make_app: Any, shared_db: Database) -> None:
+    app = make_app(shared_db.app_url, alarm_refusal_threshold=4, global_allowlist="0.0.0.0/0",
                        accept_broad_cidr_risk=True)  # fmt: skip
     client = app.test_client()
     ip = "192.0.2.77"

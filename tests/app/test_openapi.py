@@ -16,12 +16,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.app.label_api_support import World, assert_no_pii, build_world, make_api_app, no_pii_in_logs
-from tests.conftest import Database
+from tests.support.servers import Database
+from tests.support.world import World, assert_no_pii, build_world
 from vault.keys import KeyManager
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 CHECKS = [
     not_a_server_error,
@@ -38,8 +37,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(shared_db.app_url, rate_limit_ip="100000/minute", rate_limit_client="100000/minute")
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url, rate_limit_ip="100000/minute", rate_limit_client="100000/minute")
 
 
 def test_document_is_valid_openapi_3_1(app: Any) -> None:

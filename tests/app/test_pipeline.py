@@ -12,15 +12,14 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from app.errors import problem
-from tests.app.label_api_support import World, build_world, make_api_app, no_pii_in_logs
-from tests.conftest import Database
+from tests.support.servers import Database
+from tests.support.world import World, build_world
 from vault.clients import ADMIN
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Order
 from vault.records import OrderStatus
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 APP = Path(__file__).resolve().parents[2] / "app"
 OUTSIDER = "198.51.100.9"
@@ -47,14 +46,14 @@ def refused_metric(reason: str) -> float:
 # -- the order ---------------------------------------------------------------------------------------------
 
 
-def test_create_app_declares_the_hooks_in_pipeline_order(make_api_app: Any, shared_db: Database) -> None:
+def test_create_app_declares_the_hooks_in_pipeline_order(make_app: Any, shared_db: Database) -> None:
     from app import alarms, observability
     from app.allowlist import NetworkPolicy
     from app.limits import rate_limits
     from app.security import SecurityHeaders
     from app.services import close_session
 
-    app = make_api_app(shared_db.app_url)
+    app = make_app(shared_db.app_url)
     clock, network, ip_limit = app.before_request_funcs[None]
     assert clock == observability.start_clock
     assert network.__func__ is NetworkPolicy.check_request and ip_limit == rate_limits(app).limit_ip
@@ -90,11 +89,11 @@ def test_no_module_but_the_factory_adds_to_or_reorders_the_pipeline() -> None:
 
 
 def test_a_refused_address_never_reaches_the_limiter_or_the_key_check(
-    make_api_app: Any, shared_db: Database, world: World
+    make_app: Any, shared_db: Database, world: World
 ) -> None:
     from app.limits import rate_limits
 
-    app = make_api_app(
+    app = make_app(
         shared_db.app_url,
         global_allowlist="203.0.113.0/24",
         rate_limit_ip="2/minute",
@@ -124,11 +123,9 @@ def test_a_refused_address_never_reaches_the_limiter_or_the_key_check(
 
 
 def test_the_client_limit_runs_after_the_key_and_its_networks_before_the_scope(
-    make_api_app: Any, shared_db: Database, world: World, keys: KeyManager
+    make_app: Any, shared_db: Database, world: World, keys: KeyManager
 ) -> None:
-    app = make_api_app(
-        shared_db.app_url, global_allowlist="203.0.113.0/24,198.51.100.0/24", rate_limit_client="1/minute"
-    )
+    app = make_app(shared_db.app_url, global_allowlist="203.0.113.0/24,198.51.100.0/24", rate_limit_client="1/minute")
     client = app.test_client()
     _, admin_key = world.add_client(keys, scopes=[ADMIN], cidrs=["203.0.113.0/24"])
     at = {"environ_base": {"REMOTE_ADDR": STATION}}
@@ -166,9 +163,9 @@ def bodiless(monkeypatch: pytest.MonkeyPatch) -> None:
     ],
 )
 def test_the_refusals_reason_reaches_the_audit_chain_and_the_metrics(
-    make_api_app: Any, shared_db: Database, world: World, case: str, reason: str, status: int
+    make_app: Any, shared_db: Database, world: World, case: str, reason: str, status: int
 ) -> None:
-    app = make_api_app(shared_db.app_url, global_allowlist="203.0.113.0/24")
+    app = make_app(shared_db.app_url, global_allowlist="203.0.113.0/24")
     path, key = world.url(2 if case == "cancelled-order" else 0), world.key
     if case == "missing-order":
         path = "/v1/labels/amazon/503-0000000-0000000"
@@ -193,9 +190,9 @@ def test_the_refusals_reason_reaches_the_audit_chain_and_the_metrics(
 
 @pytest.mark.usefixtures("bodiless")
 def test_the_refusals_reason_reaches_the_ineligible_orders_alarm(
-    make_api_app: Any, shared_db: Database, world: World
+    make_app: Any, shared_db: Database, world: World
 ) -> None:
-    app = make_api_app(shared_db.app_url, global_allowlist="203.0.113.0/24", alarm_ineligible_threshold=2)
+    app = make_app(shared_db.app_url, global_allowlist="203.0.113.0/24", alarm_ineligible_threshold=2)
     client = app.test_client()
     for _ in range(2):
         assert client.get(world.url(2), headers=world.auth(), environ_base={"REMOTE_ADDR": STATION}).status_code == 409

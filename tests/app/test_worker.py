@@ -26,8 +26,8 @@ from app.worker import (
     sync_claim,
 )
 from connectors.fake_amazon import FakeAmazon
-from tests.conftest import Database, require_redis
-from tests.connectors.conftest import add_amazon_account
+from tests.support.amazon import add_amazon_account
+from tests.support.servers import Database, require_redis
 from vault.keys import KeyManager
 from vault.models import MarketplaceAccount, Order, utcnow
 from vault.tenants import create_tenant

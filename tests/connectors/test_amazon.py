@@ -21,7 +21,14 @@ from connectors.fake_amazon.models import operations
 from connectors.interfaces import AuthRefused, BadResponse, Connector, SyncCursor, ThrottledOut
 from connectors.ratelimit import RateLimiter
 from connectors.sync import sync_account
-from tests.connectors.conftest import FAST_RETRY, SPEEDUP, add_amazon_account, make_connector
+from tests.support.amazon import (
+    FAST_RETRY,
+    SPEEDUP,
+    add_amazon_account,
+    expected_state,
+    make_connector,
+    stored_state,
+)
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant
@@ -43,33 +50,6 @@ DESIGN_FIELDS = {
     "phone",
     "address_type",
 }
-STATUS = {
-    "PENDING_AVAILABILITY": "pending",
-    "PENDING": "pending",
-    "UNSHIPPED": "unshipped",
-    "PARTIALLY_SHIPPED": "partially_shipped",
-    "SHIPPED": "shipped",
-    "CANCELLED": "cancelled",
-    "UNFULFILLABLE": "unfulfillable",
-}
-
-
-def stored_state(session: Session, keys: KeyManager, account: MarketplaceAccount) -> dict[str, tuple[str, Any]]:
-    """Every stored order of the account: status and the unsealed label as a dict (all None without one)."""
-    session.expire_all()
-    out = {}
-    for order in session.scalars(select(Order).where(Order.account_id == account.id)):
-        label = (
-            unseal_label(session, keys=keys, order=order).as_dict()
-            if order.label
-            else dict.fromkeys(LabelRecord.field_names())
-        )
-        out[order.external_order_id] = (order.status, label)
-    return out
-
-
-def expected_state(fake: FakeAmazon) -> dict[str, tuple[str, Any]]:
-    return {oid: (STATUS[o.status], fake.expected_label(oid)) for oid, o in fake.orders().items()}
 
 
 def test_design_fields_are_the_label_record() -> None:

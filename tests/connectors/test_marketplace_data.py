@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.sync import sync_account
-from tests.connectors.conftest import SPEEDUP, add_amazon_account, make_connector
-from tests.connectors.test_amazon import expected_state, stored_state
+from tests.support.amazon import SPEEDUP, add_amazon_account, expected_state, make_connector, stored_state
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import AuditEvent, Order, Tenant

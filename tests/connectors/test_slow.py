@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 from connectors.amazon import RetryPolicy
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.sync import sync_account
-from tests.conftest import Database
-from tests.connectors.conftest import add_amazon_account, make_connector
-from tests.connectors.test_amazon import expected_state, stored_state
+from tests.support.amazon import add_amazon_account, expected_state, make_connector, stored_state
+from tests.support.servers import Database
 from vault.db import make_session_factory
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
@@ -82,7 +81,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(fresh_db: Databas
                 [
                     sys.executable,
                     "-m",
-                    "tests.connectors.sync_worker",
+                    "tests.support.sync_worker",
                     f"--db={fresh_db.app_url}",
                     f"--keyring={keyring}",
                     f"--account={account_id}",

@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.interfaces import ConnectorStats, MarketplaceUnavailable, OrderPage, SyncCursor
 from connectors.sync import LeaseLost, SyncBusy, acquire_lease, release_lease, sync_account
-from tests.conftest import Database
-from tests.connectors.conftest import add_amazon_account, make_connector
-from tests.connectors.test_amazon import expected_state, stored_state
+from tests.support.amazon import add_amazon_account, expected_state, make_connector, stored_state
+from tests.support.servers import Database
 from vault.db import make_session_factory
 from vault.keys import KeyManager
 from vault.models import MarketplaceAccount, Order, SyncState, Tenant, utcnow

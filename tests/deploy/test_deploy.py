@@ -11,7 +11,6 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import free_port
+from tests.support.deploy import nginx_conf
+from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -147,53 +147,11 @@ def test_gunicorn_serves_with_json_logs_and_summed_metrics(tmp_path: Path) -> No
     assert any(d.get("logger") == "gunicorn.error" for d in lines), "gunicorn's own log is JSON too"
 
 
-def _self_signed(directory: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "labelvault.test")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("labelvault.test"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "fullchain.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "privkey.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-
-
-def _nginx_conf(tmp_path: Path) -> Path:
-    """deploy/nginx/nginx.conf with the test's certificate and temp paths (nothing else changed)."""
-    _self_signed(tmp_path / "certs")
-    text = (DEPLOY / "nginx" / "nginx.conf").read_text()
-    text = text.replace("/etc/nginx/certs/", f"{tmp_path}/certs/").replace("/tmp/nginx", f"{tmp_path}/nginx")
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(text)
-    return conf
-
-
 def test_nginx_config_passes_nginx_t(tmp_path: Path) -> None:
     nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
     if nginx is None:
         pytest.skip("nginx is not installed (scripts/test-packages.txt lists it)")
-    conf = _nginx_conf(tmp_path)
+    conf = nginx_conf(tmp_path)
     result = subprocess.run(
         [nginx, "-t", "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"],
         capture_output=True,

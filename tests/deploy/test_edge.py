@@ -21,12 +21,10 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
-from tests.app.label_api_support import World, build_world, make_api_app
-from tests.conftest import Database, free_port
-from tests.deploy.test_deploy import _nginx_conf
+from tests.support.deploy import nginx_conf
+from tests.support.servers import Database, free_port
+from tests.support.world import World, build_world
 from vault.keys import KeyManager
-
-__all__ = ["make_api_app"]
 
 EDGE_PEER = "127.0.0.2"  # the address nginx proxies from: the app's one trusted proxy
 
@@ -39,7 +37,7 @@ def _nginx() -> str:
 
 
 def _local_conf(tmp_path: Path, *, http: int, https: int, upstream: int) -> Path:
-    conf = _nginx_conf(tmp_path)
+    conf = nginx_conf(tmp_path)
     text = conf.read_text()
     replacements = {
         "listen 80 default_server;": f"listen 127.0.0.1:{http} default_server;",
@@ -57,10 +55,10 @@ def _local_conf(tmp_path: Path, *, http: int, https: int, upstream: int) -> Path
 
 
 @pytest.fixture
-def edge(tmp_path: Path, make_api_app: Any, shared_db: Database, keys: KeyManager) -> Iterator[dict[str, Any]]:
+def edge(tmp_path: Path, make_app: Any, shared_db: Database, keys: KeyManager) -> Iterator[dict[str, Any]]:
     nginx = _nginx()
     world = build_world(shared_db, keys, n_orders=2, cidrs=["127.0.0.1/32"])
-    app = make_api_app(
+    app = make_app(
         shared_db.app_url, trusted_proxies=f"{EDGE_PEER}/32", global_allowlist="127.0.0.1/32, 203.0.113.0/24"
     )
     server = make_server("127.0.0.1", 0, app, threaded=True)

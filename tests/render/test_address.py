@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from render.address import clean_field, layout_address
-from tests.render.samples import BERLIN, LONDON, PARIS, SEATTLE, SEOUL, SHANGHAI, TOKYO
+from tests.support.buyers import BERLIN, LONDON, PARIS, SEATTLE, SEOUL, SHANGHAI, TOKYO
 from vault.records import LabelRecord
 
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from render import FORMATS, LabelRenderer, RenderError, make_renderer
-from tests.render.samples import ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
+from tests.support.buyers import SEATTLE, SHANGHAI, TOKYO
+from tests.support.render import ORDER_REF, document
 
 RENDERERS: list[tuple[str, dict[str, Any]]] = [
     ("json", {}),

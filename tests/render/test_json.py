@@ -6,7 +6,8 @@ import dataclasses
 import json
 
 from render.jsonlabel import JsonRenderer, label_json
-from tests.render.samples import ORDER_REF, SEATTLE, TOKYO, document
+from tests.support.buyers import SEATTLE, TOKYO
+from tests.support.render import ORDER_REF, document
 
 
 def test_single_label_is_an_object_with_layout_and_released_fields_only() -> None:

@@ -14,7 +14,8 @@ import pytest
 
 from render import FontCoverageError, RenderError
 from render.pdf import PdfRenderer, warm_up
-from tests.render.samples import ATHENS, MOSCOW, ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
+from tests.support.buyers import ATHENS, MOSCOW, SEATTLE, SHANGHAI, TOKYO
+from tests.support.render import ORDER_REF, document
 from vault.records import LabelRecord
 
 pypdf = pytest.importorskip("pypdf")

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from render import FontCoverageError
 from render.zpl import MAX_FIELD_CHARS, ZplRenderer, escape_field
-from tests.render.samples import MOSCOW, ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
+from tests.support.buyers import MOSCOW, SEATTLE, SHANGHAI, TOKYO
+from tests.support.render import ORDER_REF, document
 from vault.records import LabelRecord
 
 zplkit = pytest.importorskip("zplkit")

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import Database
-from tests.vault.conftest import make_account, make_orders, sample_label
+from tests.support.buyers import sample_label
+from tests.support.servers import Database
+from tests.support.vault import make_account, make_orders
 from vault import envelope, epochs
 from vault.audit import chain_for, verify_chain
 from vault.backup import BackupError, restore_backup, write_backup

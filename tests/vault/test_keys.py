@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import MotoKms
+from tests.support.servers import MotoKms
 from vault.envelope import encode_context, seal_bytes
 from vault.errors import DecryptionError, KeyringError, KeyServiceUnavailable
 from vault.interfaces import KeyProvider
@@ -99,7 +99,7 @@ def test_kms_outage_is_a_typed_error(moto_kms: MotoKms) -> None:
     import boto3
     from botocore.config import Config
 
-    from tests.conftest import free_port
+    from tests.support.servers import free_port
     from vault.keyproviders import AwsKmsKeyProvider
 
     dead = boto3.client(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.vault.conftest import make_account, make_orders
+from tests.support.vault import make_account, make_orders
 from vault.errors import AccountSetupError, NotFound
 from vault.keys import KeyManager
 from vault.labels import unseal_label

@@ -6,7 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from tests.conftest import Database
+from tests.support.servers import Database
 from vault.db import alembic_config, migrate
 from vault.models import Base
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tests.conftest import Database
-from tests.vault.conftest import T0, make_account, make_orders
+from tests.support.servers import Database
+from tests.support.vault import T0, make_account, make_orders
 from vault import retention
 from vault.audit import chain_for, verify_chain
 from vault.keys import KeyManager

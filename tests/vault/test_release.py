@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.vault.conftest import sample_facts, sample_label
+from tests.support.buyers import sample_label
+from tests.support.vault import sample_facts
 from vault.audit import chain_for, verify_chain
 from vault.clients import ALL_FIELDS, LabelProfile
 from vault.errors import NotEligible, NotFound

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from tests.vault.conftest import T0, make_account, sample_facts, sample_label
+from tests.support.buyers import sample_label
+from tests.support.vault import T0, make_account, sample_facts
 from vault import retention
 from vault.audit import chain_for, verify_chain
 from vault.errors import NotFound

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.vault.conftest import T0, make_orders, sample_label
+from tests.support.buyers import sample_label
+from tests.support.vault import T0, make_orders
 from vault import retention, rights
 from vault.audit import canonical_event, chain_for, verify_chain
 from vault.errors import NotFound

@@ -13,8 +13,9 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from tests.conftest import Database, MotoKms
-from tests.vault.conftest import make_account, sample_facts, sample_label
+from tests.support.buyers import sample_label
+from tests.support.servers import Database, MotoKms
+from tests.support.vault import make_account, sample_facts
 from vault import rotation
 from vault.db import make_session_factory
 from vault.envelope import envelope_key_version, open_bytes

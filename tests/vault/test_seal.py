@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.vault.conftest import make_account, make_orders, sample_facts, sample_label
+from tests.support.buyers import sample_label
+from tests.support.vault import make_account, make_orders, sample_facts
 from vault import envelope
 from vault.envelope import encode_context
 from vault.errors import DecryptionError

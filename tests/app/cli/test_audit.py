@@ -13,19 +13,18 @@ import pytest
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.orm import Session
 
-from tests.app.label_api_support import World, assert_no_pii, build_world, make_api_app, no_pii_in_logs
-from tests.conftest import Database, MotoServer
+from tests.support.servers import Database, MotoS3
+from tests.support.world import World, assert_no_pii, build_world
 from vault.keys import KeyManager
 from vault.models import AuditEvent
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 
-def released_world(make_api_app: Any, db: Database, keys: KeyManager) -> tuple[Any, World]:
+def released_world(make_app: Any, db: Database, keys: KeyManager) -> tuple[Any, World]:
     """A tenant chain of seven events: tenant.create, client.create, four releases, one refusal."""
     world = build_world(db, keys, n_orders=2)
-    app = make_api_app(db.app_url)
+    app = make_app(db.app_url)
     client = app.test_client()
     for i in (0, 1, 0, 1):
         assert client.get(world.url(i), headers=world.auth()).status_code == 200
@@ -37,8 +36,8 @@ def verify(app: Any, *args: str) -> Any:
     return app.test_cli_runner().invoke(args=["audit", "verify", *args])
 
 
-def test_intact_chain_verifies(make_api_app: Any, shared_db: Database, keys: KeyManager) -> None:
-    app, world = released_world(make_api_app, shared_db, keys)
+def test_intact_chain_verifies(make_app: Any, shared_db: Database, keys: KeyManager) -> None:
+    app, world = released_world(make_app, shared_db, keys)
     result = verify(app, "--tenant", world.tenant.slug)
     assert result.exit_code == 0, result.output
     assert f"tenant:{world.tenant.id}: ok, 7 events, head 7" in result.output
@@ -76,11 +75,9 @@ TAMPERING = {
 
 
 @pytest.mark.parametrize("tamper", list(TAMPERING))
-def test_verify_finds_the_first_broken_link(
-    make_api_app: Any, fresh_db: Database, keys: KeyManager, tamper: str
-) -> None:
+def test_verify_finds_the_first_broken_link(make_app: Any, fresh_db: Database, keys: KeyManager, tamper: str) -> None:
     bystander = build_world(fresh_db, keys, n_orders=1)
-    app, world = released_world(make_api_app, fresh_db, keys)
+    app, world = released_world(make_app, fresh_db, keys)
     change, first_bad = TAMPERING[tamper]
     chain = f"tenant:{world.tenant.id}"
     with Session(fresh_db.engine) as s:
@@ -92,8 +89,8 @@ def test_verify_finds_the_first_broken_link(
     assert f"tenant:{bystander.tenant.id}: ok, 2 events" in result.output  # other chains still verify
 
 
-def test_export_to_a_file_and_stdout(make_api_app: Any, shared_db: Database, keys: KeyManager, tmp_path: Any) -> None:
-    app, world = released_world(make_api_app, shared_db, keys)
+def test_export_to_a_file_and_stdout(make_app: Any, shared_db: Database, keys: KeyManager, tmp_path: Any) -> None:
+    app, world = released_world(make_app, shared_db, keys)
     runner = app.test_cli_runner()
     out = runner.invoke(args=["audit", "export", "--file", "-"])
     assert out.exit_code == 0, out.output
@@ -107,13 +104,6 @@ def test_export_to_a_file_and_stdout(make_api_app: Any, shared_db: Database, key
     assert_no_pii(out.output)
 
 
-class MotoS3(MotoServer):
-    """An S3 endpoint (moto's server mode) for the audit export."""
-
-    def client(self, service: str = "s3", **config: Any) -> Any:
-        return super().client(service, **config)
-
-
 @pytest.fixture(scope="module")
 def moto_s3() -> Iterator[MotoS3]:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
@@ -123,9 +113,7 @@ def moto_s3() -> Iterator[MotoS3]:
     s3.stop()
 
 
-def test_export_to_s3_with_object_lock(
-    make_api_app: Any, shared_db: Database, keys: KeyManager, moto_s3: MotoS3
-) -> None:
+def test_export_to_s3_with_object_lock(make_app: Any, shared_db: Database, keys: KeyManager, moto_s3: MotoS3) -> None:
     s3 = moto_s3.client()
     bucket = f"audit-{os.urandom(4).hex()}"
     # botocore may retry a create that succeeded but answered late (a loaded machine): the bucket is ours.
@@ -135,8 +123,8 @@ def test_export_to_s3_with_object_lock(
             CreateBucketConfiguration={"LocationConstraint": moto_s3.region},
             ObjectLockEnabledForBucket=True,
         )
-    _, world = released_world(make_api_app, shared_db, keys)
-    app = make_api_app(
+    _, world = released_world(make_app, shared_db, keys)
+    app = make_app(
         shared_db.app_url,
         audit_export_bucket=bucket,
         s3_endpoint_url=moto_s3.endpoint,
@@ -159,16 +147,16 @@ def test_export_to_s3_with_object_lock(
         s3.delete_object(Bucket=bucket, Key=obj["Key"], VersionId=version)
 
 
-def test_export_failure_is_a_clear_error(make_api_app: Any, shared_db: Database, moto_s3: MotoS3) -> None:
-    app = make_api_app(shared_db.app_url, s3_endpoint_url=moto_s3.endpoint, s3_region=moto_s3.region)
+def test_export_failure_is_a_clear_error(make_app: Any, shared_db: Database, moto_s3: MotoS3) -> None:
+    app = make_app(shared_db.app_url, s3_endpoint_url=moto_s3.endpoint, s3_region=moto_s3.region)
     result = app.test_cli_runner().invoke(args=["audit", "export", "--bucket", "no-such-bucket"])
     assert result.exit_code == 1 and "export to s3://no-such-bucket failed" in result.output
     no_target = app.test_cli_runner().invoke(args=["audit", "export"])
     assert no_target.exit_code == 2 and "--bucket" in no_target.output
 
 
-def test_verify_of_an_unknown_tenant(make_api_app: Any, shared_db: Database) -> None:
-    result = verify(make_api_app(shared_db.app_url), "--tenant", "nobody-here")
+def test_verify_of_an_unknown_tenant(make_app: Any, shared_db: Database) -> None:
+    result = verify(make_app(shared_db.app_url), "--tenant", "nobody-here")
     assert result.exit_code == 1 and "no tenant with slug" in result.output
 
 

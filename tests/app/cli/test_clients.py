@@ -9,14 +9,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.app.label_api_support import World, build_world, make_api_app, no_pii_in_logs
-from tests.conftest import Database
+from tests.support.servers import Database
+from tests.support.world import World, build_world
 from vault.clients import hash_key
 from vault.keys import KeyManager
 from vault.models import ApiClient, AuditEvent
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
-__all__ = ["make_api_app", "no_pii_in_logs"]
 
 KEY = re.compile(r"^lv_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$", re.MULTILINE)
 
@@ -27,8 +26,8 @@ def world(shared_db: Database, keys: KeyManager) -> World:
 
 
 @pytest.fixture
-def app(make_api_app: Any, shared_db: Database) -> Any:
-    return make_api_app(shared_db.app_url)
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url)
 
 
 def cli(app: Any, *args: str) -> Any:

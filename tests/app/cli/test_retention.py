@@ -11,8 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.services import services
-from tests.conftest import Database
-from tests.vault.conftest import make_account, sample_facts, sample_label
+from tests.support.buyers import sample_label
+from tests.support.servers import Database
+from tests.support.vault import make_account, sample_facts
 from vault.models import AuditEvent
 from vault.orders import store_order
 from vault.records import OrderStatus

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Database
-from tests.vault.conftest import make_account, sample_facts, sample_label
+from tests.support.buyers import sample_label
+from tests.support.servers import Database
+from tests.support.vault import make_account, sample_facts
 from vault.models import Tenant
 from vault.orders import store_order
 

@@ -7,8 +7,7 @@ import re
 import pyotp
 from flask.testing import FlaskClient
 
-from tests.app.dashboard.conftest import Seller
-from tests.app.dashboard.support import PASSWORD, Authenticator, csrf_of, post, unique_email
+from tests.support.dashboard import PASSWORD, Authenticator, Seller, csrf_of, post, unique_email
 from vault.users import second_factor
 
 

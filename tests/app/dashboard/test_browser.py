@@ -28,9 +28,8 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from connectors.fake_amazon import FakeAmazon
-from tests.app.dashboard.conftest import show_tracebacks
-from tests.app.dashboard.support import PASSWORD, Authenticator, Clock, unique_email
-from tests.conftest import Database
+from tests.support.dashboard import PASSWORD, Authenticator, Clock, show_tracebacks, unique_email
+from tests.support.servers import Database
 from vault.models import AuditEvent
 
 pytestmark = pytest.mark.slow

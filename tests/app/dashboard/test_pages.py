@@ -15,9 +15,10 @@ from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from tests.app.dashboard.conftest import Seller
-from tests.app.dashboard.support import Authenticator, csrf_of, post
-from tests.app.label_api_support import BUYERS, PII_STRINGS, T0
+from tests.support.buyers import MARKED_BUYERS
+from tests.support.dashboard import Authenticator, Seller, csrf_of, post
+from tests.support.vault import T0
+from tests.support.world import PII_STRINGS
 from vault.models import AuditEvent, MarketplaceAccount, Order, User
 from vault.orders import store_order
 from vault.records import OrderFacts, OrderStatus
@@ -48,7 +49,7 @@ def _shop(seller: Seller, client: FlaskClient, role: str = "owner") -> Shop:
         )
         s.add(account)
         s.flush()
-        for i, buyer in enumerate(BUYERS):
+        for i, buyer in enumerate(MARKED_BUYERS):
             order_id = f"503-{seller.tenant.id:07d}-{i:07d}"
             facts = OrderFacts(
                 marketplace="amazon",
@@ -251,7 +252,7 @@ def test_an_erasure_request_erases_the_label_data(shop: Shop, client: FlaskClien
 def test_an_access_export_is_a_download(shop: Shop, client: FlaskClient) -> None:
     resp = post(client, "/rights/access", {"order_id": shop.order_ids[1], "request_id": "T-9", "verified_by": "s"})
     assert resp.headers["Content-Disposition"].startswith("attachment")
-    assert json.loads(resp.data)["shipping_label_data"]["name"] == BUYERS[1].name
+    assert json.loads(resp.data)["shipping_label_data"]["name"] == MARKED_BUYERS[1].name
 
 
 def test_the_audit_log_filters_verifies_and_exports(shop: Shop, client: FlaskClient) -> None:

@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 
 from app import tasks
 from connectors.fake_amazon import FakeAmazon
-from tests.app.dashboard.conftest import Seller
-from tests.app.dashboard.support import Clock, post
-from tests.conftest import Database, require_redis
-from tests.connectors.conftest import add_amazon_account
+from tests.support.amazon import add_amazon_account
+from tests.support.dashboard import Clock, Seller, post
+from tests.support.servers import Database, require_redis
 from vault.models import MarketplaceAccount, Order, Tenant
 from vault.tenants import create_tenant
 

@@ -1,40 +1,75 @@
-"""Fixtures of the dashboard tests: an app on the shared database, a tenant with a signed-in owner."""
+"""Helpers of the dashboard tests: a controllable clock for TOTP steps, codes, CSRF tokens, a seller with users."""
 
 from __future__ import annotations
 
 import os
+import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
-from argon2 import PasswordHasher
+import pyotp
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from tests.app.dashboard.support import PASSWORD, Authenticator, Clock, post, unique_email
-from tests.conftest import Database
-from vault.models import Tenant, User
-from vault.tenants import create_tenant
-from vault.users import accounts, invitations, passwords, second_factor, sessions, signin
+from vault.models import Tenant, User, utcnow
+from vault.users import accounts, second_factor
+
+PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
-@pytest.fixture(autouse=True)
-def fast_hasher(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2 with test parameters (the production ones cost ~60 ms and 64 MiB per hash)."""
-    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-    monkeypatch.setattr(passwords, "_DUMMY_HASH", [])
+class Clock:
+    """The dashboard's "now" (vault.users and app.dashboard.state), moved by hand: each TOTP code a new step."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    import app.dashboard.state
+@dataclass
+class Authenticator:
+    """A user's authenticator app: gives the code of the clock's current step, moving the clock 30 s first,
+    so no code is ever a replay of the previous one."""
 
-    c = Clock()
-    for module in (accounts, invitations, second_factor, sessions, signin):  # every users module reading the time
-        monkeypatch.setattr(module, "utcnow", c)
-    monkeypatch.setattr(app.dashboard.state, "utcnow", c)
-    return c
+    secret: str = field(repr=False)
+    clock: Clock
+
+    def code(self) -> str:
+        self.clock.advance(30)
+        return pyotp.TOTP(self.secret).at(self.clock())
+
+
+def csrf_of(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "no CSRF token in the page"
+    return match[1]
+
+
+def csrf(client: FlaskClient, path: str = "/login") -> str:
+    return csrf_of(client.get(path).get_data(as_text=True))
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}@seller.example"
+
+
+def post(
+    client: FlaskClient, path: str, data: dict[str, Any] | None = None, *, token: str | None = None, **kw: Any
+) -> Any:
+    """POST a form with the session's CSRF token (taken from the overview or the login page)."""
+    if token is None:
+        with client.session_transaction() as s:
+            token = s.get("csrf")
+        if token is None:
+            token = csrf(client)
+    return client.post(path, data={"csrf_token": token, **(data or {})}, **kw)
 
 
 @dataclass
@@ -79,11 +114,6 @@ class Seller:
         assert resp.status_code == 302, resp.get_data(as_text=True)
 
 
-@pytest.fixture
-def dash_app(make_app: Any, shared_db: Database) -> Any:
-    return show_tracebacks(make_app(shared_db.app_url))
-
-
 def show_tracebacks(app: Any) -> Any:
     """With LABELVAULT_TEST_TRACEBACKS=1, a view's exception propagates instead of becoming a bare 500."""
     if os.environ.get("LABELVAULT_TEST_TRACEBACKS") == "1":
@@ -93,21 +123,3 @@ def show_tracebacks(app: Any) -> Any:
             raise exc
 
     return app
-
-
-@pytest.fixture
-def seller(dash_app: Any, clock: Clock) -> Seller:
-    svc = dash_app.extensions["labelvault"]
-    with svc.sessions() as s:
-        tenant = create_tenant(
-            s, keys=svc.keys, slug=f"seller-{uuid.uuid4().hex[:8]}", name="Sakura Trading", actor="test"
-        )
-        s.commit()
-        s.expunge(tenant)
-    return Seller(dash_app, tenant, clock)
-
-
-@pytest.fixture
-def client(dash_app: Any) -> FlaskClient:
-    c: FlaskClient = dash_app.test_client()
-    return c

@@ -1,4 +1,4 @@
-"""A sync run in its own process, for the SIGKILL tests: ``python -m tests.connectors.sync_worker ...``."""
+"""A sync run in its own process, for the SIGKILL tests: ``python -m tests.support.sync_worker ...``."""
 
 from __future__ import annotations
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.cli.errors import CommandGroup
 from app.cli.support import tenant_by_slug
 from app.services import services
 from vault.errors import VaultError
@@ -25,7 +25,7 @@ PASSWORD_ENV = "LABELVAULT_USER_PASSWORD"  # noqa: S105 - the variable's name, n
 ACTOR = "cli"
 
 
-@click.group("users", cls=AppGroup)
+@click.group("users", cls=CommandGroup)
 def users_cli() -> None:
     """Dashboard users of a seller: create the first owner, list, unlock, reset two-step, disable."""
 

@@ -13,8 +13,9 @@ README = (ROOT / "README.md").read_text()
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text()
 #: What a backticked path looks like: ``app/api/routes.py``, ``vault/users/``, ``wsgi.py``.
 PATH = re.compile(r"`([A-Za-z_][\w.-]*(?:/[\w.-]+)*/?)`")
-#: A relative path that climbs (``../aws/iam-policy.json``): it must lead, from its file's folder, to a path
-#: of the repository. Only where a path starts (not ``E:../X.TTF``, a printer font name a test refuses).
+#: A relative path that climbs out of its folder (deploy/terraform's policies): it must lead, from its file's
+#: folder, to a path of the repository. Only where a path starts: not ``E:../X.TTF``, a printer font name
+#: a test refuses.
 RELATIVE = re.compile(r"(?:^|(?<=[\s\"'`(=/]))((?:\.\./)+[\w.-]+(?:/[\w.-]+)*)", flags=re.MULTILINE)
 #: The design document the first prototype kept outside the repository.
 OUTSIDE_DOCUMENT = "DESIGN" + ".md"

@@ -160,6 +160,8 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
     setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # Alembic (1.16+) logs a line per built-in plugin it sets up, on every migration: noise at INFO.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 
 # -- request ids -----------------------------------------------------------------------------------------

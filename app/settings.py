@@ -6,8 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
+from limits import parse_many
 from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from vault.netaddr import AddressError, parse_networks
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +110,11 @@ class Settings(BaseSettings):
     def problems(self) -> list[str]:
         """Why this configuration must not run (empty when it may). Production is held to the strict rules."""
         out: list[str] = []
+        if not self.instance_path.is_absolute():
+            out.append(f"LABELVAULT_INSTANCE_PATH must be an absolute path, not {str(self.instance_path)!r}")
+        elif self.keyring_path is not None and not self.keyring_path.is_absolute():
+            out.append(f"LABELVAULT_KEYRING_PATH must be an absolute path, not {str(self.keyring_path)!r}")
+        out += _database_url_problems(self.database_url)
         if self.key_provider == "aws-kms" and not self.kms_key_id:
             out.append("LABELVAULT_KMS_KEY_ID is required with LABELVAULT_KEY_PROVIDER=aws-kms")
         out += self._label_api_problems()
@@ -121,17 +131,18 @@ class Settings(BaseSettings):
                 "the local keyring keeps the root key on the same disk as the data; use LABELVAULT_KEY_PROVIDER="
                 "aws-kms, or set LABELVAULT_ACCEPT_LOCAL_KEYRING_RISK=1 to accept that risk"
             )
-        if self.database_url.startswith("sqlite"):
-            log.warning("production mode on SQLite: fine for one host, use PostgreSQL to scale out")
-        if not self.redis_url:
-            log.warning("production mode without LABELVAULT_REDIS_URL: rate limits are per process")
+        return out
+
+    def cautions(self) -> list[str]:
+        """What an accepted configuration should know (logged at start when it has no problems)."""
+        out: list[str] = []
+        if self.production and self.database_url.startswith("sqlite"):
+            out.append("production mode on SQLite: fine for one host, use PostgreSQL to scale out")
+        if self.production and not self.redis_url:
+            out.append("production mode without LABELVAULT_REDIS_URL: rate limits are per process")
         return out
 
     def _label_api_problems(self) -> list[str]:
-        from limits import parse_many
-
-        from vault.netaddr import AddressError, parse_networks
-
         out: list[str] = []
         for name in ("global_allowlist", "trusted_proxies"):
             try:
@@ -149,15 +160,53 @@ class Settings(BaseSettings):
         return out
 
 
-def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
-    """Read the environment (plus ``overrides``, keyed by lower-case setting name) and validate it."""
+#: The databases labelvault runs on, by SQLAlchemy dialect, with the drivers the requirements install.
+DATABASE_DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
+
+
+def _database_url_problems(url: str) -> list[str]:
+    """Why ``url`` names no database labelvault can use. The URL itself is never quoted: it may hold a password."""
     try:
-        settings = Settings(**(overrides or {}))
+        parsed = make_url(url)
+    except ArgumentError:
+        return ["LABELVAULT_DATABASE_URL is not a database URL (e.g. postgresql+psycopg://USER@HOST/DB)"]
+    drivers = DATABASE_DRIVERS.get(parsed.get_backend_name())
+    if drivers is None:
+        return [f"LABELVAULT_DATABASE_URL: {parsed.get_backend_name()!r} is not supported (sqlite or postgresql)"]
+    if parsed.get_driver_name() not in drivers:
+        return [
+            f"LABELVAULT_DATABASE_URL: the driver {parsed.get_driver_name()!r} is not installed "
+            f"(use {parsed.get_backend_name()}+{drivers[0]}://...)"
+        ]
+    return []
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
+    """Read the environment (plus ``overrides``, keyed by lower-case setting name) and validate it.
+
+    Every problem is reported at once, in one line: an operator fixes them all in one go instead of
+    meeting them one restart at a time. Values that fail to parse are named, never quoted (a URL or a
+    key may be a secret).
+    """
+    overrides = dict(overrides or {})
+    problems: list[str] = []
+    invalid: dict[str, Any] = {}
+    try:
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "LABELVAULT_" + str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        raise SettingsError(f"{name}: {first['msg']}") from None
-    problems = settings.problems()
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            problems.append(f"LABELVAULT_{field.upper()}: {error['msg']}" if field else error["msg"])
+            if field in Settings.model_fields:
+                invalid[field] = Settings.model_fields[field].get_default(call_default_factory=True)
+        try:  # the valid settings are still checked, with the invalid ones at their defaults
+            settings = Settings(**{**overrides, **invalid})
+        except ValidationError:
+            raise SettingsError("refusing to start: " + "; ".join(problems)) from None
+    named = tuple(f"LABELVAULT_{field.upper()}" for field in invalid)
+    problems += [problem for problem in settings.problems() if not problem.startswith(named)]
     if problems:
-        raise SettingsError(f"refusing to start: {problems[0]}")
+        raise SettingsError("refusing to start: " + "; ".join(problems))
+    for caution in settings.cautions():
+        log.warning(caution)
     return settings

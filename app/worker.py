@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from app.observability import TASKS
 from app.services import Services
 from connectors.amazon import connector_for_account
 from connectors.interfaces import ConnectorError
@@ -210,8 +211,6 @@ def dispatch_due(
 
 def run_job(services: Services, kind: str, account_id: int | None, *, gate: Gate | None = None) -> Any:
     """Run one queued job and release its claim (a sync's), whatever the outcome."""
-    from app.observability import TASKS
-
     started = time.monotonic()
     outcome = "ok"
     try:

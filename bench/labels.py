@@ -37,6 +37,19 @@ from flask import Flask, Response, jsonify
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+import vault.release
+from app import create_app
+from bench.schema import fresh_schema
+from connectors.samples import sample_label
+from vault.clients import create_client
+from vault.db import make_engine, migrate
+from vault.keyproviders import LocalKeyProvider
+from vault.keys import KeyManager
+from vault.models import MarketplaceAccount, Order
+from vault.orders import store_order
+from vault.records import LabelRecord, OrderFacts, OrderStatus
+from vault.tenants import create_tenant
+
 ROOT = Path(__file__).resolve().parent.parent
 PLAIN_TABLE = "bench_plain_labels"
 
@@ -46,10 +59,6 @@ PLAIN_TABLE = "bench_plain_labels"
 
 def pipeline_plain_app() -> Flask:
     """The shipped app with unsealing swapped for a plaintext read: the first control."""
-    import vault.release
-    from app import create_app
-    from vault.models import Order
-    from vault.records import LabelRecord
 
     def plain_label(session: Session, *, keys: Any, order: Order) -> LabelRecord:
         row = session.execute(text(f"SELECT plaintext FROM {PLAIN_TABLE} WHERE order_id = :id"), {"id": order.id})
@@ -61,8 +70,6 @@ def pipeline_plain_app() -> Flask:
 
 def bare_app() -> Flask:
     """One route, one query, the plaintext record as JSON: the second control."""
-    from vault.db import make_engine
-
     engine = make_engine(os.environ["LABELVAULT_DATABASE_URL"])
     app = Flask("bench_bare")
     query = text(
@@ -86,16 +93,6 @@ def bare_app() -> Flask:
 
 def build_database(url: str, instance: Path, n_orders: int) -> tuple[list[str], str]:
     """Migrate, then one tenant with ``n_orders`` sealed orders (and their plaintext copies) and a client."""
-    from connectors.samples import sample_label
-    from vault.clients import create_client
-    from vault.db import make_engine, migrate
-    from vault.keyproviders import LocalKeyProvider
-    from vault.keys import KeyManager
-    from vault.models import MarketplaceAccount
-    from vault.orders import store_order
-    from vault.records import OrderFacts, OrderStatus
-    from vault.tenants import create_tenant
-
     engine: Engine = make_engine(url)
     migrate(engine)
     keys = KeyManager(LocalKeyProvider(instance / "keyring.json"))
@@ -226,8 +223,6 @@ def main() -> None:
         instance.mkdir()
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
         if url.startswith("postgresql"):  # a schema of its own, dropped at the end: nothing left in the database
-            from bench.load import fresh_schema
-
             url = stack.enter_context(fresh_schema(url))[1]
         order_ids, key = build_database(url, instance, args.orders)
         env = {

@@ -31,7 +31,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,12 +39,19 @@ import httpx
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from bench.labels import PLAIN_TABLE
+from bench.schema import fresh_schema
+from connectors.samples import sample_label
 from tests.support.servers import MotoKms, free_port
+from vault.clients import create_client
 from vault.keys import KeyManager
+from vault.models import MarketplaceAccount
+from vault.orders import store_order
+from vault.records import OrderFacts, OrderStatus
+from vault.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-POSTGRES_URL = os.environ.get("LABELVAULT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 @dataclass
@@ -74,39 +80,9 @@ class Stack:
                 proc.wait()
 
 
-@contextlib.contextmanager
-def fresh_schema(url: str = POSTGRES_URL) -> Iterator[tuple[Engine, str]]:
-    """A new PostgreSQL schema of ``url``'s database (migrated, dropped afterwards); yields its engine and a
-    URL other processes can use."""
-    from vault.db import make_engine, migrate
-
-    schema = f"lvbench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as c:
-        c.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        migrate(engine)
-        sep = "&" if "?" in url else "?"
-        yield engine, f"{url}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        engine.dispose()
-        with admin.begin() as c:
-            c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def seed(engine: Engine, keys: KeyManager, n_orders: int, n_tenants: int) -> tuple[list[list[str]], list[str]]:
     """``n_tenants`` sellers, each with ``n_orders`` sealed unshipped orders (plus the control's plaintext
     copies) and one warehouse client; returns each client's order ids and the clients' API keys."""
-    from bench.labels import PLAIN_TABLE
-    from connectors.samples import sample_label
-    from vault.clients import create_client
-    from vault.models import MarketplaceAccount
-    from vault.orders import store_order
-    from vault.records import OrderFacts, OrderStatus
-    from vault.tenants import create_tenant
-
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
     orders: list[list[str]] = []
     client_keys: list[str] = []

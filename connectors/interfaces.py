@@ -1,7 +1,7 @@
 """The connectors' contract: what a marketplace connector gives the sync engine, and how it fails.
 
 A connector pulls the orders that changed since a :class:`SyncCursor` and hands them over already minimised
-(DESIGN.md, "Minimise at the boundary"): non-PII :class:`~vault.records.OrderFacts` plus at most one
+(docs/architecture.md, "Minimise at the boundary"): non-PII :class:`~vault.records.OrderFacts` plus at most one
 :class:`~vault.records.LabelRecord`. Buyer e-mail, tax data, items and prices never leave the connector.
 Nothing a connector logs or puts in an exception message carries PII, credentials or tokens.
 """

@@ -74,7 +74,8 @@ class KeyServiceUnavailable(Refusal, VaultError):
 
 
 class KeyringError(VaultError):
-    """The local keyring file is missing, unreadable or unsafe (e.g. readable by other users)."""
+    """The root key cannot be reached as configured: the local keyring file is missing, unreadable or unsafe
+    (e.g. readable by other users), or an AWS KMS key has no region."""
 
 
 class KeyVersionInUse(VaultError):

@@ -220,17 +220,26 @@ class AwsKmsKeyProvider:
         if client is None:
             import boto3
             from botocore.config import Config
+            from botocore.exceptions import NoRegionError
 
-            client = boto3.client(
-                "kms",
-                region_name=region,
-                endpoint_url=endpoint_url,
-                config=Config(
-                    connect_timeout=connect_timeout,
-                    read_timeout=read_timeout,
-                    retries={"max_attempts": max_attempts, "mode": "standard"},
-                ),
-            )
+            if region is None and key_id.startswith("arn:"):
+                region = key_id.split(":")[3] or None  # arn:aws:kms:REGION:ACCOUNT:key/ID names its region
+            try:
+                client = boto3.client(
+                    "kms",
+                    region_name=region,
+                    endpoint_url=endpoint_url,
+                    config=Config(
+                        connect_timeout=connect_timeout,
+                        read_timeout=read_timeout,
+                        retries={"max_attempts": max_attempts, "mode": "standard"},
+                    ),
+                )
+            except NoRegionError:
+                raise KeyringError(
+                    f"the AWS KMS key {key_id!r} needs a region: give its ARN, set its region "
+                    "(LABELVAULT_KMS_REGION) or boto3's default (AWS_REGION, AWS_DEFAULT_REGION or ~/.aws/config)"
+                ) from None
         self.client = client
 
     def current_key_id(self) -> str:

@@ -1,7 +1,7 @@
 """Plain values that cross the vault's boundary: the sealed label record, the non-PII order facts, and the
 names of printer fonts a client's label profile may ask for (the renderers read them too).
 
-A connector produces both (DESIGN.md, "Minimise at the boundary"); the vault seals the first and stores the
+A connector produces both (docs/architecture.md, "Minimise at the boundary"); the vault seals the first and stores the
 second in clear. Every PII field is ``repr=False`` so a traceback or a log line can't print an address.
 """
 

@@ -17,11 +17,12 @@ from collections.abc import Sequence
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup, NoAppException
+from flask.cli import FlaskGroup
 
 from app.cli.accounts import accounts_cli
 from app.cli.audit import audit_cli
 from app.cli.clients import clients_cli
+from app.cli.errors import ConfigurationError
 from app.cli.holds import holds_cli
 from app.cli.rights import rights_cli
 from app.cli.sync import sync_cli
@@ -67,8 +68,9 @@ def _app_from_settings() -> Flask:
     try:
         return create_app()
     except SettingsError as exc:
-        # Flask reports a NoAppException as one line ("Error: ..."), in --help too, instead of a traceback.
-        raise NoAppException(str(exc)) from None
+        raise ConfigurationError(str(exc)) from None
+    except ImportError as exc:  # a module of the app (or one it needs) is missing: the installation is incomplete
+        raise ConfigurationError(f"cannot load labelvault: {exc} (./scripts/bootstrap installs it)") from None
 
 
 def labelvault_cli() -> FlaskGroup:

@@ -11,10 +11,10 @@ import os
 from typing import Any
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, live_accounts, tenant_by_slug
 from app.services import services
 from connectors.amazon import API_V0, API_V2026, LwaCredentials
@@ -41,7 +41,7 @@ def _one_account(session: Session, *, tenant: str | None, account: str) -> Marke
     return found[0]
 
 
-@click.group("accounts", cls=AppGroup)
+@click.group("accounts", cls=CommandGroup)
 def accounts_cli() -> None:
     """Marketplace accounts: connect, list and remove a seller's accounts."""
 

@@ -6,16 +6,16 @@ import sys
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.cli.errors import CommandGroup
 from app.services import services
 from vault.anchoring import export_heads, heads_document
 from vault.audit import chain_for, verify_chain
 from vault.models import AuditEvent, AuditHead, Tenant
 
 
-@click.group("audit", cls=AppGroup)
+@click.group("audit", cls=CommandGroup)
 def audit_cli() -> None:
     """The audit chain: who got which label, and every refusal and admin change (no PII)."""
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
 from vault.clients import (
@@ -39,7 +39,7 @@ def _csv(value: str | None) -> list[str]:
     return [] if not value else [v.strip() for v in value.split(",") if v.strip()]
 
 
-@click.group("clients", cls=AppGroup)
+@click.group("clients", cls=CommandGroup)
 def clients_cli() -> None:
     """API clients of the label API: keys, scopes, allowed networks, label profiles."""
 

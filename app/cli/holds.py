@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, time
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, order_ref, tenant_by_slug
 from app.services import services
 from vault import retention
@@ -29,7 +29,7 @@ def _end_date(value: str) -> datetime:
     return parsed
 
 
-@click.group("holds", cls=AppGroup)
+@click.group("holds", cls=CommandGroup)
 def holds_cli() -> None:
     """Legal holds: keep a tenant's orders (or one order) from erasure until an end date. Audited."""
 

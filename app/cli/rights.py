@@ -11,8 +11,8 @@ import os
 from typing import Any
 
 import click
-from flask.cli import AppGroup
 
+from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, order_ref, tenant_by_slug
 from app.services import services
 from vault import rights
@@ -42,7 +42,7 @@ def _request(request_id: str, verified_by: str) -> rights.RightsRequest:
         raise click.BadParameter(str(exc)) from None
 
 
-@click.group("rights", cls=AppGroup)
+@click.group("rights", cls=CommandGroup)
 def rights_cli() -> None:
     """Buyers' requests the seller handles: access, correction, erasure. Each is audited with its purpose.
 

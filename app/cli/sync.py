@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from flask.cli import AppGroup
 
+from app.cli.errors import CommandGroup
 from app.cli.support import live_accounts
 from app.services import services
 from connectors.amazon import connector_for_account
@@ -19,7 +19,7 @@ from vault.errors import VaultError
 from vault.models import MarketplaceAccount
 
 
-@click.group("sync", cls=AppGroup)
+@click.group("sync", cls=CommandGroup)
 def sync_cli() -> None:
     """Pull orders from marketplaces into the vault."""
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
 from vault.models import Tenant
 from vault.tenants import create_tenant, set_return_address
 
 
-@click.group("tenants", cls=AppGroup)
+@click.group("tenants", cls=CommandGroup)
 def tenants_cli() -> None:
     """Seller organisations (tenants)."""
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
 from vault.errors import VaultError
@@ -24,7 +24,7 @@ from vault.users.second_factor import reset_second_factor
 PASSWORD_ENV = "LABELVAULT_USER_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
-@click.group("users", cls=AppGroup)
+@click.group("users", cls=CommandGroup)
 def users_cli() -> None:
     """Dashboard users of a seller: create the first owner, list, unlock, reset two-step, disable."""
 

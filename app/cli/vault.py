@@ -7,9 +7,9 @@ are in app/cli/retention.py. Commands print counts and ids, never PII.
 from __future__ import annotations
 
 import click
-from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from app.cli.errors import CommandGroup
 from app.cli.retention import VAULT_COMMANDS
 from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
@@ -20,7 +20,7 @@ from vault.keyproviders import LocalKeyProvider
 from vault.models import LabelRecordRow, Order, Tenant, TenantKey
 
 
-@click.group("vault", cls=AppGroup, commands=VAULT_COMMANDS)
+@click.group("vault", cls=CommandGroup, commands=VAULT_COMMANDS)
 def vault_cli() -> None:
     """The encrypted vault: schema, keys and their rotation, status, retention purge and backups."""
 

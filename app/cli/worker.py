@@ -15,13 +15,13 @@ from types import FrameType
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 
+from app.cli.errors import CommandGroup
 from app.services import services
 from app.worker import EmbeddedScheduler, due_accounts
 
 
-@click.group("worker", cls=AppGroup)
+@click.group("worker", cls=CommandGroup)
 def worker_cli() -> None:
     """Background work: scheduled syncs, the retention purge, the key-epoch job."""
 

@@ -14,9 +14,12 @@ from flask_babel import get_locale
 from werkzeug.exceptions import HTTPException
 
 from app import i18n, security
+from app.dashboard import jobs, templating
+from app.dashboard.state import limits
 from app.services import db_session
 from app.settings import Settings
 from vault.models import Tenant
+from vault.users.allowlist import dashboard_allows
 from vault.users.roles import may
 from vault.users.sessions import end_session, resolve_session
 
@@ -31,8 +34,6 @@ def _load_user() -> Response | None:
     token = session.get("sid")
     if not isinstance(token, str):
         return None
-    from app.dashboard.state import limits
-
     db = db_session()
     found = resolve_session(db, token=token, limits=limits())
     db.commit()
@@ -40,8 +41,6 @@ def _load_user() -> Response | None:
         session.pop("sid", None)
         return None
     row, user = found
-    from vault.users.allowlist import dashboard_allows
-
     if not dashboard_allows(db, tenant_id=user.tenant_id, ip=g.get("client_ip")):
         end_session(db, token=token)
         db.commit()
@@ -93,8 +92,5 @@ def init_app(app: Flask, settings: Settings) -> None:
 
     app.register_blueprint(bp)
     app.context_processor(_template_globals)
-    from app.dashboard.jobs import init_app as init_jobs
-    from app.dashboard.templating import init_app as init_templating
-
-    init_jobs(app)
-    init_templating(app)
+    jobs.init_app(app)
+    templating.init_app(app)

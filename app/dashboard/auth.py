@@ -14,6 +14,7 @@ from app.dashboard import bp
 from app.dashboard.state import (
     client_ip,
     current_session,
+    current_user,
     limits,
     login_policy,
     login_required,
@@ -247,8 +248,6 @@ def _password_error(message: str) -> str:
 @login_required
 def reauth() -> Response | str:
     """Enter the second factor again before a sensitive action (label preview, rights requests, new keys)."""
-    from app.dashboard.state import current_user
-
     nxt = request.args.get("next")
     error = None
     if request.method == "POST":

@@ -1,10 +1,11 @@
 """Minimise at the boundary: an SP-API order becomes non-PII facts plus one label record, nothing more.
 
-Only the fields DESIGN.md lists are read; buyer e-mail, buyer name (as opposed to the recipient's), tax
-registrations, items and prices are never looked at, so they can't leak into storage. Both API versions map
-to the same values: statuses to :class:`~vault.records.OrderStatus`, address types to the v2026 spelling
-(``RESIDENTIAL``/``COMMERCIAL``/``PICKUP_POINT``; v0 says ``Residential``), empty strings to ``None``,
-text that can't be sealed or printed repaired (lone surrogates to U+FFFD, control characters dropped).
+Only the fields docs/architecture.md lists ("Minimise at the boundary") are read; buyer e-mail, buyer name
+(as opposed to the recipient's), tax registrations, items and prices are never looked at, so they can't
+leak into storage. Both API versions map to the same values: statuses to :class:`~vault.records.OrderStatus`,
+address types to the v2026 spelling (``RESIDENTIAL``/``COMMERCIAL``/``PICKUP_POINT``; v0 says
+``Residential``), empty strings to ``None``, text that can't be sealed or printed repaired (lone surrogates
+to U+FFFD, control characters dropped).
 """
 
 from __future__ import annotations

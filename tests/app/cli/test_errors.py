@@ -23,6 +23,11 @@ RUNNERS = {
     "python -m app.cli": [sys.executable, "-m", "app.cli"],
     "flask": [str(BIN / "flask")],
 }
+#: Every case runs through the console script in the fast suite; the module and Flask's CLI share its error
+#: handling (app/cli/errors.py) and run in the full suite, as each start costs a second or more.
+RUNNER_PARAMS = [
+    pytest.param(name, marks=() if name == "labelvault" else pytest.mark.slow, id=name) for name in RUNNERS
+]
 
 
 def run(runner: str, tmp_path: Path, *args: str, path: str = "", **settings: str) -> subprocess.CompletedProcess[str]:
@@ -55,7 +60,7 @@ def unused_port() -> int:
         return port
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", RUNNER_PARAMS)
 def test_every_configuration_problem_is_reported_at_once(runner: str, tmp_path: Path) -> None:
     line = one_line_error(
         run(
@@ -76,14 +81,14 @@ def test_every_configuration_problem_is_reported_at_once(runner: str, tmp_path: 
     assert "local keyring" in line  # the production rule on the key provider, checked with the rest
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", RUNNER_PARAMS)
 def test_a_relative_instance_path_is_refused(runner: str, tmp_path: Path) -> None:
     line = one_line_error(run(runner, tmp_path, "tenants", "list", LABELVAULT_INSTANCE_PATH="state"))
     assert "LABELVAULT_INSTANCE_PATH must be an absolute path, not 'state'" in line
     assert not (tmp_path / "state").exists()
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", RUNNER_PARAMS)
 def test_an_unreachable_database_is_named_with_its_password_masked(runner: str, tmp_path: Path) -> None:
     url = f"postgresql+psycopg://labelvault:{PASSWORD}@127.0.0.1:{unused_port()}/labelvault"
     result = run(runner, tmp_path, "vault", "init", LABELVAULT_DATABASE_URL=url)
@@ -93,7 +98,7 @@ def test_an_unreachable_database_is_named_with_its_password_masked(runner: str, 
     assert PASSWORD not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", RUNNER_PARAMS)
 def test_a_kms_key_without_a_region_says_how_to_name_one(runner: str, tmp_path: Path) -> None:
     line = one_line_error(
         run(
@@ -116,7 +121,7 @@ def test_a_kms_key_without_a_region_says_how_to_name_one(runner: str, tmp_path: 
         (f"labelvault:{PASSWORD}@db.example", "is not a database URL"),
     ],
 )
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", RUNNER_PARAMS)
 def test_an_unsupported_database_url_is_refused_without_quoting_it(
     runner: str, url: str, reason: str, tmp_path: Path
 ) -> None:
@@ -126,7 +131,7 @@ def test_an_unsupported_database_url_is_refused_without_quoting_it(
     assert PASSWORD not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("runner", RUNNER_PARAMS)
 def test_a_missing_module_is_one_line_not_no_such_command(runner: str, tmp_path: Path) -> None:
     # A module the dashboard imports when the app is built, shadowed by one that fails as a missing one does.
     shadow = tmp_path / "shadow"

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, Response
 
+from app import routing
 from app.settings import Settings, load_settings
 
 
@@ -20,6 +21,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     """
     settings = config if isinstance(config, Settings) else load_settings(config)
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.url_rule_class = routing.Rule  # routes may say head=False (app/routing.py): the label routes do
     app.config.update(SECRET_KEY=settings.secret_key or None, DEBUG=settings.debug)
     if settings.key_provider == "local" and settings.production:
         logging.getLogger(__name__).warning("production mode with the local keyring (risk accepted by setting)")

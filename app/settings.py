@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     rate_limit_client: str = "1200/minute"  # per API client
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"
     rate_limit_prefix: str = "labelvault"  # key prefix in the rate-limit store (Redis shared by others)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies are refused (413), as nginx does
     refusal_audit_interval: int = Field(default=60, ge=1)  # seconds between audited refusals per IP and reason
     audit_export_bucket: str = ""  # S3 bucket for `flask audit export` (Object Lock enabled in production)
     audit_export_prefix: str = "audit-heads/"

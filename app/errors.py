@@ -69,6 +69,16 @@ class MissingScope(Refusal):
         self.scope = scope
 
 
+class BodyTooLarge(Refusal):
+    """The request body is larger than ``LABELVAULT_MAX_REQUEST_BYTES`` (app/bodies.py)."""
+
+    reason = RefusalReason.BODY_TOO_LARGE
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
+
+
 class LabelNotRendered(Refusal):
     """The renderer failed for this label and format (its message, which may describe the label, is dropped)."""
 
@@ -116,6 +126,8 @@ def refusal_response(exc: Refusal) -> Response:
             resp = problem(503, "rate limiting is unavailable; retry later", kind="rate-limit-unavailable")
             resp.headers["Retry-After"] = "5"
             return resp
+        case BodyTooLarge():
+            return problem(413, f"the request body may be at most {exc.limit} bytes", kind="body-too-large")
         case NotEligible():
             # Only ever raised inside the client's own tenant, so saying why is no leak.
             return problem(409, "no label can be issued for this order now", kind="not-eligible", reason=exc.reason)

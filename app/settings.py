@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from vault.netaddr import AddressError, parse_networks
+from vault.netaddr import AddressError, parse_networks, parse_trusted_proxies
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,15 @@ class Settings(BaseSettings):
 
     # The label API. CIDR lists are comma-separated; vault/netaddr.py says what is accepted.
     global_allowlist: str = ""  # empty: loopback only outside production (production refuses to start)
-    trusted_proxies: str = ""  # socket peers whose X-Forwarded-For is read, from the right
-    accept_broad_cidr_risk: bool = False  # allow ranges broader than /16 (IPv4) or /48 (IPv6), /0 included
+    trusted_proxies: str = ""  # socket peers whose X-Forwarded-For is read, from the right; never broader than /8, /32
+    trusted_proxy_hops: int = Field(default=2, ge=1, le=10)  # most trusted proxies in front of the app, peer included
+    accept_broad_cidr_risk: bool = False  # global allowlist only: ranges broader than /16 or /48, /0 included
     label_reissue_cap: int = Field(default=3, ge=1)  # labels per order, first issue included
     rate_limit_ip: str = "600/minute"  # per client IP, before authentication
     rate_limit_client: str = "1200/minute"  # per API client
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"
     rate_limit_prefix: str = "labelvault"  # key prefix in the rate-limit store (Redis shared by others)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies are refused (413), as nginx does
     refusal_audit_interval: int = Field(default=60, ge=1)  # seconds between audited refusals per IP and reason
     audit_export_bucket: str = ""  # S3 bucket for `flask audit export` (Object Lock enabled in production)
     audit_export_prefix: str = "audit-heads/"
@@ -144,14 +146,15 @@ class Settings(BaseSettings):
 
     def _label_api_problems(self) -> list[str]:
         out: list[str] = []
-        for name in ("global_allowlist", "trusted_proxies"):
-            try:
-                parse_networks(getattr(self, name), allow_broad=self.accept_broad_cidr_risk)
-            except AddressError as exc:
-                hint = (
-                    "" if self.accept_broad_cidr_risk else " (LABELVAULT_ACCEPT_BROAD_CIDR_RISK=1 accepts broad ranges)"
-                )
-                out.append(f"LABELVAULT_{name.upper()}: {exc}{hint}")
+        try:
+            parse_networks(self.global_allowlist, allow_broad=self.accept_broad_cidr_risk)
+        except AddressError as exc:
+            hint = "" if self.accept_broad_cidr_risk else " (LABELVAULT_ACCEPT_BROAD_CIDR_RISK=1 accepts broad ranges)"
+            out.append(f"LABELVAULT_GLOBAL_ALLOWLIST: {exc}{hint}")
+        try:
+            parse_trusted_proxies(self.trusted_proxies)  # its own bound: the broad-range consent doesn't apply
+        except AddressError as exc:
+            out.append(f"LABELVAULT_TRUSTED_PROXIES: {exc}")
         for name in ("rate_limit_ip", "rate_limit_client"):
             try:
                 parse_many(getattr(self, name))

@@ -34,6 +34,7 @@ DEFERRED: dict[tuple[str, str], str] = {
         for module in (
             "app.alarms",
             "app.allowlist",
+            "app.bodies",
             "app.api.routes",
             "app.cli",
             "app.dashboard",

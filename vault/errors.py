@@ -17,11 +17,12 @@ class RefusalReason(StrEnum):
     the alarms count by it; a batch reports it per order.
     """
 
-    # The gates in front of every path (app/allowlist.py, app/limits.py).
+    # The gates in front of every path (app/allowlist.py, app/limits.py, app/bodies.py).
     MALFORMED_ADDRESS = "malformed-address"
     NOT_ALLOWLISTED = "not-allowlisted"
     RATE_LIMITED = "rate-limited"
     RATE_LIMIT_UNAVAILABLE = "rate-limit-unavailable"
+    BODY_TOO_LARGE = "body-too-large"
     # The API client (app/api/auth.py).
     INVALID_API_KEY = "invalid-api-key"
     CLIENT_CIDR = "client-cidr"

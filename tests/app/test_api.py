@@ -241,6 +241,18 @@ def test_reissue_cap_holds(make_app: Any, shared_db: Database, world: World) -> 
     assert [e.details["issue"] for e in events(world) if e.outcome == "released"] == [1, 2]  # type: ignore[index]
 
 
+def test_head_is_not_a_release(app: Any, world: World) -> None:
+    """HEAD on a label is refused by routing: nothing unsealed, counted or audited; GET still releases."""
+    before = len(events(world))
+    resp = app.test_client().head(world.url(0), headers=world.auth())
+    assert resp.status_code == 405
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) == {"GET", "OPTIONS"}
+    assert issued(world) == 0
+    assert len(events(world)) == before
+    assert app.test_client().get(world.url(0), headers=world.auth()).status_code == 200
+    assert issued(world) == 1
+
+
 @pytest.mark.parametrize(
     ("query", "accept", "status", "media_type"),
     [

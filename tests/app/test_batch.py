@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 from typing import Any
 
 import pytest
@@ -87,6 +88,39 @@ def test_malformed_batches_are_400_problems(app: Any, world: World, payload: Any
     resp = app.test_client().post(BATCH, json=payload, headers=world.auth())
     assert resp.status_code == 400
     assert resp.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_body_over_the_limit_is_a_413_refusal_audited_before_the_key_is_read(
+    make_app: Any, shared_db: Database, world: World
+) -> None:
+    app = make_app(shared_db.app_url, max_request_bytes=4096)
+    body = b'{"orders": [' + b'{"marketplace": "amazon", "order_id": "x"},' * 200 + b"{}]}"
+    declared = app.test_client().post(BATCH, data=body, content_type="application/json", headers=world.auth())
+    # Chunked: no Content-Length to check up front; werkzeug cuts the body off at the limit as it is read.
+    chunked = app.test_client().post(
+        BATCH,
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={**world.auth(), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn says of a chunked body it de-chunks
+    )
+    for resp in (declared, chunked):
+        assert resp.status_code == 413 and resp.headers["Content-Type"] == "application/problem+json"
+        assert resp.get_json()["type"].endswith("/body-too-large")
+    with world.session() as s:
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.outcome == "refused:body-too-large")).all()
+    assert refused and all(e.chain == "platform" for e in refused)  # refused at the gate: no key was read
+    small = app.test_client().post(BATCH, json={"orders": refs(world, 0)}, headers=world.auth())
+    assert small.status_code == 200
+
+
+def test_json_nested_too_deep_is_a_400_not_a_crash(app: Any, world: World) -> None:
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"orders": ' + b"[" * 40 + b"]" * 40 + b"}", b"[" * 100_000):
+        resp = app.test_client().post(BATCH, data=body, content_type="application/json", headers=world.auth())
+        assert resp.status_code == 400 and resp.headers["Content-Type"] == "application/problem+json"
+    # Brackets inside strings are text, not nesting.
+    deep_text = {"orders": refs(world, 0), "note": "[" * 1000}
+    assert app.test_client().post(BATCH, json=deep_text, headers=world.auth()).status_code == 200
 
 
 def test_a_batch_needs_a_key(app: Any, world: World) -> None:

@@ -84,7 +84,7 @@ def label_preview(marketplace: str, order_id: str) -> str:
     return render_template("dashboard/preview.html", order=order, has_label=order.label is not None)
 
 
-@bp.get("/orders/<marketplace>/<order_id>/label.png")
+@bp.get("/orders/<marketplace>/<order_id>/label.png", head=False)  # HEAD would audit a view nobody saw
 @require("label-preview")
 def label_image(marketplace: str, order_id: str) -> Response:
     """The label as an image, through the vault's preview (eligibility, unseal, audit as ``label.preview``).

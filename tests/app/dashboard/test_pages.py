@@ -171,6 +171,10 @@ def test_the_label_preview_needs_a_fresh_code_and_is_audited(shop: Shop, client:
     post(client, resp.headers["Location"], {"code": shop.auth.code()})
     page = client.get(f"/orders/amazon/{order_id}/preview").get_data(as_text=True)
     assert_no_pii(page)
+    head = client.head(f"/orders/amazon/{order_id}/label.png")  # a view nobody sees is no view to audit
+    assert head.status_code == 405 and "HEAD" not in head.headers["Allow"]
+    with shop.seller.session() as s:
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.action == "label.preview")).all()
     image = client.get(f"/orders/amazon/{order_id}/label.png")
     assert image.status_code == 200 and image.mimetype == "image/png" and image.data[:4] == b"\x89PNG"
     assert image.headers["Cache-Control"] == "no-store"

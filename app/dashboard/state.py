@@ -41,7 +41,9 @@ def limits() -> SessionLimits:
 def login_policy() -> LoginPolicy:
     s = services().settings
     return LoginPolicy(
-        max_failures=s.dashboard_max_failed_logins, lockout=timedelta(minutes=s.dashboard_lockout_minutes)
+        max_failures=s.dashboard_max_failed_logins,
+        lockout=timedelta(minutes=s.dashboard_lockout_minutes),
+        account_max_failures=10 * s.dashboard_max_failed_logins,  # the slower backstop, from any address
     )
 
 

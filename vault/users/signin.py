@@ -109,7 +109,8 @@ def claim_attempt(session: Session, user: User, *, policy: LoginPolicy, ip: str 
     ).one()
     until = max((t for t in (here_locked, all_locked) if t is not None and t > now), default=None)
     if until is None and (here_count > policy.max_failures or all_count > policy.account_max_failures):
-        until = _lock(session, user, here=here_count > policy.max_failures, ip=ip, policy=policy, now=now)
+        here, everywhere = here_count > policy.max_failures, all_count > policy.account_max_failures
+        until = _lock(session, user, here=here, everywhere=everywhere, ip=ip, policy=policy, now=now)
     if until is not None:
         _audit_attempt(session, user, outcome="refused:locked", ip=ip, now=now, locked=True)
         session.commit()
@@ -120,22 +121,18 @@ def claim_attempt(session: Session, user: User, *, policy: LoginPolicy, ip: str 
 
 
 def _lock_row(session: Session, user: User) -> None:
-    """Lock the user's row first in every transaction that counts: one order of locks (user, then the
-    per-address count, then the audit chain), so parallel attempts queue instead of deadlocking."""
-    session.execute(select(User.id).where(User.id == user.id).with_for_update())
+    """Lock the user's row first when counting: one order of locks (the user, then the per-address count,
+    then the audit chain), so parallel attempts queue instead of deadlocking. ``FOR NO KEY UPDATE``, the
+    lock an UPDATE of the row takes, so inserts referring to the user (its sessions) don't conflict."""
+    session.execute(select(User.id).where(User.id == user.id).with_for_update(key_share=True))
 
 
-def _lock(session: Session, user: User, *, here: bool, ip: str | None, policy: LoginPolicy, now: datetime) -> datetime:
-    """Lock the account from ``ip`` (``here``) or everywhere, unless it is locked already; the lock's end."""
+def _lock(
+    session: Session, user: User, *, here: bool, everywhere: bool, ip: str | None, policy: LoginPolicy, now: datetime
+) -> datetime:
+    """Lock the account from ``ip`` (``here``) and/or everywhere, unless locked already; the lock's end."""
     until = now + policy.lockout
-    if here:
-        session.execute(
-            update(SignInAttempts)
-            .where(SignInAttempts.user_id == user.id, SignInAttempts.source == _source(ip))
-            .where(or_(SignInAttempts.locked_until.is_(None), SignInAttempts.locked_until <= now))
-            .values(locked_until=until)
-        )
-    else:
+    if everywhere:
         session.execute(
             update(User)
             .where(User.id == user.id, or_(User.locked_until.is_(None), User.locked_until <= now))
@@ -143,6 +140,13 @@ def _lock(session: Session, user: User, *, here: bool, ip: str | None, policy: L
             .execution_options(synchronize_session=False)
         )
         set_committed_value(user, "locked_until", until)
+    if here:
+        session.execute(
+            update(SignInAttempts)
+            .where(SignInAttempts.user_id == user.id, SignInAttempts.source == _source(ip))
+            .where(or_(SignInAttempts.locked_until.is_(None), SignInAttempts.locked_until <= now))
+            .values(locked_until=until)
+        )
     return until
 
 
@@ -151,9 +155,9 @@ def count_failure(
 ) -> SignInRefused | AccountLocked:
     """A claimed attempt failed: audit it, and lock the account from ``ip`` if it was the last one allowed
     there (or everywhere, at the account's limit); returns the error to raise. The caller commits."""
-    _lock_row(session, user)
     here, everywhere = claim.here >= policy.max_failures, claim.everywhere >= policy.account_max_failures
-    until = _lock(session, user, here=here, ip=ip, policy=policy, now=now) if here or everywhere else None
+    locks = here or everywhere
+    until = _lock(session, user, here=here, everywhere=everywhere, ip=ip, policy=policy, now=now) if locks else None
     _audit_attempt(session, user, outcome=f"refused:{reason}", ip=ip, now=now, locked=until is not None)
     if until is not None:
         return AccountLocked(until)
@@ -163,15 +167,15 @@ def count_failure(
 def give_back_attempt(session: Session, user: User, *, ip: str | None) -> None:
     """A correct password: its attempt no longer counts (earlier failures still do, until a second factor)."""
     session.execute(
-        update(SignInAttempts)
-        .where(SignInAttempts.user_id == user.id, SignInAttempts.source == _source(ip), SignInAttempts.attempts > 0)
-        .values(attempts=SignInAttempts.attempts - 1)
-    )
-    session.execute(
         update(User)
         .where(User.id == user.id, User.failed_logins > 0)
         .values(failed_logins=User.failed_logins - 1)
         .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(SignInAttempts)
+        .where(SignInAttempts.user_id == user.id, SignInAttempts.source == _source(ip), SignInAttempts.attempts > 0)
+        .values(attempts=SignInAttempts.attempts - 1)
     )
     session.refresh(user, ["failed_logins"])
 

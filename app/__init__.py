@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         errors,
         health,
         limits,
+        logpaths,
         observability,
         refusals,
         security,
@@ -81,6 +82,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     observability.init_app(app, settings)  # /metrics
     dashboard.init_app(app, settings)  # the seller dashboard: languages, pages
     cli.init_app(app)
+    logpaths.init_app(app)  # werkzeug's access log names route patterns, after every route is added
     return app
 
 

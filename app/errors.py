@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
+from app.logpaths import route_of
 from render.interfaces import RenderError
 from vault.errors import (
     DecryptionError,
@@ -137,12 +138,12 @@ def refusal_response(exc: Refusal) -> Response:
             log.warning("label could not be rendered (%s)", type(exc.__cause__).__name__)
             return problem(422, "the label can't be rendered in this format", kind="render-failed")
         case KeyServiceUnavailable():
-            log.error("key service unavailable", extra={"path": request.path})
+            log.error("key service unavailable", extra={"path": route_of()})
             resp = problem(503, "the key service is unavailable; nothing was released", kind="key-service-unavailable")
             resp.headers["Retry-After"] = "30"
             return resp
         case DecryptionError():
-            log.error("sealed record could not be opened", extra={"path": request.path})
+            log.error("sealed record could not be opened", extra={"path": route_of()})
             return problem(500, "the label data could not be opened", kind="decryption-failed")
     log.error("refusal %s without an answer of its own", type(exc).__name__)
     return problem(500)
@@ -169,11 +170,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(VaultError)
     def _vault(exc: VaultError) -> Response:
-        log.error("vault error %s", type(exc).__name__, extra={"path": request.path})
+        log.error("vault error %s", type(exc).__name__, extra={"path": route_of()})
         return problem(500)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         # Log the type only: an exception's text may quote data it was handling.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route_of())
         return problem(500)

@@ -38,6 +38,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import select
 
 from app.errors import problem_kind
+from app.logpaths import route_of
 from app.services import services
 from app.settings import Settings
 from vault.models import MarketplaceAccount, utcnow
@@ -245,11 +246,11 @@ def account(response: Response) -> Response:
         log.info(
             "%s %s %s",
             request.method,
-            request.path,
+            route_of(),
             status,
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": route_of(),  # the pattern: a path may carry a secret (app/logpaths.py)
                 "endpoint": endpoint,
                 "status": status,
                 "duration_ms": round(duration * 1000, 2),

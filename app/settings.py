@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     dashboard_session_hours: float = Field(default=12.0, gt=0)  # a sign-in lasts at most this long
     dashboard_idle_minutes: float = Field(default=30.0, gt=0)  # ... and this long without a request
     dashboard_reauth_minutes: float = Field(default=5.0, gt=0)  # label previews etc. need a second factor this fresh
-    dashboard_max_failed_logins: int = Field(default=5, ge=1)  # wrong passwords or codes before a lockout
+    dashboard_max_failed_logins: int = Field(default=5, ge=1)  # per account and address (10x: everywhere)
     dashboard_lockout_minutes: float = Field(default=15.0, gt=0)
     dashboard_cookie_secure: bool | None = None  # Secure cookies; default: on in production (HTTPS)
 

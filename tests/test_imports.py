@@ -41,6 +41,7 @@ DEFERRED: dict[tuple[str, str], str] = {
             "app.errors",
             "app.health",
             "app.limits",
+            "app.logpaths",
             "app.observability",
             "app.refusals",
             "app.security",

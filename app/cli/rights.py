@@ -48,8 +48,9 @@ def rights_cli() -> None:
     """Buyers' requests the seller handles: access, correction, erasure. Each is audited with its purpose.
 
     \b
-    The seller checks the buyer's identity first (the seller's owner, with a second factor once the
-    dashboard offers it) and names who did with --verified-by.
+    The seller checks the buyer's identity first and names who did with --verified-by. This is the
+    operator's machine-level tool: it needs a shell with the app's configuration (database and root key);
+    in the dashboard, access and correction need the owner role and a fresh second factor.
     """
 
 

@@ -4,8 +4,6 @@ clients, rights requests, the audit log and the languages."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,59 +14,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.support.buyers import MARKED_BUYERS
-from tests.support.dashboard import Authenticator, Seller, csrf_of, post
-from tests.support.vault import T0
+from tests.support.dashboard import Seller, Shop, csrf_of, open_shop, post
 from tests.support.world import PII_STRINGS
 from vault.models import AuditEvent, MarketplaceAccount, Order, User
-from vault.orders import store_order
-from vault.records import OrderFacts, OrderStatus
-
-
-@dataclass
-class Shop:
-    """A seller with an account and two orders carrying the test buyers, and a signed-in user."""
-
-    seller: Seller
-    user: User
-    auth: Authenticator
-    order_ids: list[str]
-
-
-def _shop(seller: Seller, client: FlaskClient, role: str = "owner") -> Shop:
-    user, auth = seller.user(role)
-    assert auth is not None
-    ids = []
-    with seller.session() as s:
-        account = MarketplaceAccount(
-            tenant_id=seller.tenant.id,
-            marketplace="amazon",
-            name=f"JP {role}",
-            region="fe",
-            api_version="2026-01-01",
-            marketplace_ids=["A1VC38T7YXB528"],
-        )
-        s.add(account)
-        s.flush()
-        for i, buyer in enumerate(MARKED_BUYERS):
-            order_id = f"503-{seller.tenant.id:07d}-{i:07d}"
-            facts = OrderFacts(
-                marketplace="amazon",
-                external_order_id=order_id,
-                status=OrderStatus.UNSHIPPED,
-                purchased_at=T0,
-                last_updated_at=T0,
-                ship_by=T0 + timedelta(days=2),
-            )
-            store_order(s, keys=seller.keys, account=account, facts=facts, label=buyer)
-            ids.append(order_id)
-        s.commit()
-    seller.login(client, user, auth)
-    return Shop(seller, user, auth, ids)
 
 
 @pytest.fixture
 def shop(seller: Seller, client: FlaskClient) -> Shop:
-    return _shop(seller, client)
+    return open_shop(seller, client)
 
 
 def assert_no_pii(html: str) -> None:
@@ -130,7 +83,7 @@ def test_forms_need_the_csrf_token(shop: Shop, client: FlaskClient) -> None:
 
 
 def test_roles_limit_what_a_user_can_do(seller: Seller, client: FlaskClient) -> None:
-    shop = _shop(seller, client, role="viewer")
+    shop = open_shop(seller, client, role="viewer")
     html = client.get("/").get_data(as_text=True)
     assert "/users" not in html and "/rights" not in html
     assert client.get("/orders").status_code == 200

@@ -11,8 +11,9 @@ escapes. Fields are also bounded in length. The output contains only commands th
 Scripts the printer's resident font lacks (CJK, Greek, Cyrillic on many models): with the ``printer_font``
 option the warehouse names a font it has downloaded to the printer (``E:ANMDJ.TTF`` -> ``^A@``, or a
 one-letter ``^CW`` alias it has set up), and all text uses it. Without it, a line the resident font can't
-print is rasterised (Pillow + the label font) into a ``^GF`` graphic, so it prints as written; characters
-the label font lacks too are a :class:`FontCoverageError`, never boxes.
+print is shaped (bidi order, a face per script, HarfBuzz: Arabic joined and right to left, Thai and
+Devanagari marks in place) and rasterised into a ``^GF`` graphic, so it prints as written; characters no
+installed font draws are a :class:`FontCoverageError`, never boxes.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from render import code128, fonts
+import uharfbuzz as hb
+
+from render import code128, fonts, shaping
 from render.address import clean_field, layout_address
 from render.interfaces import LabelDocument, RenderError
 from render.wrap import wrap_greedy
@@ -250,31 +253,49 @@ class ZplRenderer:
         return [f"{origin}{graphic}^FS"]
 
     def _graphic(self, text: str, height: int, country: str | None) -> str:
-        """The text rasterised with the label font into a ``^GF`` graphic (Z64-encoded)."""
-        from PIL import Image, ImageDraw
-
+        """The text shaped (:mod:`render.shaping`) and rasterised into a ``^GF`` graphic (Z64-encoded)."""
         if self._label_font is None:
             self._label_font = fonts.load_font(self.font)
-        face = self._label_font.face_for(country)
-        printable = "".join(c for c in text if not fonts.is_ignorable(c))
-        face.check_coverage(printable, what="a ZPL text field")
-        # Fill the same cell as font 0 would: an ideograph's em box (0.88 above, 0.12 below the baseline)
-        # fills the cell at 92 % of its height, so lines keep the pitch and don't overlap.
-        runs = [(run_face.raster_font(max(8, round(height * 0.92))), run) for run_face, run in face.runs(printable)]
-        baseline = round(height * 0.82)
-        # Drawn in mode "1" (FreeType's monochrome rasteriser: hinted for exactly this, no grey to threshold)
-        # on a label-wide strip, then cut to the ink: 1 = a printed dot, 8 pixels a byte, MSB first.
-        image = Image.new("1", (self._d(BASE_DPI * LABEL_WIDTH_IN), height), 0)
-        draw = ImageDraw.Draw(image)
-        x = 0.0
-        for index, (pil_font, run) in enumerate(runs):
-            draw.text((x, baseline), run, font=pil_font, fill=1, anchor="ls")
-            if index + 1 < len(runs):  # only a following run needs this one's advance
-                x += pil_font.getlength(run)
-        ink = image.getbbox()
-        width = min(image.width, max(8, -(-(ink[2] if ink else 0) // 8) * 8))
-        data = image.crop((0, 0, width, height)).tobytes()
-        return f"^GFA,{len(data)},{len(data)},{width // 8},{z64(data)}"
+        line = shaping.shape_line(text, self._label_font, country, what="a ZPL text field")
+        data, row_bytes = raster_line(line, height, self._d(BASE_DPI * LABEL_WIDTH_IN))
+        return f"^GFA,{len(data)},{len(data)},{row_bytes},{z64(data)}"
+
+
+def raster_line(line: shaping.ShapedLine, height: int, max_width: int) -> tuple[bytes, int]:
+    """A shaped line as a 1-bit bitmap ``height`` dots tall (1 = a printed dot, 8 dots a byte, MSB first),
+    cut to the ink on the right and to ``max_width``; returns the bytes and the bytes per row.
+
+    HarfBuzz's own rasteriser draws each glyph id at its shaped position (the same glyphs the PDF shows),
+    into 8-bit coverage that is thresholded at half: the cell is the one font 0 would fill, an em box
+    (0.88 above, 0.12 below the baseline) at 92 % of the cell so lines keep their pitch.
+    """
+    from PIL import Image
+
+    em = max(8, round(height * 0.92))
+    baseline = round(height * 0.82)
+    # Arabic and Devanagari reach further below the baseline than an ideograph (the dots under ي): the
+    # bitmap runs on into the line gap (a line's pitch is 1.2 cells) rather than cut them off.
+    rows = height + round(height * 0.18)
+    raster = hb.RasterDraw()
+    raster.extents = hb.RasterExtents(0, baseline - rows, max_width, rows, 0)
+    for glyph in line.glyphs:
+        scale = em / fonts.UNITS_PER_EM * glyph.face.scale
+        raster.transform = (scale, 0.0, 0.0, scale, glyph.x * em / 1000, glyph.y * em / 1000)
+        raster.draw_glyph(glyph.face.hb_font, glyph.gid)
+    image = raster.render()
+    if image is None:
+        raise RenderError("could not rasterise a ZPL text field")
+    extents = image.extents
+    # HarfBuzz stores rows bottom to top: a negative stride flips them into the printer's top-to-bottom order.
+    coverage = Image.frombuffer("L", (extents.width, extents.height), image.buffer, "raw", "L", extents.stride, -1)
+    mono = coverage.point(lambda value: 255 if value >= 128 else 0, mode="1")
+    ink = mono.getbbox()
+    width = min(max_width, max(8, -(-(ink[2] if ink else 0) // 8) * 8))
+    if width > mono.width:  # the row is padded to whole bytes
+        padded = Image.new("1", (width, mono.height), 0)
+        padded.paste(mono, (0, 0))
+        mono = padded
+    return mono.crop((0, 0, width, rows)).tobytes(), width // 8
 
 
 def z64(data: bytes) -> str:

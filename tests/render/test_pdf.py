@@ -60,8 +60,8 @@ def test_fonts_are_embedded_not_left_to_the_printer() -> None:
 
 @pytest.mark.parametrize(
     ("value", "codepoint"),
-    [("\ue000", "U\\+E000"), ("שלום", "U\\+05E9"), ("नमस्ते", "U\\+0928")],
-    ids=["private-use", "right-to-left", "devanagari"],
+    [("\ue000", "U\\+E000"), ("\U00011f04", "Kawi script \\(U\\+11F04\\)")],
+    ids=["private-use", "no-installed-font"],
 )
 def test_a_character_the_font_lacks_is_a_font_coverage_error_not_a_box(value: str, codepoint: str) -> None:
     record = dataclasses.replace(SEATTLE, name=f"Jane {value} Doe")
@@ -117,7 +117,8 @@ def test_labels_render_fast_once_the_font_is_warm() -> None:
         start = time.perf_counter()
         renderer.render([doc])
         timings.append(time.perf_counter() - start)
-    # Measured ~1 ms; the bound leaves room for a busy CI machine, not for per-label font loading (~400 ms).
+    # Measured ~3 ms shaped (~1 ms before shaping); the bound leaves room for a busy CI machine, not for
+    # per-label font loading (~400 ms).
     assert statistics.median(timings) < 0.05
     start = time.perf_counter()
     renderer.render([document(r) for r in (TOKYO, SHANGHAI, SEATTLE, MOSCOW) * 25])

@@ -1,13 +1,11 @@
-"""PDF labels: page sizes, embedded CJK text that extracts as written, coverage errors, barcode, speed."""
+"""PDF labels: page sizes, embedded CJK text that extracts as written, coverage errors, barcode, batches."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
 import shutil
-import statistics
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -107,22 +105,17 @@ def test_barcode_is_vector_bars_that_decode_to_the_order_id(tmp_path: Path) -> N
     assert [r.text for r in results] == [ORDER_REF]
 
 
-def test_labels_render_fast_once_the_font_is_warm() -> None:
-    warm_up()
+def test_a_warm_renderer_gives_the_same_bytes_again_and_a_page_per_label_of_a_batch() -> None:
+    # How fast is bench/render.py's business; here: the caches warm-up and rendering fill change nothing.
     renderer = PdfRenderer()
-    doc = document(TOKYO)
-    renderer.render([doc])
-    timings = []
-    for _ in range(20):
-        start = time.perf_counter()
-        renderer.render([doc])
-        timings.append(time.perf_counter() - start)
-    # Measured ~3 ms shaped (~1 ms before shaping); the bound leaves room for a busy CI machine, not for
-    # per-label font loading (~400 ms).
-    assert statistics.median(timings) < 0.05
-    start = time.perf_counter()
-    renderer.render([document(r) for r in (TOKYO, SHANGHAI, SEATTLE, MOSCOW) * 25])
-    assert time.perf_counter() - start < 1.0
+    first = renderer.render([document(TOKYO)])
+    warm_up()
+    assert renderer.render([document(TOKYO)]) == first
+    records = (TOKYO, SHANGHAI, SEATTLE, MOSCOW) * 25
+    texts = page_texts(renderer.render([document(r) for r in records]))
+    assert len(texts) == 100
+    for record, text in zip(records, texts, strict=True):
+        assert record.name in text.splitlines()
 
 
 def test_more_than_256_distinct_glyphs_on_a_page_spill_into_further_fonts() -> None:

@@ -11,8 +11,10 @@ one app served on 127.0.0.1 with requests sent one after another, as a packing s
 - ``zpl_vs_json`` / ``pdf_vs_json``: single-label requests per second of that format over the same
   labels' JSON release (the baseline: same pipeline, no rendering to speak of).
 
-Before the API runs, the renderers alone (in process, no HTTP, no database): the milliseconds to render the
-first 100 labels as one PDF and as one ZPL stream (the line before ``RESULT``).
+Before the API runs, the renderers alone (in process, no HTTP, no database): the CPU milliseconds to render
+the first 100 labels as one PDF and as one ZPL stream, and per label rendering them one at a time (the
+line before ``RESULT``; CPU time, because on a shared machine the wall clock measures the neighbours).
+``--renderers-only`` stops there, for comparing changes to the renderers.
 
 Every measurement runs ``--rounds`` times (default 3): absolute figures are the best round's, ratios the
 median of the rounds' own ratios. Last line:
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import statistics
 import tempfile
 import threading
@@ -209,8 +212,9 @@ def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
 
 
 def renderers_alone(n: int, rounds: int) -> dict[str, float]:
-    """Milliseconds (best of ``rounds``) to render the bench's first ``n`` labels as one document, per format,
-    in process: the renderers' own cost, without HTTP, database or audit."""
+    """CPU milliseconds (best of ``rounds``) the renderers take in process, without HTTP, database or audit:
+    ``<fmt>`` for the bench's first ``n`` labels as one document, ``<fmt>_single`` per label for the same
+    labels rendered one at a time (what a single-label request pays)."""
     printed = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
     documents = [
         LabelDocument(f"250-{i:07d}-0000001", "amazon", LabelRecord(**buyer(i)), printed, RETURN_ADDRESS)
@@ -220,10 +224,14 @@ def renderers_alone(n: int, rounds: int) -> dict[str, float]:
     for fmt in ("pdf", "zpl"):
         renderer = make_renderer(fmt)
         for _ in range(rounds):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             renderer.render(documents)
-            elapsed = (time.perf_counter() - t0) * 1000
-            best[fmt] = min(best.get(fmt, elapsed), elapsed)
+            t1 = time.process_time()
+            for document in documents:
+                renderer.render([document])
+            t2 = time.process_time()
+            best[fmt] = min(best.get(fmt, math.inf), (t1 - t0) * 1000)
+            best[f"{fmt}_single"] = min(best.get(f"{fmt}_single", math.inf), (t2 - t1) * 1000 / n)
     return best
 
 
@@ -270,7 +278,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--singles", type=int, default=200, help="single-label requests per format")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every measurement; the best of each counts")
+    ap.add_argument("--renderers-only", action="store_true", help="time the renderers alone, not the API")
     args = ap.parse_args()
+    if args.renderers_only:
+        warm_up()
+        alone = renderers_alone(100, args.rounds)
+        print(
+            f"RESULT render pdf_100_cpu_ms={alone['pdf']:.0f} zpl_100_cpu_ms={alone['zpl']:.0f} "
+            f"pdf_single_cpu_ms={alone['pdf_single']:.2f} zpl_single_cpu_ms={alone['zpl_single']:.2f}"
+        )
+        return
     logging.disable(logging.WARNING)  # request logs and rate alarms are not the subject here
     with tempfile.TemporaryDirectory() as tmp:
         instance = Path(tmp)
@@ -311,7 +328,10 @@ def main() -> None:
     pdf_ms = min(r["pdf_ms"] for r in rounds)
     zpl_vs_json = statistics.median(r["zpl"] / r["json"] for r in rounds)
     pdf_vs_json = statistics.median(r["pdf"] / r["json"] for r in rounds)
-    print(f"renderers alone, 100 labels in one document: pdf {alone['pdf']:.0f} ms, zpl {alone['zpl']:.0f} ms")
+    print(
+        f"renderers alone (CPU): 100 labels in one document pdf {alone['pdf']:.0f} ms, zpl {alone['zpl']:.0f} ms; "
+        f"one label alone pdf {alone['pdf_single']:.2f} ms, zpl {alone['zpl_single']:.2f} ms"
+    )
     print(f"best single-label rates: json {best['json']:.0f}/s, zpl {best['zpl']:.0f}/s, pdf {best['pdf']:.0f}/s")
     print(
         f"RESULT render zpl_batch_per_s={zpl_batch:.0f} pdf_batch_per_s={pdf_batch:.0f} "

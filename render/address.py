@@ -85,6 +85,11 @@ def _region_cities(country_code: str, state: str) -> frozenset[str]:
     return frozenset(name.casefold() for choice in rules.city_choices for name in choice)
 
 
+def country_name(country_code: str | None) -> str:
+    """The country's name as the last line of its addresses (in capitals, as the UPU asks), "" if unknown."""
+    return _country_format((country_code or "").strip().upper()).country_name
+
+
 def clean_field(value: str | None) -> str:
     """One buyer value as a single printable line: controls and line breaks become spaces, runs collapse."""
     if not value:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from render import code128, fonts, shaping
-from render.address import clean_field, layout_address
+from render.address import clean_field, country_name, layout_address
 from render.interfaces import LabelDocument, RenderError
 from render.shaping import ShapedLine
 from render.wrap import wrap_greedy
@@ -222,9 +222,10 @@ def _format_time(doc: LabelDocument) -> str:
 class _Text:
     """Wraps and shapes a label's lines for one destination (its CJK face, its scripts' faces).
 
-    ``shaped`` holds the lines already shaped in this render call (captions, the return address, the
-    destination's country and region repeat on every label of a batch); the renderer empties it when the
-    call returns, so no buyer text outlives the request.
+    ``shaped`` holds the buyer's lines already shaped in this render call (a batch's destinations repeat
+    their regions and cities); the renderer empties it when the call returns, so no buyer text outlives the
+    request. Lines that are not buyer data (``public``: captions, the return address, country names, the
+    print time) are shaped once per process (:func:`render.shaping.shape_public`).
     """
 
     def __init__(self, font: fonts.LabelFont, country_code: str | None, shaped: dict[tuple[str, str], ShapedLine]):
@@ -232,11 +233,16 @@ class _Text:
         self.country = country_code
         self.shaped = shaped
 
-    def wrap(self, text: str, size: float, max_width: float) -> list[str]:
-        """Greedy wrap by the nominal advances of the faces that will draw the text."""
+    def wrap(self, text: str, size: float, max_width: float, what: str, *, public: bool = False) -> list[str]:
+        """The line whole if its shaped width fits, else a greedy wrap by the nominal advances of the faces
+        that will draw the text."""
+        if self.shape(text, what, public=public).width(size) <= max_width:
+            return [text] if text else []
         return wrap_greedy(text, max_width, lambda c: shaping.char_advance(self.font, c, self.country) * size / 1000)
 
-    def shape(self, text: str, what: str) -> ShapedLine:
+    def shape(self, text: str, what: str, *, public: bool = False) -> ShapedLine:
+        if public:
+            return shaping.shape_public(text, self.font, self.country, what=what)
         key = (text, (self.country or "").upper())
         line = self.shaped.get(key)
         if line is None:
@@ -291,6 +297,7 @@ class PdfRenderer:
     ) -> int:
         ship = _Text(font, doc.ship_to.country_code, shaped)
         address = [_bounded(line) for line in layout_address(doc.ship_to)]
+        country = country_name(doc.ship_to.country_code)  # the address's last line: not the buyer's words
         ret = doc.return_address
         sender = ship if ret is None else _Text(font, ret.country_code, shaped)
         return_lines = [] if ret is None else [_bounded(clean_field(x)) for x in (ret.name, *ret.lines)]
@@ -308,30 +315,33 @@ class PdfRenderer:
         # Everything is shaped, so checked, before anything is drawn: a label is printed whole or not at all.
         sender_lines: list[ShapedLine] = []
         for line in return_lines[:max_return]:
-            sender_lines += [sender.shape(p, "the return address") for p in sender.wrap(line, 7.5, inner)[:2]]
+            parts = sender.wrap(line, 7.5, inner, "the return address", public=True)[:2]
+            sender_lines += [sender.shape(p, "the return address", public=True) for p in parts]
         if ret is not None:
-            sender_lines.append(sender.shape(clean_field(ret.country_code), "the return address"))
+            sender_lines.append(sender.shape(clean_field(ret.country_code), "the return address", public=True))
         top = _MARGIN + 8
         top = max(top + 9 * len(sender_lines), 50.0 if square else 62.0) + 3
         ship_top = top + 16
+        what = "the ship-to address"
         for size in _SHIP_TO_SIZES:
             pitch = size * 1.22
-            wrapped = [part for line in address for part in ship.wrap(line, size, inner)]
+            wrapped = [part for line in address for part in ship.wrap(line, size, inner, what, public=line == country)]
             if len(wrapped) * pitch <= block_bottom - ship_top:
                 break
         # Field bounds make overflow at the smallest size impossible in practice; clip rather than overprint.
-        ship_lines = [ship.shape(p, "the ship-to address") for p in wrapped[: int((block_bottom - ship_top) // pitch)]]
+        fitting = wrapped[: int((block_bottom - ship_top) // pitch)]
+        ship_lines = [ship.shape(p, what, public=p == country) for p in fitting]
         order_line = ship.shape(order_ref, "the order reference")
-        marketplace_line = ship.shape(marketplace, "the order reference")
+        marketplace_line = ship.shape(marketplace, "the order reference", public=True)
 
         canvas = _Canvas(width, height)
-        canvas.text(_MARGIN, _MARGIN, 6, ship.shape("FROM", "a caption"))
+        canvas.text(_MARGIN, _MARGIN, 6, ship.shape("FROM", "a caption", public=True))
         line_top = _MARGIN + 8
         for shaped_line in sender_lines:
             canvas.text(_MARGIN, line_top, 7.5, shaped_line)
             line_top += 9
         canvas.rule(_MARGIN, top, inner)
-        canvas.text(_MARGIN, top + 6, 6, ship.shape("SHIP TO", "a caption"))
+        canvas.text(_MARGIN, top + 6, 6, ship.shape("SHIP TO", "a caption", public=True))
         line_top = ship_top
         for shaped_line in ship_lines:
             canvas.text(_MARGIN, line_top, size, shaped_line)
@@ -351,7 +361,7 @@ class PdfRenderer:
         top += 14
         canvas.rule(_MARGIN, top, inner, 0.5)
         top += 5
-        canvas.text(_MARGIN, top, 7, ship.shape(f"PRINTED {_format_time(doc)}", "the print time"))
+        canvas.text(_MARGIN, top, 7, ship.shape(f"PRINTED {_format_time(doc)}", "the print time", public=True))
 
         font_refs = [self._type3(objects, procs, glyphs) for glyphs in canvas.fonts.groups]
         content = objects.add(_stream("\n".join(canvas.ops).encode("ascii")))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from render import FontCoverageError, RenderError
+from render import FontCoverageError, RenderError, shaping
 from render.pdf import PdfRenderer, warm_up
 from tests.render.samples import ATHENS, MOSCOW, ORDER_REF, SEATTLE, SHANGHAI, TOKYO, document
 from vault.records import LabelRecord
@@ -129,3 +129,19 @@ def test_more_than_256_distinct_glyphs_on_a_page_spill_into_further_fonts() -> N
     assert len(reader.pages[0]["/Resources"]["/Font"]) >= 2
     text = reader.pages[0].extract_text().replace("\n", "")
     assert all(line in text for line in lines)
+
+
+def test_no_buyer_value_reaches_the_process_wide_line_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    cached: list[str] = []
+    real = shaping.shape_public
+
+    def recording(text: str, *args: object, **kwargs: object) -> object:
+        cached.append(text)
+        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shaping, "shape_public", recording)
+    records = (TOKYO, SEATTLE, SHANGHAI)
+    PdfRenderer().render([document(r) for r in records])
+    buyer_values = {v for r in records for k, v in r.as_dict().items() if isinstance(v, str) and k != "country_code"}
+    assert "SHIP TO" in cached and "JAPAN" in cached  # captions and country names are cached...
+    assert not [text for text in cached if any(value in text for value in buyer_values)]  # ...buyer values never

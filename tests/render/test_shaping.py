@@ -208,3 +208,36 @@ def test_pdf_and_zpl_labels_print_ink_where_the_text_is(record: LabelRecord) -> 
 def test_a_line_in_a_script_without_shaping_still_prints_in_latin_only_labels() -> None:
     payload = ZplRenderer().render([document(dataclasses.replace(SEATTLE, name="Jane Doe"))]).decode()
     assert "^GFA" not in payload.split("SHIP TO")[1].split("UNITED STATES")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "country", "one_run"),
+    [
+        ("410 Terry Ave N", "US", True),
+        ("神宮前1-2-3", "JP", True),
+        ("12345", "SA", True),  # digits alone: left to right, whatever the country
+        ("Jane\u200b Doe", "US", True),  # an ignorable character doesn't split the line
+        ("ハイツ原宿101", "JP", False),  # katakana then kanji: two scripts
+        ("Γιώργος", "GR", False),  # accented Greek comes from a fallback face
+        ("محمد 12", "SA", False),  # right to left
+        ("Straße ✈", "DE", False),  # the symbol is another face's
+        ("กรุงเทพมหานคร 10110", "TH", False),  # the Thai face has no Latin digits
+    ],
+)
+def test_the_one_run_shortcut_is_taken_for_plain_lines_and_gives_what_itemising_gives(
+    font: fonts.LabelFont, text: str, country: str, one_run: bool
+) -> None:
+    run = shaping.single_run(text, font, country)
+    assert (run is not None) is one_run
+    runs = shaping.itemise(text, font, country, what="the test")
+    if run is not None:
+        assert [run] == runs
+    else:
+        assert len(runs) > 1 or runs[0].level % 2 == 1
+
+
+def test_public_lines_are_shaped_once_per_process_and_buyer_lines_per_call(font: fonts.LabelFont) -> None:
+    first = shaping.shape_public("SHIP TO", font, "JP", what="a caption")
+    assert shaping.shape_public("SHIP TO", font, "JP", what="a caption") is first
+    assert shaping.shape_line("SHIP TO", font, "JP", what="a caption") == first
+    assert shaping.shape_line("SHIP TO", font, "JP", what="a caption") is not first

@@ -261,6 +261,10 @@ class ZplRenderer:
         return f"^GFA,{len(data)},{len(data)},{row_bytes},{z64(data)}"
 
 
+#: Coverage (0-255) to a printed dot at half: a table, which Pillow applies without calling back into Python.
+_HALF_THRESHOLD = [0] * 128 + [255] * 128
+
+
 def raster_line(line: shaping.ShapedLine, height: int, max_width: int) -> tuple[bytes, int]:
     """A shaped line as a 1-bit bitmap ``height`` dots tall (1 = a printed dot, 8 dots a byte, MSB first),
     cut to the ink on the right and to ``max_width``; returns the bytes and the bytes per row.
@@ -288,7 +292,7 @@ def raster_line(line: shaping.ShapedLine, height: int, max_width: int) -> tuple[
     extents = image.extents
     # HarfBuzz stores rows bottom to top: a negative stride flips them into the printer's top-to-bottom order.
     coverage = Image.frombuffer("L", (extents.width, extents.height), image.buffer, "raw", "L", extents.stride, -1)
-    mono = coverage.point(lambda value: 255 if value >= 128 else 0, mode="1")
+    mono = coverage.point(_HALF_THRESHOLD, mode="1")
     ink = mono.getbbox()
     width = min(max_width, max(8, -(-(ink[2] if ink else 0) // 8) * 8))
     if width > mono.width:  # the row is padded to whole bytes

@@ -85,6 +85,21 @@ def _region_cities(country_code: str, state: str) -> frozenset[str]:
     return frozenset(name.casefold() for choice in rules.city_choices for name in choice)
 
 
+#: Countries whose domestic carriers expect the recipient's phone on the label (Yamato, Sagawa and Japan Post
+#: call ahead of a delivery); elsewhere the phone stays off the printed label even where it is released.
+PHONE_ON_DOMESTIC_LABELS = frozenset({"JP"})
+
+
+def phone_line(record: LabelRecord, origin_country: str | None) -> str:
+    """``"TEL <phone>"`` for a domestic label to a country in :data:`PHONE_ON_DOMESTIC_LABELS` whose phone the
+    client's profile released (``record.phone`` set), else ``""``. ``origin_country``: the return address's."""
+    destination = (record.country_code or "").strip().upper()
+    phone = clean_field(record.phone)
+    if not phone or destination not in PHONE_ON_DOMESTIC_LABELS or (origin_country or "").upper() != destination:
+        return ""
+    return f"TEL {phone}"
+
+
 def country_name(country_code: str | None) -> str:
     """The country's name as the last line of its addresses (in capitals, as the UPU asks), "" if unknown."""
     return _country_format((country_code or "").strip().upper()).country_name

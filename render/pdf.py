@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from render import code128, fonts, shaping
-from render.address import clean_field, country_name, layout_address
+from render.address import clean_field, country_name, layout_address, phone_line
 from render.interfaces import LabelDocument, RenderError
 from render.shaping import ShapedLine
 from render.wrap import wrap_greedy
@@ -254,6 +254,7 @@ class PdfRenderer:
     """``application/pdf``: one page per document, 4x6 in (default), 100x150 mm or 100x100 mm."""
 
     media_type = "application/pdf"
+    multi_label = True
 
     def __init__(self, *, size: str = "4x6", font: str | None = None) -> None:
         """``size``: one of :data:`PAGE_SIZES`. ``font``: a CJK font file to use instead of the discovered one."""
@@ -296,9 +297,10 @@ class PdfRenderer:
         height: float,
     ) -> int:
         ship = _Text(font, doc.ship_to.country_code, shaped)
-        address = [_bounded(line) for line in layout_address(doc.ship_to)]
-        country = country_name(doc.ship_to.country_code)  # the address's last line: not the buyer's words
         ret = doc.return_address
+        phone = phone_line(doc.ship_to, ret.country_code if ret is not None else None)
+        address = [_bounded(line) for line in layout_address(doc.ship_to) + ([phone] if phone else [])]
+        country = country_name(doc.ship_to.country_code)  # the address's last line: not the buyer's words
         sender = ship if ret is None else _Text(font, ret.country_code, shaped)
         return_lines = [] if ret is None else [_bounded(clean_field(x)) for x in (ret.name, *ret.lines)]
         order_ref = _bounded(doc.order_ref)

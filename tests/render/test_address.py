@@ -6,8 +6,11 @@ import dataclasses
 
 import pytest
 
-from render.address import clean_field, layout_address
-from tests.render.samples import BERLIN, LONDON, PARIS, SEATTLE, SEOUL, SHANGHAI, TOKYO
+from render.address import clean_field, layout_address, phone_line
+from render.interfaces import ReturnAddress
+from render.pdf import PdfRenderer
+from render.zpl import ZplRenderer
+from tests.render.samples import BERLIN, LONDON, PARIS, SEATTLE, SEOUL, SHANGHAI, TOKYO, document
 from vault.records import LabelRecord
 
 
@@ -125,3 +128,36 @@ def test_a_city_named_like_its_region_is_kept(country: str, city: str) -> None:
     # Written at most twice (city and region), never lost, and never twice on one line in China's order.
     if country == "CN":
         assert not any(line.count(city) > 1 for line in lines)
+
+
+OSAKA_SELLER = ReturnAddress("株式会社サンプル", ("大阪府大阪市北区梅田1-1",), "JP")
+
+
+@pytest.mark.parametrize(
+    ("record", "origin", "printed"),
+    [
+        (dataclasses.replace(TOKYO, phone="03-1234-5678"), "JP", "TEL 03-1234-5678"),  # JP -> JP
+        (dataclasses.replace(TOKYO, phone="03-1234-5678"), "jp", "TEL 03-1234-5678"),
+        (dataclasses.replace(TOKYO, phone="03-1234-5678"), "CN", ""),  # cross-border: the carrier doesn't ask
+        (dataclasses.replace(TOKYO, phone="03-1234-5678"), None, ""),  # origin unknown: not domestic
+        (TOKYO, "JP", ""),  # the client's profile withheld the phone
+        (SEATTLE, "US", ""),  # US domestic carriers don't print it
+    ],
+)
+def test_the_phone_is_printed_on_japanese_domestic_labels_only(
+    record: LabelRecord, origin: str | None, printed: str
+) -> None:
+    assert phone_line(record, origin) == printed
+
+
+def test_japanese_domestic_pdf_and_zpl_labels_carry_the_phone_after_the_address() -> None:
+    tokyo = dataclasses.replace(TOKYO, phone="03-1234-5678")
+    pypdf = pytest.importorskip("pypdf")
+    import io
+
+    domestic = document(tokyo, return_address=OSAKA_SELLER)
+    pdf_text = pypdf.PdfReader(io.BytesIO(PdfRenderer().render([domestic]))).pages[0].extract_text()
+    assert "TEL 03-1234-5678" in pdf_text.splitlines()
+    assert "TEL 03-1234-5678" in ZplRenderer().render([domestic]).decode()
+    cross_border = document(tokyo)  # the samples' seller ships from China
+    assert "03-1234-5678" not in ZplRenderer().render([cross_border]).decode()

@@ -22,7 +22,9 @@ def page_texts(payload: bytes) -> list[str]:
     return [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(payload)).pages]
 
 
-@pytest.mark.parametrize(("size", "points"), [("4x6", (288, 432)), ("100x150mm", (283.46, 425.2))])
+@pytest.mark.parametrize(
+    ("size", "points"), [("4x6", (288, 432)), ("100x150mm", (283.46, 425.2)), ("100x100mm", (283.46, 283.46))]
+)
 def test_page_size(size: str, points: tuple[float, float]) -> None:
     reader = pypdf.PdfReader(io.BytesIO(PdfRenderer(size=size).render([document()])))
     box = reader.pages[0].mediabox

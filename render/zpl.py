@@ -130,8 +130,9 @@ class ZplRenderer:
         font: str | None = None,
     ) -> None:
         """``dpi``: the printer's resolution. ``size``: one of :data:`LABEL_SIZES`. ``printer_font``: a font
-        stored on the printer (``E:NAME.TTF``) or a one-character ``^CW`` alias, used for all text. ``font``: the font file used to rasterise
-        text the resident font can't print (default: the label font from :mod:`render.fonts`).
+        stored on the printer (``E:NAME.TTF``) or a one-character ``^CW`` alias, used for all text. ``font``:
+        the font file used to rasterise text the resident font can't print (default: the label font from
+        :mod:`render.fonts`).
         """
         if dpi not in SUPPORTED_DPI:
             raise ValueError(f"dpi must be one of {SUPPORTED_DPI}")

@@ -1,4 +1,4 @@
-"""Print-ready labels through the label API on loopback: ZPL and PDF, as batches and one per request.
+"""Print-ready labels through the label API on loopback: ZPL and PDF as batches, ZPL, PDF, PNG one per request.
 
 From sealed records (half Japanese addresses in Japanese script, a quarter Seattle, a quarter in Arabic,
 Hebrew, Thai or Hindi: right-to-left and complex scripts, each buyer's name, street and building distinct),
@@ -8,7 +8,8 @@ one app served on 127.0.0.1 with requests sent one after another, as a packing s
 - ``zpl_batch_per_s``: 1,000 labels as two 500-order ``POST /v1/labels/batch`` requests (203 dpi);
 - ``pdf_batch_per_s``: 200 labels as one batch request (4x6 in, embedded CJK-capable font);
 - ``pdf_single_ms``: the median time of one PDF label request (``GET ...?format=pdf``);
-- ``zpl_vs_json`` / ``pdf_vs_json``: single-label requests per second of that format over the same
+- ``png_single_ms``: the same for a PNG label (``?format=png``, 203 dpi: the PDF label rasterised);
+- ``zpl_vs_json`` / ``pdf_vs_json`` / ``png_vs_json``: single-label requests per second of that format over the same
   labels' JSON release (the baseline: same pipeline, no rendering to speak of).
 
 Before the API runs, the renderers alone (in process, no HTTP, no database): the CPU milliseconds to render
@@ -18,7 +19,8 @@ line before ``RESULT``; CPU time, because on a shared machine the wall clock mea
 
 Every measurement runs ``--rounds`` times (default 3): absolute figures are the best round's, ratios the
 median of the rounds' own ratios. Last line:
-``RESULT render zpl_batch_per_s=N pdf_batch_per_s=M pdf_single_ms=P zpl_vs_json=X pdf_vs_json=Y``.
+``RESULT render zpl_batch_per_s=N pdf_batch_per_s=M pdf_single_ms=P png_single_ms=Q zpl_vs_json=X
+pdf_vs_json=Y png_vs_json=Z``.
 Targets: zpl_batch_per_s ≥ 500, pdf_batch_per_s ≥ 100, pdf_single_ms ≤ 50.
 """
 
@@ -308,11 +310,12 @@ def main() -> None:
             singles(http, ids[:20], "json")  # warm the key cache and the connection
             rounds: list[dict[str, Any]] = []
             for round_no in range(args.rounds):
-                times = {fmt: singles(http, ids[: args.singles], fmt) for fmt in ("json", "zpl", "pdf")}
+                times = {fmt: singles(http, ids[: args.singles], fmt) for fmt in ("json", "zpl", "pdf", "png")}
                 zpl_batch = batches(http, ids[:1000], "zpl")
                 pdf_batch = batches(http, ids[:200], "pdf")
                 per_s = {fmt: len(t) / sum(t) for fmt, t in times.items()}
-                rounds.append({**per_s, "pdf_ms": statistics.median(times["pdf"]) * 1000, "zpl_batch": zpl_batch,
+                rounds.append({**per_s, "pdf_ms": statistics.median(times["pdf"]) * 1000,
+                               "png_ms": statistics.median(times["png"]) * 1000, "zpl_batch": zpl_batch,
                                "pdf_batch": pdf_batch})  # fmt: skip
                 medians = "  ".join(f"{fmt} {statistics.median(t) * 1000:.1f} ms" for fmt, t in times.items())
                 print(
@@ -326,16 +329,20 @@ def main() -> None:
     zpl_batch = max(r["zpl_batch"] for r in rounds)
     pdf_batch = max(r["pdf_batch"] for r in rounds)
     pdf_ms = min(r["pdf_ms"] for r in rounds)
+    png_ms = min(r["png_ms"] for r in rounds)
     zpl_vs_json = statistics.median(r["zpl"] / r["json"] for r in rounds)
     pdf_vs_json = statistics.median(r["pdf"] / r["json"] for r in rounds)
+    png_vs_json = statistics.median(r["png"] / r["json"] for r in rounds)
     print(
         f"renderers alone (CPU): 100 labels in one document pdf {alone['pdf']:.0f} ms, zpl {alone['zpl']:.0f} ms; "
         f"one label alone pdf {alone['pdf_single']:.2f} ms, zpl {alone['zpl_single']:.2f} ms"
     )
-    print(f"best single-label rates: json {best['json']:.0f}/s, zpl {best['zpl']:.0f}/s, pdf {best['pdf']:.0f}/s")
+    rates = ", ".join(f"{fmt} {best[fmt]:.0f}/s" for fmt in ("json", "zpl", "pdf", "png"))
+    print(f"best single-label rates: {rates}")
     print(
         f"RESULT render zpl_batch_per_s={zpl_batch:.0f} pdf_batch_per_s={pdf_batch:.0f} "
-        f"pdf_single_ms={pdf_ms:.1f} zpl_vs_json={zpl_vs_json:.2f} pdf_vs_json={pdf_vs_json:.2f}"
+        f"pdf_single_ms={pdf_ms:.1f} png_single_ms={png_ms:.1f} zpl_vs_json={zpl_vs_json:.2f} "
+        f"pdf_vs_json={pdf_vs_json:.2f} png_vs_json={png_vs_json:.2f}"
     )
 
 

@@ -217,7 +217,7 @@ def start_clock() -> None:
 
 
 def _format_of(response: Response) -> str:
-    return {"application/json": "json", "application/zpl": "zpl", "application/pdf": "pdf"}.get(
+    return {"application/json": "json", "application/zpl": "zpl", "application/pdf": "pdf", "image/png": "png"}.get(
         response.mimetype or "", "other"
     )
 

@@ -17,12 +17,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, abort, g, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ServiceUnavailable
 
 from app.api.auth import current_client, require_client
-from app.api.request_checks import batch_refs, negotiate_format, well_formed
+from app.api.request_checks import SINGLE_LABEL_FORMATS, batch_refs, negotiate_format, well_formed
 from app.errors import LabelNotRendered
 from app.security import no_store
 from app.services import db_session, services
@@ -75,7 +75,8 @@ def get_label(marketplace: str, order_id: str) -> Response:
 
 @require_client(LABELS_ISSUE)
 def post_label_batch() -> Response:
-    """Release up to 500 orders' labels as one multi-label ZPL stream or one multi-page PDF (or JSON).
+    """Release up to 500 orders' labels as one multi-label ZPL stream or one multi-page PDF (or JSON; PNG,
+    one image per label, is a 400).
 
     Each order goes through the same checks and gets its own audit event, released or refused; refused
     orders are reported by reference and reason and don't fail the batch. A key-service outage or an
@@ -83,6 +84,8 @@ def post_label_batch() -> Response:
     counted and audited in one short write (see :func:`vault.release.record_batch`).
     """
     fmt, options = negotiate_format(default="zpl")
+    if fmt in SINGLE_LABEL_FORMATS:
+        abort(400, f"{fmt} labels are one image each: ask for them one order at a time, or batch as zpl or pdf")
     refs = batch_refs(request.get_json(silent=True))
     client = current_client()
     session = db_session()

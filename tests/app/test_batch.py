@@ -185,3 +185,17 @@ def test_an_order_capped_by_a_concurrent_release_is_refused_and_not_printed(
     assert body["released"] == refs(world, 0, 3)
     assert body["refused"] == [{**refs(world, 1)[0], "reason": "reissue-cap"}]
     assert body["document"].count("^XA") == 2 and world.order_ids[1] not in body["document"]
+
+
+@pytest.mark.parametrize(("query", "accept"), [("?format=png", None), ("", "image/png")])
+def test_png_batches_are_a_400_that_releases_nothing(app: Any, world: World, query: str, accept: str | None) -> None:
+    headers = {**world.auth(), **({"Accept": accept} if accept else {})}
+    resp = app.test_client().post(BATCH + query, json={"orders": refs(world, 0, 1)}, headers=headers)
+    assert resp.status_code == 400 and resp.mimetype == "application/problem+json"
+    assert "one image each" in resp.get_json()["detail"]
+    assert_matches_openapi(resp, BATCH, "post")
+    with world.session() as s:
+        chain = f"tenant:{world.tenant.id}"
+        assert not [
+            e for e in s.scalars(select(AuditEvent).where(AuditEvent.chain == chain)) if e.outcome == "released"
+        ]

@@ -81,6 +81,8 @@ class Tenant(Base):
     name: Mapped[Name]
     # The seller's return address printed on labels: {"name": ..., "lines": [...], "country_code": ...}.
     return_address: Mapped[dict[str, Any] | None]
+    # The seller's IANA time zone: the dashboard's dates and what is "to ship today" (vault.tenants).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[Created]
     shredded_at: Mapped[datetime | None]
 

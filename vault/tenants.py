@@ -1,6 +1,8 @@
-"""Tenants: seller organisations, each with its own tenant key, audit chain and return address."""
+"""Tenants: seller organisations, each with its own tenant key, audit chain, return address and time zone."""
 
 from __future__ import annotations
+
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy.orm import Session
 
@@ -37,4 +39,26 @@ def set_return_address(
         raise ValueError("a return address needs a name, 1 to 4 lines and a two-letter country code")
     tenant.return_address = {"name": name.strip(), "lines": lines, "country_code": country_code.upper()}
     append_event(session, tenant_id=tenant.id, actor=actor, action="tenant.return_address", purpose="administration")
+    session.flush()
+
+
+def time_zone_of(tenant: Tenant) -> ZoneInfo:
+    """The tenant's time zone (UTC unless the seller chose one)."""
+    return ZoneInfo(tenant.time_zone or "UTC")
+
+
+def set_time_zone(session: Session, *, tenant: Tenant, time_zone: str, actor: str) -> None:
+    """Set the seller's time zone, an IANA name such as ``Asia/Tokyo`` (audited as ``tenant.time_zone``)."""
+    name = time_zone.strip()
+    if name not in available_timezones():  # the system's tz database: every name ZoneInfo opens
+        raise ValueError("a time zone is an IANA name such as Asia/Tokyo or UTC")
+    tenant.time_zone = name
+    append_event(
+        session,
+        tenant_id=tenant.id,
+        actor=actor,
+        action="tenant.time_zone",
+        purpose="administration",
+        details={"time_zone": name},
+    )
     session.flush()

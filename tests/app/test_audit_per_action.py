@@ -316,6 +316,27 @@ Step = tuple[str, str, Callable[[Dash], tuple[str, dict[str, Any]]], str]
 #: (rule, who posts: the owner or the other client, the request, the audit action), in the order they run.
 POST_AUDITED: list[Step] = [
     (
+        "/shipping/print",
+        "owner",
+        lambda d: ("/shipping/print", {"order": f"amazon:{d.ids['order']}", "format": "pdf"}),
+        "label.release",
+    ),
+    (
+        "/settings/return-address",
+        "owner",
+        lambda d: (
+            "/settings/return-address",
+            {"name": "Dash Ltd", "line": ["1 Dock Rd", "Shenzhen"], "country": "CN"},
+        ),
+        "tenant.return_address",
+    ),
+    (
+        "/settings/time-zone",
+        "owner",
+        lambda d: ("/settings/time-zone", {"time_zone": "Asia/Tokyo"}),
+        "tenant.time_zone",
+    ),
+    (
         "/accounts",
         "owner",
         lambda d: (

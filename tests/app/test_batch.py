@@ -170,17 +170,17 @@ def test_an_order_capped_by_a_concurrent_release_is_refused_and_not_printed(
     from vault.models import Order
 
     app = make_app(shared_db.app_url, label_reissue_cap=1)
-    real = vault.release.prepare_release
+    real = vault.release._prepared
 
-    def racing(session: Any, **kw: Any) -> Any:
-        prepared = real(session, **kw)
-        if kw["order_id"] == world.order_ids[1]:
+    def racing(*args: Any, **kw: Any) -> Any:
+        prepared = real(*args, **kw)
+        if prepared.order_id == world.order_ids[1]:
             with world.session() as other:
                 other.get(Order, prepared.order.id).labels_issued = 1
                 other.commit()
         return prepared
 
-    monkeypatch.setattr("app.api.labels.prepare_release", racing)
+    monkeypatch.setattr(vault.release, "_prepared", racing)
     body = app.test_client().post(BATCH, json={"orders": refs(world, 0, 1, 3)}, headers=world.auth()).get_json()
     assert body["released"] == refs(world, 0, 3)
     assert body["refused"] == [{**refs(world, 1)[0], "reason": "reissue-cap"}]

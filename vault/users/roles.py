@@ -18,6 +18,7 @@ PERMISSIONS: Final = {
     "view": VIEWER,  # overview, accounts, masked orders, clients, audit log, retention status
     "sync": OPERATOR,  # start a sync
     "label-preview": OPERATOR,  # see a label (buyer data in clear), after a fresh second factor
+    "labels-print": OPERATOR,  # print the day's labels (released as a batch), after a fresh second factor
     "clients": OPERATOR,  # create and revoke warehouse clients, change their ranges and profiles
     "rights-erasure": OPERATOR,  # a buyer's erasure request (shows no buyer data), after a fresh second factor
     "rights-access": OWNER,  # a buyer's access request: their full record, phone included, fresh second factor
@@ -25,6 +26,7 @@ PERMISSIONS: Final = {
     "accounts": OWNER,  # connect and remove marketplace accounts
     "retention": OWNER,  # retention policy and legal holds
     "users": OWNER,  # invite users, change roles, disable; the dashboard allowlist
+    "settings": OWNER,  # the organisation's return address and time zone
 }
 
 

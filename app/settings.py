@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from vault.marketplace_accounts import parse_endpoint_overrides
 from vault.netaddr import AddressError, parse_networks, parse_trusted_proxies
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ class Settings(BaseSettings):
     task_visibility_timeout: int = Field(default=3600, ge=10)  # a killed worker's task is redelivered after this
     worker_tick_seconds: float = Field(default=30.0, gt=0)  # how often due syncs, purges and key epochs are looked for
     sync_speedup: float = Field(default=1.0, gt=0)  # the fake marketplace only: multiply Amazon's rate limits
+    # Origins (comma-separated, e.g. http://127.0.0.1:8400) an account's endpoints may point at besides the
+    # marketplace's own hosts: fakes and sandboxes. Empty: the marketplaces' own hosts only.
+    marketplace_endpoint_overrides: str = ""
     purge_interval_seconds: int = Field(default=3600, ge=1)
     key_epoch_interval_seconds: int = Field(default=3600, ge=1)
     key_epoch_days: int = Field(default=90, ge=1)  # tenant key versions are replaced this often
@@ -109,6 +113,11 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def endpoint_overrides(self) -> frozenset[str]:
+        """The origins of ``LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES`` (validated by :meth:`problems`)."""
+        return parse_endpoint_overrides(self.marketplace_endpoint_overrides)
+
     def problems(self) -> list[str]:
         """Why this configuration must not run (empty when it may). Production is held to the strict rules."""
         out: list[str] = []
@@ -120,6 +129,7 @@ class Settings(BaseSettings):
         if self.key_provider == "aws-kms" and not self.kms_key_id:
             out.append("LABELVAULT_KMS_KEY_ID is required with LABELVAULT_KEY_PROVIDER=aws-kms")
         out += self._label_api_problems()
+        out += self._endpoint_override_problems()
         if not self.production:
             return out
         if self.debug:
@@ -143,6 +153,17 @@ class Settings(BaseSettings):
         if self.production and not self.redis_url:
             out.append("production mode without LABELVAULT_REDIS_URL: rate limits are per process")
         return out
+
+    def _endpoint_override_problems(self) -> list[str]:
+        """The overrides must parse, and in production be HTTPS: the credentials travel to them."""
+        try:
+            origins = self.endpoint_overrides
+        except ValueError as exc:
+            return [f"LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES: {exc}"]
+        plain = sorted(o for o in origins if o.startswith("http://"))
+        if self.production and plain:
+            return [f"LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES must be https in production, not {', '.join(plain)}"]
+        return []
 
     def _label_api_problems(self) -> list[str]:
         out: list[str] = []

@@ -124,3 +124,7 @@ class ClientSetupError(VaultError):
 class AccountSetupError(VaultError):
     """A marketplace account's settings are invalid (name, marketplaces, credentials, endpoints); the message
     says which, never a secret."""
+
+
+class TenantSetupError(VaultError):
+    """A tenant's settings are invalid (its slug); the message says the rule."""

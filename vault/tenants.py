@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy.orm import Session
 
 from vault.audit import append_event
+from vault.errors import TenantSetupError
 from vault.keys import KeyManager
 from vault.models import Tenant
+
+#: A slug names the tenant on command lines, in URLs and in logs: plain, unambiguous, never an option.
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")
+SLUG_RULE = "a tenant slug is 3 to 63 lowercase letters, digits and hyphens, starting with a letter or digit"
 
 
 def create_tenant(session: Session, *, keys: KeyManager, slug: str, name: str, actor: str) -> Tenant:
     """Create a seller organisation and its first tenant key (one root-provider call); audited as
     ``tenant.create``, the first event of the tenant's own chain (ids only: the tenant and its key version).
-    The caller commits."""
+    A slug that breaks :data:`SLUG_RULE` is a :class:`TenantSetupError` (nothing stored). The caller commits."""
+    if not SLUG.fullmatch(slug):
+        raise TenantSetupError(SLUG_RULE)
     tenant = Tenant(slug=slug, name=name)
     session.add(tenant)
     session.flush()

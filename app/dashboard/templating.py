@@ -187,6 +187,20 @@ DOMAIN_MESSAGE_PREFIXES = {
     "an Orders API version is one of": _l("Choose a region and an Orders API version."),
     "the SP-API endpoint must be": _l("An endpoint is a full URL such as https://sellingpartnerapi-fe.amazon.com."),
     "the token endpoint must be": _l("An endpoint is a full URL such as https://sellingpartnerapi-fe.amazon.com."),
+    "the SP-API endpoint is not allowed": _l(
+        "That endpoint is not allowed: use Amazon's own, or one your operator allows."
+    ),
+    "the token endpoint is not allowed": _l(
+        "That endpoint is not allowed: use Amazon's own, or one your operator allows."
+    ),
+    "not an Amazon marketplace id": _l("That is not an Amazon marketplace ID; the IDs by region are listed below it."),
+    "a marketplace of another region": _l(
+        "Every marketplace ID must belong to the chosen region; connect another region as an account of its own."
+    ),
+    "the LWA credentials do not work": _l("Login with Amazon refused these credentials; nothing was stored."),
+    "the LWA credentials could not be checked": _l(
+        "Login with Amazon could not be reached to check the credentials; nothing was stored. Try again later."
+    ),
 }
 
 

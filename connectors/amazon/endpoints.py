@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from connectors.interfaces import ConnectorError
 from connectors.ratelimit import UsagePlan
+from vault.marketplace_accounts import EndpointPolicy
 
 #: SP-API hosts per region (Amazon's developer guide, "SP-API endpoints").
 REGIONS: dict[str, str] = {
@@ -67,6 +69,13 @@ class Endpoints:
 
     sp_api: str
     lwa: str
+
+
+def endpoint_policy(region: str, overrides: Collection[str] = ()) -> EndpointPolicy:
+    """Where an account in ``region`` may point: its region's SP-API host or sandbox host and Amazon's LWA URL,
+    or an origin in the operator's ``overrides``."""
+    own = {hosts[region] for hosts in (REGIONS, SANDBOX_REGIONS) if region in hosts}
+    return EndpointPolicy(api=frozenset(own), token=frozenset({LWA_URL}), overrides=frozenset(overrides))
 
 
 def endpoints_for(

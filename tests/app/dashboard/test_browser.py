@@ -143,7 +143,8 @@ def test_seller_journey(
     journey = Journey(base, screenshots, fake.buyer_pii_strings())
     runner = app.test_cli_runner()
     slug = "sakura-trading"
-    assert runner.invoke(args=["tenants", "create", slug, "--name", "Sakura Trading 桜商事"]).exit_code == 0
+    sender = ["--return-name", "Sakura Trading", "--return-line", "1-2-3 Minato", "--return-country", "JP"]
+    assert runner.invoke(args=["tenants", "create", slug, "--name", "Sakura Trading 桜商事", *sender]).exit_code == 0
     owner_email = unique_email("owner")
     result = runner.invoke(
         args=["users", "create", "--tenant", slug, "--email", owner_email, "--name", "Aiko Owner"],

@@ -22,8 +22,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import ServiceUnavailable
 
 from app.api.auth import current_client, require_client
-from app.api.request_checks import batch_refs, negotiate_format, well_formed
-from app.errors import LabelNotRendered
+from app.api.request_checks import batch_refs, negotiate_format, wants_document, well_formed
+from app.errors import LabelNotRendered, problem
 from app.security import no_store
 from app.services import db_session, services
 from render import LabelDocument, LabelRenderer, RenderError, ReturnAddress, make_renderer
@@ -35,7 +35,13 @@ from vault.orders import snapshot_orders
 from vault.release import PreparedLabel, Refused, ReleasedLabel, prepare_release, record_batch, record_release
 
 #: Per-order refusals a batch reports and carries on from; anything else fails the whole batch closed.
+#: (A label that can't be rendered is refused per order too: see :func:`_render_batch`.)
 BATCH_REFUSALS = (NotFound, NotEligible, DecryptionError)
+#: The response headers naming a batch's refused orders: references and reason codes, never PII.
+REFUSED_HEADER = "Labelvault-Refused"
+REFUSED_COUNT_HEADER = "Labelvault-Refused-Count"
+#: Most bytes of entries in ``Labelvault-Refused`` (proxies cap a header at 4 to 8 KiB); the count is complete.
+REFUSED_HEADER_MAX = 4000
 
 
 @require_client(LABELS_ISSUE)
@@ -111,8 +117,8 @@ def post_label_batch() -> Response:
                 outcomes.append(label)
             except BATCH_REFUSALS as exc:
                 outcomes.append(Refused(marketplace, order_id, exc.reason))
+        body, outcomes = _render_batch(renderer, client, outcomes, now)
         prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
-        body = _render(renderer, [_document(client, p, now) for p in prepared]) if prepared else None
         with writer_lock(svc.engine):
             results = record_batch(
                 session, client=client, outcomes=outcomes, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now
@@ -127,23 +133,95 @@ def post_label_batch() -> Response:
     except BaseException:
         session.rollback()
         raise
+    refused = [(ref, r.reason) for ref, r in zip(refs, results, strict=True) if isinstance(r, Refused)]
+    entries = _refused_entries(refs, results)
+    if wants_document(fmt):
+        return no_store(_document_response(body, renderer.media_type, entries))
     document: str | None = None
     encoding = "utf-8" if fmt != "pdf" else "base64"
     if body is not None:
         document = body.decode() if encoding == "utf-8" else base64.b64encode(body).decode()
-    return no_store(
-        jsonify(
-            media_type=renderer.media_type,
-            encoding=encoding,
-            document=document,
-            released=[{"marketplace": r.marketplace, "order_id": r.order_id} for r in released],
-            refused=[
-                {"marketplace": m, "order_id": o, "reason": r.reason}
-                for (m, o), r in zip(refs, results, strict=True)
-                if isinstance(r, Refused)
-            ],
-        )
+    resp = jsonify(
+        media_type=renderer.media_type,
+        encoding=encoding,
+        document=document,
+        released=[{"marketplace": r.marketplace, "order_id": r.order_id} for r in released],
+        refused=[{"marketplace": m, "order_id": o, "reason": reason} for (m, o), reason in refused],
     )
+    return no_store(_with_refused_headers(resp, entries))
+
+
+def _render_batch(
+    renderer: LabelRenderer, client: Principal, outcomes: list[PreparedLabel | Refused], now: datetime
+) -> tuple[bytes | None, list[PreparedLabel | Refused]]:
+    """The batch's document, and its outcomes with every order that can't be rendered refused (``render-failed``).
+
+    One order's label failing (a script no font covers, say) must not cost the wave its other labels. The
+    whole batch is rendered at once; only if that fails is each label rendered alone, to find the ones that
+    fail, and the rest rendered again, so the common case pays for one render. Batches whose labels all
+    render alone but not together fail as a whole (:class:`LabelNotRendered`): no order is to blame.
+    """
+    prepared = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, PreparedLabel)]
+    if not prepared:
+        return None, outcomes
+    documents = [_document(client, p, now) for _, p in prepared]
+    try:
+        return renderer.render(documents), outcomes
+    except RenderError:
+        pass
+    failed: set[int] = set()
+    for (i, _), document in zip(prepared, documents, strict=True):
+        try:
+            renderer.render([document])
+        except RenderError:
+            failed.add(i)
+    if not failed:
+        raise LabelNotRendered()
+    outcomes = [
+        Refused(o.marketplace, o.order_id, RefusalReason.RENDER_FAILED)
+        if i in failed and isinstance(o, PreparedLabel)
+        else o
+        for i, o in enumerate(outcomes)
+    ]
+    rest = [d for (i, _), d in zip(prepared, documents, strict=True) if i not in failed]
+    return (_render(renderer, rest) if rest else None), outcomes
+
+
+def _refused_entries(refs: Sequence[tuple[str, str]], results: Sequence[ReleasedLabel | Refused]) -> list[str]:
+    """A batch's refused orders as ``Labelvault-Refused`` entries, in request order.
+
+    ``<marketplace>:<order id>=<reason>``; a malformed reference (which may hold anything) is named by its
+    0-based position in the request's ``orders`` instead, ``#<position>=<reason>``. Well-formed references
+    are letters, digits and ``.:_-`` only, so neither needs quoting.
+    """
+    return [
+        f"#{i}={r.reason}" if r.marketplace is None else f"{r.marketplace}:{r.order_id}={r.reason}"
+        for i, (_, r) in enumerate(zip(refs, results, strict=True))
+        if isinstance(r, Refused)
+    ]
+
+
+def _with_refused_headers(resp: Response, entries: Sequence[str]) -> Response:
+    """``Labelvault-Refused-Count`` (every refused order) and ``Labelvault-Refused`` (as many as fit)."""
+    listed: list[str] = []
+    size = 0
+    for entry in entries:
+        size += len(entry) + 2
+        if size > REFUSED_HEADER_MAX:
+            break
+        listed.append(entry)
+    resp.headers[REFUSED_COUNT_HEADER] = str(len(entries))
+    resp.headers[REFUSED_HEADER] = ", ".join(listed)
+    return resp
+
+
+def _document_response(body: bytes | None, media_type: str, entries: Sequence[str]) -> Response:
+    """The batch's document itself, or a 409 problem when no order of it was released (there is no document)."""
+    if body is None:
+        resp = problem(409, "no order of the batch was released; Labelvault-Refused says why", kind="nothing-released")
+    else:
+        resp = Response(body, mimetype=media_type)
+    return _with_refused_headers(resp, entries)
 
 
 def _renderer(fmt: str, profile: LabelProfile, options: dict[str, Any]) -> LabelRenderer:

@@ -54,6 +54,20 @@ def negotiate_format(default: str = "json") -> tuple[str, dict[str, Any]]:
     return fmt, options
 
 
+def wants_document(fmt: str) -> bool:
+    """Whether a batch is answered with its document itself rather than the JSON envelope (README, "Batches").
+
+    Only when ``Accept`` names the document's media type (``application/pdf``, ``application/zpl``) at least
+    as high as ``application/json``; no ``Accept``, ``*/*`` or a JSON preference keeps the envelope.
+    """
+    accept = request.headers.get("Accept", "*/*")
+    if fmt == "json" or accept == "*/*":
+        return False
+    return request.accept_mimetypes.best_match([MEDIA_TYPES[fmt], "application/json"]) == MEDIA_TYPES[fmt] and (
+        MEDIA_TYPES[fmt] in request.accept_mimetypes.values()
+    )
+
+
 def batch_refs(payload: Any) -> list[tuple[str, str]]:
     """The ``orders`` of a batch request body, validated: 1 to 500 ``{marketplace, order_id}`` objects."""
     orders = payload.get("orders") if isinstance(payload, dict) else None

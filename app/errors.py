@@ -24,6 +24,7 @@ from vault.errors import (
     NotFound,
     Refusal,
     RefusalReason,
+    ReissueCapReached,
     VaultError,
 )
 
@@ -116,6 +117,10 @@ def refusal_response(exc: Refusal) -> Response:
             resp = problem(503, "rate limiting is unavailable; retry later", kind="rate-limit-unavailable")
             resp.headers["Retry-After"] = "5"
             return resp
+        case ReissueCapReached():
+            # The client's own count: how many labels were issued for the order, of how many it may have.
+            detail = f"{exc.issued} of {exc.cap} labels were issued for this order; an owner can grant a reprint"
+            return problem(409, detail, kind="not-eligible", reason=exc.reason, issued=exc.issued, cap=exc.cap)
         case NotEligible():
             # Only ever raised inside the client's own tenant, so saying why is no leak.
             return problem(409, "no label can be issued for this order now", kind="not-eligible", reason=exc.reason)

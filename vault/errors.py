@@ -101,10 +101,17 @@ class NotEligible(Refusal, VaultError):
 
 
 class ReissueCapReached(NotEligible):
-    """The order has had as many labels issued as the reissue cap allows."""
+    """The order has had as many labels issued as its cap allows: ``issued`` of ``cap`` (the reissue cap plus
+    the reprints an owner granted), both told to the client, which issued them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, issued: int, cap: int) -> None:
         super().__init__(RefusalReason.REISSUE_CAP)
+        self.issued = issued
+        self.cap = cap
+
+
+class ReprintNotGranted(VaultError):
+    """A reprint can't be granted as asked (no reason given); the message says why, never PII."""
 
 
 class InvalidApiKey(Refusal, VaultError):

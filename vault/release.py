@@ -25,10 +25,18 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
-from vault.audit import NewEvent, WrittenEvent, append_events
+from vault.audit import NewEvent, WrittenEvent, append_event, append_events
 from vault.clients import DEFAULT_PROFILE, LabelProfile, Principal
 from vault.directsql import DirectStatement
-from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, RefusalReason, ReissueCapReached
+from vault.errors import (
+    DecryptionError,
+    KeyServiceUnavailable,
+    NotEligible,
+    NotFound,
+    RefusalReason,
+    ReissueCapReached,
+    ReprintNotGranted,
+)
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import Order, utcnow
@@ -38,6 +46,7 @@ from vault.records import LabelRecord, OrderStatus
 RELEASE_ACTION = "label.release"
 #: The purpose recorded on every label release (Amazon's DPP asks for the purpose of each access).
 SHIPPING_LABEL = "shipping-label"
+GRANT_REPRINT_ACTION = "label.grant-reprint"
 PREVIEW_ACTION = "label.preview"
 #: The purpose recorded on every label preview: a person looking at the label, not a label issued.
 LABEL_PREVIEW = "label-preview"
@@ -80,8 +89,10 @@ def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
 
 
 # Built once (they run on every label request): the reissue count is one conditional UPDATE, for one order
-# (run directly, vault/directsql.py) or for every order of a batch.
+# (run directly, vault/directsql.py) or for every order of a batch. An order's cap is the reissue cap plus
+# the reprints an owner granted it (:func:`grant_reprint`).
 _ORDERS = cast(Table, Order.__table__)
+_UNDER_CAP = _ORDERS.c.labels_issued < bindparam("b_cap") + _ORDERS.c.reprints_granted
 
 
 class _Issued(NamedTuple):
@@ -92,14 +103,14 @@ class _Issued(NamedTuple):
 
 _COUNT_ISSUE = DirectStatement(
     update(_ORDERS)
-    .where(_ORDERS.c.id == bindparam("b_id"), _ORDERS.c.labels_issued < bindparam("b_cap"))
+    .where(_ORDERS.c.id == bindparam("b_id"), _UNDER_CAP)
     .values(labels_issued=_ORDERS.c.labels_issued + 1, updated_at=bindparam("b_now"))
     .returning(_ORDERS.c.labels_issued),
     _Issued,
 )
 _COUNT_ISSUES = (
     update(_ORDERS)
-    .where(_ORDERS.c.id.in_(bindparam("b_ids", expanding=True)), _ORDERS.c.labels_issued < bindparam("b_cap"))
+    .where(_ORDERS.c.id.in_(bindparam("b_ids", expanding=True)), _UNDER_CAP)
     .values(labels_issued=_ORDERS.c.labels_issued + 1)
     .returning(_ORDERS.c.id, _ORDERS.c.labels_issued)
 )
@@ -154,8 +165,10 @@ def prepare_release(
     if order is None:
         order = snapshot_order(session, tenant_id=client.tenant_id, marketplace=marketplace, external_order_id=order_id)
     check_eligible(order, now=now)
-    if order.labels_issued >= reissue_cap:
-        raise ReissueCapReached()  # early answer; the conditional UPDATE of the record step enforces the cap
+    cap = reissue_cap + order.reprints_granted
+    if order.labels_issued >= cap:
+        # early answer; the conditional UPDATE of the record step enforces the cap
+        raise ReissueCapReached(issued=order.labels_issued, cap=cap)
     return _profiled(session, keys, order, profile or LabelProfile.from_json(client.profile), marketplace, order_id)
 
 
@@ -249,8 +262,9 @@ def record_release(
     If the audit append fails, the caller rolls back: nothing was released (fail closed).
     """
     row = _COUNT_ISSUE.first(session, {"b_id": prepared.order.id, "b_cap": reissue_cap, "b_now": now})
-    if row is None:
-        raise ReissueCapReached()
+    if row is None:  # the UPDATE found the count at the cap (it never passes it)
+        cap = reissue_cap + prepared.order.reprints_granted
+        raise ReissueCapReached(issued=cap, cap=cap)
     issued = row.labels_issued
     events = append_events(
         session, tenant_id=client.tenant_id, events=[_release_event(client, prepared, issued, ip, fmt)], now=now
@@ -347,3 +361,51 @@ def record_refusal(
     """
     event = _refusal_event(actor, reason, ip, action, marketplace, order_id, details)
     return append_events(session, tenant_id=tenant_id, events=[event], now=now)[0]
+
+
+def grant_reprint(
+    session: Session,
+    *,
+    tenant_id: int,
+    marketplace: str,
+    order_id: str,
+    actor: str,
+    reason: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Let one more label than its cap be issued for a tenant's order; audited with the reason. The caller commits.
+
+    The one way a reprint is granted (the dashboard's order page and ``labelvault labels grant-reprint`` both
+    call it), for an owner: the order's ``reprints_granted`` grows by one in a single UPDATE, so concurrent
+    grants each count, and a ``label.grant-reprint`` event records who granted it and why. The reason says
+    why the warehouse needs another label (a jammed printer, a damaged parcel) and may name no buyer.
+    Raises :class:`~vault.errors.NotFound` for an order outside the tenant, :class:`ReprintNotGranted`
+    without a reason. Returns the order's ``(labels_issued, reprints_granted)`` after the grant.
+    """
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise ReprintNotGranted("a reprint needs a reason (why the warehouse needs another label)")
+    order = snapshot_order(session, tenant_id=tenant_id, marketplace=marketplace, external_order_id=order_id)
+    row = session.execute(
+        update(_ORDERS)
+        .where(_ORDERS.c.id == order.id)
+        .values(reprints_granted=_ORDERS.c.reprints_granted + 1)
+        .returning(_ORDERS.c.labels_issued, _ORDERS.c.reprints_granted)
+    ).one()
+    issued, granted = int(row.labels_issued), int(row.reprints_granted)
+    append_event(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=GRANT_REPRINT_ACTION,
+        order_ref=order_ref(marketplace, order_id),
+        ip=ip,
+        details={
+            "reason": reason[:500],
+            "labels_issued": issued,
+            "reprints_granted": granted,
+        },
+        now=now,
+    )
+    return issued, granted

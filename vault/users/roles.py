@@ -21,6 +21,7 @@ PERMISSIONS: Final = {
     "rights": OPERATOR,  # people's access, correction and erasure requests
     "accounts": OWNER,  # connect and remove marketplace accounts
     "retention": OWNER,  # retention policy and legal holds
+    "reprints": OWNER,  # grant an order one more label than the reissue cap
     "users": OWNER,  # invite users, change roles, disable; the dashboard allowlist
 }
 

@@ -139,6 +139,28 @@ def test_roles_limit_what_a_user_can_do(seller: Seller, client: FlaskClient) -> 
     assert client.get(f"/orders/amazon/{shop.order_ids[0]}/label.png").status_code == 403
     assert post(client, "/clients", {"name": "x", "cidrs": "127.0.0.1/32"}).status_code == 403
     assert post(client, "/users/invite", {"email": "x@seller.example", "role": "owner"}).status_code == 403
+    assert post(client, f"/orders/amazon/{shop.order_ids[0]}/reprint", {"reason": "printer jam"}).status_code == 403
+
+
+def test_an_owner_grants_a_reprint_with_a_reason_and_an_operator_cannot(seller: Seller, client: FlaskClient) -> None:
+    shop = _shop(seller, client)
+    page = f"/orders/amazon/{shop.order_ids[0]}"
+    assert "/reprint" in client.get(page).get_data(as_text=True)
+    assert post(client, page + "/reprint", {"reason": ""}).status_code == 302  # refused: no reason
+    resp = post(client, page + "/reprint", {"reason": "printer jam"}, follow_redirects=True)
+    assert resp.status_code == 200 and "Reprint granted: 0 of 4 labels issued." in resp.get_data(as_text=True)
+    with seller.session() as s:
+        assert s.scalars(select(Order.reprints_granted).where(Order.external_order_id == shop.order_ids[0])).one() == 1
+        grants = s.scalars(select(AuditEvent).where(AuditEvent.action == "label.grant-reprint")).all()
+        assert [(e.actor, e.details["reason"]) for e in grants if e.tenant_id == seller.tenant.id] == [  # type: ignore[index]
+            (f"user:{shop.user.id}", "printer jam")
+        ]
+    operator = seller.app.test_client()
+    user, auth = seller.user("operator")
+    assert auth is not None
+    seller.login(operator, user, auth)
+    assert "/reprint" not in operator.get(page).get_data(as_text=True)
+    assert post(operator, page + "/reprint", {"reason": "printer jam"}).status_code == 403
 
 
 def test_orders_show_buyers_only_masked(shop: Shop, client: FlaskClient) -> None:

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     trusted_proxies: str = ""  # socket peers whose X-Forwarded-For is read, from the right
     accept_broad_cidr_risk: bool = False  # allow ranges broader than /16 (IPv4) or /48 (IPv6), /0 included
     label_reissue_cap: int = Field(default=3, ge=1)  # labels per order, first issue included
+    label_idempotency_hours: float = Field(default=24.0, gt=0, le=720)  # an Idempotency-Key is remembered this long
     rate_limit_ip: str = "600/minute"  # per client IP, before authentication
     rate_limit_client: str = "1200/minute"  # per API client
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"

@@ -169,10 +169,12 @@ def prepare_release(
     if order.labels_issued >= cap:
         # early answer; the conditional UPDATE of the record step enforces the cap
         raise ReissueCapReached(issued=order.labels_issued, cap=cap)
-    return _profiled(session, keys, order, profile or LabelProfile.from_json(client.profile), marketplace, order_id)
+    return profiled_label(
+        session, keys, order, profile or LabelProfile.from_json(client.profile), marketplace, order_id
+    )
 
 
-def _profiled(
+def profiled_label(
     session: Session, keys: KeyManager, order: OrderSnapshot, profile: LabelProfile, marketplace: str, order_id: str
 ) -> PreparedLabel:
     """The order's label unsealed and cut down to ``profile`` (the last two steps of a release)."""
@@ -221,7 +223,7 @@ def preview_label(
         order = snapshot_order(session, tenant_id=tenant_id, marketplace=marketplace, external_order_id=order_id)
         ref = order_ref(marketplace, order_id)
         check_eligible(order, now=now)
-        prepared = _profiled(session, keys, order, profile, marketplace, order_id)
+        prepared = profiled_label(session, keys, order, profile, marketplace, order_id)
     except (NotFound, NotEligible, DecryptionError, KeyServiceUnavailable) as exc:
         refusal = NewEvent(actor, PREVIEW_ACTION, f"refused:{exc.reason}", ref, ip, LABEL_PREVIEW, {"format": fmt})
         append_events(session, tenant_id=tenant_id, events=[refusal], now=now)

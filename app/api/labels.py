@@ -14,24 +14,36 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Response, g, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import ServiceUnavailable
 
 from app.api.auth import current_client, require_client
-from app.api.request_checks import batch_refs, negotiate_format, wants_document, well_formed
+from app.api.request_checks import batch_refs, idempotency_key, negotiate_format, wants_document, well_formed
 from app.errors import LabelNotRendered, problem
 from app.security import no_store
 from app.services import db_session, services
 from render import LabelDocument, LabelRenderer, RenderError, ReturnAddress, make_renderer
 from vault.clients import LABELS_ISSUE, LabelProfile, Principal
 from vault.db import writer_lock
-from vault.errors import DecryptionError, NotEligible, NotFound, RefusalReason
-from vault.models import utcnow
+from vault.errors import DecryptionError, NotEligible, NotFound, Refusal, RefusalReason
+from vault.models import LabelDelivery, utcnow
 from vault.orders import snapshot_orders
+from vault.redelivery import (
+    Delivery,
+    claim_delivery,
+    find_delivery,
+    key_digest,
+    prepare_redelivery,
+    record_redelivery,
+    request_digest,
+    settle_delivery,
+)
 from vault.release import PreparedLabel, Refused, ReleasedLabel, prepare_release, record_batch, record_release
 
 #: Per-order refusals a batch reports and carries on from; anything else fails the whole batch closed.
@@ -44,31 +56,66 @@ REFUSED_COUNT_HEADER = "Labelvault-Refused-Count"
 REFUSED_HEADER_MAX = 4000
 
 
+@dataclass(frozen=True, slots=True)
+class _Retry:
+    """A request's ``Idempotency-Key`` (hashed, as stored) and the digest of what the request asks for."""
+
+    key_hash: str
+    request_hash: str
+
+
+def _retry(kind: str, fmt: str, options: dict[str, Any], refs: Sequence[tuple[str, str]]) -> _Retry | None:
+    key = idempotency_key()
+    return None if key is None else _Retry(key_digest(key), request_digest(kind, fmt, options, refs))
+
+
 @require_client(LABELS_ISSUE)
 def get_label(marketplace: str, order_id: str) -> Response:
-    """Release one order's label in the requested format (JSON by default)."""
+    """Release one order's label in the requested format (JSON by default); a retry with the same
+    ``Idempotency-Key`` gets the same label again (:mod:`vault.redelivery`)."""
     fmt, options = negotiate_format()
     if not well_formed(marketplace, order_id):
         raise NotFound("no such order")  # refused, and audited without the reference: it names no order
     g.label_order = (marketplace, order_id)  # the order a refusal from here on is audited with
     client = current_client()
+    retry = _retry("label", fmt, options, [(marketplace, order_id)])
     session = db_session()
     svc = services()
     cap = svc.settings.label_reissue_cap
     now = utcnow()
+    profile = LabelProfile.from_json(client.profile)
+    if retry is not None and (
+        delivery := find_delivery(session, client_id=client.id, key_hash=retry.key_hash, now=now)
+    ):
+        return _redeliver_label(client, profile, retry, delivery)
     try:
-        profile = LabelProfile.from_json(client.profile)
         renderer = _renderer(fmt, profile, options)
-        prepared = prepare_release(
-            session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id,
-            reissue_cap=cap, now=now, profile=profile,
-        )  # fmt: skip
+        try:
+            prepared = prepare_release(
+                session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id,
+                reissue_cap=cap, now=now, profile=profile,
+            )  # fmt: skip
+        except Refusal:
+            # A request with the same key may have been released since the look-up above (and used the cap).
+            if retry is not None and (delivery := _delivered(session, client, retry, now)) is not None:
+                return _redeliver_label(client, profile, retry, delivery)
+            raise
         # Rendered before the writes: the reissue count and the audit head are locks (on SQLite, the
         # database's write lock), held only from here to the commit.
         body = _render(renderer, [_document(client, prepared, now)])
         with writer_lock(svc.engine):
-            record_release(session, client=client, prepared=prepared, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now)
+            claimed = None if retry is None else _claim(session, client, retry, fmt, options, now)
+            released = record_release(
+                session, client=client, prepared=prepared, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now
+            )
+            if claimed is not None:
+                settle_delivery(claimed, [released])
             session.commit()
+    except IntegrityError:
+        session.rollback()
+        if retry is None or (delivery := _delivered(session, client, retry, now)) is None:
+            raise ServiceUnavailable("the release could not be recorded; nothing was released") from None
+        return _redeliver_label(client, profile, retry, delivery)  # a request with the same key got there first
     except SQLAlchemyError:
         session.rollback()
         # Most likely the audit append (or its commit) failed: the label must not go out unrecorded.
@@ -84,19 +131,25 @@ def post_label_batch() -> Response:
     """Release up to 500 orders' labels as one multi-label ZPL stream or one multi-page PDF (or JSON).
 
     Each order goes through the same checks and gets its own audit event, released or refused; refused
-    orders are reported by reference and reason and don't fail the batch. A key-service outage or an
-    audit write that fails releases nothing at all. The orders are looked up together, rendered, then
-    counted and audited in one short write (see :func:`vault.release.record_batch`).
+    orders (a label that can't be rendered included) are reported by reference and reason and don't fail
+    the batch. A key-service outage or an audit write that fails releases nothing at all. The orders are
+    looked up together, rendered, then counted and audited in one short write (see
+    :func:`vault.release.record_batch`). A retry with the same ``Idempotency-Key`` gets the same labels.
     """
     fmt, options = negotiate_format(default="zpl")
     refs = batch_refs(request.get_json(silent=True))
     client = current_client()
+    retry = _retry("batch", fmt, options, refs)
     session = db_session()
     svc = services()
     cap = svc.settings.label_reissue_cap
     now = utcnow()
+    profile = LabelProfile.from_json(client.profile)
+    if retry is not None and (
+        delivery := find_delivery(session, client_id=client.id, key_hash=retry.key_hash, now=now)
+    ):
+        return _redeliver_batch(client, profile, retry, delivery, refs)
     try:
-        profile = LabelProfile.from_json(client.profile)
         renderer = _renderer(fmt, profile, options)
         good = [well_formed(m, o) for m, o in refs]
         named = [ref for ref, ok in zip(refs, good, strict=True) if ok]
@@ -120,23 +173,41 @@ def post_label_batch() -> Response:
         body, outcomes = _render_batch(renderer, client, outcomes, now)
         prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
         with writer_lock(svc.engine):
+            claimed = None if retry is None else _claim(session, client, retry, fmt, options, now)
             results = record_batch(
                 session, client=client, outcomes=outcomes, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now
             )
             released = [r for r in results if isinstance(r, ReleasedLabel)]
             if len(released) != len(prepared):  # the cap ran out meanwhile for some: print only what is released
                 body = _render(renderer, [_document(client, r, now) for r in released]) if released else None
+            if claimed is not None:
+                settle_delivery(claimed, results)
             session.commit()
+    except IntegrityError:
+        session.rollback()
+        if retry is None or (delivery := _delivered(session, client, retry, now)) is None:
+            raise ServiceUnavailable("the batch could not be recorded; nothing was released") from None
+        return _redeliver_batch(client, profile, retry, delivery, refs)  # the same key got there first
     except SQLAlchemyError:
         session.rollback()
         raise ServiceUnavailable("the batch could not be recorded; nothing was released") from None
     except BaseException:
         session.rollback()
         raise
-    refused = [(ref, r.reason) for ref, r in zip(refs, results, strict=True) if isinstance(r, Refused)]
-    entries = _refused_entries(refs, results)
+    return no_store(_batch_response(fmt, renderer, body, refs, results))
+
+
+def _batch_response(
+    fmt: str,
+    renderer: LabelRenderer,
+    body: bytes | None,
+    refs: Sequence[tuple[str, str]],
+    results: Sequence[ReleasedLabel | PreparedLabel | Refused],
+) -> Response:
+    """The batch's answer: its document itself if ``Accept`` asks for it, else the JSON envelope (README)."""
+    entries = _refused_entries(results)
     if wants_document(fmt):
-        return no_store(_document_response(body, renderer.media_type, entries))
+        return _document_response(body, renderer.media_type, entries)
     document: str | None = None
     encoding = "utf-8" if fmt != "pdf" else "base64"
     if body is not None:
@@ -145,14 +216,113 @@ def post_label_batch() -> Response:
         media_type=renderer.media_type,
         encoding=encoding,
         document=document,
-        released=[{"marketplace": r.marketplace, "order_id": r.order_id} for r in released],
-        refused=[{"marketplace": m, "order_id": o, "reason": reason} for (m, o), reason in refused],
+        released=[
+            {"marketplace": r.marketplace, "order_id": r.order_id} for r in results if not isinstance(r, Refused)
+        ],
+        refused=[
+            {"marketplace": m, "order_id": o, "reason": r.reason}
+            for (m, o), r in zip(refs, results, strict=True)
+            if isinstance(r, Refused)
+        ],
     )
-    return no_store(_with_refused_headers(resp, entries))
+    return _with_refused_headers(resp, entries)
+
+
+# --- Idempotency-Key: the same labels again -------------------------------------------------------------
+
+
+def _claim(
+    session: Session, client: Principal, retry: _Retry, fmt: str, options: dict[str, Any], now: datetime
+) -> LabelDelivery:
+    window = timedelta(hours=services().settings.label_idempotency_hours)
+    return claim_delivery(
+        session, client=client, key_hash=retry.key_hash, request_hash=retry.request_hash, fmt=fmt,
+        options=options, printed_at=now, window=window,
+    )  # fmt: skip
+
+
+def _delivered(session: Session, client: Principal, retry: _Retry, now: datetime) -> Delivery | None:
+    """The delivery a concurrent request with the same key committed, looked up in a fresh transaction."""
+    session.rollback()
+    return find_delivery(session, client_id=client.id, key_hash=retry.key_hash, now=now)
+
+
+def _key_reused() -> Response:
+    return problem(
+        422, "this Idempotency-Key was used for a different request; use a new key", kind="idempotency-key-reused"
+    )
+
+
+def _replayed(resp: Response) -> Response:
+    resp.headers["Idempotent-Replayed"] = "true"
+    return no_store(resp)
+
+
+def _refusal(reason: RefusalReason) -> Refusal:
+    """The error a single label's redelivery is refused with (audited by app/refusals.py, like any refusal)."""
+    if reason == RefusalReason.NOT_FOUND:
+        return NotFound("no such order")
+    if reason == RefusalReason.UNREADABLE:
+        return DecryptionError()
+    return NotEligible(reason)
+
+
+def _redeliver_label(client: Principal, profile: LabelProfile, retry: _Retry, delivery: Delivery) -> Response:
+    """The remembered label again, re-rendered from its sealed record, audited as ``label.redeliver``."""
+    if delivery.request_hash != retry.request_hash:
+        return _key_reused()
+    session = db_session()
+    svc = services()
+    now = utcnow()
+    try:
+        (outcome,) = prepare_redelivery(
+            session, keys=svc.keys, client=client, delivery=delivery, profile=profile, now=now
+        )
+        if isinstance(outcome, Refused):
+            raise _refusal(outcome.reason)
+        renderer = _renderer(delivery.fmt, profile, delivery.options)
+        body = _render(renderer, [_document(client, outcome, delivery.printed_at)])
+        with writer_lock(svc.engine):
+            record_redelivery(session, client=client, delivery=delivery, outcomes=[outcome], ip=g.client_ip, now=now)
+            session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        raise ServiceUnavailable("the redelivery could not be recorded; nothing was released") from None
+    except BaseException:
+        session.rollback()
+        raise
+    return _replayed(Response(body, mimetype=renderer.media_type))
+
+
+def _redeliver_batch(
+    client: Principal, profile: LabelProfile, retry: _Retry, delivery: Delivery, refs: Sequence[tuple[str, str]]
+) -> Response:
+    """The remembered batch again: its released orders re-rendered, its refused ones reported as before."""
+    if delivery.request_hash != retry.request_hash:
+        return _key_reused()
+    session = db_session()
+    svc = services()
+    now = utcnow()
+    try:
+        outcomes = prepare_redelivery(
+            session, keys=svc.keys, client=client, delivery=delivery, profile=profile, now=now
+        )
+        renderer = _renderer(delivery.fmt, profile, delivery.options)
+        body, outcomes = _render_batch(renderer, client, outcomes, delivery.printed_at)
+        with writer_lock(svc.engine):
+            record_redelivery(session, client=client, delivery=delivery, outcomes=outcomes, ip=g.client_ip, now=now)
+            session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        raise ServiceUnavailable("the redelivery could not be recorded; nothing was released") from None
+    except BaseException:
+        session.rollback()
+        raise
+    return _replayed(_batch_response(delivery.fmt, renderer, body, refs, outcomes))
 
 
 def _render_batch(
-    renderer: LabelRenderer, client: Principal, outcomes: list[PreparedLabel | Refused], now: datetime
+    renderer: LabelRenderer, client: Principal, outcomes: list[PreparedLabel | Refused], printed_at: datetime
 ) -> tuple[bytes | None, list[PreparedLabel | Refused]]:
     """The batch's document, and its outcomes with every order that can't be rendered refused (``render-failed``).
 
@@ -164,7 +334,7 @@ def _render_batch(
     prepared = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, PreparedLabel)]
     if not prepared:
         return None, outcomes
-    documents = [_document(client, p, now) for _, p in prepared]
+    documents = [_document(client, p, printed_at) for _, p in prepared]
     try:
         return renderer.render(documents), outcomes
     except RenderError:
@@ -187,7 +357,7 @@ def _render_batch(
     return (_render(renderer, rest) if rest else None), outcomes
 
 
-def _refused_entries(refs: Sequence[tuple[str, str]], results: Sequence[ReleasedLabel | Refused]) -> list[str]:
+def _refused_entries(results: Sequence[ReleasedLabel | PreparedLabel | Refused]) -> list[str]:
     """A batch's refused orders as ``Labelvault-Refused`` entries, in request order.
 
     ``<marketplace>:<order id>=<reason>``; a malformed reference (which may hold anything) is named by its
@@ -196,7 +366,7 @@ def _refused_entries(refs: Sequence[tuple[str, str]], results: Sequence[Released
     """
     return [
         f"#{i}={r.reason}" if r.marketplace is None else f"{r.marketplace}:{r.order_id}={r.reason}"
-        for i, (_, r) in enumerate(zip(refs, results, strict=True))
+        for i, r in enumerate(results)
         if isinstance(r, Refused)
     ]
 
@@ -241,14 +411,14 @@ def _render(renderer: LabelRenderer, documents: Sequence[LabelDocument]) -> byte
         raise LabelNotRendered() from exc
 
 
-def _document(client: Principal, label: PreparedLabel | ReleasedLabel, now: datetime) -> LabelDocument:
+def _document(client: Principal, label: PreparedLabel | ReleasedLabel, printed_at: datetime) -> LabelDocument:
     """What gets printed for one label: the ship-to block plus the seller's return address."""
     sender = client.return_address
     return LabelDocument(
         order_ref=label.order_id,
         marketplace=label.marketplace,
         ship_to=label.label,
-        printed_at=now,
+        printed_at=printed_at,
         return_address=None
         if sender is None
         else ReturnAddress(sender["name"], tuple(sender["lines"]), sender["country_code"]),

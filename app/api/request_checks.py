@@ -23,6 +23,8 @@ _OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 #: Most order references one batch request may carry (a wave of picking, not a data export).
 BATCH_MAX = 500
+#: What an ``Idempotency-Key`` may be: 1 to 255 visible ASCII characters (a UUID, say).
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def well_formed(marketplace: str, order_id: str) -> bool:
@@ -66,6 +68,14 @@ def wants_document(fmt: str) -> bool:
     return request.accept_mimetypes.best_match([MEDIA_TYPES[fmt], "application/json"]) == MEDIA_TYPES[fmt] and (
         MEDIA_TYPES[fmt] in request.accept_mimetypes.values()
     )
+
+
+def idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` header, if it has one; a 400 if it is not 1 to 255 visible characters."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        abort(400, "Idempotency-Key must be 1 to 255 visible ASCII characters")
+    return key
 
 
 def batch_refs(payload: Any) -> list[tuple[str, str]]:

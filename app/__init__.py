@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, Response
 
+from app import routing
 from app.settings import Settings, load_settings
 
 
@@ -20,18 +21,23 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     """
     settings = config if isinstance(config, Settings) else load_settings(config)
     app = Flask(__name__, instance_path=str(settings.instance_path))
-    app.config.update(SECRET_KEY=settings.secret_key or None, DEBUG=settings.debug)
+    app.url_rule_class = routing.Rule  # routes may say head=False (app/routing.py): the label routes do
+    app.config.update(
+        SECRET_KEY=settings.secret_key or None, DEBUG=settings.debug, MAX_CONTENT_LENGTH=settings.max_request_bytes
+    )
     if settings.key_provider == "local" and settings.production:
         logging.getLogger(__name__).warning("production mode with the local keyring (risk accepted by setting)")
 
     from app import (
         alarms,
         allowlist,
+        bodies,
         cli,
         dashboard,
         errors,
         health,
         limits,
+        logpaths,
         observability,
         refusals,
         security,
@@ -41,6 +47,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     from vault import retention
 
     observability.configure_logging(settings)
+    app.json = bodies.BoundedJSONProvider(app)  # JSON nested deeper than bodies.MAX_JSON_DEPTH is malformed: 400
     retention.configure(delivery_allowance_days=settings.retention_delivery_allowance_days)  # process-wide rules
     services.init_app(app, settings)
     security.init_app(app, settings)  # the browser session's cookie
@@ -54,6 +61,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     app.before_request(observability.start_clock)  # the request's clock: refused requests are timed too
     app.before_request(network.check_request)  # client IP (trusted-proxy rule) → global allowlist
     app.before_request(rate_limits.limit_ip)  # the address's rate limit, before any authentication work
+    app.before_request(bodies.check_size)  # a declared body above LABELVAULT_MAX_REQUEST_BYTES: 413
     # Then the route's view. The label API's (app/api): API key → client CIDRs → client rate limit → scope
     # (require_client) → the request's checks → lookup, eligibility, unseal, render, audit, commit. The
     # dashboard's pages (app/dashboard): its own session and CSRF hooks first, on its blueprint only.
@@ -74,6 +82,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     observability.init_app(app, settings)  # /metrics
     dashboard.init_app(app, settings)  # the seller dashboard: languages, pages
     cli.init_app(app)
+    logpaths.init_app(app)  # werkzeug's access log names route patterns, after every route is added
     return app
 
 

@@ -1,7 +1,7 @@
 """The demo: labelvault's main job end to end on the embedded defaults.
 
 SQLite and a local keyring under ``instance/demo/`` (made fresh each run), the bundled fake Amazon
-marketplace on loopback, then: connect a seller's Amazon account, sync its orders into the sealed vault,
+marketplace on loopback, then: connect a seller's Amazon accounts (one per region), sync their orders into the vault,
 give a packing station an API key, and fetch a shipping label through the HTTP API as JSON, ZPL and PDF,
 every release in the audit chain. Run it with ``./scripts/demo`` (or ``python -m app.demo``).
 """
@@ -27,6 +27,8 @@ from app import create_app
 from app.settings import ROOT
 from connectors.amazon import API_V2026, LwaCredentials, connector_for_account
 from connectors.amazon.accounts import connect_amazon_account
+from connectors.amazon.marketplaces import MARKETPLACES
+from connectors.amazon.marketplaces import label as marketplace_label
 from connectors.fake_amazon import FakeAmazon
 from connectors.sync import SyncProgress, sync_account
 from vault.audit import chain_for, verify_chain
@@ -62,63 +64,73 @@ def run(instance: Path, orders: int) -> int:
     shutil.rmtree(instance, ignore_errors=True)
     out = instance / "labels"
     out.mkdir(parents=True)
-    app = create_app({"instance_path": instance, "env": "development"})
-    svc = app.extensions["labelvault"]
-
-    step("labelvault: setting up the vault (SQLite + local keyring)")
-    migrate(svc.engine)
-    keys = svc.keys
-    print(f"database  {svc.settings.database_url}")
-    print(f"keyring   {svc.settings.keyring_path} (mode 0600), root key {keys.provider.current_key_id()}")
 
     step(f"starting the fake Amazon marketplace with {orders} orders (US, GB, DE, FR, JP, CN buyers)")
     with FakeAmazon(speedup=500, seed=7) as fake:
         fake.generate_orders(orders)
         seller = fake.DEFAULT_SELLER
         print(f"SP-API {fake.base_url}   LWA {fake.lwa_url}")
+        # The operator allows the fake's origin: a tenant could not point an account at it.
+        settings = {"instance_path": instance, "env": "development", "marketplace_endpoint_overrides": fake.base_url}
+        app = create_app(settings)
+        svc = app.extensions["labelvault"]
 
-        step("connecting the seller's Amazon account (credentials sealed under the seller's key)")
+        step("labelvault: setting up the vault (SQLite + local keyring)")
+        migrate(svc.engine)
+        keys = svc.keys
+        print(f"database  {svc.settings.database_url}")
+        print(f"keyring   {svc.settings.keyring_path} (mode 0600), root key {keys.provider.current_key_id()}")
+
+        step("connecting the seller's Amazon accounts, one per region (credentials checked, then sealed)")
+        by_region: dict[str, list[str]] = {}
+        for marketplace_id in seller.marketplace_ids:
+            by_region.setdefault(MARKETPLACES[marketplace_id].region, []).append(marketplace_id)
         with svc.sessions() as s:
             tenant = create_tenant(s, keys=keys, slug="demo-seller", name="Demo Cross-Border Trading", actor=DEMO_ACTOR)
             set_return_address(
                 s, tenant=tenant, name="Demo Cross-Border Trading", country_code="CN", actor=DEMO_ACTOR,
                 lines=["Bldg 3, 88 Keyuan Rd", "Nanshan District, Shenzhen 518057"],
             )  # fmt: skip
-            account = connect_amazon_account(
-                s,
-                keys=keys,
-                tenant_id=tenant.id,
-                name="Amazon NA+FE",
-                region="na",
-                api_version=API_V2026,
-                marketplace_ids=seller.marketplace_ids,
-                credentials=LwaCredentials(seller.client_id, seller.client_secret, seller.refresh_token),
-                sp_api_endpoint=fake.base_url,
-                lwa_endpoint=fake.lwa_url,
-                actor=DEMO_ACTOR,
-            )
+            account_ids = []
+            for region, ids in by_region.items():
+                account = connect_amazon_account(
+                    s,
+                    keys=keys,
+                    tenant_id=tenant.id,
+                    name=f"Amazon {region.upper()}",
+                    region=region,
+                    api_version=API_V2026,
+                    marketplace_ids=ids,
+                    credentials=LwaCredentials(seller.client_id, seller.client_secret, seller.refresh_token),
+                    sp_api_endpoint=fake.base_url,
+                    lwa_endpoint=fake.lwa_url,
+                    endpoint_overrides=svc.settings.endpoint_overrides,
+                    actor=DEMO_ACTOR,
+                )
+                account_ids.append(account.id)
+                print(f"account {account.id} ({region}): {', '.join(marketplace_label(m) for m in ids)}")
             s.commit()
-            tenant_id, account_id = tenant.id, account.id
-        markets = len(seller.marketplace_ids)
-        print(f"tenant demo-seller, account {account_id}: Orders API 2026-01-01, {markets} marketplaces")
+            tenant_id = tenant.id
 
-        step("syncing orders into the vault")
-        with svc.sessions() as s:
-            acc = s.get(MarketplaceAccount, account_id)
-            assert acc is not None
-            connector = connector_for_account(s, keys=keys, account=acc, speedup=500)
+        for account_id in account_ids:
+            step(f"syncing account {account_id}'s orders into the vault")
+            with svc.sessions() as s:
+                acc = s.get(MarketplaceAccount, account_id)
+                assert acc is not None
+                connector = connector_for_account(s, keys=keys, account=acc, speedup=500)
 
-        def show(p: SyncProgress) -> None:
-            print(f"  page {p.pages}: {p.orders} orders so far", flush=True)
+            def show(p: SyncProgress) -> None:
+                print(f"  page {p.pages}: {p.orders} orders so far", flush=True)
 
-        try:
-            summary = sync_account(svc.sessions, keys=keys, account=account_id, connector=connector, progress=show)
-        finally:
-            connector.close()
-        print(
-            f"orders: {summary.orders_new} new, {summary.orders_updated} updated, {summary.orders_unchanged} unchanged"
-            f" | calls {summary.calls}, throttled {summary.throttled} | {summary.seconds:.1f} s"
-        )
+            try:
+                summary = sync_account(svc.sessions, keys=keys, account=account_id, connector=connector, progress=show)
+            finally:
+                connector.close()
+            print(
+                f"orders: {summary.orders_new} new, {summary.orders_updated} updated, "
+                f"{summary.orders_unchanged} unchanged | calls {summary.calls}, throttled {summary.throttled} | "
+                f"{summary.seconds:.1f} s"
+            )
 
     with svc.sessions() as s:
         sealed = s.scalars(select(LabelRecordRow).limit(1)).one()

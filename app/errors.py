@@ -1,7 +1,7 @@
 """Every HTTP error is an RFC 9457 problem+json document: same shape everywhere, no stack trace, no PII.
 
 Also the refusals the HTTP side raises itself (the network check, the rate limits, the API client's CIDRs and
-scope, a label that can't be rendered), beside the vault's (:mod:`vault.errors`): each carries its
+scope), beside the vault's (:mod:`vault.errors`): each carries its
 :class:`~vault.errors.RefusalReason`. :func:`refusal_response` is the answer to every refusal; app/refusals.py
 records and audits the refusal before answering with it.
 """
@@ -15,11 +15,13 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
+from app.logpaths import route_of
 from render.interfaces import RenderError
 from vault.errors import (
     DecryptionError,
     InvalidApiKey,
     KeyServiceUnavailable,
+    LabelNotRendered,
     NotEligible,
     NotFound,
     Refusal,
@@ -70,10 +72,14 @@ class MissingScope(Refusal):
         self.scope = scope
 
 
-class LabelNotRendered(Refusal):
-    """The renderer failed for this label and format (its message, which may describe the label, is dropped)."""
+class BodyTooLarge(Refusal):
+    """The request body is larger than ``LABELVAULT_MAX_REQUEST_BYTES`` (app/bodies.py)."""
 
-    reason = RefusalReason.RENDER_FAILED
+    reason = RefusalReason.BODY_TOO_LARGE
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+        self.limit = limit
 
 
 def problem_kind(status: int) -> str:
@@ -121,6 +127,8 @@ def refusal_response(exc: Refusal) -> Response:
             # The client's own count: how many labels were issued for the order, of how many it may have.
             detail = f"{exc.issued} of {exc.cap} labels were issued for this order; an owner can grant a reprint"
             return problem(409, detail, kind="not-eligible", reason=exc.reason, issued=exc.issued, cap=exc.cap)
+        case BodyTooLarge():
+            return problem(413, f"the request body may be at most {exc.limit} bytes", kind="body-too-large")
         case NotEligible():
             # Only ever raised inside the client's own tenant, so saying why is no leak.
             return problem(409, "no label can be issued for this order now", kind="not-eligible", reason=exc.reason)
@@ -130,12 +138,12 @@ def refusal_response(exc: Refusal) -> Response:
             log.warning("label could not be rendered (%s)", type(exc.__cause__).__name__)
             return problem(422, "the label can't be rendered in this format", kind="render-failed")
         case KeyServiceUnavailable():
-            log.error("key service unavailable", extra={"path": request.path})
+            log.error("key service unavailable", extra={"path": route_of()})
             resp = problem(503, "the key service is unavailable; nothing was released", kind="key-service-unavailable")
             resp.headers["Retry-After"] = "30"
             return resp
         case DecryptionError():
-            log.error("sealed record could not be opened", extra={"path": request.path})
+            log.error("sealed record could not be opened", extra={"path": route_of()})
             return problem(500, "the label data could not be opened", kind="decryption-failed")
     log.error("refusal %s without an answer of its own", type(exc).__name__)
     return problem(500)
@@ -162,11 +170,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(VaultError)
     def _vault(exc: VaultError) -> Response:
-        log.error("vault error %s", type(exc).__name__, extra={"path": request.path})
+        log.error("vault error %s", type(exc).__name__, extra={"path": route_of()})
         return problem(500)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         # Log the type only: an exception's text may quote data it was handling.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, route_of())
         return problem(500)

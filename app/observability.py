@@ -38,6 +38,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import select
 
 from app.errors import problem_kind
+from app.logpaths import route_of
 from app.services import services
 from app.settings import Settings
 from vault.models import MarketplaceAccount, utcnow
@@ -138,14 +139,19 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-_HANDLER_MARK = "_labelvault_handler"
+class LogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root logger's one handler of labelvault's lines; :func:`configure_logging` replaces, never adds, one.
+
+    deploy/gunicorn.conf.py puts one on the root logger too, so gunicorn's master logs the same way before
+    the app is loaded; the app then replaces it rather than writing every line a second time.
+    """
 
 
 def configure_logging(settings: Settings, *, stream: Any = None) -> None:
-    """Send the root logger's records to stderr in the configured format (idempotent).
+    """Send the root logger's records to stderr in the configured format, through one handler (idempotent).
 
     ``auto`` is JSON in production and text elsewhere. In tests (``LABELVAULT_ENV=test`` with ``auto``) the
-    root logger is left to pytest.
+    root logger is left to pytest. Other handlers on the root logger (pytest's) are left alone.
     """
     fmt = settings.log_format
     if fmt == "auto":
@@ -153,11 +159,10 @@ def configure_logging(settings: Settings, *, stream: Any = None) -> None:
             return
         fmt = "json" if settings.production else "text"
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+    for old in [h for h in root.handlers if isinstance(h, LogHandler)]:
         root.removeHandler(old)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = LogHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    setattr(handler, _HANDLER_MARK, True)
     root.addHandler(handler)
     root.setLevel(settings.log_level)
     # Alembic (1.16+) logs a line per built-in plugin it sets up, on every migration: noise at INFO.
@@ -212,7 +217,7 @@ def start_clock() -> None:
 
 
 def _format_of(response: Response) -> str:
-    return {"application/json": "json", "application/zpl": "zpl", "application/pdf": "pdf"}.get(
+    return {"application/json": "json", "application/zpl": "zpl", "application/pdf": "pdf", "image/png": "png"}.get(
         response.mimetype or "", "other"
     )
 
@@ -241,11 +246,11 @@ def account(response: Response) -> Response:
         log.info(
             "%s %s %s",
             request.method,
-            request.path,
+            route_of(),
             status,
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": route_of(),  # the pattern: a path may carry a secret (app/logpaths.py)
                 "endpoint": endpoint,
                 "status": status,
                 "duration_ms": round(duration * 1000, 2),

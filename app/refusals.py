@@ -1,10 +1,10 @@
 """Refused requests: recorded and audited here, once, from the reason code the refusing error carries.
 
 Every step of the pipeline that refuses raises a :class:`~vault.errors.Refusal` whose ``reason`` is set where
-it is raised: the network check (app/allowlist.py), the rate limits (app/limits.py), the API key, the
-client's CIDRs and scope (app/api/auth.py), and the label API's order lookup, eligibility, key service,
-unsealing and rendering (app/api/labels.py, :mod:`vault.release`). No view audits anything itself: the
-refusal propagates to :func:`handle`, which
+it is raised: the network check (app/allowlist.py), the rate limits (app/limits.py), the body's size
+(app/bodies.py), the API key, the client's CIDRs and scope (app/api/auth.py), and the label API's order
+lookup, eligibility, key service, unsealing and rendering (app/api/labels.py, :mod:`vault.release`). No view
+audits anything itself: the refusal propagates to :func:`handle`, which
 
 1. notes the reason on the request (``g.refusal``) for the after-request hooks: the metrics
    (app/observability.py) and the alarms (app/alarms.py) read it there;
@@ -41,6 +41,7 @@ GATES = frozenset(
         RefusalReason.NOT_ALLOWLISTED,
         RefusalReason.RATE_LIMITED,
         RefusalReason.RATE_LIMIT_UNAVAILABLE,
+        RefusalReason.BODY_TOO_LARGE,
     }
 )
 #: Refusals an outsider can repeat at will (no valid key needed, or one used from the wrong network):
@@ -52,6 +53,7 @@ THROTTLED = frozenset(
         RefusalReason.RATE_LIMITED,
         RefusalReason.INVALID_API_KEY,
         RefusalReason.CLIENT_CIDR,
+        RefusalReason.BODY_TOO_LARGE,
     }
 )
 #: Not audited: the service's own outage of the store the audit would be throttled with, not a decision.

@@ -12,7 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from vault.netaddr import AddressError, parse_networks
+from vault.marketplace_accounts import parse_endpoint_overrides
+from vault.netaddr import AddressError, parse_networks, parse_trusted_proxies
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,16 @@ class Settings(BaseSettings):
 
     # The label API. CIDR lists are comma-separated; vault/netaddr.py says what is accepted.
     global_allowlist: str = ""  # empty: loopback only outside production (production refuses to start)
-    trusted_proxies: str = ""  # socket peers whose X-Forwarded-For is read, from the right
-    accept_broad_cidr_risk: bool = False  # allow ranges broader than /16 (IPv4) or /48 (IPv6), /0 included
+    trusted_proxies: str = ""  # socket peers whose X-Forwarded-For is read, from the right; never broader than /8, /32
+    trusted_proxy_hops: int = Field(default=2, ge=1, le=10)  # most trusted proxies in front of the app, peer included
+    accept_broad_cidr_risk: bool = False  # global allowlist only: ranges broader than /16 or /48, /0 included
     label_reissue_cap: int = Field(default=3, ge=1)  # labels per order, first issue included
     label_idempotency_hours: float = Field(default=24.0, gt=0, le=720)  # an Idempotency-Key is remembered this long
     rate_limit_ip: str = "600/minute"  # per client IP, before authentication
     rate_limit_client: str = "1200/minute"  # per API client
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"
     rate_limit_prefix: str = "labelvault"  # key prefix in the rate-limit store (Redis shared by others)
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)  # larger bodies are refused (413), as nginx does
     refusal_audit_interval: int = Field(default=60, ge=1)  # seconds between audited refusals per IP and reason
     audit_export_bucket: str = ""  # S3 bucket for `flask audit export` (Object Lock enabled in production)
     audit_export_prefix: str = "audit-heads/"
@@ -66,7 +69,7 @@ class Settings(BaseSettings):
     dashboard_session_hours: float = Field(default=12.0, gt=0)  # a sign-in lasts at most this long
     dashboard_idle_minutes: float = Field(default=30.0, gt=0)  # ... and this long without a request
     dashboard_reauth_minutes: float = Field(default=5.0, gt=0)  # label previews etc. need a second factor this fresh
-    dashboard_max_failed_logins: int = Field(default=5, ge=1)  # wrong passwords or codes before a lockout
+    dashboard_max_failed_logins: int = Field(default=5, ge=1)  # per account and address (10x: everywhere)
     dashboard_lockout_minutes: float = Field(default=15.0, gt=0)
     dashboard_cookie_secure: bool | None = None  # Secure cookies; default: on in production (HTTPS)
 
@@ -75,6 +78,9 @@ class Settings(BaseSettings):
     task_visibility_timeout: int = Field(default=3600, ge=10)  # a killed worker's task is redelivered after this
     worker_tick_seconds: float = Field(default=30.0, gt=0)  # how often due syncs, purges and key epochs are looked for
     sync_speedup: float = Field(default=1.0, gt=0)  # the fake marketplace only: multiply Amazon's rate limits
+    # Origins (comma-separated, e.g. http://127.0.0.1:8400) an account's endpoints may point at besides the
+    # marketplace's own hosts: fakes and sandboxes. Empty: the marketplaces' own hosts only.
+    marketplace_endpoint_overrides: str = ""
     purge_interval_seconds: int = Field(default=3600, ge=1)
     key_epoch_interval_seconds: int = Field(default=3600, ge=1)
     key_epoch_days: int = Field(default=90, ge=1)  # tenant key versions are replaced this often
@@ -108,6 +114,11 @@ class Settings(BaseSettings):
     def production(self) -> bool:
         return self.env == "production"
 
+    @property
+    def endpoint_overrides(self) -> frozenset[str]:
+        """The origins of ``LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES`` (validated by :meth:`problems`)."""
+        return parse_endpoint_overrides(self.marketplace_endpoint_overrides)
+
     def problems(self) -> list[str]:
         """Why this configuration must not run (empty when it may). Production is held to the strict rules."""
         out: list[str] = []
@@ -119,6 +130,7 @@ class Settings(BaseSettings):
         if self.key_provider == "aws-kms" and not self.kms_key_id:
             out.append("LABELVAULT_KMS_KEY_ID is required with LABELVAULT_KEY_PROVIDER=aws-kms")
         out += self._label_api_problems()
+        out += self._endpoint_override_problems()
         if not self.production:
             return out
         if self.debug:
@@ -143,16 +155,28 @@ class Settings(BaseSettings):
             out.append("production mode without LABELVAULT_REDIS_URL: rate limits are per process")
         return out
 
+    def _endpoint_override_problems(self) -> list[str]:
+        """The overrides must parse, and in production be HTTPS: the credentials travel to them."""
+        try:
+            origins = self.endpoint_overrides
+        except ValueError as exc:
+            return [f"LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES: {exc}"]
+        plain = sorted(o for o in origins if o.startswith("http://"))
+        if self.production and plain:
+            return [f"LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES must be https in production, not {', '.join(plain)}"]
+        return []
+
     def _label_api_problems(self) -> list[str]:
         out: list[str] = []
-        for name in ("global_allowlist", "trusted_proxies"):
-            try:
-                parse_networks(getattr(self, name), allow_broad=self.accept_broad_cidr_risk)
-            except AddressError as exc:
-                hint = (
-                    "" if self.accept_broad_cidr_risk else " (LABELVAULT_ACCEPT_BROAD_CIDR_RISK=1 accepts broad ranges)"
-                )
-                out.append(f"LABELVAULT_{name.upper()}: {exc}{hint}")
+        try:
+            parse_networks(self.global_allowlist, allow_broad=self.accept_broad_cidr_risk)
+        except AddressError as exc:
+            hint = "" if self.accept_broad_cidr_risk else " (LABELVAULT_ACCEPT_BROAD_CIDR_RISK=1 accepts broad ranges)"
+            out.append(f"LABELVAULT_GLOBAL_ALLOWLIST: {exc}{hint}")
+        try:
+            parse_trusted_proxies(self.trusted_proxies)  # its own bound: the broad-range consent doesn't apply
+        except AddressError as exc:
+            out.append(f"LABELVAULT_TRUSTED_PROXIES: {exc}")
         for name in ("rate_limit_ip", "rate_limit_client"):
             try:
                 parse_many(getattr(self, name))

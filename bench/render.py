@@ -1,19 +1,26 @@
-"""Print-ready labels through the label API on loopback: ZPL and PDF, as batches and one per request.
+"""Print-ready labels through the label API on loopback: ZPL and PDF as batches, ZPL, PDF, PNG one per request.
 
-From sealed records (half Japanese addresses in Japanese script, each buyer's name, street and building
-distinct, half Seattle), through the whole pipeline (allowlist, key, limits, lookup, eligibility, unseal,
-audit, render, commit), on one app served on 127.0.0.1 with requests sent one after another, as a packing
-station sends them:
+From sealed records (half Japanese addresses in Japanese script, a quarter Seattle, a quarter in Arabic,
+Hebrew, Thai or Hindi: right-to-left and complex scripts, each buyer's name, street and building distinct),
+through the whole pipeline (allowlist, key, limits, lookup, eligibility, unseal, audit, render, commit), on
+one app served on 127.0.0.1 with requests sent one after another, as a packing station sends them:
 
 - ``zpl_batch_per_s``: 1,000 labels as two 500-order ``POST /v1/labels/batch`` requests (203 dpi);
 - ``pdf_batch_per_s``: 200 labels as one batch request (4x6 in, embedded CJK-capable font);
 - ``pdf_single_ms``: the median time of one PDF label request (``GET ...?format=pdf``);
-- ``zpl_vs_json`` / ``pdf_vs_json``: single-label requests per second of that format over the same
+- ``png_single_ms``: the same for a PNG label (``?format=png``, 203 dpi: the PDF label rasterised);
+- ``zpl_vs_json`` / ``pdf_vs_json`` / ``png_vs_json``: single-label requests per second of that format over the same
   labels' JSON release (the baseline: same pipeline, no rendering to speak of).
+
+Before the API runs, the renderers alone (in process, no HTTP, no database): the CPU milliseconds to render
+the first 100 labels as one PDF and as one ZPL stream, and per label rendering them one at a time (the
+line before ``RESULT``; CPU time, because on a shared machine the wall clock measures the neighbours).
+``--renderers-only`` stops there, for comparing changes to the renderers.
 
 Every measurement runs ``--rounds`` times (default 3): absolute figures are the best round's, ratios the
 median of the rounds' own ratios. Last line:
-``RESULT render zpl_batch_per_s=N pdf_batch_per_s=M pdf_single_ms=P zpl_vs_json=X pdf_vs_json=Y``.
+``RESULT render zpl_batch_per_s=N pdf_batch_per_s=M pdf_single_ms=P png_single_ms=Q zpl_vs_json=X
+pdf_vs_json=Y png_vs_json=Z``.
 Targets: zpl_batch_per_s ≥ 500, pdf_batch_per_s ≥ 100, pdf_single_ms ≤ 50.
 """
 
@@ -22,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 import statistics
 import tempfile
 import threading
@@ -39,7 +47,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from connectors.samples import sample_label
-from render import warm_up
+from render import LabelDocument, ReturnAddress, make_renderer, warm_up
 from vault.clients import create_client
 from vault.db import make_engine, migrate
 from vault.keyproviders import LocalKeyProvider
@@ -98,6 +106,35 @@ WARDS = [("東京都", w) for w in ["千代田区", "中央区", "港区", "新�
     ("大阪府", "大阪市北区"), ("神奈川県", "横浜市西区"), ("愛知県", "名古屋市中区"), ("福岡県", "福岡市博多区"),
 ]  # fmt: skip
 BUILDINGS = ["グランドメゾン", "コーポ", "サンハイツ", "パークタワー", "レジデンス", "ヴィラ", "シティハウス", "メゾン"]
+# Buyers in right-to-left and complex scripts: (given names, family names, street pattern, the rest of the
+# address). Arabic and Hebrew lines carry left-to-right digits; Thai and Devanagari stack their marks.
+COMPLEX: list[tuple[list[str], list[str], str, dict[str, str]]] = [
+    (
+        ["محمد", "عبدالله", "فهد", "سارة", "نورة", "خالد", "ريم"],
+        ["العتيبي", "القحطاني", "الشمري", "الدوسري", "الحربي"],
+        "شارع الملك فهد {n}، حي العليا",
+        {"city": "الرياض", "postal_code": "12211", "country_code": "SA"},
+    ),
+    (
+        ["דוד", "משה", "יעל", "נועה", "אורי", "תמר", "איתי"],
+        ["כהן", "לוי", "מזרחי", "פרץ", "ביטון"],
+        "רחוב דיזנגוף {n} דירה 4",
+        {"city": "תל אביב-יפו", "postal_code": "6433222", "country_code": "IL"},
+    ),
+    (
+        ["สมชาย", "สมหญิง", "วิชัย", "มาลี", "ประเสริฐ", "กนกวรรณ", "ธนพล"],
+        ["ใจดี", "ศรีสุข", "วงศ์ใหญ่", "แก้วมณี", "ทองดี"],
+        "{n} ถนนสุขุมวิท ซอย 21",
+        {"district_or_county": "คลองเตยเหนือ", "city": "วัฒนา", "state_or_region": "กรุงเทพมหานคร",
+         "postal_code": "10110", "country_code": "TH"},
+    ),
+    (
+        ["राहुल", "प्रिया", "अमित", "सुनीता", "विकास", "अंजलि", "रोहित"],
+        ["शर्मा", "वर्मा", "गुप्ता", "सिंह", "पटेल"],
+        "{n} कनॉट प्लेस, ब्लॉक ए",
+        {"city": "नई दिल्ली", "state_or_region": "दिल्ली", "postal_code": "110001", "country_code": "IN"},
+    ),
+]  # fmt: skip
 
 
 def tokyo_buyer(i: int) -> LabelRecord:
@@ -114,8 +151,31 @@ def tokyo_buyer(i: int) -> LabelRecord:
     )
 
 
+RETURN_ADDRESS = ReturnAddress("Render Bench Ltd", ("88 Keyuan Rd", "Shenzhen 518057"), "CN")
+
+
+def complex_buyer(i: int) -> dict[str, str]:
+    """The i-th buyer writing Arabic, Hebrew, Thai or Hindi (in turn): a distinct name and street number."""
+    given, family, street, rest = COMPLEX[i % len(COMPLEX)]
+    j = i // len(COMPLEX)
+    return {
+        "name": f"{given[j % len(given)]} {family[(j // len(given)) % len(family)]}",
+        "address_line1": street.format(n=10 + j),
+        **rest,
+    }
+
+
+def buyer(i: int) -> LabelRecord:
+    """The i-th order's address: Tokyo for even ``i``, then a US sample buyer and a complex-script buyer in turn."""
+    if i % 2 == 0:
+        return tokyo_buyer(i)
+    if i % 4 == 1:
+        return sample_label(1000 + i, "US")
+    return LabelRecord(**complex_buyer(i // 4))
+
+
 def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
-    """One tenant with ``n`` sealed orders (alternating Tokyo and Seattle) and a packing-station key."""
+    """One tenant with ``n`` sealed orders (see :func:`buyer`) and a packing-station key."""
     engine = make_engine(url)
     migrate(engine)
     keys = KeyManager(LocalKeyProvider(instance / "keyring.json"))
@@ -123,8 +183,8 @@ def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
     with Session(engine) as s:
         tenant = create_tenant(s, keys=keys, slug="render-bench", name="Render Bench", actor="bench")
         set_return_address(
-            s, tenant=tenant, name="Render Bench Ltd", lines=["88 Keyuan Rd", "Shenzhen 518057"], country_code="CN",
-            actor="bench",
+            s, tenant=tenant, name=RETURN_ADDRESS.name, lines=list(RETURN_ADDRESS.lines),
+            country_code=RETURN_ADDRESS.country_code, actor="bench",
         )  # fmt: skip
         account = MarketplaceAccount(
             tenant_id=tenant.id, marketplace="amazon", name="JP", region="fe", api_version="2026-01-01",
@@ -134,7 +194,7 @@ def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
         s.flush()
         ids = []
         for i in range(n):
-            label = tokyo_buyer(i) if i % 2 == 0 else sample_label(1000 + i, "US")
+            label = buyer(i)
             facts = OrderFacts("amazon", f"250-{i:07d}-0000001", OrderStatus.UNSHIPPED, t0, t0)
             store_order(s, keys=keys, account=account, facts=facts, label=label)
             ids.append(facts.external_order_id)
@@ -144,6 +204,27 @@ def build(url: str, instance: Path, n: int) -> tuple[list[str], str]:
         s.commit()
     engine.dispose()
     return ids, key
+
+
+def renderers_alone(n: int, rounds: int) -> dict[str, float]:
+    """CPU milliseconds (best of ``rounds``) the renderers take in process, without HTTP, database or audit:
+    ``<fmt>`` for the bench's first ``n`` labels as one document, ``<fmt>_single`` per label for the same
+    labels rendered one at a time (what a single-label request pays)."""
+    printed = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+    documents = [LabelDocument(f"250-{i:07d}-0000001", "amazon", buyer(i), printed, RETURN_ADDRESS) for i in range(n)]
+    best: dict[str, float] = {}
+    for fmt in ("pdf", "zpl"):
+        renderer = make_renderer(fmt)
+        for _ in range(rounds):
+            t0 = time.process_time()
+            renderer.render(documents)
+            t1 = time.process_time()
+            for document in documents:
+                renderer.render([document])
+            t2 = time.process_time()
+            best[fmt] = min(best.get(fmt, math.inf), (t1 - t0) * 1000)
+            best[f"{fmt}_single"] = min(best.get(f"{fmt}_single", math.inf), (t2 - t1) * 1000 / n)
+    return best
 
 
 @contextmanager
@@ -189,7 +270,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--singles", type=int, default=200, help="single-label requests per format")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every measurement; the best of each counts")
+    ap.add_argument("--renderers-only", action="store_true", help="time the renderers alone, not the API")
     args = ap.parse_args()
+    if args.renderers_only:
+        warm_up()
+        alone = renderers_alone(100, args.rounds)
+        print(
+            f"RESULT render pdf_100_cpu_ms={alone['pdf']:.0f} zpl_100_cpu_ms={alone['zpl']:.0f} "
+            f"pdf_single_cpu_ms={alone['pdf_single']:.2f} zpl_single_cpu_ms={alone['zpl_single']:.2f}"
+        )
+        return
     logging.disable(logging.WARNING)  # request logs and rate alarms are not the subject here
     with tempfile.TemporaryDirectory() as tmp:
         instance = Path(tmp)
@@ -202,6 +292,7 @@ def main() -> None:
             }
         )  # fmt: skip
         warm_up()  # what gunicorn's post_fork does: the CJK font is loaded once per process, not per request
+        alone = renderers_alone(100, args.rounds)
         with (
             serve(app) as base,
             httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as http,
@@ -209,11 +300,12 @@ def main() -> None:
             singles(http, ids[:20], "json")  # warm the key cache and the connection
             rounds: list[dict[str, Any]] = []
             for round_no in range(args.rounds):
-                times = {fmt: singles(http, ids[: args.singles], fmt) for fmt in ("json", "zpl", "pdf")}
+                times = {fmt: singles(http, ids[: args.singles], fmt) for fmt in ("json", "zpl", "pdf", "png")}
                 zpl_batch = batches(http, ids[:1000], "zpl")
                 pdf_batch = batches(http, ids[:200], "pdf")
                 per_s = {fmt: len(t) / sum(t) for fmt, t in times.items()}
-                rounds.append({**per_s, "pdf_ms": statistics.median(times["pdf"]) * 1000, "zpl_batch": zpl_batch,
+                rounds.append({**per_s, "pdf_ms": statistics.median(times["pdf"]) * 1000,
+                               "png_ms": statistics.median(times["png"]) * 1000, "zpl_batch": zpl_batch,
                                "pdf_batch": pdf_batch})  # fmt: skip
                 medians = "  ".join(f"{fmt} {statistics.median(t) * 1000:.1f} ms" for fmt, t in times.items())
                 print(
@@ -227,12 +319,20 @@ def main() -> None:
     zpl_batch = max(r["zpl_batch"] for r in rounds)
     pdf_batch = max(r["pdf_batch"] for r in rounds)
     pdf_ms = min(r["pdf_ms"] for r in rounds)
+    png_ms = min(r["png_ms"] for r in rounds)
     zpl_vs_json = statistics.median(r["zpl"] / r["json"] for r in rounds)
     pdf_vs_json = statistics.median(r["pdf"] / r["json"] for r in rounds)
-    print(f"best single-label rates: json {best['json']:.0f}/s, zpl {best['zpl']:.0f}/s, pdf {best['pdf']:.0f}/s")
+    png_vs_json = statistics.median(r["png"] / r["json"] for r in rounds)
+    print(
+        f"renderers alone (CPU): 100 labels in one document pdf {alone['pdf']:.0f} ms, zpl {alone['zpl']:.0f} ms; "
+        f"one label alone pdf {alone['pdf_single']:.2f} ms, zpl {alone['zpl_single']:.2f} ms"
+    )
+    rates = ", ".join(f"{fmt} {best[fmt]:.0f}/s" for fmt in ("json", "zpl", "pdf", "png"))
+    print(f"best single-label rates: {rates}")
     print(
         f"RESULT render zpl_batch_per_s={zpl_batch:.0f} pdf_batch_per_s={pdf_batch:.0f} "
-        f"pdf_single_ms={pdf_ms:.1f} zpl_vs_json={zpl_vs_json:.2f} pdf_vs_json={pdf_vs_json:.2f}"
+        f"pdf_single_ms={pdf_ms:.1f} png_single_ms={png_ms:.1f} zpl_vs_json={zpl_vs_json:.2f} "
+        f"pdf_vs_json={pdf_vs_json:.2f} png_vs_json={png_vs_json:.2f}"
     )
 
 

@@ -47,12 +47,17 @@ forwarded_allow_ips = os.environ.get("LABELVAULT_TRUSTED_PROXIES") or "127.0.0.1
 if os.environ.get("LABELVAULT_LOG_FORMAT", "auto") == "json" or (
     os.environ.get("LABELVAULT_LOG_FORMAT", "auto") == "auto" and os.environ.get("LABELVAULT_ENV") == "production"
 ):
+    # The root logger's handler is the app's own (app.observability.LogHandler): when the app loads in the
+    # worker, configure_logging replaces it instead of adding a second one (each line once, not twice).
     logconfig_dict: dict[str, Any] = {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "app.observability.JsonFormatter"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
-        "root": {"handlers": ["stderr"], "level": loglevel.upper()},
+        "handlers": {
+            "stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+            "app": {"class": "app.observability.LogHandler", "formatter": "json", "stream": "ext://sys.stderr"},
+        },
+        "root": {"handlers": ["app"], "level": loglevel.upper()},
         "loggers": {
             "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
             "gunicorn.access": {"handlers": [], "propagate": False},

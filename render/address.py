@@ -61,6 +61,50 @@ def _country_format(country_code: str) -> _CountryFormat:
     )
 
 
+def _city_is_the_region(country_code: str, template: str, city: str, state: str) -> bool:
+    """Whether the city only repeats the region, so the format would print it twice (China's municipalities:
+    上海市 is the province, its subdivisions are districts; written once, not "上海市上海市").
+
+    Decided by the country's own data, not by name: the city is dropped only where the format prints both
+    city and region and the region's listed subdivisions don't include a city of that name. Where the format
+    has no region (Germany, Austria, Switzerland: Berlin, Hamburg, Wien) the city is always kept.
+    """
+    if not city or city.casefold() != state.casefold() or "%C" not in template or "%S" not in template:
+        return False
+    subdivisions = _region_cities(country_code, state)
+    return bool(subdivisions) and city.casefold() not in subdivisions
+
+
+@functools.lru_cache(maxsize=1024)
+def _region_cities(country_code: str, state: str) -> frozenset[str]:
+    """The cities the country's data lists under a region (local and Latin names, casefolded)."""
+    try:
+        rules = get_validation_rules({"country_code": country_code, "country_area": state})
+    except ValueError:
+        return frozenset()
+    return frozenset(name.casefold() for choice in rules.city_choices for name in choice)
+
+
+#: Countries whose domestic carriers expect the recipient's phone on the label (Yamato, Sagawa and Japan Post
+#: call ahead of a delivery); elsewhere the phone stays off the printed label even where it is released.
+PHONE_ON_DOMESTIC_LABELS = frozenset({"JP"})
+
+
+def phone_line(record: LabelRecord, origin_country: str | None) -> str:
+    """``"TEL <phone>"`` for a domestic label to a country in :data:`PHONE_ON_DOMESTIC_LABELS` whose phone the
+    client's profile released (``record.phone`` set), else ``""``. ``origin_country``: the return address's."""
+    destination = (record.country_code or "").strip().upper()
+    phone = clean_field(record.phone)
+    if not phone or destination not in PHONE_ON_DOMESTIC_LABELS or (origin_country or "").upper() != destination:
+        return ""
+    return f"TEL {phone}"
+
+
+def country_name(country_code: str | None) -> str:
+    """The country's name as the last line of its addresses (in capitals, as the UPU asks), "" if unknown."""
+    return _country_format((country_code or "").strip().upper()).country_name
+
+
 def clean_field(value: str | None) -> str:
     """One buyer value as a single printable line: controls and line breaks become spaces, runs collapse."""
     if not value:
@@ -92,9 +136,6 @@ def layout_address(label: LabelRecord) -> list[str]:
         _POSTAL: clean_field(label.postal_code),
         _SORTING: "",
     }
-    if values[_CITY] and values[_CITY].casefold() == values[_STATE].casefold():
-        # China's municipalities are both province and city (上海市): written once, not "上海市上海市".
-        values[_CITY] = ""
     street = [
         line for line in map(clean_field, (label.address_line1, label.address_line2, label.address_line3)) if line
     ]
@@ -102,6 +143,8 @@ def layout_address(label: LabelRecord) -> list[str]:
     # a romanised Tokyo address is written, and read, in Latin order.
     local_script = fmt.local != fmt.latin and any(_is_non_latin_letter(c) for v in values.values() for c in v)
     template = fmt.local if local_script else fmt.latin
+    if _city_is_the_region(country_code, template, values[_CITY], values[_STATE]):
+        values[_CITY] = ""
     if local_script:
         values[_DISTRICT] = _join_places(
             [clean_field(label.district_or_county), clean_field(label.municipality)], local_script=True

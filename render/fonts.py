@@ -1,49 +1,57 @@
-"""The label font: discovered once, loaded once per process, glyph outlines cached as they are first used.
+"""The label fonts: one face per script, found once, loaded once per process, glyph outlines cached by glyph id.
 
-One font has to cover Latin, Greek, Cyrillic, kana, Hangul and Han, because a cross-border seller's labels
-go to Tokyo, Shanghai, Seoul and Berlin from the same printer. The default is Noto Sans CJK (Debian's
-``fonts-noto-cjk``), whose collection carries one face per region: the same code point is drawn the way
-Japanese, Simplified Chinese, Traditional Chinese or Korean readers expect, so each label uses the face of
-its destination. WenQuanYi Zen Hei and Droid Sans Fallback are accepted where Noto is not installed.
+A cross-border seller's labels go to Tokyo, Riyadh, Tel Aviv, Bangkok, Delhi and Berlin from the same
+printer, so no single font will do. Text is drawn from HarfBuzz-shaped glyph ids (:mod:`render.shaping`),
+and each run of one script gets a face that writes it (Debian's packages):
 
-Loading is the expensive part (a CJK collection's cmap and outline index take ~0.1-0.3 s per face), so a
-font is loaded once per process (:func:`load_font`, :func:`warm_up`) and each glyph's outline is converted
-once and kept; a label afterwards costs dictionary look-ups.
+- Han, kana, Hangul, and Latin/Greek/Cyrillic by default: Noto Sans CJK (``fonts-noto-cjk``), whose
+  collection carries one face per region, so the same code point is drawn the way Japanese, Simplified
+  Chinese, Traditional Chinese or Korean readers expect (:meth:`LabelFont.face_for` a destination);
+  WenQuanYi Zen Hei and Droid Sans Fallback where Noto CJK is not installed;
+- every other script: its Noto face from ``fonts-noto-core``, found by the Unicode script's name
+  (``NotoSansArabic-Regular.ttf``, ``NotoSansHebrew…``, ``NotoSansThai…``, ``NotoSansDevanagari…``);
+- characters the script's face lacks: DejaVu Sans (``fonts-dejavu-core``: accented Greek, symbols), then
+  Symbola (``fonts-symbola``: emoji and pictographs as outlines; colour emoji fonts are bitmaps).
+
+A character no installed face draws is a :class:`FontCoverageError` naming its script and code point, never
+a box. Faces are HarfBuzz objects over memory-mapped files (loading one costs microseconds, not the ~0.3 s
+of parsing a CJK collection's tables); each glyph's outline becomes PDF path operators once per process.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import threading
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from fontTools.pens.basePen import BasePen
-from fontTools.pens.boundsPen import BoundsPen
-from fontTools.ttLib import TTFont, TTLibError
+import uharfbuzz as hb
+from fontTools import unicodedata as ucd
 
 from render.interfaces import FontCoverageError, RenderError
 
-if TYPE_CHECKING:
-    from PIL import ImageFont
-
-#: Where Debian's packages put the fonts we can use, best first (and the package that ships each).
+#: Where Debian's packages put the CJK fonts we can use, best first (and the package that ships each).
 FONT_CANDIDATES: tuple[tuple[str, str], ...] = (
     ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", "fonts-noto-cjk"),
     ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", "fonts-wqy-zenhei"),
     ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", "fonts-droid-fallback"),
 )
-#: Fills the gaps of the CJK fonts in European scripts (Noto Sans CJK has no accented Greek, ή or ώ):
-#: DejaVu Sans, Debian's ``fonts-dejavu-core``. Used for a character only when the main face lacks it.
-FALLBACK_CANDIDATES: tuple[tuple[str, str], ...] = (
-    ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", "fonts-dejavu-core"),
+#: Faces tried, in order, for characters the script's own face lacks (file name, package).
+FALLBACK_FILES: tuple[tuple[str, str], ...] = (
+    ("DejaVuSans.ttf", "fonts-dejavu-core"),
+    ("NotoSans-Regular.ttf", "fonts-noto-core"),
+    ("Symbola_hint.ttf", "fonts-symbola"),
+    ("Symbola.ttf", "fonts-symbola"),
 )
-#: Other distributions put the same files elsewhere; searched by file name below these roots.
-_FONT_ROOTS = ("/usr/share/fonts", "/usr/local/share/fonts")
+#: Searched (once per process) for font files by name, so other distributions' layouts work too.
+FONT_ROOTS = ("/usr/share/fonts", "/usr/local/share/fonts")
+
+#: Scripts the CJK collection writes itself (ISO 15924); Common and Inherited characters follow their run.
+CJK_SCRIPTS = frozenset({"Hani", "Hira", "Kana", "Hang", "Bopo", "Latn", "Grek", "Cyrl", "Zyyy", "Zinh", "Zzzz"})
 
 #: Region suffix in a collection face's family name ("Noto Sans CJK SC") -> destination countries using it.
 _REGION_COUNTRIES = {
@@ -55,59 +63,74 @@ _REGION_COUNTRIES = {
 }
 #: Regional glyph forms don't matter for Latin/Greek/Cyrillic; the Japanese face is the house default.
 _DEFAULT_REGION = "JP"
-#: Glyph-space units of every cached outline: 1/1000 em, what a PDF Type 3 font matrix of 0.001 expects.
+#: Glyph-space units of every cached outline and position: 1/1000 em, what a PDF Type 3 font matrix of
+#: 0.001 expects.
 UNITS_PER_EM = 1000
 
+_serials = itertools.count(1)
 
+
+@functools.lru_cache(maxsize=16384)
 def is_ignorable(char: str) -> bool:
-    """Whether a character draws nothing and needs no glyph: controls and format characters (ZWSP, LRM, ZWJ)."""
-    return unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp")
+    """Whether a character draws nothing and needs no glyph: controls, format characters (ZWSP, LRM, ZWJ)
+    and variation selectors (HarfBuzz drops them from the shaped run; they only steer its choices)."""
+    code = ord(char)
+    return (
+        unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
+    )
 
 
-def _right_to_left(char: str) -> bool:
-    # Hebrew and Arabic need bidi reordering (and Arabic shaping) that glyph-by-glyph drawing can't do:
-    # they'd print backwards, so they count as not covered rather than print wrong.
-    return unicodedata.bidirectional(char) in ("R", "AL")
+@functools.lru_cache(maxsize=16384)
+def script_of(char: str) -> str:
+    """The character's Unicode script as an ISO 15924 code ("Arab", "Latn"; "Zyyy" common, "Zinh" inherited)."""
+    return str(ucd.script(char))
+
+
+def script_name(code: str) -> str:
+    """The script's English name ("Arabic") for error messages: names the script, not the text."""
+    return str(ucd.script_name(code, default=code))
 
 
 @dataclass(frozen=True, slots=True)
 class Glyph:
     """One glyph in 1/1000 em: its advance, ink box, and outline as PDF path operators (filled, nonzero)."""
 
-    advance: int
+    advance: float
     bbox: tuple[int, int, int, int]
     path: bytes
 
 
-class _PdfPathPen(BasePen):  # type: ignore[misc]  # fontTools ships no type information
-    """Collects an outline as PDF path operators, scaled to 1/1000 em (quadratic curves become cubic)."""
+class _PdfPathPen:
+    """Collects an outline HarfBuzz draws as PDF path operators, scaled to 1/1000 em (quadratics raised)."""
 
-    def __init__(self, glyph_set: Any, scale: float) -> None:
-        super().__init__(glyph_set)
+    def __init__(self, scale: float) -> None:
         self._scale = scale
         self._ops: list[str] = []
+        self._current = (0.0, 0.0)
 
     def _xy(self, point: tuple[float, float]) -> str:
-        x, y = point
-        return f"{_num(x * self._scale)} {_num(y * self._scale)}"
+        return f"{_num(point[0] * self._scale)} {_num(point[1] * self._scale)}"
 
-    def _moveTo(self, pt: tuple[float, float]) -> None:
+    def moveTo(self, pt: tuple[float, float]) -> None:
         self._ops.append(f"{self._xy(pt)} m")
+        self._current = pt
 
-    def _lineTo(self, pt: tuple[float, float]) -> None:
+    def lineTo(self, pt: tuple[float, float]) -> None:
         self._ops.append(f"{self._xy(pt)} l")
+        self._current = pt
 
-    def _curveToOne(self, pt1: tuple[float, float], pt2: tuple[float, float], pt3: tuple[float, float]) -> None:
+    def curveTo(self, pt1: tuple[float, float], pt2: tuple[float, float], pt3: tuple[float, float]) -> None:
         self._ops.append(f"{self._xy(pt1)} {self._xy(pt2)} {self._xy(pt3)} c")
+        self._current = pt3
 
-    def _qCurveToOne(self, pt1: tuple[float, float], pt2: tuple[float, float]) -> None:
+    def qCurveTo(self, pt1: tuple[float, float], pt2: tuple[float, float]) -> None:
         # PDF has no quadratic Bézier: raise the degree (control points 2/3 of the way to the off-curve point).
-        x0, y0 = self._getCurrentPoint()
+        x0, y0 = self._current
         c1 = (x0 + 2 * (pt1[0] - x0) / 3, y0 + 2 * (pt1[1] - y0) / 3)
         c2 = (pt2[0] + 2 * (pt1[0] - pt2[0]) / 3, pt2[1] + 2 * (pt1[1] - pt2[1]) / 3)
-        self._curveToOne(c1, c2, pt2)
+        self.curveTo(c1, c2, pt2)
 
-    def _closePath(self) -> None:
+    def closePath(self) -> None:
         self._ops.append("h")
 
     def path(self) -> bytes:
@@ -120,139 +143,95 @@ def _num(value: float) -> str:
 
 
 class FontFace:
-    """One face of the label font (e.g. "Noto Sans CJK SC"): coverage, metrics and cached glyph outlines."""
+    """One face of one font file (e.g. "Noto Sans Arabic"): coverage, metrics and cached glyph outlines.
 
-    _tt: TTFont
+    ``serial`` numbers the face within the process; PDF glyph names carry it (``/f3g812``: face 3, glyph 812),
+    so a glyph's origin can be read back from the file.
+    """
 
-    def __init__(self, font: LabelFont, index: int, family: str) -> None:
-        self.font = font
+    def __init__(self, path: Path, index: int, family: str) -> None:
+        self.path = path
         self.index = index
         self.family = family
-        tt = TTFont(font.path, fontNumber=index, lazy=True) if font.is_collection else TTFont(font.path, lazy=True)
-        outline_tag = "CFF " if "CFF " in tt.reader.tables else "glyf"
-        self._outline_key = (outline_tag, tt.reader.tables[outline_tag].offset)
-        donor = font._outline_donor(self._outline_key)
-        if donor is not None:
-            # Faces of one collection share the outline table; reading its glyph order again would cost as
-            # much as loading the face afresh, so borrow the donor's (same table, same order).
-            tt.setGlyphOrder(donor._tt.getGlyphOrder())
-            self._glyph_set: Any = donor._glyph_set
-        else:
-            self._glyph_set = tt.getGlyphSet()
-        self._tt = tt
-        self._cmap: dict[int, str] = tt.getBestCmap() or {}
-        self._scale = UNITS_PER_EM / tt["head"].unitsPerEm
-        self.ascent = round(tt["hhea"].ascent * self._scale)
-        self.descent = round(tt["hhea"].descent * self._scale)
-        # Shared by every face drawing from the same outline table: a glyph is converted once per process.
-        self._glyphs = font._glyph_cache(self._outline_key)
-        self._fallback = font.fallback.face_for(None) if font.fallback is not None else None
+        self.serial = next(_serials)
+        self.hb_face = hb.Face(hb.Blob.from_file_path(str(path)), index)
+        self.hb_font = hb.Font(self.hb_face)
+        self.upem = self.hb_face.upem
+        self.scale = UNITS_PER_EM / self.upem
+        extents = self.hb_font.get_font_extents("ltr")
+        self.ascent = round(extents.ascender * self.scale)
+        self.descent = round(extents.descender * self.scale)
+        self._lock = threading.Lock()
+        self._glyphs: dict[int, Glyph] = {}
+        self._nominal: dict[str, int | None] = {}
 
-    def covers(self, char: str) -> bool:
-        """Whether this face (or the fallback font) can draw the character; ignorable ones need no glyph."""
-        if is_ignorable(char):
-            return True
-        if _right_to_left(char):
-            return False
-        return ord(char) in self._cmap or (self._fallback is not None and ord(char) in self._fallback._cmap)
+    def gid(self, char: str) -> int | None:
+        """The face's glyph for a character by its cmap, ``None`` if it has none."""
+        try:
+            return self._nominal[char]
+        except KeyError:
+            found = self.hb_font.get_nominal_glyph(ord(char))
+            self._nominal[char] = found or None  # glyph 0 is .notdef: a box, not the character
+            return self._nominal[char]
 
-    def source(self, char: str) -> FontFace:
-        """The face that draws ``char``: this one, or the fallback font's where this one lacks the glyph."""
-        if ord(char) in self._cmap or self._fallback is None:
-            return self
-        return self._fallback
+    def has(self, char: str) -> bool:
+        """Whether this face draws the character (ignorable ones need no glyph)."""
+        return is_ignorable(char) or self.gid(char) is not None
 
-    def runs(self, text: str) -> list[tuple[FontFace, str]]:
-        """``text`` split into runs drawn by one face each (for rasterisers without per-glyph fallback)."""
-        out: list[tuple[FontFace, str]] = []
-        for char in text:
-            if is_ignorable(char):
-                continue
-            face = self.source(char)
-            if out and out[-1][0] is face:
-                out[-1] = (face, out[-1][1] + char)
-            else:
-                out.append((face, char))
-        return out
-
-    def missing(self, text: str) -> list[str]:
-        """The characters of ``text`` this face can't draw, in order of first appearance."""
-        return list(dict.fromkeys(c for c in text if not self.covers(c)))
-
-    def check_coverage(self, text: str, *, what: str) -> None:
-        """Raise :class:`FontCoverageError` unless every character of ``text`` has a glyph.
-
-        The message names the field and the code points (not the text): enough to act on, no PII.
-        """
-        missing = self.missing(text)
-        if missing:
-            points = ", ".join(f"U+{ord(c):04X}" for c in missing[:5])
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise FontCoverageError(f"font {self.family!r} has no glyph for {points}{more} in {what}")
-
-    def glyph(self, char: str) -> Glyph:
-        """The glyph for a covered character (see :meth:`covers`), converted on first use."""
-        if ord(char) not in self._cmap and self._fallback is not None:
-            return self._fallback.glyph(char)
-        name = self._cmap[ord(char)]
-        cached = self._glyphs.get(name)
+    def glyph(self, gid: int) -> Glyph:
+        """The glyph with id ``gid``, its outline converted on first use and kept for the process."""
+        cached = self._glyphs.get(gid)
         if cached is not None:
             return cached
-        with self.font._lock:  # fontTools' lazy tables aren't thread-safe; conversions are rare
-            glyph = self._glyphs.get(name)
+        with self._lock:
+            glyph = self._glyphs.get(gid)
             if glyph is None:
-                glyph = self._convert(name)
-                self._glyphs[name] = glyph
+                glyph = self._glyphs[gid] = self._convert(gid)
         return glyph
 
-    def _convert(self, name: str) -> Glyph:
-        source = self._glyph_set[name]
-        pen = _PdfPathPen(self._glyph_set, self._scale)
-        source.draw(pen)
-        bounds = BoundsPen(self._glyph_set)
-        source.draw(bounds)
-        box = bounds.bounds or (0, 0, 0, 0)
-        bbox = (
-            int(box[0] * self._scale // 1),
-            int(box[1] * self._scale // 1),
-            -int(-box[2] * self._scale // 1),
-            -int(-box[3] * self._scale // 1),
-        )
-        return Glyph(advance=round(source.width * self._scale), bbox=bbox, path=pen.path())
+    def _convert(self, gid: int) -> Glyph:
+        pen = _PdfPathPen(self.scale)
+        self.hb_font.draw_glyph_with_pen(gid, pen)
+        extents = self.hb_font.get_glyph_extents(gid)
+        if extents is None:
+            bbox = (0, 0, 0, 0)
+        else:
+            x0, y1 = extents.x_bearing, extents.y_bearing
+            x1, y0 = x0 + extents.width, y1 + extents.height
+            s = self.scale
+            bbox = (int(x0 * s // 1), int(y0 * s // 1), -int(-x1 * s // 1), -int(-y1 * s // 1))
+        return Glyph(advance=self.hb_font.get_glyph_h_advance(gid) * self.scale, bbox=bbox, path=pen.path())
 
-    def advance(self, char: str) -> int:
-        """Advance width of a character in 1/1000 em (0 for ignorable characters)."""
-        return 0 if is_ignorable(char) else self.glyph(char).advance
-
-    def text_width(self, text: str, size: float) -> float:
-        """Width of a run of covered text at ``size`` points (or pixels)."""
-        return sum(self.advance(c) for c in text) * size / UNITS_PER_EM
-
-    def raster_font(self, size_px: int) -> ImageFont.FreeTypeFont:
-        """This face as a Pillow font of ``size_px`` pixels (for rasterising text into printer graphics)."""
-        return _pillow_font(str(self.font.path), self.index, size_px)
+    def char_advance(self, char: str) -> float:
+        """The nominal advance of a character this face has, in 1/1000 em (for wrapping before shaping)."""
+        gid = self.gid(char)
+        return 0.0 if gid is None or is_ignorable(char) else self.glyph(gid).advance
 
 
 class LabelFont:
-    """A font file (single face or collection) and its faces, loaded lazily and kept for the process."""
+    """Every face a label may need: the CJK collection's regional faces, each script's face, the fallbacks.
 
-    def __init__(self, path: Path, fallback: LabelFont | None = None) -> None:
-        self.path = path
-        self.fallback = fallback
-        self.is_collection = _is_ttc(path)
+    Faces load on first use and stay for the process; lookups are cached per (script, region).
+    """
+
+    def __init__(self, cjk_path: Path, fallbacks: Iterable[Path] = ()) -> None:
+        self.path = cjk_path
+        self.is_collection = _is_ttc(cjk_path)
         self._lock = threading.RLock()
-        self._faces: dict[int, FontFace] = {}
-        self._glyph_caches: dict[tuple[str, int], dict[str, Glyph]] = {}
         self._region_face = self._read_regions()
+        self._faces: dict[tuple[Path, int], FontFace] = {}
+        self._fallback_paths = tuple(dict.fromkeys(p for p in fallbacks if p != cjk_path))
+        self._chains: dict[tuple[str, str], tuple[FontFace, ...]] = {}
+        # (character, script, region) -> face: single characters, looked up for every glyph of every label.
+        self._char_faces: dict[tuple[str, str, str], FontFace | None] = {}
 
     def _read_regions(self) -> dict[str, tuple[int, str]]:
         """Map region code -> (face index, family) for a CJK collection; single fonts get the default only."""
+        blob = hb.Blob.from_file_path(str(self.path))
+        count = hb.Face(blob).count if self.is_collection else 1
         regions: dict[str, tuple[int, str]] = {}
-        count = _face_count(self.path) if self.is_collection else 1
         for index in range(count):
-            tt = TTFont(self.path, fontNumber=index, lazy=True) if self.is_collection else TTFont(self.path, lazy=True)
-            family = str(tt["name"].getDebugName(1) or self.path.stem)
-            tt.close()
+            family = str(hb.Face(blob, index).get_name(hb.OTNameIdPredefined.FONT_FAMILY) or self.path.stem)
             words = family.split()
             if "Mono" in words:
                 continue  # proportional faces read better on a label
@@ -262,34 +241,79 @@ class LabelFont:
             raise RenderError(f"no usable face in label font {self.path.name}")
         return regions
 
-    def _outline_donor(self, key: tuple[str, int]) -> FontFace | None:
-        return next((face for face in self._faces.values() if face._outline_key == key), None)
-
-    def _glyph_cache(self, key: tuple[str, int]) -> dict[str, Glyph]:
-        return self._glyph_caches.setdefault(key, {})
-
-    def face_for(self, country_code: str | None) -> FontFace:
-        """The face whose glyph forms suit the destination country (Japanese forms where none is specific)."""
-        code = (country_code or "").upper()
-        region = next((r for r, countries in _REGION_COUNTRIES.items() if code in countries), _DEFAULT_REGION)
-        index, family = (
-            self._region_face.get(region)
-            or self._region_face.get(_DEFAULT_REGION)
-            or next(iter(self._region_face.values()))
-        )
-        face = self._faces.get(index)
+    def _face(self, path: Path, index: int = 0, family: str | None = None) -> FontFace:
+        key = (path, index)
+        face = self._faces.get(key)
         if face is None:
             with self._lock:
-                face = self._faces.get(index)
+                face = self._faces.get(key)
                 if face is None:
-                    face = FontFace(self, index, family)
-                    self._faces[index] = face
+                    try:
+                        face = FontFace(path, index, family or _family(path, index))
+                    except Exception as exc:  # HarfBuzz raises plain exceptions for unreadable files
+                        raise RenderError(f"can't load label font {path.name}: {type(exc).__name__}") from exc
+                    self._faces[key] = face
         return face
 
+    def face_for(self, country_code: str | None) -> FontFace:
+        """The CJK face whose glyph forms suit the destination country (Japanese where none is specific)."""
+        index, family = self._region_face.get(_region(country_code)) or next(iter(self._region_face.values()))
+        return self._face(self.path, index, family)
+
     def faces(self) -> list[FontFace]:
-        """Every regional face, loading those not loaded yet."""
+        """Every regional CJK face, loading those not loaded yet."""
         countries = [countries[0] for countries in _REGION_COUNTRIES.values()]
         return list({id(f): f for f in (self.face_for(c) for c in countries)}.values())
+
+    def chain(self, script: str, country_code: str | None) -> tuple[FontFace, ...]:
+        """The faces tried, in order, for a run of ``script`` on a label to ``country_code``."""
+        key = (script, _region(country_code))
+        found = self._chains.get(key)
+        if found is None:
+            own = [] if script in CJK_SCRIPTS else [self._face(p) for p in script_font_files(script)]
+            found = (*own, self.face_for(country_code), *(self._face(p) for p in self._fallback_paths))
+            self._chains[key] = found
+        return found
+
+    def face_of(self, char: str, script: str, country_code: str | None) -> FontFace | None:
+        """The first face of the script's chain that draws ``char``; ``None`` if no installed face does."""
+        key = (char, script, _region(country_code))
+        try:
+            return self._char_faces[key]
+        except KeyError:
+            found = next((f for f in self.chain(script, country_code) if f.has(char)), None)
+            self._char_faces[key] = found
+            return found
+
+    def _drawn(self, char: str, country_code: str | None) -> bool:
+        return self.face_of(char, script_of(char), country_code) is not None
+
+    def check_coverage(self, text: str, country_code: str | None, *, what: str) -> None:
+        """Raise :class:`FontCoverageError` unless some installed face draws every character of ``text``.
+
+        The message names the field, the scripts and the code points (not the text): enough to act on, no PII.
+        """
+        missing = [
+            c
+            for c in dict.fromkeys(text)
+            if not is_ignorable(c) and self.face_of(c, script_of(c), country_code) is None
+        ]
+        if missing:
+            scripts = ", ".join(dict.fromkeys(script_name(script_of(c)) for c in missing))
+            points = ", ".join(f"U+{ord(c):04X}" for c in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise FontCoverageError(f"no installed font draws the {scripts} script ({points}{more}) in {what}")
+
+
+@functools.lru_cache(maxsize=512)
+def _region(country_code: str | None) -> str:
+    code = (country_code or "").upper()
+    return next((r for r, countries in _REGION_COUNTRIES.items() if code in countries), _DEFAULT_REGION)
+
+
+def _family(path: Path, index: int) -> str:
+    face = hb.Face(hb.Blob.from_file_path(str(path)), index)
+    return str(face.get_name(hb.OTNameIdPredefined.FONT_FAMILY) or path.stem)
 
 
 def _is_ttc(path: Path) -> bool:
@@ -297,61 +321,79 @@ def _is_ttc(path: Path) -> bool:
         return handle.read(4) == b"ttcf"
 
 
-def _face_count(path: Path) -> int:
-    with path.open("rb") as handle:
-        header = handle.read(12)
-    return int.from_bytes(header[8:12], "big")
+@functools.cache
+def installed_fonts() -> dict[str, Path]:
+    """Every font file under :data:`FONT_ROOTS` by file name (the first found wins), read once per process."""
+    found: dict[str, Path] = {}
+    for root in FONT_ROOTS:
+        for dirpath, _dirs, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                if name.lower().endswith((".ttf", ".otf", ".ttc")):
+                    found.setdefault(name, Path(dirpath) / name)
+    return found
+
+
+@functools.cache
+def script_font_files(script: str) -> tuple[Path, ...]:
+    """The installed Noto faces for a script, by Noto's naming (``NotoSans<Script>[UI]-Regular.ttf``)."""
+    name = "".join(
+        part.capitalize() if part.islower() else part for part in script_name(script).replace("_", " ").split()
+    )
+    candidates = (
+        f"NotoSans{name}-Regular.ttf",
+        f"NotoSans{name}UI-Regular.ttf",
+        f"NotoSerif{name}-Regular.ttf",
+        f"Noto{name}-Regular.ttf",
+    )
+    fonts = installed_fonts()
+    return tuple(fonts[c] for c in candidates if c in fonts)
 
 
 def find_font_file() -> Path:
-    """The best installed label font; :class:`RenderError` naming the packages to install when none is."""
+    """The best installed CJK label font; :class:`RenderError` naming the packages to install when none is."""
     for candidate, _package in FONT_CANDIDATES:
         if os.path.isfile(candidate):
             return Path(candidate)
-    names = {Path(candidate).name for candidate, _ in FONT_CANDIDATES}
-    for root in _FONT_ROOTS:
-        for dirpath, _dirs, files in os.walk(root):
-            for name in files:
-                if name in names:
-                    return Path(dirpath) / name
+    fonts = installed_fonts()
+    for candidate, _package in FONT_CANDIDATES:
+        if Path(candidate).name in fonts:
+            return fonts[Path(candidate).name]
     packages = " or ".join(package for _, package in FONT_CANDIDATES)
     raise RenderError(f"no label font covering CJK is installed (install {packages})")
 
 
-def find_fallback_file() -> Path | None:
-    """The installed fallback font for European scripts, if any."""
-    return next((Path(c) for c, _ in FALLBACK_CANDIDATES if os.path.isfile(c)), None)
+def find_fallback_files() -> tuple[Path, ...]:
+    """The installed fallback faces, in the order they are tried."""
+    fonts = installed_fonts()
+    return tuple(fonts[name] for name, _ in FALLBACK_FILES if name in fonts)
 
 
 @functools.cache
-def _load(path: Path, fallback: Path | None) -> LabelFont:
+def _load(path: Path, fallbacks: tuple[Path, ...]) -> LabelFont:
     try:
-        return LabelFont(path, fallback=_load(fallback, None) if fallback is not None and fallback != path else None)
-    except (OSError, TTLibError, KeyError) as exc:
+        return LabelFont(path, fallbacks)
+    except OSError as exc:
         raise RenderError(f"can't load label font {path.name}: {type(exc).__name__}") from exc
 
 
 def load_font(path: str | os.PathLike[str] | None = None) -> LabelFont:
-    """The label font at ``path`` (default: :func:`find_font_file`), loaded once per process."""
-    return _load(Path(path).resolve() if path is not None else find_font_file(), find_fallback_file())
+    """The label fonts with the CJK font at ``path`` (default: :func:`find_font_file`), loaded once per process."""
+    return _load(Path(path).resolve() if path is not None else find_font_file(), find_fallback_files())
 
 
 def warm_up(path: str | os.PathLike[str] | None = None, *, preload: Iterable[str] = "") -> LabelFont:
-    """Pay the font's loading cost now (at worker start), not on the first label request.
+    """Pay the fonts' loading cost now (at worker start), not on the first label request.
 
-    Loads every regional face and converts the glyphs of printable ASCII plus ``preload``.
+    Loads every regional CJK face and the faces of the scripts most labels carry, and converts the glyphs
+    of printable ASCII plus ``preload``.
     """
     font = load_font(path)
     common = "".join(chr(c) for c in range(0x20, 0x7F)) + "".join(preload)
     for face in font.faces():
         for char in common:
-            if face.covers(char) and not is_ignorable(char):
-                face.glyph(char)
+            gid = face.gid(char)
+            if gid is not None:
+                face.glyph(gid)
+    for script in ("Arab", "Hebr", "Thai", "Deva"):
+        font.chain(script, None)
     return font
-
-
-@functools.lru_cache(maxsize=64)
-def _pillow_font(path: str, index: int, size_px: int) -> ImageFont.FreeTypeFont:
-    from PIL import ImageFont  # only the ZPL rasteriser needs Pillow
-
-    return ImageFont.truetype(path, size=size_px, index=index)

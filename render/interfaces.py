@@ -46,9 +46,12 @@ class LabelDocument:
 class LabelRenderer(Protocol):
     """Turns label documents into one printable payload (one label, or a batch: multi-label stream/pages)."""
 
-    #: The response media type, e.g. "application/json", "application/zpl", "application/pdf".
+    #: The response media type, e.g. "application/json", "application/zpl", "application/pdf", "image/png".
     media_type: str
+    #: Whether one payload can hold several labels (a ZPL stream, PDF pages); a PNG image holds one.
+    multi_label: bool
 
     def render(self, documents: Sequence[LabelDocument]) -> bytes:
-        """Render the documents, in order, into one payload. Raises :class:`RenderError`."""
+        """Render the documents, in order, into one payload (one document only unless ``multi_label``).
+        Raises :class:`RenderError`."""
         ...

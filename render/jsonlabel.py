@@ -40,6 +40,7 @@ class JsonRenderer:
     """``application/json``: one label as an object, several as ``{"labels": [...]}``."""
 
     media_type = "application/json"
+    multi_label = True
 
     def render(self, documents: Sequence[LabelDocument]) -> bytes:
         """Render the documents as UTF-8 JSON (non-ASCII kept as written, not ``\\u`` escaped)."""

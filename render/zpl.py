@@ -1,7 +1,8 @@
-"""ZPL II labels for Zebra printers: 4x6 in at 203 or 300 dpi, UTF-8 (``^CI28``).
+"""ZPL II labels for Zebra printers: 4x6 in, 100x150 mm or 100x100 mm, at 203 or 300 dpi, UTF-8 (``^CI28``).
 
 The layout is designed in 203-dpi dots and every position, size, line and barcode module is scaled to the
 printer's resolution, so a 300-dpi label looks the same as a 203-dpi one, not like a small one in a corner.
+A square 100x100 mm label has room for less: at most three return-address lines and a shorter barcode.
 
 Safety: buyer values go to the printer inside ``^FD`` fields. A ``^`` or ``~`` there would end the field and
 start a command (``^XZ^XA`` a new label, ``~JR`` a printer reset), so every field is sent with ``^FH`` and
@@ -11,8 +12,9 @@ escapes. Fields are also bounded in length. The output contains only commands th
 Scripts the printer's resident font lacks (CJK, Greek, Cyrillic on many models): with the ``printer_font``
 option the warehouse names a font it has downloaded to the printer (``E:ANMDJ.TTF`` -> ``^A@``, or a
 one-letter ``^CW`` alias it has set up), and all text uses it. Without it, a line the resident font can't
-print is rasterised (Pillow + the label font) into a ``^GF`` graphic, so it prints as written; characters
-the label font lacks too are a :class:`FontCoverageError`, never boxes.
+print is shaped (bidi order, a face per script, HarfBuzz: Arabic joined and right to left, Thai and
+Devanagari marks in place) and rasterised into a ``^GF`` graphic, so it prints as written; characters no
+installed font draws are a :class:`FontCoverageError`, never boxes.
 """
 
 from __future__ import annotations
@@ -28,15 +30,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from render import code128, fonts
-from render.address import clean_field, layout_address
+import uharfbuzz as hb
+
+from render import code128, fonts, shaping
+from render.address import clean_field, layout_address, phone_line
 from render.interfaces import LabelDocument, RenderError
 from render.wrap import wrap_greedy
 from vault.records import LabelRecord, valid_printer_font
 
 #: Designed for 203 dpi; everything is scaled from these dots.
 BASE_DPI = 203
-LABEL_WIDTH_IN, LABEL_HEIGHT_IN = 4, 6
+#: Label sizes (width, height) in inches.
+LABEL_SIZES: dict[str, tuple[float, float]] = {
+    "4x6": (4.0, 6.0),
+    "100x150mm": (100 / 25.4, 150 / 25.4),
+    "100x100mm": (100 / 25.4, 100 / 25.4),
+}
 SUPPORTED_DPI = (203, 300)
 
 #: Longest value printed for any one buyer field (characters); longer values are cut, never sent whole.
@@ -110,23 +119,31 @@ class ZplRenderer:
     """``application/zpl``: one ``^XA…^XZ`` label per document, concatenated into one stream."""
 
     media_type = "application/zpl"
+    multi_label = True
 
     def __init__(
         self,
         *,
         dpi: Literal[203, 300] | int = 203,
+        size: str = "4x6",
         printer_font: str | None = None,
         font: str | None = None,
     ) -> None:
-        """``dpi``: the printer's resolution. ``printer_font``: a font stored on the printer (``E:NAME.TTF``)
-        or a one-character ``^CW`` alias, used for all text. ``font``: the font file used to rasterise
-        text the resident font can't print (default: the label font from :mod:`render.fonts`).
+        """``dpi``: the printer's resolution. ``size``: one of :data:`LABEL_SIZES`. ``printer_font``: a font
+        stored on the printer (``E:NAME.TTF``) or a one-character ``^CW`` alias, used for all text. ``font``:
+        the font file used to rasterise text the resident font can't print (default: the label font from
+        :mod:`render.fonts`).
         """
         if dpi not in SUPPORTED_DPI:
             raise ValueError(f"dpi must be one of {SUPPORTED_DPI}")
+        if size not in LABEL_SIZES:
+            raise ValueError(f"size must be one of {sorted(LABEL_SIZES)}")
         if printer_font is not None and not valid_printer_font(printer_font):
             raise ValueError("printer_font must be a stored font like 'E:ANMDJ.TTF' or a one-character alias")
         self.dpi = dpi
+        self.size = size
+        # The label in 203-dpi dots, the unit of the layout.
+        self._width, self._height = (round(inches * BASE_DPI) for inches in LABEL_SIZES[size])
         self.printer_font = printer_font
         self.font = font
         self._scale = dpi / BASE_DPI
@@ -151,7 +168,9 @@ class ZplRenderer:
         return round(dots * self._scale)
 
     def _label(self, doc: LabelDocument) -> str:
-        width, height = BASE_DPI * LABEL_WIDTH_IN, BASE_DPI * LABEL_HEIGHT_IN
+        width, height = self._width, self._height
+        square = height < 1000
+        bar_height = 70 if square else 110
         margin = 30
         inner = width - 2 * margin
         face_country = doc.ship_to.country_code
@@ -169,20 +188,22 @@ class ZplRenderer:
         y += 24
         if doc.return_address is not None:
             ret = doc.return_address
-            for line in [ret.name, *ret.lines, ret.country_code][:5]:
+            for line in [ret.name, *ret.lines, ret.country_code][: 3 if square else 5]:
                 for part in _wrap(_bounded(clean_field(line)), inner, _RETURN.height)[:2]:
                     out += self._text(margin, y, part, _RETURN, country=ret.country_code)
                     y += 26
-        y = max(y, 150) + 6
+        y = max(y, 110 if square else 150) + 6
         out.append(self._rule(margin, y, inner))
 
         # Ship-to block: the largest size at which the whole layout fits.
         y += 14
         out += self._text(margin, y, "SHIP TO", _CAPTION, country=face_country)
         y += 28
-        block_bottom = 800
+        # The bottom block (rule, barcode, order id, marketplace, rule, print time) ends above the margin.
+        block_bottom = min(800, height - margin - bar_height - 186)
         record = _bounded_record(doc)
-        address = layout_address(record)
+        phone = phone_line(record, doc.return_address.country_code if doc.return_address is not None else None)
+        address = layout_address(record) + ([phone] if phone else [])
         for size in _SHIP_TO_SIZES:
             pitch = round(size * 1.2)
             wrapped = [part for line in address for part in _wrap(line, inner, size)]
@@ -199,8 +220,8 @@ class ZplRenderer:
         # Order id as Code 128 (the printer encodes it, auto subset switching) and as text.
         y += 24
         order_ref = _bounded(doc.order_ref, MAX_ORDER_REF_CHARS)
-        out += self._barcode(margin, y, inner, order_ref)
-        y += 140
+        out += self._barcode(margin, y, inner, order_ref, bar_height)
+        y += bar_height + 30
         out += self._text(margin, y, order_ref, _ORDER_TEXT, country=face_country)
         y += 46
         out += self._text(margin, y, _bounded(clean_field(doc.marketplace)).upper(), _META, country=face_country)
@@ -215,13 +236,13 @@ class ZplRenderer:
         t = max(1, self._d(thickness))
         return f"^FO{self._d(x)},{self._d(y)}^GB{self._d(width)},{t},{t}^FS"
 
-    def _barcode(self, x: int, y: int, max_width: int, data: str) -> list[str]:
-        bar_height = self._d(110)
+    def _barcode(self, x: int, y: int, max_width: int, data: str, height: int) -> list[str]:
+        bar_height = self._d(height)
         # Widest module (in printer dots) at which the symbol plus quiet zones fits the label.
         symbol = code128.width_in_modules(data)
         module = min(self._d(2), self._d(max_width) // (symbol + 2 * code128.QUIET_ZONE))
         if module < 1:
-            raise RenderError("order reference too long for a Code 128 barcode on a 4-inch label")
+            raise RenderError("order reference too long for a Code 128 barcode on the label")
         # Centred: the quiet zones fall inside the margins either side.
         left = self._d(x) + (self._d(max_width) - symbol * module) // 2
         return [
@@ -250,31 +271,53 @@ class ZplRenderer:
         return [f"{origin}{graphic}^FS"]
 
     def _graphic(self, text: str, height: int, country: str | None) -> str:
-        """The text rasterised with the label font into a ``^GF`` graphic (Z64-encoded)."""
-        from PIL import Image, ImageDraw
-
+        """The text shaped (:mod:`render.shaping`) and rasterised into a ``^GF`` graphic (Z64-encoded)."""
         if self._label_font is None:
             self._label_font = fonts.load_font(self.font)
-        face = self._label_font.face_for(country)
-        printable = "".join(c for c in text if not fonts.is_ignorable(c))
-        face.check_coverage(printable, what="a ZPL text field")
-        # Fill the same cell as font 0 would: an ideograph's em box (0.88 above, 0.12 below the baseline)
-        # fills the cell at 92 % of its height, so lines keep the pitch and don't overlap.
-        runs = [(run_face.raster_font(max(8, round(height * 0.92))), run) for run_face, run in face.runs(printable)]
-        baseline = round(height * 0.82)
-        # Drawn in mode "1" (FreeType's monochrome rasteriser: hinted for exactly this, no grey to threshold)
-        # on a label-wide strip, then cut to the ink: 1 = a printed dot, 8 pixels a byte, MSB first.
-        image = Image.new("1", (self._d(BASE_DPI * LABEL_WIDTH_IN), height), 0)
-        draw = ImageDraw.Draw(image)
-        x = 0.0
-        for index, (pil_font, run) in enumerate(runs):
-            draw.text((x, baseline), run, font=pil_font, fill=1, anchor="ls")
-            if index + 1 < len(runs):  # only a following run needs this one's advance
-                x += pil_font.getlength(run)
-        ink = image.getbbox()
-        width = min(image.width, max(8, -(-(ink[2] if ink else 0) // 8) * 8))
-        data = image.crop((0, 0, width, height)).tobytes()
-        return f"^GFA,{len(data)},{len(data)},{width // 8},{z64(data)}"
+        line = shaping.shape_line(text, self._label_font, country, what="a ZPL text field")
+        data, row_bytes = raster_line(line, height, self._d(self._width))
+        return f"^GFA,{len(data)},{len(data)},{row_bytes},{z64(data)}"
+
+
+#: Coverage (0-255) to a printed dot at half: a table, which Pillow applies without calling back into Python.
+_HALF_THRESHOLD = [0] * 128 + [255] * 128
+
+
+def raster_line(line: shaping.ShapedLine, height: int, max_width: int) -> tuple[bytes, int]:
+    """A shaped line as a 1-bit bitmap ``height`` dots tall (1 = a printed dot, 8 dots a byte, MSB first),
+    cut to the ink on the right and to ``max_width``; returns the bytes and the bytes per row.
+
+    HarfBuzz's own rasteriser draws each glyph id at its shaped position (the same glyphs the PDF shows),
+    into 8-bit coverage that is thresholded at half: the cell is the one font 0 would fill, an em box
+    (0.88 above, 0.12 below the baseline) at 92 % of the cell so lines keep their pitch.
+    """
+    from PIL import Image
+
+    em = max(8, round(height * 0.92))
+    baseline = round(height * 0.82)
+    # Arabic and Devanagari reach further below the baseline than an ideograph (the dots under ي): the
+    # bitmap runs on into the line gap (a line's pitch is 1.2 cells) rather than cut them off.
+    rows = height + round(height * 0.18)
+    raster = hb.RasterDraw()
+    raster.extents = hb.RasterExtents(0, baseline - rows, max_width, rows, 0)
+    for glyph in line.glyphs:
+        scale = em / fonts.UNITS_PER_EM * glyph.face.scale
+        raster.transform = (scale, 0.0, 0.0, scale, glyph.x * em / 1000, glyph.y * em / 1000)
+        raster.draw_glyph(glyph.face.hb_font, glyph.gid)
+    image = raster.render()
+    if image is None:
+        raise RenderError("could not rasterise a ZPL text field")
+    extents = image.extents
+    # HarfBuzz stores rows bottom to top: a negative stride flips them into the printer's top-to-bottom order.
+    coverage = Image.frombuffer("L", (extents.width, extents.height), image.buffer, "raw", "L", extents.stride, -1)
+    mono = coverage.point(_HALF_THRESHOLD, mode="1")
+    ink = mono.getbbox()
+    width = min(max_width, max(8, -(-(ink[2] if ink else 0) // 8) * 8))
+    if width > mono.width:  # the row is padded to whole bytes
+        padded = Image.new("1", (width, mono.height), 0)
+        padded.paste(mono, (0, 0))
+        mono = padded
+    return mono.crop((0, 0, width, rows)).tobytes(), width // 8
 
 
 def z64(data: bytes) -> str:

@@ -34,12 +34,14 @@ DEFERRED: dict[tuple[str, str], str] = {
         for module in (
             "app.alarms",
             "app.allowlist",
+            "app.bodies",
             "app.api.routes",
             "app.cli",
             "app.dashboard",
             "app.errors",
             "app.health",
             "app.limits",
+            "app.logpaths",
             "app.observability",
             "app.refusals",
             "app.security",
@@ -56,7 +58,7 @@ DEFERRED: dict[tuple[str, str], str] = {
     **{
         ("render", f"render.{module}"): "asking for one format loads only its renderer: JSON never imports Pillow "
         "or fontTools"
-        for module in ("fonts", "jsonlabel", "pdf", "zpl")
+        for module in ("fonts", "jsonlabel", "pdf", "png", "zpl")
     },
     **{
         ("bench.crypto", module): "only the KMS-call count needs a database and moto; the timing rounds load "

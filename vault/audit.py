@@ -1,8 +1,9 @@
 """The audit chain: append-only events, hash-chained per tenant, holding who/what/which order/IP/purpose/outcome.
 
 ``hash = SHA-256(prev_hash || canonical event)``; the chain's head (last seq and hash) is kept in
-``audit_heads`` and exported outside the database periodically, so deleting the newest events, editing,
-deleting or reordering any event is found by :func:`verify_chain`. Nothing here may ever hold PII: callers
+``audit_heads`` and exported outside the database periodically (vault/anchoring.py), so editing, deleting or
+reordering any event is found by :func:`verify_chain`, and, against an exported head, deleting the newest
+events, a whole chain, or rewriting one consistently. Nothing here may ever hold PII: callers
 pass order references (marketplace + order id), client ids, IPs of clients, counts and digests.
 """
 
@@ -198,14 +199,29 @@ class ChainReport:
     reason: str | None = None
 
 
-def verify_chain(session: Session, *, chain: str, batch_size: int = 5000) -> ChainReport:
+@dataclass(frozen=True, slots=True)
+class AnchoredHead:
+    """A chain's head as exported outside the database earlier (vault/anchoring.py): it must still be there."""
+
+    seq: int
+    hash: str
+
+
+def verify_chain(
+    session: Session, *, chain: str, batch_size: int = 5000, anchors: Sequence[AnchoredHead] = ()
+) -> ChainReport:
     """Recompute the chain from genesis and report the first event that breaks it.
 
     Finds an edited event (its hash no longer matches), a deleted one (a gap in ``seq``, or a head ahead of
     the last event), a reordered pair (hashes cover ``seq`` and the previous hash) and an inserted one.
+    With the heads exported earlier (``anchors``), also a chain that shrank (its newest events deleted and
+    its head row set back to match), one deleted with its head row (no events, no head: zero events checked)
+    and one rewritten as a whole: the chain must still pass through every anchor.
     """
     head = session.get(AuditHead, chain)
     head_seq, head_hash = (head.seq, head.hash) if head else (0, GENESIS)
+    wanted = {a.seq for a in anchors}
+    seen: dict[int, str] = {}
     prev, expected, checked = GENESIS, 1, 0
     for ev in _events(session, chain, batch_size):
         if ev.seq != expected:
@@ -214,9 +230,20 @@ def verify_chain(session: Session, *, chain: str, batch_size: int = 5000) -> Cha
             return ChainReport(chain, False, checked, head_seq, ev.seq, "link to the previous event is broken")
         if event_hash(prev, _event_fields(ev)) != ev.hash:
             return ChainReport(chain, False, checked, head_seq, ev.seq, "event content does not match its hash")
+        if ev.seq in wanted:
+            seen[ev.seq] = ev.hash
         prev, expected, checked = ev.hash, expected + 1, checked + 1
     if checked != head_seq or prev != head_hash:
         return ChainReport(chain, False, checked, head_seq, checked + 1, "events after the last one were removed")
+    longest = max((a.seq for a in anchors), default=0)
+    if checked < longest:
+        gone = "the chain is gone" if checked == 0 else f"the chain shrank to {checked} events"
+        reason = f"{gone}: an exported head had {longest} (events after the last one were removed)"
+        return ChainReport(chain, False, checked, head_seq, checked + 1, reason)
+    for anchor in sorted(anchors, key=lambda a: a.seq):
+        if anchor.seq > 0 and seen.get(anchor.seq) != anchor.hash:
+            reason = "the chain no longer passes through an exported head (rewritten up to there)"
+            return ChainReport(chain, False, checked, head_seq, anchor.seq, reason)
     return ChainReport(chain, True, checked, head_seq)
 
 

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from collections.abc import Iterable
@@ -46,7 +47,8 @@ LAST_USE_RESOLUTION = timedelta(minutes=1)
 
 _KEY = re.compile(r"lv_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 _KEY_DOMAIN = b"labelvault-api-key-v1\x00"
-_DUMMY_HASH = hashlib.sha256(_KEY_DOMAIN).hexdigest()
+#: A key that exists nowhere (random, never shown): an unknown key id is checked against its digest.
+_DUMMY_KEY = f"lv_{secrets.token_hex(8)}_{secrets.token_urlsafe(32)}"
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
@@ -281,9 +283,10 @@ def authenticate(session: Session, *, key: str, now: datetime | None = None) -> 
     now = now or utcnow()
     match = _KEY.fullmatch(key)
     row = None if match is None else _CLIENT_BY_KEY_ID.first(session, {"b_key_id": match[1]})
-    stored = _DUMMY_HASH if row is None else row.key_hash
-    good = hmac.compare_digest(stored, hash_key(key))
-    if row is None or not good:
+    if row is None:
+        _dummy_check(key)
+        raise InvalidApiKey()
+    if not hmac.compare_digest(row.key_hash, hash_key(key)):
         raise InvalidApiKey()
     if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         raise InvalidApiKey()
@@ -291,6 +294,18 @@ def authenticate(session: Session, *, key: str, now: datetime | None = None) -> 
         row.id, row.tenant_id, row.key_id, tuple(row.scopes), tuple(row.cidrs), row.profile, row.last_used_at,
         row.return_address,
     )  # fmt: skip
+
+
+def _dummy_check(key: str) -> None:
+    """What a wrong secret costs, for an unknown key id: a client row's values decoded as the database's
+    row is (its JSON columns), and the digest compared in constant time with a dummy key's."""
+    scopes, cidrs, profile = (json.loads(value) for value in _DUMMY_JSON)
+    row = _ClientRow(0, 0, _DUMMY_KEY[3:19], scopes, cidrs, profile, None, _DUMMY_DIGEST, None, None, None)
+    hmac.compare_digest(row.key_hash, hash_key(key))
+
+
+_DUMMY_DIGEST = hash_key(_DUMMY_KEY)
+_DUMMY_JSON = (json.dumps([LABELS_ISSUE]), json.dumps(["192.0.2.0/24"]), "null")
 
 
 def client_allows(client: Principal, ip: IPAddress) -> bool:

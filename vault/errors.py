@@ -17,11 +17,12 @@ class RefusalReason(StrEnum):
     the alarms count by it; a batch reports it per order.
     """
 
-    # The gates in front of every path (app/allowlist.py, app/limits.py).
+    # The gates in front of every path (app/allowlist.py, app/limits.py, app/bodies.py).
     MALFORMED_ADDRESS = "malformed-address"
     NOT_ALLOWLISTED = "not-allowlisted"
     RATE_LIMITED = "rate-limited"
     RATE_LIMIT_UNAVAILABLE = "rate-limit-unavailable"
+    BODY_TOO_LARGE = "body-too-large"
     # The API client (app/api/auth.py).
     INVALID_API_KEY = "invalid-api-key"
     CLIENT_CIDR = "client-cidr"
@@ -71,6 +72,16 @@ class KeyServiceUnavailable(Refusal, VaultError):
     """The root key service (KMS or the keyring) is down or refused the request. Fail closed: retry later."""
 
     reason = RefusalReason.KEY_SERVICE_UNAVAILABLE
+
+
+class LabelNotRendered(Refusal, VaultError):
+    """The renderer failed for this label and format (its message, which may describe the label, is dropped).
+
+    Raised by the HTTP side's render step (app/printing.py); :func:`vault.release.release_batch` takes it
+    from its render callback as the sign to find the orders whose labels fail and refuse only those.
+    """
+
+    reason = RefusalReason.RENDER_FAILED
 
 
 class KeyringError(VaultError):
@@ -130,3 +141,7 @@ class ClientSetupError(VaultError):
 class AccountSetupError(VaultError):
     """A marketplace account's settings are invalid (name, marketplaces, credentials, endpoints); the message
     says which, never a secret."""
+
+
+class TenantSetupError(VaultError):
+    """A tenant's settings are invalid (its slug); the message says the rule."""

@@ -5,12 +5,18 @@ Connecting and removing are administration acts, each audited here (``account.co
 ``account.remove``) in the caller's transaction, so the CLI and the dashboard can't differ. What a
 marketplace's credentials and regions must look like is the connector's business (e.g.
 :func:`connectors.amazon.accounts.connect_amazon_account`); this module stores them.
+
+Where the vault sends an account's credentials is not the tenant's choice: the vault POSTs them (and
+fetches buyer data) from inside the platform's network, so a free endpoint is a request forgery aimed at
+whatever that network reaches. An endpoint is therefore one of the marketplace's own, or on an origin the
+operator allows (``LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES``: fakes, sandboxes, test rigs).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -55,15 +61,63 @@ def unseal_credentials(session: Session, *, keys: KeyManager, account: Marketpla
     return data
 
 
-def _endpoint(value: str | None, what: str) -> str | None:
-    """An endpoint override as stored: ``None`` for none, else a full http(s) URL without a trailing slash."""
-    value = (value or "").strip()
-    if not value:
+def endpoint_origin(url: str) -> str | None:
+    """``scheme://host[:port]`` of a full http(s) URL, lower-cased (the port only when given); else ``None``."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise AccountSetupError(f"the {what} endpoint must be a full URL such as https://host.example")
-    return value.rstrip("/")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port is not None else "")
+
+
+def parse_endpoint_overrides(text: str) -> frozenset[str]:
+    """The operator's allowed endpoint origins from a comma-separated list; :class:`ValueError` names a bad one.
+
+    Each entry is an origin only (``http://127.0.0.1:8400``): no path, query or credentials, so an entry
+    cannot be read as more (or less) than the one server it names. A bad entry is named by its position,
+    never quoted (it may carry a password).
+    """
+    out: set[str] = set()
+    for n, entry in enumerate((e.strip() for e in text.split(",")), start=1):
+        if not entry:
+            continue
+        origin = endpoint_origin(entry)
+        parts = urlsplit(entry)
+        if origin is None or parts.path.strip("/") or parts.query or parts.fragment or "@" in parts.netloc:
+            raise ValueError(f"entry {n} is not an origin (scheme://host[:port]) such as https://sandbox.example:8443")
+        out.add(origin)
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointPolicy:
+    """Where an account's endpoints may point: the marketplace's own URLs, or an origin the operator allows."""
+
+    #: The marketplace's own API base URLs for this account (its region's host and sandbox host).
+    api: frozenset[str] = frozenset()
+    #: The marketplace's own token URLs.
+    token: frozenset[str] = frozenset()
+    #: Origins the operator allows on top (:func:`parse_endpoint_overrides`); never a tenant's input.
+    overrides: frozenset[str] = frozenset()
+
+    def check(self, value: str | None, what: str, own: frozenset[str]) -> str | None:
+        """An endpoint as stored: ``None`` for none, else an allowed URL without a trailing slash."""
+        value = (value or "").strip().rstrip("/")
+        if not value:
+            return None
+        origin = endpoint_origin(value)
+        if origin is None:
+            raise AccountSetupError(f"the {what} endpoint must be a full URL such as https://host.example")
+        if value in own or origin in self.overrides:
+            return value
+        allowed = ", ".join(sorted(own)) or "none"
+        raise AccountSetupError(
+            f"the {what} endpoint is not allowed: use the marketplace's own ({allowed}) or an origin the "
+            "operator allows in LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES"
+        )
 
 
 def connect_account(
@@ -80,6 +134,8 @@ def connect_account(
     sandbox: bool = False,
     sp_api_endpoint: str | None = None,
     lwa_endpoint: str | None = None,
+    endpoints: EndpointPolicy | None = None,
+    probe: Callable[[MarketplaceAccount, Mapping[str, str]], None] | None = None,
     actor: str,
     ip: str | None = None,
     now: datetime | None = None,
@@ -88,7 +144,10 @@ def connect_account(
 
     Refuses (:class:`AccountSetupError`, nothing stored) a name that is empty, longer than 200 characters or
     taken in the tenant (by a removed account too), no marketplace id, an empty secret and an endpoint
-    that is not an http(s) URL. The audit event names the account, never a secret. The caller commits.
+    that ``endpoints`` does not allow (without a policy, any endpoint at all). Once every check has passed,
+    ``probe`` (if given) is called with the account, not yet stored, and the trimmed secrets: the connector
+    tries them against the marketplace and raises :class:`AccountSetupError` when they fail, so credentials
+    that cannot work are never stored. The audit event names the account, never a secret. The caller commits.
     """
     name = name.strip()
     if not name or len(name) > MAX_NAME:
@@ -98,7 +157,9 @@ def connect_account(
         raise AccountSetupError("name at least one marketplace id")
     if not secrets or not all(v.strip() for v in secrets.values()):
         raise AccountSetupError(f"every credential is needed: {', '.join(sorted(secrets)) or 'none given'}")
-    sp_api, lwa = _endpoint(sp_api_endpoint, "SP-API"), _endpoint(lwa_endpoint, "token")
+    policy = endpoints or EndpointPolicy()
+    sp_api = policy.check(sp_api_endpoint, "SP-API", policy.api)
+    lwa = policy.check(lwa_endpoint, "token", policy.token)
     taken = session.scalar(
         select(MarketplaceAccount.id).where(MarketplaceAccount.tenant_id == tenant_id, MarketplaceAccount.name == name)
     )
@@ -115,9 +176,12 @@ def connect_account(
         sp_api_endpoint=sp_api,
         lwa_endpoint=lwa,
     )
+    trimmed = {k: v.strip() for k, v in secrets.items()}
+    if probe is not None:
+        probe(account, trimmed)
     session.add(account)
     session.flush()
-    seal_credentials(session, keys=keys, account=account, secrets={k: v.strip() for k, v in secrets.items()})
+    seal_credentials(session, keys=keys, account=account, secrets=trimmed)
     append_event(
         session,
         tenant_id=tenant_id,

@@ -82,6 +82,8 @@ class Tenant(Base):
     name: Mapped[Name]
     # The seller's return address printed on labels: {"name": ..., "lines": [...], "country_code": ...}.
     return_address: Mapped[dict[str, Any] | None]
+    # The seller's IANA time zone: the dashboard's dates and what is "to ship today" (vault.tenants).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
     created_at: Mapped[Created]
     shredded_at: Mapped[datetime | None]
 
@@ -387,6 +389,24 @@ class User(Base):
     created_at: Mapped[Created]
     last_login_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+
+
+class SignInAttempts(Base):
+    """Sign-in attempts at one user's account from one source address since the last success or lockout.
+
+    Counted before the password or code is checked (an atomic upsert), so parallel attempts can't all be
+    checked before the lockout engages; ``source`` is the client address ('' when unknown). The account-wide
+    backstop is :attr:`User.failed_logins` / :attr:`User.locked_until`.
+    """
+
+    __tablename__ = "sign_in_attempts"
+    __table_args__ = (UniqueConstraint("user_id", "source"),)
+
+    id: Mapped[IntPK]
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    source: Mapped[str] = mapped_column(String(45))
+    attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
 
 
 class RecoveryCode(Base):

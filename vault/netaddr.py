@@ -22,6 +22,13 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 MIN_PREFIX_V4 = 16
 MIN_PREFIX_V6 = 48
 
+#: The broadest trusted-proxy range, whatever the settings say: the X-Forwarded-For of a trusted proxy is
+#: believed, so a range broader than any one operator's own network would let strangers name their own
+#: address. 10.0.0.0/8 is the broadest private IPv4 block (RFC 1918) and a /32 the usual IPv6 allocation
+#: to a whole provider (an LIR); a load balancer or cluster subnet is far narrower than either.
+PROXY_MIN_PREFIX_V4 = 8
+PROXY_MIN_PREFIX_V6 = 32
+
 _IPV4 = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")
 # Hex digits, colons, and an optional dotted IPv4 tail; no zone id, no brackets, no port, no whitespace.
 _IPV6 = re.compile(r"[0-9A-Fa-f:]{2,39}(?:(?<=:)(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3})?")
@@ -94,6 +101,16 @@ def parse_networks(text: str, *, allow_broad: bool = False) -> tuple[IPNetwork, 
     return tuple(parse_network(part.strip(), allow_broad=allow_broad) for part in text.split(","))
 
 
+def parse_trusted_proxies(text: str) -> tuple[IPNetwork, ...]:
+    """The trusted-proxy list: :func:`parse_networks` with its own floor (/8, /32) that no setting lifts."""
+    networks = parse_networks(text, allow_broad=True)
+    for network in networks:
+        floor = PROXY_MIN_PREFIX_V4 if network.version == 4 else PROXY_MIN_PREFIX_V6
+        if network.prefixlen < floor:
+            raise AddressError(f"/{network.prefixlen} is too broad for trusted proxies (at most /{floor}, always)")
+    return networks
+
+
 def in_any(addr: IPAddress, networks: Iterable[IPNetwork]) -> bool:
     """Whether ``addr`` lies in one of ``networks`` (IPv4 never matches an IPv6 range, and vice versa)."""
     return any(addr.version == net.version and addr in net for net in networks)
@@ -107,23 +124,31 @@ class ForwardedChain:
     proxy_hops: int
 
 
-def resolve_client_ip(peer: str, forwarded_for: str | None, trusted_proxies: Iterable[IPNetwork]) -> ForwardedChain:
+def resolve_client_ip(
+    peer: str, forwarded_for: str | None, trusted_proxies: Iterable[IPNetwork], *, max_proxies: int = 2
+) -> ForwardedChain:
     """The client's address from the socket peer and ``X-Forwarded-For``, believing only trusted proxies.
 
     The socket peer is the client unless it is a trusted proxy. Only then is ``X-Forwarded-For`` read, from
     the right (each proxy appends the address it saw), skipping addresses that are themselves trusted
     proxies; the first untrusted address is the client. Anything left of it was written by the client and is
-    never believed. A malformed entry that has to be read raises :class:`AddressError` (refuse the request).
+    never believed. At most ``max_proxies`` trusted proxies (the peer included) are passed: a chain of more
+    is not the deployment's, and is refused rather than walked. A malformed entry that has to be read, or a
+    chain too long, raises :class:`AddressError` (refuse the request).
     """
     proxies = tuple(trusted_proxies)
     addr = parse_ip(peer)
     hops = 0
     if not in_any(addr, proxies) or forwarded_for is None:
         return ForwardedChain(addr, hops)
+    passed = 1  # the peer
     for entry in reversed(forwarded_for.split(",")):
         addr = parse_ip(entry.strip(" \t"))
         hops += 1
         if not in_any(addr, proxies):
             return ForwardedChain(addr, hops)
+        passed += 1
+        if passed > max_proxies:
+            raise AddressError(f"X-Forwarded-For names more than {max_proxies} trusted proxies")
     # Every hop was a trusted proxy: the request started at the leftmost one (e.g. a health check).
     return ForwardedChain(addr, hops)

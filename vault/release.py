@@ -6,6 +6,11 @@ domain half of the label API's pipeline, in the caller's transaction. The caller
 and sends the label only after the commit succeeded: if the audit event can't be written, the transaction
 fails and nothing is released.
 
+:func:`release_batch` is the whole batch path (:func:`prepare_batch` → render → :func:`record_batch` →
+commit) for every way a wave of labels is printed: the label API's batch route and the dashboard's daily
+print run both call it, so a wave is checked, counted and audited the same way whoever prints it; an order
+whose label can't be rendered is refused there and the rest printed (:func:`render_isolating`).
+
 :func:`preview_label` shows a label to a dashboard user along the same path (lookup → eligibility → unseal →
 profile), audited as a preview and not counted as an issue.
 
@@ -17,20 +22,22 @@ releases.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Engine, Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from vault.audit import NewEvent, WrittenEvent, append_event, append_events
 from vault.clients import DEFAULT_PROFILE, LabelProfile, Principal
+from vault.db import writer_lock
 from vault.directsql import DirectStatement
 from vault.errors import (
     DecryptionError,
     KeyServiceUnavailable,
+    LabelNotRendered,
     NotEligible,
     NotFound,
     RefusalReason,
@@ -40,7 +47,7 @@ from vault.errors import (
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import Order, utcnow
-from vault.orders import OrderSnapshot, snapshot_order
+from vault.orders import OrderSnapshot, snapshot_order, snapshot_orders
 from vault.records import LabelRecord, OrderStatus
 
 RELEASE_ACTION = "label.release"
@@ -50,6 +57,9 @@ GRANT_REPRINT_ACTION = "label.grant-reprint"
 PREVIEW_ACTION = "label.preview"
 #: The purpose recorded on every label preview: a person looking at the label, not a label issued.
 LABEL_PREVIEW = "label-preview"
+
+#: Per-order refusals a batch reports and carries on from; anything else fails the whole batch closed.
+BATCH_REFUSALS = (NotFound, NotEligible, DecryptionError)
 
 
 def order_ref(marketplace: str, order_id: str) -> str:
@@ -164,14 +174,63 @@ def prepare_release(
     """
     if order is None:
         order = snapshot_order(session, tenant_id=client.tenant_id, marketplace=marketplace, external_order_id=order_id)
+    profile = profile or LabelProfile.from_json(client.profile)
+    return _prepared(session, keys, order, profile, marketplace, order_id, reissue_cap=reissue_cap, now=now)
+
+
+def _prepared(
+    session: Session,
+    keys: KeyManager,
+    order: OrderSnapshot,
+    profile: LabelProfile,
+    marketplace: str,
+    order_id: str,
+    *,
+    reissue_cap: int,
+    now: datetime,
+) -> PreparedLabel:
+    """A found order checked (eligibility, then the cap), unsealed and profiled."""
     check_eligible(order, now=now)
     cap = reissue_cap + order.reprints_granted
     if order.labels_issued >= cap:
         # early answer; the conditional UPDATE of the record step enforces the cap
         raise ReissueCapReached(issued=order.labels_issued, cap=cap)
-    return profiled_label(
-        session, keys, order, profile or LabelProfile.from_json(client.profile), marketplace, order_id
-    )
+    return profiled_label(session, keys, order, profile, marketplace, order_id)
+
+
+def prepare_batch(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    refs: Sequence[tuple[str, str] | None],
+    profile: LabelProfile,
+    reissue_cap: int,
+    now: datetime,
+) -> list[PreparedLabel | Refused]:
+    """Prepare each reference of a batch, in order: the orders looked up together, then each one checked.
+
+    A ``None`` reference is malformed (it names no order) and is refused as not found without a name. An
+    order refused for itself (:data:`BATCH_REFUSALS`) becomes a :class:`Refused`; anything else (the key
+    service down) raises and fails the whole batch.
+    """
+    orders = snapshot_orders(session, tenant_id=tenant_id, refs=[ref for ref in refs if ref is not None])
+    outcomes: list[PreparedLabel | Refused] = []
+    for ref in refs:
+        if ref is None:
+            outcomes.append(Refused(None, None, RefusalReason.NOT_FOUND))
+            continue
+        marketplace, order_id = ref
+        try:
+            order = orders.get(ref)
+            if order is None:
+                raise NotFound("no such order")
+            outcomes.append(
+                _prepared(session, keys, order, profile, marketplace, order_id, reissue_cap=reissue_cap, now=now)
+            )
+        except BATCH_REFUSALS as exc:
+            outcomes.append(Refused(marketplace, order_id, exc.reason))
+    return outcomes
 
 
 def profiled_label(
@@ -238,9 +297,9 @@ def preview_label(
     return PreviewedLabel(marketplace, order_id, prepared.label, prepared.released_fields, event.seq)
 
 
-def _release_event(client: Principal, prepared: PreparedLabel, issue: int, ip: str, fmt: str) -> NewEvent:
+def _release_event(actor: str, prepared: PreparedLabel, issue: int, ip: str | None, fmt: str) -> NewEvent:
     return NewEvent(
-        actor=client_actor(client),
+        actor=actor,
         action=RELEASE_ACTION,
         outcome="released",
         order_ref=order_ref(prepared.marketplace, prepared.order_id),
@@ -269,7 +328,10 @@ def record_release(
         raise ReissueCapReached(issued=cap, cap=cap)
     issued = row.labels_issued
     events = append_events(
-        session, tenant_id=client.tenant_id, events=[_release_event(client, prepared, issued, ip, fmt)], now=now
+        session,
+        tenant_id=client.tenant_id,
+        events=[_release_event(client_actor(client), prepared, issued, ip, fmt)],
+        now=now,
     )
     return _released(prepared, issued, events[0])
 
@@ -277,17 +339,19 @@ def record_release(
 def record_batch(
     session: Session,
     *,
-    client: Principal,
+    tenant_id: int,
+    actor: str,
     outcomes: Sequence[PreparedLabel | Refused],
-    ip: str,
+    ip: str | None,
     reissue_cap: int,
     fmt: str,
     now: datetime,
 ) -> list[ReleasedLabel | Refused]:
     """Count and audit a batch, in order: each prepared order released or refused, each refusal audited.
 
-    One UPDATE counts every distinct order (a repeated one is counted again on its own), and one append
-    writes every event. An order the cap was reached for meanwhile becomes a ``reissue-cap`` refusal.
+    ``actor`` is who prints (an API client, :func:`client_actor`, or a dashboard user). One UPDATE counts
+    every distinct order (a repeated one is counted again on its own), and one append writes every event.
+    An order the cap was reached for meanwhile becomes a ``reissue-cap`` refusal.
     """
     prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
     distinct = list(dict.fromkeys(p.order.id for p in prepared))
@@ -309,18 +373,122 @@ def record_batch(
                     counted[order_id] = issued
             seen.add(order_id)
             if issued is not None:
-                events.append(_release_event(client, outcome, issued, ip, fmt))
+                events.append(_release_event(actor, outcome, issued, ip, fmt))
                 results.append((outcome, issued))
                 continue
             outcome = Refused(outcome.marketplace, outcome.order_id, RefusalReason.REISSUE_CAP)
         m, o, batch = outcome.marketplace, outcome.order_id, {"batch": len(outcomes)}
-        events.append(_refusal_event(client_actor(client), outcome.reason, ip, RELEASE_ACTION, m, o, batch))
+        events.append(_refusal_event(actor, outcome.reason, ip, RELEASE_ACTION, m, o, batch))
         results.append(outcome)
-    appended = append_events(session, tenant_id=client.tenant_id, events=events, now=now)
+    appended = append_events(session, tenant_id=tenant_id, events=events, now=now)
     return [
         _released(*result, event) if isinstance(result, tuple) else result
         for result, event in zip(results, appended, strict=True)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleasedBatch:
+    """A committed batch: each reference's outcome, in order, and the released labels' document."""
+
+    results: list[ReleasedLabel | Refused]
+    #: The released labels rendered, in order; ``None`` when nothing was released.
+    document: bytes | None
+
+
+#: Turns labels into one document; raises :class:`~vault.errors.LabelNotRendered` if they can't be rendered.
+RenderLabels = Callable[[Sequence[PreparedLabel | ReleasedLabel]], bytes]
+#: Run under the write lock before anything is counted (the label API's ``Idempotency-Key`` claim, whose
+#: error fails the batch); what it returns is called with the batch's results just before the commit.
+ClaimBatch = Callable[[], Callable[[Sequence[ReleasedLabel | Refused]], None]]
+
+
+def render_isolating(
+    render: RenderLabels, outcomes: Sequence[PreparedLabel | Refused]
+) -> tuple[bytes | None, list[PreparedLabel | Refused]]:
+    """The prepared labels' document, and ``outcomes`` with every order whose label can't be rendered refused
+    (``render-failed``): one order's label failing (a script no font covers, say) must not cost the wave the
+    others.
+
+    The whole batch is rendered at once; only if that fails is each label rendered alone, to find the ones that
+    fail, and the rest rendered again, so the common case pays for one render. A batch whose labels all render
+    alone but not together fails as a whole (the first :class:`~vault.errors.LabelNotRendered` is raised): no
+    order is to blame. Refused here, an order is counted for nothing: it is only audited as refused.
+    """
+    prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
+    if not prepared:
+        return None, list(outcomes)
+    try:
+        return render(prepared), list(outcomes)
+    except LabelNotRendered as exc:
+        whole = exc
+    failed: set[int] = set()
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, PreparedLabel):
+            try:
+                render([outcome])
+            except LabelNotRendered:
+                failed.add(i)
+    if not failed:
+        raise whole
+    isolated = [
+        Refused(o.marketplace, o.order_id, RefusalReason.RENDER_FAILED) if i in failed else o
+        for i, o in enumerate(outcomes)
+    ]
+    rest = [o for o in isolated if isinstance(o, PreparedLabel)]
+    return (render(rest) if rest else None), isolated
+
+
+def release_batch(
+    session: Session,
+    *,
+    engine: Engine,
+    keys: KeyManager,
+    tenant_id: int,
+    actor: str,
+    refs: Sequence[tuple[str, str] | None],
+    profile: LabelProfile,
+    render: RenderLabels,
+    ip: str | None,
+    reissue_cap: int,
+    fmt: str,
+    now: datetime,
+    claim: ClaimBatch | None = None,
+) -> ReleasedBatch:
+    """Release a wave of labels for ``actor``: prepare every reference, render, count and audit, commit.
+
+    Rendered before the writes (:func:`record_batch`), so the reissue count and the audit head (on SQLite,
+    the database's write lock, ``engine``'s :func:`~vault.db.writer_lock`) are held only from the render's
+    end to the commit; if the cap ran out meanwhile for some orders, only the released ones are rendered
+    again. An order whose label can't be rendered is refused (``render-failed``, :func:`render_isolating`)
+    and the rest printed; any other error of ``render`` propagates (nothing is committed). ``claim`` runs
+    first under the lock (:data:`ClaimBatch`). The caller rolls back on any exception and sends the document
+    only once this returned.
+    """
+    outcomes = prepare_batch(
+        session, keys=keys, tenant_id=tenant_id, refs=refs, profile=profile, reissue_cap=reissue_cap, now=now
+    )
+    document, outcomes = render_isolating(render, outcomes)
+    prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
+    with writer_lock(engine):
+        settle = None if claim is None else claim()
+        results = record_batch(
+            session,
+            tenant_id=tenant_id,
+            actor=actor,
+            outcomes=outcomes,
+            ip=ip,
+            reissue_cap=reissue_cap,
+            fmt=fmt,
+            now=now,
+        )
+        released = [r for r in results if isinstance(r, ReleasedLabel)]
+        if len(released) != len(prepared):
+            document = render(released) if released else None
+        if settle is not None:
+            settle(results)
+        session.commit()
+    return ReleasedBatch(results, document)
 
 
 def _refusal_event(

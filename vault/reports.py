@@ -28,6 +28,7 @@ from vault.models import (
     TenantKey,
     utcnow,
 )
+from vault.records import OrderStatus
 from vault.release import RELEASE_ACTION
 
 T = TypeVar("T")
@@ -324,3 +325,39 @@ def holds_of(session: Session, *, tenant_id: int) -> list[LegalHold]:
     return list(
         session.scalars(select(LegalHold).where(LegalHold.tenant_id == tenant_id).order_by(LegalHold.id.desc()))
     )
+
+
+#: The most orders the print run lists (a batch releases at most 500; the label API's limit too).
+SHIP_QUEUE_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class ShipQueue:
+    """The seller's daily print run: orders past their ship-by time, and those due by the end of today."""
+
+    overdue: Sequence[Order]
+    today: Sequence[Order]
+
+
+def ship_queue(session: Session, *, tenant_id: int, now: datetime, day_ends: datetime) -> ShipQueue:
+    """The tenant's orders still to ship by ``day_ends`` (the end of the seller's today), earliest first.
+
+    Only orders a label may be printed for count (a status that allows labels, label data held, not
+    erased); ``overdue`` are those whose ship-by time is before ``now``.
+    """
+    shippable = [s.value for s in OrderStatus if s.labels_allowed]
+    rows = session.scalars(
+        select(Order)
+        .join(LabelRecordRow, LabelRecordRow.order_id == Order.id)
+        .where(
+            Order.tenant_id == tenant_id,
+            Order.status.in_(shippable),
+            Order.erased_at.is_(None),
+            Order.ship_by.is_not(None),
+            Order.ship_by < day_ends,
+        )
+        .order_by(Order.ship_by, Order.id)
+        .limit(SHIP_QUEUE_MAX)
+    ).all()
+    overdue = [o for o in rows if o.ship_by is not None and o.ship_by < now]
+    return ShipQueue(overdue=overdue, today=[o for o in rows if o not in overdue])

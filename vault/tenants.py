@@ -1,18 +1,28 @@
-"""Tenants: seller organisations, each with its own tenant key, audit chain and return address."""
+"""Tenants: seller organisations, each with its own tenant key, audit chain, return address and time zone."""
 
 from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy.orm import Session
 
 from vault.audit import append_event
+from vault.errors import TenantSetupError
 from vault.keys import KeyManager
 from vault.models import Tenant
+
+#: A slug names the tenant on command lines, in URLs and in logs: plain, unambiguous, never an option.
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")
+SLUG_RULE = "a tenant slug is 3 to 63 lowercase letters, digits and hyphens, starting with a letter or digit"
 
 
 def create_tenant(session: Session, *, keys: KeyManager, slug: str, name: str, actor: str) -> Tenant:
     """Create a seller organisation and its first tenant key (one root-provider call); audited as
     ``tenant.create``, the first event of the tenant's own chain (ids only: the tenant and its key version).
-    The caller commits."""
+    A slug that breaks :data:`SLUG_RULE` is a :class:`TenantSetupError` (nothing stored). The caller commits."""
+    if not SLUG.fullmatch(slug):
+        raise TenantSetupError(SLUG_RULE)
     tenant = Tenant(slug=slug, name=name)
     session.add(tenant)
     session.flush()
@@ -37,4 +47,26 @@ def set_return_address(
         raise ValueError("a return address needs a name, 1 to 4 lines and a two-letter country code")
     tenant.return_address = {"name": name.strip(), "lines": lines, "country_code": country_code.upper()}
     append_event(session, tenant_id=tenant.id, actor=actor, action="tenant.return_address", purpose="administration")
+    session.flush()
+
+
+def time_zone_of(tenant: Tenant) -> ZoneInfo:
+    """The tenant's time zone (UTC unless the seller chose one)."""
+    return ZoneInfo(tenant.time_zone or "UTC")
+
+
+def set_time_zone(session: Session, *, tenant: Tenant, time_zone: str, actor: str) -> None:
+    """Set the seller's time zone, an IANA name such as ``Asia/Tokyo`` (audited as ``tenant.time_zone``)."""
+    name = time_zone.strip()
+    if name not in available_timezones():  # the system's tz database: every name ZoneInfo opens
+        raise ValueError("a time zone is an IANA name such as Asia/Tokyo or UTC")
+    tenant.time_zone = name
+    append_event(
+        session,
+        tenant_id=tenant.id,
+        actor=actor,
+        action="tenant.time_zone",
+        purpose="administration",
+        details={"time_zone": name},
+    )
     session.flush()

@@ -3,37 +3,45 @@
 By the time a view runs, the gates have let the request through (``create_app``) and :func:`require_client`
 has authenticated it. A view then settles the format, prepares the release (:func:`vault.release.prepare_release`:
 order lookup inside the client's tenant → eligibility → reissue cap → unseal → label profile; reads only),
-renders, and records it (:func:`vault.release.record_release` / :func:`~vault.release.record_batch`: the
-reissue count and the audit append) and commits, so the write locks are held only that long; only a
-committed release (its audit event with it) is sent, with ``Cache-Control: no-store``. Any failure before the
-commit rolls everything back: nothing is released. A refusal propagates with its reason code to
-app/refusals.py, which audits it.
+renders (app/printing.py), and records it (:func:`vault.release.record_release`, or for a batch
+:func:`~vault.release.release_batch`: the reissue count and the audit append) and commits, so the write
+locks are held only that long; only a committed release (its audit event with it) is sent, with
+``Cache-Control: no-store``. Any failure before the commit rolls everything back: nothing is released. A
+refusal propagates with its reason code to app/refusals.py, which audits it. A retry with the same
+``Idempotency-Key`` gets the same labels again (:mod:`vault.redelivery`).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, abort, g, jsonify, request
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import ServiceUnavailable
 
 from app.api.auth import current_client, require_client
-from app.api.request_checks import batch_refs, idempotency_key, negotiate_format, wants_document, well_formed
-from app.errors import LabelNotRendered, problem
+from app.api.request_checks import (
+    SINGLE_LABEL_FORMATS,
+    batch_refs,
+    idempotency_key,
+    negotiate_format,
+    wants_document,
+    well_formed,
+)
+from app.errors import problem
+from app.printing import label_document, render, renderer_for
 from app.security import no_store
 from app.services import db_session, services
-from render import LabelDocument, LabelRenderer, RenderError, ReturnAddress, make_renderer
+from render import LabelRenderer
 from vault.clients import LABELS_ISSUE, LabelProfile, Principal
 from vault.db import writer_lock
 from vault.errors import DecryptionError, NotEligible, NotFound, Refusal, RefusalReason
 from vault.models import LabelDelivery, utcnow
-from vault.orders import snapshot_orders
 from vault.redelivery import (
     Delivery,
     claim_delivery,
@@ -44,11 +52,17 @@ from vault.redelivery import (
     request_digest,
     settle_delivery,
 )
-from vault.release import PreparedLabel, Refused, ReleasedLabel, prepare_release, record_batch, record_release
+from vault.release import (
+    PreparedLabel,
+    Refused,
+    ReleasedLabel,
+    client_actor,
+    prepare_release,
+    record_release,
+    release_batch,
+    render_isolating,
+)
 
-#: Per-order refusals a batch reports and carries on from; anything else fails the whole batch closed.
-#: (A label that can't be rendered is refused per order too: see :func:`_render_batch`.)
-BATCH_REFUSALS = (NotFound, NotEligible, DecryptionError)
 #: The response headers naming a batch's refused orders: references and reason codes, never PII.
 REFUSED_HEADER = "Labelvault-Refused"
 REFUSED_COUNT_HEADER = "Labelvault-Refused-Count"
@@ -89,7 +103,7 @@ def get_label(marketplace: str, order_id: str) -> Response:
     ):
         return _redeliver_label(client, profile, retry, delivery)
     try:
-        renderer = _renderer(fmt, profile, options)
+        renderer = renderer_for(fmt, profile, options)
         try:
             prepared = prepare_release(
                 session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id,
@@ -102,7 +116,7 @@ def get_label(marketplace: str, order_id: str) -> Response:
             raise
         # Rendered before the writes: the reissue count and the audit head are locks (on SQLite, the
         # database's write lock), held only from here to the commit.
-        body = _render(renderer, [_document(client, prepared, now)])
+        body = render(renderer, [label_document(prepared, client.return_address, now)])
         with writer_lock(svc.engine):
             claimed = None if retry is None else _claim(session, client, retry, fmt, options, now)
             released = record_release(
@@ -128,21 +142,24 @@ def get_label(marketplace: str, order_id: str) -> Response:
 
 @require_client(LABELS_ISSUE)
 def post_label_batch() -> Response:
-    """Release up to 500 orders' labels as one multi-label ZPL stream or one multi-page PDF (or JSON).
+    """Release up to 500 orders' labels as one multi-label ZPL stream or one multi-page PDF (or JSON; PNG,
+    one image per label, is a 400).
 
     Each order goes through the same checks and gets its own audit event, released or refused; refused
     orders (a label that can't be rendered included) are reported by reference and reason and don't fail
-    the batch. A key-service outage or an audit write that fails releases nothing at all. The orders are
-    looked up together, rendered, then counted and audited in one short write (see
-    :func:`vault.release.record_batch`). A retry with the same ``Idempotency-Key`` gets the same labels.
+    the batch. A key-service outage or an audit write that fails releases nothing at all. The batch path
+    itself is :func:`vault.release.release_batch` (looked up together, rendered, then counted and audited in
+    one short write), the same one the dashboard's print run takes; the ``Idempotency-Key`` claim is made
+    inside its write. A retry with the same key gets the same labels.
     """
     fmt, options = negotiate_format(default="zpl")
+    if fmt in SINGLE_LABEL_FORMATS:
+        abort(400, f"{fmt} labels are one image each: ask for them one order at a time, or batch as zpl or pdf")
     refs = batch_refs(request.get_json(silent=True))
     client = current_client()
     retry = _retry("batch", fmt, options, refs)
     session = db_session()
     svc = services()
-    cap = svc.settings.label_reissue_cap
     now = utcnow()
     profile = LabelProfile.from_json(client.profile)
     if retry is not None and (
@@ -150,39 +167,23 @@ def post_label_batch() -> Response:
     ):
         return _redeliver_batch(client, profile, retry, delivery, refs)
     try:
-        renderer = _renderer(fmt, profile, options)
-        good = [well_formed(m, o) for m, o in refs]
-        named = [ref for ref, ok in zip(refs, good, strict=True) if ok]
-        orders = snapshot_orders(session, tenant_id=client.tenant_id, refs=named)
-        outcomes: list[PreparedLabel | Refused] = []
-        for (marketplace, order_id), ok in zip(refs, good, strict=True):
-            if not ok:
-                outcomes.append(Refused(None, None, RefusalReason.NOT_FOUND))  # audited without the reference
-                continue
-            try:
-                order = orders.get((marketplace, order_id))
-                if order is None:
-                    raise NotFound("no such order")
-                label = prepare_release(
-                    session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id,
-                    reissue_cap=cap, now=now, order=order, profile=profile,
-                )  # fmt: skip
-                outcomes.append(label)
-            except BATCH_REFUSALS as exc:
-                outcomes.append(Refused(marketplace, order_id, exc.reason))
-        body, outcomes = _render_batch(renderer, client, outcomes, now)
-        prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
-        with writer_lock(svc.engine):
-            claimed = None if retry is None else _claim(session, client, retry, fmt, options, now)
-            results = record_batch(
-                session, client=client, outcomes=outcomes, ip=g.client_ip, reissue_cap=cap, fmt=fmt, now=now
-            )
-            released = [r for r in results if isinstance(r, ReleasedLabel)]
-            if len(released) != len(prepared):  # the cap ran out meanwhile for some: print only what is released
-                body = _render(renderer, [_document(client, r, now) for r in released]) if released else None
-            if claimed is not None:
-                settle_delivery(claimed, results)
-            session.commit()
+        renderer = renderer_for(fmt, profile, options)
+        batch = release_batch(
+            session,
+            engine=svc.engine,
+            keys=svc.keys,
+            tenant_id=client.tenant_id,
+            actor=client_actor(client),
+            # A malformed reference names no order: refused, and audited without it.
+            refs=[ref if well_formed(*ref) else None for ref in refs],
+            profile=profile,
+            render=lambda labels: render(renderer, [label_document(x, client.return_address, now) for x in labels]),
+            ip=g.client_ip,
+            reissue_cap=svc.settings.label_reissue_cap,
+            fmt=fmt,
+            now=now,
+            claim=None if retry is None else _batch_claim(session, client, retry, fmt, options, now),
+        )
     except IntegrityError:
         session.rollback()
         if retry is None or (delivery := _delivered(session, client, retry, now)) is None:
@@ -194,7 +195,7 @@ def post_label_batch() -> Response:
     except BaseException:
         session.rollback()
         raise
-    return no_store(_batch_response(fmt, renderer, body, refs, results))
+    return no_store(_batch_response(fmt, renderer, batch.document, refs, batch.results))
 
 
 def _batch_response(
@@ -280,8 +281,8 @@ def _redeliver_label(client: Principal, profile: LabelProfile, retry: _Retry, de
         )
         if isinstance(outcome, Refused):
             raise _refusal(outcome.reason)
-        renderer = _renderer(delivery.fmt, profile, delivery.options)
-        body = _render(renderer, [_document(client, outcome, delivery.printed_at)])
+        renderer = renderer_for(delivery.fmt, profile, delivery.options)
+        body = render(renderer, [label_document(outcome, client.return_address, delivery.printed_at)])
         with writer_lock(svc.engine):
             record_redelivery(session, client=client, delivery=delivery, outcomes=[outcome], ip=g.client_ip, now=now)
             session.commit()
@@ -307,8 +308,8 @@ def _redeliver_batch(
         outcomes = prepare_redelivery(
             session, keys=svc.keys, client=client, delivery=delivery, profile=profile, now=now
         )
-        renderer = _renderer(delivery.fmt, profile, delivery.options)
-        body, outcomes = _render_batch(renderer, client, outcomes, delivery.printed_at)
+        renderer = renderer_for(delivery.fmt, profile, delivery.options)
+        body, outcomes = _batch_document(renderer, client, outcomes, delivery.printed_at)
         with writer_lock(svc.engine):
             record_redelivery(session, client=client, delivery=delivery, outcomes=outcomes, ip=g.client_ip, now=now)
             session.commit()
@@ -321,40 +322,17 @@ def _redeliver_batch(
     return _replayed(_batch_response(delivery.fmt, renderer, body, refs, outcomes))
 
 
-def _render_batch(
-    renderer: LabelRenderer, client: Principal, outcomes: list[PreparedLabel | Refused], printed_at: datetime
-) -> tuple[bytes | None, list[PreparedLabel | Refused]]:
-    """The batch's document, and its outcomes with every order that can't be rendered refused (``render-failed``).
+def _batch_claim(
+    session: Session, client: Principal, retry: _Retry, fmt: str, options: dict[str, Any], now: datetime
+) -> Callable[[], Callable[[Sequence[ReleasedLabel | Refused]], None]]:
+    """The batch's key claim for :func:`~vault.release.release_batch`: claimed under its write lock, settled
+    with the batch's results before its commit."""
 
-    One order's label failing (a script no font covers, say) must not cost the wave its other labels. The
-    whole batch is rendered at once; only if that fails is each label rendered alone, to find the ones that
-    fail, and the rest rendered again, so the common case pays for one render. Batches whose labels all
-    render alone but not together fail as a whole (:class:`LabelNotRendered`): no order is to blame.
-    """
-    prepared = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, PreparedLabel)]
-    if not prepared:
-        return None, outcomes
-    documents = [_document(client, p, printed_at) for _, p in prepared]
-    try:
-        return renderer.render(documents), outcomes
-    except RenderError:
-        pass
-    failed: set[int] = set()
-    for (i, _), document in zip(prepared, documents, strict=True):
-        try:
-            renderer.render([document])
-        except RenderError:
-            failed.add(i)
-    if not failed:
-        raise LabelNotRendered()
-    outcomes = [
-        Refused(o.marketplace, o.order_id, RefusalReason.RENDER_FAILED)
-        if i in failed and isinstance(o, PreparedLabel)
-        else o
-        for i, o in enumerate(outcomes)
-    ]
-    rest = [d for (i, _), d in zip(prepared, documents, strict=True) if i not in failed]
-    return (_render(renderer, rest) if rest else None), outcomes
+    def claim() -> Callable[[Sequence[ReleasedLabel | Refused]], None]:
+        row = _claim(session, client, retry, fmt, options, now)
+        return lambda results: settle_delivery(row, results)
+
+    return claim
 
 
 def _refused_entries(results: Sequence[ReleasedLabel | PreparedLabel | Refused]) -> list[str]:
@@ -394,32 +372,11 @@ def _document_response(body: bytes | None, media_type: str, entries: Sequence[st
     return _with_refused_headers(resp, entries)
 
 
-def _renderer(fmt: str, profile: LabelProfile, options: dict[str, Any]) -> LabelRenderer:
-    """The renderer of the request's format and options plus the client's own: for ZPL, its printers' font."""
-    if fmt == "zpl" and profile.printer_font is not None:
-        options = {**options, "printer_font": profile.printer_font}
-    try:
-        return make_renderer(fmt, **options)
-    except RenderError as exc:  # e.g. no installed font covers the labels' scripts
-        raise LabelNotRendered() from exc
-
-
-def _render(renderer: LabelRenderer, documents: Sequence[LabelDocument]) -> bytes:
-    try:
-        return renderer.render(documents)
-    except RenderError as exc:
-        raise LabelNotRendered() from exc
-
-
-def _document(client: Principal, label: PreparedLabel | ReleasedLabel, printed_at: datetime) -> LabelDocument:
-    """What gets printed for one label: the ship-to block plus the seller's return address."""
-    sender = client.return_address
-    return LabelDocument(
-        order_ref=label.order_id,
-        marketplace=label.marketplace,
-        ship_to=label.label,
-        printed_at=printed_at,
-        return_address=None
-        if sender is None
-        else ReturnAddress(sender["name"], tuple(sender["lines"]), sender["country_code"]),
+def _batch_document(
+    renderer: LabelRenderer, client: Principal, outcomes: Sequence[PreparedLabel | Refused], printed_at: datetime
+) -> tuple[bytes | None, list[PreparedLabel | Refused]]:
+    """A redelivered batch's document, an order whose label can't be rendered refused as in a release."""
+    return render_isolating(
+        lambda labels: render(renderer, [label_document(x, client.return_address, printed_at) for x in labels]),
+        outcomes,
     )

@@ -9,18 +9,23 @@ from typing import Any
 from flask import abort, request
 from werkzeug.exceptions import NotAcceptable
 
-from render import FORMATS
+from render import FORMATS, SIZES
 
 #: Response media type of each format, for content negotiation (the renderers report the same).
-MEDIA_TYPES = {"json": "application/json", "zpl": "application/zpl", "pdf": "application/pdf"}
+MEDIA_TYPES = {"json": "application/json", "zpl": "application/zpl", "pdf": "application/pdf", "png": "image/png"}
 #: What a marketplace name and an order id may look like; anything else is a 404 like a missing order.
 _MARKETPLACE = re.compile(r"[a-z][a-z0-9-]{0,39}")
 _ORDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 #: Renderer options a client may pass as query parameters, per format: accepted spellings → values.
+_DPI = {"203": 203, "300": 300}
+_SIZES = {size: size for size in SIZES}
 _OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
-    "zpl": {"dpi": {"203": 203, "300": 300}},
-    "pdf": {"size": {"4x6": "4x6", "100x150mm": "100x150mm"}},
+    "zpl": {"dpi": _DPI, "size": _SIZES},
+    "pdf": {"size": _SIZES},
+    "png": {"dpi": _DPI, "size": _SIZES},
 }
+#: Formats whose payload is one label (a PNG is one image): a batch can't be answered in them.
+SINGLE_LABEL_FORMATS = frozenset({"png"})
 #: Most order references one batch request may carry (a wave of picking, not a data export).
 BATCH_MAX = 500
 #: What an ``Idempotency-Key`` may be: 1 to 255 visible ASCII characters (a UUID, say).

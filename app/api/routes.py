@@ -7,7 +7,8 @@ from flask import Blueprint, Flask
 from app.api import audit, labels, openapi
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
-bp.add_url_rule("/labels/<marketplace>/<order_id>", view_func=labels.get_label, methods=["GET"])
+# head=False: a HEAD request would run the release and drop the label (app/routing.py); it gets a 405.
+bp.add_url_rule("/labels/<marketplace>/<order_id>", view_func=labels.get_label, methods=["GET"], head=False)
 bp.add_url_rule("/labels/batch", view_func=labels.post_label_batch, methods=["POST"])
 bp.add_url_rule("/audit/head", view_func=audit.audit_head, methods=["GET"])
 bp.add_url_rule("/openapi.json", view_func=openapi.openapi_json, methods=["GET"])

@@ -20,6 +20,7 @@ from app.services import services
 from connectors.amazon import API_V0, API_V2026, LwaCredentials
 from connectors.amazon.accounts import connect_amazon_account
 from connectors.amazon.endpoints import REGIONS
+from connectors.amazon.marketplaces import label
 from vault.errors import VaultError
 from vault.marketplace_accounts import remove_account
 from vault.models import MarketplaceAccount, Order, Tenant
@@ -60,7 +61,8 @@ def accounts_add() -> None:
     "marketplace_ids",
     multiple=True,
     required=True,
-    help="An Amazon marketplace id to sync (repeat for several), e.g. A1VC38T7YXB528 for Amazon.co.jp.",
+    help="An Amazon marketplace id of the region to sync (repeat for several), e.g. ATVPDKIKX0DER for Amazon.com "
+    "(na), A1PA6795UKMFR9 for Amazon.de (eu), A1VC38T7YXB528 for Amazon.co.jp (fe).",
 )
 @click.option(
     "--api-version",
@@ -70,8 +72,12 @@ def accounts_add() -> None:
     help="Orders API: 2026-01-01 (addresses without an RDT) or legacy v0 (with a Restricted Data Token).",
 )
 @click.option("--sandbox", is_flag=True, help="Use Amazon's sandbox hosts.")
-@click.option("--sp-api-endpoint", help="Override the SP-API base URL (e.g. the fake marketplace).")
-@click.option("--lwa-endpoint", help="Override the Login with Amazon token URL.")
+@click.option(
+    "--sp-api-endpoint",
+    help="Override the SP-API base URL: the region's own host, or one on an origin in "
+    "LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES (e.g. the fake marketplace).",
+)
+@click.option("--lwa-endpoint", help="Override the Login with Amazon token URL (the same rule).")
 def accounts_add_amazon(
     tenant_slug: str,
     name: str,
@@ -88,13 +94,16 @@ def accounts_add_amazon(
     The LWA client id, client secret and refresh token are read from
       LABELVAULT_AMAZON_CLIENT_ID, LABELVAULT_AMAZON_CLIENT_SECRET, LABELVAULT_AMAZON_REFRESH_TOKEN
     or asked for at a prompt (secrets hidden) -- never taken from the command line, which other users
-    can see in `ps`. They are stored sealed under the tenant's key.
+    can see in `ps`. They are tried with one Login with Amazon exchange, then stored sealed under the
+    tenant's key; nothing is stored when they fail.
     """
     secrets: dict[str, str] = {}
     for field, env in CREDENTIAL_ENV.items():
-        value = os.environ.get(env) or click.prompt(
-            field.replace("_", " ").replace("id", "ID"), hide_input=field != "client_id", type=str
-        )
+        what = field.replace("_", " ").replace("id", "ID")
+        try:
+            value = os.environ.get(env) or click.prompt(what, hide_input=field != "client_id", type=str)
+        except click.Abort:  # no terminal and nothing on standard input (or ^C at the prompt)
+            raise click.ClickException(f"no {what} given: set {env} or type it at the prompt") from None
         secrets[field] = value.strip()
     credentials = LwaCredentials.from_secrets(secrets)
     svc = services()
@@ -113,13 +122,15 @@ def accounts_add_amazon(
                 sandbox=sandbox,
                 sp_api_endpoint=sp_api_endpoint,
                 lwa_endpoint=lwa_endpoint,
+                endpoint_overrides=svc.settings.endpoint_overrides,
                 actor=cli_actor(),
             )
         except VaultError as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
         session.commit()
         where = f"{tenant_slug}/{account.name}"
-        click.echo(f"account {account.id} ({where}) added: amazon {region}, Orders API {api_version}")
+        markets = ", ".join(label(m) for m in account.marketplace_ids)
+        click.echo(f"account {account.id} ({where}) added: amazon {region}, Orders API {api_version}, {markets}")
 
 
 @accounts_cli.command("list")
@@ -133,9 +144,10 @@ def accounts_list(tenant_slug: str | None) -> None:
             cursor = f"{a.sync_cursor:%Y-%m-%d %H:%M:%S}Z" if a.sync_cursor else "never synced"
             last: dict[str, Any] = a.last_sync or {}
             result = "" if not last else ("ok" if last.get("ok") else f"failed: {last.get('error')}")
+            markets = ", ".join(label(m) for m in a.marketplace_ids)
             click.echo(
                 f"{a.id}\t{slugs.get(a.tenant_id)}/{a.name}\t{a.marketplace} {a.region} {a.api_version}"
-                f"{' sandbox' if a.sandbox else ''}\t{','.join(a.marketplace_ids)}\t{orders} orders\t"
+                f"{' sandbox' if a.sandbox else ''}\t{markets}\t{orders} orders\t"
                 f"synced to {cursor}\t{result}"
             )
 

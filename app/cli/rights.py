@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, order_ref, tenant_by_slug
@@ -47,8 +48,9 @@ def rights_cli() -> None:
     """Buyers' requests the seller handles: access, correction, erasure. Each is audited with its purpose.
 
     \b
-    The seller checks the buyer's identity first (the seller's owner, with a second factor once the
-    dashboard offers it) and names who did with --verified-by.
+    The seller checks the buyer's identity first and names who did with --verified-by. This is the
+    operator's machine-level tool: it needs a shell with the app's configuration (database and root key);
+    in the dashboard, access and correction need the owner role and a fresh second factor.
     """
 
 
@@ -58,7 +60,11 @@ def rights_cli() -> None:
     "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="File for the JSON export, or -."
 )
 def rights_access(tenant_slug: str, order_spec: str, request_id: str, verified_by: str, output: str) -> None:
-    """Export everything held about one order's buyer, as JSON for the buyer (the file is mode 0600)."""
+    """Export everything held about one order's buyer, as JSON for the buyer (the file is mode 0600).
+
+    The export is written only once its audit event is committed: an access that can't be audited exports
+    nothing. (One that is audited and then can't be written is an audited access with no file: run it again.)
+    """
     marketplace, order_id = order_ref(order_spec)
     svc = services()
     with svc.sessions() as session:
@@ -74,16 +80,19 @@ def rights_access(tenant_slug: str, order_spec: str, request_id: str, verified_b
             )
         except VaultError as exc:
             raise click.ClickException(str(exc)) from None
-        text = json.dumps(export, ensure_ascii=False, indent=2) + "\n"
-        if output == "-":
-            click.echo(text, nl=False)
-        else:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-        session.commit()  # the access is audited once the export exists
-    if output != "-":
-        click.echo(f"access export for {order_spec} written to {output}")
+        try:
+            session.commit()  # the access is audited before the buyer's data is written anywhere
+        except SQLAlchemyError:
+            session.rollback()
+            raise click.ClickException("the access could not be audited; nothing was exported") from None
+    text = json.dumps(export, ensure_ascii=False, indent=2) + "\n"
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"access export for {order_spec} written to {output}")
 
 
 @rights_cli.command("correct")

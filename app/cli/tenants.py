@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from sqlalchemy import select
 
@@ -17,18 +19,59 @@ def tenants_cli() -> None:
     """Seller organisations (tenants)."""
 
 
+def _ask_return_address() -> tuple[str, list[str], str] | None:
+    """The return address typed in at a terminal (an empty name skips it)."""
+    name = click.prompt("Return address: sender name (empty to skip)", default="", show_default=False)
+    if not name.strip():
+        return None
+    lines: list[str] = []
+    while len(lines) < 4:
+        line = click.prompt(f"  address line {len(lines) + 1} (empty to end)", default="", show_default=False)
+        if not line.strip():
+            break
+        lines.append(line)
+    return name, lines, click.prompt("  country code (two letters)")
+
+
 @tenants_cli.command("create")
 @click.argument("slug")
 @click.option("--name", required=True, help="The seller's display name.")
-def tenants_create(slug: str, name: str) -> None:
-    """Create a tenant and its first key."""
+@click.option("--return-name", help="Return address: the sender name printed on labels.")
+@click.option("--return-line", "return_lines", multiple=True, help="Return address: a line (repeat, up to 4).")
+@click.option("--return-country", help="Return address: two-letter country code, e.g. CN.")
+def tenants_create(
+    slug: str, name: str, return_name: str | None, return_lines: tuple[str, ...], return_country: str | None
+) -> None:
+    """Create a tenant and its first key, with the return address printed on its labels.
+
+    Without the --return-* options, a terminal is asked for it; anywhere else the tenant is created without
+    one (labels then print an empty FROM block until `tenants return-address` or the dashboard sets it).
+    """
+    address: tuple[str, list[str], str] | None = None
+    if return_name or return_lines or return_country:
+        address = (return_name or "", list(return_lines), return_country or "")
+    elif sys.stdin.isatty():
+        address = _ask_return_address()
     svc = services()
+    actor = cli_actor()
     with svc.sessions() as session:
         if session.scalar(select(Tenant).where(Tenant.slug == slug)) is not None:
             raise click.ClickException(f"tenant {slug!r} exists already")
-        create_tenant(session, keys=svc.keys, slug=slug, name=name, actor=cli_actor())
+        tenant = create_tenant(session, keys=svc.keys, slug=slug, name=name, actor=actor)
+        if address is not None:
+            sender, lines, country = address
+            try:
+                set_return_address(session, tenant=tenant, name=sender, lines=lines, country_code=country, actor=actor)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
         session.commit()
     click.echo(f"tenant {slug} created")
+    if address is None:
+        click.echo(
+            "no return address: labels print with an empty FROM block until one is set "
+            f"(labelvault tenants return-address {slug} ..., or the dashboard's settings)",
+            err=True,
+        )
 
 
 @tenants_cli.command("return-address")

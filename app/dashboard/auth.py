@@ -25,11 +25,12 @@ from app.dashboard.state import (
 from app.limits import throttle
 from app.services import db_session, services
 from vault.errors import NotFound
-from vault.models import User
+from vault.models import Tenant, User
 from vault.users.accounts import set_locale
 from vault.users.allowlist import dashboard_allows
 from vault.users.base import AccountLocked, SignInRefused, UserError, actor_of
 from vault.users.invitations import accept_invitation, find_invitation
+from vault.users.roles import may
 from vault.users.second_factor import (
     check_second_factor,
     confirm_enrolment,
@@ -192,7 +193,7 @@ def enrol() -> Response | str:
             error = _("That code is not right. Check that your phone's clock is set automatically and try again.")
         else:
             db.commit()
-            target = _sign_in(user)
+            target = _onboarding(user, _sign_in(user))
             # The recovery codes are shown once, here, straight from this response (never stored in clear).
             page = make_response(
                 render_template("dashboard/recovery_codes.html", codes=codes, next_url=target, first=True)
@@ -202,6 +203,14 @@ def enrol() -> Response | str:
     db.commit()
     secret = " ".join(enrolment.secret[i : i + 4] for i in range(0, len(enrolment.secret), 4))
     return render_template("dashboard/enrol.html", qr=qr_svg(enrolment.uri), secret=secret, error=error, user=user)
+
+
+def _onboarding(user: User, target: str) -> str:
+    """Where an enrolled user goes first: an owner of an organisation without a return address is asked for it."""
+    tenant = db_session().get(Tenant, user.tenant_id)
+    if may(user.role, "settings") and tenant is not None and tenant.return_address is None:
+        return url_for("dashboard.welcome_return_address", next=target)
+    return target
 
 
 @bp.route("/invitation/<token>", methods=["GET", "POST"])

@@ -7,11 +7,13 @@ holds the id of the user half-way through signing in (``pending``), for a few mi
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import abort, flash, g, redirect, request, session, url_for
 from flask_babel import gettext as _
@@ -39,7 +41,9 @@ def limits() -> SessionLimits:
 def login_policy() -> LoginPolicy:
     s = services().settings
     return LoginPolicy(
-        max_failures=s.dashboard_max_failed_logins, lockout=timedelta(minutes=s.dashboard_lockout_minutes)
+        max_failures=s.dashboard_max_failed_logins,
+        lockout=timedelta(minutes=s.dashboard_lockout_minutes),
+        account_max_failures=10 * s.dashboard_max_failed_logins,  # the slower backstop, from any address
     )
 
 
@@ -66,10 +70,27 @@ def current_tenant() -> Tenant:
     return tenant
 
 
+#: What browsers (WHATWG URL parsing) drop from a URL before reading it: ASCII tab, newline, carriage return.
+_DROPPED = re.compile(r"[\t\n\r]")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))  # stripped from both ends by the same parsing
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_next(target: str | None, default: str = "dashboard.overview") -> str:
-    """A same-site path to go on to after signing in; anything else goes to ``default``."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """A same-origin path to go on to after signing in (``next=``); anything else goes to ``default``.
+
+    The target is judged as a browser reads it: with tab, newline and carriage return removed, leading and
+    trailing C0 controls and spaces stripped, and backslashes as slashes (``next=/%09/evil.example`` and
+    ``/\\evil.example`` are both ``//evil.example``, another host). What is left must be an absolute path
+    with no scheme, no host and no other control character; the normalised form is returned, so no later
+    reading differs.
+    """
+    if target:
+        path = _DROPPED.sub("", target).strip(_C0_AND_SPACE).replace("\\", "/")
+        parts = urlsplit(path)
+        plain = not _CONTROL.search(path)
+        if plain and path.startswith("/") and not path.startswith("//") and not parts.scheme and not parts.netloc:
+            return path
     return url_for(default)
 
 

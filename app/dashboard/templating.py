@@ -1,15 +1,19 @@
-"""Jinja filters of the dashboard: UTC times, order statuses and sync errors in the reader's language."""
+"""Jinja filters of the dashboard: times (UTC or the seller's zone), order statuses, sync errors, audit
+actions and outcomes in the reader's language, marketplaces by name."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
 from markupsafe import Markup
+
+from connectors.amazon.endpoints import MARKETPLACE_NAMES
+from vault.errors import RefusalReason
 
 STATUSES = {
     "pending": _l("Pending"),
@@ -37,6 +41,91 @@ SYNC_ERRORS = {
     "SyncBusy": _l("Another sync of this account was already running."),
     "LeaseLost": _l("Another process took this sync over; it carries on there."),
     "KeyServiceUnavailable": _l("The key service was unavailable, so nothing could be stored. The sync resumes later."),
+}
+
+
+#: What each audit action records, by the code the chain stores (app/, vault/, connectors/ write them).
+AUDIT_ACTIONS = {
+    "account.connect": _l("Marketplace account connected"),
+    "account.remove": _l("Marketplace account removed"),
+    "backup.create": _l("Backup made"),
+    "backup.restore": _l("Backup restored"),
+    "client.allow": _l("Client address ranges changed"),
+    "client.create": _l("Warehouse client created"),
+    "client.profile": _l("Client label profile changed"),
+    "client.revoke": _l("Warehouse client revoked"),
+    "dashboard.allowlist": _l("Dashboard networks changed"),
+    "hold.place": _l("Legal hold placed"),
+    "hold.release": _l("Legal hold released"),
+    "key.destroy": _l("Tenant key version destroyed"),
+    "key.destroy-root": _l("Root key destroyed"),
+    "key.rotate": _l("Tenant key rotated"),
+    "key.rotate-root": _l("Root key rotated"),
+    "keys.epoch": _l("Key epoch"),
+    "label.preview": _l("Label previewed"),
+    "label.release": _l("Label released"),
+    "retention.policy": _l("Retention period changed"),
+    "retention.purge": _l("Due label data erased"),
+    "rights.access": _l("Access request"),
+    "rights.correction": _l("Correction request"),
+    "rights.erasure": _l("Erasure request"),
+    "tenant.create": _l("Organisation created"),
+    "tenant.return_address": _l("Return address changed"),
+    "tenant.time_zone": _l("Time zone changed"),
+    "user.accept-invitation": _l("Invitation accepted"),
+    "user.create": _l("User created"),
+    "user.disable": _l("User disabled"),
+    "user.invite": _l("User invited"),
+    "user.locale": _l("Language changed"),
+    "user.password": _l("Password changed"),
+    "user.reauth": _l("Second factor entered again"),
+    "user.recovery-code": _l("Recovery code used"),
+    "user.recovery-codes": _l("New recovery codes"),
+    "user.role": _l("Role changed"),
+    "user.second-factor": _l("Two-step verification changed"),
+    "user.sign-in": _l("Sign-in"),
+    "user.sign-out": _l("Sign-out"),
+    "user.unlock": _l("User unlocked"),
+}
+
+#: How an audited action ended, by the outcome the chain stores (refusals: see :data:`REFUSAL_REASONS`).
+AUDIT_OUTCOMES = {
+    "ok": _l("done"),
+    "failed": _l("failed"),
+    "released": _l("released"),
+    "shown": _l("shown"),
+    "erased": _l("erased"),
+    "already-erased": _l("already erased"),
+    "corrected": _l("corrected"),
+    "exported": _l("exported"),
+    "enrolled": _l("enrolled"),
+    "replaced": _l("replaced"),
+    "reset": _l("reset"),
+    "used": _l("used"),
+    "raised": _l("raised"),
+}
+
+#: Why something was refused, by :class:`~vault.errors.RefusalReason` code (plus a legal hold's).
+REFUSAL_REASONS = {
+    RefusalReason.MALFORMED_ADDRESS: _l("malformed address"),
+    RefusalReason.NOT_ALLOWLISTED: _l("network not allowed"),
+    RefusalReason.RATE_LIMITED: _l("rate limited"),
+    RefusalReason.RATE_LIMIT_UNAVAILABLE: _l("rate limit unavailable"),
+    RefusalReason.INVALID_API_KEY: _l("invalid API key"),
+    RefusalReason.CLIENT_CIDR: _l("client address not allowed"),
+    RefusalReason.SCOPE: _l("not in the client's scope"),
+    RefusalReason.NOT_FOUND: _l("order not found"),
+    RefusalReason.STATUS: _l("order status allows no label"),
+    RefusalReason.CANCELLED: _l("order cancelled"),
+    RefusalReason.ERASED: _l("label data erased"),
+    RefusalReason.RETENTION_EXPIRED: _l("retention period over"),
+    RefusalReason.NO_LABEL_DATA: _l("no label data"),
+    RefusalReason.REISSUE_CAP: _l("reissue limit reached"),
+    RefusalReason.KEY_SERVICE_UNAVAILABLE: _l("key service unavailable"),
+    RefusalReason.UNREADABLE: _l("record unreadable"),
+    RefusalReason.RENDER_FAILED: _l("label could not be rendered"),
+    RefusalReason.BODY_TOO_LARGE: _l("request body too large"),
+    "legal-hold": _l("under a legal hold"),
 }
 
 
@@ -82,6 +171,10 @@ DOMAIN_MESSAGES = {
         "The order holds no label data (erased, or never synced): there is nothing to correct."
     ),
     "an account name is 1 to 200 characters": _l("Give the account a name (up to 200 characters)."),
+    "a return address needs a name, 1 to 4 lines and a two-letter country code": _l(
+        "A return address needs a name, 1 to 4 address lines and a two-letter country code such as CN."
+    ),
+    "a time zone is an IANA name such as Asia/Tokyo or UTC": _l("Choose a time zone from the list."),
     "name at least one marketplace id": _l("Name at least one marketplace ID, e.g. A1VC38T7YXB528 for Amazon.co.jp."),
 }
 
@@ -94,6 +187,20 @@ DOMAIN_MESSAGE_PREFIXES = {
     "an Orders API version is one of": _l("Choose a region and an Orders API version."),
     "the SP-API endpoint must be": _l("An endpoint is a full URL such as https://sellingpartnerapi-fe.amazon.com."),
     "the token endpoint must be": _l("An endpoint is a full URL such as https://sellingpartnerapi-fe.amazon.com."),
+    "the SP-API endpoint is not allowed": _l(
+        "That endpoint is not allowed: use Amazon's own, or one your operator allows."
+    ),
+    "the token endpoint is not allowed": _l(
+        "That endpoint is not allowed: use Amazon's own, or one your operator allows."
+    ),
+    "not an Amazon marketplace id": _l("That is not an Amazon marketplace ID; the IDs by region are listed below it."),
+    "a marketplace of another region": _l(
+        "Every marketplace ID must belong to the chosen region; connect another region as an account of its own."
+    ),
+    "the LWA credentials do not work": _l("Login with Amazon refused these credentials; nothing was stored."),
+    "the LWA credentials could not be checked": _l(
+        "Login with Amazon could not be reached to check the credentials; nothing was stored. Try again later."
+    ),
 }
 
 
@@ -130,6 +237,33 @@ def _dt(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
         except ValueError:
             return value
     return str(value.strftime(fmt))
+
+
+def _dt_in(value: datetime | None, zone: tzinfo, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored (UTC) time in the seller's time zone."""
+    return "—" if value is None else value.astimezone(zone).strftime(fmt)
+
+
+def _marketplace_name(marketplace_id: str | None) -> str:
+    return MARKETPLACE_NAMES.get(marketplace_id or "", marketplace_id or "Amazon")
+
+
+@pass_context
+def _audit_action(_ctx: Any, action: str) -> str:
+    return str(AUDIT_ACTIONS.get(action, action))
+
+
+@pass_context
+def _audit_outcome(_ctx: Any, outcome: str) -> str:
+    refused, _, reason = outcome.partition(":")
+    if refused == "refused" and reason:
+        return str(_l("refused: %(reason)s", reason=str(REFUSAL_REASONS.get(reason, reason))))
+    return str(AUDIT_OUTCOMES.get(outcome, outcome))
+
+
+@pass_context
+def _refusal(_ctx: Any, reason: str) -> str:
+    return str(REFUSAL_REASONS.get(reason, reason))
 
 
 @pass_context
@@ -177,6 +311,11 @@ def _nl2br(value: str) -> Markup:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(
         dt=_dt,
+        dt_in=_dt_in,
+        marketplace_name=_marketplace_name,
+        audit_action=_audit_action,
+        audit_outcome=_audit_outcome,
+        refusal=_refusal,
         field_label=_field,
         status=_status,
         role=_role,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from connectors.interfaces import ConnectorError
 from connectors.ratelimit import UsagePlan
+from vault.marketplace_accounts import EndpointPolicy
 
 #: SP-API hosts per region (Amazon's developer guide, "SP-API endpoints").
 REGIONS: dict[str, str] = {
@@ -19,6 +21,31 @@ SANDBOX_REGIONS: dict[str, str] = {
     "fe": "https://sandbox.sellingpartnerapi-fe.amazon.com",
 }
 LWA_URL = "https://api.amazon.com/auth/o2/token"
+
+#: Amazon's marketplaces by id, as sellers know them (Amazon's developer guide, "Marketplace IDs").
+MARKETPLACE_NAMES: dict[str, str] = {
+    "ATVPDKIKX0DER": "Amazon.com",
+    "A2EUQ1WTGCTBG2": "Amazon.ca",
+    "A1AM78C64UM0Y8": "Amazon.com.mx",
+    "A2Q3Y263D00KWC": "Amazon.com.br",
+    "A1F83G8C2ARO7P": "Amazon.co.uk",
+    "A1PA6795UKMFR9": "Amazon.de",
+    "A13V1IB3VIYZZH": "Amazon.fr",
+    "APJ6JRA9NG5V4": "Amazon.it",
+    "A1RKKUPIHCS9HS": "Amazon.es",
+    "A1805IZSGTT6HS": "Amazon.nl",
+    "A2NODRKZP88ZB9": "Amazon.se",
+    "A1C3SOZRARQ6R3": "Amazon.pl",
+    "AMEN7PMS3EDWL": "Amazon.com.be",
+    "A33AVAJ2PDY3EV": "Amazon.com.tr",
+    "A17E79C6D8DWNP": "Amazon.sa",
+    "A2VIGQ35RCS4UG": "Amazon.ae",
+    "ARBP9OOSHTCHU": "Amazon.eg",
+    "A21TJRUUN4KGV": "Amazon.in",
+    "A1VC38T7YXB528": "Amazon.co.jp",
+    "A39IBJ37TRP1C6": "Amazon.com.au",
+    "A19VAU5U5O7RUS": "Amazon.sg",
+}
 
 API_V2026 = "2026-01-01"
 API_V0 = "v0"
@@ -42,6 +69,13 @@ class Endpoints:
 
     sp_api: str
     lwa: str
+
+
+def endpoint_policy(region: str, overrides: Collection[str] = ()) -> EndpointPolicy:
+    """Where an account in ``region`` may point: its region's SP-API host or sandbox host and Amazon's LWA URL,
+    or an origin in the operator's ``overrides``."""
+    own = {hosts[region] for hosts in (REGIONS, SANDBOX_REGIONS) if region in hosts}
+    return EndpointPolicy(api=frozenset(own), token=frozenset({LWA_URL}), overrides=frozenset(overrides))
 
 
 def endpoints_for(

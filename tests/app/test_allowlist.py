@@ -74,6 +74,8 @@ SPOOFS = {
     "hostname-in-xff": (PROXY, [("X-Forwarded-For", "localhost")]),
     "integer-ip-in-xff": (PROXY, [("X-Forwarded-For", "3405803781")]),
     "whitespace-smuggling": (PROXY, [("X-Forwarded-For", f"{ATTACKER}\t{GOOD}")]),
+    # Three trusted proxies where LABELVAULT_TRUSTED_PROXY_HOPS (2) says there are at most two: not our chain.
+    "more-trusted-hops-than-configured": (EDGE, [("X-Forwarded-For", f"{GOOD}, {EDGE}, {PROXY}")]),
 }
 
 
@@ -100,6 +102,19 @@ def test_spoofing_attempts_are_refused(app: Any, world: World, peer: str, header
 def test_genuine_clients_pass(app: Any, world: World, peer: str, headers: list[tuple[str, str]]) -> None:
     resp = get(app, world, peer, headers)
     assert resp.status_code == 200, resp.get_json()
+
+
+def test_the_trusted_hop_bound_is_a_setting(make_app: Any, shared_db: Database, world: World) -> None:
+    app = make_app(
+        shared_db.app_url,
+        global_allowlist="203.0.113.0/24",
+        trusted_proxies=f"{PROXY}/32,{EDGE}/32",
+        trusted_proxy_hops=3,
+        rate_limit_prefix=f"t-{id(shared_db)}-hops",
+    )
+    assert get(app, world, EDGE, [("X-Forwarded-For", f"{GOOD}, {EDGE}, {PROXY}")]).status_code == 200
+    four = get(app, world, EDGE, [("X-Forwarded-For", f"{GOOD}, {PROXY}, {EDGE}, {PROXY}")])
+    assert four.status_code == 403
 
 
 def test_headers_from_an_untrusted_peer_are_never_read(app: Any, world: World) -> None:

@@ -287,6 +287,18 @@ def test_a_granted_reprint_allows_exactly_one_more_label(make_app: Any, shared_d
     assert [e.details["issue"] for e in events(world) if e.outcome == "released"] == [1, 2]  # type: ignore[index]
 
 
+def test_head_is_not_a_release(app: Any, world: World) -> None:
+    """HEAD on a label is refused by routing: nothing unsealed, counted or audited; GET still releases."""
+    before = len(events(world))
+    resp = app.test_client().head(world.url(0), headers=world.auth())
+    assert resp.status_code == 405
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) == {"GET", "OPTIONS"}
+    assert issued(world) == 0
+    assert len(events(world)) == before
+    assert app.test_client().get(world.url(0), headers=world.auth()).status_code == 200
+    assert issued(world) == 1
+
+
 @pytest.mark.parametrize(
     ("query", "accept", "status", "media_type"),
     [
@@ -375,3 +387,66 @@ def test_audit_chain_holds_no_pii_and_verifies(app: Any, world: World, keys: Key
     for event in events(world):
         assert_no_pii(canonical_event({"d": event.details, "r": event.order_ref, "a": event.actor}).decode(), "audit")
         assert_no_pii(str(event.details), "audit")
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "pixels"),
+    [("?format=png", "", (812, 1218)), ("?dpi=300&size=100x100mm", "image/png", (1181, 1181))],
+)
+def test_a_png_label_is_one_printer_image_and_is_audited_as_png(
+    app: Any, world: World, query: str, accept: str, pixels: tuple[int, int]
+) -> None:
+    import io
+
+    from PIL import Image
+
+    headers = {**world.auth(), **({"Accept": accept} if accept else {})}
+    resp = app.test_client().get(world.url(0) + query, headers=headers)
+    assert (resp.status_code, resp.mimetype) == (200, "image/png")
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert_matches_openapi(resp, LABEL_PATH)
+    image = Image.open(io.BytesIO(resp.get_data()))
+    assert (image.size, image.mode) == (pixels, "1")
+    assert events(world)[-1].details["format"] == "png"  # type: ignore[index]
+    assert issued(world) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"), [("format=zpl&size=100x100mm", "^LL799"), ("format=pdf&size=100x100mm", "")]
+)
+def test_a_100_mm_square_label_through_the_api(app: Any, world: World, query: str, expected: str) -> None:
+    resp = app.test_client().get(world.url(1) + "?" + query, headers=world.auth())
+    assert resp.status_code == 200
+    assert_matches_openapi(resp, LABEL_PATH)
+    if expected:
+        assert expected in resp.get_data(as_text=True)
+    else:
+        import io
+
+        from pypdf import PdfReader
+
+        box = PdfReader(io.BytesIO(resp.get_data())).pages[0].mediabox
+        assert (float(box.width), float(box.height)) == pytest.approx((283.46, 283.46), abs=0.01)
+
+
+def test_japanese_domestic_labels_print_the_phone_the_profile_releases(
+    app: Any, shared_db: Database, keys: KeyManager
+) -> None:
+    from vault.tenants import set_return_address
+
+    phones = LabelProfile(frozenset(LabelProfile.from_json(None).fields | {"phone"}), frozenset({"JP"}))
+    domestic, withheld = (
+        build_world(shared_db, keys, n_orders=1, profile=phones),
+        build_world(shared_db, keys, n_orders=1),
+    )
+    for world in (domestic, withheld):
+        with world.session() as s:
+            tenant = s.merge(world.tenant)
+            set_return_address(s, tenant=tenant, name="Osaka Seller", lines=["Umeda 1-1"], country_code="JP", actor="t")
+            s.commit()
+    client = app.test_client()
+    assert MARKED_BUYERS[0].phone is not None
+    zpl = client.get(domestic.url(0, format="zpl"), headers=domestic.auth()).get_data(as_text=True)
+    assert f"TEL {MARKED_BUYERS[0].phone}" in zpl
+    zpl = client.get(withheld.url(0, format="zpl"), headers=withheld.auth()).get_data(as_text=True)
+    assert MARKED_BUYERS[0].phone not in zpl and "TEL" not in zpl

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -24,8 +24,9 @@ from sqlalchemy import func, select, update
 
 from app.cli import COMMANDS
 from app.services import services
+from connectors.fake_amazon import FakeAmazon
 from tests.support.buyers import sample_label
-from tests.support.dashboard import Seller
+from tests.support.dashboard import Seller, show_tracebacks
 from tests.support.servers import Database
 from tests.support.vault import sample_facts
 from vault.clients import create_client
@@ -34,6 +35,20 @@ from vault.models import ApiClient, AuditEvent, LegalHold, MarketplaceAccount, T
 from vault.orders import store_order
 from vault.records import OrderStatus
 from vault.rotation import rotate_root
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeAmazon]:
+    """The marketplace the accounts connect to: connecting tries the credentials with one LWA exchange."""
+    with FakeAmazon(speedup=5000) as marketplace:
+        yield marketplace
+
+
+@pytest.fixture
+def dash_app(make_app: Any, shared_db: Database, fake: FakeAmazon) -> Any:
+    """The dashboard app, its operator allowing the fake's endpoints."""
+    return show_tracebacks(make_app(shared_db.app_url, marketplace_endpoint_overrides=fake.base_url))
+
 
 # --- the CLI -------------------------------------------------------------------------------------------
 
@@ -108,13 +123,18 @@ def _count(app: Any, action: str) -> int:
 
 
 def test_every_state_changing_cli_command_appends_its_event(
-    make_app: Any, fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_app: Any, fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeAmazon
 ) -> None:
-    app = make_app(fresh_db.app_url)
+    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=fake.base_url)
     svc = services(app)
     runner = app.test_cli_runner()
     monkeypatch.setenv("LABELVAULT_USER_PASSWORD", "correct horse battery staple")
-    for env, value in (("CLIENT_ID", "amzn1.app"), ("CLIENT_SECRET", "s3cret"), ("REFRESH_TOKEN", "Atzr|r")):
+    seller = fake.DEFAULT_SELLER
+    for env, value in (
+        ("CLIENT_ID", seller.client_id),
+        ("CLIENT_SECRET", seller.client_secret),
+        ("REFRESH_TOKEN", seller.refresh_token),
+    ):
         monkeypatch.setenv(f"LABELVAULT_AMAZON_{env}", value)
     kept, erased = (f"amazon:{sample_facts(i).external_order_id}" for i in (1, 2))
     state: dict[str, str] = {}
@@ -159,7 +179,20 @@ def test_every_state_changing_cli_command_appends_its_event(
         "tenants return-address": (None, lambda: ["acme", "--name", "Acme", "--line", "1 Road", "--country", "CN"]),
         "accounts add amazon": (
             None,
-            lambda: ["--tenant", "acme", "--name", "US", "--region", "na", "--marketplace-id", "ATVPDKIKX0DER"],
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "US",
+                "--region",
+                "na",
+                "--marketplace-id",
+                "ATVPDKIKX0DER",
+                "--sp-api-endpoint",
+                fake.base_url,
+                "--lwa-endpoint",
+                fake.lwa_url,
+            ],
         ),
         "users create": (seed_orders, lambda: ["--tenant", "acme", "--email", email, "--role", "operator"]),
         "users unlock": (None, lambda: [email]),
@@ -318,6 +351,27 @@ Step = tuple[str, str, Callable[[Dash], tuple[str, dict[str, Any]]], str]
 #: (rule, who posts: the owner or the other client, the request, the audit action), in the order they run.
 POST_AUDITED: list[Step] = [
     (
+        "/shipping/print",
+        "owner",
+        lambda d: ("/shipping/print", {"order": f"amazon:{d.ids['order']}", "format": "pdf"}),
+        "label.release",
+    ),
+    (
+        "/settings/return-address",
+        "owner",
+        lambda d: (
+            "/settings/return-address",
+            {"name": "Dash Ltd", "line": ["1 Dock Rd", "Shenzhen"], "country": "CN"},
+        ),
+        "tenant.return_address",
+    ),
+    (
+        "/settings/time-zone",
+        "owner",
+        lambda d: ("/settings/time-zone", {"time_zone": "Asia/Tokyo"}),
+        "tenant.time_zone",
+    ),
+    (
         "/accounts",
         "owner",
         lambda d: (
@@ -327,9 +381,11 @@ POST_AUDITED: list[Step] = [
                 "region": "na",
                 "api_version": "2026-01-01",
                 "marketplace_ids": "ATVPDKIKX0DER",
-                "client_id": "amzn1.app",
-                "client_secret": "s3cret",
-                "refresh_token": "Atzr|r",
+                "client_id": FakeAmazon.DEFAULT_SELLER.client_id,
+                "client_secret": FakeAmazon.DEFAULT_SELLER.client_secret,
+                "refresh_token": FakeAmazon.DEFAULT_SELLER.refresh_token,
+                "sp_api_endpoint": d.ids["fake"],
+                "lwa_endpoint": d.ids["fake"] + "/auth/o2/token",
             },
         ),
         "account.connect",
@@ -454,13 +510,13 @@ def _tenant_count(d: Dash, action: str) -> int:
         return int(s.scalar(select(func.count()).where(AuditEvent.action == action, where)) or 0)
 
 
-def test_every_post_route_appends_its_event(seller: Seller) -> None:
+def test_every_post_route_appends_its_event(seller: Seller, fake: FakeAmazon) -> None:
     app = seller.app
     owner_user, totp = seller.user("owner")
     assert totp is not None
     owner = app.test_client()
     seller.login(owner, owner_user, totp)
-    d = Dash(seller, owner, owner_user, totp, app.test_client())
+    d = Dash(seller, owner, owner_user, totp, app.test_client(), {"fake": fake.base_url})
     with seller.session() as s:
         account = connect_account(
             s,

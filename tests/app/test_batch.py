@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 from typing import Any
 
 import pytest
@@ -92,6 +93,39 @@ def test_malformed_batches_are_400_problems(app: Any, world: World, payload: Any
     assert resp.headers["Content-Type"] == "application/problem+json"
 
 
+def test_a_body_over_the_limit_is_a_413_refusal_audited_before_the_key_is_read(
+    make_app: Any, shared_db: Database, world: World
+) -> None:
+    app = make_app(shared_db.app_url, max_request_bytes=4096)
+    body = b'{"orders": [' + b'{"marketplace": "amazon", "order_id": "x"},' * 200 + b"{}]}"
+    declared = app.test_client().post(BATCH, data=body, content_type="application/json", headers=world.auth())
+    # Chunked: no Content-Length to check up front; werkzeug cuts the body off at the limit as it is read.
+    chunked = app.test_client().post(
+        BATCH,
+        input_stream=io.BytesIO(body),
+        content_type="application/json",
+        headers={**world.auth(), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # as gunicorn says of a chunked body it de-chunks
+    )
+    for resp in (declared, chunked):
+        assert resp.status_code == 413 and resp.headers["Content-Type"] == "application/problem+json"
+        assert resp.get_json()["type"].endswith("/body-too-large")
+    with world.session() as s:
+        refused = s.scalars(select(AuditEvent).where(AuditEvent.outcome == "refused:body-too-large")).all()
+    assert refused and all(e.chain == "platform" for e in refused)  # refused at the gate: no key was read
+    small = app.test_client().post(BATCH, json={"orders": refs(world, 0)}, headers=world.auth())
+    assert small.status_code == 200
+
+
+def test_json_nested_too_deep_is_a_400_not_a_crash(app: Any, world: World) -> None:
+    for body in (b"[" * 100_000 + b"]" * 100_000, b'{"orders": ' + b"[" * 40 + b"]" * 40 + b"}", b"[" * 100_000):
+        resp = app.test_client().post(BATCH, data=body, content_type="application/json", headers=world.auth())
+        assert resp.status_code == 400 and resp.headers["Content-Type"] == "application/problem+json"
+    # Brackets inside strings are text, not nesting.
+    deep_text = {"orders": refs(world, 0), "note": "[" * 1000}
+    assert app.test_client().post(BATCH, json=deep_text, headers=world.auth()).status_code == 200
+
+
 def test_a_batch_needs_a_key(app: Any, world: World) -> None:
     assert app.test_client().post(BATCH, json={"orders": refs(world, 0)}).status_code == 401
 
@@ -139,21 +173,35 @@ def test_an_order_capped_by_a_concurrent_release_is_refused_and_not_printed(
     from vault.models import Order
 
     app = make_app(shared_db.app_url, label_reissue_cap=1)
-    real = vault.release.prepare_release
+    real = vault.release._prepared
 
-    def racing(session: Any, **kw: Any) -> Any:
-        prepared = real(session, **kw)
-        if kw["order_id"] == world.order_ids[1]:
+    def racing(*args: Any, **kw: Any) -> Any:
+        prepared = real(*args, **kw)
+        if prepared.order_id == world.order_ids[1]:
             with world.session() as other:
                 other.get(Order, prepared.order.id).labels_issued = 1
                 other.commit()
         return prepared
 
-    monkeypatch.setattr("app.api.labels.prepare_release", racing)
+    monkeypatch.setattr(vault.release, "_prepared", racing)
     body = app.test_client().post(BATCH, json={"orders": refs(world, 0, 1, 3)}, headers=world.auth()).get_json()
     assert body["released"] == refs(world, 0, 3)
     assert body["refused"] == [{**refs(world, 1)[0], "reason": "reissue-cap"}]
     assert body["document"].count("^XA") == 2 and world.order_ids[1] not in body["document"]
+
+
+@pytest.mark.parametrize(("query", "accept"), [("?format=png", None), ("", "image/png")])
+def test_png_batches_are_a_400_that_releases_nothing(app: Any, world: World, query: str, accept: str | None) -> None:
+    headers = {**world.auth(), **({"Accept": accept} if accept else {})}
+    resp = app.test_client().post(BATCH + query, json={"orders": refs(world, 0, 1)}, headers=headers)
+    assert resp.status_code == 400 and resp.mimetype == "application/problem+json"
+    assert "one image each" in resp.get_json()["detail"]
+    assert_matches_openapi(resp, BATCH, "post")
+    with world.session() as s:
+        chain = f"tenant:{world.tenant.id}"
+        assert not [
+            e for e in s.scalars(select(AuditEvent).where(AuditEvent.chain == chain)) if e.outcome == "released"
+        ]
 
 
 # --- one unrenderable order in a wave ------------------------------------------------------------------

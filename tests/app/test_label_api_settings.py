@@ -36,12 +36,25 @@ def test_outside_production_an_empty_allowlist_means_loopback(tmp_path: Path) ->
     assert NetworkPolicy.from_settings(settings(tmp_path, env="test")).allowlist == LOOPBACK
 
 
-@pytest.mark.parametrize("name", ["global_allowlist", "trusted_proxies"])
-def test_broad_ranges_need_the_risk_setting(tmp_path: Path, name: str) -> None:
-    with pytest.raises(SettingsError, match=f"LABELVAULT_{name.upper()}: /0 is too broad.*ACCEPT_BROAD_CIDR_RISK"):
-        settings(tmp_path, **{name: "0.0.0.0/0"})
-    accepted = settings(tmp_path, **{name: "0.0.0.0/0"}, accept_broad_cidr_risk=True)
-    assert getattr(accepted, name) == "0.0.0.0/0"
+def test_a_broad_global_allowlist_needs_the_risk_setting(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"LABELVAULT_GLOBAL_ALLOWLIST: /0 is too broad.*ACCEPT_BROAD_CIDR_RISK"):
+        settings(tmp_path, global_allowlist="0.0.0.0/0")
+    accepted = settings(tmp_path, global_allowlist="0.0.0.0/0", accept_broad_cidr_risk=True)
+    assert accepted.global_allowlist == "0.0.0.0/0"
+
+
+@pytest.mark.parametrize("value", ["0.0.0.0/0", "10.0.0.0/7", "::/0", "2001:d00::/31", "10.0.0.0/8, ::/0"])
+@pytest.mark.parametrize("risk", [False, True], ids=["", "risk-accepted"])
+def test_trusted_proxies_are_never_everyone(tmp_path: Path, value: str, risk: bool) -> None:
+    """The broad-range consent is the global allowlist's: no setting lifts the proxies' bound (/8, /32)."""
+    with pytest.raises(SettingsError, match=r"LABELVAULT_TRUSTED_PROXIES: /[0-9]+ is too broad for trusted proxies"):
+        settings(tmp_path, trusted_proxies=value, accept_broad_cidr_risk=risk)
+
+
+def test_trusted_proxies_up_to_the_bound_are_accepted(tmp_path: Path) -> None:
+    policy = NetworkPolicy.from_settings(settings(tmp_path, trusted_proxies="10.0.0.0/8, 2001:db8::/32"))
+    assert policy.trusted_proxies == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::/32"))
+    assert policy.max_proxies == 2
 
 
 @pytest.mark.parametrize("value", ["10.0.0.1/24", "010.0.0.0/24", "10.0.0.0/255.255.255.0", "fe80::1%eth0"])

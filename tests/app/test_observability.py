@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, update
 
-from app.observability import JsonFormatter, accept_request_id, configure_logging
+from app.observability import JsonFormatter, LogHandler, accept_request_id, configure_logging
 from app.settings import load_settings
 from tests.support.servers import Database, MotoKms, free_port, require_redis
 from tests.support.world import World, assert_no_pii, build_world
@@ -85,6 +85,26 @@ def test_json_log_line_has_request_id_and_never_the_exception_message() -> None:
     assert_no_pii(line)
 
 
+def test_each_record_is_written_once_whoever_set_up_the_root_logger_first(tmp_path: Any) -> None:
+    """gunicorn's config (deploy/gunicorn.conf.py) puts a LogHandler on the root logger before the app loads."""
+    root = logging.getLogger()
+    level, before = root.level, list(root.handlers)
+    early, stream = io.StringIO(), io.StringIO()
+    root.addHandler(LogHandler(early))
+    settings = load_settings({"env": "test", "log_format": "json", "instance_path": tmp_path})
+    try:
+        configure_logging(settings, stream=stream)
+        configure_logging(settings, stream=stream)  # a second app in the process
+        assert len([h for h in root.handlers if isinstance(h, LogHandler)]) == 1
+        logging.getLogger("app.test").warning("one line")
+    finally:
+        for handler in [h for h in root.handlers if h not in before]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+    assert early.getvalue() == ""
+    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["one line"]
+
+
 def test_requests_are_logged_as_json_with_their_request_id(app: Any, world: World, tmp_path: Any) -> None:
     stream = io.StringIO()
     root = logging.getLogger()
@@ -93,7 +113,7 @@ def test_requests_are_logged_as_json_with_their_request_id(app: Any, world: Worl
     try:
         app.test_client().get(world.url(0), headers={**world.auth(), "X-Request-ID": "trace-12345678"})
     finally:
-        for handler in [h for h in root.handlers if getattr(h, "_labelvault_handler", False)]:
+        for handler in [h for h in root.handlers if isinstance(h, LogHandler)]:
             root.removeHandler(handler)
         root.setLevel(level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]

@@ -47,16 +47,17 @@ def refused_metric(reason: str) -> float:
 
 
 def test_create_app_declares_the_hooks_in_pipeline_order(make_app: Any, shared_db: Database) -> None:
-    from app import alarms, observability
+    from app import alarms, bodies, observability
     from app.allowlist import NetworkPolicy
     from app.limits import rate_limits
     from app.security import SecurityHeaders
     from app.services import close_session
 
     app = make_app(shared_db.app_url)
-    clock, network, ip_limit = app.before_request_funcs[None]
+    clock, network, ip_limit, body_size = app.before_request_funcs[None]
     assert clock == observability.start_clock
     assert network.__func__ is NetworkPolicy.check_request and ip_limit == rate_limits(app).limit_ip
+    assert body_size == bodies.check_size
     # Flask runs after-request hooks last-registered first: this is the order they run in.
     security_headers, *rest = reversed(app.after_request_funcs[None])
     assert isinstance(security_headers, SecurityHeaders) and rest == [alarms.observe, observability.account]

@@ -41,6 +41,20 @@ def test_production_refuses_unsafe_settings(overrides: dict[str, object], reason
     assert "\n" not in str(info.value)
 
 
+def test_endpoint_overrides_are_origins_and_https_in_production() -> None:
+    s = load_settings({"marketplace_endpoint_overrides": "http://127.0.0.1:8400, https://sandbox.example"})
+    assert s.endpoint_overrides == {"http://127.0.0.1:8400", "https://sandbox.example"}
+    assert load_settings().endpoint_overrides == frozenset()  # by default, the marketplaces' own hosts only
+    with pytest.raises(SettingsError, match="OVERRIDES: entry 2 is not an origin") as info:
+        load_settings({"marketplace_endpoint_overrides": "https://a.example, https://ops:hunter2@b.example/x"})
+    assert "hunter2" not in str(info.value)
+    production = {"env": "production", "secret_key": GOOD_SECRET, "global_allowlist": "203.0.113.0/24"}
+    production |= {"key_provider": "aws-kms", "kms_key_id": "k"}
+    with pytest.raises(SettingsError, match=r"OVERRIDES must be https in production, not http://127\.0\.0\.1:8400"):
+        load_settings({**production, "marketplace_endpoint_overrides": "http://127.0.0.1:8400"})
+    assert load_settings({**production, "marketplace_endpoint_overrides": "https://sandbox.example"}).production
+
+
 def test_production_accepts_the_named_local_keyring_risk(tmp_path: Path) -> None:
     s = load_settings(
         {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.support.deploy import nginx_conf
+from tests.support.deploy import gunicorn_env, nginx_conf
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,22 +84,11 @@ def test_dockerfile_copies_real_files() -> None:
     assert re.search(r"^USER\s+labelvault", text, re.M)
 
 
-def _gunicorn_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("LABELVAULT_", "PROMETHEUS_", "GUNICORN_"))},
-        "PYTHONPATH": str(ROOT),
-        "LABELVAULT_ENV": "test",
-        "LABELVAULT_INSTANCE_PATH": str(tmp_path / "instance"),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
-        **extra,
-    }
-
-
 def test_gunicorn_config_loads(tmp_path: Path) -> None:
     result = subprocess.run(
         [str(BIN / "gunicorn"), "--check-config", "-c", "deploy/gunicorn.conf.py"],
         cwd=ROOT,
-        env=_gunicorn_env(tmp_path),
+        env=gunicorn_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=60,
@@ -112,7 +100,7 @@ def test_gunicorn_serves_with_json_logs_and_summed_metrics(tmp_path: Path) -> No
     """Two workers from deploy/gunicorn.conf.py: health, request ids in JSON logs, metrics of both workers."""
     port = free_port()
     log = tmp_path / "gunicorn.log"
-    env = _gunicorn_env(tmp_path, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2", LABELVAULT_LOG_FORMAT="json")
+    env = gunicorn_env(tmp_path, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="2", LABELVAULT_LOG_FORMAT="json")
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py"], cwd=ROOT, env=env, stdout=out, stderr=out
@@ -143,7 +131,9 @@ def test_gunicorn_serves_with_json_logs_and_summed_metrics(tmp_path: Path) -> No
         proc.terminate()
         proc.wait(timeout=20)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
-    assert any(d.get("request_id") == "deploy-test-0001" and d.get("path") == "/metrics" for d in lines)
+    # Each of the request's lines exactly once: the root logger writes each record through one handler only.
+    logged = [d["message"] for d in lines if d.get("request_id") == "deploy-test-0001"]
+    assert "GET /metrics 200" in logged and len(logged) == len(set(logged)), logged
     assert any(d.get("logger") == "gunicorn.error" for d in lines), "gunicorn's own log is JSON too"
 
 

@@ -8,7 +8,6 @@ in compose.yaml). The client connects from 127.0.0.1.
 
 from __future__ import annotations
 
-import shutil
 import ssl
 import subprocess
 import threading
@@ -21,42 +20,15 @@ import httpx
 import pytest
 from werkzeug.serving import make_server
 
-from tests.support.deploy import nginx_conf
+from tests.support.deploy import EDGE_PEER, local_nginx_conf, nginx_binary
 from tests.support.servers import Database, free_port
 from tests.support.world import World, build_world
 from vault.keys import KeyManager
 
-EDGE_PEER = "127.0.0.2"  # the address nginx proxies from: the app's one trusted proxy
-
-
-def _nginx() -> str:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if nginx is None:
-        pytest.skip("nginx is not installed (scripts/test-packages.txt lists it)")
-    return nginx
-
-
-def _local_conf(tmp_path: Path, *, http: int, https: int, upstream: int) -> Path:
-    conf = nginx_conf(tmp_path)
-    text = conf.read_text()
-    replacements = {
-        "listen 80 default_server;": f"listen 127.0.0.1:{http} default_server;",
-        "listen [::]:80 default_server;": "",
-        "listen 443 ssl http2 default_server;": f"listen 127.0.0.1:{https} ssl http2 default_server;",
-        "listen [::]:443 ssl http2 default_server;": "",
-        "resolver 127.0.0.11 valid=10s ipv6=off;": f"proxy_bind {EDGE_PEER};",
-        "http://app:8000": f"http://127.0.0.1:{upstream}",
-    }
-    for old, new in replacements.items():
-        assert text.count(old) == 1, old  # the shipped file still says this; update the test with it
-        text = text.replace(old, new)
-    conf.write_text(text)
-    return conf
-
 
 @pytest.fixture
 def edge(tmp_path: Path, make_app: Any, shared_db: Database, keys: KeyManager) -> Iterator[dict[str, Any]]:
-    nginx = _nginx()
+    nginx = nginx_binary()
     world = build_world(shared_db, keys, n_orders=2, cidrs=["127.0.0.1/32"])
     app = make_app(
         shared_db.app_url, trusted_proxies=f"{EDGE_PEER}/32", global_allowlist="127.0.0.1/32, 203.0.113.0/24"
@@ -65,7 +37,7 @@ def edge(tmp_path: Path, make_app: Any, shared_db: Database, keys: KeyManager) -
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     http, https = free_port(), free_port()
-    conf = _local_conf(tmp_path, http=http, https=https, upstream=server.server_port)
+    conf = local_nginx_conf(tmp_path, http=http, https=https, upstream=server.server_port)
     log = (tmp_path / "nginx.log").open("wb")
     proc = subprocess.Popen(
         [nginx, "-p", str(tmp_path), "-c", str(conf), "-e", "stderr", "-g", "daemon off;"],

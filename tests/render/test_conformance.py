@@ -19,8 +19,12 @@ RENDERERS: list[tuple[str, dict[str, Any]]] = [
     ("zpl", {"printer_font": "E:ANMDJ.TTF"}),
     ("pdf", {"size": "4x6"}),
     ("pdf", {"size": "100x150mm"}),
+    ("pdf", {"size": "100x100mm"}),
+    ("zpl", {"size": "100x100mm"}),
+    ("png", {"dpi": 203}),
+    ("png", {"dpi": 300, "size": "100x100mm"}),
 ]
-MEDIA_TYPES = {"json": "application/json", "zpl": "application/zpl", "pdf": "application/pdf"}
+MEDIA_TYPES = {"json": "application/json", "zpl": "application/zpl", "pdf": "application/pdf", "png": "image/png"}
 
 
 def label_count(fmt: str, payload: bytes) -> int:
@@ -34,6 +38,12 @@ def label_count(fmt: str, payload: bytes) -> int:
         names = [bytes(e)[:3] for e in zplkit.parse.parse(payload).elements]
         assert names.count(b"^XA") == names.count(b"^XZ")
         return names.count(b"^XA")
+    if fmt == "png":
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(payload))
+        assert image.format == "PNG" and image.mode == "1"
+        return getattr(image, "n_frames", 1)
     pypdf = pytest.importorskip("pypdf")
     assert payload.startswith(b"%PDF-")
     return len(pypdf.PdfReader(io.BytesIO(payload)).pages)
@@ -56,7 +66,7 @@ def test_renders_one_document(renderer_case: tuple[str, LabelRenderer]) -> None:
     payload = renderer.render([document(TOKYO)])
     assert isinstance(payload, bytes)
     assert label_count(fmt, payload) == 1
-    if fmt != "pdf":  # PDF content streams are compressed; its text is checked in test_pdf
+    if fmt not in ("pdf", "png"):  # PDF content streams are compressed; its text is checked in test_pdf
         assert ORDER_REF.encode() in payload
 
 
@@ -64,6 +74,10 @@ def test_renders_several_documents_in_order(renderer_case: tuple[str, LabelRende
     fmt, renderer = renderer_case
     refs = ["111-0000001-0000001", "222-0000002-0000002", "333-0000003-0000003"]
     docs = [document(r, order_ref=ref) for r, ref in zip((TOKYO, SHANGHAI, SEATTLE), refs, strict=True)]
+    if not renderer.multi_label:
+        with pytest.raises(RenderError, match="one document at a time"):
+            renderer.render(docs)
+        return
     payload = renderer.render(docs)
     assert label_count(fmt, payload) == 3
     if fmt != "pdf":
@@ -80,7 +94,7 @@ def test_no_documents_is_a_render_error(renderer_case: tuple[str, LabelRenderer]
 def test_factory_knows_every_format_and_rejects_the_rest() -> None:
     assert set(FORMATS) == set(MEDIA_TYPES)
     with pytest.raises(ValueError, match="unknown label format"):
-        make_renderer("png")
+        make_renderer("gif")
     with pytest.raises(ValueError, match="unknown option"):
         make_renderer("pdf", dpi=300)
     with pytest.raises(ValueError, match="dpi"):

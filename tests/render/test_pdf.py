@@ -1,18 +1,16 @@
-"""PDF labels: page sizes, embedded CJK text that extracts as written, coverage errors, barcode, speed."""
+"""PDF labels: page sizes, embedded CJK text that extracts as written, coverage errors, barcode, batches."""
 
 from __future__ import annotations
 
 import dataclasses
 import io
 import shutil
-import statistics
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from render import FontCoverageError, RenderError
+from render import FontCoverageError, RenderError, shaping
 from render.pdf import PdfRenderer, warm_up
 from tests.support.buyers import ATHENS, MOSCOW, SEATTLE, SHANGHAI, TOKYO
 from tests.support.render import ORDER_REF, document
@@ -25,7 +23,9 @@ def page_texts(payload: bytes) -> list[str]:
     return [page.extract_text() for page in pypdf.PdfReader(io.BytesIO(payload)).pages]
 
 
-@pytest.mark.parametrize(("size", "points"), [("4x6", (288, 432)), ("100x150mm", (283.46, 425.2))])
+@pytest.mark.parametrize(
+    ("size", "points"), [("4x6", (288, 432)), ("100x150mm", (283.46, 425.2)), ("100x100mm", (283.46, 283.46))]
+)
 def test_page_size(size: str, points: tuple[float, float]) -> None:
     reader = pypdf.PdfReader(io.BytesIO(PdfRenderer(size=size).render([document()])))
     box = reader.pages[0].mediabox
@@ -61,8 +61,8 @@ def test_fonts_are_embedded_not_left_to_the_printer() -> None:
 
 @pytest.mark.parametrize(
     ("value", "codepoint"),
-    [("\ue000", "U\\+E000"), ("שלום", "U\\+05E9"), ("नमस्ते", "U\\+0928")],
-    ids=["private-use", "right-to-left", "devanagari"],
+    [("\ue000", "U\\+E000"), ("\U00011f04", "Kawi script \\(U\\+11F04\\)")],
+    ids=["private-use", "no-installed-font"],
 )
 def test_a_character_the_font_lacks_is_a_font_coverage_error_not_a_box(value: str, codepoint: str) -> None:
     record = dataclasses.replace(SEATTLE, name=f"Jane {value} Doe")
@@ -108,21 +108,17 @@ def test_barcode_is_vector_bars_that_decode_to_the_order_id(tmp_path: Path) -> N
     assert [r.text for r in results] == [ORDER_REF]
 
 
-def test_labels_render_fast_once_the_font_is_warm() -> None:
-    warm_up()
+def test_a_warm_renderer_gives_the_same_bytes_again_and_a_page_per_label_of_a_batch() -> None:
+    # How fast is bench/render.py's business; here: the caches warm-up and rendering fill change nothing.
     renderer = PdfRenderer()
-    doc = document(TOKYO)
-    renderer.render([doc])
-    timings = []
-    for _ in range(20):
-        start = time.perf_counter()
-        renderer.render([doc])
-        timings.append(time.perf_counter() - start)
-    # Measured ~1 ms; the bound leaves room for a busy CI machine, not for per-label font loading (~400 ms).
-    assert statistics.median(timings) < 0.05
-    start = time.perf_counter()
-    renderer.render([document(r) for r in (TOKYO, SHANGHAI, SEATTLE, MOSCOW) * 25])
-    assert time.perf_counter() - start < 1.0
+    first = renderer.render([document(TOKYO)])
+    warm_up()
+    assert renderer.render([document(TOKYO)]) == first
+    records = (TOKYO, SHANGHAI, SEATTLE, MOSCOW) * 25
+    texts = page_texts(renderer.render([document(r) for r in records]))
+    assert len(texts) == 100
+    for record, text in zip(records, texts, strict=True):
+        assert record.name in text.splitlines()
 
 
 def test_more_than_256_distinct_glyphs_on_a_page_spill_into_further_fonts() -> None:
@@ -136,3 +132,19 @@ def test_more_than_256_distinct_glyphs_on_a_page_spill_into_further_fonts() -> N
     assert len(reader.pages[0]["/Resources"]["/Font"]) >= 2
     text = reader.pages[0].extract_text().replace("\n", "")
     assert all(line in text for line in lines)
+
+
+def test_no_buyer_value_reaches_the_process_wide_line_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    cached: list[str] = []
+    real = shaping.shape_public
+
+    def recording(text: str, *args: object, **kwargs: object) -> object:
+        cached.append(text)
+        return real(text, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shaping, "shape_public", recording)
+    records = (TOKYO, SEATTLE, SHANGHAI)
+    PdfRenderer().render([document(r) for r in records])
+    buyer_values = {v for r in records for k, v in r.as_dict().items() if isinstance(v, str) and k != "country_code"}
+    assert "SHIP TO" in cached and "JAPAN" in cached  # captions and country names are cached...
+    assert not [text for text in cached if any(value in text for value in buyer_values)]  # ...buyer values never

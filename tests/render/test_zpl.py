@@ -13,6 +13,7 @@ import zlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from render import FontCoverageError
 from render.zpl import MAX_FIELD_CHARS, ZplRenderer, escape_field
@@ -260,3 +261,23 @@ def test_a_batch_draws_a_repeated_line_once_and_keeps_nothing_after() -> None:
     apart = "\n".join(ZplRenderer().render([document(r)]).decode() for r in (TOKYO, neighbour))
     assert together == apart  # the same stream as drawing every line afresh
     assert renderer._graphics == {}  # no buyer text outlives the render call
+
+
+@pytest.mark.parametrize(
+    ("size", "dots"), [("4x6", (812, 1218)), ("100x150mm", (799, 1199)), ("100x100mm", (799, 799))]
+)
+@pytest.mark.parametrize("dpi", [203, 300])
+def test_each_size_sets_the_label_and_everything_stays_on_it(size: str, dots: tuple[int, int], dpi: int) -> None:
+    payload = ZplRenderer(dpi=dpi, size=size).render([document(TOKYO)]).decode()
+    width, height = (round(d * dpi / 203) for d in dots)
+    assert f"^PW{width}^" in payload.replace("\n", "^") and f"^LL{height}^" in payload.replace("\n", "^")
+    origins = [(int(x), int(y)) for x, y in re.findall(r"\^FO(\d+),(\d+)", payload)]
+    assert max(x for x, _ in origins) < width and max(y for _, y in origins) < height - round(40 * dpi / 203)
+
+
+def test_a_square_label_prints_whole_and_its_barcode_decodes() -> None:
+    zxingcpp = pytest.importorskip("zxingcpp")
+    payload = ZplRenderer(size="100x100mm").render([document(TOKYO)])
+    rendered = zplkit.render(payload, zplkit.Options(dpi=203, width=799, height=799))
+    image = Image.open(io.BytesIO(rendered.labels[0].png()))
+    assert [r.text for r in zxingcpp.read_barcodes(image)] == [ORDER_REF]

@@ -13,7 +13,11 @@ import pyotp
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from vault.models import Tenant, User, utcnow
+from tests.support.buyers import MARKED_BUYERS
+from tests.support.vault import T0
+from vault.models import MarketplaceAccount, Tenant, User, utcnow
+from vault.orders import store_order
+from vault.records import OrderFacts, OrderStatus
 from vault.users import accounts, second_factor
 
 PASSWORD = "correct horse battery staple"
@@ -123,3 +127,46 @@ def show_tracebacks(app: Any) -> Any:
             raise exc
 
     return app
+
+
+@dataclass
+class Shop:
+    """A seller with an account and two orders carrying the test buyers, and a signed-in user."""
+
+    seller: Seller
+    user: User
+    auth: Authenticator
+    order_ids: list[str]
+
+
+def open_shop(seller: Seller, client: FlaskClient, role: str = "owner") -> Shop:
+    """``seller`` with a JP Amazon account holding the marked buyers' orders, and a ``role`` user signed in."""
+    user, auth = seller.user(role)
+    assert auth is not None
+    ids = []
+    with seller.session() as s:
+        account = MarketplaceAccount(
+            tenant_id=seller.tenant.id,
+            marketplace="amazon",
+            name=f"JP {role}",
+            region="fe",
+            api_version="2026-01-01",
+            marketplace_ids=["A1VC38T7YXB528"],
+        )
+        s.add(account)
+        s.flush()
+        for i, buyer in enumerate(MARKED_BUYERS):
+            order_id = f"503-{seller.tenant.id:07d}-{i:07d}"
+            facts = OrderFacts(
+                marketplace="amazon",
+                external_order_id=order_id,
+                status=OrderStatus.UNSHIPPED,
+                purchased_at=T0,
+                last_updated_at=T0,
+                ship_by=T0 + timedelta(days=2),
+            )
+            store_order(s, keys=seller.keys, account=account, facts=facts, label=buyer)
+            ids.append(order_id)
+        s.commit()
+    seller.login(client, user, auth)
+    return Shop(seller, user, auth, ids)

@@ -14,7 +14,14 @@ from tests.support.vault import make_account, make_orders
 from vault.errors import AccountSetupError, NotFound
 from vault.keys import KeyManager
 from vault.labels import unseal_label
-from vault.marketplace_accounts import connect_account, find_account, remove_account, unseal_credentials
+from vault.marketplace_accounts import (
+    EndpointPolicy,
+    connect_account,
+    find_account,
+    parse_endpoint_overrides,
+    remove_account,
+    unseal_credentials,
+)
 from vault.models import AuditEvent, LabelRecordRow, MarketplaceAccount, Order, Tenant
 from vault.tenants import create_tenant
 
@@ -46,6 +53,7 @@ def test_connecting_seals_the_credentials_and_audits_the_account_not_its_secrets
     account = _connect(
         session, keys, tenant, secrets={**SECRETS, "client_secret": "  s3cr3t-Value "},
         sp_api_endpoint="http://127.0.0.1:8123/", marketplace_ids=["A1VC38T7YXB528", " A1VC38T7YXB528"],
+        endpoints=EndpointPolicy(overrides=frozenset({"http://127.0.0.1:8123"})),
     )  # fmt: skip
     assert account.id is not None and account.tenant_id == tenant.id and account.removed_at is None
     assert account.marketplace_ids == ["A1VC38T7YXB528"] and account.sp_api_endpoint == "http://127.0.0.1:8123"
@@ -74,6 +82,15 @@ def test_connecting_seals_the_credentials_and_audits_the_account_not_its_secrets
         ({"secrets": {}}, "every credential"),
         ({"sp_api_endpoint": "sellingpartnerapi-fe.amazon.com"}, "full URL"),
         ({"lwa_endpoint": "ftp://api.amazon.com/auth/o2/token"}, "full URL"),
+        ({"sp_api_endpoint": "http://127.0.0.1:8123"}, "SP-API endpoint is not allowed"),  # no policy: none is
+        ({"lwa_endpoint": "http://10.0.0.7/token"}, "token endpoint is not allowed"),
+        (
+            {
+                "sp_api_endpoint": "http://127.0.0.1:8124",  # another port: another server
+                "endpoints": EndpointPolicy(overrides=frozenset({"http://127.0.0.1:8123"})),
+            },
+            "SP-API endpoint is not allowed",
+        ),
     ],
 )
 def test_bad_settings_are_refused_and_nothing_is_stored(
@@ -84,6 +101,35 @@ def test_bad_settings_are_refused_and_nothing_is_stored(
     assert not any(secret in str(refused.value) for secret in SECRETS.values())
     stored = session.scalar(select(func.count()).where(MarketplaceAccount.tenant_id == tenant.id))
     assert stored == 0 and _events(session, tenant, "account.connect") == []
+
+
+def test_the_probe_sees_the_checked_account_and_its_refusal_stores_nothing(
+    session: Session, keys: KeyManager, tenant: Tenant
+) -> None:
+    seen: list[tuple[str | None, dict[str, str]]] = []
+
+    def refuse(account: MarketplaceAccount, secrets: Any) -> None:
+        seen.append((account.sp_api_endpoint, dict(secrets)))
+        raise AccountSetupError("the credentials do not work")
+
+    policy = EndpointPolicy(api=frozenset({"https://sp.example"}))
+    with pytest.raises(AccountSetupError, match="do not work"):
+        _connect(session, keys, tenant, secrets={**SECRETS, "client_id": f" {SECRETS['client_id']} "},
+                 sp_api_endpoint="https://sp.example/", endpoints=policy, probe=refuse)  # fmt: skip
+    assert seen == [("https://sp.example", SECRETS)]  # once, after the checks, with what would be stored
+    stored = session.scalar(select(func.count()).where(MarketplaceAccount.tenant_id == tenant.id))
+    assert stored == 0 and _events(session, tenant, "account.connect") == []
+
+
+def test_operator_overrides_are_origins_only() -> None:
+    assert parse_endpoint_overrides(" http://127.0.0.1:8400, HTTPS://Sandbox.Example/ ,") == {
+        "http://127.0.0.1:8400",
+        "https://sandbox.example",
+    }
+    for bad in ("http://127.0.0.1:8400/auth", "127.0.0.1:8400", "ftp://x.example", "https://u:pw@x.example"):
+        with pytest.raises(ValueError, match="entry 1 is not an origin") as refused:
+            parse_endpoint_overrides(bad)
+        assert "pw" not in str(refused.value)
 
 
 def test_an_account_name_is_taken_for_good_within_a_tenant(session: Session, keys: KeyManager, tenant: Tenant) -> None:

@@ -156,6 +156,15 @@ def test_a_malformed_hop_that_must_be_read_refuses() -> None:
     assert str(resolve_client_ip("10.0.0.1", "garbage, 198.51.100.1", PROXIES).client) == "198.51.100.1"
 
 
+def test_the_walk_passes_at_most_max_proxies_trusted_proxies() -> None:
+    xff = "203.0.113.5, 10.0.0.1, 10.0.0.2, 10.0.0.1"  # four trusted proxies with the peer
+    with pytest.raises(AddressError, match="more than 3 trusted proxies"):
+        resolve_client_ip("10.0.0.2", xff, PROXIES, max_proxies=3)
+    assert str(resolve_client_ip("10.0.0.2", xff, PROXIES, max_proxies=4).client) == "203.0.113.5"
+    # Only the trusted hops count: forged entries left of the client are never read.
+    assert str(resolve_client_ip("10.0.0.2", "a, b, c, d, 203.0.113.5", PROXIES, max_proxies=1).client) == "203.0.113.5"
+
+
 def test_a_request_from_the_proxy_itself() -> None:
     assert str(resolve_client_ip("10.0.0.1", None, PROXIES).client) == "10.0.0.1"
     assert str(resolve_client_ip("10.0.0.1", "10.0.0.2", PROXIES).client) == "10.0.0.2"

@@ -83,10 +83,10 @@ def test_repeated_failures_lock_the_account(session: Session, tenant: Tenant) ->
         signin.check_password(session, email=user.email, password=PASSWORD, policy=policy, now=now)
     later = now + timedelta(minutes=16)
     assert signin.check_password(session, email=user.email, password=PASSWORD, policy=policy, now=later) is user
-    refused = session.scalars(
+    outcomes = session.scalars(
         select(AuditEvent.outcome).where(AuditEvent.tenant_id == tenant.id, AuditEvent.action == "user.sign-in")
     ).all()
-    assert refused == ["refused:password"] * 3
+    assert outcomes == ["refused:password"] * 3 + ["refused:locked", "ok:password"]  # every attempt audited
 
 
 def test_totp_codes_are_good_once(session: Session, tenant: Tenant, keys: KeyManager) -> None:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vault.errors import NotFound
-from vault.models import Tenant, User, utcnow
+from vault.models import SignInAttempts, Tenant, User, utcnow
 from vault.users.base import UserError, audit_user
 from vault.users.passwords import check_password_policy, hash_password
 from vault.users.roles import OWNER, check_role
@@ -125,7 +125,8 @@ def disable_user(session: Session, *, user: User, actor: str, now: datetime | No
 
 
 def unlock_user(session: Session, *, user: User, actor: str, now: datetime | None = None) -> None:
-    """Lift a lockout now; audited."""
+    """Lift a lockout now (from every address: the per-address counts go too); audited."""
+    session.execute(delete(SignInAttempts).where(SignInAttempts.user_id == user.id))
     user.failed_logins, user.locked_until = 0, None
     session.flush()
     audit_user(session, user, actor=actor, action="user.unlock", now=now)

@@ -12,17 +12,22 @@ VIEWER: Final = "viewer"
 ROLES: Final = (OWNER, OPERATOR, VIEWER)
 _RANK: Final = {VIEWER: 0, OPERATOR: 1, OWNER: 2}
 
-#: What each role may do: the least role a permission needs.
+#: What each role may do: the least role a permission needs. docs/privacy-controls.md has the same table
+#: (tests/test_permissions_doc.py compares them).
 PERMISSIONS: Final = {
     "view": VIEWER,  # overview, accounts, masked orders, clients, audit log, retention status
     "sync": OPERATOR,  # start a sync
     "label-preview": OPERATOR,  # see a label (buyer data in clear), after a fresh second factor
+    "labels-print": OPERATOR,  # print the day's labels (released as a batch), after a fresh second factor
     "clients": OPERATOR,  # create and revoke warehouse clients, change their ranges and profiles
-    "rights": OPERATOR,  # people's access, correction and erasure requests
+    "rights-erasure": OPERATOR,  # a buyer's erasure request (shows no buyer data), after a fresh second factor
+    "rights-access": OWNER,  # a buyer's access request: their full record, phone included, fresh second factor
+    "rights-correction": OWNER,  # a buyer's corrected ship-to address, after a fresh second factor
     "accounts": OWNER,  # connect and remove marketplace accounts
     "retention": OWNER,  # retention policy and legal holds
     "reprints": OWNER,  # grant an order one more label than the reissue cap
     "users": OWNER,  # invite users, change roles, disable; the dashboard allowlist
+    "settings": OWNER,  # the organisation's return address and time zone
 }
 
 

@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyotp
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from vault.keys import KeyManager
 from vault.models import RecoveryCode, User, utcnow
 from vault.sealed import TOTP_SECRETS
-from vault.users.base import AccountLocked, SignInRefused, UserError, actor_of, audit_user, digest
+from vault.users.base import SignInRefused, UserError, actor_of, audit_user, digest
 from vault.users.sessions import end_sessions
-from vault.users.signin import DEFAULT_LOGIN_POLICY, LoginPolicy, count_failure
+from vault.users.signin import DEFAULT_LOGIN_POLICY, LoginPolicy, claim_attempt, clear_attempts, count_failure
 
 RECOVERY_CODES = 10
 TOTP_ISSUER = "labelvault"
@@ -171,21 +172,21 @@ def check_second_factor(
 ) -> str:
     """Check a TOTP code (6 digits) or a recovery code; returns ``"totp"`` or ``"recovery-code"``.
 
-    A TOTP code is good once: a replayed or older code is refused. A recovery code is spent (audited).
-    Failures count towards the lockout and are audited. The caller commits, whatever the outcome.
+    A TOTP code is good once, even when submissions race: its time step is claimed with a conditional
+    UPDATE (:func:`_claim_step`). A recovery code is spent the same way (audited). The attempt is counted
+    and committed before the code is checked (:func:`vault.users.signin.claim_attempt`); failures are
+    audited. The caller commits, whatever the outcome.
     """
     now = now or utcnow()
     if user.disabled_at is not None or user.totp_enabled_at is None:
         raise SignInRefused()
-    if user.locked_until is not None and user.locked_until > now:
-        raise AccountLocked(user.locked_until)
+    claim = claim_attempt(session, user, policy=policy, ip=ip, now=now)  # committed before any check
     entered = _normalise_code(code)
     if re.fullmatch(r"\d{6}", entered):
         secret = open_totp_secret(session, keys=keys, user=user)
         step = _matching_step(secret, entered, now)
-        if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
-            raise count_failure(session, user, policy=policy, reason="second-factor", ip=ip, now=now)
-        user.totp_last_step = step
+        if step is None or not _claim_step(session, user, step):
+            raise count_failure(session, user, claim=claim, policy=policy, reason="second-factor", ip=ip, now=now)
         if user.totp_key_version != keys.active_version(session, user.tenant_id):
             _seal_secret(session, keys, user, secret)  # moves to the current tenant key version on use
         kind = "totp"
@@ -201,12 +202,27 @@ def check_second_factor(
             .returning(RecoveryCode.id)
         ).first()
         if spent is None:
-            raise count_failure(session, user, policy=policy, reason="second-factor", ip=ip, now=now)
+            raise count_failure(session, user, claim=claim, policy=policy, reason="second-factor", ip=ip, now=now)
         kind = "recovery-code"
         audit_user(session, user, actor=actor_of(user), action="user.recovery-code", outcome="used", ip=ip, now=now)
-    user.failed_logins, user.locked_until = 0, None
+    clear_attempts(session, user)
     session.flush()
     return kind
+
+
+def _claim_step(session: Session, user: User, step: int) -> bool:
+    """Record ``step`` as the user's last used TOTP step if it is later than the last one: one conditional
+    UPDATE, so of parallel submissions of one code exactly one gets the row (the others match none)."""
+    claimed = session.execute(
+        update(User)
+        .where(User.id == user.id, or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    set_committed_value(user, "totp_last_step", step)
+    return True
 
 
 def reset_second_factor(session: Session, *, user: User, actor: str, now: datetime | None = None) -> None:

@@ -2,7 +2,8 @@
 
 overview, accounts (marketplace accounts), orders (masked, and the label preview), clients (warehouse
 clients of the label API), audit (the audit log), retention (and legal holds), rights (people's rights
-requests), users (and the dashboard allowlist), profile; what they share is in ``shared``. Sign-in,
+requests), users (and the dashboard allowlist), profile, settings (the organisation's return address and
+time zone), shipping (the daily print run); what they share is in ``shared``. Sign-in,
 enrolment and invitations are in app/dashboard/auth.py.
 """
 
@@ -15,5 +16,7 @@ from app.dashboard.pages import (  # noqa: F401  (importing a module registers i
     profile,
     retention,
     rights,
+    settings,
+    shipping,
     users,
 )

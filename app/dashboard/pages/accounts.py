@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -18,39 +18,32 @@ from app.services import db_session, services
 from connectors.amazon import API_V0, API_V2026, LwaCredentials
 from connectors.amazon.accounts import connect_amazon_account
 from connectors.amazon.endpoints import REGIONS
+from connectors.amazon.marketplaces import in_region, label
 from vault import reports
 from vault.errors import AccountSetupError, NotFound
 from vault.marketplace_accounts import find_account
 from vault.marketplace_accounts import remove_account as remove_marketplace_account
 from vault.models import MarketplaceAccount
 
-#: Amazon marketplaces offered in the connect form, by region (the ids sellers see in Seller Central).
-MARKETPLACE_IDS = {
-    "fe": ["A1VC38T7YXB528"],
-    "na": ["ATVPDKIKX0DER"],
-    "eu": ["A1PA6795UKMFR9"],
-}
+
+def _page(error: str | None, form: MultiDict[str, str]) -> str:
+    """The accounts page. The endpoint fields are offered only where the operator allows overrides
+    (``LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES``); the connect refuses any other endpoint anyway."""
+    context: dict[str, Any] = {
+        "accounts": reports.account_health(db_session(), tenant_id=tenant_id()),
+        "regions": sorted(REGIONS),
+        "api_versions": [API_V2026, API_V0],
+        "marketplaces": {region: in_region(region) for region in sorted(REGIONS)},
+        "marketplace_label": label,
+        "endpoint_fields": bool(services().settings.endpoint_overrides),
+    }
+    return render_template("dashboard/accounts.html", form=form, error=error, **context)
 
 
 @bp.get("/accounts")
 @require("view")
 def accounts() -> str:
-    db = db_session()
-    return render_template(
-        "dashboard/accounts.html",
-        accounts=reports.account_health(db, tenant_id=tenant_id()),
-        regions=sorted(REGIONS),
-        api_versions=[API_V2026, API_V0],
-        marketplace_ids=MARKETPLACE_IDS,
-        form=MultiDict(),
-        error=None,
-    )
-
-
-def _https_only(*endpoints: str) -> None:
-    """In production an endpoint override must be HTTPS (the fake marketplace is plain HTTP, for tests only)."""
-    if services().settings.production and any(urlsplit(e.strip()).scheme == "http" for e in endpoints):
-        raise AccountSetupError(_("Endpoints must use HTTPS."))
+    return _page(None, MultiDict())
 
 
 @bp.post("/accounts")
@@ -62,9 +55,7 @@ def connect_account() -> Response | tuple[str, int]:
     tid = tenant_id()
     name = form.get("name", "").strip()
     secrets = {k: form.get(k, "").strip() for k in ("client_id", "client_secret", "refresh_token")}
-    sp_api, lwa = form.get("sp_api_endpoint", ""), form.get("lwa_endpoint", "")
     try:
-        _https_only(sp_api, lwa)
         connect_amazon_account(
             db,
             keys=services().keys,
@@ -75,8 +66,9 @@ def connect_account() -> Response | tuple[str, int]:
             marketplace_ids=split_lines(form.get("marketplace_ids", "")),
             credentials=LwaCredentials.from_secrets(secrets),
             sandbox=form.get("sandbox") == "on",
-            sp_api_endpoint=sp_api,
-            lwa_endpoint=lwa,
+            sp_api_endpoint=form.get("sp_api_endpoint", ""),
+            lwa_endpoint=form.get("lwa_endpoint", ""),
+            endpoint_overrides=services().settings.endpoint_overrides,
             actor=actor(),
             ip=client_ip(),
         )
@@ -88,16 +80,7 @@ def connect_account() -> Response | tuple[str, int]:
         flash(_("Account “%(name)s” connected. Start its first sync with “Sync now”.", name=name), "success")
         return redirect(url_for("dashboard.accounts"))
     safe_form = MultiDict({k: v for k, v in form.items() if k not in ("client_secret", "refresh_token", "csrf_token")})
-    page = render_template(
-        "dashboard/accounts.html",
-        accounts=reports.account_health(db, tenant_id=tid),
-        regions=sorted(REGIONS),
-        api_versions=[API_V2026, API_V0],
-        marketplace_ids=MARKETPLACE_IDS,
-        form=safe_form,
-        error=error,
-    )
-    return page, 400
+    return _page(error, safe_form), 400
 
 
 def _account(account_id: int) -> MarketplaceAccount:

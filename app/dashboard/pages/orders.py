@@ -11,6 +11,7 @@ from app.dashboard.pages.shared import actor, actor_names, page_number, parse_da
 from app.dashboard.preview import label_png
 from app.dashboard.state import (
     client_ip,
+    current_tenant,
     fresh_second_factor,
     require,
     second_factor_fresh,
@@ -112,7 +113,7 @@ def label_preview(marketplace: str, order_id: str) -> str:
     return render_template("dashboard/preview.html", order=order, has_label=order.label is not None)
 
 
-@bp.get("/orders/<marketplace>/<order_id>/label.png")
+@bp.get("/orders/<marketplace>/<order_id>/label.png", head=False)  # HEAD would audit a view nobody saw
 @require("label-preview")
 def label_image(marketplace: str, order_id: str) -> Response:
     """The label as an image, through the vault's preview (eligibility, unseal, audit as ``label.preview``).
@@ -139,7 +140,7 @@ def label_image(marketplace: str, order_id: str) -> Response:
         db.commit()
         raise
     db.commit()  # audited before anything is sent
-    png = label_png(_order(marketplace, order_id), shown.label)
+    png = label_png(shown, current_tenant().return_address)
     resp = Response(png, mimetype="image/png")
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Disposition"] = "inline"

@@ -1,4 +1,5 @@
-"""People's rights requests: access export, address correction, erasure (owner role, fresh second factor)."""
+"""People's rights requests, after a fresh second factor: access export and address correction (owner only),
+erasure (operator and owner)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,13 @@ from werkzeug.wrappers import Response
 
 from app.dashboard import bp
 from app.dashboard.pages.shared import actor, tenant_id
-from app.dashboard.state import (
-    fresh_second_factor,
-    require,
-)
+from app.dashboard.state import current_user, fresh_second_factor, require
 from app.dashboard.templating import domain_message
 from app.services import db_session, services
 from vault.errors import NotFound
 from vault.records import LabelRecord
 from vault.rights import RightsError, RightsRequest, correct_address, erase_order, export_order_data
+from vault.users.roles import may
 
 
 def _rights_page(error: str | None = None, status: int = 200, **extra: Any) -> tuple[str, int]:
@@ -38,18 +37,21 @@ def _rights_request() -> RightsRequest:
 
 
 @bp.get("/rights")
-@require("rights")
+@require("rights-erasure")  # the least of the three; the page offers what the user's role allows
 @fresh_second_factor()
 def rights() -> tuple[str, int]:
     return _rights_page()
 
 
 @bp.post("/rights/<kind>")
-@require("rights")
+@require("rights-erasure")
 @fresh_second_factor(back="dashboard.rights")
 def rights_request(kind: str) -> Response | tuple[str, int]:
+    """Access and correction show or change a buyer's data: the owner only (vault/users/roles.py)."""
     if kind not in ("access", "correction", "erasure"):
         abort(404)
+    if not may(current_user().role, f"rights-{kind}"):
+        abort(403, _("Your role does not allow this. Ask an owner of your organisation."))
     db = db_session()
     order_id = request.form.get("order_id", "").strip()
     try:

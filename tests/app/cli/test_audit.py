@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from tests.support.servers import Database, MotoS3
 from tests.support.world import World, assert_no_pii, build_world
+from vault.anchoring import heads_document
+from vault.audit import append_event
 from vault.keys import KeyManager
-from vault.models import AuditEvent
+from vault.models import AuditEvent, AuditHead
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
@@ -87,6 +89,88 @@ def test_verify_finds_the_first_broken_link(make_app: Any, fresh_db: Database, k
     assert result.exit_code == 1
     assert f"{chain}: BROKEN at event {first_bad}:" in result.output
     assert f"tenant:{bystander.tenant.id}: ok, 2 events" in result.output  # other chains still verify
+
+
+def _truncate_and_fix_head(s: Session, chain: str) -> None:
+    s.execute(delete(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq > 4))
+    fourth = s.scalars(select(AuditEvent.hash).where(AuditEvent.chain == chain, AuditEvent.seq == 4)).one()
+    s.execute(update(AuditHead).where(AuditHead.chain == chain).values(seq=4, hash=fourth))
+
+
+def _delete_chain_and_head(s: Session, chain: str) -> None:
+    s.execute(delete(AuditEvent).where(AuditEvent.chain == chain))
+    s.execute(delete(AuditHead).where(AuditHead.chain == chain))
+
+
+def _rewrite_whole(s: Session, chain: str) -> None:
+    """A consistent chain of as many events, every hash recomputed: only the exported head can tell."""
+    _delete_chain_and_head(s, chain)
+    tenant_id = int(chain.split(":")[1])
+    for _ in range(7):
+        append_event(s, tenant_id=tenant_id, actor="insider", action="client.create")
+
+
+HIDING = {
+    "truncate-and-fix-head": (_truncate_and_fix_head, "BROKEN at event 5: the chain shrank to 4 events"),
+    "delete-chain-and-head": (_delete_chain_and_head, "BROKEN at event 1: the chain is gone"),
+    "rewrite-whole": (_rewrite_whole, "BROKEN at event 7: the chain no longer passes through an exported head"),
+}
+
+
+@pytest.mark.parametrize("hiding", list(HIDING))
+def test_verify_against_exported_heads_finds_what_the_database_alone_hides(
+    make_app: Any, fresh_db: Database, keys: KeyManager, tmp_path: Any, hiding: str
+) -> None:
+    bystander = build_world(fresh_db, keys, n_orders=1)
+    app, world = released_world(make_app, fresh_db, keys)
+    heads = tmp_path / "heads.json"
+    assert app.test_cli_runner().invoke(args=["audit", "export", "--file", str(heads)]).exit_code == 0
+    change, found = HIDING[hiding]
+    chain = f"tenant:{world.tenant.id}"
+    with Session(fresh_db.engine) as s:
+        change(s, chain)
+        s.commit()
+    alone = verify(app)
+    assert alone.exit_code == 0 and "no exported heads to check against" in alone.output  # what it can't see
+    result = verify(app, "--heads", str(heads))
+    assert result.exit_code == 1, result.output
+    assert f"{chain}: {found}" in result.output
+    assert f"tenant:{bystander.tenant.id}: ok, 2 events, head 2, passes through its exported heads (up to 2)" in (
+        result.output
+    )
+    assert verify(app, "--tenant", world.tenant.slug, "--heads", str(heads)).exit_code == 1
+
+
+def test_verify_checks_every_export_in_the_bucket_not_only_the_newest(
+    make_app: Any, fresh_db: Database, keys: KeyManager, moto_s3: MotoS3
+) -> None:
+    s3 = moto_s3.client()
+    bucket = f"audit-{os.urandom(4).hex()}"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": moto_s3.region})
+    _, world = released_world(make_app, fresh_db, keys)
+    s3_settings = {"s3_endpoint_url": moto_s3.endpoint, "s3_region": moto_s3.region}
+    app = make_app(fresh_db.app_url, audit_export_bucket=bucket, **s3_settings)
+    chain = f"tenant:{world.tenant.id}"
+    assert app.test_cli_runner().invoke(args=["audit", "export"]).exit_code == 0  # the genuine export
+    with Session(fresh_db.engine) as s:
+        _truncate_and_fix_head(s, chain)
+        s.commit()
+        forged = heads_document(s)  # an insider with the app's S3 rights adds a newer export of the cut chain
+    s3.put_object(Bucket=bucket, Key="audit-heads/29991231T000000.000000Z.json", Body=forged)
+    result = verify(app)
+    assert result.exit_code == 1 and f"{chain}: BROKEN at event 5: the chain shrank to 4 events" in result.output
+    assert "checked against 2 export(s) of the heads" in result.output
+    empty = make_app(fresh_db.app_url, **s3_settings)
+    s3.create_bucket(Bucket=f"{bucket}-empty", CreateBucketConfiguration={"LocationConstraint": moto_s3.region})
+    missing = verify(empty, "--heads-bucket", f"{bucket}-empty")
+    assert missing.exit_code == 1 and "no audit heads export under" in missing.output
+
+
+def test_verify_refuses_a_file_that_is_not_an_export(make_app: Any, shared_db: Database, tmp_path: Any) -> None:
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text('{"format": "something-else", "heads": []}')
+    result = verify(make_app(shared_db.app_url), "--heads", str(bogus))
+    assert result.exit_code == 1 and "not an audit heads export" in result.output
 
 
 def test_export_to_a_file_and_stdout(make_app: Any, shared_db: Database, keys: KeyManager, tmp_path: Any) -> None:

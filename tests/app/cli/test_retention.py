@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from app.services import services
@@ -101,6 +102,24 @@ def test_rights_access_correct_and_erase(cli_app: Any, tmp_path: Path) -> None:
     assert "label data erased" in run(cli_app, "rights", "erase", *other).output
     purposes = [p for a, _, p in actions(cli_app) if a.startswith("rights.")]
     assert purposes == ["rights:access", "rights:correction", "rights:access", "rights:erasure", "rights:erasure"]
+
+
+@pytest.mark.parametrize("output", ["file", "-"])
+def test_rights_access_exports_nothing_unless_its_audit_is_committed(
+    cli_app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    def failing_commit(self: Session) -> None:
+        raise OperationalError("COMMIT", None, Exception("the database went away"))
+
+    monkeypatch.setattr(Session, "commit", failing_commit)
+    out = tmp_path / "export.json"
+    who = ["--tenant", "cli-seller", "--order", order(3), "--request-id", "T-11", "--verified-by", "owner"]
+    result = run(cli_app, "rights", "access", *who, "--output", str(out) if output == "file" else "-")
+    assert result.exit_code == 1 and "could not be audited; nothing was exported" in result.output
+    assert not out.exists()
+    assert sample_label(3).name not in result.output
+    monkeypatch.undo()
+    assert not [a for a, _, _ in actions(cli_app) if a == "rights.access"]
 
 
 def test_backup_restore_and_epoch(cli_app: Any, tmp_path: Path) -> None:

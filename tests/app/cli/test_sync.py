@@ -9,11 +9,11 @@ from connectors.fake_amazon import FakeAmazon
 
 
 def test_accounts_and_sync_cli(make_app: Any, tmp_path: Path) -> None:
-    app = make_app(f"sqlite:///{tmp_path / 'cli.db'}")
-    runner = app.test_cli_runner()
     with FakeAmazon(speedup=5000, seed=5) as fake:
-        fake.generate_orders(120)
-        s = fake.DEFAULT_SELLER
+        app = make_app(f"sqlite:///{tmp_path / 'cli.db'}", marketplace_endpoint_overrides=fake.base_url)
+        runner = app.test_cli_runner()
+        s = fake.add_seller("A2USSELLER", marketplace_ids=["ATVPDKIKX0DER"])  # an account is one region's
+        fake.generate_orders(120, seller=s.selling_partner_id)
         assert runner.invoke(args=["vault", "init"]).exit_code == 0
         assert runner.invoke(args=["tenants", "create", "acme", "--name", "Acme"]).exit_code == 0
         env = {

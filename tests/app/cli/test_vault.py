@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from tests.support.buyers import sample_label
 from tests.support.servers import Database
@@ -62,3 +65,28 @@ def test_return_address_is_set_and_printed_on_labels(make_app: Any, tmp_path: An
     with app.extensions["labelvault"].sessions() as s:
         tenant = s.query(Tenant).filter_by(slug="acme").one()
         assert tenant.return_address == {"name": "Acme Trading", "lines": ["88 Keyuan Rd"], "country_code": "CN"}
+
+
+def test_tenants_create_takes_the_return_address(
+    make_app: Any, fresh_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(fresh_db.app_url)
+    runner = app.test_cli_runner()
+    given = ["--return-name", "Acme Ltd", "--return-line", "1 Dock Rd", "--return-line", "Shenzhen"]
+    result = runner.invoke(args=["tenants", "create", "acme", "--name", "Acme", *given, "--return-country", "cn"])
+    assert result.exit_code == 0 and "FROM block" not in result.output, result.output
+    bad = runner.invoke(args=["tenants", "create", "bad", "--name", "Bad", "--return-name", "Bad Ltd"])
+    assert bad.exit_code == 1 and "two-letter country code" in bad.output
+    quiet = runner.invoke(args=["tenants", "create", "piped", "--name", "Piped"])  # no terminal: not asked
+    assert quiet.exit_code == 0 and "empty FROM block" in quiet.output
+    monkeypatch.setattr("app.cli.tenants.sys", SimpleNamespace(stdin=SimpleNamespace(isatty=lambda: True)))
+    asked = runner.invoke(args=["tenants", "create", "typed", "--name", "Typed"], input="Typed Co\n9 Pier St\n\nJP\n")
+    assert asked.exit_code == 0 and "FROM block" not in asked.output, asked.output
+    svc = app.extensions["labelvault"]
+    with svc.sessions() as s:
+        addresses = {t.slug: t.return_address for t in s.query(Tenant)}
+    assert addresses == {
+        "acme": {"name": "Acme Ltd", "lines": ["1 Dock Rd", "Shenzhen"], "country_code": "CN"},
+        "piped": None,
+        "typed": {"name": "Typed Co", "lines": ["9 Pier St"], "country_code": "JP"},
+    }

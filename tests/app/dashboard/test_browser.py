@@ -17,9 +17,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import threading
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +30,18 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from connectors.fake_amazon import FakeAmazon
+from tests.support.buyers import MARKED_BUYERS
 from tests.support.dashboard import PASSWORD, Authenticator, Clock, show_tracebacks, unique_email
 from tests.support.servers import Database
-from vault.models import AuditEvent
+from tests.support.world import PII_STRINGS
+from vault.marketplace_accounts import connect_account
+from vault.models import AuditEvent, Tenant, User
+from vault.orders import store_order
+from vault.records import OrderFacts, OrderStatus
 
 pytestmark = pytest.mark.slow
+#: The seller whose account the journey connects: Amazon.co.jp only, so one fe account syncs every order.
+JP_SELLER = "A1JPSELLER"
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -61,14 +70,15 @@ def screenshots() -> Path:
 @pytest.fixture
 def fake() -> Iterator[FakeAmazon]:
     with FakeAmazon(speedup=5000.0, seed=7) as marketplace:
-        marketplace.generate_orders(14, countries=("JP", "US", "GB", "CN"))
+        marketplace.add_seller(JP_SELLER, marketplace_ids=["A1VC38T7YXB528"])  # an account is one region's
+        marketplace.generate_orders(14, seller=JP_SELLER, countries=("JP", "US", "GB", "CN"))
         yield marketplace
 
 
 @pytest.fixture
-def server(make_app: Any, tmp_path: Path, clock: Clock) -> Iterator[tuple[str, Any]]:
+def server(make_app: Any, tmp_path: Path, clock: Clock, fake: FakeAmazon) -> Iterator[tuple[str, Any]]:
     db = Database("sqlite", tmp_path)
-    app = show_tracebacks(make_app(db.url, sync_speedup=5000.0))
+    app = show_tracebacks(make_app(db.url, sync_speedup=5000.0, marketplace_endpoint_overrides=fake.base_url))
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -187,7 +197,7 @@ def test_seller_journey(
     assert "Ken Operator" in operator.content()
 
     # -- the owner connects the fake marketplace and syncs ------------------------------------------------------
-    seller = fake.seller()
+    seller = fake.seller(JP_SELLER)
     journey.go(owner, "/accounts")
     owner.fill("input[name=name]", "Amazon JP")
     owner.select_option("select[name=region]", "fe")
@@ -195,7 +205,7 @@ def test_seller_journey(
     owner.fill("input[name=client_id]", seller.client_id)
     owner.fill("input[name=client_secret]", seller.client_secret)
     owner.fill("input[name=refresh_token]", seller.refresh_token)
-    owner.click("text=Advanced: endpoints")
+    owner.click("text=Advanced")
     owner.fill("input[name=sp_api_endpoint]", fake.base_url)
     owner.fill("input[name=lwa_endpoint]", fake.lwa_url)
     journey.shot(owner, "accounts-connect-form")
@@ -310,3 +320,168 @@ def test_seller_journey(
     journey.shot(operator, "clients-operator")
     journey.check()
     print(f"{journey.shots} screenshots in {screenshots}")
+
+
+#: Where the lead picks up this branch's screenshots (outside the repository).
+LEAD_SHOTS = Path("/tmp/i15-shots")
+
+
+@pytest.fixture
+def shots(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Screenshots go under the test's tmp dir; a copy of each goes to LEAD_SHOTS/<test> at the end."""
+    folder = tmp_path / "screenshots"
+    folder.mkdir()
+    yield folder
+    copy = LEAD_SHOTS / request.node.name.split("[")[0]
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(folder, copy)
+    print(f"\nscreenshots: {folder} (copied to {copy})")
+
+
+def _no_horizontal_overflow(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
+
+
+def _owner(runner: Any, slug: str, *tenant_args: str) -> tuple[str, str]:
+    """A tenant made with ``tenants create`` and its first owner; the e-mail and what creating the tenant said."""
+    created = runner.invoke(args=["tenants", "create", slug, "--name", "Sakura Trading 桜商事", *tenant_args])
+    assert created.exit_code == 0, created.output
+    email = unique_email("owner")
+    result = runner.invoke(
+        args=["users", "create", "--tenant", slug, "--email", email, "--name", "Aiko Owner"],
+        input=f"{PASSWORD}\n{PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    return email, created.output
+
+
+def _enrol(journey: Journey, page: Any, email: str, clock: Clock) -> Authenticator:
+    journey.go(page, "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]:not([name])")
+    page.wait_for_url(re.compile(r"/enrol$"))
+    totp = Authenticator(_secret(page), clock)
+    page.fill("input[name=code]", totp.code())
+    page.click("button[type=submit]:not([name])")
+    page.get_by_test_id("recovery-codes").wait_for()
+    return totp
+
+
+def test_return_address_onboarding(server: tuple[str, Any], browser: Any, clock: Clock, shots: Path) -> None:
+    base, app = server
+    journey = Journey(base, shots, set(PII_STRINGS))
+    runner = app.test_cli_runner()
+    email, said = _owner(runner, "sakura")
+    assert "empty FROM block" in said  # no terminal and no address given: created, with the warning
+    owner = journey.open(browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US"))
+    _enrol(journey, owner, email, clock)
+    owner.click("text=I have stored them")
+    owner.wait_for_url(re.compile(r"/welcome/return-address"))
+    assert "empty FROM block" in owner.get_by_test_id("skip-note").inner_text()
+    journey.shot(owner, "welcome-return-address")
+    owner.click("text=Skip for now")
+    owner.wait_for_url(base + "/")
+    assert owner.get_by_test_id("return-address-missing").is_visible()
+    journey.shot(owner, "overview-return-address-missing")
+    owner.click("text=Add it in Settings")
+    owner.wait_for_url(re.compile(r"/settings$"))
+    form = owner.get_by_test_id("return-address")
+    form.locator("input[name=name]").fill("Sakura Trading 桜商事")
+    lines = form.locator("input[name=line]")
+    lines.nth(0).fill("深圳市南山区科技园 1 号")
+    lines.nth(1).fill("Shenzhen 518057")
+    form.locator("input[name=country]").fill("CN")
+    journey.shot(owner, "settings-return-address")
+    form.get_by_role("button", name="Save return address").click()
+    assert "Return address saved" in owner.content()
+    journey.go(owner, "/")
+    assert owner.get_by_test_id("return-address-missing").count() == 0
+    journey.shot(owner, "overview-with-return-address")
+    with app.extensions["labelvault"].sessions() as s:
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "tenant.return_address")).one()
+        assert event.actor.startswith("user:")
+    journey.go(owner, "/audit")
+    assert "Return address changed" in owner.content()
+    journey.shot(owner, "audit-return-address")
+
+
+def test_daily_print_run(server: tuple[str, Any], browser: Any, clock: Clock, shots: Path) -> None:
+    base, app = server
+    journey = Journey(base, shots, set(PII_STRINGS))
+    runner = app.test_cli_runner()
+    address = ["--return-name", "Sakura Trading", "--return-line", "1-2-3 Minato", "--return-country", "JP"]
+    email, _ = _owner(runner, "sakura", *address)
+    svc = app.extensions["labelvault"]
+    now = datetime.now(UTC)
+    with svc.sessions() as s:
+        tenant = s.scalars(select(Tenant).where(Tenant.slug == "sakura")).one()
+        account = connect_account(
+            s, keys=svc.keys, tenant_id=tenant.id, marketplace="amazon", name="Amazon JP", region="fe",
+            api_version="2026-01-01", marketplace_ids=["A1VC38T7YXB528"], secrets={"k": "v"}, actor="test",
+        )  # fmt: skip
+        due = [now - timedelta(hours=5), now - timedelta(hours=1), now + timedelta(minutes=5)]
+        for i, (ship_by, buyer) in enumerate(zip(due, MARKED_BUYERS, strict=False)):
+            facts = OrderFacts(
+                marketplace="amazon", external_order_id=f"503-4400000-{i:07d}", status=OrderStatus.UNSHIPPED,
+                purchased_at=now - timedelta(days=2), last_updated_at=now - timedelta(days=1), ship_by=ship_by,
+                marketplace_id=["A1VC38T7YXB528", "ATVPDKIKX0DER", "A1VC38T7YXB528"][i],
+            )  # fmt: skip
+            store_order(s, keys=svc.keys, account=account, facts=facts, label=buyer)
+        s.commit()
+    owner = journey.open(browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US"))
+    totp = _enrol(journey, owner, email, clock)
+    owner.click("text=I have stored them")
+    owner.wait_for_url(base + "/")  # the tenant has a return address: no onboarding step
+    journey.go(owner, "/settings")
+    owner.select_option("select[name=time_zone]", "Asia/Tokyo")
+    owner.get_by_role("button", name="Save time zone").click()
+    assert "Time zone saved" in owner.content()
+    journey.go(owner, "/shipping")
+    rows = owner.locator("tr[data-testid=ship-overdue], tr[data-testid=ship-today]")
+    assert rows.count() == len(MARKED_BUYERS)
+    assert set(owner.get_by_test_id("marketplace").all_inner_texts()) <= {"Amazon.co.jp", "Amazon.com"}
+    assert "Asia/Tokyo" in owner.content()
+    journey.shot(owner, "print-run")
+    owner.select_option("select[name=format]", "pdf")
+    with owner.expect_download() as download:
+        owner.get_by_role("button", name="Print selected labels").click()
+    pdf = Path(download.value.path()).read_bytes()
+    assert pdf.startswith(b"%PDF")
+    with svc.sessions() as s:
+        released = s.scalars(select(AuditEvent).where(AuditEvent.action == "label.release")).all()
+        assert len(released) == len(MARKED_BUYERS) and all(e.outcome == "released" for e in released)
+        user_id = s.scalars(select(User.id).where(User.email == email)).one()
+        assert {e.actor for e in released} == {f"user:{user_id}"}
+    journey.go(owner, "/audit")
+    journey.shot(owner, "audit-print-run")
+    owner.click("button[name=locale][value=zh_Hans]")
+    owner.wait_for_url(re.compile(r"/audit"))
+    assert "已发放面单" in owner.content() and "已发放" in owner.content()
+    journey.shot(owner, "audit-print-run-zh")
+    journey.go(owner, "/shipping")
+    journey.shot(owner, "print-run-zh")
+
+    # -- the same pages on a phone: the menu folds behind a button, nothing overflows -----------------------
+    signed_in = owner.context.storage_state()
+    phone = journey.open(browser.new_context(viewport={"width": 390, "height": 844}, storage_state=signed_in))
+    journey.go(phone, "/shipping")
+    assert phone.locator("[data-menu-button]").is_visible() and not phone.locator("#main-nav").is_visible()
+    assert _no_horizontal_overflow(phone)
+    journey.shot(phone, "phone-print-run")
+    phone.locator("[data-menu-button]").click()
+    assert phone.locator("#main-nav").is_visible()
+    assert phone.locator("[data-menu-button]").get_attribute("aria-expanded") == "true"
+    journey.shot(phone, "phone-menu-open")
+    order = "503-4400000-0000000"
+    clock.advance(6 * 60)
+    journey.go(phone, f"/orders/amazon/{order}/preview")
+    phone.wait_for_url(re.compile(r"/reauth"))
+    phone.fill("input[name=code]", totp.code())
+    phone.click("button[type=submit]:not([name])")
+    phone.wait_for_url(re.compile(r"/preview$"))
+    phone.wait_for_function("document.querySelector('[data-testid=label-preview]').naturalWidth > 0")
+    box = phone.get_by_test_id("label-preview").bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    assert _no_horizontal_overflow(phone)
+    journey.shot(phone, "phone-label-preview")

@@ -3,72 +3,34 @@ clients, rights requests, the audit log and the languages."""
 
 from __future__ import annotations
 
+import io
 import json
-from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
+from pypdf import PdfReader
 from sqlalchemy import select
 
+from render import FontCoverageError
+from render.pdf import PdfRenderer
 from tests.support.buyers import MARKED_BUYERS
-from tests.support.dashboard import Authenticator, Seller, csrf_of, post
+from tests.support.dashboard import Seller, Shop, csrf_of, open_shop, post
 from tests.support.vault import T0
 from tests.support.world import PII_STRINGS
-from vault.models import AuditEvent, MarketplaceAccount, Order, User
+from vault.models import AuditEvent, MarketplaceAccount, Order, Tenant, User
 from vault.orders import store_order
 from vault.records import OrderFacts, OrderStatus
 
 
-@dataclass
-class Shop:
-    """A seller with an account and two orders carrying the test buyers, and a signed-in user."""
-
-    seller: Seller
-    user: User
-    auth: Authenticator
-    order_ids: list[str]
-
-
-def _shop(seller: Seller, client: FlaskClient, role: str = "owner") -> Shop:
-    user, auth = seller.user(role)
-    assert auth is not None
-    ids = []
-    with seller.session() as s:
-        account = MarketplaceAccount(
-            tenant_id=seller.tenant.id,
-            marketplace="amazon",
-            name=f"JP {role}",
-            region="fe",
-            api_version="2026-01-01",
-            marketplace_ids=["A1VC38T7YXB528"],
-        )
-        s.add(account)
-        s.flush()
-        for i, buyer in enumerate(MARKED_BUYERS):
-            order_id = f"503-{seller.tenant.id:07d}-{i:07d}"
-            facts = OrderFacts(
-                marketplace="amazon",
-                external_order_id=order_id,
-                status=OrderStatus.UNSHIPPED,
-                purchased_at=T0,
-                last_updated_at=T0,
-                ship_by=T0 + timedelta(days=2),
-            )
-            store_order(s, keys=seller.keys, account=account, facts=facts, label=buyer)
-            ids.append(order_id)
-        s.commit()
-    seller.login(client, user, auth)
-    return Shop(seller, user, auth, ids)
-
-
 @pytest.fixture
 def shop(seller: Seller, client: FlaskClient) -> Shop:
-    return _shop(seller, client)
+    return open_shop(seller, client)
 
 
 def assert_no_pii(html: str) -> None:
@@ -76,7 +38,18 @@ def assert_no_pii(html: str) -> None:
         assert value not in html, "buyer PII in a page"
 
 
-PAGES = ["/", "/accounts", "/orders", "/clients", "/audit", "/retention", "/users", "/profile"]
+PAGES = [
+    "/",
+    "/accounts",
+    "/shipping",
+    "/orders",
+    "/clients",
+    "/audit",
+    "/retention",
+    "/users",
+    "/settings",
+    "/profile",
+]
 
 
 def test_every_page_sends_the_security_headers(shop: Shop, client: FlaskClient) -> None:
@@ -130,7 +103,7 @@ def test_forms_need_the_csrf_token(shop: Shop, client: FlaskClient) -> None:
 
 
 def test_roles_limit_what_a_user_can_do(seller: Seller, client: FlaskClient) -> None:
-    shop = _shop(seller, client, role="viewer")
+    shop = open_shop(seller, client, role="viewer")
     html = client.get("/").get_data(as_text=True)
     assert "/users" not in html and "/rights" not in html
     assert client.get("/orders").status_code == 200
@@ -142,8 +115,9 @@ def test_roles_limit_what_a_user_can_do(seller: Seller, client: FlaskClient) -> 
     assert post(client, f"/orders/amazon/{shop.order_ids[0]}/reprint", {"reason": "printer jam"}).status_code == 403
 
 
-def test_an_owner_grants_a_reprint_with_a_reason_and_an_operator_cannot(seller: Seller, client: FlaskClient) -> None:
-    shop = _shop(seller, client)
+def test_an_owner_grants_a_reprint_with_a_reason_and_an_operator_cannot(
+    seller: Seller, shop: Shop, client: FlaskClient
+) -> None:
     page = f"/orders/amazon/{shop.order_ids[0]}"
     assert "/reprint" in client.get(page).get_data(as_text=True)
     assert post(client, page + "/reprint", {"reason": ""}).status_code == 302  # refused: no reason
@@ -193,6 +167,10 @@ def test_the_label_preview_needs_a_fresh_code_and_is_audited(shop: Shop, client:
     post(client, resp.headers["Location"], {"code": shop.auth.code()})
     page = client.get(f"/orders/amazon/{order_id}/preview").get_data(as_text=True)
     assert_no_pii(page)
+    head = client.head(f"/orders/amazon/{order_id}/label.png")  # a view nobody sees is no view to audit
+    assert head.status_code == 405 and "HEAD" not in head.headers["Allow"]
+    with shop.seller.session() as s:
+        assert not s.scalars(select(AuditEvent).where(AuditEvent.action == "label.preview")).all()
     image = client.get(f"/orders/amazon/{order_id}/label.png")
     assert image.status_code == 200 and image.mimetype == "image/png" and image.data[:4] == b"\x89PNG"
     assert image.headers["Cache-Control"] == "no-store"
@@ -332,25 +310,203 @@ def test_the_tenants_dashboard_allowlist_signs_out_other_networks(shop: Shop, cl
     assert client.get("/orders").headers["Location"].startswith("/login")  # the session is gone
 
 
-def test_connecting_an_account_never_echoes_its_secrets(shop: Shop, client: FlaskClient) -> None:
-    form = {
-        "name": "",
-        "region": "fe",
-        "marketplace_ids": "A1VC38T7YXB528",
-        "client_id": "amzn1.application-oa2-client.x",
-        "client_secret": "very-secret-client-secret",
-        "refresh_token": "Atzr|very-secret-refresh-token",
-        "sp_api_endpoint": "ftp://nope",
-    }
-    resp = post(client, "/accounts", form)
-    html = resp.get_data(as_text=True)
-    assert resp.status_code == 400 and "Give the account a name" in html
-    assert "very-secret" not in html
-    resp = post(client, "/accounts", {**form, "name": "JP 2"})
-    assert resp.status_code == 400 and "full URL" in resp.get_data(as_text=True)
-    resp = post(client, "/accounts", {**form, "name": "JP 2", "sp_api_endpoint": "https://sp.example"})
-    assert resp.status_code == 302
+def test_an_owner_without_a_return_address_is_asked_for_it_after_enrolment(seller: Seller, client: FlaskClient) -> None:
+    import pyotp
+
+    user, _ = seller.user("owner", enrolled=False)
+    resp = post(client, "/login", {"email": user.email, "password": "correct horse battery staple"})
+    assert resp.headers["Location"].endswith("/enrol")
+    html = client.get("/enrol").get_data(as_text=True)
+    secret = html.split('data-testid="totp-secret">')[1].split("<")[0].replace(" ", "")
+    seller.clock.advance(30)
+    codes = post(client, "/enrol", {"code": pyotp.TOTP(secret).at(seller.clock())}).get_data(as_text=True)
+    assert "/welcome/return-address?next=" in codes  # the recovery codes go on to the return-address step
+    step = client.get("/welcome/return-address?next=/").get_data(as_text=True)
+    assert 'data-testid="skip-note"' in step and "empty FROM block" in step
+    assert 'data-testid="return-address-missing"' in client.get("/").get_data(as_text=True)  # skipped: a warning
+    bad = post(client, "/settings/return-address", {"name": "Sakura", "line": [""], "country": "C", "next": "/"})
+    assert bad.status_code == 400 and 'data-testid="welcome-return-address"' in bad.get_data(as_text=True)
+    form = {"name": "Sakura Trading", "line": ["1-2-3 Minato", "", "Tokyo"], "country": "jp", "next": "/"}
+    resp = post(client, "/settings/return-address", form)
+    assert resp.status_code == 302 and resp.headers["Location"] == "/"
+    assert 'data-testid="return-address-missing"' not in client.get("/").get_data(as_text=True)
+    assert client.get("/welcome/return-address?next=/orders").headers["Location"] == "/orders"  # asked once only
+    with seller.session() as s:
+        tenant = s.get_one(Tenant, seller.tenant.id)
+        assert tenant.return_address == {
+            "name": "Sakura Trading",
+            "lines": ["1-2-3 Minato", "Tokyo"],
+            "country_code": "JP",
+        }
+        event = s.scalars(select(AuditEvent).where(AuditEvent.action == "tenant.return_address")).all()[-1]
+        assert event.actor == f"user:{user.id}" and event.chain == f"tenant:{seller.tenant.id}"
+
+
+def test_settings_are_for_owners_and_change_the_time_zone(seller: Seller, client: FlaskClient) -> None:
+    shop = open_shop(seller, client, role="operator")
+    assert client.get("/settings").status_code == 403
+    assert post(client, "/settings/time-zone", {"time_zone": "Asia/Tokyo"}).status_code == 403
+    assert "/settings" not in client.get("/").get_data(as_text=True)
+    owner, auth = shop.seller.user("owner")
+    assert auth is not None
+    other = shop.seller.app.test_client()
+    shop.seller.login(other, owner, auth)
+    assert post(other, "/settings/time-zone", {"time_zone": "Mars/Olympus"}).status_code == 400
+    assert post(other, "/settings/time-zone", {"time_zone": "Asia/Tokyo"}).status_code == 302
+    assert "<option selected>Asia/Tokyo</option>" in other.get("/settings").get_data(as_text=True)
+
+
+def test_the_print_run_lists_todays_and_overdue_orders_in_the_sellers_time_zone(
+    shop: Shop, client: FlaskClient
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    end_of_today = datetime.combine(now.astimezone(tokyo).date() + timedelta(days=1), time(), tzinfo=tokyo)
+    overdue_id, today_id, later_id = shop.order_ids[0], shop.order_ids[1], "503-9999999-0000001"
     with shop.seller.session() as s:
-        account = s.scalar(select(MarketplaceAccount).where(MarketplaceAccount.name == "JP 2"))
-        assert account is not None and account.credentials_envelope is not None
-        assert b"very-secret" not in account.credentials_envelope
+        tenant = s.get_one(Tenant, shop.seller.tenant.id)
+        tenant.time_zone = "Asia/Tokyo"
+        orders = {o.external_order_id: o for o in s.scalars(select(Order).where(Order.tenant_id == tenant.id))}
+        orders[overdue_id].ship_by = now - timedelta(hours=3)
+        orders[overdue_id].marketplace_id = "A1VC38T7YXB528"
+        orders[today_id].ship_by = end_of_today - timedelta(minutes=1)
+        orders[today_id].marketplace_id = "ATVPDKIKX0DER"
+        account = s.get_one(MarketplaceAccount, orders[overdue_id].account_id)
+        later = OrderFacts(
+            marketplace="amazon",
+            external_order_id=later_id,
+            status=OrderStatus.UNSHIPPED,
+            purchased_at=T0,
+            last_updated_at=T0,
+            ship_by=end_of_today + timedelta(minutes=1),
+        )
+        store_order(s, keys=shop.seller.keys, account=account, facts=later, label=MARKED_BUYERS[0])
+        s.commit()
+    html = client.get("/shipping").get_data(as_text=True)
+    assert_no_pii(html)
+    overdue = html.split('data-testid="ship-overdue"')[1:]
+    today = html.split('data-testid="ship-today"')[1:]
+    assert len(overdue) == 1 and overdue_id in overdue[0] and "Amazon.co.jp" in overdue[0]
+    assert len(today) == 1 and today_id in today[-1].split("</tr>")[0] and "Amazon.com<" in today[-1]
+    assert later_id not in html  # due tomorrow in Tokyo
+    local = (end_of_today - timedelta(minutes=1)).astimezone(tokyo).strftime("%Y-%m-%d %H:%M")
+    assert local in today[-1] and "Asia/Tokyo" in html
+
+
+def test_printing_the_run_releases_the_wave_through_the_batch_path(shop: Shop, client: FlaskClient) -> None:
+    with shop.seller.session() as s:
+        tenant = s.get_one(Tenant, shop.seller.tenant.id)
+        tenant.return_address = {"name": "Sakura Trading", "lines": ["1-2-3 Minato"], "country_code": "JP"}
+        s.commit()
+    wave = [f"amazon:{order_id}" for order_id in shop.order_ids] + ["amazon:503-0000000-0000000", "bad ref"]
+    resp = post(client, "/shipping/print", {"order": wave, "format": "pdf"})
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf", resp.get_data(as_text=True)[:500]
+    assert resp.headers["Cache-Control"] == "no-store" and resp.headers["Content-Disposition"].startswith("attachment")
+    pages = PdfReader(io.BytesIO(resp.data)).pages
+    assert len(pages) == 2 and "Sakura Trading" in pages[0].extract_text()
+    warning = client.get("/orders").get_data(as_text=True)
+    assert "Some orders were not printed" in warning and "503-0000000-0000000 (order not found)" in warning
+    with shop.seller.session() as s:
+        events = s.scalars(
+            select(AuditEvent).where(
+                AuditEvent.chain == f"tenant:{shop.seller.tenant.id}", AuditEvent.action == "label.release"
+            )
+        ).all()
+        assert [(e.outcome, e.order_ref) for e in events] == [
+            ("released", f"amazon:{shop.order_ids[0]}"),
+            ("released", f"amazon:{shop.order_ids[1]}"),
+            ("refused:not-found", "amazon:503-0000000-0000000"),
+            ("refused:not-found", None),
+        ]
+        assert {e.actor for e in events} == {f"user:{shop.user.id}"} and events[0].purpose == "shipping-label"
+        assert all(
+            o.labels_issued == 1 for o in s.scalars(select(Order).where(Order.tenant_id == shop.seller.tenant.id))
+        )
+    zpl = post(client, "/shipping/print", {"order": [f"amazon:{shop.order_ids[0]}"], "format": "zpl"})
+    assert zpl.mimetype == "application/zpl" and zpl.get_data(as_text=True).count("^XA") == 1
+    nothing = post(client, "/shipping/print", {"order": ["amazon:503-0000000-0000000"], "format": "pdf"})
+    assert nothing.status_code == 409 and "No label was printed" in nothing.get_data(as_text=True)
+    audit = client.get("/audit?action=label.release").get_data(as_text=True)
+    assert "Label released" in audit and "refused: order not found" in audit
+
+
+def test_an_unrenderable_order_in_the_print_run_is_refused_and_the_rest_printed(
+    shop: Shop, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The print run takes release_batch's render-failure isolation: the order refused, its count not burnt."""
+    bad = shop.order_ids[0]
+    real = PdfRenderer.render
+
+    def render(self: PdfRenderer, documents: Any) -> bytes:
+        if any(d.order_ref == bad for d in documents):
+            raise FontCoverageError("no font covers a character of the label")
+        return real(self, documents)
+
+    monkeypatch.setattr(PdfRenderer, "render", render)
+    wave = [f"amazon:{order_id}" for order_id in shop.order_ids]
+    resp = post(client, "/shipping/print", {"order": wave, "format": "pdf"})
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    assert len(PdfReader(io.BytesIO(resp.data)).pages) == len(wave) - 1
+    assert f"{bad} (label could not be rendered)" in client.get("/orders").get_data(as_text=True)
+    with shop.seller.session() as s:
+        outcomes = s.execute(
+            select(AuditEvent.order_ref, AuditEvent.outcome).where(
+                AuditEvent.chain == f"tenant:{shop.seller.tenant.id}", AuditEvent.action == "label.release"
+            )
+        ).all()
+        issued = dict(
+            s.execute(
+                select(Order.external_order_id, Order.labels_issued).where(Order.tenant_id == shop.seller.tenant.id)
+            ).all()
+        )
+    assert (f"amazon:{bad}", "refused:render-failed") in outcomes
+    assert issued[bad] == 0 and all(n == 1 for order_id, n in issued.items() if order_id != bad)
+
+
+def test_printing_needs_a_fresh_second_factor_and_a_role_that_prints(seller: Seller, client: FlaskClient) -> None:
+    shop = open_shop(seller, client, role="viewer")
+    assert post(client, "/shipping/print", {"order": [f"amazon:{shop.order_ids[0]}"]}).status_code == 403
+    owner, auth = seller.user("owner")
+    assert auth is not None
+    other = seller.app.test_client()
+    seller.login(other, owner, auth)
+    seller.clock.advance(6 * 60)
+    resp = post(other, "/shipping/print", {"order": [f"amazon:{shop.order_ids[0]}"]})
+    assert resp.status_code == 302 and "/reauth" in resp.headers["Location"]
+    with seller.session() as s:
+        chain = AuditEvent.chain == f"tenant:{seller.tenant.id}"
+        assert s.scalar(select(AuditEvent).where(chain, AuditEvent.action == "label.release")) is None
+
+
+def test_the_preview_prints_the_return_address_as_the_api_does(
+    shop: Shop, client: FlaskClient, monkeypatch: Any
+) -> None:
+    import app.printing
+
+    drawn: list[Any] = []
+    real = app.printing.label_document
+
+    def spy(*args: Any) -> Any:
+        drawn.append(real(*args))
+        return drawn[-1]
+
+    monkeypatch.setattr("app.dashboard.preview.label_document", spy)
+    with shop.seller.session() as s:
+        tenant = s.get_one(Tenant, shop.seller.tenant.id)
+        tenant.return_address = {"name": "Sakura Trading", "lines": ["1-2-3 Minato"], "country_code": "JP"}
+        s.commit()
+    assert client.get(f"/orders/amazon/{shop.order_ids[0]}/label.png").status_code == 200
+    assert drawn[0].return_address.name == "Sakura Trading" and drawn[0].ship_to.phone is None
+
+
+def test_the_audit_log_names_actions_and_outcomes_in_both_languages(shop: Shop, client: FlaskClient) -> None:
+    from app.dashboard.templating import AUDIT_ACTIONS, AUDIT_OUTCOMES, REFUSAL_REASONS
+    from vault.errors import RefusalReason
+
+    assert set(RefusalReason) <= set(REFUSAL_REASONS)
+    assert {"label.release", "label.preview", "tenant.return_address", "tenant.time_zone"} <= set(AUDIT_ACTIONS)
+    assert "released" in AUDIT_OUTCOMES
+    assert "Sign-in" in client.get("/audit").get_data(as_text=True)
+    post(client, "/language", {"locale": "zh_Hans", "next": "/"})
+    html = client.get("/audit").get_data(as_text=True)
+    assert "登录" in html and "完成" in html and "user.sign-in" in html

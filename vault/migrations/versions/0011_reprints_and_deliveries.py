@@ -1,7 +1,7 @@
 """Reprints: an owner's granted issues beyond the reissue cap, and label requests remembered by idempotency key.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-02 02:20:00
 
 ``orders.reprints_granted`` counts the issues an owner granted beyond the reissue cap (existing orders: 0).
@@ -16,8 +16,8 @@ from alembic import op
 
 import vault.models
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

@@ -117,7 +117,9 @@ def run(instance: Path, orders: int) -> int:
             with svc.sessions() as s:
                 acc = s.get(MarketplaceAccount, account_id)
                 assert acc is not None
-                connector = connector_for_account(s, keys=keys, account=acc, speedup=500)
+                connector = connector_for_account(
+                    s, keys=keys, account=acc, speedup=500, endpoint_overrides=svc.settings.endpoint_overrides
+                )
 
             def show(p: SyncProgress) -> None:
                 print(f"  page {p.pages}: {p.orders} orders so far", flush=True)

@@ -85,7 +85,11 @@ def run_sync(services: Services, account_id: int, *, wait: float = 0.0) -> SyncS
             log.info("account %d is gone; nothing to sync", account_id, extra={"account_id": account_id})
             return None
         connector = connector_for_account(
-            session, keys=services.keys, account=account, speedup=services.settings.sync_speedup
+            session,
+            keys=services.keys,
+            account=account,
+            speedup=services.settings.sync_speedup,
+            endpoint_overrides=services.settings.endpoint_overrides,
         )
     try:
         return sync_account(services.sessions, keys=services.keys, account=account_id, connector=connector, wait=wait)

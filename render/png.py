@@ -15,10 +15,13 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from render.interfaces import LabelDocument, RenderError
 from render.pdf import PAGE_SIZES, PdfRenderer
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PilImage
 
 SUPPORTED_DPI = (203, 300)
 #: Grey (0 black, 255 white) to 1 bit at half, as a table Pillow applies without calling back into Python;
@@ -49,23 +52,29 @@ class PngRenderer:
         """Render one document as a PNG image; :class:`RenderError` for none or several."""
         if len(documents) != 1:
             raise RenderError("a PNG label is one image: render one document at a time")
-        import pypdfium2 as pdfium  # loaded with the first PNG label only
         from PIL import Image
 
         pdf = self._pdf.render(documents)
         width, height = (round(points / 72 * self.dpi) for points in PAGE_SIZES[self.size])
-        with _PDFIUM_LOCK:
-            document = pdfium.PdfDocument(pdf)
-            try:
-                page = document[0]
-                # White background, grey coverage; scaled so the page is exactly width x height dots.
-                bitmap = page.render(scale=self.dpi / 72, grayscale=True, may_draw_forms=False)
-                grey = bitmap.to_pil().convert("L")
-            finally:
-                document.close()
+        # White background, grey coverage; scaled so the page is exactly width x height dots.
+        grey = rasterise_first_page(pdf, scale=self.dpi / 72, grayscale=True).convert("L")
         if grey.size != (width, height):
             grey = grey.resize((width, height), Image.Resampling.BILINEAR)
         mono = grey.point(_HALF_THRESHOLD, mode="1")
         out = io.BytesIO()
         mono.save(out, format="PNG", dpi=(self.dpi, self.dpi))  # optimize=True: 5 % smaller, 4x slower
         return out.getvalue()
+
+
+def rasterise_first_page(pdf: bytes, *, scale: float, grayscale: bool = False) -> PilImage:
+    """The first page of ``pdf`` as a Pillow image at ``scale`` pixels per point, under the one lock every
+    PDFium call in the process takes (PNG labels and the dashboard's preview alike)."""
+    import pypdfium2 as pdfium  # loaded with the first rasterised label only
+
+    with _PDFIUM_LOCK:
+        document = pdfium.PdfDocument(pdf)
+        try:
+            image: PilImage = document[0].render(scale=scale, grayscale=grayscale, may_draw_forms=False).to_pil()
+        finally:
+            document.close()
+    return image

@@ -63,7 +63,13 @@ def sync_run(account: str | None, tenant_slug: str | None, wait: float, speedup:
             with svc.sessions() as session:
                 acc = session.get(MarketplaceAccount, account_id)
                 assert acc is not None
-                connector = connector_for_account(session, keys=svc.keys, account=acc, speedup=speedup)
+                connector = connector_for_account(
+                    session,
+                    keys=svc.keys,
+                    account=acc,
+                    speedup=speedup,
+                    endpoint_overrides=svc.settings.endpoint_overrides,
+                )
             try:
                 with click.progressbar(length=1000, label=f"syncing {label}") as bar:
                     done = 0

@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 from app.printing import label_document, render, renderer_for
+from render.png import rasterise_first_page
 from vault.clients import DEFAULT_PROFILE
 from vault.models import utcnow
 from vault.release import PreviewedLabel
@@ -20,14 +21,8 @@ SCALE = 2.0
 
 def label_png(shown: PreviewedLabel, sender: dict[str, Any] | None) -> bytes:
     """A previewed label as a client with the default profile would print it, as PNG bytes."""
-    import pypdfium2 as pdfium  # loaded on first preview only
-
     pdf = render(renderer_for("pdf", DEFAULT_PROFILE), [label_document(shown, sender, utcnow())])
-    doc = pdfium.PdfDocument(pdf)
-    try:
-        image = doc[0].render(scale=SCALE).to_pil()
-    finally:
-        doc.close()
+    image = rasterise_first_page(pdf, scale=SCALE)  # PDFium is not thread-safe: its one lock
     out = io.BytesIO()
     image.save(out, format="PNG", optimize=True)
     return out.getvalue()

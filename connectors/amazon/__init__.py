@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from connectors.amazon.client import LwaCredentials, RetryPolicy, SpApiClient
 from connectors.amazon.connector import AmazonConnector
-from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS, endpoints_for
+from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS, endpoint_policy, endpoints_for
 from connectors.interfaces import ConnectorError
 from connectors.ratelimit import RateLimiter
+from vault.errors import AccountSetupError
 from vault.keys import KeyManager
 from vault.marketplace_accounts import unseal_credentials
 from vault.models import MarketplaceAccount
@@ -51,17 +52,29 @@ def connector_for_account(
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
+    endpoint_overrides: Collection[str] = (),
     **options: Any,
 ) -> AmazonConnector:
     """An :class:`AmazonConnector` for a stored account: its endpoints, API version and unsealed credentials.
 
     ``speedup`` scales Amazon's documented rates and the retry backoff (for the fake marketplace only);
     ``options`` go to :class:`AmazonConnector` (page size, overlap, initial look-back).
+
+    The stored endpoints are checked again against Amazon's own hosts and the operator's
+    ``endpoint_overrides`` (``LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES``) before anything is sent: an
+    account stored before that rule, or whose override the operator has since withdrawn, is a
+    :class:`ConnectorError` and its credentials go nowhere.
     """
     if account.marketplace != "amazon":
         raise ConnectorError(f"account {account.id} is not an Amazon account")
     if account.removed_at is not None:
         raise ConnectorError(f"account {account.id} has been removed")
+    policy = endpoint_policy(account.region, endpoint_overrides)
+    try:
+        policy.check(account.sp_api_endpoint, "SP-API", policy.api)
+        policy.check(account.lwa_endpoint, "token", policy.token)
+    except AccountSetupError as exc:
+        raise ConnectorError(f"account {account.id}: {exc}") from None
     credentials = LwaCredentials.from_secrets(unseal_credentials(session, keys=keys, account=account))
     ends = endpoints_for(
         account.region,

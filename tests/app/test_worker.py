@@ -42,7 +42,7 @@ def fake() -> Iterator[FakeAmazon]:
 @pytest.fixture
 def world(fresh_db: Database, make_app: Any, fake: FakeAmazon) -> tuple[Any, int]:
     """An app on a database of its own, with one tenant and one Amazon account on the fake."""
-    app = make_app(fresh_db.app_url, sync_speedup=fake.speedup)
+    app = make_app(fresh_db.app_url, sync_speedup=fake.speedup, marketplace_endpoint_overrides=fake.base_url)
     keys: KeyManager = services(app).keys
     with Session(fresh_db.engine, expire_on_commit=False) as s:
         tenant = create_tenant(s, keys=keys, slug=f"w-{uuid.uuid4().hex[:6]}", name="Worker Seller", actor="test")

@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from connectors.amazon import connector_for_account
 from connectors.amazon.accounts import connect_amazon_account
 from connectors.amazon.client import LwaCredentials
 from connectors.amazon.endpoints import REGIONS, SANDBOX_REGIONS
 from connectors.amazon.marketplaces import MARKETPLACES, in_region
 from connectors.fake_amazon import FakeAmazon
+from connectors.interfaces import ConnectorError
 from vault.errors import AccountSetupError
 from vault.keys import KeyManager
 from vault.marketplace_accounts import unseal_credentials
@@ -150,3 +152,22 @@ def test_an_unreachable_token_endpoint_is_tried_once_and_nothing_is_stored(
     with pytest.raises(AccountSetupError, match="could not be checked: lwaToken: HTTP 503"):
         _connect(session, keys, tenant, fake)
     assert _stored(session, tenant) == 0 and fake.calls[LWA] == 1  # no retry while a person waits
+
+
+def test_a_stored_endpoint_no_longer_allowed_sends_the_credentials_nowhere(
+    session: Session, keys: KeyManager, tenant: Tenant, fake: FakeAmazon
+) -> None:
+    """An account stored before the endpoint rule (or whose override the operator withdrew) is refused at
+    sync time, before its credentials are unsealed or sent: no LWA exchange reaches any server."""
+    account = _connect(session, keys, tenant, fake)
+    exchanges = fake.calls[LWA]
+    connector_for_account(session, keys=keys, account=account, endpoint_overrides={fake.base_url}).close()
+    with pytest.raises(ConnectorError) as refused:
+        connector_for_account(session, keys=keys, account=account)  # the operator no longer allows the fake
+    assert "SP-API endpoint is not allowed" in str(refused.value) and CREDENTIALS.client_secret not in str(
+        refused.value
+    )
+    account.sp_api_endpoint, account.lwa_endpoint = REGIONS["na"], "https://attacker.example/token"  # as stored once
+    with pytest.raises(ConnectorError, match="token endpoint is not allowed"):
+        connector_for_account(session, keys=keys, account=account, endpoint_overrides={fake.base_url})
+    assert fake.calls[LWA] == exchanges

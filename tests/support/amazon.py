@@ -15,7 +15,7 @@ from connectors.fake_amazon import FakeAmazon
 from connectors.ratelimit import RateLimiter
 from vault.keys import KeyManager
 from vault.labels import unseal_label
-from vault.marketplace_accounts import seal_credentials
+from vault.marketplace_accounts import parse_endpoint_overrides, seal_credentials
 from vault.models import MarketplaceAccount, Order, Tenant
 from vault.records import LabelRecord
 
@@ -67,6 +67,11 @@ def add_amazon_account(
     return account
 
 
+def fake_origins(fake: FakeAmazon) -> frozenset[str]:
+    """The fake's origins, as an operator lists them in LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES."""
+    return parse_endpoint_overrides(fake.base_url)  # its token URL is on the same origin
+
+
 def make_connector(
     session: Session, keys: KeyManager, account: MarketplaceAccount, fake: FakeAmazon, **options: Any
 ) -> AmazonConnector:
@@ -75,6 +80,7 @@ def make_connector(
     options.setdefault("retry", FAST_RETRY)
     options.setdefault("clock", fake.now)
     options.setdefault("initial_lookback", timedelta(days=30))
+    options.setdefault("endpoint_overrides", fake_origins(fake))  # the tests' operator allows the fake
     return connector_for_account(session, keys=keys, account=account, speedup=fake.speedup, **options)
 
 

@@ -14,6 +14,7 @@ from connectors.sync import sync_account
 from vault.db import make_engine, make_session_factory
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
+from vault.marketplace_accounts import endpoint_origin
 from vault.models import MarketplaceAccount
 
 
@@ -40,6 +41,10 @@ def main() -> None:
             speedup=args.speedup,
             clock=lambda: now,
             page_size=50,
+            # The test's operator allows the fake the account points at.
+            endpoint_overrides={
+                endpoint_origin(url) or "" for url in (account.sp_api_endpoint, account.lwa_endpoint) if url
+            },
         )
     print("ready", flush=True)  # imports done, database reached: the test's kill timer starts now
     summary = sync_account(sessions, keys=keys, account=args.account, connector=connector, wait=30)

@@ -37,12 +37,14 @@ def test_sync_now_is_queued_and_a_celery_worker_runs_it(
     monkeypatch.setattr(tasks, "_flask_app", None)  # restored afterwards: the queue is bound to this test's app
 
     url = require_redis()
-    broker = url.rsplit("/", 1)[0] + "/9"  # a database of its own: no other test's worker takes the job
+    # A Redis database of its own per backend (the two parametrised runs may run at once on two xdist
+    # workers): no other test's worker takes the job, and neither run empties the other's queue.
+    broker = url.rsplit("/", 1)[0] + ("/9" if shared_db.backend == "sqlite" else "/10")
     queue = redis_lib.Redis.from_url(broker)
     queue.delete(tasks.QUEUE)
     app = make_app(
         shared_db.app_url, redis_url=url, broker_url=broker, rate_limit_prefix=f"t-{uuid.uuid4().hex[:8]}",
-        sync_speedup=500.0,
+        sync_speedup=500.0, marketplace_endpoint_overrides=fake.base_url,
     )  # fmt: skip
     svc = app.extensions["labelvault"]
     with svc.sessions() as s:

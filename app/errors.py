@@ -1,7 +1,7 @@
 """Every HTTP error is an RFC 9457 problem+json document: same shape everywhere, no stack trace, no PII.
 
 Also the refusals the HTTP side raises itself (the network check, the rate limits, the API client's CIDRs and
-scope, a label that can't be rendered), beside the vault's (:mod:`vault.errors`): each carries its
+scope), beside the vault's (:mod:`vault.errors`): each carries its
 :class:`~vault.errors.RefusalReason`. :func:`refusal_response` is the answer to every refusal; app/refusals.py
 records and audits the refusal before answering with it.
 """
@@ -21,10 +21,12 @@ from vault.errors import (
     DecryptionError,
     InvalidApiKey,
     KeyServiceUnavailable,
+    LabelNotRendered,
     NotEligible,
     NotFound,
     Refusal,
     RefusalReason,
+    ReissueCapReached,
     VaultError,
 )
 
@@ -80,12 +82,6 @@ class BodyTooLarge(Refusal):
         self.limit = limit
 
 
-class LabelNotRendered(Refusal):
-    """The renderer failed for this label and format (its message, which may describe the label, is dropped)."""
-
-    reason = RefusalReason.RENDER_FAILED
-
-
 def problem_kind(status: int) -> str:
     """The problem type's last segment for an HTTP status without a kind of its own, e.g. ``not-found``."""
     return HTTPStatus(status).phrase.lower().replace(" ", "-").replace("'", "")
@@ -127,6 +123,10 @@ def refusal_response(exc: Refusal) -> Response:
             resp = problem(503, "rate limiting is unavailable; retry later", kind="rate-limit-unavailable")
             resp.headers["Retry-After"] = "5"
             return resp
+        case ReissueCapReached():
+            # The client's own count: how many labels were issued for the order, of how many it may have.
+            detail = f"{exc.issued} of {exc.cap} labels were issued for this order; an owner can grant a reprint"
+            return problem(409, detail, kind="not-eligible", reason=exc.reason, issued=exc.issued, cap=exc.cap)
         case BodyTooLarge():
             return problem(413, f"the request body may be at most {exc.limit} bytes", kind="body-too-large")
         case NotEligible():

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from app.errors import LabelNotRendered
 from render import LabelDocument, LabelRenderer, RenderError, ReturnAddress, make_renderer
 from vault.clients import LabelProfile
+from vault.errors import LabelNotRendered
 from vault.release import PreparedLabel, PreviewedLabel, ReleasedLabel
 
 

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     trusted_proxy_hops: int = Field(default=2, ge=1, le=10)  # most trusted proxies in front of the app, peer included
     accept_broad_cidr_risk: bool = False  # global allowlist only: ranges broader than /16 or /48, /0 included
     label_reissue_cap: int = Field(default=3, ge=1)  # labels per order, first issue included
+    label_idempotency_hours: float = Field(default=24.0, gt=0, le=720)  # an Idempotency-Key is remembered this long
     rate_limit_ip: str = "600/minute"  # per client IP, before authentication
     rate_limit_client: str = "1200/minute"  # per API client
     rate_limit_strategy: Literal["fixed-window", "moving-window", "sliding-window-counter"] = "fixed-window"

@@ -74,6 +74,16 @@ class KeyServiceUnavailable(Refusal, VaultError):
     reason = RefusalReason.KEY_SERVICE_UNAVAILABLE
 
 
+class LabelNotRendered(Refusal, VaultError):
+    """The renderer failed for this label and format (its message, which may describe the label, is dropped).
+
+    Raised by the HTTP side's render step (app/printing.py); :func:`vault.release.release_batch` takes it
+    from its render callback as the sign to find the orders whose labels fail and refuse only those.
+    """
+
+    reason = RefusalReason.RENDER_FAILED
+
+
 class KeyringError(VaultError):
     """The root key cannot be reached as configured: the local keyring file is missing, unreadable or unsafe
     (e.g. readable by other users), or an AWS KMS key has no region."""
@@ -102,10 +112,17 @@ class NotEligible(Refusal, VaultError):
 
 
 class ReissueCapReached(NotEligible):
-    """The order has had as many labels issued as the reissue cap allows."""
+    """The order has had as many labels issued as its cap allows: ``issued`` of ``cap`` (the reissue cap plus
+    the reprints an owner granted), both told to the client, which issued them."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, issued: int, cap: int) -> None:
         super().__init__(RefusalReason.REISSUE_CAP)
+        self.issued = issued
+        self.cap = cap
+
+
+class ReprintNotGranted(VaultError):
+    """A reprint can't be granted as asked (no reason given); the message says why, never PII."""
 
 
 class InvalidApiKey(Refusal, VaultError):

@@ -68,6 +68,7 @@ class Base(DeclarativeBase):
         bytes: LargeBinary(),
         dict[str, Any]: JSON(),
         list[str]: JSON(),
+        list[Any]: JSON(),
     }
 
 
@@ -160,6 +161,8 @@ class Order(Base):
     retention_until: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
     labels_issued: Mapped[int] = mapped_column(default=0)
+    # Issues an owner granted beyond the reissue cap, one at a time (vault.release.grant_reprint, audited).
+    reprints_granted: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[Created]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -251,6 +254,33 @@ class ApiClient(Base):
 
     # Joined on load: the label path needs the tenant (return address) and pays no extra query for it.
     tenant: Mapped[Tenant] = relationship(lazy="joined", innerjoin=True)
+
+
+class LabelDelivery(Base):
+    """A label request made with an ``Idempotency-Key``, remembered so a retry gets the same labels again.
+
+    No PII, and nothing to unseal: the key's SHA-256 (scoped to the client: the same key from another client
+    is another request), a digest of the request (a different request with the same key is refused), and
+    what the labels were made of: the format and options, the time printed on them and, per order of the
+    request in order, ``[marketplace, order id, issue]`` for a released order or ``[marketplace, order id,
+    reason]`` for a refused one (``null`` reference for a malformed one). A retry re-renders the labels from
+    the sealed records (vault/redelivery.py). Kept until ``expires_at``.
+    """
+
+    __tablename__ = "label_deliveries"
+    __table_args__ = (UniqueConstraint("client_id", "key_hash"), Index(None, "client_id", "expires_at"))
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_clients.id"))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(10))
+    options: Mapped[dict[str, Any]]
+    orders: Mapped[list[Any]]
+    printed_at: Mapped[datetime]
+    created_at: Mapped[Created]
+    expires_at: Mapped[datetime]
 
 
 class SyncState(Base):

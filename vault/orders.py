@@ -145,6 +145,7 @@ class OrderSnapshot:
     retention_until: datetime | None
     erased_at: datetime | None
     labels_issued: int
+    reprints_granted: int
     label: SealedRecord | None
 
 
@@ -160,6 +161,7 @@ class _SnapshotRow(NamedTuple):
     retention_until: datetime | None
     erased_at: datetime | None
     labels_issued: int
+    reprints_granted: int
     version: int | None
     schema_version: int | None
     envelope: bytes | None
@@ -168,7 +170,7 @@ class _SnapshotRow(NamedTuple):
 _O, _L = Order.__table__, LabelRecordRow.__table__
 _SNAPSHOTS = select(
     *(_O.c[name] for name in ("id", "tenant_id", "account_id", "marketplace", "external_order_id", "status")),
-    *(_O.c[name] for name in ("retention_until", "erased_at", "labels_issued")),
+    *(_O.c[name] for name in ("retention_until", "erased_at", "labels_issued", "reprints_granted")),
     _L.c.version,
     _L.c.schema_version,
     _L.c.envelope,
@@ -191,7 +193,7 @@ def _snapshot(row: _SnapshotRow) -> OrderSnapshot:
         label = SealedRecord(row.version, row.schema_version, row.envelope)
     return OrderSnapshot(
         row.id, row.tenant_id, row.account_id, row.marketplace, row.external_order_id, row.status,
-        row.retention_until, row.erased_at, row.labels_issued, label,
+        row.retention_until, row.erased_at, row.labels_issued, row.reprints_granted, label,
     )  # fmt: skip
 
 

@@ -8,7 +8,8 @@ fails and nothing is released.
 
 :func:`release_batch` is the whole batch path (:func:`prepare_batch` → render → :func:`record_batch` →
 commit) for every way a wave of labels is printed: the label API's batch route and the dashboard's daily
-print run both call it, so a wave is checked, counted and audited the same way whoever prints it.
+print run both call it, so a wave is checked, counted and audited the same way whoever prints it; an order
+whose label can't be rendered is refused there and the rest printed (:func:`render_isolating`).
 
 :func:`preview_label` shows a label to a dashboard user along the same path (lookup → eligibility → unseal →
 profile), audited as a preview and not counted as an issue.
@@ -29,11 +30,20 @@ from typing import Any, NamedTuple, cast
 from sqlalchemy import Engine, Table, bindparam, update
 from sqlalchemy.orm import Session
 
-from vault.audit import NewEvent, WrittenEvent, append_events
+from vault.audit import NewEvent, WrittenEvent, append_event, append_events
 from vault.clients import DEFAULT_PROFILE, LabelProfile, Principal
 from vault.db import writer_lock
 from vault.directsql import DirectStatement
-from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, RefusalReason, ReissueCapReached
+from vault.errors import (
+    DecryptionError,
+    KeyServiceUnavailable,
+    LabelNotRendered,
+    NotEligible,
+    NotFound,
+    RefusalReason,
+    ReissueCapReached,
+    ReprintNotGranted,
+)
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import Order, utcnow
@@ -43,6 +53,7 @@ from vault.records import LabelRecord, OrderStatus
 RELEASE_ACTION = "label.release"
 #: The purpose recorded on every label release (Amazon's DPP asks for the purpose of each access).
 SHIPPING_LABEL = "shipping-label"
+GRANT_REPRINT_ACTION = "label.grant-reprint"
 PREVIEW_ACTION = "label.preview"
 #: The purpose recorded on every label preview: a person looking at the label, not a label issued.
 LABEL_PREVIEW = "label-preview"
@@ -88,8 +99,10 @@ def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
 
 
 # Built once (they run on every label request): the reissue count is one conditional UPDATE, for one order
-# (run directly, vault/directsql.py) or for every order of a batch.
+# (run directly, vault/directsql.py) or for every order of a batch. An order's cap is the reissue cap plus
+# the reprints an owner granted it (:func:`grant_reprint`).
 _ORDERS = cast(Table, Order.__table__)
+_UNDER_CAP = _ORDERS.c.labels_issued < bindparam("b_cap") + _ORDERS.c.reprints_granted
 
 
 class _Issued(NamedTuple):
@@ -100,14 +113,14 @@ class _Issued(NamedTuple):
 
 _COUNT_ISSUE = DirectStatement(
     update(_ORDERS)
-    .where(_ORDERS.c.id == bindparam("b_id"), _ORDERS.c.labels_issued < bindparam("b_cap"))
+    .where(_ORDERS.c.id == bindparam("b_id"), _UNDER_CAP)
     .values(labels_issued=_ORDERS.c.labels_issued + 1, updated_at=bindparam("b_now"))
     .returning(_ORDERS.c.labels_issued),
     _Issued,
 )
 _COUNT_ISSUES = (
     update(_ORDERS)
-    .where(_ORDERS.c.id.in_(bindparam("b_ids", expanding=True)), _ORDERS.c.labels_issued < bindparam("b_cap"))
+    .where(_ORDERS.c.id.in_(bindparam("b_ids", expanding=True)), _UNDER_CAP)
     .values(labels_issued=_ORDERS.c.labels_issued + 1)
     .returning(_ORDERS.c.id, _ORDERS.c.labels_issued)
 )
@@ -178,9 +191,11 @@ def _prepared(
 ) -> PreparedLabel:
     """A found order checked (eligibility, then the cap), unsealed and profiled."""
     check_eligible(order, now=now)
-    if order.labels_issued >= reissue_cap:
-        raise ReissueCapReached()  # early answer; the conditional UPDATE of the record step enforces the cap
-    return _profiled(session, keys, order, profile, marketplace, order_id)
+    cap = reissue_cap + order.reprints_granted
+    if order.labels_issued >= cap:
+        # early answer; the conditional UPDATE of the record step enforces the cap
+        raise ReissueCapReached(issued=order.labels_issued, cap=cap)
+    return profiled_label(session, keys, order, profile, marketplace, order_id)
 
 
 def prepare_batch(
@@ -218,7 +233,7 @@ def prepare_batch(
     return outcomes
 
 
-def _profiled(
+def profiled_label(
     session: Session, keys: KeyManager, order: OrderSnapshot, profile: LabelProfile, marketplace: str, order_id: str
 ) -> PreparedLabel:
     """The order's label unsealed and cut down to ``profile`` (the last two steps of a release)."""
@@ -267,7 +282,7 @@ def preview_label(
         order = snapshot_order(session, tenant_id=tenant_id, marketplace=marketplace, external_order_id=order_id)
         ref = order_ref(marketplace, order_id)
         check_eligible(order, now=now)
-        prepared = _profiled(session, keys, order, profile, marketplace, order_id)
+        prepared = profiled_label(session, keys, order, profile, marketplace, order_id)
     except (NotFound, NotEligible, DecryptionError, KeyServiceUnavailable) as exc:
         refusal = NewEvent(actor, PREVIEW_ACTION, f"refused:{exc.reason}", ref, ip, LABEL_PREVIEW, {"format": fmt})
         append_events(session, tenant_id=tenant_id, events=[refusal], now=now)
@@ -308,8 +323,9 @@ def record_release(
     If the audit append fails, the caller rolls back: nothing was released (fail closed).
     """
     row = _COUNT_ISSUE.first(session, {"b_id": prepared.order.id, "b_cap": reissue_cap, "b_now": now})
-    if row is None:
-        raise ReissueCapReached()
+    if row is None:  # the UPDATE found the count at the cap (it never passes it)
+        cap = reissue_cap + prepared.order.reprints_granted
+        raise ReissueCapReached(issued=cap, cap=cap)
     issued = row.labels_issued
     events = append_events(
         session,
@@ -380,6 +396,49 @@ class ReleasedBatch:
     document: bytes | None
 
 
+#: Turns labels into one document; raises :class:`~vault.errors.LabelNotRendered` if they can't be rendered.
+RenderLabels = Callable[[Sequence[PreparedLabel | ReleasedLabel]], bytes]
+#: Run under the write lock before anything is counted (the label API's ``Idempotency-Key`` claim, whose
+#: error fails the batch); what it returns is called with the batch's results just before the commit.
+ClaimBatch = Callable[[], Callable[[Sequence[ReleasedLabel | Refused]], None]]
+
+
+def render_isolating(
+    render: RenderLabels, outcomes: Sequence[PreparedLabel | Refused]
+) -> tuple[bytes | None, list[PreparedLabel | Refused]]:
+    """The prepared labels' document, and ``outcomes`` with every order whose label can't be rendered refused
+    (``render-failed``): one order's label failing (a script no font covers, say) must not cost the wave the
+    others.
+
+    The whole batch is rendered at once; only if that fails is each label rendered alone, to find the ones that
+    fail, and the rest rendered again, so the common case pays for one render. A batch whose labels all render
+    alone but not together fails as a whole (the first :class:`~vault.errors.LabelNotRendered` is raised): no
+    order is to blame. Refused here, an order is counted for nothing: it is only audited as refused.
+    """
+    prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
+    if not prepared:
+        return None, list(outcomes)
+    try:
+        return render(prepared), list(outcomes)
+    except LabelNotRendered as exc:
+        whole = exc
+    failed: set[int] = set()
+    for i, outcome in enumerate(outcomes):
+        if isinstance(outcome, PreparedLabel):
+            try:
+                render([outcome])
+            except LabelNotRendered:
+                failed.add(i)
+    if not failed:
+        raise whole
+    isolated = [
+        Refused(o.marketplace, o.order_id, RefusalReason.RENDER_FAILED) if i in failed else o
+        for i, o in enumerate(outcomes)
+    ]
+    rest = [o for o in isolated if isinstance(o, PreparedLabel)]
+    return (render(rest) if rest else None), isolated
+
+
 def release_batch(
     session: Session,
     *,
@@ -389,26 +448,30 @@ def release_batch(
     actor: str,
     refs: Sequence[tuple[str, str] | None],
     profile: LabelProfile,
-    render: Callable[[Sequence[PreparedLabel | ReleasedLabel]], bytes],
+    render: RenderLabels,
     ip: str | None,
     reissue_cap: int,
     fmt: str,
     now: datetime,
+    claim: ClaimBatch | None = None,
 ) -> ReleasedBatch:
     """Release a wave of labels for ``actor``: prepare every reference, render, count and audit, commit.
 
     Rendered before the writes (:func:`record_batch`), so the reissue count and the audit head (on SQLite,
     the database's write lock, ``engine``'s :func:`~vault.db.writer_lock`) are held only from the render's
     end to the commit; if the cap ran out meanwhile for some orders, only the released ones are rendered
-    again. ``render`` turns labels into the document (its errors propagate: nothing is committed). The
-    caller rolls back on any exception and sends the document only once this returned.
+    again. An order whose label can't be rendered is refused (``render-failed``, :func:`render_isolating`)
+    and the rest printed; any other error of ``render`` propagates (nothing is committed). ``claim`` runs
+    first under the lock (:data:`ClaimBatch`). The caller rolls back on any exception and sends the document
+    only once this returned.
     """
     outcomes = prepare_batch(
         session, keys=keys, tenant_id=tenant_id, refs=refs, profile=profile, reissue_cap=reissue_cap, now=now
     )
+    document, outcomes = render_isolating(render, outcomes)
     prepared = [o for o in outcomes if isinstance(o, PreparedLabel)]
-    document = render(prepared) if prepared else None
     with writer_lock(engine):
+        settle = None if claim is None else claim()
         results = record_batch(
             session,
             tenant_id=tenant_id,
@@ -422,6 +485,8 @@ def release_batch(
         released = [r for r in results if isinstance(r, ReleasedLabel)]
         if len(released) != len(prepared):
             document = render(released) if released else None
+        if settle is not None:
+            settle(results)
         session.commit()
     return ReleasedBatch(results, document)
 
@@ -466,3 +531,51 @@ def record_refusal(
     """
     event = _refusal_event(actor, reason, ip, action, marketplace, order_id, details)
     return append_events(session, tenant_id=tenant_id, events=[event], now=now)[0]
+
+
+def grant_reprint(
+    session: Session,
+    *,
+    tenant_id: int,
+    marketplace: str,
+    order_id: str,
+    actor: str,
+    reason: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Let one more label than its cap be issued for a tenant's order; audited with the reason. The caller commits.
+
+    The one way a reprint is granted (the dashboard's order page and ``labelvault labels grant-reprint`` both
+    call it), for an owner: the order's ``reprints_granted`` grows by one in a single UPDATE, so concurrent
+    grants each count, and a ``label.grant-reprint`` event records who granted it and why. The reason says
+    why the warehouse needs another label (a jammed printer, a damaged parcel) and may name no buyer.
+    Raises :class:`~vault.errors.NotFound` for an order outside the tenant, :class:`ReprintNotGranted`
+    without a reason. Returns the order's ``(labels_issued, reprints_granted)`` after the grant.
+    """
+    reason = reason.strip()
+    if len(reason) < 3:
+        raise ReprintNotGranted("a reprint needs a reason (why the warehouse needs another label)")
+    order = snapshot_order(session, tenant_id=tenant_id, marketplace=marketplace, external_order_id=order_id)
+    row = session.execute(
+        update(_ORDERS)
+        .where(_ORDERS.c.id == order.id)
+        .values(reprints_granted=_ORDERS.c.reprints_granted + 1)
+        .returning(_ORDERS.c.labels_issued, _ORDERS.c.reprints_granted)
+    ).one()
+    issued, granted = int(row.labels_issued), int(row.reprints_granted)
+    append_event(
+        session,
+        tenant_id=tenant_id,
+        actor=actor,
+        action=GRANT_REPRINT_ACTION,
+        order_ref=order_ref(marketplace, order_id),
+        ip=ip,
+        details={
+            "reason": reason[:500],
+            "labels_issued": issued,
+            "reprints_granted": granted,
+        },
+        now=now,
+    )
+    return issued, granted

@@ -28,6 +28,8 @@ _OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
 SINGLE_LABEL_FORMATS = frozenset({"png"})
 #: Most order references one batch request may carry (a wave of picking, not a data export).
 BATCH_MAX = 500
+#: What an ``Idempotency-Key`` may be: 1 to 255 visible ASCII characters (a UUID, say).
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def well_formed(marketplace: str, order_id: str) -> bool:
@@ -57,6 +59,28 @@ def negotiate_format(default: str = "json") -> tuple[str, dict[str, Any]]:
                 abort(400, f"{name} must be one of {', '.join(allowed)} for {fmt} labels")
             options[name] = allowed[value]
     return fmt, options
+
+
+def wants_document(fmt: str) -> bool:
+    """Whether a batch is answered with its document itself rather than the JSON envelope (README, "Batches").
+
+    Only when ``Accept`` names the document's media type (``application/pdf``, ``application/zpl``) at least
+    as high as ``application/json``; no ``Accept``, ``*/*`` or a JSON preference keeps the envelope.
+    """
+    accept = request.headers.get("Accept", "*/*")
+    if fmt == "json" or accept == "*/*":
+        return False
+    return request.accept_mimetypes.best_match([MEDIA_TYPES[fmt], "application/json"]) == MEDIA_TYPES[fmt] and (
+        MEDIA_TYPES[fmt] in request.accept_mimetypes.values()
+    )
+
+
+def idempotency_key() -> str | None:
+    """The request's ``Idempotency-Key`` header, if it has one; a 400 if it is not 1 to 255 visible characters."""
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        abort(400, "Idempotency-Key must be 1 to 255 visible ASCII characters")
+    return key
 
 
 def batch_refs(payload: Any) -> list[tuple[str, str]]:

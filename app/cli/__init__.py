@@ -24,6 +24,7 @@ from app.cli.audit import audit_cli
 from app.cli.clients import clients_cli
 from app.cli.errors import ConfigurationError
 from app.cli.holds import holds_cli
+from app.cli.labels import labels_cli
 from app.cli.rights import rights_cli
 from app.cli.sync import sync_cli
 from app.cli.tenants import tenants_cli
@@ -38,6 +39,7 @@ COMMANDS: tuple[click.Command, ...] = (
     audit_cli,
     clients_cli,
     holds_cli,
+    labels_cli,
     rights_cli,
     sync_cli,
     tenants_cli,
@@ -47,8 +49,8 @@ COMMANDS: tuple[click.Command, ...] = (
 )
 
 HELP = """labelvault's operator commands: the vault's keys, tenants, marketplace accounts and their sync,
-label API clients, dashboard users, the audit chain, retention, legal holds, buyers' rights requests and
-background work. The same commands as `flask ...` in the repository, from any directory.
+label API clients, order reprints, dashboard users, the audit chain, retention, legal holds, buyers' rights
+requests and background work. The same commands as `flask ...` in the repository, from any directory.
 
 Configuration comes from LABELVAULT_* environment variables (README.md lists them); the database, the
 local keyring and other state live in the instance folder, LABELVAULT_INSTANCE_PATH.

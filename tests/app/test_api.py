@@ -13,10 +13,12 @@ from tests.support.servers import Database, MotoKms
 from tests.support.world import World, assert_matches_openapi, assert_no_pii, build_world
 from vault.audit import canonical_event, verify_chain
 from vault.clients import ADMIN, LabelProfile
+from vault.errors import NotFound, ReprintNotGranted
 from vault.keys import KeyManager
 from vault.labels import shred_label
 from vault.models import ApiClient, AuditEvent, Order, utcnow
 from vault.records import OrderStatus
+from vault.release import grant_reprint
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
@@ -237,7 +239,51 @@ def test_reissue_cap_holds(make_app: Any, shared_db: Database, world: World) -> 
     assert [client.get(world.url(0), headers=world.auth()).status_code for _ in range(2)] == [200, 200]
     third = client.get(world.url(0), headers=world.auth())
     assert third.status_code == 409 and third.get_json()["reason"] == "reissue-cap"
+    assert_matches_openapi(third, LABEL_PATH)
+    assert (third.get_json()["issued"], third.get_json()["cap"]) == (2, 2)
     assert issued(world) == 2
+    assert [e.details["issue"] for e in events(world) if e.outcome == "released"] == [1, 2]  # type: ignore[index]
+
+
+def test_a_granted_reprint_allows_exactly_one_more_label(make_app: Any, shared_db: Database, world: World) -> None:
+    app = make_app(shared_db.app_url, label_reissue_cap=1)
+    client = app.test_client()
+    assert client.get(world.url(0), headers=world.auth()).status_code == 200
+    with world.session() as s:
+        with pytest.raises(ReprintNotGranted):
+            grant_reprint(
+                s,
+                tenant_id=world.tenant.id,
+                marketplace="amazon",
+                order_id=world.order_ids[0],
+                actor="owner",
+                reason=" ",
+            )
+        with pytest.raises(NotFound):  # another tenant's order is no order
+            grant_reprint(
+                s,
+                tenant_id=world.tenant.id + 1000,
+                marketplace="amazon",
+                order_id=world.order_ids[0],
+                actor="owner",
+                reason="printer jam",
+            )
+        granted = grant_reprint(
+            s,
+            tenant_id=world.tenant.id,
+            marketplace="amazon",
+            order_id=world.order_ids[0],
+            actor="user:1",
+            reason="printer jam",
+        )
+        s.commit()
+    assert granted == (1, 1)
+    assert client.get(world.url(0), headers=world.auth()).status_code == 200
+    capped = client.get(world.url(0), headers=world.auth())
+    assert capped.status_code == 409 and (capped.get_json()["issued"], capped.get_json()["cap"]) == (2, 2)
+    grant = next(e for e in events(world) if e.action == "label.grant-reprint")
+    assert (grant.actor, grant.order_ref) == ("user:1", f"amazon:{world.order_ids[0]}")
+    assert grant.details == {"reason": "printer jam", "labels_issued": 1, "reprints_granted": 1}
     assert [e.details["issue"] for e in events(world) if e.outcome == "released"] == [1, 2]  # type: ignore[index]
 
 

@@ -85,6 +85,7 @@ CLI_AUDITED = {
     "clients revoke": "client.revoke",
     "holds add": "hold.place",
     "holds release": "hold.release",
+    "labels grant-reprint": "label.grant-reprint",
     "rights access": "rights.access",
     "rights correct": "rights.correction",
     "rights erase": "rights.erasure",
@@ -216,6 +217,7 @@ def test_every_state_changing_cli_command_appends_its_event(
             ],
         ),
         "holds release": (None, lambda: [hold_id(), "--tenant", "acme"]),
+        "labels grant-reprint": (None, lambda: ["--tenant", "acme", kept, "--reason", "printer jam"]),
         "rights access": (
             None,
             lambda: ["--tenant", "acme", "--order", kept, *request, "--output", str(tmp_path / "x")],
@@ -420,6 +422,12 @@ POST_AUDITED: list[Step] = [
         "owner",
         lambda d: (f"/retention/holds/{_hold(d)}/release", {}),
         "hold.release",
+    ),
+    (
+        "/orders/<marketplace>/<order_id>/reprint",
+        "owner",
+        lambda d: (f"/orders/amazon/{d.ids['order']}/reprint", {"reason": "printer jam"}),
+        "label.grant-reprint",
     ),
     (
         "/rights/<kind>",

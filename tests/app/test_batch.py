@@ -10,12 +10,15 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from render import FontCoverageError
+from render.pdf import PdfRenderer
+from render.zpl import ZplRenderer
 from tests.support.buyers import MARKED_BUYERS
 from tests.support.servers import Database
 from tests.support.world import World, assert_matches_openapi, build_world
 from vault.audit import verify_chain
 from vault.keys import KeyManager
-from vault.models import AuditEvent
+from vault.models import AuditEvent, Order
 from vault.records import OrderStatus
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
@@ -199,3 +202,103 @@ def test_png_batches_are_a_400_that_releases_nothing(app: Any, world: World, que
         assert not [
             e for e in s.scalars(select(AuditEvent).where(AuditEvent.chain == chain)) if e.outcome == "released"
         ]
+
+
+# --- one unrenderable order in a wave ------------------------------------------------------------------
+
+
+@pytest.fixture
+def wave(shared_db: Database, keys: KeyManager) -> World:
+    return build_world(shared_db, keys, n_orders=500)
+
+
+def _unrenderable(monkeypatch: pytest.MonkeyPatch, cls: type, order_id: str) -> None:
+    """Make the renderer ``cls`` fail, as for a script no font covers, on every batch that holds ``order_id``."""
+    real = cls.render  # type: ignore[attr-defined]
+
+    def render(self: Any, documents: Any) -> bytes:
+        if any(d.order_ref == order_id for d in documents):
+            raise FontCoverageError("no font covers a character of the label")
+        return real(self, documents)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(cls, "render", render)
+
+
+def _refusals(world: World) -> list[tuple[str | None, str]]:
+    with world.session() as s:
+        chain = f"tenant:{world.tenant.id}"
+        events = s.scalars(select(AuditEvent).where(AuditEvent.chain == chain, AuditEvent.seq > 1)).all()
+        assert verify_chain(s, chain=chain).ok
+    return [(e.order_ref, e.outcome) for e in events if e.outcome.startswith("refused:")]
+
+
+def test_one_unrenderable_order_is_refused_and_the_other_499_are_printed(
+    app: Any, wave: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = wave.order_ids[137]
+    _unrenderable(monkeypatch, ZplRenderer, bad)
+    resp = app.test_client().post(BATCH, json={"orders": refs(wave, *range(500))}, headers=wave.auth())
+    assert resp.status_code == 200, resp.get_json()
+    assert_matches_openapi(resp, BATCH, "post")
+    body = resp.get_json()
+    assert body["refused"] == [{"marketplace": "amazon", "order_id": bad, "reason": "render-failed"}]
+    assert body["released"] == refs(wave, *(i for i in range(500) if i != 137))
+    assert body["document"].count("^XA") == 499
+    assert resp.headers["Labelvault-Refused"] == f"amazon:{bad}=render-failed"
+    assert resp.headers["Labelvault-Refused-Count"] == "1"
+    assert _refusals(wave) == [(f"amazon:{bad}", "refused:render-failed")]
+    with wave.session() as s:  # the refused order's reissue count is not burnt
+        issued = dict(
+            s.execute(
+                select(Order.external_order_id, Order.labels_issued).where(Order.tenant_id == wave.tenant.id)
+            ).all()
+        )
+    assert issued[bad] == 0 and sum(issued.values()) == 499
+
+
+def test_a_pdf_wave_asked_for_with_accept_is_the_pdf_itself(
+    app: Any, wave: World, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    bad = wave.order_ids[3]
+    _unrenderable(monkeypatch, PdfRenderer, bad)
+    orders = [*refs(wave, *range(500))]
+    orders[10] = {"marketplace": "amazon", "order_id": "not a reference, maybe a name"}
+    resp = app.test_client().post(BATCH, json={"orders": orders}, headers={**wave.auth(), "Accept": "application/pdf"})
+    assert resp.status_code == 200
+    assert resp.mimetype == "application/pdf" and resp.headers["Cache-Control"] == "no-store"
+    assert_matches_openapi(resp, BATCH, "post")
+    assert resp.headers["Labelvault-Refused"] == f"amazon:{bad}=render-failed, #10=not-found"
+    assert resp.headers["Labelvault-Refused-Count"] == "2"
+    path = tmp_path / "wave.pdf"
+    path.write_bytes(resp.data)
+    assert len(PdfReader(path).pages) == 498
+    assert _refusals(wave) == [(f"amazon:{bad}", "refused:render-failed"), (None, "refused:not-found")]
+
+
+def test_an_all_refused_batch_asked_for_as_zpl_is_a_409_naming_the_refused(app: Any, world: World) -> None:
+    resp = app.test_client().post(
+        BATCH, json={"orders": refs(world, 2)}, headers={**world.auth(), "Accept": "application/zpl"}
+    )
+    assert resp.status_code == 409 and resp.mimetype == "application/problem+json"
+    assert_matches_openapi(resp, BATCH, "post")
+    assert resp.headers["Labelvault-Refused"] == f"amazon:{world.order_ids[2]}=cancelled"
+
+
+@pytest.mark.parametrize(
+    ("accept", "envelope"),
+    [
+        ("*/*", True),
+        ("application/json", True),
+        ("application/pdf;q=0.5, application/json", True),
+        ("application/pdf", False),
+    ],
+)
+def test_accept_chooses_between_the_envelope_and_the_document(
+    app: Any, world: World, accept: str, envelope: bool
+) -> None:
+    resp = app.test_client().post(
+        BATCH + "?format=pdf", json={"orders": refs(world, 0)}, headers={**world.auth(), "Accept": accept}
+    )
+    assert resp.status_code == 200
+    assert resp.mimetype == ("application/json" if envelope else "application/pdf")
+    assert resp.headers["Labelvault-Refused-Count"] == "0" and resp.headers["Labelvault-Refused"] == ""

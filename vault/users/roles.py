@@ -25,6 +25,7 @@ PERMISSIONS: Final = {
     "rights-correction": OWNER,  # a buyer's corrected ship-to address, after a fresh second factor
     "accounts": OWNER,  # connect and remove marketplace accounts
     "retention": OWNER,  # retention policy and legal holds
+    "reprints": OWNER,  # grant an order one more label than the reissue cap
     "users": OWNER,  # invite users, change roles, disable; the dashboard allowlist
     "settings": OWNER,  # the organisation's return address and time zone
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -18,11 +18,11 @@ from app.dashboard.state import (
 )
 from app.services import db_session, services
 from vault import reports
-from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound
+from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, ReprintNotGranted
 from vault.models import MarketplaceAccount, Order
 from vault.orders import find_order
 from vault.records import OrderStatus
-from vault.release import order_ref, preview_label
+from vault.release import grant_reprint, order_ref, preview_label
 
 
 @bp.get("/orders")
@@ -74,7 +74,35 @@ def order_detail(marketplace: str, order_id: str) -> str:
         account=account,
         events=events.items,
         actor_names=actor_names(),
+        reissue_cap=services().settings.label_reissue_cap,
     )
+
+
+@bp.post("/orders/<marketplace>/<order_id>/reprint")
+@require("reprints")
+def order_reprint(marketplace: str, order_id: str) -> Response:
+    """Grant the order one more label than the reissue cap (owners only; the reason is audited with it)."""
+    db = db_session()
+    try:
+        issued, granted = grant_reprint(
+            db,
+            tenant_id=tenant_id(),
+            marketplace=marketplace,
+            order_id=order_id,
+            actor=actor(),
+            reason=request.form.get("reason", ""),
+            ip=client_ip(),
+        )
+    except NotFound:
+        abort(404)
+    except ReprintNotGranted:
+        db.rollback()
+        flash(_("Say why the warehouse needs another label."), "error")
+    else:
+        db.commit()
+        cap = services().settings.label_reissue_cap + granted
+        flash(_("Reprint granted: %(issued)d of %(cap)d labels issued.", issued=issued, cap=cap), "success")
+    return redirect(url_for("dashboard.order_detail", marketplace=marketplace, order_id=order_id))
 
 
 @bp.get("/orders/<marketplace>/<order_id>/preview")

@@ -14,8 +14,11 @@ import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
+from pypdf import PdfReader
 from sqlalchemy import select
 
+from render import FontCoverageError
+from render.pdf import PdfRenderer
 from tests.support.buyers import MARKED_BUYERS
 from tests.support.dashboard import Seller, Shop, csrf_of, open_shop, post
 from tests.support.vault import T0
@@ -109,6 +112,29 @@ def test_roles_limit_what_a_user_can_do(seller: Seller, client: FlaskClient) -> 
     assert client.get(f"/orders/amazon/{shop.order_ids[0]}/label.png").status_code == 403
     assert post(client, "/clients", {"name": "x", "cidrs": "127.0.0.1/32"}).status_code == 403
     assert post(client, "/users/invite", {"email": "x@seller.example", "role": "owner"}).status_code == 403
+    assert post(client, f"/orders/amazon/{shop.order_ids[0]}/reprint", {"reason": "printer jam"}).status_code == 403
+
+
+def test_an_owner_grants_a_reprint_with_a_reason_and_an_operator_cannot(
+    seller: Seller, shop: Shop, client: FlaskClient
+) -> None:
+    page = f"/orders/amazon/{shop.order_ids[0]}"
+    assert "/reprint" in client.get(page).get_data(as_text=True)
+    assert post(client, page + "/reprint", {"reason": ""}).status_code == 302  # refused: no reason
+    resp = post(client, page + "/reprint", {"reason": "printer jam"}, follow_redirects=True)
+    assert resp.status_code == 200 and "Reprint granted: 0 of 4 labels issued." in resp.get_data(as_text=True)
+    with seller.session() as s:
+        assert s.scalars(select(Order.reprints_granted).where(Order.external_order_id == shop.order_ids[0])).one() == 1
+        grants = s.scalars(select(AuditEvent).where(AuditEvent.action == "label.grant-reprint")).all()
+        assert [(e.actor, e.details["reason"]) for e in grants if e.tenant_id == seller.tenant.id] == [  # type: ignore[index]
+            (f"user:{shop.user.id}", "printer jam")
+        ]
+    operator = seller.app.test_client()
+    user, auth = seller.user("operator")
+    assert auth is not None
+    seller.login(operator, user, auth)
+    assert "/reprint" not in operator.get(page).get_data(as_text=True)
+    assert post(operator, page + "/reprint", {"reason": "printer jam"}).status_code == 403
 
 
 def test_orders_show_buyers_only_masked(shop: Shop, client: FlaskClient) -> None:
@@ -368,8 +394,6 @@ def test_the_print_run_lists_todays_and_overdue_orders_in_the_sellers_time_zone(
 
 
 def test_printing_the_run_releases_the_wave_through_the_batch_path(shop: Shop, client: FlaskClient) -> None:
-    from pypdf import PdfReader
-
     with shop.seller.session() as s:
         tenant = s.get_one(Tenant, shop.seller.tenant.id)
         tenant.return_address = {"name": "Sakura Trading", "lines": ["1-2-3 Minato"], "country_code": "JP"}
@@ -404,6 +428,39 @@ def test_printing_the_run_releases_the_wave_through_the_batch_path(shop: Shop, c
     assert nothing.status_code == 409 and "No label was printed" in nothing.get_data(as_text=True)
     audit = client.get("/audit?action=label.release").get_data(as_text=True)
     assert "Label released" in audit and "refused: order not found" in audit
+
+
+def test_an_unrenderable_order_in_the_print_run_is_refused_and_the_rest_printed(
+    shop: Shop, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The print run takes release_batch's render-failure isolation: the order refused, its count not burnt."""
+    bad = shop.order_ids[0]
+    real = PdfRenderer.render
+
+    def render(self: PdfRenderer, documents: Any) -> bytes:
+        if any(d.order_ref == bad for d in documents):
+            raise FontCoverageError("no font covers a character of the label")
+        return real(self, documents)
+
+    monkeypatch.setattr(PdfRenderer, "render", render)
+    wave = [f"amazon:{order_id}" for order_id in shop.order_ids]
+    resp = post(client, "/shipping/print", {"order": wave, "format": "pdf"})
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    assert len(PdfReader(io.BytesIO(resp.data)).pages) == len(wave) - 1
+    assert f"{bad} (label could not be rendered)" in client.get("/orders").get_data(as_text=True)
+    with shop.seller.session() as s:
+        outcomes = s.execute(
+            select(AuditEvent.order_ref, AuditEvent.outcome).where(
+                AuditEvent.chain == f"tenant:{shop.seller.tenant.id}", AuditEvent.action == "label.release"
+            )
+        ).all()
+        issued = dict(
+            s.execute(
+                select(Order.external_order_id, Order.labels_issued).where(Order.tenant_id == shop.seller.tenant.id)
+            ).all()
+        )
+    assert (f"amazon:{bad}", "refused:render-failed") in outcomes
+    assert issued[bad] == 0 and all(n == 1 for order_id, n in issued.items() if order_id != bad)
 
 
 def test_printing_needs_a_fresh_second_factor_and_a_role_that_prints(seller: Seller, client: FlaskClient) -> None:

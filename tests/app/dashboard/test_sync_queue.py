@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +33,17 @@ def fake() -> Any:
     marketplace.stop()
 
 
+@pytest.fixture
+def queue_turn() -> Iterator[None]:
+    """The two parametrised runs share one Redis queue (Celery keeps its first broker connection for the
+    process, so a second database would not be used), and two xdist workers may run them at once: they take
+    turns, so neither empties or takes the other's job."""
+    with open(Path(tempfile.gettempdir()) / "labelvault-celery-queue-test.lock", "w") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        yield
+
+
+@pytest.mark.usefixtures("queue_turn")
 def test_sync_now_is_queued_and_a_celery_worker_runs_it(
     make_app: Any, shared_db: Database, clock: Clock, fake: FakeAmazon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -37,9 +52,7 @@ def test_sync_now_is_queued_and_a_celery_worker_runs_it(
     monkeypatch.setattr(tasks, "_flask_app", None)  # restored afterwards: the queue is bound to this test's app
 
     url = require_redis()
-    # A Redis database of its own per backend (the two parametrised runs may run at once on two xdist
-    # workers): no other test's worker takes the job, and neither run empties the other's queue.
-    broker = url.rsplit("/", 1)[0] + ("/9" if shared_db.backend == "sqlite" else "/10")
+    broker = url.rsplit("/", 1)[0] + "/9"  # a database of its own: no other test's worker takes the job
     queue = redis_lib.Redis.from_url(broker)
     queue.delete(tasks.QUEUE)
     app = make_app(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from limits import parse_many
 from pydantic import Field, ValidationError, model_validator
@@ -161,9 +163,14 @@ class Settings(BaseSettings):
             origins = self.endpoint_overrides
         except ValueError as exc:
             return [f"LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES: {exc}"]
-        plain = sorted(o for o in origins if o.startswith("http://"))
+        # Plain HTTP only to this host's loopback (a local fake or proxy): elsewhere the credentials would cross a
+        # network in clear.
+        plain = sorted(o for o in origins if o.startswith("http://") and not _is_loopback_origin(o))
         if self.production and plain:
-            return [f"LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES must be https in production, not {', '.join(plain)}"]
+            return [
+                "LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES must be https in production (plain http only to loopback), "
+                f"not {', '.join(plain)}"
+            ]
         return []
 
     def _label_api_problems(self) -> list[str]:
@@ -235,3 +242,14 @@ def load_settings(overrides: dict[str, Any] | None = None) -> Settings:
     for caution in settings.cautions():
         log.warning(caution)
     return settings
+
+
+def _is_loopback_origin(origin: str) -> bool:
+    """Whether an origin's host is this machine's loopback (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = urlsplit(origin).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

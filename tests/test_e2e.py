@@ -189,6 +189,7 @@ def _env(stack: dict[str, Any], redis_url: str, metrics_dir: Path) -> dict[str, 
         "LABELVAULT_WORKER_TICK_SECONDS": "1",
         "LABELVAULT_PURGE_INTERVAL_SECONDS": "2",  # cancelled orders synced mid-run are erased by the schedule
         "LABELVAULT_SYNC_SPEEDUP": str(stack["fake"].speedup),
+        "LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES": stack["fake"].base_url,  # the operator allows the fake
         "LABELVAULT_LOG_FORMAT": "json",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "GUNICORN_WORKERS": "4",

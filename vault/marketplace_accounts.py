@@ -70,7 +70,8 @@ def endpoint_origin(url: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port is not None else "")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # an IPv6 literal keeps its brackets
+    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
 
 
 def parse_endpoint_overrides(text: str) -> frozenset[str]:

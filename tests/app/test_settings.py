@@ -50,8 +50,10 @@ def test_endpoint_overrides_are_origins_and_https_in_production() -> None:
     assert "hunter2" not in str(info.value)
     production = {"env": "production", "secret_key": GOOD_SECRET, "global_allowlist": "203.0.113.0/24"}
     production |= {"key_provider": "aws-kms", "kms_key_id": "k"}
-    with pytest.raises(SettingsError, match=r"OVERRIDES must be https in production, not http://127\.0\.0\.1:8400"):
-        load_settings({**production, "marketplace_endpoint_overrides": "http://127.0.0.1:8400"})
+    with pytest.raises(SettingsError, match=r"OVERRIDES must be https in production .*not http://sandbox\.example"):
+        load_settings({**production, "marketplace_endpoint_overrides": "http://sandbox.example"})
+    for loopback in ("http://127.0.0.1:8400", "http://localhost:8400", "http://[::1]:8400"):  # never leaves the host
+        assert load_settings({**production, "marketplace_endpoint_overrides": loopback}).production
     assert load_settings({**production, "marketplace_endpoint_overrides": "https://sandbox.example"}).production
 
 

@@ -47,7 +47,7 @@ def main() -> None:
         migrate(engine)
         keys = KeyManager(LocalKeyProvider(Path(tmp) / "keyring.json"))
         with Session(engine) as session:
-            tenant = create_tenant(session, keys=keys, slug="bench", name="Bench Seller")
+            tenant = create_tenant(session, keys=keys, slug="bench", name="Bench Seller", actor="bench")
             issued = create_client(
                 session, tenant=tenant, name="packing", scopes=["labels:issue"], cidrs=["10.20.0.0/24"], actor="bench"
             )

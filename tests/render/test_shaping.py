@@ -9,6 +9,7 @@ import zlib
 
 import pytest
 import uharfbuzz as hb
+from pypdf import PdfReader
 
 from render import fonts, shaping
 from render.pdf import PdfRenderer, glyph_name
@@ -242,3 +243,15 @@ def test_public_lines_are_shaped_once_per_process_and_buyer_lines_per_call(font:
     assert shaping.shape_public("SHIP TO", font, "JP", what="a caption") is first
     assert shaping.shape_line("SHIP TO", font, "JP", what="a caption") == first
     assert shaping.shape_line("SHIP TO", font, "JP", what="a caption") is not first
+
+
+def test_a_500_label_wave_with_arabic_orders_in_it_prints_all_500() -> None:
+    """Every fifth order of a 500-label wave is Arabic (the rest Hebrew, Thai, Hindi and Latin in turn): the
+    whole wave renders, one label per order, in ZPL and PDF alike."""
+    mix = [ARABIC, SEATTLE, HEBREW, THAI, HINDI]
+    wave = [document(dataclasses.replace(mix[i % 5], name=f"{mix[i % 5].name} {i}"), order_ref=f"503-0000000-{i:07d}")
+            for i in range(500)]  # fmt: skip
+    zpl = ZplRenderer().render(wave).decode()
+    assert zpl.count("^XA") == 500 and zpl.count("^XZ") == 500
+    pdf = PdfReader(io.BytesIO(PdfRenderer().render(wave)))
+    assert len(pdf.pages) == 500

@@ -14,7 +14,8 @@ refusal propagates with its reason code to app/refusals.py, which audits it. A r
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -268,6 +269,20 @@ def _refusal(reason: RefusalReason) -> Refusal:
     return NotEligible(reason)
 
 
+@contextlib.contextmanager
+def _rolled_back_unless_committed(session: Session, what: str) -> Iterator[None]:
+    """Roll back on any failure; a database failure (most likely the audit append or its commit) is a 503,
+    so nothing goes out unrecorded."""
+    try:
+        yield
+    except SQLAlchemyError:
+        session.rollback()
+        raise ServiceUnavailable(f"{what} could not be recorded; nothing was released") from None
+    except BaseException:
+        session.rollback()
+        raise
+
+
 def _redeliver_label(client: Principal, profile: LabelProfile, retry: _Retry, delivery: Delivery) -> Response:
     """The remembered label again, re-rendered from its sealed record, audited as ``label.redeliver``."""
     if delivery.request_hash != retry.request_hash:
@@ -275,7 +290,7 @@ def _redeliver_label(client: Principal, profile: LabelProfile, retry: _Retry, de
     session = db_session()
     svc = services()
     now = utcnow()
-    try:
+    with _rolled_back_unless_committed(session, "the redelivery"):
         (outcome,) = prepare_redelivery(
             session, keys=svc.keys, client=client, delivery=delivery, profile=profile, now=now
         )
@@ -286,12 +301,6 @@ def _redeliver_label(client: Principal, profile: LabelProfile, retry: _Retry, de
         with writer_lock(svc.engine):
             record_redelivery(session, client=client, delivery=delivery, outcomes=[outcome], ip=g.client_ip, now=now)
             session.commit()
-    except SQLAlchemyError:
-        session.rollback()
-        raise ServiceUnavailable("the redelivery could not be recorded; nothing was released") from None
-    except BaseException:
-        session.rollback()
-        raise
     return _replayed(Response(body, mimetype=renderer.media_type))
 
 
@@ -304,7 +313,7 @@ def _redeliver_batch(
     session = db_session()
     svc = services()
     now = utcnow()
-    try:
+    with _rolled_back_unless_committed(session, "the redelivery"):
         outcomes = prepare_redelivery(
             session, keys=svc.keys, client=client, delivery=delivery, profile=profile, now=now
         )
@@ -313,12 +322,6 @@ def _redeliver_batch(
         with writer_lock(svc.engine):
             record_redelivery(session, client=client, delivery=delivery, outcomes=outcomes, ip=g.client_ip, now=now)
             session.commit()
-    except SQLAlchemyError:
-        session.rollback()
-        raise ServiceUnavailable("the redelivery could not be recorded; nothing was released") from None
-    except BaseException:
-        session.rollback()
-        raise
     return _replayed(_batch_response(delivery.fmt, renderer, body, refs, outcomes))
 
 

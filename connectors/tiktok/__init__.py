@@ -1,0 +1,135 @@
+"""TikTok Shop connector (Order API 202309: search by update time, detail; Fulfillment 202309 documents)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from connectors.interfaces import ConnectorError
+from connectors.ratelimit import RateLimiter
+from connectors.tiktok.client import RetryPolicy, TikTokClient, TikTokCredentials
+from connectors.tiktok.connector import TikTokConnector
+from connectors.tiktok.endpoints import API_URL, AUTH_URL, USAGE_PLANS, endpoint_policy
+from connectors.tiktok.mapping import MARKETPLACE
+from vault.errors import AccountSetupError
+from vault.keys import KeyManager
+from vault.marketplace_accounts import reseal_credentials, unseal_credentials
+from vault.models import MarketplaceAccount
+
+__all__ = [
+    "RetryPolicy",
+    "TikTokClient",
+    "TikTokConnector",
+    "TikTokCredentials",
+    "client_for_account",
+    "connector_for_account",
+    "shared_limiter",
+]
+
+log = logging.getLogger(__name__)
+
+_limiters: dict[float, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(speedup: float = 1.0) -> RateLimiter:
+    """The process's rate limiter for TikTok Shop (one per speed-up factor), shared by every connector."""
+    with _limiters_lock:
+        limiter = _limiters.get(speedup)
+        if limiter is None:
+            limiter = _limiters[speedup] = RateLimiter(USAGE_PLANS, speedup=speedup)
+        return limiter
+
+
+def _resealer(session: Session, keys: KeyManager, account: MarketplaceAccount) -> Callable[[TikTokCredentials], None]:
+    """Re-seal the account's credentials, in a transaction of their own, whenever TikTok hands out new tokens.
+
+    Their own transaction, committed at once: the sync's transaction may be rolled back (a failed page) or
+    never committed (a killed run), and the new refresh token must outlive either. TikTok keeps the old
+    refresh token good until its own expiry, so a run killed before this commit loses nothing either.
+    """
+    bind = session.get_bind()
+    account_id = account.id
+
+    def reseal(credentials: TikTokCredentials) -> None:
+        with Session(bind=bind, expire_on_commit=False) as own:
+            stored = own.get(MarketplaceAccount, account_id)
+            if stored is None or stored.removed_at is not None:
+                return
+            reseal_credentials(own, keys=keys, account=stored, secrets=credentials.as_secrets())
+            own.commit()
+        log.info("tiktok account %s: new tokens sealed", account_id)
+
+    return reseal
+
+
+def client_for_account(
+    session: Session,
+    *,
+    keys: KeyManager,
+    account: MarketplaceAccount,
+    speedup: float = 1.0,
+    limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
+    endpoint_overrides: Collection[str] = (),
+) -> TikTokClient:
+    """A :class:`TikTokClient` for a stored account: its endpoints checked again, its credentials unsealed,
+    rotated tokens re-sealed (:func:`_resealer`)."""
+    if account.marketplace != MARKETPLACE:
+        raise ConnectorError(f"account {account.id} is not a TikTok Shop account")
+    if account.removed_at is not None:
+        raise ConnectorError(f"account {account.id} has been removed")
+    policy = endpoint_policy(endpoint_overrides)
+    try:
+        api = policy.check(account.api_endpoint, policy.api_name, policy.api) or API_URL
+        auth = policy.check(account.token_endpoint, "token", policy.token) or AUTH_URL
+    except AccountSetupError as exc:
+        raise ConnectorError(f"account {account.id}: {exc}") from None
+    credentials = TikTokCredentials.from_secrets(unseal_credentials(session, keys=keys, account=account))
+    return TikTokClient(
+        credentials=credentials,
+        base_url=api,
+        auth_url=auth,
+        limiter=limiter or shared_limiter(speedup),
+        scope=f"tiktok-account:{account.id}",
+        retry=retry,
+        clock=clock,
+        on_new_tokens=_resealer(session, keys, account),
+    )
+
+
+def connector_for_account(
+    session: Session,
+    *,
+    keys: KeyManager,
+    account: MarketplaceAccount,
+    speedup: float = 1.0,
+    limiter: RateLimiter | None = None,
+    retry: RetryPolicy | None = None,
+    clock: Callable[[], datetime] | None = None,
+    endpoint_overrides: Collection[str] = (),
+    **options: Any,
+) -> TikTokConnector:
+    """A :class:`TikTokConnector` for a stored account (its shops are its ``marketplace_ids``: shop ciphers).
+
+    ``speedup`` scales the rate limits and the retry backoff (for the fake only); ``options`` go to
+    :class:`TikTokConnector` (page size, overlap, initial look-back). An endpoint the policy no longer allows
+    is a :class:`ConnectorError` before anything is sent.
+    """
+    client = client_for_account(
+        session,
+        keys=keys,
+        account=account,
+        speedup=speedup,
+        limiter=limiter,
+        retry=retry,
+        clock=clock,
+        endpoint_overrides=endpoint_overrides,
+    )
+    return TikTokConnector(client=client, shop_ciphers=list(account.marketplace_ids), clock=clock, **options)

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from connectors.interfaces import Connector
+from connectors.interfaces import Connector, ConnectorError
 from vault.keys import KeyManager
 from vault.models import MarketplaceAccount
 from vault.records import OrderStatus
@@ -60,6 +60,41 @@ class ConnectorFactory(Protocol):
     ) -> Connector: ...
 
 
+class DocumentUnavailable(ConnectorError):
+    """The platform has no shipping document for the order now (not platform-shipped, not arranged yet,
+    already collected); the message says which, without PII. The label API refuses the order as having
+    no label data."""
+
+
+class StoredOrder(Protocol):
+    """What a document fetch needs of a stored order: its id at the platform and its market or shop id."""
+
+    @property
+    def external_order_id(self) -> str: ...
+
+    @property
+    def marketplace_id(self) -> str | None: ...
+
+
+class ShippingDocumentFetcher(Protocol):
+    """Fetches the platform's own shipping label (PDF bytes) for a platform-shipped order, at label time.
+
+    The bytes go to the label API's response and nowhere else: never stored, never logged. Raises
+    :class:`DocumentUnavailable` when there is none now, the connector's errors otherwise. Tokens the
+    platform renewed meanwhile are sealed and committed in ``session``.
+    """
+
+    def __call__(
+        self,
+        session: Session,
+        keys: KeyManager,
+        account: MarketplaceAccount,
+        order: StoredOrder,
+        *,
+        endpoint_overrides: Collection[str] = (),
+    ) -> bytes: ...
+
+
 def _listed_ids(account: MarketplaceAccount) -> str:
     return ", ".join(account.marketplace_ids)
 
@@ -88,6 +123,9 @@ class Platform:
     days_after_delivery: int = 30
     #: How an account's markets read in the CLI and dashboard ("Amazon.co.jp, Amazon.com.au").
     markets: Callable[[MarketplaceAccount], str] = _listed_ids
+    #: For platforms that ship some orders themselves and issue the label (TikTok Shop): how the label API
+    #: fetches that label for an order stored with ``label_withheld = "platform-shipped"``.
+    shipping_document: ShippingDocumentFetcher | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{1,19}", self.code):

@@ -148,6 +148,8 @@ class OrderSnapshot:
     labels_issued: int
     reprints_granted: int
     label: SealedRecord | None
+    #: Why the order has no label record although it is live (vault.records.LABEL_WITHHELD), or None.
+    label_withheld: str | None = None
 
 
 class _SnapshotRow(NamedTuple):
@@ -163,6 +165,7 @@ class _SnapshotRow(NamedTuple):
     erased_at: datetime | None
     labels_issued: int
     reprints_granted: int
+    label_withheld: str | None
     version: int | None
     schema_version: int | None
     envelope: bytes | None
@@ -172,6 +175,7 @@ _O, _L = Order.__table__, LabelRecordRow.__table__
 _SNAPSHOTS = select(
     *(_O.c[name] for name in ("id", "tenant_id", "account_id", "marketplace", "external_order_id", "status")),
     *(_O.c[name] for name in ("retention_until", "erased_at", "labels_issued", "reprints_granted")),
+    _O.c.label_withheld,
     _L.c.version,
     _L.c.schema_version,
     _L.c.envelope,
@@ -194,7 +198,7 @@ def _snapshot(row: _SnapshotRow) -> OrderSnapshot:
         label = SealedRecord(row.version, row.schema_version, row.envelope)
     return OrderSnapshot(
         row.id, row.tenant_id, row.account_id, row.marketplace, row.external_order_id, row.status,
-        row.retention_until, row.erased_at, row.labels_issued, row.reprints_granted, label,
+        row.retention_until, row.erased_at, row.labels_issued, row.reprints_granted, label, row.label_withheld,
     )  # fmt: skip
 
 

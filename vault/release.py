@@ -48,7 +48,7 @@ from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import Order, utcnow
 from vault.orders import OrderSnapshot, snapshot_order, snapshot_orders
-from vault.records import LabelRecord, OrderStatus
+from vault.records import WITHHELD_PLATFORM_SHIPPED, LabelRecord, OrderStatus
 
 RELEASE_ACTION = "label.release"
 #: The purpose recorded on every label release (Amazon's DPP asks for the purpose of each access).
@@ -86,6 +86,14 @@ class ReleasedLabel:
 
 def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
     """Raise :class:`NotEligible` unless a label may be issued for ``order`` now (the cap is separate)."""
+    _check_live(order, now=now)
+    if order.label is None:
+        raise NotEligible(RefusalReason.NO_LABEL_DATA)
+
+
+def _check_live(order: Order | OrderSnapshot, *, now: datetime) -> None:
+    """The checks every release makes of the order itself: not erased, cancelled or past retention, and in a
+    state a label may be printed in."""
     if order.erased_at is not None:
         raise NotEligible(RefusalReason.ERASED)
     if order.status == OrderStatus.CANCELLED:
@@ -94,8 +102,6 @@ def check_eligible(order: Order | OrderSnapshot, *, now: datetime) -> None:
         raise NotEligible(RefusalReason.STATUS)
     if order.retention_until is not None and order.retention_until <= now:
         raise NotEligible(RefusalReason.RETENTION_EXPIRED)
-    if order.label is None:
-        raise NotEligible(RefusalReason.NO_LABEL_DATA)
 
 
 # Built once (they run on every label request): the reissue count is one conditional UPDATE, for one order
@@ -334,6 +340,54 @@ def record_release(
         now=now,
     )
     return _released(prepared, issued, events[0])
+
+
+#: What a platform-document release names as released: the platform's own label, none of the vault's fields.
+PLATFORM_DOCUMENT = "platform-document"
+
+
+def platform_shipped(order: OrderSnapshot) -> bool:
+    """Whether the order's label is its platform's own document (it was stored without an address because
+    the platform ships it), not a record of the vault's."""
+    return order.label is None and order.label_withheld == WITHHELD_PLATFORM_SHIPPED
+
+
+def check_document_eligible(order: OrderSnapshot, *, now: datetime, reissue_cap: int) -> None:
+    """Raise unless the platform's own label may be released for ``order`` now: the checks of a label
+    (:func:`check_eligible`, the cap included) with the platform's document standing in for the record."""
+    _check_live(order, now=now)
+    if not platform_shipped(order):
+        raise NotEligible(RefusalReason.NO_LABEL_DATA)
+    cap = reissue_cap + order.reprints_granted
+    if order.labels_issued >= cap:
+        raise ReissueCapReached(issued=order.labels_issued, cap=cap)
+
+
+def record_document_release(
+    session: Session, *, client: Principal, order: OrderSnapshot, ip: str, reissue_cap: int, now: datetime
+) -> int:
+    """Count and audit the release of a platform's own label for ``order``, in the caller's transaction; the
+    caller commits, then sends the document. Returns the issue number.
+
+    Audited as any release (``label.release``, purpose ``shipping-label``, the issue, the format ``pdf``);
+    its fields are ``["platform-document"]``: no field of the vault's was released, the platform's label
+    was passed through. Raises :class:`ReissueCapReached` (nothing written) if the cap ran out meanwhile.
+    """
+    row = _COUNT_ISSUE.first(session, {"b_id": order.id, "b_cap": reissue_cap, "b_now": now})
+    if row is None:
+        cap = reissue_cap + order.reprints_granted
+        raise ReissueCapReached(issued=cap, cap=cap)
+    event = NewEvent(
+        actor=client_actor(client),
+        action=RELEASE_ACTION,
+        outcome="released",
+        order_ref=order_ref(order.marketplace, order.external_order_id),
+        ip=ip,
+        purpose=SHIPPING_LABEL,
+        details={"fields": [PLATFORM_DOCUMENT], "issue": row.labels_issued, "format": "pdf"},
+    )
+    append_events(session, tenant_id=client.tenant_id, events=[event], now=now)
+    return int(row.labels_issued)
 
 
 def record_batch(

@@ -38,11 +38,15 @@ from app.errors import problem
 from app.printing import label_document, render, renderer_for
 from app.security import no_store
 from app.services import db_session, services
+from connectors import registry
+from connectors.interfaces import ConnectorError
+from connectors.platform import DocumentUnavailable
 from render import LabelRenderer
 from vault.clients import LABELS_ISSUE, LabelProfile, Principal
 from vault.db import writer_lock
 from vault.errors import DecryptionError, NotEligible, NotFound, Refusal, RefusalReason
-from vault.models import LabelDelivery, utcnow
+from vault.models import LabelDelivery, MarketplaceAccount, Order, utcnow
+from vault.orders import OrderSnapshot, snapshot_order
 from vault.redelivery import (
     Delivery,
     claim_delivery,
@@ -57,8 +61,11 @@ from vault.release import (
     PreparedLabel,
     Refused,
     ReleasedLabel,
+    check_document_eligible,
     client_actor,
+    platform_shipped,
     prepare_release,
+    record_document_release,
     record_release,
     release_batch,
     render_isolating,
@@ -103,12 +110,18 @@ def get_label(marketplace: str, order_id: str) -> Response:
         delivery := find_delivery(session, client_id=client.id, key_hash=retry.key_hash, now=now)
     ):
         return _redeliver_label(client, profile, retry, delivery)
+    order: OrderSnapshot | None = None
+    if registry.get(marketplace).shipping_document is not None:
+        # A platform that ships some orders itself (TikTok Shop): those print on its own label.
+        order = snapshot_order(session, tenant_id=client.tenant_id, marketplace=marketplace, external_order_id=order_id)
+        if platform_shipped(order):
+            return _release_platform_document(client, order, fmt, now)
     try:
         renderer = renderer_for(fmt, profile, options)
         try:
             prepared = prepare_release(
                 session, keys=svc.keys, client=client, marketplace=marketplace, order_id=order_id,
-                reissue_cap=cap, now=now, profile=profile,
+                reissue_cap=cap, now=now, profile=profile, order=order,
             )  # fmt: skip
         except Refusal:
             # A request with the same key may have been released since the look-up above (and used the cap).
@@ -139,6 +152,49 @@ def get_label(marketplace: str, order_id: str) -> Response:
         session.rollback()
         raise
     return no_store(Response(body, mimetype=renderer.media_type))
+
+
+def _release_platform_document(client: Principal, order: OrderSnapshot, fmt: str, now: datetime) -> Response:
+    """The platform's own label for an order it ships itself (TikTok Shop's, for a TikTok-shipped order).
+
+    The vault holds no address for such an order, so there is nothing to render: the document is fetched
+    from the platform with the account's token (:attr:`connectors.platform.Platform.shipping_document`),
+    then counted and audited like any release (:func:`vault.release.record_document_release`), committed,
+    and only then sent, as PDF, the format the platform issues it in. It is never stored. A client asking
+    for another format gets a 406 that says so; an order the platform has no label for now is refused as
+    ``no-label-data``; a platform that can't be reached releases nothing (503). An ``Idempotency-Key`` is
+    not remembered for such a release (a retry is a reprint, counted against the cap).
+    """
+    if fmt != "pdf":
+        return problem(
+            406,
+            f"this order ships on {registry.name_of(order.marketplace)}'s own label, released as PDF only: "
+            "ask for format=pdf",
+            kind="platform-document-pdf-only",
+        )
+    session = db_session()
+    svc = services()
+    cap = svc.settings.label_reissue_cap
+    check_document_eligible(order, now=now, reissue_cap=cap)
+    fetch = registry.get(order.marketplace).shipping_document
+    account = session.get(MarketplaceAccount, order.account_id)
+    stored = session.get(Order, order.id)
+    if fetch is None or account is None or stored is None:
+        raise NotEligible(RefusalReason.NO_LABEL_DATA)
+    try:
+        document = fetch(session, svc.keys, account, stored, endpoint_overrides=svc.settings.endpoint_overrides)
+    except DocumentUnavailable:
+        session.rollback()
+        raise NotEligible(RefusalReason.NO_LABEL_DATA) from None
+    except ConnectorError:
+        session.rollback()
+        raise ServiceUnavailable(
+            f"{registry.name_of(order.marketplace)}'s shipping label could not be fetched; nothing was released"
+        ) from None
+    with _rolled_back_unless_committed(session, "the release"), writer_lock(svc.engine):
+        record_document_release(session, client=client, order=order, ip=g.client_ip, reissue_cap=cap, now=now)
+        session.commit()
+    return no_store(Response(document, mimetype="application/pdf"))
 
 
 @require_client(LABELS_ISSUE)

@@ -769,7 +769,7 @@ class FakeTikTok:
         if operation == "orders.search":
             return self._search(request, shop)
         if operation in ("orders.detail", "orders.detail.202507"):
-            return self._detail(request, shop, with_priority=operation == "orders.detail.202507")
+            return self._detail(request, shop)
         return self._shipping_document(request, shop, path_params["package_id"])
 
     def _search(self, request: Request, shop: Shop) -> dict[str, Any]:
@@ -825,17 +825,20 @@ class FakeTikTok:
                 "total_count": len(matching),
             }
             if len(matching) > page_size:
-                paging.after = key(page[-1])
-                paging.page_size = page_size
-                paging.served.update(o.id for o in page)
-                if token:
-                    del self._paging[token]
-                paging.issued_at = now
+                # Each token is its own position: asked for again (a client retrying, or resuming after a
+                # crash), it serves the same next page, as TikTok's tokens do, until it expires.
+                following = dataclasses.replace(
+                    paging,
+                    after=key(page[-1]),
+                    page_size=page_size,
+                    issued_at=now,
+                    served=paging.served | {o.id for o in page},
+                )
                 next_token = secrets.token_urlsafe(24)
-                self._paging[next_token] = paging
+                self._paging = {k: v for k, v in self._paging.items() if now - v.issued_at <= PAGE_TOKEN_LIFETIME}
+                self._paging[next_token] = following
                 data["next_page_token"] = next_token
             else:
-                self._paging.pop(token or "", None)
                 data["next_page_token"] = ""
         return _envelope(0, "success", data)
 
@@ -858,16 +861,14 @@ class FakeTikTok:
             order.update_time = max(order.update_time, now)
             self.mutations.append((order.id, old, order.status))
 
-    def _detail(self, request: Request, shop: Shop, *, with_priority: bool) -> dict[str, Any]:
+    def _detail(self, request: Request, shop: Shop) -> dict[str, Any]:
+        """Orders by id (202309 and 202507 differ only in fields the fake never serves)."""
         ids = [i for raw in request.args.getlist("ids") for i in raw.split(",") if i]
         if not ids or len(ids) > MAX_DETAIL_IDS:
             raise _Refusal("param", f"ids is required: 1 to {MAX_DETAIL_IDS} order ids.")
         with self._lock:
             found = [self._orders[i] for i in ids if i in self._orders and self._orders[i].shop_id == shop.id]
             orders = [_order_json(o, list_view=False) for o in found]
-        if with_priority:
-            for order in orders:
-                order["fulfillment_priority_level"] = 600  # "600 = Standard"
         return _envelope(0, "success", {"orders": orders})
 
     def _shipping_document(self, request: Request, shop: Shop, package_id: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ __all__ = [
     "TikTokCredentials",
     "client_for_account",
     "connector_for_account",
+    "settle_tokens",
     "shared_limiter",
 ]
 
@@ -46,26 +47,33 @@ def shared_limiter(speedup: float = 1.0) -> RateLimiter:
         return limiter
 
 
-def _resealer(session: Session, keys: KeyManager, account: MarketplaceAccount) -> Callable[[TikTokCredentials], None]:
-    """Re-seal the account's credentials, in a transaction of their own, whenever TikTok hands out new tokens.
+class TokenResealer:
+    """Keeps an account's sealed credentials in step with the tokens TikTok hands out.
 
-    Their own transaction, committed at once: the sync's transaction may be rolled back (a failed page) or
-    never committed (a killed run), and the new refresh token must outlive either. TikTok keeps the old
-    refresh token good until its own expiry, so a run killed before this commit loses nothing either.
+    The client reports new tokens from whichever thread made the exchange (a prefetch thread, say), so they
+    are only noted there; :meth:`settle` seals them, in ``session``, and commits, from the thread that owns
+    the session (the connector calls it between pages, the document fetch when it is done). TikTok keeps
+    the previous refresh token good until its own expiry, so a run killed before a settle loses nothing.
     """
-    bind = session.get_bind()
-    account_id = account.id
 
-    def reseal(credentials: TikTokCredentials) -> None:
-        with Session(bind=bind, expire_on_commit=False) as own:
-            stored = own.get(MarketplaceAccount, account_id)
-            if stored is None or stored.removed_at is not None:
-                return
-            reseal_credentials(own, keys=keys, account=stored, secrets=credentials.as_secrets())
-            own.commit()
-        log.info("tiktok account %s: new tokens sealed", account_id)
+    def __init__(self, session: Session, keys: KeyManager, account: MarketplaceAccount) -> None:
+        self._session, self._keys, self._account = session, keys, account
+        self._pending: TikTokCredentials | None = None
+        self._lock = threading.Lock()
 
-    return reseal
+    def __call__(self, credentials: TikTokCredentials) -> None:
+        with self._lock:
+            self._pending = credentials
+
+    def settle(self) -> None:
+        """Seal the newest tokens, if any arrived since the last settle, and commit them."""
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None or self._account.removed_at is not None:
+            return
+        reseal_credentials(self._session, keys=self._keys, account=self._account, secrets=pending.as_secrets())
+        self._session.commit()
+        log.info("tiktok account %s: renewed tokens sealed", self._account.id)
 
 
 def client_for_account(
@@ -80,7 +88,7 @@ def client_for_account(
     endpoint_overrides: Collection[str] = (),
 ) -> TikTokClient:
     """A :class:`TikTokClient` for a stored account: its endpoints checked again, its credentials unsealed,
-    rotated tokens re-sealed (:func:`_resealer`)."""
+    rotated tokens noted for re-sealing (``client.on_new_tokens``, a :class:`TokenResealer`)."""
     if account.marketplace != MARKETPLACE:
         raise ConnectorError(f"account {account.id} is not a TikTok Shop account")
     if account.removed_at is not None:
@@ -100,7 +108,7 @@ def client_for_account(
         scope=f"tiktok-account:{account.id}",
         retry=retry,
         clock=clock,
-        on_new_tokens=_resealer(session, keys, account),
+        on_new_tokens=TokenResealer(session, keys, account),
     )
 
 
@@ -132,4 +140,16 @@ def connector_for_account(
         clock=clock,
         endpoint_overrides=endpoint_overrides,
     )
-    return TikTokConnector(client=client, shop_ciphers=list(account.marketplace_ids), clock=clock, **options)
+    return TikTokConnector(
+        client=client,
+        shop_ciphers=list(account.marketplace_ids),
+        clock=clock,
+        settle_tokens=lambda: settle_tokens(client),
+        **options,
+    )
+
+
+def settle_tokens(client: TikTokClient) -> None:
+    """Seal the tokens the client got since it was built or last settled (see :class:`TokenResealer`)."""
+    if isinstance(client.on_new_tokens, TokenResealer):
+        client.on_new_tokens.settle()

@@ -166,7 +166,7 @@ class TikTokClient:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._on_new_tokens = on_new_tokens
+        self.on_new_tokens = on_new_tokens
         self._http = httpx.Client(
             timeout=self.retry.timeout(),
             headers={"user-agent": USER_AGENT, "accept": "application/json"},
@@ -265,8 +265,8 @@ class TikTokClient:
             refresh_expires_at=_stamp(data.get("refresh_token_expire_in")),
         )
         self.token_refreshes += 1
-        if self._on_new_tokens is not None:
-            self._on_new_tokens(self._credentials)
+        if self.on_new_tokens is not None:
+            self.on_new_tokens(self._credentials)
         return self._credentials
 
     def _token_call(self, operation: str, path: str, params: Mapping[str, str]) -> Mapping[str, Any]:
@@ -362,23 +362,30 @@ class TikTokClient:
                 raise AuthRefused(f"{operation}: access denied (HTTP {status}, code {code})")
             raise RequestRefused(f"{operation}: HTTP {status}, code {code}", status=status, code=code or 0)
 
-    def fetch_document(self, url: str) -> bytes:
-        """GET a document URL TikTok handed out (pre-signed: no token goes with it); retried like a call."""
+    def fetch_document(self, url: str, *, max_bytes: int) -> bytes:
+        """GET a document URL TikTok handed out (pre-signed: no token goes with it), at most ``max_bytes``;
+        retried like a call."""
         operation = "document"
         attempt = 0
         while True:
             self.calls[operation] += 1
             try:
-                response = self._http.get(url, headers={"accept": "application/pdf"})
+                with self._http.stream("GET", url, headers={"accept": "application/pdf"}) as response:
+                    status = response.status_code
+                    if status == 200:
+                        body = bytearray()
+                        for chunk in response.iter_bytes():
+                            body += chunk
+                            if len(body) > max_bytes:
+                                raise BadResponse(f"{operation}: the document is larger than {max_bytes} bytes")
+                        return bytes(body)
             except httpx.TransportError as exc:
                 attempt = self._transport_failed(operation, attempt, exc)
                 continue
-            if response.status_code == 200:
-                return response.content
-            if response.status_code == 429 or response.status_code >= 500:
-                attempt = self._retryable(operation, attempt, response.status_code)
+            if status == 429 or status >= 500:
+                attempt = self._retryable(operation, attempt, status)
                 continue
-            raise RequestRefused(f"{operation}: HTTP {response.status_code}", status=response.status_code, code=0)
+            raise RequestRefused(f"{operation}: HTTP {status}", status=status, code=0)
 
 
 def _stamp(value: Any) -> int:

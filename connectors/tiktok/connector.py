@@ -58,6 +58,7 @@ class TikTokConnector:
         settle_margin: timedelta = timedelta(seconds=5),
         clock: Callable[[], datetime] | None = None,
         prefetch: bool = True,
+        settle_tokens: Callable[[], None] | None = None,
     ) -> None:
         if not shop_ciphers:
             raise ConnectorError("a TikTok Shop account needs at least one shop cipher")
@@ -70,6 +71,8 @@ class TikTokConnector:
         self.initial_lookback = initial_lookback
         self.settle_margin = settle_margin
         self.prefetch = prefetch
+        #: Seals tokens TikTok renewed meanwhile; called between pages, from the thread that pulls.
+        self._settle_tokens = settle_tokens
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # -- Connector --------------------------------------------------------------------------------------
@@ -155,6 +158,8 @@ class TikTokConnector:
                         updated_after=cursor.updated_after, window_end=before, page_token=f"{shop}:{token or ''}"
                     )
                     progress = shop / shops
+                if self._settle_tokens is not None:
+                    self._settle_tokens()
                 yield OrderPage(orders=orders, cursor=next_cursor, last=done, progress=progress)
                 if done:
                     return

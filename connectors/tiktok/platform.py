@@ -6,6 +6,7 @@ import re
 
 from connectors.platform import CredentialField, Platform
 from connectors.tiktok import connector_for_account
+from connectors.tiktok.documents import fetch_shipping_document
 from connectors.tiktok.mapping import MARKETPLACE, STATUSES
 from vault.models import MarketplaceAccount
 
@@ -37,4 +38,6 @@ PLATFORM = Platform(
     # vault keeps label data at most 30 days after delivery, as for Amazon.
     days_after_delivery=30,
     markets=_markets,
+    # TikTok-shipped orders print on TikTok's own label, fetched at label time (connectors/tiktok/documents.py).
+    shipping_document=fetch_shipping_document,
 )

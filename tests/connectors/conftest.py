@@ -1,4 +1,5 @@
-"""Fixtures of the connector tests: the fake Amazon marketplace (real HTTP) on a clock the tests move."""
+"""Fixtures of the connector tests: the fake Amazon marketplace and the fake TikTok Shop (real HTTP) on a clock
+the tests move."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.fake_amazon import FakeAmazon, FakeClock
+from connectors.fake_tiktok import FakeTikTok
 from tests.support.amazon import SPEEDUP
+from tests.support.tiktok import SPEEDUP as TIKTOK_SPEEDUP
 
 
 @pytest.fixture
@@ -23,3 +26,12 @@ def fake(clock: FakeClock) -> Iterator[FakeAmazon]:
         yield marketplace
         assert marketplace.validation_errors == []
         assert marketplace.server_errors == []
+
+
+@pytest.fixture
+def tiktok(clock: FakeClock) -> Iterator[FakeTikTok]:
+    """A running fake TikTok Shop with no orders yet; every body it served must match TikTok's schemas."""
+    with FakeTikTok(speedup=TIKTOK_SPEEDUP, seed=0, clock=clock) as shop:
+        yield shop
+        assert shop.validation_errors == []
+        assert shop.server_errors == []

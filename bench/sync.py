@@ -1,6 +1,7 @@
 """Sync benchmark: 10,000 orders from the fake Amazon marketplace, against what its token buckets allow.
 
-``python -m bench.sync [--orders 10000] [--speedup 100] [--api-version 2026-01-01]``
+``python -m bench.sync [--orders 10000] [--speedup 100] [--api-version 2026-01-01]``; with
+``--marketplace tiktok``, the fake TikTok Shop's (bench/sync_tiktok.py, its own options).
 
 The fake runs in its own process with Amazon's documented usage plans multiplied by ``--speedup``; the
 connector runs with the same factor. The least the buckets allow is ``ceil(orders / 100)`` search calls plus
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench import sync_tiktok
 from connectors.amazon import RetryPolicy, connector_for_account
 from connectors.amazon.client import LwaCredentials
 from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS
@@ -73,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--speedup", type=float, default=100.0)
     parser.add_argument("--api-version", choices=[API_V2026, API_V0], default=API_V2026)
+    parser.add_argument("--marketplace", choices=["amazon", "tiktok"], default="amazon")
+    chosen = argparse.ArgumentParser(add_help=False)
+    chosen.add_argument("--marketplace", choices=["amazon", "tiktok"], default="amazon")
+    which, rest = chosen.parse_known_args(argv)
+    if which.marketplace == "tiktok":  # its own fake, account and minimum: bench/sync_tiktok.py
+        return sync_tiktok.main(rest)
     args = parser.parse_args(argv)
     operation = "searchOrders" if args.api_version == API_V2026 else "getOrders"
     plan = USAGE_PLANS[operation]

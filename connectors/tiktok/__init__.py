@@ -51,13 +51,17 @@ class TokenResealer:
     """Keeps an account's sealed credentials in step with the tokens TikTok hands out.
 
     The client reports new tokens from whichever thread made the exchange (a prefetch thread, say), so they
-    are only noted there; :meth:`settle` seals them, in ``session``, and commits, from the thread that owns
-    the session (the connector calls it between pages, the document fetch when it is done). TikTok keeps
-    the previous refresh token good until its own expiry, so a run killed before a settle loses nothing.
+    are only noted there; :meth:`settle` seals them and commits, in a session of its own on the connector's
+    database (the session a connector is built with is usually closed before the sync starts), from the
+    thread that pulls: the connector calls it between pages, the document fetch when it is done. TikTok
+    keeps the previous refresh token good until its own expiry, so a run killed before a settle loses
+    nothing.
     """
 
     def __init__(self, session: Session, keys: KeyManager, account: MarketplaceAccount) -> None:
-        self._session, self._keys, self._account = session, keys, account
+        self._bind = session.get_bind()
+        self._keys = keys
+        self._account_id = account.id
         self._pending: TikTokCredentials | None = None
         self._lock = threading.Lock()
 
@@ -69,11 +73,17 @@ class TokenResealer:
         """Seal the newest tokens, if any arrived since the last settle, and commit them."""
         with self._lock:
             pending, self._pending = self._pending, None
-        if pending is None or self._account.removed_at is not None:
+        if pending is None:
             return
-        reseal_credentials(self._session, keys=self._keys, account=self._account, secrets=pending.as_secrets())
-        self._session.commit()
-        log.info("tiktok account %s: renewed tokens sealed", self._account.id)
+        # A savepoint when the bind is a connection already in a transaction (a caller's, a test's): never
+        # the caller's commit to make.
+        with Session(bind=self._bind, join_transaction_mode="create_savepoint") as own:
+            account = own.get(MarketplaceAccount, self._account_id)
+            if account is None or account.removed_at is not None:
+                return
+            reseal_credentials(own, keys=self._keys, account=account, secrets=pending.as_secrets())
+            own.commit()
+        log.info("tiktok account %s: renewed tokens sealed", self._account_id)
 
 
 def client_for_account(

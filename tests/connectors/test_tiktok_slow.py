@@ -67,7 +67,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(fresh_db: Databas
         killed = finished = mid_window = 0
         ids = list(fake.orders())
         for attempt in range(60):
-            if killed >= 15:
+            if killed >= 15 and mid_window >= 3:
                 break
             clock.advance(seconds=10)
             if attempt % 5 == 4:
@@ -75,7 +75,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(fresh_db: Databas
             proc = worker()
             assert proc.stdout is not None
             proc.stdout.readline()  # "ready"
-            time.sleep(rng.uniform(0.0, 1.5 if attempt < 20 else 0.3))
+            # On a loaded machine a run may not store a page within 1.5 s: kill later while no kill has landed
+            # mid-window yet, so some do whatever the machine's speed.
+            time.sleep(rng.uniform(0.0, 1.5) * (1 + attempt / 8 if mid_window < 3 else 1))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)
                 killed += 1

@@ -157,3 +157,12 @@ def test_an_order_tiktok_has_no_label_for_now_is_refused_and_nothing_is_counted(
     with Session(shared_db.engine) as s:
         stored = shop.stored_order(s)
         assert stored.labels_issued == 0
+
+
+def test_tiktok_unreachable_releases_nothing(shop: Shop, shared_db: Database) -> None:
+    shop.fake.inject(status=503, count=10, operation="orders.detail")
+    resp = shop.get(shop.platform_order, format="pdf")
+    assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
+    assert "could not be fetched; nothing was released" in resp.get_json()["detail"]
+    with Session(shared_db.engine) as s:
+        assert shop.stored_order(s).labels_issued == 0

@@ -19,6 +19,7 @@ from connectors.fake_tiktok.marketplace import market
 from connectors.interfaces import ConnectorStats, ConsentExpired, MarketplaceUnavailable, OrderPage, SyncCursor
 from connectors.sync import sync_account
 from connectors.tiktok.accounts import connect_tiktok_account
+from connectors.tiktok.endpoints import document_url_allowed
 from tests.support.tiktok import add_tiktok_account, expected_state, fake_origins, make_connector, stored_state
 from vault.errors import AccountSetupError
 from vault.keys import KeyManager
@@ -263,3 +264,16 @@ def test_a_crash_between_pages_resumes_on_the_next_page_and_a_forgotten_token_re
     assert restarted.orders_unchanged >= 50  # the first page again, from the window's start
     assert stored_state(session, keys, account) == expected_state(tiktok)
     connector.close()
+
+
+def test_a_document_url_is_followed_only_on_tiktoks_hosts_or_the_allowed_api_origin() -> None:
+    api = "https://open-api.tiktokglobalshop.com"
+    assert document_url_allowed("https://open-fs-sg.tiktokshop.com/doc/abc.pdf?sig=1", api_base=api)
+    assert document_url_allowed("https://p16.tiktokcdn.com/label.pdf", api_base=api)
+    assert not document_url_allowed("http://p16.tiktokcdn.com/label.pdf", api_base=api)  # never in clear
+    assert not document_url_allowed("https://tiktokshop.com.evil.example/label.pdf", api_base=api)
+    assert not document_url_allowed("https://169.254.169.254/latest/meta-data/", api_base=api)
+    fake = "http://127.0.0.1:8410"
+    assert document_url_allowed(f"{fake}/_docs/x.pdf", api_base=fake, overrides={fake})
+    assert not document_url_allowed(f"{fake}/_docs/x.pdf", api_base=fake)  # the operator didn't allow it
+    assert not document_url_allowed("http://127.0.0.1:9999/x.pdf", api_base=fake, overrides={fake})

@@ -8,14 +8,16 @@ with ``python -m connectors.fake_shopify``.
 
 The Python API (stable; connectors, harnesses and benchmarks rely on it)::
 
-    fake = FakeShopify(speedup=1.0, seed=0, clock=None).start()     # or `with FakeShopify() as fake:`
+    fake = FakeShopify(speedup=1.0, seed=0, clock=FakeClock()).start()   # or `with FakeShopify() as fake:`
     fake.base_url, fake.graphql_url                                   # http://127.0.0.1:<port>[/admin/api/2026-07/graphql.json]
     fake.DEFAULT_SHOP.domain, fake.DEFAULT_TOKEN                      # a shop and a custom-app token for it
     fake.add_shop("other.myshopify.com", plan="standard") -> Shop
     fake.custom_app_token(shop, scopes=[...], access=FULL_ACCESS) -> "shpat_..."
     fake.add_app(name, access=LABEL_ACCESS, redirect_urls=()) -> App (public app: client_id, client_secret)
     fake.authorize_url(client_id=, scopes=, redirect_uri=, state=, shop=) -> URL that 302s with code+hmac
-    fake.set_access(client_id, ProtectedAccess(level, fields)); fake.revoke_token(t); fake.expire_tokens()
+    fake.install(client_id=, shop=, scopes=, expiring=True) -> the token endpoint's answer (access + refresh token)
+    fake.set_access(client_id, ProtectedAccess(level, fields)); fake.revoke_token(t); fake.uninstall(client_id=, shop=)
+    fake.expire_tokens()   # every access token 401s from now on; refresh tokens (grant_type=refresh_token) still work
     fake.generate_orders(n, shop=, countries=, statuses=, start=) -> [order GID, ...]
     fake.update_order(gid, fulfill=, partially_fulfill=, cancel=, close=, hold=, release=)
     fake.edit_shipping_address(gid, **ShippingAddress fields); fake.remove_shipping_address(gid)
@@ -25,7 +27,8 @@ The Python API (stable; connectors, harnesses and benchmarks rely on it)::
     fake.inject(status=503, count=1, operation="graphql"); fake.inject_throttle(count); fake.drain_bucket(token)
     fake.inject_delay(seconds, count=1); fake.mutate_while_paging(True)
     fake.deliver_webhook(url, "customers/redact", customer_of=gid, duplicate=False, bad_signature=False)
-    fake.calls, fake.throttled, fake.cost_spent, fake.mutations, fake.validation_errors, fake.server_errors
+    fake.calls, fake.throttled, fake.token_grants, fake.cost_spent, fake.mutations, fake.webhook_deliveries
+    fake.validation_errors, fake.server_errors, fake.unserved_fields   # tests keep these three empty
     fake.restore_rate(shop), fake.min_seconds(total_cost, shop), fake.bucket(token).status()
 """
 
@@ -38,7 +41,7 @@ from .data import (
     FakeOrder,
     ShippingAddress,
 )
-from .limits import PLANS, CostBucket, ThrottleStatus
+from .limits import PLANS, CostBucket, FakeClock, ThrottleStatus
 from .schema import API_VERSION, SINGLE_QUERY_MAX_COST, requested_cost, response_schema, schema
 from .shop import (
     ACCESS_TOKEN_PATH,
@@ -79,6 +82,7 @@ __all__ = [
     "WEBHOOK_TOPICS",
     "App",
     "CostBucket",
+    "FakeClock",
     "FakeCustomer",
     "FakeFulfillmentOrder",
     "FakeOrder",

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 # plan -> restore rate in points per second (the bucket holds BUCKET_SECONDS of it)
 PLANS: dict[str, float] = {"standard": 100.0, "advanced": 200.0, "plus": 1000.0, "enterprise": 2000.0}
@@ -84,3 +85,31 @@ class CostBucket:
         with self._lock:
             self._restore()
             return ThrottleStatus(float(self.maximum), float(int(self._points)), float(self.rate))
+
+
+class FakeClock:
+    """The platform's "now", moved by hand: pass it as ``FakeShopify(clock=...)``.
+
+    It dates generated orders, ``updatedAt`` bumps, the 60-day order window, authorization codes and
+    expiring tokens (an hour; refresh tokens 90 days). Rate limits are unaffected (they run on wall time).
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        start = start or datetime.now(UTC)
+        self._now = (start.replace(tzinfo=UTC) if start.tzinfo is None else start.astimezone(UTC)).replace(
+            microsecond=0
+        )
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float = 0.0, *, minutes: float = 0.0, hours: float = 0.0, days: float = 0.0) -> datetime:
+        """Move time forward and return the new now."""
+        delta = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days)
+        if delta < timedelta(0):
+            raise ValueError("a clock only moves forward")
+        with self._lock:
+            self._now += delta
+            return self._now

@@ -83,6 +83,10 @@ ACCESS_TOKEN_PATH = "/admin/oauth/access_token"  # noqa: S105 - a path, not a se
 MAX_PAGE_SIZE = 250
 ORDER_WINDOW = timedelta(days=60)  # without read_all_orders, only the last 60 days of orders are visible
 CODE_LIFETIME = timedelta(minutes=10)
+# Expiring offline tokens (Shopify, December 2025; required for public apps from 1 January 2027): the access
+# token lives an hour, its refresh token 90 days, and each refresh rotates both.
+EXPIRING_TOKEN_LIFETIME = timedelta(seconds=3600)
+REFRESH_TOKEN_LIFETIME = timedelta(days=90)
 FAULT_STATUSES = frozenset({401, 402, 403, 404, 423, 429, 500, 502, 503, 504})
 WEBHOOK_TOPICS = ("customers/data_request", "customers/redact", "shop/redact")
 PROTECTED_DOCS = "https://shopify.dev/docs/apps/launch/protected-customer-data"
@@ -182,6 +186,16 @@ class _Token:
     app: str  # client_id
     shop: str
     scopes: frozenset[str]
+    revoked: bool = False
+    expires_at: datetime | None = None  # None: a non-expiring token (custom apps, legacy offline tokens)
+
+
+@dataclass
+class _Refresh:
+    app: str
+    shop: str
+    scopes: frozenset[str]
+    expires_at: datetime
     revoked: bool = False
 
 
@@ -360,6 +374,11 @@ class FakeShopify:
         self._apps: dict[str, App] = {}
         self._tokens: dict[str, _Token] = {}
         self._codes: dict[str, _Code] = {}
+        self._refresh_tokens: dict[str, _Refresh] = {}
+        # A refresh token stays good after its refresh until the access token it bought is first used
+        # (Shopify, August 2026), so a lost refresh answer can be retried: access token -> old refresh token.
+        self._retire_on_use: dict[str, str] = {}
+        self.token_grants = 0  # access tokens issued by the token endpoint (codes exchanged, refreshes)
         self._orders: dict[int, FakeOrder] = {}
         self._buckets: dict[tuple[str, str], CostBucket] = {}
         self._faults: list[_Fault] = []
@@ -524,7 +543,11 @@ class FakeShopify:
             self._token(token).revoked = True
 
     def expire_tokens(self) -> None:
-        """Every token issued so far is revoked from now on (Shopify's offline tokens don't expire otherwise)."""
+        """Every access token issued so far stops working (401); refresh tokens stay good.
+
+        An expiring token is as if its hour were up: refreshing buys a new one. A non-expiring token (a
+        custom app's, a legacy offline token) can't be renewed: for it this is a revocation.
+        """
         with self._lock:
             for token in self._tokens.values():
                 token.revoked = True
@@ -859,11 +882,14 @@ class FakeShopify:
         token = request.headers.get("X-Shopify-Access-Token", "")
         with self._lock:
             entry = self._tokens.get(token)
-            if entry is None or entry.revoked:
+            if entry is None or entry.revoked or (entry.expires_at is not None and entry.expires_at <= self.now()):
                 return None
             host = (request.host or "").split(":", 1)[0]
             if host.endswith(".myshopify.com") and host != entry.shop:
                 return None  # a token only opens its own shop
+            retired = self._retire_on_use.pop(token, None)
+            if retired is not None:
+                self._refresh_tokens[retired].revoked = True
             return _Context(token=entry, app=self._apps[entry.app], shop=self._shops[entry.shop])
 
     def _graphql(self, request: Request, *, forced_throttle: bool) -> Response:
@@ -1217,7 +1243,8 @@ class FakeShopify:
         return Response(status=302, headers={"Location": f"{redirect_uri}{separator}{urlencode(params)}"})
 
     def _access_token(self, request: Request) -> Response:
-        """Exchange an authorization code for an offline access token."""
+        """The token endpoint: an authorization code, or (``grant_type=refresh_token``) a refresh token,
+        for an offline access token; ``expiring=1`` with a code asks for an expiring one with a refresh token."""
         if request.method != "POST":
             return _json_response(405, {"errors": "Method Not Allowed"})
         form: Mapping[str, Any]
@@ -1226,14 +1253,15 @@ class FakeShopify:
             form = body if isinstance(body, dict) else {}
         else:
             form = request.form
-        client_id, client_secret, code = form.get("client_id"), form.get("client_secret"), form.get("code")
-        app = self._apps.get(str(client_id or ""))
-        if app is None or not hmac.compare_digest(str(client_secret or ""), app.client_secret):
+        app = self._apps.get(str(form.get("client_id") or ""))
+        if app is None or not hmac.compare_digest(str(form.get("client_secret") or ""), app.client_secret):
             return _json_response(
                 400, {"error": "invalid_client", "error_description": "Client credentials are invalid"}
             )
+        if form.get("grant_type") == "refresh_token":
+            return self._refresh(app, str(form.get("refresh_token") or ""))
         with self._lock:
-            grant = self._codes.get(str(code or ""))
+            grant = self._codes.get(str(form.get("code") or ""))
             if grant is None or grant.used or grant.app != app.client_id or grant.expires_at < self.now():
                 return _json_response(
                     400,
@@ -1243,9 +1271,68 @@ class FakeShopify:
                     },
                 )
             grant.used = True
-            token = f"shpua_{secrets.token_hex(16)}"
-            self._tokens[token] = _Token(app=app.client_id, shop=grant.shop, scopes=grant.scopes)
-        return _json_response(200, {"access_token": token, "scope": ",".join(sorted(grant.scopes))})
+            expiring = str(form.get("expiring", "0")).lower() in ("1", "true")
+            answer = self._issue(app.client_id, grant.shop, grant.scopes, expiring=expiring)
+        return _json_response(200, answer)
+
+    def _refresh(self, app: App, refresh_token: str) -> Response:
+        with self._lock:
+            entry = self._refresh_tokens.get(refresh_token)
+            if entry is None or entry.revoked or entry.app != app.client_id or entry.expires_at <= self.now():
+                return _json_response(
+                    400,
+                    {"error": "invalid_grant", "error_description": "The refresh token is invalid or has expired"},
+                )
+            answer = self._issue(entry.app, entry.shop, entry.scopes, expiring=True)
+            self._retire_on_use[answer["access_token"]] = refresh_token
+        return _json_response(200, answer)
+
+    def _issue(self, app: str, shop: str, scopes: frozenset[str], *, expiring: bool) -> dict[str, Any]:
+        """A new offline access token (and refresh token, when expiring), as the token endpoint answers it."""
+        now = self.now()
+        token = f"shpua_{secrets.token_hex(16)}"
+        self._tokens[token] = _Token(
+            app=app, shop=shop, scopes=scopes, expires_at=now + EXPIRING_TOKEN_LIFETIME if expiring else None
+        )
+        self.token_grants += 1
+        answer: dict[str, Any] = {"access_token": token, "scope": ",".join(sorted(scopes))}
+        if expiring:
+            refresh = f"shprt_{secrets.token_hex(16)}"
+            self._refresh_tokens[refresh] = _Refresh(app, shop, scopes, now + REFRESH_TOKEN_LIFETIME)
+            answer |= {
+                "expires_in": int(EXPIRING_TOKEN_LIFETIME.total_seconds()),
+                "refresh_token": refresh,
+                "refresh_token_expires_in": int(REFRESH_TOKEN_LIFETIME.total_seconds()),
+            }
+        return answer
+
+    def install(
+        self,
+        *,
+        client_id: str | None = None,
+        shop: str | None = None,
+        scopes: Sequence[str] | None = None,
+        expiring: bool = True,
+    ) -> dict[str, Any]:
+        """Install a public app on a shop without the HTTP dance: the token endpoint's answer for it
+        (``access_token``, ``scope`` and, when expiring, ``expires_in``, ``refresh_token``,
+        ``refresh_token_expires_in``). Counts as a token grant."""
+        app = self.app(client_id)
+        if app.kind != "public":
+            raise FakeShopifyError("only public apps are installed through OAuth")
+        wanted = frozenset(scopes) if scopes is not None else self.DEFAULT_SCOPES
+        self._check_scopes(wanted)
+        with self._lock:
+            return self._issue(app.client_id, self.shop(shop).domain, wanted, expiring=expiring)
+
+    def uninstall(self, *, client_id: str | None = None, shop: str | None = None) -> None:
+        """The merchant uninstalls the app: every access and refresh token of it on the shop is revoked."""
+        app, domain = self.app(client_id).client_id, self.shop(shop).domain
+        with self._lock:
+            grants: list[_Token | _Refresh] = [*self._tokens.values(), *self._refresh_tokens.values()]
+            for entry in grants:
+                if entry.app == app and entry.shop == domain:
+                    entry.revoked = True
 
     def authorize_url(
         self,

@@ -727,3 +727,50 @@ def test_the_fake_runs_standalone_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert process.wait(timeout=10) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_expiring_offline_tokens_last_an_hour_and_a_refresh_rotates_both_tokens(
+    fake: FakeShopify, clock: Clock
+) -> None:
+    app = fake.DEFAULT_APP
+    location = httpx.get(fake.authorize_url(redirect_uri="https://x.example/cb", state="s")).headers["Location"]
+    code = dict(parse_qsl(urlsplit(location).query))["code"]
+    token_url = f"{fake.base_url}/admin/oauth/access_token"
+    creds = {"client_id": app.client_id, "client_secret": app.client_secret}
+    granted = httpx.post(token_url, json={**creds, "code": code, "expiring": 1}).json()
+    assert granted["expires_in"] == 3600
+    assert granted["refresh_token_expires_in"] == 90 * 86400
+    assert granted["refresh_token"].startswith("shprt_")
+    assert gql(fake, "{ shop { name } }", token=granted["access_token"]).status_code == 200
+    clock.now += timedelta(seconds=3600)
+    assert gql(fake, "{ shop { name } }", token=granted["access_token"]).status_code == 401
+    refresh = {**creds, "grant_type": "refresh_token", "refresh_token": granted["refresh_token"]}
+    renewed = httpx.post(token_url, data=refresh).json()
+    assert renewed["refresh_token"] != granted["refresh_token"]
+    # The old refresh token still works until the token it bought is used (a lost answer can be retried) ...
+    retried = httpx.post(token_url, data=refresh).json()
+    assert gql(fake, "{ shop { name } }", token=retried["access_token"]).status_code == 200
+    # ... and not after.
+    assert httpx.post(token_url, data=refresh).json()["error"] == "invalid_grant"
+    assert fake.token_grants == 3
+
+
+def test_expire_tokens_leaves_refresh_tokens_good_and_uninstall_revokes_everything(fake: FakeShopify) -> None:
+    granted = fake.install()
+    app = fake.DEFAULT_APP
+    token_url = f"{fake.base_url}/admin/oauth/access_token"
+    refresh = {
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+        "grant_type": "refresh_token",
+        "refresh_token": granted["refresh_token"],
+    }
+    fake.expire_tokens()
+    assert gql(fake, "{ shop { name } }", token=granted["access_token"]).status_code == 401
+    renewed = httpx.post(token_url, data=refresh)
+    assert renewed.status_code == 200
+    fake.uninstall()
+    assert gql(fake, "{ shop { name } }", token=renewed.json()["access_token"]).status_code == 401
+    again = {**refresh, "refresh_token": renewed.json()["refresh_token"]}
+    assert httpx.post(token_url, data=again).json()["error"] == "invalid_grant"
+    assert "expires_in" not in fake.install(expiring=False)

@@ -49,7 +49,6 @@ from graphql import (
     parse,
     validate,
 )
-from jsonschema import Draft202012Validator
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -70,7 +69,9 @@ from .schema import (
     API_VERSION,
     PROTECTED_CONTENTS,
     SINGLE_QUERY_MAX_COST,
+    Check,
     actual_cost,
+    compile_check,
     introspection,
     protected_content,
     requested_cost,
@@ -270,8 +271,8 @@ def legacy_id(order_id: str | int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(query: str, operation_name: str | None) -> tuple[DocumentNode, OperationDefinitionNode, Any] | str:
-    """Parse, validate and derive the answer's JSON Schema validator, once per distinct query text.
+def _compiled(query: str, operation_name: str | None) -> tuple[DocumentNode, OperationDefinitionNode, Check] | str:
+    """Parse, validate and compile the checker of the answer's JSON Schema, once per distinct query text.
 
     Returns the error message (the first) as a string when the query doesn't parse or validate.
     """
@@ -287,7 +288,7 @@ def _compiled(query: str, operation_name: str | None) -> tuple[DocumentNode, Ope
         return "An operation name is required when the document holds several operations."
     if operation.operation.value != "query":
         return "The fake Shopify serves queries only."
-    return document, operation, Draft202012Validator(response_schema(document, operation))
+    return document, operation, compile_check(response_schema(document, operation))
 
 
 def _cursor(order: FakeOrder, sort_key: str) -> str:
@@ -384,7 +385,6 @@ class FakeShopify:
         self._faults: list[_Fault] = []
         self._delays: list[_Fault] = []
         self._mutate_while_paging = False
-        self._bad_orders: set[int] = set()
         self.calls: collections.Counter[str] = collections.Counter()
         self.throttled: collections.Counter[str] = collections.Counter()
         self.cost_spent = 0  # actual cost of every query answered, summed
@@ -798,11 +798,10 @@ class FakeShopify:
             self._mutate_while_paging = enabled
 
     def add_bad_order(self, shop: str | None = None) -> str:
-        """One more order whose recipient holds a lone surrogate and control characters; its GID."""
+        """One more unfulfilled order whose recipient's name holds a lone surrogate and whose first address line
+        a NUL and a BEL (no vault can seal that text as served); its GID."""
         (gid,) = self.generate_orders(1, shop=shop, statuses=["UNFULFILLED"])
-        self.edit_shipping_address(gid, address1="Rue \ud800 du Bug\x00\x07", last_name="Null\x1bByte")
-        with self._lock:
-            self._bad_orders.add(legacy_id(gid))
+        self.edit_shipping_address(gid, first_name="Ana", last_name="\ud83d Bug", address1="Main\x00 St\x07 12")
         return gid
 
     @staticmethod
@@ -854,6 +853,8 @@ class FakeShopify:
             return self._control(request)
         if path == GRAPHQL_PATH:
             operation = "graphql"
+        elif re.fullmatch(r"/admin/api/[^/]+/graphql\.json", path):
+            return _json_response(404, {"errors": f"The fake Shopify serves API version {API_VERSION} only."})
         elif path == AUTHORIZE_PATH:
             operation = "authorize"
         elif path == ACCESS_TOKEN_PATH:
@@ -980,20 +981,18 @@ class FakeShopify:
                 with self._lock:
                     self.server_errors.append(f"execution: {error.message[:200]}")
 
-    def _checked(self, validator: Any, body: dict[str, Any]) -> Response:
-        problems = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
-        if problems:
-            first = problems[0]
-            where = "/".join(str(p) for p in first.absolute_path)
+    def _checked(self, check: Check, body: dict[str, Any]) -> Response:
+        failure = check(body, "body")
+        if failure:
             with self._lock:
-                # The path and the validator's keyword, never the value: the value may be a buyer's address.
-                self.validation_errors.append(f"answer at /{where} breaks the query's schema ({first.validator})")
+                # Where and which rule, never the value: the value may be a buyer's address.
+                self.validation_errors.append(f"answer breaks the query's schema: {failure}")
             return _json_response(500, _FAULT_BODIES[500])
         return _json_response(200, body)
 
     def _answer_errors(self, message: str, *, code: str) -> Response:
         body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-        if not _ERROR_ENVELOPE.is_valid(body):
+        if _ERROR_ENVELOPE(body, "body") is not None:
             with self._lock:
                 self.validation_errors.append("error envelope breaks Shopify's shape")
             return _json_response(500, _FAULT_BODIES[500])
@@ -1003,20 +1002,18 @@ class FakeShopify:
         """The one resolver: root fields by name, every other field from the parent's dict, with Shopify's rules."""
         ctx: _Context = info.context
         parent, name = info.parent_type.name, info.field_name
-        named = _guarded_type(get_named_type(info.return_type))
-        required = introspection().scopes.get(named.name)
+        guarded, required, content = _field_rules(parent, name)
         if required and not ctx.token.scopes.intersection(required):
             readable = ", ".join(f"`{s}` access scope" for s in required)
             raise GraphQLError(
                 f"Access denied for {name} field. Required access: {readable}.",
                 extensions={"code": "ACCESS_DENIED", "documentation": "https://shopify.dev/api/usage/access-scopes"},
             )
-        if named.name == "Order" and ctx.app.access.level == 0:
+        if guarded == "Order" and ctx.app.access.level == 0:
             raise GraphQLError(
                 f"This app is not approved to access the Order object. See {PROTECTED_DOCS} for more details.",
                 extensions={"code": "ACCESS_DENIED"},
             )
-        content = protected_content(parent, name)
         if content is not None and not ctx.app.access.allows(content):
             raise GraphQLError(
                 f"This app is not approved to use the {name} field. See {PROTECTED_DOCS} for more details.",
@@ -1062,6 +1059,17 @@ class FakeShopify:
                     "publicDisplayName": ctx.shop.plan.title(),
                 },
             }
+        if name in ("node", "nodes"):
+            wanted_ids = [args["id"]] if name == "node" else list(args["ids"])
+            if len(wanted_ids) > MAX_PAGE_SIZE:
+                raise GraphQLError(f"nodes takes at most {MAX_PAGE_SIZE} ids.", extensions={"code": "BAD_REQUEST"})
+            found: list[dict[str, Any] | None] = []
+            with self._lock:
+                for gid in wanted_ids:
+                    order = self._orders.get(int(gid.removeprefix(ORDER_GID))) if _is_order_gid(gid) else None
+                    visible = order is not None and order.shop == ctx.shop.domain and self._visible(ctx, order)
+                    found.append(self._order_json(order) if order is not None and visible else None)
+            return found[0] if name == "node" else found
         if name == "currentAppInstallation":
             return {
                 "id": f"gid://shopify/AppInstallation/{int(_derive(self.seed, ctx.app.client_id)[:10], 16)}",
@@ -1073,7 +1081,11 @@ class FakeShopify:
 
     def _visible(self, ctx: _Context, order: FakeOrder) -> bool:
         """Without ``read_all_orders`` an app sees only orders created in the last 60 days."""
-        return "read_all_orders" in ctx.token.scopes or order.created >= self.now() - ORDER_WINDOW
+        oldest = self._oldest_visible(ctx)
+        return oldest is None or order.created >= oldest
+
+    def _oldest_visible(self, ctx: _Context) -> datetime | None:
+        return None if "read_all_orders" in ctx.token.scopes else self.now() - ORDER_WINDOW
 
     def _orders_connection(self, ctx: _Context, info: GraphQLResolveInfo[Any], args: dict[str, Any]) -> dict[str, Any]:
         first: int | None = args.get("first")
@@ -1101,11 +1113,12 @@ class FakeShopify:
             position = _decode_cursor(after, sort_key) if after else None
             if position is not None and self._mutate_while_paging:
                 self._mutate(ctx, parsed, sort_key, position, reverse)
+            oldest = self._oldest_visible(ctx)
             matching = sorted(
                 (
                     o
                     for o in self._orders.values()
-                    if o.shop == ctx.shop.domain and self._visible(ctx, o) and parsed.matches(o)
+                    if o.shop == ctx.shop.domain and (oldest is None or o.created >= oldest) and parsed.matches(o)
                 ),
                 key=lambda o: _sort_value(o, sort_key),
                 reverse=reverse,
@@ -1195,6 +1208,7 @@ class FakeShopify:
             "email": order.email,
             "phone": address.phone if address else None,
             "test": False,
+            "__typename": "Order",  # how graphql-core resolves the Node interface of nodes(ids:) and node(id:)
             "fulfillmentOrders": fulfillment_connection,
             "shippingAddress": {"id": f"gid://shopify/MailingAddress/{order.address_id}", **_address_json(address)}
             if address
@@ -1493,6 +1507,20 @@ class FakeShopify:
         return _json_response(404, {"error": "NotFound", "message": f"no control endpoint {method} {path}"})
 
 
+@functools.cache
+def _field_rules(parent: str, name: str) -> tuple[str, tuple[str, ...], str | None]:
+    """What guards a field, from the schema: the guarded type's name, the scopes any one of which it
+    needs, and the kind of protected customer data it holds (cached: the resolver asks for every field)."""
+    spec = _possible_field(parent, name)
+    guarded = _guarded_type(get_named_type(spec.type)).name if spec is not None else ""
+    return guarded, introspection().scopes.get(guarded, ()), protected_content(parent, name)
+
+
+def _possible_field(parent: str, name: str) -> Any:
+    kind = introspection().schema.get_type(parent)
+    return getattr(kind, "fields", {}).get(name)
+
+
 def _guarded_type(named: Any) -> Any:
     """The type whose scopes guard a field: for a connection, its nodes' type (Shopify denies ``orders``
     itself, not each node, to an app without ``read_orders``); otherwise the field's own type."""
@@ -1505,6 +1533,10 @@ def _guarded_type(named: Any) -> Any:
 def replace_fo(template: Any, factory: OrderFactory, status: str) -> Any:
     """A new fulfillment order like ``template`` with its own id and ``status``."""
     return replace(template, legacy_id=factory.new_id(), status=status)
+
+
+def _is_order_gid(gid: str) -> bool:
+    return gid.startswith(ORDER_GID) and gid.removeprefix(ORDER_GID).isdigit()
 
 
 def _fo_cursor(gid: str) -> str:
@@ -1550,7 +1582,7 @@ def _order_meta(order: FakeOrder) -> dict[str, Any]:
     }
 
 
-_ERROR_ENVELOPE = Draft202012Validator(
+_ERROR_ENVELOPE = compile_check(
     {
         "type": "object",
         "additionalProperties": False,
@@ -1576,7 +1608,7 @@ def _json_response(status: int, body: Any) -> Response:
         text.encode()
     except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: escape it (valid JSON, as Shopify sends it)
         text = json.dumps(body)
-    response = Response(text, status=status)
+    response = Response(text, status=status, headers={"X-Request-Id": str(uuid.uuid4())})
     if body is not None:
         response.content_type = "application/json; charset=utf-8"
     return response

@@ -21,6 +21,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from graphql import parse, validate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -41,6 +43,7 @@ from connectors.fake_shopify import (
     webhook_hmac,
 )
 from connectors.fake_shopify.data import LONG_LAST_NAME
+from connectors.fake_shopify.schema import compile_check
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,6 +204,67 @@ def test_the_answer_schema_refuses_a_wrongly_typed_or_misshapen_answer() -> None
     ):
         body = {"data": {"orders": {"edges": [{"node": bad_node}]}}, "extensions": {"cost": cost}}
         assert not check.is_valid(body), bad_node
+
+
+_ANSWERS: dict[str, Any] = {}
+
+
+def _real_answer() -> tuple[Any, dict[str, Any]]:
+    """One real answer of the fake to the sync query (orders of every kind), and its query's JSON Schema."""
+    if not _ANSWERS:
+        with FakeShopify(seed=11, clock=Clock()) as fake:
+            fake.generate_orders(8)
+            fake.add_bad_order()
+            fake.remove_shipping_address(fake.generate_orders(1)[0])
+            body = gql(fake, SYNC_QUERY, {"first": 20, "query": SINCE}).json()
+        document = parse(SYNC_QUERY)
+        _ANSWERS["body"] = body
+        _ANSWERS["schema"] = response_schema(document, document.definitions[0])  # type: ignore[arg-type]
+    return _ANSWERS["body"], _ANSWERS["schema"]
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+_REPLACEMENTS = st.sampled_from([None, "", "x", 0, 1.5, True, [], {}, "2026-03-02T12:00:00Z", "FULFILLED", "OPEN"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_fast_answer_check_agrees_with_jsonschema_on_mutated_answers(data: st.DataObject) -> None:
+    body, spec = _real_answer()
+    reference = Draft202012Validator(spec)
+    fast = compile_check(spec)
+    mutated = json.loads(json.dumps(body))
+    for _ in range(data.draw(st.integers(0, 3))):
+        paths = _paths(mutated)
+        path = data.draw(st.sampled_from(paths))
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if not path:
+            continue
+        parent = mutated
+        for step in path[:-1]:
+            parent = parent[step]
+        if action == "replace":
+            parent[path[-1]] = data.draw(_REPLACEMENTS)
+        elif action == "delete" and isinstance(parent, dict):
+            del parent[path[-1]]
+        elif action == "add" and isinstance(parent, dict):
+            parent["unasked"] = data.draw(_REPLACEMENTS)
+    assert (fast(mutated, "body") is None) == reference.is_valid(mutated)
+
+
+def test_the_fast_answer_check_refuses_keywords_it_does_not_implement() -> None:
+    with pytest.raises(ValueError, match="does not know the keyword oneOf"):
+        compile_check({"oneOf": [{"type": "string"}]})
 
 
 def test_an_unknown_order_id_answers_null_and_a_malformed_one_an_error(fake: FakeShopify) -> None:
@@ -665,11 +729,12 @@ def test_generated_recipients_include_cjk_arabic_long_names_and_missing_phones(f
 
 def test_a_bad_order_s_lone_surrogate_and_control_characters_are_served_as_json_escapes(fake: FakeShopify) -> None:
     gid = fake.add_bad_order()
-    answer = gql(fake, "query($id: ID!) { order(id: $id) { shippingAddress { address1 lastName } } }", {"id": gid})
+    query = "query($id: ID!) { order(id: $id) { shippingAddress { name address1 lastName } } }"
+    answer = gql(fake, query, {"id": gid})
     assert answer.status_code == 200
-    assert b"\\ud800" in answer.content and b"\\u0000" in answer.content
+    assert b"\\ud83d" in answer.content and b"\\u0000" in answer.content
     address = json.loads(answer.content)["data"]["order"]["shippingAddress"]
-    assert address["address1"] == "Rue \ud800 du Bug\x00\x07"
+    assert address == {"name": "Ana \ud83d Bug", "address1": "Main\x00 St\x07 12", "lastName": "\ud83d Bug"}
 
 
 def test_buyer_pii_strings_cover_every_name_street_and_phone_served(fake: FakeShopify) -> None:
@@ -774,3 +839,28 @@ def test_expire_tokens_leaves_refresh_tokens_good_and_uninstall_revokes_everythi
     again = {**refresh, "refresh_token": renewed.json()["refresh_token"]}
     assert httpx.post(token_url, data=again).json()["error"] == "invalid_grant"
     assert "expires_in" not in fake.install(expiring=False)
+
+
+def test_nodes_refetches_orders_by_id_through_the_node_interface(fake: FakeShopify) -> None:
+    ids = fake.generate_orders(3)
+    other = fake.add_shop("someone-else.myshopify.com")
+    (theirs,) = fake.generate_orders(1, shop=other.domain)
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Order { name updatedAt } } }"
+    body = gql(fake, query, {"ids": [ids[0], theirs, "gid://shopify/Product/1", ids[2]]}).json()
+    assert "errors" not in body
+    nodes = body["data"]["nodes"]
+    assert [n and n["id"] for n in nodes] == [ids[0], None, None, ids[2]]
+    assert nodes[0]["__typename"] == "Order"
+    assert nodes[0]["name"] == fake.orders()[ids[0]].name
+    one = gql(fake, "query($id: ID!) { node(id: $id) { id ... on Order { closed } } }", {"id": ids[1]}).json()
+    assert one["data"]["node"] == {"id": ids[1], "closed": fake.orders()[ids[1]].closed}
+
+
+def test_another_api_version_is_refused_clearly(fake: FakeShopify) -> None:
+    answer = httpx.post(
+        f"{fake.base_url}/admin/api/2025-01/graphql.json",
+        json={"query": "{ shop { name } }"},
+        headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN},
+    )
+    assert answer.status_code == 404
+    assert answer.json() == {"errors": "The fake Shopify serves API version 2026-07 only."}

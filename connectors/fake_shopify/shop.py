@@ -897,12 +897,13 @@ class FakeShopify:
         ctx = self._authenticate(request)
         if ctx is None:
             return _json_response(401, INVALID_TOKEN_BODY)
-        try:
-            payload = json.loads(request.get_data(as_text=True) or "null")
-        except ValueError:
-            return self._answer_errors("Invalid JSON in request body.", code="BAD_REQUEST")
-        if request.mimetype == "application/graphql":
-            payload = {"query": request.get_data(as_text=True)}
+        if request.mimetype == "application/graphql":  # Shopify takes the bare query text too
+            payload: Any = {"query": request.get_data(as_text=True)}
+        else:
+            try:
+                payload = json.loads(request.get_data(as_text=True) or "null")
+            except ValueError:
+                return self._answer_errors("Invalid JSON in request body.", code="BAD_REQUEST")
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             return self._answer_errors("Parameter Missing or Invalid: query is required.", code="BAD_REQUEST")
         variables = payload.get("variables") or {}
@@ -1492,6 +1493,29 @@ class FakeShopify:
         if (method, path) == ("POST", "/delay"):
             self.inject_delay(float(body["seconds"]), count=int(body.get("count", 1)), operation=body.get("operation"))
             return _json_response(204, None)
+        if (method, path) == ("POST", "/install"):
+            answer = self.install(
+                client_id=body.get("client_id"),
+                shop=body.get("shop"),
+                scopes=body.get("scopes"),
+                expiring=bool(body.get("expiring", True)),
+            )
+            return _json_response(201, answer)
+        if (method, path) == ("POST", "/access"):
+            fields = frozenset(body.get("fields", sorted(PROTECTED_CONTENTS)))
+            self.set_access(body["client_id"], ProtectedAccess(int(body["level"]), fields))
+            return _json_response(204, None)
+        if (method, path) == ("POST", "/webhooks"):
+            made = self.deliver_webhook(
+                body["url"],
+                body["topic"],
+                shop=body.get("shop"),
+                customer_of=body.get("customer_of"),
+                client_id=body.get("client_id"),
+                duplicate=bool(body.get("duplicate")),
+                bad_signature=bool(body.get("bad_signature")),
+            )
+            return _json_response(200, {"deliveries": [{"webhook_id": d.webhook_id, "status": d.status} for d in made]})
         if (method, path) == ("POST", "/expire-tokens"):
             self.expire_tokens()
             return _json_response(204, None)

@@ -864,3 +864,91 @@ def test_another_api_version_is_refused_clearly(fake: FakeShopify) -> None:
     )
     assert answer.status_code == 404
     assert answer.json() == {"errors": "The fake Shopify serves API version 2026-07 only."}
+
+
+def test_the_bare_graphql_content_type_is_served_too(fake: FakeShopify) -> None:
+    answer = httpx.post(
+        fake.graphql_url,
+        content="{ shop { name } }",
+        headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN, "Content-Type": "application/graphql"},
+    )
+    assert answer.json()["data"] == {"shop": {"name": fake.DEFAULT_SHOP.name}}
+    junk = httpx.post(fake.graphql_url, content="{not json", headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN})
+    assert junk.status_code == 200
+    assert junk.json()["errors"][0]["message"] == "Invalid JSON in request body."
+
+
+def test_another_process_drives_the_fake_through_its_control_api(
+    fake: FakeShopify, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    url, received = receiver
+    control = f"{fake.base_url}/_fake"
+    shop = httpx.post(f"{control}/shops", json={"domain": "demo-shop.myshopify.com"}).json()
+    ids = httpx.post(f"{control}/orders", json={"n": 4, "shop": "demo-shop.myshopify.com"}).json()["order_ids"]
+    assert len(sync_all(fake, token=shop["token"])) == 4
+    legacy = ids[0].rsplit("/", 1)[1]
+    meta = httpx.post(f"{control}/orders/{legacy}", json={"cancel": True}).json()
+    assert meta["cancelled"] is True
+    assert "shippingAddress" not in json.dumps(meta)  # the control API's order facts hold no PII
+    label = httpx.get(f"{control}/orders/{legacy}/expected-label").json()
+    assert label == fake.expected_label(ids[0])
+    granted = httpx.post(f"{control}/install", json={"scopes": ["read_orders"]}).json()
+    assert granted["expires_in"] == 3600
+    assert (
+        httpx.post(f"{control}/access", json={"client_id": fake.DEFAULT_APP.client_id, "level": 1}).status_code == 204
+    )
+    assert fake.app().access == ProtectedAccess(1, frozenset({"name", "address", "phone", "email"}))
+    sent = httpx.post(
+        f"{control}/webhooks", json={"url": url, "topic": "customers/redact", "customer_of": ids[1], "duplicate": True}
+    ).json()
+    assert [d["status"] for d in sent["deliveries"]] == [200, 200]
+    assert len(received) == 2
+    assert httpx.post(f"{control}/throttle", json={"count": 1}).status_code == 204
+    assert gql(fake, "{ shop { name } }").json()["errors"][0]["message"] == "Throttled"
+    stats = httpx.get(f"{control}/stats").json()
+    assert stats["throttled"] == {"graphql": 1}
+    assert httpx.post(f"{control}/inject", json={"status": 418}).status_code == 400
+
+
+def test_the_vendored_spec_keeps_its_licence_and_says_where_it_comes_from() -> None:
+    folder = ROOT / "connectors" / "platform_specs" / "shopify"
+    assert (folder / "LICENSE.dev-mcp").read_text().startswith("ISC License")
+    readme = (folder / "README.md").read_text()
+    assert "@shopify/dev-mcp" in readme and "LICENSE.dev-mcp" in readme
+    assert "protected-customer-data" in (folder / "PROTECTED_CUSTOMER_DATA.md").read_text()
+
+
+def test_a_sync_paced_by_throttle_status_takes_the_bucket_s_minimum_time_and_no_less(wall: Monotonic) -> None:
+    """3,000 orders in pages of 250 at speedup 10, on a bucket clock the client moves as it waits."""
+    with FakeShopify(speedup=10, seed=5, bucket_clock=wall) as fake:
+        fake.generate_orders(3000)
+        query = "query($after: String) { orders(first: 250, after: $after, sortKey: UPDATED_AT) { " + (
+            "pageInfo { hasNextPage endCursor } nodes { id shippingAddress { city } } } }"
+        )
+        seen: list[str] = []
+        spent = throttled = 0
+        after = None
+        started = wall.t
+        while True:
+            body = gql(fake, query, {"after": after}).json()
+            cost = body["extensions"]["cost"]
+            if "errors" in body:
+                assert body["errors"][0]["extensions"]["code"] == "THROTTLED"
+                throttled += 1
+                status = cost["throttleStatus"]
+                wall.t += (cost["requestedQueryCost"] - status["currentlyAvailable"]) / status["restoreRate"] + 0.001
+                continue
+            spent += cost["actualQueryCost"]
+            page = body["data"]["orders"]
+            seen += [n["id"] for n in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        elapsed = wall.t - started
+        assert sorted(seen) == sorted(fake.orders())
+        assert spent == fake.cost_spent == 12 * (2 + 250 * 2)
+        floor = fake.min_seconds(spent)
+        assert floor == pytest.approx((6024 - 2000) / 1000)
+        assert throttled > 0
+        assert floor <= elapsed <= floor + 0.1  # waiting only as long as throttleStatus says is enough
+        assert fake.validation_errors == [] and fake.server_errors == []

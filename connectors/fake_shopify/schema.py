@@ -338,11 +338,35 @@ def _object_schema(parent: Any, selection: SelectionSetNode | None, fragments: M
         if node.name.value == "__typename":
             properties[key] = {"type": "string"}
             continue
+        if node.name.value in ("__schema", "__type"):
+            properties[key] = {}  # introspection answers follow graphql-core's own introspection types
+            continue
         spec = _possible(parent, node.name.value)
         if spec is None:
             continue
         properties[key] = _type_schema(spec.type, node, fragments)
-    return {"type": "object", "additionalProperties": False, "required": sorted(properties), "properties": properties}
+    required = sorted(set(properties) - _conditional_keys(selection, fragments))
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
+
+
+_CONDITIONS = frozenset({"skip", "include"})
+
+
+def _conditional_keys(
+    selection: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode], inherited: bool = False
+) -> set[str]:
+    """Response keys that ``@skip`` / ``@include`` may leave out (on the field or on a fragment around it)."""
+    found: set[str] = set()
+    for node in selection.selections if selection else ():
+        conditional = inherited or any(d.name.value in _CONDITIONS for d in node.directives or ())
+        if isinstance(node, FieldNode):
+            if conditional:
+                found.add(node.alias.value if node.alias else node.name.value)
+        elif isinstance(node, InlineFragmentNode):
+            found |= _conditional_keys(node.selection_set, fragments, conditional)
+        elif isinstance(node, FragmentSpreadNode) and node.name.value in fragments:
+            found |= _conditional_keys(fragments[node.name.value].selection_set, fragments, conditional)
+    return found
 
 
 def _type_schema(kind: Any, node: FieldNode, fragments: Mapping[str, Any]) -> dict[str, Any]:

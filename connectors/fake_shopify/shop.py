@@ -1632,7 +1632,9 @@ def _json_response(status: int, body: Any) -> Response:
         text.encode()
     except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: escape it (valid JSON, as Shopify sends it)
         text = json.dumps(body)
-    response = Response(text, status=status, headers={"X-Request-Id": str(uuid.uuid4())})
+    response = Response(
+        text, status=status, headers={"X-Request-Id": str(uuid.uuid4()), "X-Shopify-API-Version": API_VERSION}
+    )
     if body is not None:
         response.content_type = "application/json; charset=utf-8"
     return response

@@ -952,3 +952,26 @@ def test_a_sync_paced_by_throttle_status_takes_the_bucket_s_minimum_time_and_no_
         assert throttled > 0
         assert floor <= elapsed <= floor + 0.1  # waiting only as long as throttleStatus says is enough
         assert fake.validation_errors == [] and fake.server_errors == []
+
+
+def test_skipped_fields_fragments_and_introspection_are_served_in_the_query_s_shape(fake: FakeShopify) -> None:
+    fake.generate_orders(2)
+    query = """
+    query($withPhone: Boolean!) {
+      __typename
+      orders(first: 2) { nodes { ...Label id @skip(if: true) } }
+      t: __type(name: "Order") { name }
+    }
+    fragment Label on Order { name shippingAddress { city phone @include(if: $withPhone) } }
+    """
+    body = gql(fake, query, {"withPhone": False}).json()
+    assert "errors" not in body
+    node = body["data"]["orders"]["nodes"][0]
+    assert set(node) == {"name", "shippingAddress"}
+    assert set(node["shippingAddress"]) == {"city"}
+    assert body["data"]["t"] == {"name": "Order"}
+    assert body["data"]["__typename"] == "QueryRoot"
+    answer = httpx.post(
+        fake.graphql_url, json={"query": "{ shop { name } }"}, headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN}
+    )
+    assert answer.headers["X-Shopify-API-Version"] == "2026-07"

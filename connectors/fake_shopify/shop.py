@@ -28,6 +28,8 @@ import re
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,7 +37,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -1435,10 +1436,7 @@ class FakeShopify:
         }
         made: list[WebhookDelivery] = []
         for _ in range(2 if duplicate else 1):
-            try:
-                status = httpx.post(url, content=body, headers=headers, timeout=timeout).status_code
-            except httpx.HTTPError:
-                status = 0
+            status = _post(url, body, headers, timeout=timeout)
             made.append(WebhookDelivery(topic, webhook_id, body, not bad_signature, status))
         with self._lock:
             self.webhook_deliveries.extend(made)
@@ -1557,6 +1555,22 @@ def _guarded_type(named: Any) -> Any:
 def replace_fo(template: Any, factory: OrderFactory, status: str) -> Any:
     """A new fulfillment order like ``template`` with its own id and ``status``."""
     return replace(template, legacy_id=factory.new_id(), status=status)
+
+
+def _post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> int:
+    """POST ``body`` and return the HTTP status (0: no answer). urllib, because httpx logs every request
+    at INFO and a fake logs nothing per request."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise FakeShopifyError("a webhook URL is http or https")
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310 - checked above
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - checked above
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return 0
 
 
 def _is_order_gid(gid: str) -> bool:

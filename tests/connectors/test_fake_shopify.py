@@ -24,7 +24,7 @@ from graphql import parse, validate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_shopify import (
@@ -639,6 +639,13 @@ def test_authorize_refuses_unknown_apps_scopes_and_unlisted_redirects(fake: Fake
 # --- webhooks -----------------------------------------------------------------------------------------------
 
 
+class _Quiet(WSGIRequestHandler):
+    """The receiver's own access log would be the only log line of a webhook test: silence it."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
     """A real HTTP endpoint recording what it is sent."""
@@ -649,7 +656,7 @@ def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
         received.append((dict(request.headers), request.get_data()))
         return Response("", status=200)(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -747,14 +754,19 @@ def test_buyer_pii_strings_cover_every_name_street_and_phone_served(fake: FakeSh
                 assert address[key] in pii
 
 
-def test_the_fake_logs_nothing_per_request(fake: FakeShopify, caplog: pytest.LogCaptureFixture) -> None:
-    fake.generate_orders(5)
+def test_the_fake_logs_nothing_per_request_nor_per_webhook(
+    fake: FakeShopify, caplog: pytest.LogCaptureFixture, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    ids = fake.generate_orders(5)
     with caplog.at_level(logging.DEBUG):
-        sync_all(fake)
         gql(fake, "{ shop { name } }", token="shpat_wrong")
+        started = len(caplog.records)  # the test's own client (httpx) logs its requests; the fake must not
+        fake.deliver_webhook(receiver[0], "customers/data_request", customer_of=ids[0])
+        fake.deliver_webhook(receiver[0], "customers/redact", customer_of=ids[0], bad_signature=True)
+        assert caplog.records[started:] == []
+        sync_all(fake)
     pii = fake.buyer_pii_strings()
-    served = [r for r in caplog.records if r.name.startswith(("werkzeug", "connectors"))]
-    assert served == []
+    assert [r for r in caplog.records if r.name.startswith(("werkzeug", "connectors"))] == []
     assert not any(p in r.getMessage() for r in caplog.records for p in pii)
 
 

@@ -47,6 +47,7 @@ from graphql import (
     execute,
     get_named_type,
     get_operation_ast,
+    get_variable_values,
     parse,
     validate,
 )
@@ -914,10 +915,10 @@ class FakeShopify:
         if isinstance(compiled, str):
             return self._answer_errors(compiled, code="GRAPHQL_VALIDATION_FAILED")
         document, operation, validator = compiled
-        try:
-            cost = requested_cost(document, operation, variables)
-        except (GraphQLError, TypeError, ValueError) as exc:
-            return self._answer_errors(f"Invalid variables: {exc}", code="BAD_REQUEST")
+        coerced = get_variable_values(introspection().schema, operation.variable_definitions or (), variables)
+        if isinstance(coerced, list):  # the variables don't fit their declared types: nothing runs
+            return self._answer_errors(coerced[0].message, code="INVALID_VARIABLE")
+        cost = requested_cost(document, operation, coerced.coerced)
         bucket = self._bucket(ctx.app.client_id, ctx.shop.domain)
         if cost > SINGLE_QUERY_MAX_COST:
             body = {
@@ -976,12 +977,13 @@ class FakeShopify:
         return self._checked(validator, answer)
 
     def _note_internal(self, errors: Sequence[GraphQLError]) -> None:
-        """Errors that are the fake's own bugs (not Shopify behaviour) go to ``server_errors``."""
+        """Errors that are the fake's own bugs (an exception in a resolver, not Shopify behaviour and not a
+        client's bad query or variables) go to ``server_errors``."""
         for error in errors:
-            code = (error.extensions or {}).get("code")
-            if code is None:
+            cause = error.original_error
+            if cause is not None and not isinstance(cause, GraphQLError):
                 with self._lock:
-                    self.server_errors.append(f"execution: {error.message[:200]}")
+                    self.server_errors.append(f"execution: {type(cause).__name__} at {error.path}")
 
     def _checked(self, check: Check, body: dict[str, Any]) -> Response:
         failure = check(body, "body")

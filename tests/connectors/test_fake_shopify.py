@@ -987,3 +987,13 @@ def test_skipped_fields_fragments_and_introspection_are_served_in_the_query_s_sh
         fake.graphql_url, json={"query": "{ shop { name } }"}, headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN}
     )
     assert answer.headers["X-Shopify-API-Version"] == "2026-07"
+
+
+def test_missing_or_mistyped_variables_are_the_client_s_error(fake: FakeShopify) -> None:
+    body = gql(fake, SYNC_QUERY, {"after": None}).json()
+    assert body.get("data") is None
+    assert "$first" in body["errors"][0]["message"]
+    body = gql(fake, SYNC_QUERY, {"first": "ten"}).json()
+    assert body.get("data") is None
+    assert "$first" in body["errors"][0]["message"]
+    assert fake.server_errors == []

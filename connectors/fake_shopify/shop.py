@@ -59,6 +59,7 @@ from .data import (
     COUNTRIES,
     FULFILLMENT_ORDER_STATUSES,
     ORDER_GID,
+    FakeFulfillmentOrder,
     FakeOrder,
     OrderFactory,
     ShippingAddress,
@@ -236,7 +237,6 @@ class _Context:
     token: _Token
     app: App
     shop: Shop
-    paging_mutated: bool = False
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -655,7 +655,7 @@ class FakeShopify:
                 first = order.fulfillment_orders[0]
                 first.status = "CLOSED"
                 if len(order.fulfillment_orders) == 1:
-                    order.fulfillment_orders.append(replace_fo(first, self._factory, "OPEN"))
+                    order.fulfillment_orders.append(_new_fulfillment_order(first, self._factory, "OPEN"))
                 order.display_status = "PARTIALLY_FULFILLED"
             if fulfill:
                 for fo in order.fulfillment_orders:
@@ -1094,11 +1094,11 @@ class FakeShopify:
     def _orders_connection(self, ctx: _Context, info: GraphQLResolveInfo[Any], args: dict[str, Any]) -> dict[str, Any]:
         first: int | None = args.get("first")
         last: int | None = args.get("last")
-        if first is not None:
+        if first is not None and last is None:
             size = first
-        elif last is not None:
+        elif last is not None and first is None:
             size = last
-        if (first is None) == (last is None):
+        else:
             raise GraphQLError("you must provide one of first or last", extensions={"code": "BAD_REQUEST"})
         if not 0 <= size <= MAX_PAGE_SIZE:
             raise GraphQLError(
@@ -1554,7 +1554,7 @@ def _guarded_type(named: Any) -> Any:
     return named
 
 
-def replace_fo(template: Any, factory: OrderFactory, status: str) -> Any:
+def _new_fulfillment_order(template: FakeFulfillmentOrder, factory: OrderFactory, status: str) -> FakeFulfillmentOrder:
     """A new fulfillment order like ``template`` with its own id and ``status``."""
     return replace(template, legacy_id=factory.new_id(), status=status)
 

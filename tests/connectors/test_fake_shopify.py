@@ -997,3 +997,29 @@ def test_missing_or_mistyped_variables_are_the_client_s_error(fake: FakeShopify)
     assert body.get("data") is None
     assert "$first" in body["errors"][0]["message"]
     assert fake.server_errors == []
+
+
+def test_order_life_partial_fulfilment_holds_closing_and_a_missing_address(fake: FakeShopify, clock: Clock) -> None:
+    a, b, c = fake.generate_orders(3, statuses=["UNFULFILLED"])
+    clock.now += timedelta(minutes=1)
+    fake.update_order(a, partially_fulfill=True)
+    fake.update_order(b, hold=True)
+    fake.update_order(c, fulfill=True, close=True)
+    fake.remove_shipping_address(b)
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Order { displayFulfillmentStatus closed updatedAt " + (
+        "fulfillmentOrders(first: 5) { nodes { status } } shippingAddress { city } } } }"
+    )
+    got = gql(fake, query, {"ids": [a, b, c]}).json()["data"]["nodes"]
+    assert got[0]["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"
+    assert [f["status"] for f in got[0]["fulfillmentOrders"]["nodes"]] == ["CLOSED", "OPEN"]
+    assert got[1]["displayFulfillmentStatus"] == "ON_HOLD"
+    assert got[1]["shippingAddress"] is None
+    assert set(fake.expected_label(b).values()) == {None}
+    assert got[2]["closed"] is True and got[2]["displayFulfillmentStatus"] == "FULFILLED"
+    assert {n["updatedAt"] for n in got} == {"2026-03-02T12:01:00Z"}
+    fake.update_order(b, release=True)
+    assert fake.orders()[b].display_status == "UNFULFILLED"
+    with pytest.raises(FakeShopifyError, match="unknown order"):
+        fake.update_order("gid://shopify/Order/1", fulfill=True)
+    with pytest.raises(FakeShopifyError, match="not a Shopify order id"):
+        fake.update_order("#1001", fulfill=True)

@@ -383,6 +383,7 @@ class FakeShopify:
         self._retire_on_use: dict[str, str] = {}
         self.token_grants = 0  # access tokens issued by the token endpoint (codes exchanged, refreshes)
         self._orders: dict[int, FakeOrder] = {}
+        self._shop_orders: dict[str, dict[int, FakeOrder]] = collections.defaultdict(dict)  # a query scans one shop
         self._buckets: dict[tuple[str, str], CostBucket] = {}
         self._faults: list[_Fault] = []
         self._delays: list[_Fault] = []
@@ -408,6 +409,8 @@ class FakeShopify:
         """Start serving in a background thread; ``base_url`` and ``graphql_url`` are valid afterwards."""
         if self._server is not None:
             raise FakeShopifyError("already started")
+        # Build and validate the schema now (about a second), not inside a client's first request's timeout.
+        _compiled("{ shop { name } }", None)
         self._stopping.clear()
         self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
         self.port = self._server.server_port
@@ -620,6 +623,7 @@ class FakeShopify:
                 raise FakeShopifyError(str(exc)) from None
             for order in made:
                 self._orders[order.legacy_id] = order
+                self._shop_orders[order.shop][order.legacy_id] = order
         return [o.gid for o in made]
 
     def _order(self, order_id: str | int) -> FakeOrder:
@@ -711,7 +715,7 @@ class FakeShopify:
         """A snapshot of the shop's orders by GID: the truth a connector's result is compared with."""
         domain = self.shop(shop).domain
         with self._lock:
-            return {o.gid: copy.deepcopy(o) for o in self._orders.values() if o.shop == domain}
+            return {o.gid: copy.deepcopy(o) for o in self._shop_orders[domain].values()}
 
     def expected_label(self, order_id: str | int, *, access: ProtectedAccess = FULL_ACCESS) -> dict[str, str | None]:
         """The shipping-address fields a connector should store for this order now, under ``access``.
@@ -1121,8 +1125,8 @@ class FakeShopify:
             matching = sorted(
                 (
                     o
-                    for o in self._orders.values()
-                    if o.shop == ctx.shop.domain and (oldest is None or o.created >= oldest) and parsed.matches(o)
+                    for o in self._shop_orders[ctx.shop.domain].values()
+                    if (oldest is None or o.created >= oldest) and parsed.matches(o)
                 ),
                 key=lambda o: _sort_value(o, sort_key),
                 reverse=reverse,
@@ -1155,7 +1159,7 @@ class FakeShopify:
         self, ctx: _Context, parsed: search.Search, sort_key: str, position: tuple[Any, int], reverse: bool
     ) -> None:
         """Change one already-served and one upcoming order of this query (see ``mutate_while_paging``)."""
-        matching = [o for o in self._orders.values() if o.shop == ctx.shop.domain and parsed.matches(o)]
+        matching = [o for o in self._shop_orders[ctx.shop.domain].values() if parsed.matches(o)]
         live = [o for o in matching if not o.cancelled and o.display_status != "FULFILLED"]
         served = [
             o
@@ -1390,9 +1394,7 @@ class FakeShopify:
             customer = order.customer
             if customer is None:
                 raise FakeShopifyError(f"order {customer_of} has no customer")
-            theirs = sorted(
-                o.legacy_id for o in self._orders.values() if o.shop == owner.domain and o.customer == customer
-            )
+            theirs = sorted(o.legacy_id for o in self._shop_orders[owner.domain].values() if o.customer == customer)
         body["customer"] = {"id": customer.legacy_id, "email": customer.email, "phone": customer.phone}
         if topic == "customers/redact":
             body["orders_to_redact"] = theirs

@@ -795,10 +795,11 @@ class FakeShopify:
             self._delays.append(_Fault(count=count, operation=operation, seconds=seconds))
 
     def mutate_while_paging(self, enabled: bool = True) -> None:
-        """Before each next page of an ``orders`` query, change one served and one not-yet-served order.
+        """Before each next page of an ``orders`` query, change one served and two not-yet-served orders.
 
-        The served one moves along its life (fulfilled); the upcoming one is cancelled (or fulfilled);
-        both get ``updatedAt`` now. Each change is recorded in ``mutations`` as (GID, old, new).
+        The served one is fulfilled, one upcoming one cancelled, another's shipping address edited by the
+        buyer; each gets ``updatedAt`` now. Each change is recorded in ``mutations`` as (GID, old status, new
+        status): an address edit keeps its status.
         """
         with self._lock:
             self._mutate_while_paging = enabled
@@ -1158,24 +1159,37 @@ class FakeShopify:
     def _mutate(
         self, ctx: _Context, parsed: search.Search, sort_key: str, position: tuple[Any, int], reverse: bool
     ) -> None:
-        """Change one already-served and one upcoming order of this query (see ``mutate_while_paging``)."""
-        matching = [o for o in self._shop_orders[ctx.shop.domain].values() if parsed.matches(o)]
-        live = [o for o in matching if not o.cancelled and o.display_status != "FULFILLED"]
+        """Fulfil one already-served order of this query, cancel one upcoming one and edit another upcoming
+        one's shipping address (see ``mutate_while_paging``)."""
+        live = [
+            o
+            for o in self._shop_orders[ctx.shop.domain].values()
+            if parsed.matches(o) and not o.cancelled and o.display_status != "FULFILLED"
+        ]
+        live.sort(key=lambda o: o.legacy_id)
         served = [
             o
             for o in live
             if (_sort_value(o, sort_key) > position if reverse else _sort_value(o, sort_key) <= position)
         ]
-        upcoming = [o for o in live if o not in served]
+        served_ids = {o.legacy_id for o in served}
+        upcoming = [o for o in live if o.legacy_id not in served_ids]
         rng = self._mutation_rng
         for group, cancel in ((served, False), (upcoming, True)):
             if not group:
                 continue
-            order = rng.choice(sorted(group, key=lambda o: o.legacy_id))
+            order = rng.choice(group)
             old = "CANCELLED" if order.cancelled else order.display_status
             self.update_order(order.gid, cancel=cancel, fulfill=not cancel)
             new = "CANCELLED" if order.cancelled else order.display_status
             self.mutations.append((order.gid, old, new))
+        editable = [o for o in upcoming if not o.cancelled and o.shipping_address is not None]
+        if editable:
+            order = rng.choice(editable)
+            address = order.shipping_address
+            assert address is not None
+            self.edit_shipping_address(order.gid, address2=f"{address.address2 or ''} (changed by the buyer)".strip())
+            self.mutations.append((order.gid, order.display_status, order.display_status))
 
     def _order_json(self, order: FakeOrder) -> dict[str, Any]:
         """The fields of ``Order`` the fake serves, in Shopify's names (connections as callables of their args)."""

@@ -346,6 +346,9 @@ def test_orders_changed_while_a_sync_pages_are_all_seen_by_the_next_incremental_
     for gid, state in final.items():
         node = second[gid]
         assert ("CANCELLED" if node["cancelledAt"] else node["displayFulfillmentStatus"]) == state
+        assert node["shippingAddress"] == fake.expected_label(gid)
+    edited = [g for g in changed if "(changed by the buyer)" in (fake.expected_label(g)["address2"] or "")]
+    assert edited  # buyers changed addresses too
 
 
 def test_without_read_all_orders_only_the_last_60_days_are_visible(fake: FakeShopify, clock: Clock) -> None:

@@ -10,13 +10,10 @@ from typing import Any
 import pytest
 
 from printagent.fakeprinter import FakeZebra
-from tests.support.printing import served
+from tests.support.printing import UNLIMITED, served
 from tests.support.servers import Database
 from tests.support.world import World, build_world
 from vault.keys import KeyManager
-
-#: Generous limits: the tests count labels, not requests per minute.
-UNLIMITED = {"rate_limit_ip": "100000/minute", "rate_limit_client": "100000/minute"}
 
 
 @pytest.fixture

@@ -16,9 +16,8 @@ from printagent.client import VaultClient
 from printagent.fakeprinter import FakeZebra
 from printagent.printers import ZebraPrinter
 from printagent.wave import WaveServer
-from tests.printagent.conftest import UNLIMITED
 from tests.support.buyers import MARKED_BUYERS
-from tests.support.printing import FaultyProxy, barcode_of, expected_zpl, served
+from tests.support.printing import UNLIMITED, FaultyProxy, barcode_of, expected_zpl, served
 from tests.support.servers import Database
 from tests.support.world import World, assert_no_pii, build_world
 from vault.keys import KeyManager

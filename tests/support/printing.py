@@ -28,6 +28,9 @@ from vault.records import LabelRecord
 
 # -- the label API on loopback ----------------------------------------------------------------------------
 
+#: Settings for an app the agent prints from: generous limits, since these runs count labels, not requests.
+UNLIMITED = {"rate_limit_ip": "100000/minute", "rate_limit_client": "100000/minute"}
+
 
 @contextlib.contextmanager
 def served(app: Any, *, tls: tuple[Path, Path] | None = None) -> Iterator[str]:

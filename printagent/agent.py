@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import TextIO
+from typing import Protocol
 
 from printagent.client import Label, Refused, VaultClient, VaultUnavailable, new_idempotency_key
 from printagent.printers import Printer, PrinterFailed
@@ -66,6 +66,14 @@ class ExitCode:
         return ExitCode.OK
 
 
+class Console(Protocol):
+    """Where status lines go: the terminal (``sys.stdout``), or anything with ``write`` and ``flush``."""
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+
 class StationRefused(Exception):
     """The vault refused the station's key, address or scope: every further job would be refused too."""
 
@@ -81,7 +89,7 @@ class Agent:
         client: VaultClient,
         printers: Sequence[Printer],
         *,
-        out: TextIO,
+        out: Console,
         default_marketplace: str = "amazon",
         printer_wait: float = 60.0,
         poll_interval: float = 0.5,

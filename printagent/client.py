@@ -6,13 +6,14 @@ redelivered and not counted again (vault/redelivery.py); the packer's reprint al
 network. Transport errors, 502/503/504 and 429 are retried with a short backoff (``Retry-After`` honoured up
 to a bound); every other answer is final: the label, or a refusal with the API's reason code.
 
-TLS verifies the vault's certificate against the system's CAs or a configured CA bundle; plain ``http://``
+TLS verifies the vault's certificate against the OS's trust store or, if one is configured, a CA bundle; plain ``http://``
 is accepted only to this machine's loopback (a vault on the same host, or a test).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -101,7 +102,6 @@ class VaultClient:
         timeout: float = 10.0,
         attempts: int = 6,
         backoff: float = 0.2,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not api_key or any(c.isspace() for c in api_key):
             raise ConfigError("the API key is empty or contains whitespace")
@@ -109,16 +109,17 @@ class VaultClient:
         self.attempts = attempts
         self.backoff = backoff
         try:
-            self._http = httpx.Client(
-                base_url=self.base_url,
-                headers={"Authorization": f"Bearer {api_key}", "User-Agent": "labelvault-print/1"},
-                verify=ca_bundle if ca_bundle is not None else True,
-                timeout=timeout,
-                transport=transport,
-                follow_redirects=False,
-            )
-        except (OSError, ValueError) as exc:  # an unreadable CA bundle
+            # The OS's trust store (Windows' certificate store, Linux's CA bundle), or only the configured CA.
+            tls = ssl.create_default_context() if ca_bundle is None else ssl.create_default_context(cafile=ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"the CA bundle can't be read ({type(exc).__name__})") from None
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}", "User-Agent": "labelvault-print/1"},
+            verify=tls,
+            timeout=timeout,
+            follow_redirects=False,
+        )
 
     def close(self) -> None:
         self._http.close()

@@ -298,3 +298,30 @@ def test_the_wave_endpoint_listens_on_loopback_only(world: World, zebra: FakeZeb
     station = agent("http://127.0.0.1:1", world, zebra, out)
     with pytest.raises(ValueError, match="loopback only"):
         WaveServer(station, "0.0.0.0", 0)
+
+
+def test_a_300_dpi_printer_gets_its_label_at_300_dpi(
+    vault_url: str, world: World, zebra: FakeZebra, out: io.StringIO
+) -> None:
+    client = VaultClient(vault_url, world.key)
+    station = Agent(client, [ZebraPrinter("zebra-300", zebra.host, zebra.port, dpi=300)], out=out, printer_wait=0)
+    _agents.append(station)
+    assert station.scan(world.order_ids[1]) == Outcome.PRINTED
+    (label,) = zebra.labels
+    assert b"^PW1200" in label and b"^LL1800" in label
+    assert label == expected_zpl(world.order_ids[1], MARKED_BUYERS[1], label, dpi=300)
+
+
+def test_a_second_printer_takes_the_job_when_the_first_cannot_print(
+    vault_url: str, world: World, zebra: FakeZebra, out: io.StringIO
+) -> None:
+    with FakeZebra() as spare:
+        zebra.set_flags(paper_out=True)
+        client = VaultClient(vault_url, world.key)
+        printers = [ZebraPrinter("zebra-1", zebra.host, zebra.port), ZebraPrinter("zebra-2", spare.host, spare.port)]
+        station = Agent(client, printers, out=out, printer_wait=0)
+        _agents.append(station)
+        assert station.scan(world.order_ids[0]) == Outcome.PRINTED
+        assert lines(out) == [f"PRINTED amazon:{world.order_ids[0]} on zebra-2"]
+        assert zebra.labels == [] and len(spare.labels) == 1
+        station.close()

@@ -166,3 +166,69 @@ def test_a_shift_of_scans_prints_and_ends_with_its_summary_and_exit_code_writing
     assert_no_pii(done.stdout + done.stderr, "the agent's console")
     assert [p for folder in (home, cwd, tmp) for p in folder.rglob("*")] == [], "the agent wrote a file"
     assert len(zebra.labels) == 2
+
+
+def test_reprint_on_the_command_line_prints_a_second_label(
+    vault_url: str, world: World, zebra: FakeZebra, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ENV_KEY, world.key)
+    printer = f"zebra-1=zebra:{zebra.host}:{zebra.port}"
+    ref = f"amazon:{world.order_ids[0]}"
+    assert run("scan", "--vault", vault_url, "--printer", printer, stdin=ref + "\n")[0] == ExitCode.OK
+    code, out = run("reprint", "--vault", vault_url, "--printer", printer, ref, "amazon:")
+    assert code == ExitCode.REFUSED  # the second reference is not one
+    assert out.splitlines()[:2] == [
+        f"REPRINTED {ref} on zebra-1",
+        "INVALID scan: not an order reference: expected an order id (letters, digits, '.', '_', '-') "
+        "or marketplace:order-id",
+    ]
+    assert len(zebra.labels) == 2
+
+
+def test_serve_prints_a_wms_wave_until_interrupted_then_sums_up_the_shift(
+    vault_url: str, world: World, zebra: FakeZebra, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    from tests.support.servers import free_port
+
+    port = free_port()
+    station = tmp_path / "station"  # the station's home and working folder (the vault's instance is beside it)
+    station.mkdir()
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(station),
+        "TMPDIR": str(station),
+        ENV_KEY: world.key,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "printagent", "serve", "--vault", vault_url, "--listen", f"127.0.0.1:{port}",
+         "--printer", f"zebra-1=zebra:{zebra.host}:{zebra.port}", "--printer-wait", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=station, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                answer = httpx.post(f"http://127.0.0.1:{port}/v1/wave", json={"orders": world.order_ids[:3]})
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and proc.poll() is None, "the wave endpoint did not start"
+                time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    assert [r["outcome"] for r in answer.json()["results"]] == ["printed"] * 3
+    assert stdout.splitlines() == [
+        f"LISTENING http://127.0.0.1:{port}/v1/wave (Ctrl-C ends the shift)",
+        *(f"PRINTED amazon:{order_id} on zebra-1" for order_id in world.order_ids[:3]),
+        "SHIFT printed=3 refused=0 printer-problem=0 vault-unavailable=0 invalid-scan=0 already-printed=0 "
+        "station-refused=0",
+    ]
+    assert proc.returncode == ExitCode.OK, stderr
+    assert stderr == ""
+    assert list(station.rglob("*")) == []

@@ -23,6 +23,8 @@ import httpx
 
 from printagent.refs import OrderRef
 
+#: The label API's media type of each format the agent asks for.
+MEDIA_TYPES = {"zpl": "application/zpl", "pdf": "application/pdf", "png": "image/png"}
 #: Statuses that mean "not answered, ask again" rather than a decision about the order.
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: Refusal codes that say the station itself is misconfigured: no further scan can succeed.
@@ -142,9 +144,14 @@ class VaultClient:
                 last = f"network error ({type(exc).__name__})"
                 continue
             if response.status_code == 200:
+                media_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+                if media_type != MEDIA_TYPES[fmt]:
+                    # Not the vault's answer (a captive portal, a misrouted proxy): never sent to a printer.
+                    last = f"the answer was {media_type or 'untyped'}, not a {fmt} label"
+                    continue
                 return Label(
                     ref,
-                    response.headers.get("Content-Type", "").split(";")[0],
+                    media_type,
                     response.content,
                     replayed=response.headers.get("Idempotent-Replayed") == "true",
                 )

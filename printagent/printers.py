@@ -160,8 +160,11 @@ class CupsPrinter:
         lpstat = shutil.which("lpstat")
         if lpstat is None:
             return []
-        # The queue name is checked to be one word at construction; no shell is involved.
-        done = subprocess.run([lpstat, "-a", self.queue], capture_output=True, timeout=10, check=False)  # noqa: S603
+        try:
+            # The queue name is checked to be one word at construction; no shell is involved.
+            done = subprocess.run([lpstat, "-a", self.queue], capture_output=True, timeout=10, check=False)  # noqa: S603
+        except subprocess.TimeoutExpired:
+            return ["CUPS did not answer lpstat within 10 s"]
         if done.returncode != 0 or b"not accepting" in done.stdout:
             return [f"CUPS queue {self.queue} is missing or not accepting jobs"]
         return []

@@ -4,8 +4,10 @@
 (1 to 500 references, at most 256 KiB) prints them in order through the same jobs as scans and answers
 ``{"results": [{"order": "amazon:503-...", "outcome": "printed"}, ...], "exit_code": N}`` (the exit code
 the same run of scans would have, :class:`~printagent.agent.ExitCode`); ``GET /v1/shift`` answers the
-shift's counts. The endpoint binds to loopback only: whoever can reach it can print, not read, labels, and
-it answers with order references and outcomes, never a label. It logs nothing per request.
+shift's counts. The endpoint binds to loopback only, answers only requests that name a loopback host (no
+DNS rebinding) and takes only ``application/json`` (which a web page can't send cross-origin without a
+preflight this endpoint never answers): whoever can reach it can print, not read, labels, and it answers
+with order references and outcomes, never a label. It logs nothing per request.
 """
 
 from __future__ import annotations
@@ -24,17 +26,20 @@ MAX_BODY = 256 * 1024
 MAX_ORDERS = 500
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class WaveServer(ThreadingHTTPServer):
     """The endpoint on ``host:port`` (loopback only) for one agent."""
 
     daemon_threads = True
 
     def __init__(self, agent: Agent, host: str = "127.0.0.1", port: int = 8631) -> None:
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host == "localhost"
-        if not loopback:
+        if not (host == "localhost" or _loopback(host)):
             raise ValueError("the wave endpoint listens on loopback only (127.0.0.1 or ::1)")
         self.agent = agent
         super().__init__((host, port), _WaveHandler)
@@ -59,6 +64,8 @@ class _WaveHandler(BaseHTTPRequestHandler):
         pass  # nothing per request
 
     def do_GET(self) -> None:
+        if not self._from_this_machine():
+            return
         if self.path != "/v1/shift":
             self._send(404, {"error": "not found: POST /v1/wave or GET /v1/shift"})
             return
@@ -68,6 +75,13 @@ class _WaveHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if self.path != "/v1/wave":
             self._send(404, {"error": "not found: POST /v1/wave or GET /v1/shift"})
+            return
+        if not self._from_this_machine():
+            return
+        # A web page the packer opens can post a form to loopback, but not JSON (that needs a CORS preflight,
+        # which this endpoint never answers): so no website can make the station print.
+        if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
+            self._send(415, {"error": "the wave must be sent as application/json"})
             return
         try:
             refs = self._refs()
@@ -91,6 +105,15 @@ class _WaveHandler(BaseHTTPRequestHandler):
                 results.append({"order": str(ref), "outcome": outcome.value})
             outcomes[outcome] += 1
         self._send(200, {"results": results, "exit_code": ExitCode.of(outcomes)})
+
+    def _from_this_machine(self) -> bool:
+        """Whether the request names this endpoint by a loopback host: a DNS-rebound name (a website's domain
+        pointed at 127.0.0.1) is refused."""
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
+        if host == "localhost" or _loopback(host):
+            return True
+        self._send(403, {"error": "the wave endpoint answers requests for 127.0.0.1, ::1 or localhost only"})
+        return False
 
     def _refs(self) -> list[OrderRef | BadReference]:
         length = int(self.headers.get("Content-Length") or 0)

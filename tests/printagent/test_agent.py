@@ -325,3 +325,41 @@ def test_a_second_printer_takes_the_job_when_the_first_cannot_print(
         assert lines(out) == [f"PRINTED amazon:{world.order_ids[0]} on zebra-2"]
         assert zebra.labels == [] and len(spare.labels) == 1
         station.close()
+
+
+def test_an_answer_that_is_not_a_label_never_reaches_the_printer(
+    world: World, zebra: FakeZebra, out: io.StringIO
+) -> None:
+    from werkzeug.wrappers import Response
+
+    def captive_portal(environ: Any, start_response: Any) -> Any:  # what a hotel or guest network answers
+        return Response("<html>Sign in to the network</html>", mimetype="text/html")(environ, start_response)
+
+    with served(captive_portal) as url:
+        station = agent(url, world, zebra, out)
+        station.client.attempts = 2
+        assert station.scan(world.order_ids[0]) == Outcome.UNAVAILABLE
+    assert lines(out) == [
+        f"UNAVAILABLE amazon:{world.order_ids[0]} not printed: the vault did not answer after 2 attempts: "
+        "the answer was text/html, not a zpl label; scan it again"
+    ]
+    assert zebra.labels == [] and zebra.held == []
+
+
+def test_the_wave_endpoint_takes_json_from_this_machine_only(world: World, zebra: FakeZebra, out: io.StringIO) -> None:
+    import httpx
+
+    station = agent("http://127.0.0.1:1", world, zebra, out)
+    server = WaveServer(station, "127.0.0.1", 0)
+    server.start()
+    try:
+        wave = f"{server.url}/v1/wave"
+        form = httpx.post(wave, content=b'{"orders": ["amazon:1"]}', headers={"Content-Type": "text/plain"})
+        rebound = httpx.post(wave, json={"orders": ["amazon:1"]}, headers={"Host": "printer.evil.example"})
+        shift = httpx.get(f"{server.url}/v1/shift", headers={"Host": "printer.evil.example:8631"})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert form.status_code == 415  # what a web page's form can send cross-origin
+    assert rebound.status_code == 403 and shift.status_code == 403  # a website's name pointed at 127.0.0.1
+    assert sum(station.counts.values()) == 0 and out.getvalue() == ""

@@ -3,7 +3,8 @@ print agent, against the same requests made with a bare HTTP client.
 
 One vault (``gunicorn -w W 'app:create_app()'`` on loopback, a SQLite file in a temporary folder, or a fresh
 PostgreSQL schema) and a fake Zebra printer (:mod:`printagent.fakeprinter`, in this process, on loopback).
-Two loops, one scan at a time as a station scans, over the same orders, alternating for ``--rounds``:
+Two loops, one scan at a time as a station scans, over the same orders, in alternating blocks of
+:data:`BLOCK` scans (so the shared machine's noise lands on both), for ``--rounds`` rounds:
 
 - agent: :meth:`printagent.agent.Agent.scan` per order: the reference parsed, ``~HS`` asked of the printer,
   ``GET /v1/labels/amazon/{id}?format=zpl&dpi=203`` with a fresh ``Idempotency-Key``, the ZPL sent to the
@@ -12,8 +13,8 @@ Two loops, one scan at a time as a station scans, over the same orders, alternat
 
 Each scan is a new release (its own key; the reissue cap is lifted for the run), so both loops do the same
 work in the vault. ``RESULT print scans_per_s=N vs_bare=X``: N = the agent's best round, X = the median of
-the rounds' agent / bare ratios (target ≥ 0.9). The first order of each loop opens its connections
-before the clock starts.
+the rounds' agent / bare ratios (target ≥ 0.9). The first order of each round opens both loops'
+connections before the clock starts.
 """
 
 from __future__ import annotations
@@ -46,42 +47,50 @@ class _Discard(io.TextIOBase):
         return len(text)
 
 
-def agent_round(url: str, key: str, order_ids: list[str], printer: FakeZebra) -> float:
-    """Scans per second through the agent; every scan must end printed."""
+#: Scans per block: a round alternates a block of agent scans with a block of bare GETs of the same orders, so
+#: a neighbour's burst of CPU on the shared machine lands on both loops alike.
+BLOCK = 10
+
+
+def measure_round(url: str, key: str, order_ids: list[str], printer: FakeZebra) -> tuple[float, float]:
+    """(agent scans per second, bare GETs per second) over ``order_ids``; every scan must end printed."""
     client = VaultClient(url, key)
     agent = Agent(client, [ZebraPrinter("bench", printer.host, printer.port)], out=_Discard(), printer_wait=0)
-    try:
-        agent.scan(order_ids[0])  # connections made (vault and printer) before the clock starts
-        before = len(printer.labels)
-        start = time.perf_counter()
-        for order_id in order_ids[1:]:
+    http = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    params = {"format": "zpl", "dpi": "203"}
+
+    def scans(block: list[str]) -> None:
+        for order_id in block:
             if agent.scan(order_id) != Outcome.PRINTED:
                 raise RuntimeError(f"scan not printed: {agent.summary()}")
-        elapsed = time.perf_counter() - start
+
+    def bare(block: list[str]) -> None:
+        for order_id in block:
+            headers = {"Idempotency-Key": str(uuid.uuid4())}
+            response = http.get(f"/v1/labels/amazon/{order_id}", params=params, headers=headers)
+            if response.status_code != 200 or not response.content.startswith(b"^XA"):
+                raise RuntimeError(f"bare request failed: HTTP {response.status_code}")
+
+    try:
+        # Connections made (vault and printer) before the clock starts.
+        scans(order_ids[:1])
+        bare(order_ids[:1])
+        before = len(printer.labels)
+        spent = {scans: 0.0, bare: 0.0}
+        for number, first in enumerate(range(1, len(order_ids), BLOCK)):
+            block = order_ids[first : first + BLOCK]
+            for loop in (scans, bare) if number % 2 else (bare, scans):
+                start = time.perf_counter()
+                loop(block)
+                spent[loop] += time.perf_counter() - start
         if len(printer.labels) - before != len(order_ids) - 1:
             raise RuntimeError("the printer did not receive every label")
     finally:
         agent.close()
         client.close()
-    return (len(order_ids) - 1) / elapsed
-
-
-def bare_round(url: str, key: str, order_ids: list[str]) -> float:
-    """The same GETs per second with httpx alone."""
-    headers = {"Authorization": f"Bearer {key}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=30) as http:
-        http.get(f"/v1/labels/amazon/{order_ids[0]}", params={"format": "zpl", "dpi": "203"})
-        start = time.perf_counter()
-        for order_id in order_ids[1:]:
-            response = http.get(
-                f"/v1/labels/amazon/{order_id}",
-                params={"format": "zpl", "dpi": "203"},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            if response.status_code != 200 or not response.content.startswith(b"^XA"):
-                raise RuntimeError(f"bare request failed: HTTP {response.status_code}")
-        elapsed = time.perf_counter() - start
-    return (len(order_ids) - 1) / elapsed
+        http.close()
+    n = len(order_ids) - 1
+    return n / spent[scans], n / spent[bare]
 
 
 def warm_up(url: str, key: str, order_ids: list[str]) -> None:
@@ -131,13 +140,7 @@ def main() -> None:
         ratios: list[float] = []
         best = 0.0
         for round_no in range(args.rounds):
-            # Alternating which loop goes first, so a neighbour's burst on the shared machine favours neither.
-            if round_no % 2:
-                agent = agent_round(server.url, key, order_ids, printer)
-                bare = bare_round(server.url, key, order_ids)
-            else:
-                bare = bare_round(server.url, key, order_ids)
-                agent = agent_round(server.url, key, order_ids, printer)
+            agent, bare = measure_round(server.url, key, order_ids, printer)
             printer.labels.clear()
             ratios.append(agent / bare)
             best = max(best, agent)

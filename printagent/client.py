@@ -29,8 +29,9 @@ MEDIA_TYPES = {"zpl": "application/zpl", "pdf": "application/pdf", "png": "image
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 #: Refusal codes that say the station itself is misconfigured: no further scan can succeed.
 STATION_REFUSALS = frozenset({"invalid-api-key", "insufficient-scope", "forbidden"})
-#: Longest wait for one ``Retry-After``; a longer one is treated as the vault being unavailable.
-MAX_RETRY_AFTER = 30.0
+#: Longest wait for one ``Retry-After``: a packer waits at the bench, so a longer one (the key service's 30 s)
+#: ends the job as unavailable at once, to be scanned again, rather than holding the station for minutes.
+MAX_RETRY_AFTER = 5.0
 
 
 class VaultUnavailable(Exception):

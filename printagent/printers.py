@@ -13,7 +13,7 @@ import contextlib
 import shutil
 import socket
 import subprocess
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from printagent.hoststatus import MAX_ANSWER_BYTES, HostStatus, HostStatusError, answer_complete, parse_status
 
@@ -27,6 +27,7 @@ class PrinterFailed(Exception):
     """The printer could not be reached or lost the job; the message names the printer, never the label."""
 
 
+@runtime_checkable
 class Printer(Protocol):
     """A printer the agent sends labels to."""
 

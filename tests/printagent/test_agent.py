@@ -363,3 +363,35 @@ def test_the_wave_endpoint_takes_json_from_this_machine_only(world: World, zebra
     assert form.status_code == 415  # what a web page's form can send cross-origin
     assert rebound.status_code == 403 and shift.status_code == 403  # a website's name pointed at 127.0.0.1
     assert sum(station.counts.values()) == 0 and out.getvalue() == ""
+
+
+def test_gateway_errors_and_rate_limits_are_retried_with_the_same_key(
+    make_app: Any, shared_db: Database, world: World, zebra: FakeZebra, out: io.StringIO
+) -> None:
+    from tests.support.printing import answering_first
+
+    answers = [(502, {}), (503, {"Retry-After": "0"}), (429, {"Retry-After": "1"}), (504, {})]
+    with served(answering_first(make_app(shared_db.app_url, **UNLIMITED), answers)) as url:
+        assert agent(url, world, zebra, out).scan(world.order_ids[0]) == Outcome.PRINTED
+    assert lines(out) == [f"PRINTED amazon:{world.order_ids[0]} on zebra-1"]
+    assert issued(world) == [1, 0, 0, 0]
+
+
+def test_a_long_retry_after_ends_the_job_at_once_to_be_scanned_again(
+    make_app: Any, shared_db: Database, world: World, zebra: FakeZebra, out: io.StringIO
+) -> None:
+    import time
+
+    from tests.support.printing import answering_first
+
+    with served(answering_first(make_app(shared_db.app_url, **UNLIMITED), [(503, {"Retry-After": "30"})])) as url:
+        station = agent(url, world, zebra, out)
+        started = time.monotonic()
+        assert station.scan(world.order_ids[0]) == Outcome.UNAVAILABLE
+        assert time.monotonic() - started < 5
+        assert station.scan(world.order_ids[0]) == Outcome.PRINTED
+    assert lines(out)[0] == (
+        f"UNAVAILABLE amazon:{world.order_ids[0]} not printed: the vault did not answer after 6 attempts: "
+        "HTTP 503 (http-503); scan it again"
+    )
+    assert issued(world) == [1, 0, 0, 0]

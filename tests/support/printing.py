@@ -50,6 +50,27 @@ def served(app: Any, *, tls: tuple[Path, Path] | None = None) -> Iterator[str]:
         thread.join(timeout=5)
 
 
+def answering_first(app: Any, answers: list[tuple[int, dict[str, str]]]) -> Any:
+    """``app`` behind a gateway whose first requests get ``answers`` (status, headers) instead of the app: a
+    proxy's 502, a 503 or a 429 with ``Retry-After``, without the app seeing the request."""
+    from werkzeug.wrappers import Response
+
+    pending = list(answers)
+    lock = threading.Lock()
+
+    def gateway(environ: Any, start_response: Any) -> Any:
+        with lock:
+            answer = pending.pop(0) if pending else None
+        if answer is None:
+            return app(environ, start_response)
+        status, headers = answer
+        return Response("<html>gateway</html>", status=status, headers=headers, mimetype="text/html")(
+            environ, start_response
+        )
+
+    return gateway
+
+
 # -- network faults -----------------------------------------------------------------------------------------
 
 

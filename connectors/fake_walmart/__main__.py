@@ -19,9 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=200, help="orders to generate for the default seller")
     parser.add_argument("--speedup", type=float, default=1.0, help="multiply every API's refill rate by this")
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated orders")
+    parser.add_argument(
+        "--orders-per-minute",
+        type=int,
+        default=None,
+        help="All orders' limit instead of Walmart's documented 5000 requests a minute",
+    )
     args = parser.parse_args(argv)
 
-    fake = FakeWalmart(speedup=args.speedup, seed=args.seed, host=args.host, port=args.port)
+    limits = {"getAllOrders": args.orders_per_minute} if args.orders_per_minute else None
+    fake = FakeWalmart(speedup=args.speedup, seed=args.seed, host=args.host, port=args.port, rate_limits=limits)
     if args.orders:
         fake.generate_orders(args.orders)
     fake.start()
@@ -32,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seller id      {seller.seller_id}")
     print(f"client id      {seller.client_id}")
     print(f"client secret  {seller.client_secret}")
-    print(f"orders         {len(fake.orders())}, speedup {args.speedup:g}")
+    rate, burst = fake.rate_limit("getAllOrders")
+    print(f"orders         {len(fake.orders())}, speedup {args.speedup:g}, All orders {burst}/min ({rate:g}/s)")
     print("Ctrl-C to stop.", flush=True)
 
     done = threading.Event()

@@ -17,6 +17,8 @@ LINE_STATUSES = ("Created", "Acknowledged", "Shipped", "Delivered", "Cancelled")
 #: How a line moves on when the fake changes an order.
 NEXT_STATUS = {"Created": "Acknowledged", "Acknowledged": "Shipped", "Shipped": "Delivered"}
 METHOD_CODES = ("Standard", "Express", "OneDay", "Value")
+#: How long before "now" a generated order last changed, at the latest.
+HISTORY_GAP = timedelta(minutes=5)
 
 
 def utc(t: datetime) -> datetime:
@@ -186,16 +188,20 @@ class OrderFactory:
         now: datetime,
         statuses: Sequence[str] | None = None,
     ) -> list[FakeOrder]:
-        """``n`` orders placed between ``start`` and ``now``; each of ``statuses`` at least once if ``n`` allows."""
+        """``n`` orders placed from ``start`` to ``HISTORY_GAP`` before ``now``; each of ``statuses`` at least once
+        if ``n`` allows."""
         rng = self._rng
         wanted = list(statuses or LINE_STATUSES)
         plan = [wanted[i % len(wanted)] for i in range(n)]
         rng.shuffle(plan)
         orders = []
-        span = max(1.0, (now - start).total_seconds())
+        # Generated orders are history: placed and last changed at least HISTORY_GAP before now, so a
+        # connector that (rightly) leaves the last seconds for its next window sees them all at once.
+        latest = now - HISTORY_GAP
+        span = max(1.0, (latest - start).total_seconds())
         for status in plan:
             placed = (start + timedelta(seconds=rng.uniform(0, span))).replace(microsecond=0)
-            changed = min(now, placed + timedelta(hours=rng.uniform(0, 48))).replace(microsecond=0)
+            changed = min(latest, placed + timedelta(hours=rng.uniform(0, 48))).replace(microsecond=0)
             method = rng.choice(METHOD_CODES)
             orders.append(
                 FakeOrder(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 ORDERS_PATH = "/v3/orders"
 #: Walmart: "The number of orders to be returned. Cannot be larger than 200."
 MAX_PAGE_SIZE = 200
+#: One fetched page: the window's order count, the page's orders, the next page's cursor.
+_Fetched = tuple[int, list[tuple[OrderFacts, LabelRecord | None]], str | None]
 #: Times one window is paged again because orders changed under it, before the sync gives up for now.
 MAX_RESTARTS = 3
 
@@ -59,6 +62,7 @@ class WalmartConnector:
         initial_lookback: timedelta = timedelta(days=30),
         settle_margin: timedelta = timedelta(seconds=5),
         clock: Callable[[], datetime] | None = None,
+        prefetch: bool = True,
     ) -> None:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConnectorError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
@@ -69,6 +73,7 @@ class WalmartConnector:
         self.overlap = overlap
         self.initial_lookback = initial_lookback
         self.settle_margin = settle_margin
+        self.prefetch = prefetch
         self._clock = clock or (lambda: datetime.now(UTC))
 
     # -- Connector --------------------------------------------------------------------------------------
@@ -109,42 +114,51 @@ class WalmartConnector:
             yield OrderPage(orders=(), cursor=cursor, last=True)
             return
         expected, next_cursor = _split_token(cursor.page_token)
-        restarts = 0
-        served = 0
-        while True:
-            try:
-                total, orders, following = self._fetch(after, before, next_cursor)
-            except RequestRefused as refused:
-                # A cursor Walmart no longer takes (a resumed one, say): page the window again, once.
-                if next_cursor is None or refused.status != 400 or restarts:
-                    raise
-                log.info("cursor refused (%s); paging the window again", refused.code)
-                restarts, expected, next_cursor, served = restarts + 1, None, None, 0
-                continue
-            if expected is not None and total != expected:
-                restarts += 1
-                if restarts > MAX_RESTARTS:
-                    raise MarketplaceUnavailable("orders keep changing while their window is paged; sync later")
-                log.info("the window's order count moved (%d -> %d); paging it again", expected, total)
-                expected, next_cursor, served = None, None, 0
-                continue
-            expected = total
-            served += len(orders)
-            if following is not None:
-                page_cursor = SyncCursor(
-                    updated_after=cursor.updated_after, window_end=before, page_token=f"{total}|{following}"
-                )
-                progress = min(1.0, served / total) if total else 1.0
-            else:
-                page_cursor, progress = SyncCursor(updated_after=before), 1.0
-            yield OrderPage(orders=orders, cursor=page_cursor, last=following is None, progress=progress)
-            if following is None:
-                return
-            next_cursor = following
+        restarts = served = 0
+        # The next page is fetched while the caller stores this one, so a sync takes as long as the slower of
+        # the two, not their sum. Only a stored page's cursor is ever handed out: a crash drops the prefetch.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walmart-prefetch") if self.prefetch else None
+        ahead: Future[_Fetched] | None = None
+        try:
+            while True:
+                try:
+                    total, orders, following = ahead.result() if ahead else self._fetch(after, before, next_cursor)
+                except RequestRefused as refused:
+                    # A cursor Walmart no longer takes (a resumed one, say): page the window again, once.
+                    if next_cursor is None or refused.status != 400 or restarts:
+                        raise
+                    log.info("cursor refused (%s); paging the window again", refused.code)
+                    restarts, expected, next_cursor, served, ahead = restarts + 1, None, None, 0, None
+                    continue
+                ahead = None
+                if expected is not None and total != expected:
+                    restarts += 1
+                    if restarts > MAX_RESTARTS:
+                        raise MarketplaceUnavailable("orders keep changing while their window is paged; sync later")
+                    log.info("the window's order count moved (%d -> %d); paging it again", expected, total)
+                    expected, next_cursor, served = None, None, 0
+                    continue
+                expected = total
+                served += len(orders)
+                if following is not None:
+                    if pool is not None:
+                        ahead = pool.submit(self._fetch, after, before, following)
+                    page_cursor = SyncCursor(
+                        updated_after=cursor.updated_after, window_end=before, page_token=f"{total}|{following}"
+                    )
+                    progress = min(1.0, served / total) if total else 1.0
+                else:
+                    page_cursor, progress = SyncCursor(updated_after=before), 1.0
+                yield OrderPage(orders=orders, cursor=page_cursor, last=following is None, progress=progress)
+                if following is None:
+                    return
+                next_cursor = following
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
-    def _fetch(
-        self, after: datetime, before: datetime, next_cursor: str | None
-    ) -> tuple[int, list[tuple[OrderFacts, LabelRecord | None]], str | None]:
+    def _fetch(self, after: datetime, before: datetime, next_cursor: str | None) -> _Fetched:
+        """One page: the window's order count, its orders mapped, and the cursor of the next page (or None)."""
         if next_cursor is None:
             params = {
                 "lastModifiedStartDate": iso(after),

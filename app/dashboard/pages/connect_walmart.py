@@ -1,9 +1,12 @@
 """Connect a Walmart Marketplace (US) account: the API key, checked once, through the connector's audited
-connect, the same as `flask accounts add walmart`."""
+connect, the same as `flask accounts add walmart`.
+
+The form is the accounts page's Walmart section (``dashboard/connect_walmart.html``, listed in
+``accounts.CONNECT_SECTIONS``); a refused connect answers with that section on a page of its own, its
+error beside it and the secret never put back.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -18,7 +21,6 @@ from app.dashboard.templating import domain_message
 from app.services import db_session, services
 from connectors.walmart import WalmartCredentials
 from connectors.walmart.accounts import connect_walmart_account
-from connectors.walmart.endpoints import API_HOST, TOKEN_PATH
 from vault.errors import AccountSetupError
 
 #: The connect's refusals that differ from Amazon's, by how they start (the rest: domain_message).
@@ -45,13 +47,13 @@ def _message(exc: AccountSetupError) -> str:
 
 
 def _page(error: str | None, form: MultiDict[str, str]) -> str:
-    """The form. The endpoint fields are offered only where the operator allows overrides."""
-    context: dict[str, Any] = {
-        "endpoint_fields": bool(services().settings.endpoint_overrides),
-        "api_host": API_HOST,
-        "token_url": API_HOST + TOKEN_PATH,
-    }
-    return render_template("dashboard/connect_walmart.html", form=form, error=error, **context)
+    """The section on its own page. The endpoint fields are offered only where the operator allows overrides."""
+    return render_template(
+        "dashboard/connect_walmart_page.html",
+        walmart_form=form,
+        walmart_error=error,
+        endpoint_fields=bool(services().settings.endpoint_overrides),
+    )
 
 
 @bp.get("/accounts/connect/walmart")

@@ -59,8 +59,9 @@ def test_a_tenant_cannot_point_a_walmart_account_elsewhere(
     make_app: Any, shared_db: Database, clock: Clock, fake: FakeWalmart
 ) -> None:
     seller, client = _owner(make_app, shared_db, clock)  # the operator allows no overrides
-    page = client.get(PAGE).get_data(as_text=True)
-    assert "Connect a Walmart account" in page and 'name="api_endpoint"' not in page
+    page = client.get("/accounts").get_data(as_text=True)  # the accounts page has a Walmart section
+    assert 'data-testid="connect-walmart"' in page and "Connect an Amazon account" in page
+    assert 'name="api_endpoint"' not in page and 'name="api_endpoint"' not in client.get(PAGE).get_data(as_text=True)
     resp = post(client, PAGE, _form(fake))  # the field, forged into the form
     assert resp.status_code == 400 and "That endpoint is not allowed: use Walmart" in resp.get_data(as_text=True)
     assert sum(fake.calls.values()) == 0 and _account(seller) is None

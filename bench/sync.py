@@ -37,6 +37,7 @@ from vault.tenants import create_tenant
 RUNNERS: dict[str, str] = {
     "amazon": "bench.sync_amazon",
     "tiktok": "bench.sync_tiktok",
+    "walmart": "bench.sync_walmart",
 }
 
 

@@ -18,12 +18,13 @@ from connectors.amazon.platform import PLATFORM as AMAZON
 from connectors.interfaces import Connector, ConnectorError
 from connectors.platform import Platform
 from connectors.tiktok.platform import PLATFORM as TIKTOK
+from connectors.walmart.platform import PLATFORM as WALMART
 from vault.keys import KeyManager
 from vault.models import MarketplaceAccount
 from vault.retention import RetentionRule
 
 #: Every registered platform by code, in the order the CLI and the dashboard list them.
-PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.code: p for p in (AMAZON, TIKTOK)})
+PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.code: p for p in (AMAZON, TIKTOK, WALMART)})
 
 
 class UnknownMarketplace(ConnectorError):

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cli.accounts_tiktok import accounts_add_tiktok
+from app.cli.accounts_walmart import accounts_add_walmart
 from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, live_accounts, tenant_by_slug
 from app.services import services
@@ -135,6 +136,7 @@ def accounts_add_amazon(
 
 
 accounts_add.add_command(accounts_add_tiktok)
+accounts_add.add_command(accounts_add_walmart)
 
 
 @accounts_cli.command("list")

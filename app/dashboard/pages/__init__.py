@@ -1,10 +1,10 @@
 """The dashboard's pages, one module per area, all on the dashboard blueprint (endpoints ``dashboard.<view>``).
 
-overview, accounts (marketplace accounts), orders (masked, and the label preview), clients (warehouse
-clients of the label API), audit (the audit log), retention (and legal holds), rights (people's rights
-requests), users (and the dashboard allowlist), profile, settings (the organisation's return address and
-time zone), shipping (the daily print run), connect_tiktok (a TikTok Shop seller's connect form); what
-they share is in ``shared``. Sign-in, enrolment and invitations are in app/dashboard/auth.py.
+overview, accounts (marketplace accounts), connect_tiktok and connect_walmart (each platform's connect page),
+orders (masked, and the label preview), clients (warehouse clients of the label API), audit (the audit log),
+retention (and legal holds), rights (people's rights requests), users (and the dashboard allowlist), profile,
+settings (the organisation's return address and time zone), shipping (the daily print run); what they share is
+in ``shared``. Sign-in, enrolment and invitations are in app/dashboard/auth.py.
 """
 
 from app.dashboard.pages import (  # noqa: F401  (importing a module registers its views on the blueprint)
@@ -12,6 +12,7 @@ from app.dashboard.pages import (  # noqa: F401  (importing a module registers i
     audit,
     clients,
     connect_tiktok,
+    connect_walmart,
     orders,
     overview,
     profile,

@@ -28,7 +28,7 @@ from vault.marketplace_accounts import remove_account as remove_marketplace_acco
 from vault.models import MarketplaceAccount
 
 #: The accounts page's connect sections, one template per platform, in the order they are shown.
-CONNECT_SECTIONS: list[str] = ["dashboard/connect_amazon.html"]
+CONNECT_SECTIONS: list[str] = ["dashboard/connect_amazon.html", "dashboard/connect_walmart.html"]
 
 
 def _page(error: str | None, form: MultiDict[str, str]) -> str:

@@ -272,7 +272,7 @@ class OrderFactory:
         rng.shuffle(plan)
         end = max(now - timedelta(minutes=10), start + timedelta(seconds=1))
         span = (end - start).total_seconds()
-        orders = []
+        orders: list[FakeOrder] = []
         for i in range(n):
             self.made += 1
             country = countries[i % len(countries)]

@@ -90,12 +90,14 @@ def validator(operation: str, status: int) -> Draft4Validator:
 
 
 def response_codes(operation: str) -> frozenset[int]:
-    """The statuses the document lists for ``operation`` (429 too: eBay answers an exhausted quota with it)."""
+    """The statuses the document lists for ``operation``, plus those every eBay REST call can answer (eBay's
+    "HTTP status codes" page): 401 for a bad or expired token, 403 for a missing scope, 429 for a spent
+    quota, 503 when the service is down."""
     if operation == TOKEN_OPERATION:
         return frozenset({200, 400, 401, 429, 500, 503})
     path = "/order" if operation == "getOrders" else "/order/{orderId}"
     listed = {int(code) for code in load_spec()["paths"][path]["get"]["responses"]}
-    return frozenset(listed | {401, 429, 503})
+    return frozenset(listed | {401, 403, 429, 503})
 
 
 def schema_errors(operation: str, status: int, body: Any) -> list[str]:

@@ -44,11 +44,15 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         services,
     )
     from app.api import routes as api_routes
+    from connectors import registry
     from vault import retention
 
     observability.configure_logging(settings)
     app.json = bodies.BoundedJSONProvider(app)  # JSON nested deeper than bodies.MAX_JSON_DEPTH is malformed: 400
-    retention.configure(delivery_allowance_days=settings.retention_delivery_allowance_days)  # process-wide rules
+    # Process-wide: each registered marketplace platform's rule (connectors.registry).
+    retention.configure(
+        delivery_allowance_days=settings.retention_delivery_allowance_days, rules=registry.retention_rules()
+    )
     services.init_app(app, settings)
     security.init_app(app, settings)  # the browser session's cookie
     network = allowlist.NetworkPolicy.from_settings(settings)

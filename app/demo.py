@@ -25,11 +25,12 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from app.settings import ROOT
-from connectors.amazon import API_V2026, LwaCredentials, connector_for_account
+from connectors.amazon import API_V2026, LwaCredentials
 from connectors.amazon.accounts import connect_amazon_account
 from connectors.amazon.marketplaces import MARKETPLACES
 from connectors.amazon.marketplaces import label as marketplace_label
 from connectors.fake_amazon import FakeAmazon
+from connectors.registry import connector_for_account
 from connectors.sync import SyncProgress, sync_account
 from vault.audit import chain_for, verify_chain
 from vault.clients import create_client

@@ -27,8 +27,8 @@ from sqlalchemy import select
 
 from app.observability import TASKS
 from app.services import Services
-from connectors.amazon import connector_for_account
 from connectors.interfaces import ConnectorError
+from connectors.registry import connector_for_account
 from connectors.sync import SyncBusy, SyncSummary, sync_account
 from vault.epochs import EpochReport, run_key_epoch
 from vault.models import MarketplaceAccount, utcnow

@@ -94,8 +94,8 @@ def main(argv: list[str] | None = None) -> int:
                 region="na",
                 api_version=args.api_version,
                 marketplace_ids=seller["marketplace_ids"],
-                sp_api_endpoint=base,
-                lwa_endpoint=f"{base}/auth/o2/token",
+                api_endpoint=base,
+                token_endpoint=f"{base}/auth/o2/token",
             )
             session.add(account)
             session.flush()

@@ -27,6 +27,12 @@ class AuthRefused(ConnectorError):
     """
 
 
+class ConsentExpired(AuthRefused):
+    """The seller's grant to labelvault ran out or was withdrawn (eBay's refresh token after ~18 months, a
+    TikTok Shop authorisation revoked): nothing syncs until the seller consents again, which the dashboard
+    offers as a link. Not retried."""
+
+
 class ThrottledOut(ConnectorError):
     """The marketplace kept throttling (HTTP 429) through every retry; sync later."""
 
@@ -83,6 +89,9 @@ class ConnectorStats:
     retries: int = 0
     token_refreshes: int = 0
     per_operation: dict[str, int] = field(default_factory=dict)
+    #: Non-PII notice codes for the seller, e.g. ``"protected-data-redacted"`` (the platform withheld buyer
+    #: fields the app isn't approved for); the sync stores them with the account's last sync.
+    notices: tuple[str, ...] = ()
 
 
 @runtime_checkable

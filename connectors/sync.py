@@ -75,6 +75,8 @@ class SyncSummary:
     retries: int
     seconds: float
     cursor: datetime | None
+    #: The connector's notices for the seller (non-PII codes such as ``"protected-data-redacted"``).
+    notices: tuple[str, ...] = ()
 
     @property
     def orders_seen(self) -> int:
@@ -85,6 +87,7 @@ class SyncSummary:
         """The summary as stored in ``MarketplaceAccount.last_sync``."""
         data = asdict(self)
         data["cursor"] = self.cursor.isoformat() if self.cursor else None
+        data["notices"] = list(self.notices)
         return data
 
 
@@ -274,6 +277,7 @@ def _sync(
         retries=after.retries - before.retries,
         seconds=round(time.monotonic() - started, 3),
         cursor=cursor.updated_after,
+        notices=after.notices,
     )
     account.last_sync = {"ok": True, "finished_at": clock().isoformat(), **summary.as_json()}
     session.commit()

@@ -51,6 +51,21 @@ def seal_credentials(
     session.flush()
 
 
+def reseal_credentials(
+    session: Session, *, keys: KeyManager, account: MarketplaceAccount, secrets: Mapping[str, str]
+) -> None:
+    """Seal an account's credentials again after the platform rotated one (a refresh token that changes at
+    every renewal, as eBay's consent or TikTok Shop's do), in the caller's transaction.
+
+    Not audited: the seller connected the account and the platform renewed its grant; nothing about who may
+    reach what changed. The caller commits promptly, so a crash can't leave the vault with a token the
+    platform has already invalidated.
+    """
+    if account.credentials_envelope is None:
+        raise NotFound("account has no stored credentials")
+    seal_credentials(session, keys=keys, account=account, secrets=secrets)
+
+
 def unseal_credentials(session: Session, *, keys: KeyManager, account: MarketplaceAccount) -> dict[str, str]:
     """Open an account's sealed credentials."""
     if account.credentials_envelope is None:
@@ -103,6 +118,8 @@ class EndpointPolicy:
     token: frozenset[str] = frozenset()
     #: Origins the operator allows on top (:func:`parse_endpoint_overrides`); never a tenant's input.
     overrides: frozenset[str] = frozenset()
+    #: How errors name the API endpoint ("SP-API" for Amazon).
+    api_name: str = "API"
 
     def check(self, value: str | None, what: str, own: frozenset[str]) -> str | None:
         """An endpoint as stored: ``None`` for none, else an allowed URL without a trailing slash."""
@@ -133,8 +150,8 @@ def connect_account(
     marketplace_ids: Iterable[str],
     secrets: Mapping[str, str],
     sandbox: bool = False,
-    sp_api_endpoint: str | None = None,
-    lwa_endpoint: str | None = None,
+    api_endpoint: str | None = None,
+    token_endpoint: str | None = None,
     endpoints: EndpointPolicy | None = None,
     probe: Callable[[MarketplaceAccount, Mapping[str, str]], None] | None = None,
     actor: str,
@@ -159,8 +176,8 @@ def connect_account(
     if not secrets or not all(v.strip() for v in secrets.values()):
         raise AccountSetupError(f"every credential is needed: {', '.join(sorted(secrets)) or 'none given'}")
     policy = endpoints or EndpointPolicy()
-    sp_api = policy.check(sp_api_endpoint, "SP-API", policy.api)
-    lwa = policy.check(lwa_endpoint, "token", policy.token)
+    api = policy.check(api_endpoint, policy.api_name, policy.api)
+    token = policy.check(token_endpoint, "token", policy.token)
     taken = session.scalar(
         select(MarketplaceAccount.id).where(MarketplaceAccount.tenant_id == tenant_id, MarketplaceAccount.name == name)
     )
@@ -174,8 +191,8 @@ def connect_account(
         api_version=api_version,
         marketplace_ids=ids,
         sandbox=sandbox,
-        sp_api_endpoint=sp_api,
-        lwa_endpoint=lwa,
+        api_endpoint=api,
+        token_endpoint=token,
     )
     trimmed = {k: v.strip() for k, v in secrets.items()}
     if probe is not None:
@@ -194,7 +211,7 @@ def connect_account(
             "account_id": account.id,
             "marketplace": marketplace,
             "region": region,
-            "custom_endpoints": bool(sp_api or lwa),
+            "custom_endpoints": bool(api or token),
         },
         now=now,
     )

@@ -117,14 +117,17 @@ class MarketplaceAccount(Base):
 
     id: Mapped[IntPK]
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
-    marketplace: Mapped[Code]  # "amazon"
+    marketplace: Mapped[Code]  # a registered platform's code (connectors.registry): "amazon", "shopify", …
     name: Mapped[Name]
-    region: Mapped[Code]  # na | eu | fe
-    api_version: Mapped[Code]  # "2026-01-01" | "v0"
+    region: Mapped[Code]  # the platform's region (Amazon: na | eu | fe), or "global"
+    api_version: Mapped[Code]  # the platform API version synced ("2026-01-01", "v0", "2026-07", …)
+    # The platform's market or shop identifiers: Amazon marketplace ids, a Shopify shop domain, eBay's EBAY_US…
     marketplace_ids: Mapped[list[str]]
     sandbox: Mapped[bool] = mapped_column(default=False)
-    sp_api_endpoint: Mapped[str | None] = mapped_column(String(300))
-    lwa_endpoint: Mapped[str | None] = mapped_column(String(300))
+    # Where the platform's API and token service are, when not its own production hosts: only a sandbox,
+    # or an origin the operator allows (LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES), never a tenant's choice.
+    api_endpoint: Mapped[str | None] = mapped_column(String(300))
+    token_endpoint: Mapped[str | None] = mapped_column(String(300))
     credentials_envelope: Mapped[bytes | None]
     credentials_key_version: Mapped[int | None]
     sync_cursor: Mapped[datetime | None]
@@ -158,6 +161,9 @@ class Order(Base):
     delivered_at: Mapped[datetime | None]
     # The label's text as served couldn't be sealed or printed and was repaired (vault.records.repair_text).
     text_repaired: Mapped[bool] = mapped_column(default=False)
+    # Why a live order has no label record (vault.records.LABEL_WITHHELD): the platform redacted the buyer's
+    # fields, or ships the order itself. None: nothing was withheld.
+    label_withheld: Mapped[str | None] = mapped_column(String(20))
     retention_until: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
     labels_issued: Mapped[int] = mapped_column(default=0)

@@ -38,6 +38,7 @@ _FACT_FIELDS = (
     "latest_delivery_at",
     "delivered_at",
     "text_repaired",
+    "label_withheld",
 )
 
 

@@ -36,6 +36,12 @@ def repair_text(value: str) -> str:
     return _CONTROLS.sub("", _BREAKS.sub(" ", _SURROGATE.sub("\ufffd", value)))
 
 
+#: :attr:`OrderFacts.label_withheld`: the platform redacted the buyer fields the app is not approved for.
+WITHHELD_REDACTED = "redacted"
+#: :attr:`OrderFacts.label_withheld`: the platform ships the order itself; the seller never gets the address.
+WITHHELD_PLATFORM_SHIPPED = "platform-shipped"
+LABEL_WITHHELD = frozenset({WITHHELD_REDACTED, WITHHELD_PLATFORM_SHIPPED})
+
 #: Version of the label record's field set. Bound into each record's AAD; bump it when fields change.
 LABEL_SCHEMA_VERSION = 1
 
@@ -111,6 +117,10 @@ class OrderFacts:
     delivered_at: datetime | None = None
     #: The connector had to repair the label's text (:func:`repair_text`): the seller should check it.
     text_repaired: bool = False
+    #: Why a live order comes without a label record: :data:`WITHHELD_REDACTED` (the platform withheld the
+    #: protected buyer fields: stored as no address, never as an empty one) or :data:`WITHHELD_PLATFORM_SHIPPED`
+    #: (the platform ships it and never gives the seller the address). ``None``: nothing withheld.
+    label_withheld: str | None = None
 
 
 # A font stored on a Zebra printer, as ^A@ names it (drive:NAME.TTF), or a one-character ^CW alias.

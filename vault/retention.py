@@ -136,13 +136,18 @@ _platform_lock = threading.Lock()
 _platform_rules = RetentionRules()
 
 
-def configure(*, delivery_allowance_days: int) -> None:
-    """Set the process-wide platform rules from configuration (the app does this once at start)."""
+def configure(*, delivery_allowance_days: int, rules: Iterable[RetentionRule] | None = None) -> None:
+    """Set the process-wide platform rules from configuration (the app does this once at start).
+
+    ``rules``: one per marketplace platform (the app passes the registry's, connectors.registry); without
+    them, Amazon's rule alone, and every other marketplace gets the default (30 days after delivery).
+    """
     global _platform_rules
     if not 0 <= delivery_allowance_days <= 60:
         raise RetentionError("the delivery allowance must be between 0 and 60 days")
+    base = RetentionRules() if rules is None else RetentionRules(by_marketplace=tuple(rules))
     with _platform_lock:
-        _platform_rules = RetentionRules().with_delivery_allowance(delivery_allowance_days)
+        _platform_rules = base.with_delivery_allowance(delivery_allowance_days)
 
 
 def platform_rules() -> RetentionRules:

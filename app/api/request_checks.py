@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort, request
 from werkzeug.exceptions import NotAcceptable
 
+from connectors import registry
 from render import FORMATS, SIZES
 
 #: Response media type of each format, for content negotiation (the renderers report the same).
@@ -33,8 +34,13 @@ _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def well_formed(marketplace: str, order_id: str) -> bool:
-    """Whether a reference can name an order at all (anything else is a 404, audited without it)."""
-    return bool(_MARKETPLACE.fullmatch(marketplace) and _ORDER_ID.fullmatch(order_id))
+    """Whether a reference can name an order at all: a registered marketplace platform and an id of its
+    format (anything else is a 404, audited without it)."""
+    return bool(
+        _MARKETPLACE.fullmatch(marketplace)
+        and _ORDER_ID.fullmatch(order_id)
+        and registry.is_order_ref(marketplace, order_id)
+    )
 
 
 def negotiate_format(default: str = "json") -> tuple[str, dict[str, Any]]:

@@ -12,8 +12,8 @@ import click
 from app.cli.errors import CommandGroup
 from app.cli.support import live_accounts
 from app.services import services
-from connectors.amazon import connector_for_account
 from connectors.interfaces import ConnectorError
+from connectors.registry import connector_for_account
 from connectors.sync import SyncProgress, SyncSummary, sync_account
 from vault.errors import VaultError
 from vault.models import MarketplaceAccount

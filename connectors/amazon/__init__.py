@@ -71,16 +71,16 @@ def connector_for_account(
         raise ConnectorError(f"account {account.id} has been removed")
     policy = endpoint_policy(account.region, endpoint_overrides)
     try:
-        policy.check(account.sp_api_endpoint, "SP-API", policy.api)
-        policy.check(account.lwa_endpoint, "token", policy.token)
+        policy.check(account.api_endpoint, policy.api_name, policy.api)
+        policy.check(account.token_endpoint, "token", policy.token)
     except AccountSetupError as exc:
         raise ConnectorError(f"account {account.id}: {exc}") from None
     credentials = LwaCredentials.from_secrets(unseal_credentials(session, keys=keys, account=account))
     ends = endpoints_for(
         account.region,
         sandbox=account.sandbox,
-        sp_api_endpoint=account.sp_api_endpoint,
-        lwa_endpoint=account.lwa_endpoint,
+        sp_api_endpoint=account.api_endpoint,
+        lwa_endpoint=account.token_endpoint,
     )
     client = SpApiClient(
         credentials=credentials,

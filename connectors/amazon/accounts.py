@@ -49,8 +49,8 @@ def try_credentials(account: MarketplaceAccount, secrets: Mapping[str, str]) -> 
     ends = endpoints_for(
         account.region,
         sandbox=account.sandbox,
-        sp_api_endpoint=account.sp_api_endpoint,
-        lwa_endpoint=account.lwa_endpoint,
+        sp_api_endpoint=account.api_endpoint,
+        lwa_endpoint=account.token_endpoint,
     )
     client = SpApiClient(
         credentials=LwaCredentials.from_secrets(secrets),
@@ -112,8 +112,8 @@ def connect_amazon_account(
         marketplace_ids=_check_marketplace_ids(region, marketplace_ids),
         secrets=credentials.as_secrets(),
         sandbox=sandbox,
-        sp_api_endpoint=sp_api_endpoint,
-        lwa_endpoint=lwa_endpoint,
+        api_endpoint=sp_api_endpoint,
+        token_endpoint=lwa_endpoint,
         endpoints=endpoint_policy(region, endpoint_overrides),
         probe=try_credentials,
         actor=actor,

@@ -75,7 +75,9 @@ def endpoint_policy(region: str, overrides: Collection[str] = ()) -> EndpointPol
     """Where an account in ``region`` may point: its region's SP-API host or sandbox host and Amazon's LWA URL,
     or an origin in the operator's ``overrides``."""
     own = {hosts[region] for hosts in (REGIONS, SANDBOX_REGIONS) if region in hosts}
-    return EndpointPolicy(api=frozenset(own), token=frozenset({LWA_URL}), overrides=frozenset(overrides))
+    return EndpointPolicy(
+        api=frozenset(own), token=frozenset({LWA_URL}), overrides=frozenset(overrides), api_name="SP-API"
+    )
 
 
 def endpoints_for(

@@ -20,7 +20,7 @@ from vault.records import LabelRecord, OrderFacts, OrderStatus, repair_text
 
 MARKETPLACE = "amazon"
 
-_STATUS_V2026: dict[str, OrderStatus] = {
+STATUS_V2026: dict[str, OrderStatus] = {
     "PENDING_AVAILABILITY": OrderStatus.PENDING,
     "PENDING": OrderStatus.PENDING,
     "UNSHIPPED": OrderStatus.UNSHIPPED,
@@ -29,7 +29,7 @@ _STATUS_V2026: dict[str, OrderStatus] = {
     "CANCELLED": OrderStatus.CANCELLED,
     "UNFULFILLABLE": OrderStatus.UNFULFILLABLE,
 }
-_STATUS_V0: dict[str, OrderStatus] = {
+STATUS_V0: dict[str, OrderStatus] = {
     "PendingAvailability": OrderStatus.PENDING,
     "Pending": OrderStatus.PENDING,
     "Unshipped": OrderStatus.UNSHIPPED,
@@ -151,7 +151,7 @@ def from_v2026(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None
         raise BadResponse("order lacks orderId")
     fulfillment = _dict(order.get("fulfillment"))
     raw_status = _text(fulfillment.get("fulfillmentStatus"))
-    status = _STATUS_V2026.get(raw_status or "")
+    status = STATUS_V2026.get(raw_status or "")
     if status is None:
         raise BadResponse(f"order has an unknown fulfillmentStatus {raw_status!r}"[:120])
     last_updated = _required_time(order.get("lastUpdatedTime"), "lastUpdatedTime")
@@ -192,7 +192,7 @@ def from_v0(order: Mapping[str, Any]) -> tuple[OrderFacts, LabelRecord | None]:
     if order_id is None:
         raise BadResponse("order lacks AmazonOrderId")
     raw_status = _text(order.get("OrderStatus"))
-    status = _STATUS_V0.get(raw_status or "")
+    status = STATUS_V0.get(raw_status or "")
     if status is None:
         raise BadResponse(f"order has an unknown OrderStatus {raw_status!r}"[:120])
     channel = _text(order.get("FulfillmentChannel"))

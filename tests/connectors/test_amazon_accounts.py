@@ -49,7 +49,7 @@ def test_an_amazon_account_is_connected_after_one_lwa_exchange(
 ) -> None:
     account = _connect(session, keys, tenant, fake, region="fe", api_version="v0", marketplace_ids=["A1VC38T7YXB528"])
     assert (account.marketplace, account.region, account.api_version) == ("amazon", "fe", "v0")
-    assert account.sp_api_endpoint == fake.base_url and account.lwa_endpoint == fake.lwa_url
+    assert account.api_endpoint == fake.base_url and account.token_endpoint == fake.lwa_url
     assert LwaCredentials.from_secrets(unseal_credentials(session, keys=keys, account=account)) == _credentials(fake)
     assert fake.calls[LWA] == 1  # the credentials were tried once, and only the token endpoint was called
     assert sum(fake.calls.values()) == 1
@@ -122,7 +122,7 @@ def test_the_regions_own_hosts_need_no_override(
 ) -> None:
     for n, host in enumerate((REGIONS["na"] + "/", SANDBOX_REGIONS["na"])):
         account = _connect(session, keys, tenant, fake, name=f"US {n}", sp_api_endpoint=host)
-        assert account.sp_api_endpoint == host.rstrip("/")
+        assert account.api_endpoint == host.rstrip("/")
 
 
 @pytest.mark.parametrize(
@@ -167,7 +167,7 @@ def test_a_stored_endpoint_no_longer_allowed_sends_the_credentials_nowhere(
     assert "SP-API endpoint is not allowed" in str(refused.value) and CREDENTIALS.client_secret not in str(
         refused.value
     )
-    account.sp_api_endpoint, account.lwa_endpoint = REGIONS["na"], "https://attacker.example/token"  # as stored once
+    account.api_endpoint, account.token_endpoint = REGIONS["na"], "https://attacker.example/token"  # as stored once
     with pytest.raises(ConnectorError, match="token endpoint is not allowed"):
         connector_for_account(session, keys=keys, account=account, endpoint_overrides={fake.base_url})
     assert fake.calls[LWA] == exchanges

@@ -56,8 +56,8 @@ def add_amazon_account(
         region="na",
         api_version=api_version,
         marketplace_ids=list(s.marketplace_ids),
-        sp_api_endpoint=fake.base_url,
-        lwa_endpoint=fake.lwa_url,
+        api_endpoint=fake.base_url,
+        token_endpoint=fake.lwa_url,
     )
     session.add(account)
     session.flush()

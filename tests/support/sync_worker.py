@@ -43,7 +43,7 @@ def main() -> None:
             page_size=50,
             # The test's operator allows the fake the account points at.
             endpoint_overrides={
-                endpoint_origin(url) or "" for url in (account.sp_api_endpoint, account.lwa_endpoint) if url
+                endpoint_origin(url) or "" for url in (account.api_endpoint, account.token_endpoint) if url
             },
         )
     print("ready", flush=True)  # imports done, database reached: the test's kill timer starts now

@@ -52,11 +52,11 @@ def test_connecting_seals_the_credentials_and_audits_the_account_not_its_secrets
 ) -> None:
     account = _connect(
         session, keys, tenant, secrets={**SECRETS, "client_secret": "  s3cr3t-Value "},
-        sp_api_endpoint="http://127.0.0.1:8123/", marketplace_ids=["A1VC38T7YXB528", " A1VC38T7YXB528"],
+        api_endpoint="http://127.0.0.1:8123/", marketplace_ids=["A1VC38T7YXB528", " A1VC38T7YXB528"],
         endpoints=EndpointPolicy(overrides=frozenset({"http://127.0.0.1:8123"})),
     )  # fmt: skip
     assert account.id is not None and account.tenant_id == tenant.id and account.removed_at is None
-    assert account.marketplace_ids == ["A1VC38T7YXB528"] and account.sp_api_endpoint == "http://127.0.0.1:8123"
+    assert account.marketplace_ids == ["A1VC38T7YXB528"] and account.api_endpoint == "http://127.0.0.1:8123"
     assert account.credentials_envelope is not None
     assert all(secret.encode() not in account.credentials_envelope for secret in SECRETS.values())
     assert unseal_credentials(session, keys=keys, account=account) == SECRETS  # stored trimmed
@@ -80,16 +80,16 @@ def test_connecting_seals_the_credentials_and_audits_the_account_not_its_secrets
         ({"marketplace_ids": [" "]}, "marketplace id"),
         ({"secrets": {**SECRETS, "refresh_token": " "}}, "every credential"),
         ({"secrets": {}}, "every credential"),
-        ({"sp_api_endpoint": "sellingpartnerapi-fe.amazon.com"}, "full URL"),
-        ({"lwa_endpoint": "ftp://api.amazon.com/auth/o2/token"}, "full URL"),
-        ({"sp_api_endpoint": "http://127.0.0.1:8123"}, "SP-API endpoint is not allowed"),  # no policy: none is
-        ({"lwa_endpoint": "http://10.0.0.7/token"}, "token endpoint is not allowed"),
+        ({"api_endpoint": "sellingpartnerapi-fe.amazon.com"}, "full URL"),
+        ({"token_endpoint": "ftp://api.amazon.com/auth/o2/token"}, "full URL"),
+        ({"api_endpoint": "http://127.0.0.1:8123"}, "API endpoint is not allowed"),  # no policy: none is
+        ({"token_endpoint": "http://10.0.0.7/token"}, "token endpoint is not allowed"),
         (
             {
-                "sp_api_endpoint": "http://127.0.0.1:8124",  # another port: another server
+                "api_endpoint": "http://127.0.0.1:8124",  # another port: another server
                 "endpoints": EndpointPolicy(overrides=frozenset({"http://127.0.0.1:8123"})),
             },
-            "SP-API endpoint is not allowed",
+            "API endpoint is not allowed",
         ),
     ],
 )
@@ -109,13 +109,13 @@ def test_the_probe_sees_the_checked_account_and_its_refusal_stores_nothing(
     seen: list[tuple[str | None, dict[str, str]]] = []
 
     def refuse(account: MarketplaceAccount, secrets: Any) -> None:
-        seen.append((account.sp_api_endpoint, dict(secrets)))
+        seen.append((account.api_endpoint, dict(secrets)))
         raise AccountSetupError("the credentials do not work")
 
     policy = EndpointPolicy(api=frozenset({"https://sp.example"}))
     with pytest.raises(AccountSetupError, match="do not work"):
         _connect(session, keys, tenant, secrets={**SECRETS, "client_id": f" {SECRETS['client_id']} "},
-                 sp_api_endpoint="https://sp.example/", endpoints=policy, probe=refuse)  # fmt: skip
+                 api_endpoint="https://sp.example/", endpoints=policy, probe=refuse)  # fmt: skip
     assert seen == [("https://sp.example", SECRETS)]  # once, after the checks, with what would be stored
     stored = session.scalar(select(func.count()).where(MarketplaceAccount.tenant_id == tenant.id))
     assert stored == 0 and _events(session, tenant, "account.connect") == []

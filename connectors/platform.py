@@ -1,0 +1,96 @@
+"""What labelvault knows of a marketplace platform, declared once per platform in ``connectors/<code>/platform.py``.
+
+A :class:`Platform` names everything the rest of the product needs to take a platform without a special
+case: the connector that syncs an account (the sync engine, worker and CLI call it through
+:func:`connectors.registry.connector_for_account`), the shape of the account's sealed credentials, the
+retention rule, how the platform's order states map to labelvault's, its rate-limit model, what its order
+ids look like (the label API answers any other id as a missing order) and how an account's markets read.
+Connecting an account stays the platform's own audited function (``connectors/<code>/accounts.py``): what a
+form must hold differs too much between an Amazon region, a Shopify shop and an eBay consent to share one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from connectors.interfaces import Connector
+from vault.keys import KeyManager
+from vault.models import MarketplaceAccount
+from vault.records import OrderStatus
+
+
+@dataclass(frozen=True, slots=True)
+class CredentialField:
+    """One value of an account's sealed credentials, as the CLI prompts for it and the dashboard asks."""
+
+    #: The key in the sealed secrets mapping.
+    name: str
+    #: The prompt or form label ("Admin API access token").
+    label: str
+    #: The environment variable the CLI reads before prompting (never a command-line flag: `ps` shows those).
+    env: str | None = None
+
+
+class ConnectorFactory(Protocol):
+    """Builds a :class:`~connectors.interfaces.Connector` for a stored account.
+
+    It unseals the account's credentials and checks the stored endpoints against the platform's own hosts
+    and the operator's ``endpoint_overrides`` before anything is sent (an account stored before a rule, or
+    whose override was withdrawn, is a :class:`~connectors.interfaces.ConnectorError`). ``speedup`` scales
+    the platform's documented limits and the retry backoff, for the fakes only; ``options`` are the
+    connector's own (page size, overlap, look-back).
+    """
+
+    def __call__(
+        self,
+        session: Session,
+        *,
+        keys: KeyManager,
+        account: MarketplaceAccount,
+        speedup: float = 1.0,
+        endpoint_overrides: Collection[str] = (),
+        clock: Callable[[], datetime] | None = None,
+        **options: Any,
+    ) -> Connector: ...
+
+
+def _listed_ids(account: MarketplaceAccount) -> str:
+    return ", ".join(account.marketplace_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """One marketplace platform labelvault syncs orders from (a registry entry)."""
+
+    #: Short name: ``Order.marketplace``, ``MarketplaceAccount.marketplace``, the label API's
+    #: ``/v1/labels/{code}/{order_id}`` and the CLI's ``accounts add {code}``.
+    code: str
+    #: The platform's name as people write it ("Amazon", "Shopify").
+    name: str
+    connector: ConnectorFactory
+    #: The values of an account's sealed credentials.
+    credentials: tuple[CredentialField, ...]
+    #: The platform's own order states, as its API spells them, and the labelvault state each becomes.
+    statuses: Mapping[str, OrderStatus]
+    #: What the platform's order ids look like; the label API answers any other id as a missing order.
+    order_id: re.Pattern[str]
+    #: An order id of the platform, for help texts ("503-1234567-1234567").
+    order_id_example: str
+    #: How the platform limits calls, in one line (the docs and the dashboard's account page show it).
+    rate_limits: str
+    #: Retention: an order's label data is kept at most this many days after delivery (a tenant may shorten it).
+    days_after_delivery: int = 30
+    #: How an account's markets read in the CLI and dashboard ("Amazon.co.jp, Amazon.com.au").
+    markets: Callable[[MarketplaceAccount], str] = _listed_ids
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9]{1,19}", self.code):
+            raise ValueError(f"a marketplace code is 2-20 lower-case letters and digits, not {self.code!r}")
+        if not self.order_id.fullmatch(self.order_id_example):
+            raise ValueError(f"{self.code}: the order id example does not match the order id pattern")

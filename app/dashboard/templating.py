@@ -33,6 +33,10 @@ SYNC_ERRORS = {
         "Amazon refused the account's credentials. Check the LWA client ID, client secret and refresh token, "
         "or authorise the app again in Seller Central."
     ),
+    "ConsentExpired": _l(
+        "The seller's grant on the marketplace ran out or was withdrawn. Nothing syncs until the seller consents "
+        "again from the account's page."
+    ),
     "ThrottledOut": _l("Amazon kept asking us to slow down. The next sync carries on where this one stopped."),
     "MarketplaceUnavailable": _l(
         "Amazon could not be reached or kept failing. The next sync carries on where this one stopped."
@@ -47,6 +51,7 @@ SYNC_ERRORS = {
 #: What each audit action records, by the code the chain stores (app/, vault/, connectors/ write them).
 AUDIT_ACTIONS = {
     "account.connect": _l("Marketplace account connected"),
+    "account.reconsent": _l("Marketplace account consented again"),
     "account.remove": _l("Marketplace account removed"),
     "backup.create": _l("Backup made"),
     "backup.restore": _l("Backup restored"),

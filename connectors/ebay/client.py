@@ -42,12 +42,15 @@ USER_AGENT = "labelvault/0.1 (Language=Python)"
 
 @dataclass(frozen=True, slots=True)
 class EbayCredentials:
-    """The app's keyset and RuName with one seller's refresh token (sealed at rest, never printed)."""
+    """The app's keyset and RuName with one seller's refresh token (sealed at rest, never printed).
+
+    ``refresh_token`` is None only before the seller's consent has been exchanged (:meth:`EbayClient.exchange_code`).
+    """
 
     client_id: str = field(repr=False)
     client_secret: str = field(repr=False)
     ru_name: str = field(repr=False)
-    refresh_token: str = field(repr=False)
+    refresh_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_secrets(cls, secrets: Mapping[str, str]) -> EbayCredentials:
@@ -58,7 +61,9 @@ class EbayCredentials:
             raise AuthRefused(f"stored credentials lack {exc.args[0]}") from None
 
     def as_secrets(self) -> dict[str, str]:
-        """The dict to seal."""
+        """The dict to seal (only once the seller's consent gave a refresh token)."""
+        if self.refresh_token is None:
+            raise AuthRefused("no refresh token to seal: the seller's consent was not exchanged")
         return {
             "client_id": self.client_id,
             "client_secret": self.client_secret,
@@ -189,6 +194,8 @@ class EbayClient:
         with self._lock:
             if self._access is not None and self._clock() < self._access[1]:
                 return self._access[0]
+            if self._credentials.refresh_token is None:
+                raise AuthRefused("no seller grant yet: the consent's code must be exchanged first")
             body = self._token_call(
                 "oauthRefresh",
                 {"grant_type": "refresh_token", "refresh_token": self._credentials.refresh_token},

@@ -208,7 +208,8 @@ class FakeEbay:
     """A fake eBay: OAuth consent and token endpoint, Sell Fulfillment getOrders/getOrder over real HTTP.
 
     ``speedup`` shortens every quota's day (limits stay as documented per window); ``daily_calls`` is the
-    app's Fulfillment API limit per window; ``clock`` is the marketplace's "now" (tokens, order dates).
+    app's Fulfillment API limit per window; ``clock`` is the marketplace's "now" (tokens, order dates);
+    ``accept_url`` is where the consent page sends the seller back (the RuName's accept URL).
     """
 
     DEFAULT_APP: ClassVar[App] = App(
@@ -226,6 +227,7 @@ class FakeEbay:
         host: str = "127.0.0.1",
         port: int = 0,
         daily_calls: int = FULFILLMENT_DAILY_CALLS,
+        accept_url: str | None = None,
     ) -> None:
         if speedup <= 0:
             raise ValueError("speedup must be positive")
@@ -241,7 +243,8 @@ class FakeEbay:
         self._thread: threading.Thread | None = None
         self._factory = OrderFactory(seed)
         self._mutation_rng = random.Random(seed + 1)  # noqa: S311 - test data, not secrets
-        self.app = self.DEFAULT_APP
+        # The URL eBay's developer portal holds for the app's RuName: where the consent redirects to.
+        self.app = dataclasses.replace(self.DEFAULT_APP, accept_url=accept_url) if accept_url else self.DEFAULT_APP
         self._sellers: dict[str, Seller] = {}
         self._orders: dict[str, FakeOrder] = {}
         self._access: dict[str, _Token] = {}

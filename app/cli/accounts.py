@@ -14,6 +14,7 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.cli.accounts_ebay import accounts_add_ebay, accounts_reconsent
 from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, live_accounts, tenant_by_slug
 from app.services import services
@@ -131,6 +132,10 @@ def accounts_add_amazon(
         where = f"{tenant_slug}/{account.name}"
         markets = ", ".join(label(m) for m in account.marketplace_ids)
         click.echo(f"account {account.id} ({where}) added: amazon {region}, Orders API {api_version}, {markets}")
+
+
+accounts_add.add_command(accounts_add_ebay)
+accounts_cli.add_command(accounts_reconsent)
 
 
 @accounts_cli.command("list")

@@ -60,7 +60,8 @@ class EbayApp:
             raise AccountSetupError(f"the eBay app needs its {', '.join(missing)}")
 
 
-def _check_marketplace_ids(marketplace_ids: Iterable[str]) -> list[str]:
+def check_marketplace_ids(marketplace_ids: Iterable[str]) -> list[str]:
+    """The ids, upper-cased, each one of eBay's; :class:`AccountSetupError` names the first that is not."""
     ids = [i.strip().upper() for i in marketplace_ids if i.strip()]
     for marketplace_id in ids:
         if marketplace_id not in MARKETPLACE_NAMES:
@@ -145,7 +146,7 @@ def connect_ebay_account(
     won't exchange, and everything ``connect_account`` refuses. The endpoints are checked before the code
     goes anywhere.
     """
-    ids = _check_marketplace_ids(marketplace_ids)
+    ids = check_marketplace_ids(marketplace_ids)
     policy = _policy(endpoint_overrides)
     if sandbox and not api_endpoint:
         api_endpoint = SANDBOX_API_HOST

@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from app.cli import COMMANDS
 from app.services import services
 from connectors.fake_amazon import FakeAmazon
+from connectors.fake_ebay import FakeEbay
 from tests.support.buyers import sample_label
 from tests.support.dashboard import Seller, show_tracebacks
 from tests.support.servers import Database
@@ -97,6 +98,8 @@ CLI_AUDITED = {
     "vault destroy-root": "key.destroy-root",
     "vault backup": "backup.create",
     "vault restore": "backup.restore",
+    "accounts add ebay": "account.connect",
+    "accounts reconsent": "account.reconsent",
     "accounts remove": "account.remove",
 }
 
@@ -122,10 +125,21 @@ def _count(app: Any, action: str) -> int:
         return int(s.scalar(select(func.count()).where(AuditEvent.action == action)) or 0)
 
 
+@pytest.fixture
+def fake_ebay() -> Iterator[FakeEbay]:
+    with FakeEbay(seed=2) as marketplace:
+        yield marketplace
+
+
 def test_every_state_changing_cli_command_appends_its_event(
-    make_app: Any, fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeAmazon
+    make_app: Any,
+    fresh_db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeAmazon,
+    fake_ebay: FakeEbay,
 ) -> None:
-    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=fake.base_url)
+    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=f"{fake.base_url},{fake_ebay.base_url}")
     svc = services(app)
     runner = app.test_cli_runner()
     monkeypatch.setenv("LABELVAULT_USER_PASSWORD", "correct horse battery staple")
@@ -136,6 +150,16 @@ def test_every_state_changing_cli_command_appends_its_event(
         ("REFRESH_TOKEN", seller.refresh_token),
     ):
         monkeypatch.setenv(f"LABELVAULT_AMAZON_{env}", value)
+    for env, value in (
+        ("CLIENT_ID", fake_ebay.app.client_id),
+        ("CLIENT_SECRET", fake_ebay.app.client_secret),
+        ("RU_NAME", fake_ebay.app.ru_name),
+    ):
+        monkeypatch.setenv(f"LABELVAULT_EBAY_{env}", value)
+
+    def ebay_consent() -> None:  # the seller agreed on eBay's page: the code its redirect carries
+        monkeypatch.setenv("LABELVAULT_EBAY_CONSENT_REDIRECT", fake_ebay.consent_code())
+
     kept, erased = (f"amazon:{sample_facts(i).external_order_id}" for i in (1, 2))
     state: dict[str, str] = {}
 
@@ -232,6 +256,20 @@ def test_every_state_changing_cli_command_appends_its_event(
         "vault destroy-root": (retire_root, lambda: [state["old_root"]]),
         "vault backup": (None, lambda: [str(backup)]),
         "vault restore": (None, lambda: [str(backup), "--yes"]),
+        "accounts add ebay": (
+            ebay_consent,
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "eBay",
+                "--marketplace-id",
+                "EBAY_US",
+                "--api-endpoint",
+                fake_ebay.base_url,
+            ],
+        ),
+        "accounts reconsent": (ebay_consent, lambda: ["eBay"]),
         "accounts remove": (None, lambda: ["US", "--yes"]),
     }
     assert list(scenario) == list(CLI_AUDITED)

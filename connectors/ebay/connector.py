@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,6 +66,7 @@ class EbayConnector:
         initial_lookback: timedelta = timedelta(days=30),
         settle_margin: timedelta = timedelta(seconds=30),
         clock: Callable[[], datetime] | None = None,
+        prefetch: bool = True,
     ) -> None:
         if not 1 <= page_size <= MAX_LIMIT:
             raise ConnectorError(f"page_size must be between 1 and {MAX_LIMIT}")
@@ -73,6 +75,7 @@ class EbayConnector:
         self.overlap = overlap
         self.initial_lookback = initial_lookback
         self.settle_margin = settle_margin
+        self.prefetch = prefetch
         self._clock = clock or (lambda: datetime.now(UTC))
 
     def stats(self) -> ConnectorStats:
@@ -111,34 +114,43 @@ class EbayConnector:
             return
         offset, expected = parse_page_token(cursor.page_token) if cursor.page_token else (0, None)
         restarted = False
-        while True:
-            try:
-                orders, total, has_next = self._fetch(after, before, offset)
-            except RequestRefused as refused:
-                # An offset past the end (the window shrank while we were away) is a 400: restart the
-                # window once in this run; the upserts absorb the repeats.
-                if offset == 0 or refused.status != 400 or restarted:
-                    raise
-                log.info("offset refused (%s); restarting the window", refused.error_id)
-                restarted, offset, expected = True, 0, None
-                continue
-            shrunk = expected - total if expected is not None and total < expected else 0
-            if shrunk:
-                log.info("the window lost %d orders while paging; stepping back", shrunk)
-            read_to = offset + len(orders)
-            next_offset = max(0, offset - shrunk) if shrunk else read_to
-            done = not shrunk and (not has_next or read_to >= total)
-            if done:
-                next_cursor, progress = SyncCursor(updated_after=before), 1.0
-            else:
-                next_cursor = SyncCursor(
-                    updated_after=cursor.updated_after, window_end=before, page_token=page_token(next_offset, total)
-                )
-                progress = min(1.0, read_to / total) if total else 1.0
-            yield OrderPage(orders=orders, cursor=next_cursor, last=done, progress=progress)
-            if done:
-                return
-            offset, expected = next_offset, total
+        # The next page is fetched (waiting for its share of the quota) while the caller stores this one: a
+        # sync then takes as long as the slower of the two, not their sum. Only a stored page's cursor is
+        # ever handed out, so a crash just drops the prefetched page.
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ebay-prefetch") if self.prefetch else None
+        try:
+            ahead = pool.submit(self._fetch, after, before, offset) if pool else None
+            while True:
+                try:
+                    orders, total, has_next = ahead.result() if ahead else self._fetch(after, before, offset)
+                except RequestRefused as refused:
+                    # An offset past the end (the window shrank while we were away) is a 400: restart the
+                    # window once in this run; the upserts absorb the repeats.
+                    if offset == 0 or refused.status != 400 or restarted:
+                        raise
+                    log.info("offset refused (%s); restarting the window", refused.error_id)
+                    restarted, offset, expected, ahead = True, 0, None, None
+                    continue
+                shrunk = expected - total if expected is not None and total < expected else 0
+                if shrunk:
+                    log.info("the window lost %d orders while paging; stepping back", shrunk)
+                read_to = offset + len(orders)
+                next_offset = max(0, offset - shrunk) if shrunk else read_to
+                done = not shrunk and (not has_next or read_to >= total)
+                ahead = pool.submit(self._fetch, after, before, next_offset) if pool and not done else None
+                if done:
+                    next_cursor, progress = SyncCursor(updated_after=before), 1.0
+                else:
+                    token = page_token(next_offset, total)
+                    next_cursor = SyncCursor(updated_after=cursor.updated_after, window_end=before, page_token=token)
+                    progress = min(1.0, read_to / total) if total else 1.0
+                yield OrderPage(orders=orders, cursor=next_cursor, last=done, progress=progress)
+                if done:
+                    return
+                offset, expected = next_offset, total
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     def _fetch(
         self, after: datetime, before: datetime, offset: int

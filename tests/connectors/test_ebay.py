@@ -307,7 +307,8 @@ def test_a_shrinking_window_steps_the_offset_back_by_the_orders_it_lost(
 ) -> None:
     fake.generate_orders(120)
     account = add_ebay_account(session, keys, tenant, fake)
-    connector = make_ebay_connector(session, keys, account, fake, page_size=50)
+    # No prefetch: the orders must change between the two pages' requests.
+    connector = make_ebay_connector(session, keys, account, fake, page_size=50, prefetch=False)
     limiter: RateLimiter = connector.client.limiter
     assert limiter.speedup == SPEEDUP
     pages = connector.pull(SyncCursor())

@@ -1,6 +1,7 @@
 """Sync benchmark: 10,000 orders from the fake Amazon marketplace, against what its token buckets allow.
 
-``python -m bench.sync [--orders 10000] [--speedup 100] [--api-version 2026-01-01]``
+``python -m bench.sync [--orders 10000] [--speedup 100] [--api-version 2026-01-01]``; with ``--marketplace ebay``
+the eBay benchmark (``bench/sync_ebay.py``) runs instead.
 
 The fake runs in its own process with Amazon's documented usage plans multiplied by ``--speedup``; the
 connector runs with the same factor. The least the buckets allow is ``ceil(orders / 100)`` search calls plus
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench import sync_ebay
 from connectors.amazon import RetryPolicy, connector_for_account
 from connectors.amazon.client import LwaCredentials
 from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS
@@ -71,9 +73,19 @@ def start_fake(orders: int, speedup: float) -> tuple[subprocess.Popen[str], str]
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__)
     parser.add_argument("--orders", type=int, default=10_000)
-    parser.add_argument("--speedup", type=float, default=100.0)
+    parser.add_argument("--speedup", type=float, default=None, help="default: 100 (amazon), 50 (ebay)")
     parser.add_argument("--api-version", choices=[API_V2026, API_V0], default=API_V2026)
+    parser.add_argument("--marketplace", choices=["amazon", "ebay"], default="amazon")
+    parser.add_argument("--daily-calls", type=int, default=None, help="eBay: the quota a day (default 480)")
     args = parser.parse_args(argv)
+    if args.marketplace == "ebay":
+        result = sync_ebay.run(
+            args.orders, args.speedup or sync_ebay.SPEEDUP, args.daily_calls or sync_ebay.DAILY_CALLS
+        )
+        print(result.detail)
+        print(result.result_line())
+        return 0
+    args.speedup = args.speedup or 100.0
     operation = "searchOrders" if args.api_version == API_V2026 else "getOrders"
     plan = USAGE_PLANS[operation]
 

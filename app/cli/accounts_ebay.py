@@ -119,7 +119,14 @@ def accounts_add_ebay(
     app = _app()
     state = secrets.token_urlsafe(16)
     try:
-        url = consent_url(app, state=state, sandbox=sandbox, api_endpoint=api_endpoint, endpoint_overrides=overrides)
+        url = consent_url(
+            app.client_id,
+            app.ru_name,
+            state=state,
+            sandbox=sandbox,
+            api_endpoint=api_endpoint,
+            endpoint_overrides=overrides,
+        )
     except VaultError as exc:
         raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
     code = _consent_code(url, state)
@@ -164,7 +171,11 @@ def accounts_reconsent(account: str, tenant_slug: str | None) -> None:
         state = secrets.token_urlsafe(16)
         try:
             url = consent_url(
-                app, state=state, api_endpoint=target.api_endpoint, endpoint_overrides=svc.settings.endpoint_overrides
+                app.client_id,
+                app.ru_name,
+                state=state,
+                api_endpoint=target.api_endpoint,
+                endpoint_overrides=svc.settings.endpoint_overrides,
             )
             code = _consent_code(url, state)
             reconsent_ebay_account(

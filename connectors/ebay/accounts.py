@@ -74,22 +74,26 @@ def _policy(endpoint_overrides: Collection[str]) -> EndpointPolicy:
 
 
 def consent_url(
-    app: EbayApp,
+    client_id: str,
+    ru_name: str,
     *,
     state: str,
     sandbox: bool = False,
     api_endpoint: str | None = None,
     endpoint_overrides: Collection[str] = (),
 ) -> str:
-    """The page where the seller grants labelvault read access to its orders (eBay's ``/oauth2/authorize``),
-    carrying ``state`` back to the callback. ``api_endpoint`` (a fake, an allowed origin) serves its own."""
+    """The page where the seller grants the app (``client_id``, with its ``ru_name``) read access to its orders
+    (eBay's ``/oauth2/authorize``), carrying ``state`` back to the callback. Neither is a secret: the Cert ID
+    is needed only for the exchange. ``api_endpoint`` (a fake, an allowed origin) serves its own page."""
     if not state:
         raise AccountSetupError("a consent needs a state nonce")
+    if not client_id.strip() or not ru_name.strip():
+        raise AccountSetupError("a consent needs the app's App ID and RuName")
     policy = _policy(endpoint_overrides)
     api = policy.check(api_endpoint, policy.api_name, policy.api) or (SANDBOX_API_HOST if sandbox else API_HOST)
     query = {
-        "client_id": app.client_id,
-        "redirect_uri": app.ru_name,
+        "client_id": client_id.strip(),
+        "redirect_uri": ru_name.strip(),
         "response_type": "code",
         "scope": SCOPE,
         "state": state,

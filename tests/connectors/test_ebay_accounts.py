@@ -49,7 +49,13 @@ def _app(fake: FakeEbay) -> EbayApp:
 
 def _consent(fake: FakeEbay, state: str = "n0nce") -> str:
     """Follow the consent URL as the seller's browser does; the code eBay's redirect carries."""
-    url = consent_url(_app(fake), state=state, api_endpoint=fake.base_url, endpoint_overrides={fake.base_url})
+    url = consent_url(
+        fake.app.client_id,
+        fake.app.ru_name,
+        state=state,
+        api_endpoint=fake.base_url,
+        endpoint_overrides={fake.base_url},
+    )
     redirect = httpx.get(url)
     assert redirect.status_code == 302
     query = parse_qs(urlsplit(redirect.headers["Location"]).query)
@@ -77,8 +83,9 @@ def _actions(session: Session, tenant: Tenant) -> list[str]:
 
 def test_the_consent_url_is_ebay_s_authorize_page_with_the_app_the_runame_the_scope_and_the_state() -> None:
     app = EbayApp("labelvau-App-PRD-1", "PRD-secret", "labelvault-labelvau-App-abcd")
+    assert "PRD-secret" not in repr(app)
     for sandbox, host in ((False, "https://auth.ebay.com"), (True, "https://auth.sandbox.ebay.com")):
-        url = urlsplit(consent_url(app, state="s-1", sandbox=sandbox))
+        url = urlsplit(consent_url(app.client_id, app.ru_name, state="s-1", sandbox=sandbox))
         assert f"{url.scheme}://{url.netloc}{url.path}" == f"{host}/oauth2/authorize"
         assert parse_qs(url.query) == {
             "client_id": ["labelvau-App-PRD-1"],
@@ -88,9 +95,9 @@ def test_the_consent_url_is_ebay_s_authorize_page_with_the_app_the_runame_the_sc
             "state": ["s-1"],
         }
     with pytest.raises(AccountSetupError, match="not allowed"):
-        consent_url(app, state="s", api_endpoint="https://evil.example")
+        consent_url(app.client_id, app.ru_name, state="s", api_endpoint="https://evil.example")
     with pytest.raises(AccountSetupError, match="state"):
-        consent_url(app, state="")
+        consent_url(app.client_id, app.ru_name, state="")
     with pytest.raises(AccountSetupError, match="client_secret"):
         EbayApp("id", " ", "ru")
 

@@ -60,7 +60,7 @@ def connector_for_account(
     """An :class:`EbayConnector` for a stored account: its (re-checked) endpoints and unsealed credentials.
 
     ``speedup`` shortens eBay's day for the quotas and the retry backoff (fakes only); ``daily_calls`` is the
-    app's Fulfillment API quota (``LABELVAULT_EBAY_DAILY_CALLS``); ``options`` go to :class:`EbayConnector`.
+    app's Fulfillment API quota (this process's share of it); ``options`` go to :class:`EbayConnector`.
     """
     if account.marketplace != "ebay":
         raise ConnectorError(f"account {account.id} is not an eBay account")

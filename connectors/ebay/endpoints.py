@@ -27,8 +27,8 @@ REGION = "global"
 SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment.readonly"
 
 #: The application's daily call limit for the Fulfillment API (getOrders and getOrder share it), before
-#: eBay's Application Growth Check raises it; an operator with a higher limit sets
-#: ``LABELVAULT_EBAY_DAILY_CALLS``. docs/marketplaces/ebay.md says where the figure comes from.
+#: eBay's Application Growth Check raises it; an app with a higher limit passes its own (``daily_calls``
+#: of the connector factory). docs/marketplaces/ebay.md says where the figure comes from.
 FULFILLMENT_DAILY_CALLS = 100_000
 #: eBay's OAuth limits per application and day (developer.ebay.com, "OAuth rate limits").
 REFRESH_DAILY_CALLS = 50_000

@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.ebay import endpoints
 from connectors.ebay.connector import EbayConnector, page_token, parse_page_token
 from connectors.ebay.endpoints import daily_plan
 from connectors.ebay.mapping import STATUSES, from_order
 from connectors.fake_amazon import FakeClock
 from connectors.fake_ebay import FakeEbay
+from connectors.fake_ebay import marketplace as fake_ebay
 from connectors.fake_ebay.marketplace import render_order
 from connectors.interfaces import (
     AuthRefused,
@@ -321,3 +323,10 @@ def test_a_shrinking_window_steps_the_offset_back_by_the_orders_it_lost(
     second = next(pages)
     assert second.cursor.page_token == "47:117"
     assert second.cursor.window_end == first.cursor.window_end
+
+
+def test_the_connector_paces_on_the_quotas_the_fake_enforces() -> None:
+    limits = {"fulfillment": endpoints.FULFILLMENT_DAILY_CALLS, "refresh_token": endpoints.REFRESH_DAILY_CALLS}
+    limits["authorization_code"] = endpoints.CODE_DAILY_CALLS
+    enforced = {"fulfillment": fake_ebay.FULFILLMENT_DAILY_CALLS, **fake_ebay.TOKEN_DAILY_CALLS}
+    assert {k: enforced[k] for k in limits} == limits

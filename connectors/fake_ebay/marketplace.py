@@ -383,9 +383,9 @@ class FakeEbay:
             raise FakeEbayError(f"unknown order {order_id}") from None
 
     def _touch(self, order: FakeOrder) -> None:
-        order.last_modified = max(
-            order.last_modified, self.now().replace(microsecond=self.now().microsecond // 1000 * 1000)
-        )
+        """Bump ``lastModifiedDate`` to now (eBay's timestamps carry milliseconds)."""
+        now = self.now()
+        order.last_modified = max(order.last_modified, now.replace(microsecond=now.microsecond // 1000 * 1000))
 
     def update_order(self, order_id: str, *, fulfillment: str | None = None, cancel: str | None = None) -> None:
         """Change an order's ``orderFulfillmentStatus`` and/or ``cancelState`` and bump ``lastModifiedDate``."""

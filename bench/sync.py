@@ -38,6 +38,7 @@ RUNNERS: dict[str, str] = {
     "amazon": "bench.sync_amazon",
     "tiktok": "bench.sync_tiktok",
     "walmart": "bench.sync_walmart",
+    "ebay": "bench.sync_ebay",
 }
 
 

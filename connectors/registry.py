@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from connectors.amazon.platform import PLATFORM as AMAZON
+from connectors.ebay.platform import PLATFORM as EBAY
 from connectors.interfaces import Connector, ConnectorError
 from connectors.platform import Platform
 from connectors.tiktok.platform import PLATFORM as TIKTOK
@@ -24,7 +25,7 @@ from vault.models import MarketplaceAccount
 from vault.retention import RetentionRule
 
 #: Every registered platform by code, in the order the CLI and the dashboard list them.
-PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.code: p for p in (AMAZON, TIKTOK, WALMART)})
+PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.code: p for p in (AMAZON, EBAY, TIKTOK, WALMART)})
 
 
 class UnknownMarketplace(ConnectorError):

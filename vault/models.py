@@ -130,6 +130,9 @@ class MarketplaceAccount(Base):
     token_endpoint: Mapped[str | None] = mapped_column(String(300))
     credentials_envelope: Mapped[bytes | None]
     credentials_key_version: Mapped[int | None]
+    # When the seller's grant runs out (eBay's refresh token, ~18 months after consent): not a secret, shown
+    # on the dashboard with the re-consent link before it passes. None: the platform's grant doesn't expire.
+    grant_expires_at: Mapped[datetime | None]
     sync_cursor: Mapped[datetime | None]
     sync_interval_seconds: Mapped[int] = mapped_column(default=900)
     last_sync: Mapped[dict[str, Any] | None]

@@ -14,6 +14,7 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.cli.accounts_ebay import accounts_add_ebay, accounts_reconsent
 from app.cli.accounts_tiktok import accounts_add_tiktok
 from app.cli.accounts_walmart import accounts_add_walmart
 from app.cli.errors import CommandGroup
@@ -137,6 +138,8 @@ def accounts_add_amazon(
 
 accounts_add.add_command(accounts_add_tiktok)
 accounts_add.add_command(accounts_add_walmart)
+accounts_add.add_command(accounts_add_ebay)
+accounts_cli.add_command(accounts_reconsent)
 
 
 @accounts_cli.command("list")

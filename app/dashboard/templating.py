@@ -63,6 +63,7 @@ SYNC_NOTICES = {
 #: What each audit action records, by the code the chain stores (app/, vault/, connectors/ write them).
 AUDIT_ACTIONS = {
     "account.connect": _l("Marketplace account connected"),
+    "account.reconsent": _l("Marketplace account consented again"),
     "account.remove": _l("Marketplace account removed"),
     "backup.create": _l("Backup made"),
     "backup.restore": _l("Backup restored"),

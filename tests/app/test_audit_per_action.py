@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import click
+import httpx
 import pyotp
 import pytest
 from flask.testing import FlaskClient
@@ -25,6 +27,7 @@ from sqlalchemy import func, select, update
 from app.cli import COMMANDS
 from app.services import services
 from connectors.fake_amazon import FakeAmazon
+from connectors.fake_ebay import FakeEbay
 from tests.support.buyers import sample_label
 from tests.support.dashboard import Seller, show_tracebacks
 from tests.support.servers import Database
@@ -45,9 +48,18 @@ def fake() -> Iterator[FakeAmazon]:
 
 
 @pytest.fixture
-def dash_app(make_app: Any, shared_db: Database, fake: FakeAmazon) -> Any:
-    """The dashboard app, its operator allowing the fake's endpoints."""
-    return show_tracebacks(make_app(shared_db.app_url, marketplace_endpoint_overrides=fake.base_url))
+def fake_ebay() -> Iterator[FakeEbay]:
+    """The fake eBay: connecting exchanges the seller's consent once; its consent page sends the seller back
+    to the dashboard's callback."""
+    with FakeEbay(seed=2, accept_url="http://localhost/accounts/ebay/callback") as marketplace:
+        yield marketplace
+
+
+@pytest.fixture
+def dash_app(make_app: Any, shared_db: Database, fake: FakeAmazon, fake_ebay: FakeEbay) -> Any:
+    """The dashboard app, its operator allowing the fakes' endpoints."""
+    overrides = f"{fake.base_url},{fake_ebay.base_url}"
+    return show_tracebacks(make_app(shared_db.app_url, marketplace_endpoint_overrides=overrides))
 
 
 # --- the CLI -------------------------------------------------------------------------------------------
@@ -97,6 +109,8 @@ CLI_AUDITED = {
     "vault destroy-root": "key.destroy-root",
     "vault backup": "backup.create",
     "vault restore": "backup.restore",
+    "accounts add ebay": "account.connect",
+    "accounts reconsent": "account.reconsent",
     "accounts remove": "account.remove",
 }
 
@@ -123,9 +137,14 @@ def _count(app: Any, action: str) -> int:
 
 
 def test_every_state_changing_cli_command_appends_its_event(
-    make_app: Any, fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeAmazon
+    make_app: Any,
+    fresh_db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake: FakeAmazon,
+    fake_ebay: FakeEbay,
 ) -> None:
-    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=fake.base_url)
+    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=f"{fake.base_url},{fake_ebay.base_url}")
     svc = services(app)
     runner = app.test_cli_runner()
     monkeypatch.setenv("LABELVAULT_USER_PASSWORD", "correct horse battery staple")
@@ -136,6 +155,16 @@ def test_every_state_changing_cli_command_appends_its_event(
         ("REFRESH_TOKEN", seller.refresh_token),
     ):
         monkeypatch.setenv(f"LABELVAULT_AMAZON_{env}", value)
+    for env, value in (
+        ("CLIENT_ID", fake_ebay.app.client_id),
+        ("CLIENT_SECRET", fake_ebay.app.client_secret),
+        ("RU_NAME", fake_ebay.app.ru_name),
+    ):
+        monkeypatch.setenv(f"LABELVAULT_EBAY_{env}", value)
+
+    def ebay_consent() -> None:  # the seller agreed on eBay's page: the code its redirect carries
+        monkeypatch.setenv("LABELVAULT_EBAY_CONSENT_REDIRECT", fake_ebay.consent_code())
+
     kept, erased = (f"amazon:{sample_facts(i).external_order_id}" for i in (1, 2))
     state: dict[str, str] = {}
 
@@ -232,6 +261,20 @@ def test_every_state_changing_cli_command_appends_its_event(
         "vault destroy-root": (retire_root, lambda: [state["old_root"]]),
         "vault backup": (None, lambda: [str(backup)]),
         "vault restore": (None, lambda: [str(backup), "--yes"]),
+        "accounts add ebay": (
+            ebay_consent,
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "eBay",
+                "--marketplace-id",
+                "EBAY_US",
+                "--api-endpoint",
+                fake_ebay.base_url,
+            ],
+        ),
+        "accounts reconsent": (ebay_consent, lambda: ["eBay"]),
         "accounts remove": (None, lambda: ["US", "--yes"]),
     }
     assert list(scenario) == list(CLI_AUDITED)
@@ -270,6 +313,10 @@ def _count_all(app: Any) -> int:
 POST_UNAUDITED = {
     "/accounts/<int:account_id>/sync": "queues the account's sync job, which pulls orders in (see `sync run`)",
     "/audit/verify": "reads the chain and shows the result",
+    "/accounts/ebay": "keeps a state nonce in the session and sends the seller to eBay's consent page; the "
+    "callback's POST connects the account",
+    "/accounts/<int:account_id>/ebay/reconsent": "the same for an account's new consent; the callback's POST "
+    "seals the new grant",
 }
 
 
@@ -348,7 +395,23 @@ def _batch(d: Dash) -> tuple[str, dict[str, Any]]:
 
 
 Step = tuple[str, str, Callable[[Dash], tuple[str, dict[str, Any]]], str]
+
+
 #: (rule, who posts: the owner or the other client, the request, the audit action), in the order they run.
+def _ebay_consent(d: Dash) -> tuple[str, dict[str, Any]]:
+    """Start an eBay connect, agree on the fake eBay's consent page, come back: the callback's form."""
+    fake: FakeEbay = d.ids["fake_ebay"]
+    form = {"name": "Dash eBay", "marketplace_ids": "EBAY_US", "client_id": fake.app.client_id}
+    form |= {"ru_name": fake.app.ru_name, "api_endpoint": fake.base_url, "token_endpoint": fake.token_url}
+    started = _post(d.owner, "/accounts/ebay", form)
+    back = parse_qs(urlsplit(httpx.get(started.headers["Location"]).headers["Location"]).query)
+    return "/accounts/ebay/callback", {
+        "state": back["state"][0],
+        "code": back["code"][0],
+        "client_secret": fake.app.client_secret,
+    }
+
+
 POST_AUDITED: list[Step] = [
     (
         "/shipping/print",
@@ -396,6 +459,7 @@ POST_AUDITED: list[Step] = [
         lambda d: (f"/accounts/{_account_id(d)}/remove", {"confirm": "Dash store"}),
         "account.remove",
     ),
+    ("/accounts/ebay/callback", "owner", _ebay_consent, "account.connect"),
     ("/clients", "owner", lambda d: ("/clients", {"name": "Dash station", "cidrs": "203.0.113.0/28"}), "client.create"),
     (
         "/clients/<key_id>/cidrs",
@@ -510,13 +574,13 @@ def _tenant_count(d: Dash, action: str) -> int:
         return int(s.scalar(select(func.count()).where(AuditEvent.action == action, where)) or 0)
 
 
-def test_every_post_route_appends_its_event(seller: Seller, fake: FakeAmazon) -> None:
+def test_every_post_route_appends_its_event(seller: Seller, fake: FakeAmazon, fake_ebay: FakeEbay) -> None:
     app = seller.app
     owner_user, totp = seller.user("owner")
     assert totp is not None
     owner = app.test_client()
     seller.login(owner, owner_user, totp)
-    d = Dash(seller, owner, owner_user, totp, app.test_client(), {"fake": fake.base_url})
+    d = Dash(seller, owner, owner_user, totp, app.test_client(), {"fake": fake.base_url, "fake_ebay": fake_ebay})
     with seller.session() as s:
         account = connect_account(
             s,

@@ -28,7 +28,9 @@ from vault.marketplace_accounts import remove_account as remove_marketplace_acco
 from vault.models import MarketplaceAccount
 
 #: The accounts page's connect sections, one template per platform, in the order they are shown.
-CONNECT_SECTIONS: list[str] = ["dashboard/connect_amazon.html", "dashboard/connect_walmart.html"]
+CONNECT_SECTIONS: list[str] = ["dashboard/connect_amazon.html"]
+#: Platforms whose grant can run out, and the view that sends the seller to consent again (a POST).
+RECONSENT_ENDPOINTS: dict[str, str] = {}
 
 
 def _page(error: str | None, form: MultiDict[str, str]) -> str:
@@ -42,6 +44,7 @@ def _page(error: str | None, form: MultiDict[str, str]) -> str:
         "marketplace_label": label,
         "endpoint_fields": bool(services().settings.endpoint_overrides),
         "connect_sections": CONNECT_SECTIONS,
+        "reconsent_endpoints": RECONSENT_ENDPOINTS,
     }
     return render_template("dashboard/accounts.html", form=form, error=error, **context)
 

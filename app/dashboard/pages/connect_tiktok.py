@@ -9,6 +9,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from app.dashboard import bp
+from app.dashboard.pages.accounts import CONNECT_SECTIONS
 from app.dashboard.pages.shared import actor, tenant_id
 from app.dashboard.state import client_ip, require
 from app.dashboard.templating import domain_message
@@ -18,6 +19,9 @@ from vault.errors import AccountSetupError
 
 #: Form fields never sent back to the page after a refusal.
 _SECRET_FIELDS = ("app_secret", "auth_code", "csrf_token")
+
+
+CONNECT_SECTIONS.append("dashboard/connect_tiktok_section.html")
 
 
 def _page(error: str | None, form: MultiDict[str, str]) -> str:

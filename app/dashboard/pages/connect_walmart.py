@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from app.dashboard import bp
+from app.dashboard.pages.accounts import CONNECT_SECTIONS
 from app.dashboard.pages.shared import actor, tenant_id
 from app.dashboard.state import client_ip, require
 from app.dashboard.templating import domain_message
@@ -22,6 +23,8 @@ from app.services import db_session, services
 from connectors.walmart import WalmartCredentials
 from connectors.walmart.accounts import connect_walmart_account
 from vault.errors import AccountSetupError
+
+CONNECT_SECTIONS.append("dashboard/connect_walmart.html")
 
 #: The connect's refusals that differ from Amazon's, by how they start (the rest: domain_message).
 _MESSAGES = {

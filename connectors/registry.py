@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 from connectors.amazon.platform import PLATFORM as AMAZON
 from connectors.interfaces import Connector, ConnectorError
 from connectors.platform import Platform
+from connectors.shopify.platform import PLATFORM as SHOPIFY
 from vault.keys import KeyManager
 from vault.models import MarketplaceAccount
 from vault.retention import RetentionRule
 
 #: Every registered platform by code, in the order the CLI and the dashboard list them.
-PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.code: p for p in (AMAZON,)})
+PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.code: p for p in (AMAZON, SHOPIFY)})
 
 
 class UnknownMarketplace(ConnectorError):

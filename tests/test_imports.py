@@ -46,6 +46,7 @@ DEFERRED: dict[tuple[str, str], str] = {
             "app.refusals",
             "app.security",
             "app.services",
+            "app.webhooks",
             "connectors.registry",
             "vault.retention",
         )

@@ -270,6 +270,8 @@ def _count_all(app: Any) -> int:
 POST_UNAUDITED = {
     "/accounts/<int:account_id>/sync": "queues the account's sync job, which pulls orders in (see `sync run`)",
     "/audit/verify": "reads the chain and shows the result",
+    "/webhooks/shopify": "Shopify's signed privacy webhook, not a seller's form: each order it touches is audited "
+    "by vault.rights and each delivery as shopify.webhook (tests/app/test_shopify_webhooks.py)",
 }
 
 

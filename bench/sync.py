@@ -1,144 +1,126 @@
-"""Sync benchmark: 10,000 orders from the fake Amazon marketplace, against what its token buckets allow.
+"""Sync benchmark: one marketplace's orders from its fake, through the sync engine, against what the
+platform's own limits allow.
 
-``python -m bench.sync [--orders 10000] [--speedup 100] [--api-version 2026-01-01]``
+``python -m bench.sync [--marketplace amazon] [--orders 10000] [--speedup 100] [platform options]``
 
-The fake runs in its own process with Amazon's documented usage plans multiplied by ``--speedup``; the
-connector runs with the same factor. The least the buckets allow is ``ceil(orders / 100)`` search calls plus
-one LWA exchange, taking ``(pages - burst) / (rate * speedup)`` seconds (the burst is free, each further
-page waits for a refill). Lost and duplicated orders are measured: the stored order ids are compared with
-the fake's (regenerated from the same seed) and with their own distinct count.
+Each platform's runner (``bench/sync_<code>.py``, listed in :data:`RUNNERS`) starts the platform's fake in a
+child process with its documented limits multiplied by ``--speedup``, syncs one account into a fresh SQLite
+vault with the same factor, and says the least the platform allows: the calls its page size needs and the
+time its rate limit makes them take. Lost and duplicated orders are measured here, the same for every
+platform: the stored order ids against the fake's and against their own distinct count.
+
+The last line: ``RESULT sync marketplace=… orders=… calls_vs_min=… time_vs_min=… lost=… duplicated=…``
+(targets ≤ 1.05 and ≤ 1.10, 0 and 0).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import subprocess
-import sys
+import importlib
 import tempfile
-import time
-import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.amazon import RetryPolicy, connector_for_account
-from connectors.amazon.client import LwaCredentials
-from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS
-from connectors.fake_amazon import FakeAmazon
-from connectors.ratelimit import RateLimiter
-from connectors.sync import sync_account
 from vault.db import make_engine, make_session_factory, migrate
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
-from vault.marketplace_accounts import seal_credentials
-from vault.models import MarketplaceAccount, Order
+from vault.models import Order
 from vault.tenants import create_tenant
 
-SEED = 0
-PAGE = 100
+#: Each platform's runner module, by marketplace code.
+RUNNERS: dict[str, str] = {
+    "amazon": "bench.sync_amazon",
+}
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """A fresh SQLite vault with one tenant, for one run."""
+
+    sessions: sessionmaker[Session]
+    keys: KeyManager
+    tenant_id: int
+    path: Path
 
 
-def start_fake(orders: int, speedup: float) -> tuple[subprocess.Popen[str], str]:
-    """The fake marketplace in a child process; returns it and its base URL."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "connectors.fake_amazon",
-            *("--port", "0", "--orders", str(orders)),
-            *("--speedup", str(speedup), "--seed", str(SEED)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("SP-API endpoint"):
-            base = line.split()[-1]
-        if line.startswith("Ctrl-C"):
-            return proc, base
-    raise SystemExit("the fake marketplace did not start")
+@dataclass(slots=True)
+class SyncBenchResult:
+    """What a runner measured and the platform's minimum for the same work."""
+
+    orders: int
+    calls: int
+    min_calls: int
+    seconds: float
+    min_seconds: float
+    #: The order ids the fake holds (what a complete sync stores).
+    expected_ids: set[str]
+    #: Lines printed before the RESULT line (limits, per-operation calls, the fake's problems).
+    details: list[str] = field(default_factory=list)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__)
-    parser.add_argument("--orders", type=int, default=10_000)
-    parser.add_argument("--speedup", type=float, default=100.0)
-    parser.add_argument("--api-version", choices=[API_V2026, API_V0], default=API_V2026)
-    args = parser.parse_args(argv)
-    operation = "searchOrders" if args.api_version == API_V2026 else "getOrders"
-    plan = USAGE_PLANS[operation]
+class Runner(Protocol):
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    proc, base = start_fake(args.orders, args.speedup)
-    try:
-        seller = _get(f"{base}/_fake/seller")
-        work = Path(tempfile.mkdtemp(prefix="lv-bench-"))
-        engine = make_engine(f"sqlite:///{work / 'bench.db'}")
+    def run(self, args: argparse.Namespace, workspace: Workspace) -> SyncBenchResult: ...
+
+
+@contextmanager
+def workspace() -> Iterator[Workspace]:
+    """A migrated SQLite vault under a temporary directory, with a local keyring and the tenant ``bench``."""
+    with tempfile.TemporaryDirectory(prefix="lv-bench-") as tmp:
+        path = Path(tmp)
+        engine = make_engine(f"sqlite:///{path / 'bench.db'}")
         migrate(engine)
         sessions = make_session_factory(engine)
-        keys = KeyManager(LocalKeyProvider(work / "keyring.json"))
+        keys = KeyManager(LocalKeyProvider(path / "keyring.json"))
         with sessions() as session:
             tenant = create_tenant(session, keys=keys, slug="bench", name="Bench", actor="bench")
-            account = MarketplaceAccount(
-                tenant_id=tenant.id,
-                marketplace="amazon",
-                name="bench",
-                region="na",
-                api_version=args.api_version,
-                marketplace_ids=seller["marketplace_ids"],
-                api_endpoint=base,
-                token_endpoint=f"{base}/auth/o2/token",
-            )
-            session.add(account)
-            session.flush()
-            credentials = LwaCredentials(seller["client_id"], seller["client_secret"], seller["refresh_token"])
-            seal_credentials(session, keys=keys, account=account, secrets=credentials.as_secrets())
             session.commit()
-            connector = connector_for_account(
-                session,
-                keys=keys,
-                account=account,
-                speedup=args.speedup,
-                limiter=RateLimiter(USAGE_PLANS, speedup=args.speedup),
-                retry=RetryPolicy(),
-            )
-        started = time.monotonic()
-        summary = sync_account(sessions, keys=keys, account=account.id, connector=connector)
-        seconds = time.monotonic() - started
-        stats = _get(f"{base}/_fake/stats")
-    finally:
-        proc.terminate()
-        proc.wait(10)
+            tenant_id = tenant.id
+        try:
+            yield Workspace(sessions=sessions, keys=keys, tenant_id=tenant_id, path=path)
+        finally:
+            engine.dispose()
 
-    calls = sum(stats["calls"].values())
-    pages = math.ceil(args.orders / PAGE)
-    min_calls = pages + 1 + (1 if args.api_version == API_V0 else 0)  # + LWA exchange (+ one RDT)
-    min_seconds = max(0, pages - plan.burst) / (plan.rate * args.speedup)
 
-    expected = set(FakeAmazon(seed=SEED).generate_orders(args.orders))  # same seed, same ids
+def lost_and_duplicated(sessions: Callable[[], Session], expected: set[str]) -> tuple[int, int]:
+    """Orders the fake holds that the vault lacks, and rows beyond one per fake order."""
     with sessions() as session:
         rows = session.scalar(select(func.count()).select_from(Order)) or 0
         stored = set(session.scalars(select(Order.external_order_id)))
-    lost = len(expected - stored)
-    duplicated = rows - len(stored) + len(stored - expected)
+    return len(expected - stored), rows - len(stored) + len(stored - expected)
 
-    print(f"api {args.api_version}, speedup {args.speedup:g}, {operation} {plan.rate}/s burst {plan.burst}")
-    print(f"orders: {summary.orders_new} new, {summary.orders_updated} updated, {summary.orders_unchanged} unchanged")
-    print(f"calls: {calls} made ({json.dumps(stats['calls'])}), minimum {min_calls}; throttled {stats['throttled']}")
-    print(f"time: {seconds:.2f} s, minimum {min_seconds:.2f} s")
-    if stats["validation_errors"] or stats["server_errors"]:
-        print(f"fake problems: {stats['validation_errors'][:3]} {stats['server_errors'][:3]}")
+
+def main(argv: list[str] | None = None) -> int:
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--marketplace", choices=sorted(RUNNERS), default="amazon")
+    known, _ = first.parse_known_args(argv)
+    runner: Runner = importlib.import_module(RUNNERS[known.marketplace])  # type: ignore[assignment]
+
+    parser = argparse.ArgumentParser(prog="python -m bench.sync", description=__doc__, parents=[first])
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--speedup", type=float, default=100.0)
+    runner.add_arguments(parser)
+    args = parser.parse_args(argv)
+
+    with workspace() as ws:
+        result = runner.run(args, ws)
+        lost, duplicated = lost_and_duplicated(ws.sessions, result.expected_ids)
+    for line in result.details:
+        print(line)
+    print(f"calls: {result.calls} made, minimum {result.min_calls}")
+    print(f"time: {result.seconds:.2f} s, minimum {result.min_seconds:.2f} s")
+    time_ratio = result.seconds / result.min_seconds if result.min_seconds else float("nan")
     print(
-        f"RESULT sync orders={args.orders} calls_vs_min={calls / min_calls:.3f} "
-        f"time_vs_min={seconds / min_seconds if min_seconds else float('nan'):.3f} lost={lost} duplicated={duplicated}"
+        f"RESULT sync marketplace={args.marketplace} orders={result.orders} "
+        f"calls_vs_min={result.calls / result.min_calls:.3f} time_vs_min={time_ratio:.3f} "
+        f"lost={lost} duplicated={duplicated}"
     )
     return 0
 

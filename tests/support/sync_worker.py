@@ -1,4 +1,8 @@
-"""A sync run in its own process, for the SIGKILL tests: ``python -m tests.support.sync_worker ...``."""
+"""A sync run in its own process, for the SIGKILL tests: ``python -m tests.support.sync_worker ...``.
+
+The connector is built as the account's platform harness builds one from the stored account alone
+(tests.support.contract.Harness.worker_connector), so the same worker serves every platform's test.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,11 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from connectors.amazon import RetryPolicy, connector_for_account
-from connectors.amazon.endpoints import USAGE_PLANS
-from connectors.ratelimit import RateLimiter
 from connectors.sync import sync_account
+from tests.support.harnesses import harness
 from vault.db import make_engine, make_session_factory
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
-from vault.marketplace_accounts import endpoint_origin
 from vault.models import MarketplaceAccount
 
 
@@ -32,20 +33,7 @@ def main() -> None:
     with sessions() as session:
         account = session.get(MarketplaceAccount, args.account)
         assert account is not None
-        connector = connector_for_account(
-            session,
-            keys=keys,
-            account=account,
-            limiter=RateLimiter(USAGE_PLANS, speedup=args.speedup),
-            retry=RetryPolicy(attempts=8, base_delay=1.0, read_timeout=5.0),
-            speedup=args.speedup,
-            clock=lambda: now,
-            page_size=50,
-            # The test's operator allows the fake the account points at.
-            endpoint_overrides={
-                endpoint_origin(url) or "" for url in (account.api_endpoint, account.token_endpoint) if url
-            },
-        )
+        connector = harness(account.marketplace).worker_connector(session, keys, account, speedup=args.speedup, now=now)
     print("ready", flush=True)  # imports done, database reached: the test's kill timer starts now
     summary = sync_account(sessions, keys=keys, account=args.account, connector=connector, wait=30)
     print(json.dumps(summary.as_json()), flush=True)

@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
 from markupsafe import Markup
 
+from connectors import registry
 from connectors.amazon.endpoints import MARKETPLACE_NAMES
 from vault.errors import RefusalReason
 
@@ -28,19 +29,34 @@ STATUSES = {
 ROLES = {"owner": _l("Owner"), "operator": _l("Operator"), "viewer": _l("Viewer")}
 
 #: What went wrong in a sync, in plain words, by the error's type (app/worker.py stores the type name).
+#: The platform's name fills ``%(platform)s``.
 SYNC_ERRORS = {
     "AuthRefused": _l(
-        "Amazon refused the account's credentials. Check the LWA client ID, client secret and refresh token, "
-        "or authorise the app again in Seller Central."
+        "%(platform)s refused the account's credentials. Check them, or authorise the app again in your "
+        "%(platform)s seller settings."
     ),
-    "ThrottledOut": _l("Amazon kept asking us to slow down. The next sync carries on where this one stopped."),
+    "ConsentExpired": _l(
+        "Your consent for labelvault on %(platform)s has run out or was withdrawn. Connect the account again to "
+        "give it; nothing syncs until then."
+    ),
+    "ThrottledOut": _l("%(platform)s kept asking us to slow down. The next sync carries on where this one stopped."),
     "MarketplaceUnavailable": _l(
-        "Amazon could not be reached or kept failing. The next sync carries on where this one stopped."
+        "%(platform)s could not be reached or kept failing. The next sync carries on where this one stopped."
     ),
-    "BadResponse": _l("Amazon answered with data labelvault could not use. If this happens again, contact support."),
+    "BadResponse": _l(
+        "%(platform)s answered with data labelvault could not use. If this happens again, contact support."
+    ),
     "SyncBusy": _l("Another sync of this account was already running."),
     "LeaseLost": _l("Another process took this sync over; it carries on there."),
     "KeyServiceUnavailable": _l("The key service was unavailable, so nothing could be stored. The sync resumes later."),
+}
+
+#: What a connector's notices (connectors.interfaces.ConnectorStats.notices) mean for the seller.
+SYNC_NOTICES = {
+    "protected-data-redacted": _l(
+        "%(platform)s withheld the buyer's name, address or phone of some orders because the app is not approved "
+        "for protected customer data. Those orders are stored without an address and get no label until it is."
+    ),
 }
 
 
@@ -277,11 +293,25 @@ def _role(_ctx: Any, value: str) -> str:
 
 
 @pass_context
-def _sync_error(_ctx: Any, last: dict[str, Any]) -> str:
+def _sync_error(_ctx: Any, last: dict[str, Any], marketplace: str = "amazon") -> str:
     kind = str(last.get("error") or "")
     if kind in SYNC_ERRORS:
-        return str(SYNC_ERRORS[kind])
+        return str(SYNC_ERRORS[kind]) % {"platform": registry.name_of(marketplace)}
     return str(_l("The sync failed (%(kind)s). The next sync tries again.", kind=kind or "?"))
+
+
+@pass_context
+def _sync_notices(_ctx: Any, last: dict[str, Any] | None, marketplace: str) -> list[str]:
+    """The seller-facing text of each notice the last sync reported (codes no text is known for: skipped)."""
+    codes = (last or {}).get("notices") or []
+    name = registry.name_of(marketplace)
+    return [str(SYNC_NOTICES[c]) % {"platform": name} for c in codes if c in SYNC_NOTICES]
+
+
+def _markets(account: Any) -> str:
+    """An account's markets as its platform names them (``Amazon.co.jp (JP, A1VC38T7YXB528)``, a shop domain)."""
+    platform = registry.PLATFORMS.get(account.marketplace)
+    return platform.markets(account) if platform is not None else ", ".join(account.marketplace_ids)
 
 
 def _details(value: Any) -> str:
@@ -320,6 +350,9 @@ def init_app(app: Flask) -> None:
         status=_status,
         role=_role,
         sync_error=_sync_error,
+        sync_notices=_sync_notices,
+        platform_name=registry.name_of,
+        markets=_markets,
         compact_json=_compact_json,
         details=_details,
         nl2br=_nl2br,

@@ -1,4 +1,6 @@
-"""Marketplace accounts: connect an Amazon account, sync it now, remove it (its label records shredded)."""
+"""Marketplace accounts of every platform: their health, sync now, remove (label records shredded), and the
+connect section of each platform (Amazon's form here; each other platform's in its own
+``connect_<code>`` page module, which lists its section in :data:`CONNECT_SECTIONS`)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ from vault.marketplace_accounts import find_account
 from vault.marketplace_accounts import remove_account as remove_marketplace_account
 from vault.models import MarketplaceAccount
 
+#: The accounts page's connect sections, one template per platform, in the order they are shown.
+CONNECT_SECTIONS: list[str] = ["dashboard/connect_amazon.html"]
+
 
 def _page(error: str | None, form: MultiDict[str, str]) -> str:
     """The accounts page. The endpoint fields are offered only where the operator allows overrides
@@ -36,6 +41,7 @@ def _page(error: str | None, form: MultiDict[str, str]) -> str:
         "marketplaces": {region: in_region(region) for region in sorted(REGIONS)},
         "marketplace_label": label,
         "endpoint_fields": bool(services().settings.endpoint_overrides),
+        "connect_sections": CONNECT_SECTIONS,
     }
     return render_template("dashboard/accounts.html", form=form, error=error, **context)
 

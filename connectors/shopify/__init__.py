@@ -7,7 +7,7 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.interfaces import AuthRefused, ConnectorError
 from connectors.shopify.client import RetryPolicy, ShopifyClient
@@ -15,9 +15,10 @@ from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.endpoints import API_VERSION, api_base, endpoint_policy
 from connectors.shopify.mapping import MARKETPLACE
 from connectors.shopify.pacing import CostPacer
+from connectors.shopify.tokens import ShopifyToken
 from vault.errors import AccountSetupError
 from vault.keys import KeyManager
-from vault.marketplace_accounts import unseal_credentials
+from vault.marketplace_accounts import reseal_credentials, unseal_credentials
 from vault.models import MarketplaceAccount
 
 __all__ = ["API_VERSION", "RetryPolicy", "ShopifyClient", "ShopifyConnector", "connector_for_account", "shared_pacer"]
@@ -41,6 +42,22 @@ def account_shop(account: MarketplaceAccount) -> str:
     if len(ids) != 1:
         raise ConnectorError(f"account {account.id}: a Shopify account names exactly one shop")
     return str(ids[0])
+
+
+def _resealer(session: Session, keys: KeyManager, account_id: int) -> Callable[[ShopifyToken], None]:
+    """Re-seal a renewed token pair in a transaction of its own, committed at once: the sync's transaction
+    commits per page, and Shopify retires the old refresh token as soon as the new access token is used."""
+    factory = sessionmaker(bind=session.get_bind())
+
+    def reseal(token: ShopifyToken) -> None:
+        with factory() as own:
+            account = own.get(MarketplaceAccount, account_id)
+            if account is None:
+                raise ConnectorError(f"account {account_id} is gone")
+            reseal_credentials(own, keys=keys, account=account, secrets=token.as_secrets())
+            own.commit()
+
+    return reseal
 
 
 def connector_for_account(
@@ -71,14 +88,17 @@ def connector_for_account(
         policy.check(account.api_endpoint, policy.api_name, policy.api)
     except (AccountSetupError, ConnectorError) as exc:
         raise ConnectorError(f"account {account.id}: {exc}") from None
-    token = unseal_credentials(session, keys=keys, account=account).get("access_token")
-    if not token:
-        raise AuthRefused(f"account {account.id}: stored credentials lack access_token")
+    try:
+        token = ShopifyToken.from_secrets(unseal_credentials(session, keys=keys, account=account))
+    except AuthRefused as exc:
+        raise AuthRefused(f"account {account.id}: {exc}") from None
     client = ShopifyClient(
-        access_token=token,
+        token=token,
         base_url=api_base(shop, account.api_endpoint),
         bucket=(pacer or shared_pacer(speedup)).bucket(f"shopify:{shop}"),
         speedup=speedup,
         retry=retry,
+        clock=clock,
+        on_renewed=_resealer(session, keys, account.id),
     )
     return ShopifyConnector(client=client, clock=clock, **options)

@@ -18,6 +18,7 @@ from connectors.shopify.client import RetryPolicy, ShopifyClient
 from connectors.shopify.endpoints import API_VERSION, api_base, endpoint_policy, shop_domain
 from connectors.shopify.mapping import MARKETPLACE
 from connectors.shopify.pacing import CostPacer
+from connectors.shopify.tokens import ShopifyToken
 from vault.errors import AccountSetupError
 from vault.keys import KeyManager
 from vault.marketplace_accounts import connect_account
@@ -49,7 +50,7 @@ def probe_token(shop: str, access_token: str, *, api_endpoint: str | None) -> fr
     the token opens another shop, it lacks ``read_orders``, or Shopify cannot be reached.
     """
     client = ShopifyClient(
-        access_token=access_token,
+        token=ShopifyToken(access_token),
         base_url=api_base(shop, api_endpoint),
         bucket=_CHECK_PACER.bucket(f"shopify:{shop}"),
         retry=CHECK_RETRY,
@@ -82,7 +83,7 @@ def connect_shopify_account(
     tenant_id: int,
     name: str,
     shop: str,
-    access_token: str,
+    token: ShopifyToken,
     api_endpoint: str | None = None,
     endpoint_overrides: Collection[str] = (),
     actor: str,
@@ -90,6 +91,10 @@ def connect_shopify_account(
     now: datetime | None = None,
 ) -> MarketplaceAccount:
     """Connect a Shopify shop with an Admin API access token, audited as ``account.connect``. The caller commits.
+
+    ``token`` is a custom app's token (``ShopifyToken(access_token)``) or an install's offline token as the
+    token endpoint answered it (:meth:`ShopifyToken.from_grant`: expiring, with its refresh token and the
+    app's client id and secret, all sealed).
 
     ``shop`` is the shop's myshopify domain (a bare handle is completed). Refuses (:class:`AccountSetupError`,
     nothing stored) a malformed shop domain, an endpoint other than the shop's own origin unless the
@@ -110,7 +115,7 @@ def connect_shopify_account(
         region="global",
         api_version=API_VERSION,
         marketplace_ids=[domain],
-        secrets={"access_token": access_token},
+        secrets=token.as_secrets(),
         api_endpoint=api_endpoint,
         endpoints=endpoint_policy(domain, endpoint_overrides),
         probe=probe,

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -26,8 +27,9 @@ from connectors.interfaces import (
     MarketplaceUnavailable,
     ThrottledOut,
 )
-from connectors.shopify.endpoints import GRAPHQL_PATH
+from connectors.shopify.endpoints import ACCESS_TOKEN_PATH, GRAPHQL_PATH
 from connectors.shopify.pacing import SINGLE_QUERY_MAX_COST, CostBucket, ThrottleStatus
+from connectors.shopify.tokens import ShopifyToken, TokenKeeper
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,15 @@ class QueryRefused(BadResponse):
         self.status = status
 
 
+class TokenRejected(AuthRefused):
+    """Shopify refused a renewable access token (401) in a call told not to renew it itself: the caller renews
+    (:meth:`TokenKeeper.rejected`) where the renewed pair can be sealed, then asks again."""
+
+    def __init__(self, message: str, *, token: str) -> None:
+        super().__init__(message)
+        self.token = token
+
+
 def _safe_code(code: Any) -> str:
     """An error code fit for a log line: Shopify's codes are short identifiers; anything else is dropped."""
     text = str(code or "")
@@ -89,16 +100,18 @@ class ShopifyClient:
     def __init__(
         self,
         *,
-        access_token: str,
+        token: ShopifyToken,
         base_url: str,
         bucket: CostBucket,
+        token_url: str | None = None,
         speedup: float = 1.0,
         retry: RetryPolicy | None = None,
+        clock: Callable[[], datetime] | None = None,
+        on_renewed: Callable[[ShopifyToken], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self._token = access_token
         self.url = base_url.rstrip("/") + GRAPHQL_PATH
         self.bucket = bucket
         self.speedup = speedup
@@ -110,6 +123,13 @@ class ShopifyClient:
             headers={"user-agent": USER_AGENT, "accept": "application/json"},
             transport=transport,
             follow_redirects=False,
+        )
+        self.tokens = TokenKeeper(
+            token,
+            token_url=token_url or base_url.rstrip("/") + ACCESS_TOKEN_PATH,
+            http=self._http,
+            clock=clock,
+            on_renewed=on_renewed,
         )
         self.calls: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
@@ -123,6 +143,7 @@ class ShopifyClient:
             calls=sum(self.calls.values()),
             throttled=sum(self.throttled.values()),
             retries=self.retries,
+            token_refreshes=self.tokens.refreshes,
             per_operation=dict(self.calls),
         )
 
@@ -138,7 +159,9 @@ class ShopifyClient:
         log.info("%s: %s, retry %d in %.2fs", operation, why, attempt, delay)
         self._sleep(delay)
 
-    def query(self, operation: str, document: str, variables: Mapping[str, Any], *, cost: int) -> dict[str, Any]:
+    def query(
+        self, operation: str, document: str, variables: Mapping[str, Any], *, cost: int, renew: bool = True
+    ) -> dict[str, Any]:
         """Run ``document`` (named ``operation``) and return the whole answer (``data``, ``errors``, ``extensions``).
 
         ``cost`` is the query's requested cost by Shopify's rules; the query waits until the bucket covers
@@ -147,21 +170,31 @@ class ShopifyClient:
         :class:`AuthRefused` on 401/403 (a revoked or wrong token, an uninstalled app), and
         :class:`QueryRefused` on an answer with errors and no data or another 4xx. An answer with data
         *and* errors (a redacted protected field) is returned as it is: the caller decides.
+
+        A 401 for an expiring token renews it and asks again; with ``renew=False`` (a prefetch thread, which
+        must not write to the database) it raises :class:`TokenRejected` for the caller to renew instead.
         """
         if cost > SINGLE_QUERY_MAX_COST:
             raise ValueError(f"{operation} requests {cost} points; Shopify refuses more than {SINGLE_QUERY_MAX_COST}")
         payload = {"query": document, "operationName": operation, "variables": dict(variables)}
-        failures = throttles = 0
+        failures = throttles = renewals = 0
         while True:
+            token = self.tokens.current()
             self.bucket.spend(cost)
             self.calls[operation] += 1
             self.cost_requested += cost
             try:
-                response = self._http.post(self.url, json=payload, headers={"x-shopify-access-token": self._token})
+                response = self._http.post(self.url, json=payload, headers={"x-shopify-access-token": token})
             except httpx.TransportError as exc:
                 failures = self._failed(operation, failures, type(exc).__name__)
                 continue
             status = response.status_code
+            if status == 401 and not renew and self.tokens.renewable:
+                raise TokenRejected(f"{operation}: Shopify refused the access token (HTTP 401)", token=token)
+            if status == 401 and renewals < 2 and self.tokens.rejected(token):
+                renewals += 1  # an expiring token ran out early (or was revoked): renewed, try again
+                log.info("%s: access token refused, renewed", operation)
+                continue
             if status in (401, 403):
                 raise AuthRefused(f"{operation}: Shopify refused the access token (HTTP {status})")
             if status == 429:

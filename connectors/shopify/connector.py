@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.interfaces import AuthRefused, BadResponse, ConnectorError, ConnectorStats, OrderPage, SyncCursor
-from connectors.shopify.client import QueryRefused, ShopifyClient, error_codes
+from connectors.shopify.client import QueryRefused, ShopifyClient, TokenRejected, error_codes
 from connectors.shopify.mapping import MARKETPLACE, Mapped, from_order
 from connectors.shopify.query import MAX_PAGE_SIZE, OPERATION, ORDERS_QUERY, requested_cost, search
 from vault.records import LabelRecord, OrderFacts
@@ -123,12 +123,19 @@ class ShopifyConnector:
         span = max((before - after).total_seconds(), 1.0)
         # The next page is fetched (waiting for its cost in the bucket) while the caller stores this one.
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopify-prefetch") if self.prefetch else None
-        restarted = False
+        restarted, renewals = False, 0
         try:
-            ahead = pool.submit(self._fetch, after, before, token) if pool else None
+            ahead = self._ahead(pool, after, before, token)
             while True:
                 try:
                     orders, next_token = ahead.result() if ahead else self._fetch(after, before, token)
+                except TokenRejected as rejected:
+                    # Renewed here, in the caller's thread: the renewed pair is sealed before it is used.
+                    renewals += 1
+                    if renewals > 2 or not self.client.tokens.rejected(rejected.token):
+                        raise
+                    ahead = None
+                    continue
                 except QueryRefused as refused:
                     # A cursor Shopify no longer takes ("Invalid cursor", BAD_REQUEST) restarts the window, once.
                     if token is None or refused.code != "BAD_REQUEST" or restarted:
@@ -137,7 +144,7 @@ class ShopifyConnector:
                     restarted, token, ahead = True, None, None
                     continue
                 token = next_token
-                ahead = pool.submit(self._fetch, after, before, token) if pool and token else None
+                ahead = self._ahead(pool, after, before, token) if token else None
                 if token:
                     next_cursor = SyncCursor(updated_after=cursor.updated_after, window_end=before, page_token=token)
                     newest = max((facts.last_updated_at for facts, _ in orders), default=after)
@@ -151,11 +158,19 @@ class ShopifyConnector:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
 
+    def _ahead(self, pool: ThreadPoolExecutor | None, after: datetime, before: datetime, token: str | None) -> Any:
+        """Start fetching the next page in the prefetch thread, its access token renewed here first if it
+        is about to end (renewing writes the sealed pair: the caller's thread does that, never the pool)."""
+        if pool is None:
+            return None
+        self.client.tokens.current()
+        return pool.submit(self._fetch, after, before, token, renew=False)
+
     def _fetch(
-        self, after: datetime, before: datetime, token: str | None
+        self, after: datetime, before: datetime, token: str | None, *, renew: bool = True
     ) -> tuple[list[tuple[OrderFacts, LabelRecord | None]], str | None]:
         variables = {"first": self.page_size, "after": token, "query": search(after, before)}
-        body = self.client.query(OPERATION, ORDERS_QUERY, variables, cost=requested_cost(self.page_size))
+        body = self.client.query(OPERATION, ORDERS_QUERY, variables, cost=requested_cost(self.page_size), renew=renew)
         data = body.get("data")
         connection = data.get("orders") if isinstance(data, Mapping) else None
         if not isinstance(connection, Mapping):

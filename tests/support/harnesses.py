@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from tests.support.amazon_harness import AmazonHarness
 from tests.support.contract import Harness
+from tests.support.shopify_harness import ShopifyHarness
 
 #: One harness per registered platform; a new platform adds its own here.
-HARNESSES: tuple[type[Harness], ...] = (AmazonHarness,)
+HARNESSES: tuple[type[Harness], ...] = (AmazonHarness, ShopifyHarness)
 
 
 def harness(code: str) -> type[Harness]:

@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -46,11 +47,12 @@ class AppCredentials:
 
 @dataclass(frozen=True, slots=True)
 class Installed:
-    """An exchanged offline token and the scopes Shopify granted with it."""
+    """An exchanged offline token: the shop, the scopes Shopify granted, and the token endpoint's whole answer
+    (for :meth:`connectors.shopify.tokens.ShopifyToken.from_grant`)."""
 
     shop: str
-    access_token: str = field(repr=False)
     scopes: frozenset[str]
+    answer: Mapping[str, Any] = field(repr=False)
 
 
 def new_state() -> str:
@@ -120,14 +122,18 @@ def exchange_code(
     *,
     app: AppCredentials,
     api_endpoint: str | None = None,
+    expiring: bool = True,
     transport: httpx.BaseTransport | None = None,
 ) -> Installed:
     """Exchange an authorization code for the shop's offline access token (one POST, no retry: a code is
-    single-use and a person waits)."""
+    single-use and a person waits). ``expiring`` asks for an expiring token with a refresh token, which
+    Shopify requires of new public apps."""
     if not is_shop_domain(shop):
         raise InstallRefused("not a Shopify shop domain")
     url = api_base(shop, api_endpoint) + ACCESS_TOKEN_PATH
     form = {"client_id": app.client_id, "client_secret": app.client_secret, "code": code}
+    if expiring:
+        form["expiring"] = "1"
     try:
         with httpx.Client(timeout=EXCHANGE_TIMEOUT, transport=transport, follow_redirects=False) as http:
             response = http.post(url, json=form, headers={"accept": "application/json"})
@@ -144,4 +150,4 @@ def exchange_code(
         raise InstallRefused("Shopify's token answer has no access token")
     scope = body.get("scope") if isinstance(body, dict) else ""
     scopes = frozenset(s.strip() for s in (scope if isinstance(scope, str) else "").split(",") if s.strip())
-    return Installed(shop=shop, access_token=token, scopes=scopes)
+    return Installed(shop=shop, scopes=scopes, answer=body)

@@ -14,6 +14,7 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.cli.accounts_shopify import accounts_add_shopify
 from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, live_accounts, tenant_by_slug
 from app.services import services
@@ -169,3 +170,6 @@ def accounts_remove(account: str, tenant_slug: str | None, yes: bool) -> None:
         shredded = remove_account(session, account=acc, actor=cli_actor())
         session.commit()
     click.echo(f"account {acc.id} removed: {shredded} label records shredded")
+
+
+accounts_add.add_command(accounts_add_shopify)

@@ -25,6 +25,7 @@ from sqlalchemy import func, select, update
 from app.cli import COMMANDS
 from app.services import services
 from connectors.fake_amazon import FakeAmazon
+from connectors.fake_shopify import FakeShopify
 from tests.support.buyers import sample_label
 from tests.support.dashboard import Seller, show_tracebacks
 from tests.support.servers import Database
@@ -45,9 +46,17 @@ def fake() -> Iterator[FakeAmazon]:
 
 
 @pytest.fixture
-def dash_app(make_app: Any, shared_db: Database, fake: FakeAmazon) -> Any:
-    """The dashboard app, its operator allowing the fake's endpoints."""
-    return show_tracebacks(make_app(shared_db.app_url, marketplace_endpoint_overrides=fake.base_url))
+def shop() -> Iterator[FakeShopify]:
+    """The fake Shopify the dashboard's Shopify connect form tries its token against."""
+    with FakeShopify(speedup=500) as fake_shop:
+        yield fake_shop
+
+
+@pytest.fixture
+def dash_app(make_app: Any, shared_db: Database, fake: FakeAmazon, shop: FakeShopify) -> Any:
+    """The dashboard app, its operator allowing the fakes' endpoints."""
+    overrides = f"{fake.base_url},{shop.base_url}"
+    return show_tracebacks(make_app(shared_db.app_url, marketplace_endpoint_overrides=overrides))
 
 
 # --- the CLI -------------------------------------------------------------------------------------------
@@ -98,6 +107,7 @@ CLI_AUDITED = {
     "vault backup": "backup.create",
     "vault restore": "backup.restore",
     "accounts remove": "account.remove",
+    "accounts add shopify": "account.connect",
 }
 
 
@@ -125,7 +135,10 @@ def _count(app: Any, action: str) -> int:
 def test_every_state_changing_cli_command_appends_its_event(
     make_app: Any, fresh_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake: FakeAmazon
 ) -> None:
-    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=fake.base_url)
+    shop = FakeShopify(speedup=500).start()
+    overrides = f"{fake.base_url},{shop.base_url}"
+    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=overrides)
+    monkeypatch.setenv("LABELVAULT_SHOPIFY_TOKEN", shop.DEFAULT_TOKEN)
     svc = services(app)
     runner = app.test_cli_runner()
     monkeypatch.setenv("LABELVAULT_USER_PASSWORD", "correct horse battery staple")
@@ -233,6 +246,19 @@ def test_every_state_changing_cli_command_appends_its_event(
         "vault backup": (None, lambda: [str(backup)]),
         "vault restore": (None, lambda: [str(backup), "--yes"]),
         "accounts remove": (None, lambda: ["US", "--yes"]),
+        "accounts add shopify": (
+            None,
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "Shop",
+                "--shop",
+                shop.DEFAULT_SHOP.domain,
+                "--api-endpoint",
+                shop.base_url,
+            ],
+        ),
     }
     assert list(scenario) == list(CLI_AUDITED)
     for path, (prepare, args) in scenario.items():
@@ -257,6 +283,7 @@ def test_every_state_changing_cli_command_appends_its_event(
     ):
         assert runner.invoke(args=args).exit_code == 0, args
     assert _count_all(app) == total
+    shop.stop()
 
 
 def _count_all(app: Any) -> int:
@@ -270,6 +297,8 @@ def _count_all(app: Any) -> int:
 POST_UNAUDITED = {
     "/accounts/<int:account_id>/sync": "queues the account's sync job, which pulls orders in (see `sync run`)",
     "/audit/verify": "reads the chain and shows the result",
+    "/accounts/shopify/install": "starts a Shopify install (a state nonce in the session) and redirects to the "
+    "shop; the callback, a GET, connects the account audited as account.connect (tests/app/dashboard)",
     "/webhooks/shopify": "Shopify's signed privacy webhook, not a seller's form: each order it touches is audited "
     "by vault.rights and each delivery as shopify.webhook (tests/app/test_shopify_webhooks.py)",
 }
@@ -388,6 +417,20 @@ POST_AUDITED: list[Step] = [
                 "refresh_token": FakeAmazon.DEFAULT_SELLER.refresh_token,
                 "sp_api_endpoint": d.ids["fake"],
                 "lwa_endpoint": d.ids["fake"] + "/auth/o2/token",
+            },
+        ),
+        "account.connect",
+    ),
+    (
+        "/accounts/shopify",
+        "owner",
+        lambda d: (
+            "/accounts/shopify",
+            {
+                "name": "Dash shop",
+                "shop": FakeShopify.DEFAULT_SHOP.domain,
+                "access_token": FakeShopify.DEFAULT_TOKEN,
+                "api_endpoint": d.ids["shop"],
             },
         ),
         "account.connect",
@@ -512,13 +555,13 @@ def _tenant_count(d: Dash, action: str) -> int:
         return int(s.scalar(select(func.count()).where(AuditEvent.action == action, where)) or 0)
 
 
-def test_every_post_route_appends_its_event(seller: Seller, fake: FakeAmazon) -> None:
+def test_every_post_route_appends_its_event(seller: Seller, fake: FakeAmazon, shop: FakeShopify) -> None:
     app = seller.app
     owner_user, totp = seller.user("owner")
     assert totp is not None
     owner = app.test_client()
     seller.login(owner, owner_user, totp)
-    d = Dash(seller, owner, owner_user, totp, app.test_client(), {"fake": fake.base_url})
+    d = Dash(seller, owner, owner_user, totp, app.test_client(), {"fake": fake.base_url, "shop": shop.base_url})
     with seller.session() as s:
         account = connect_account(
             s,

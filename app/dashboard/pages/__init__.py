@@ -11,6 +11,7 @@ from app.dashboard.pages import (  # noqa: F401  (importing a module registers i
     accounts,
     audit,
     clients,
+    connect_shopify,
     orders,
     overview,
     profile,

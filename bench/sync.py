@@ -36,6 +36,7 @@ from vault.tenants import create_tenant
 #: Each platform's runner module, by marketplace code.
 RUNNERS: dict[str, str] = {
     "amazon": "bench.sync_amazon",
+    "shopify": "bench.sync_shopify",
 }
 
 

@@ -8,7 +8,8 @@ every query before it spends its actual cost, the last needs its whole requested
 bucket starts full, so ``(spent - last actual + requested - 2,000) / (100 * speedup)`` seconds.
 
 Shopify's pace makes the fake's own work (executing and validating ~110 orders a query) part of every
-call; it stays below the bucket's refill time only at modest speed-ups, hence this runner's default of 1 (Shopify's own pace).
+call; it stays below the bucket's refill time only at modest speed-ups, hence this runner's default of 1
+(Shopify's own pace).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from connectors.amazon.marketplaces import label as marketplace_label
 from connectors.fake_amazon import FakeAmazon
 from connectors.registry import connector_for_account
 from connectors.sync import SyncProgress, sync_account
+from printagent.demo import print_via_agent
 from vault.audit import chain_for, verify_chain
 from vault.clients import create_client
 from vault.db import migrate
@@ -144,6 +145,16 @@ def run(instance: Path, orders: int) -> int:
             .order_by((Order.marketplace_id == "A1VC38T7YXB528").desc(), Order.id)  # a Japanese order if any
             .limit(1)
         ).one()
+        wave = [
+            f"{o.marketplace}:{o.external_order_id}"
+            for o in s.scalars(
+                select(Order)
+                .join(LabelRecordRow)
+                .where(Order.tenant_id == tenant_id, Order.status == "unshipped", Order.id != order.id)
+                .order_by(Order.id)
+                .limit(3)
+            )
+        ]
         print(f"sealed label record: {len(sealed.envelope)} bytes of AES-256-GCM envelope, no plaintext stored")
 
         step("issuing an API key to a packing station allowed from 127.0.0.1 only")
@@ -171,6 +182,9 @@ def run(instance: Path, orders: int) -> int:
             path = out / f"{order_id}.{suffix}"
             path.write_bytes(r.content)
             files[fmt] = path
+
+        step(f"the packing station scans {len(wave)} more orders: labelvault-print sends each to its Zebra printer")
+        print(print_via_agent(base, key, wave, out=sys.stdout))
 
     with svc.sessions() as s:
         report = verify_chain(s, chain=chain_for(tenant_id))

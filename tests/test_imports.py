@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("app", "vault", "connectors", "render", "bench")
+PACKAGES = ("app", "vault", "connectors", "render", "printagent", "bench")
 #: Packages that are importable without a web framework (docs/architecture.md, "Import rules").
-NO_FLASK = ("vault", "connectors", "render")
+NO_FLASK = ("vault", "connectors", "render", "printagent")
+#: The print agent is a client of the label API: it never imports the server's code (docs/print-agent.md).
+CLIENT_ONLY = ("printagent",)
 
 #: Lazy imports without which module-level imports would form a cycle, ``(importer, imported): why``.
 BREAKS_CYCLE: dict[tuple[str, str], str] = {
@@ -212,5 +214,15 @@ def test_vault_connectors_and_render_never_import_flask() -> None:
         for imp in imports()
         if imp.importer.split(".")[0] in NO_FLASK
         and (imp.imported.split(".")[0] == "flask" or imp.imported.startswith("flask_"))
+    ]
+    assert offenders == []
+
+
+def test_the_print_agent_imports_neither_the_app_nor_the_vault() -> None:
+    offenders = [
+        f"{imp.importer}:{imp.line} imports {imp.imported}"
+        for imp in imports()
+        if imp.importer.split(".")[0] in CLIENT_ONLY
+        and imp.imported.split(".")[0] in ("app", "vault", "connectors", "render", "flask", "sqlalchemy", "wsgi")
     ]
     assert offenders == []

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import String, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from vault.audit import append_event
@@ -246,9 +246,9 @@ _TENANTS = Tenant.__table__
 
 
 class _ClientRow(NamedTuple):
-    """What authentication reads of a client and its tenant."""
+    """What authentication reads of a client and its tenant (every column ``None``: no such key id)."""
 
-    id: int
+    id: int | None
     tenant_id: int
     key_id: str
     scopes: list[str]
@@ -261,15 +261,22 @@ class _ClientRow(NamedTuple):
     return_address: dict[str, Any] | None
 
 
+#: The key id asked for, as a one-row table: the lookup joins the client to it, so it yields one row whether
+#: the key id exists or not (all ``None`` when it doesn't), and the database, the driver and the row
+#: processing do the same work for an unknown key id as for a known one.
+_ASKED = select(bindparam("b_key_id", type_=String(16)).label("key_id")).subquery("asked")
+
 #: Built once and run directly (vault/directsql.py): authentication runs on every API request.
 _CLIENT_BY_KEY_ID = DirectStatement(
     select(
         *(_CLIENTS.c[name] for name in ("id", "tenant_id", "key_id", "scopes", "cidrs", "profile")),
         *(_CLIENTS.c[name] for name in ("last_used_at", "key_hash", "revoked_at", "expires_at")),
         _TENANTS.c.return_address,
-    )
-    .join_from(_CLIENTS, _TENANTS, _TENANTS.c.id == _CLIENTS.c.tenant_id)
-    .where(_CLIENTS.c.key_id == bindparam("b_key_id")),
+    ).select_from(
+        _ASKED.outerjoin(_CLIENTS, _CLIENTS.c.key_id == _ASKED.c.key_id).outerjoin(
+            _TENANTS, _TENANTS.c.id == _CLIENTS.c.tenant_id
+        )
+    ),
     _ClientRow,
 )
 
@@ -283,7 +290,7 @@ def authenticate(session: Session, *, key: str, now: datetime | None = None) -> 
     now = now or utcnow()
     match = _KEY.fullmatch(key)
     row = None if match is None else _CLIENT_BY_KEY_ID.first(session, {"b_key_id": match[1]})
-    if row is None:
+    if row is None or row.id is None:
         _dummy_check(key)
         raise InvalidApiKey()
     if not hmac.compare_digest(row.key_hash, hash_key(key)):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -296,7 +297,7 @@ def response_schema(document: DocumentNode, operation: OperationDefinitionNode) 
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "data": {"anyOf": [data, {"type": "null"}]},
+            "data": _nullable(data),
             "errors": {"type": "array", "minItems": 1, "items": error},
             "extensions": {
                 "type": "object",
@@ -337,17 +338,54 @@ def _object_schema(parent: Any, selection: SelectionSetNode | None, fragments: M
         if node.name.value == "__typename":
             properties[key] = {"type": "string"}
             continue
+        if node.name.value in ("__schema", "__type"):
+            properties[key] = {}  # introspection answers follow graphql-core's own introspection types
+            continue
         spec = _possible(parent, node.name.value)
         if spec is None:
             continue
         properties[key] = _type_schema(spec.type, node, fragments)
-    return {"type": "object", "additionalProperties": False, "required": sorted(properties), "properties": properties}
+    required = sorted(set(properties) - _conditional_keys(selection, fragments))
+    return {"type": "object", "additionalProperties": False, "required": required, "properties": properties}
+
+
+_CONDITIONS = frozenset({"skip", "include"})
+
+
+def _conditional_keys(
+    selection: SelectionSetNode | None, fragments: Mapping[str, FragmentDefinitionNode], inherited: bool = False
+) -> set[str]:
+    """Response keys that ``@skip`` / ``@include`` may leave out (on the field or on a fragment around it)."""
+    found: set[str] = set()
+    for node in selection.selections if selection else ():
+        conditional = inherited or any(d.name.value in _CONDITIONS for d in node.directives or ())
+        if isinstance(node, FieldNode):
+            if conditional:
+                found.add(node.alias.value if node.alias else node.name.value)
+        elif isinstance(node, InlineFragmentNode):
+            found |= _conditional_keys(node.selection_set, fragments, conditional)
+        elif isinstance(node, FragmentSpreadNode) and node.name.value in fragments:
+            found |= _conditional_keys(fragments[node.name.value].selection_set, fragments, conditional)
+    return found
 
 
 def _type_schema(kind: Any, node: FieldNode, fragments: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(kind, GraphQLNonNull):
         return _type_schema_inner(kind.of_type, node, fragments)
-    return {"anyOf": [_type_schema_inner(kind, node, fragments), {"type": "null"}]}
+    return _nullable(_type_schema_inner(kind, node, fragments))
+
+
+def _nullable(inner: dict[str, Any]) -> dict[str, Any]:
+    """``inner`` or null, without ``anyOf`` where a type list says the same (several times faster to check:
+    the object keywords apply to objects only, so null passes them)."""
+    if "enum" in inner:
+        return {**inner, "enum": [*inner["enum"], None]}
+    kind = inner.get("type")
+    if isinstance(kind, str):
+        return {**inner, "type": [kind, "null"]}
+    if not inner:
+        return inner  # an unconstrained scalar already admits null
+    return {"anyOf": [inner, {"type": "null"}]}
 
 
 def _type_schema_inner(kind: Any, node: FieldNode, fragments: Mapping[str, Any]) -> dict[str, Any]:
@@ -358,9 +396,33 @@ def _type_schema_inner(kind: Any, node: FieldNode, fragments: Mapping[str, Any])
     if isinstance(kind, GraphQLScalarType):
         return _SCALARS.get(kind.name, {})
     if isinstance(kind, GraphQLUnionType | GraphQLInterfaceType):
-        # Fields of different members may apply: check what every member shares loosely (object, no extras
-        # beyond those selected anywhere).
-        return {"type": "object"}
+        # Which fields come back depends on the member's type (fragments): each selected field is typed,
+        # none may be missing where the interface itself has it, no field beyond the selected ones.
+        members = (
+            list(kind.types) if isinstance(kind, GraphQLUnionType) else list(schema().get_implementations(kind).objects)
+        )
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for child in _fields(node.selection_set, fragments):
+            key = child.alias.value if child.alias else child.name.value
+            if child.name.value == "__typename":
+                properties[key] = {"enum": sorted(m.name for m in members)}
+                continue
+            spec = _possible(kind, child.name.value) or next(
+                (m.fields[child.name.value] for m in members if child.name.value in m.fields), None
+            )
+            if spec is None:
+                continue
+            properties[key] = _type_schema(spec.type, child, fragments)
+        if isinstance(kind, GraphQLInterfaceType) and node.selection_set is not None:
+            direct = (c for c in node.selection_set.selections if isinstance(c, FieldNode))  # not in a fragment
+            required = [c.alias.value if c.alias else c.name.value for c in direct if c.name.value in kind.fields]
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "required": sorted(set(required)),
+            "properties": properties,
+        }
     return _object_schema(kind, node.selection_set, fragments)
 
 
@@ -386,3 +448,138 @@ def protected_content(type_name: str, field_name: str) -> str | None:
 def unwrap(kind: GraphQLOutputType) -> GraphQLOutputType:
     """A type without its non-null and list wrappers."""
     return _unwrap(kind)
+
+
+# --- a fast checker for the JSON Schemas above --------------------------------------------------------------
+
+Check = Callable[[Any, str], str | None]  # (value, path) -> where and why it fails, or None
+
+_JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "null": lambda v: v is None,
+}
+_KNOWN_KEYWORDS = frozenset(
+    {
+        "$schema",
+        "type",
+        "enum",
+        "pattern",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "anyOf",
+        "minItems",
+        "minimum",
+        "exclusiveMinimum",
+    }
+)
+
+
+def compile_check(spec: Mapping[str, Any]) -> Check:
+    """A checker for the JSON Schema subset ``response_schema`` writes, compiled once into closures.
+
+    ``jsonschema`` checks the same schemas about ten times slower, which would make the fake, not the
+    rate limit, the bottleneck of a benchmark; the tests hold the two to the same verdicts. A keyword
+    outside the subset is a ``ValueError`` here, so the checker can't silently ignore a rule.
+    """
+    unknown = set(spec) - _KNOWN_KEYWORDS
+    if unknown:
+        raise ValueError(f"compile_check does not know the keyword {sorted(unknown)[0]}")
+    checks: list[Check] = []
+    kind = spec.get("type")
+    if kind is not None:
+        names = [kind] if isinstance(kind, str) else list(kind)
+        tests = [_JSON_TYPES[n] for n in names]
+
+        def check_type(value: Any, path: str) -> str | None:
+            return None if any(t(value) for t in tests) else f"{path}: not {'/'.join(names)}"
+
+        checks.append(check_type)
+    if "enum" in spec:
+        allowed = list(spec["enum"])
+
+        def check_enum(value: Any, path: str) -> str | None:
+            ok = any(value == a and type(value) is type(a) for a in allowed)
+            return None if ok else f"{path}: not among the enum's values"
+
+        checks.append(check_enum)
+    if "pattern" in spec:
+        pattern = re.compile(spec["pattern"])
+
+        def check_pattern(value: Any, path: str) -> str | None:
+            return None if not isinstance(value, str) or pattern.search(value) else f"{path}: breaks its pattern"
+
+        checks.append(check_pattern)
+    for keyword, strict in (("minimum", False), ("exclusiveMinimum", True)):
+        if keyword in spec:
+            bound = spec[keyword]
+
+            def check_minimum(value: Any, path: str, bound: Any = bound, strict: bool = strict) -> str | None:
+                if not _JSON_TYPES["number"](value) or (value > bound if strict else value >= bound):
+                    return None
+                return f"{path}: below its minimum"
+
+            checks.append(check_minimum)
+    if "properties" in spec or "required" in spec or "additionalProperties" in spec:
+        properties = {k: compile_check(v) for k, v in spec.get("properties", {}).items()}
+        required = tuple(spec.get("required", ()))
+        closed = spec.get("additionalProperties") is False
+
+        def check_object(value: Any, path: str) -> str | None:
+            if not isinstance(value, dict):
+                return None
+            for key in required:
+                if key not in value:
+                    return f"{path}: {key} is missing"
+            for key, item in value.items():
+                inner = properties.get(key)
+                if inner is None:
+                    if closed:
+                        return f"{path}: {key} is not in the query"
+                    continue
+                failure = inner(item, f"{path}/{key}")
+                if failure:
+                    return failure
+            return None
+
+        checks.append(check_object)
+    if "items" in spec or "minItems" in spec:
+        item_check = compile_check(spec["items"]) if "items" in spec else None
+        least = spec.get("minItems", 0)
+
+        def check_array(value: Any, path: str) -> str | None:
+            if not isinstance(value, list):
+                return None
+            if len(value) < least:
+                return f"{path}: fewer than {least} items"
+            if item_check is not None:
+                for index, item in enumerate(value):
+                    failure = item_check(item, f"{path}/{index}")
+                    if failure:
+                        return failure
+            return None
+
+        checks.append(check_array)
+    if "anyOf" in spec:
+        options = [compile_check(option) for option in spec["anyOf"]]
+
+        def check_any(value: Any, path: str) -> str | None:
+            failures = [option(value, path) for option in options]
+            return None if any(f is None for f in failures) else next(f for f in failures if f)
+
+        checks.append(check_any)
+
+    def check(value: Any, path: str) -> str | None:
+        for one in checks:
+            failure = one(value, path)
+            if failure:
+                return failure
+        return None
+
+    return check

@@ -34,7 +34,7 @@ class Search:
 
     def matches(self, order: FakeOrder) -> bool:
         """True when the order satisfies every term."""
-        return all(p(order) for p in self.predicates)
+        return all(predicate(order) for predicate in self.predicates)
 
     def extension(self, path: list[str]) -> dict[str, Any] | None:
         """The ``extensions.search`` entry Shopify adds when it ignored something, else None."""

@@ -28,6 +28,8 @@ import re
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,7 +37,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -46,10 +47,10 @@ from graphql import (
     execute,
     get_named_type,
     get_operation_ast,
+    get_variable_values,
     parse,
     validate,
 )
-from jsonschema import Draft202012Validator
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -58,6 +59,7 @@ from .data import (
     COUNTRIES,
     FULFILLMENT_ORDER_STATUSES,
     ORDER_GID,
+    FakeFulfillmentOrder,
     FakeOrder,
     OrderFactory,
     ShippingAddress,
@@ -70,7 +72,9 @@ from .schema import (
     API_VERSION,
     PROTECTED_CONTENTS,
     SINGLE_QUERY_MAX_COST,
+    Check,
     actual_cost,
+    compile_check,
     introspection,
     protected_content,
     requested_cost,
@@ -233,7 +237,6 @@ class _Context:
     token: _Token
     app: App
     shop: Shop
-    paging_mutated: bool = False
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -270,8 +273,8 @@ def legacy_id(order_id: str | int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(query: str, operation_name: str | None) -> tuple[DocumentNode, OperationDefinitionNode, Any] | str:
-    """Parse, validate and derive the answer's JSON Schema validator, once per distinct query text.
+def _compiled(query: str, operation_name: str | None) -> tuple[DocumentNode, OperationDefinitionNode, Check] | str:
+    """Parse, validate and compile the checker of the answer's JSON Schema, once per distinct query text.
 
     Returns the error message (the first) as a string when the query doesn't parse or validate.
     """
@@ -287,7 +290,7 @@ def _compiled(query: str, operation_name: str | None) -> tuple[DocumentNode, Ope
         return "An operation name is required when the document holds several operations."
     if operation.operation.value != "query":
         return "The fake Shopify serves queries only."
-    return document, operation, Draft202012Validator(response_schema(document, operation))
+    return document, operation, compile_check(response_schema(document, operation))
 
 
 def _cursor(order: FakeOrder, sort_key: str) -> str:
@@ -380,11 +383,11 @@ class FakeShopify:
         self._retire_on_use: dict[str, str] = {}
         self.token_grants = 0  # access tokens issued by the token endpoint (codes exchanged, refreshes)
         self._orders: dict[int, FakeOrder] = {}
+        self._shop_orders: dict[str, dict[int, FakeOrder]] = collections.defaultdict(dict)  # a query scans one shop
         self._buckets: dict[tuple[str, str], CostBucket] = {}
         self._faults: list[_Fault] = []
         self._delays: list[_Fault] = []
         self._mutate_while_paging = False
-        self._bad_orders: set[int] = set()
         self.calls: collections.Counter[str] = collections.Counter()
         self.throttled: collections.Counter[str] = collections.Counter()
         self.cost_spent = 0  # actual cost of every query answered, summed
@@ -406,6 +409,8 @@ class FakeShopify:
         """Start serving in a background thread; ``base_url`` and ``graphql_url`` are valid afterwards."""
         if self._server is not None:
             raise FakeShopifyError("already started")
+        # Build and validate the schema now (about a second), not inside a client's first request's timeout.
+        _compiled("{ shop { name } }", None)
         self._stopping.clear()
         self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
         self.port = self._server.server_port
@@ -618,6 +623,7 @@ class FakeShopify:
                 raise FakeShopifyError(str(exc)) from None
             for order in made:
                 self._orders[order.legacy_id] = order
+                self._shop_orders[order.shop][order.legacy_id] = order
         return [o.gid for o in made]
 
     def _order(self, order_id: str | int) -> FakeOrder:
@@ -653,7 +659,7 @@ class FakeShopify:
                 first = order.fulfillment_orders[0]
                 first.status = "CLOSED"
                 if len(order.fulfillment_orders) == 1:
-                    order.fulfillment_orders.append(replace_fo(first, self._factory, "OPEN"))
+                    order.fulfillment_orders.append(_new_fulfillment_order(first, self._factory, "OPEN"))
                 order.display_status = "PARTIALLY_FULFILLED"
             if fulfill:
                 for fo in order.fulfillment_orders:
@@ -709,7 +715,7 @@ class FakeShopify:
         """A snapshot of the shop's orders by GID: the truth a connector's result is compared with."""
         domain = self.shop(shop).domain
         with self._lock:
-            return {o.gid: copy.deepcopy(o) for o in self._orders.values() if o.shop == domain}
+            return {o.gid: copy.deepcopy(o) for o in self._shop_orders[domain].values()}
 
     def expected_label(self, order_id: str | int, *, access: ProtectedAccess = FULL_ACCESS) -> dict[str, str | None]:
         """The shipping-address fields a connector should store for this order now, under ``access``.
@@ -789,20 +795,20 @@ class FakeShopify:
             self._delays.append(_Fault(count=count, operation=operation, seconds=seconds))
 
     def mutate_while_paging(self, enabled: bool = True) -> None:
-        """Before each next page of an ``orders`` query, change one served and one not-yet-served order.
+        """Before each next page of an ``orders`` query, change one served and two not-yet-served orders.
 
-        The served one moves along its life (fulfilled); the upcoming one is cancelled (or fulfilled);
-        both get ``updatedAt`` now. Each change is recorded in ``mutations`` as (GID, old, new).
+        The served one is fulfilled, one upcoming one cancelled, another's shipping address edited by the
+        buyer; each gets ``updatedAt`` now. Each change is recorded in ``mutations`` as (GID, old status, new
+        status): an address edit keeps its status.
         """
         with self._lock:
             self._mutate_while_paging = enabled
 
     def add_bad_order(self, shop: str | None = None) -> str:
-        """One more order whose recipient holds a lone surrogate and control characters; its GID."""
+        """One more unfulfilled order whose recipient's name holds a lone surrogate and whose first address line
+        a NUL and a BEL (no vault can seal that text as served); its GID."""
         (gid,) = self.generate_orders(1, shop=shop, statuses=["UNFULFILLED"])
-        self.edit_shipping_address(gid, address1="Rue \ud800 du Bug\x00\x07", last_name="Null\x1bByte")
-        with self._lock:
-            self._bad_orders.add(legacy_id(gid))
+        self.edit_shipping_address(gid, first_name="Ana", last_name="\ud83d Bug", address1="Main\x00 St\x07 12")
         return gid
 
     @staticmethod
@@ -854,6 +860,8 @@ class FakeShopify:
             return self._control(request)
         if path == GRAPHQL_PATH:
             operation = "graphql"
+        elif re.fullmatch(r"/admin/api/[^/]+/graphql\.json", path):
+            return _json_response(404, {"errors": f"The fake Shopify serves API version {API_VERSION} only."})
         elif path == AUTHORIZE_PATH:
             operation = "authorize"
         elif path == ACCESS_TOKEN_PATH:
@@ -896,12 +904,13 @@ class FakeShopify:
         ctx = self._authenticate(request)
         if ctx is None:
             return _json_response(401, INVALID_TOKEN_BODY)
-        try:
-            payload = json.loads(request.get_data(as_text=True) or "null")
-        except ValueError:
-            return self._answer_errors("Invalid JSON in request body.", code="BAD_REQUEST")
-        if request.mimetype == "application/graphql":
-            payload = {"query": request.get_data(as_text=True)}
+        if request.mimetype == "application/graphql":  # Shopify takes the bare query text too
+            payload: Any = {"query": request.get_data(as_text=True)}
+        else:
+            try:
+                payload = json.loads(request.get_data(as_text=True) or "null")
+            except ValueError:
+                return self._answer_errors("Invalid JSON in request body.", code="BAD_REQUEST")
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
             return self._answer_errors("Parameter Missing or Invalid: query is required.", code="BAD_REQUEST")
         variables = payload.get("variables") or {}
@@ -911,10 +920,10 @@ class FakeShopify:
         if isinstance(compiled, str):
             return self._answer_errors(compiled, code="GRAPHQL_VALIDATION_FAILED")
         document, operation, validator = compiled
-        try:
-            cost = requested_cost(document, operation, variables)
-        except (GraphQLError, TypeError, ValueError) as exc:
-            return self._answer_errors(f"Invalid variables: {exc}", code="BAD_REQUEST")
+        coerced = get_variable_values(introspection().schema, operation.variable_definitions or (), variables)
+        if isinstance(coerced, list):  # the variables don't fit their declared types: nothing runs
+            return self._answer_errors(coerced[0].message, code="INVALID_VARIABLE")
+        cost = requested_cost(document, operation, coerced.coerced)
         bucket = self._bucket(ctx.app.client_id, ctx.shop.domain)
         if cost > SINGLE_QUERY_MAX_COST:
             body = {
@@ -973,27 +982,26 @@ class FakeShopify:
         return self._checked(validator, answer)
 
     def _note_internal(self, errors: Sequence[GraphQLError]) -> None:
-        """Errors that are the fake's own bugs (not Shopify behaviour) go to ``server_errors``."""
+        """Errors that are the fake's own bugs (an exception in a resolver, not Shopify behaviour and not a
+        client's bad query or variables) go to ``server_errors``."""
         for error in errors:
-            code = (error.extensions or {}).get("code")
-            if code is None:
+            cause = error.original_error
+            if cause is not None and not isinstance(cause, GraphQLError):
                 with self._lock:
-                    self.server_errors.append(f"execution: {error.message[:200]}")
+                    self.server_errors.append(f"execution: {type(cause).__name__} at {error.path}")
 
-    def _checked(self, validator: Any, body: dict[str, Any]) -> Response:
-        problems = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
-        if problems:
-            first = problems[0]
-            where = "/".join(str(p) for p in first.absolute_path)
+    def _checked(self, check: Check, body: dict[str, Any]) -> Response:
+        failure = check(body, "body")
+        if failure:
             with self._lock:
-                # The path and the validator's keyword, never the value: the value may be a buyer's address.
-                self.validation_errors.append(f"answer at /{where} breaks the query's schema ({first.validator})")
+                # Where and which rule, never the value: the value may be a buyer's address.
+                self.validation_errors.append(f"answer breaks the query's schema: {failure}")
             return _json_response(500, _FAULT_BODIES[500])
         return _json_response(200, body)
 
     def _answer_errors(self, message: str, *, code: str) -> Response:
         body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-        if not _ERROR_ENVELOPE.is_valid(body):
+        if _ERROR_ENVELOPE(body, "body") is not None:
             with self._lock:
                 self.validation_errors.append("error envelope breaks Shopify's shape")
             return _json_response(500, _FAULT_BODIES[500])
@@ -1003,20 +1011,18 @@ class FakeShopify:
         """The one resolver: root fields by name, every other field from the parent's dict, with Shopify's rules."""
         ctx: _Context = info.context
         parent, name = info.parent_type.name, info.field_name
-        named = _guarded_type(get_named_type(info.return_type))
-        required = introspection().scopes.get(named.name)
+        guarded, required, content = _field_rules(parent, name)
         if required and not ctx.token.scopes.intersection(required):
             readable = ", ".join(f"`{s}` access scope" for s in required)
             raise GraphQLError(
                 f"Access denied for {name} field. Required access: {readable}.",
                 extensions={"code": "ACCESS_DENIED", "documentation": "https://shopify.dev/api/usage/access-scopes"},
             )
-        if named.name == "Order" and ctx.app.access.level == 0:
+        if guarded == "Order" and ctx.app.access.level == 0:
             raise GraphQLError(
                 f"This app is not approved to access the Order object. See {PROTECTED_DOCS} for more details.",
                 extensions={"code": "ACCESS_DENIED"},
             )
-        content = protected_content(parent, name)
         if content is not None and not ctx.app.access.allows(content):
             raise GraphQLError(
                 f"This app is not approved to use the {name} field. See {PROTECTED_DOCS} for more details.",
@@ -1062,6 +1068,17 @@ class FakeShopify:
                     "publicDisplayName": ctx.shop.plan.title(),
                 },
             }
+        if name in ("node", "nodes"):
+            wanted_ids = [args["id"]] if name == "node" else list(args["ids"])
+            if len(wanted_ids) > MAX_PAGE_SIZE:
+                raise GraphQLError(f"nodes takes at most {MAX_PAGE_SIZE} ids.", extensions={"code": "BAD_REQUEST"})
+            found: list[dict[str, Any] | None] = []
+            with self._lock:
+                for gid in wanted_ids:
+                    order = self._orders.get(int(gid.removeprefix(ORDER_GID))) if _is_order_gid(gid) else None
+                    visible = order is not None and order.shop == ctx.shop.domain and self._visible(ctx, order)
+                    found.append(self._order_json(order) if order is not None and visible else None)
+            return found[0] if name == "node" else found
         if name == "currentAppInstallation":
             return {
                 "id": f"gid://shopify/AppInstallation/{int(_derive(self.seed, ctx.app.client_id)[:10], 16)}",
@@ -1073,16 +1090,20 @@ class FakeShopify:
 
     def _visible(self, ctx: _Context, order: FakeOrder) -> bool:
         """Without ``read_all_orders`` an app sees only orders created in the last 60 days."""
-        return "read_all_orders" in ctx.token.scopes or order.created >= self.now() - ORDER_WINDOW
+        oldest = self._oldest_visible(ctx)
+        return oldest is None or order.created >= oldest
+
+    def _oldest_visible(self, ctx: _Context) -> datetime | None:
+        return None if "read_all_orders" in ctx.token.scopes else self.now() - ORDER_WINDOW
 
     def _orders_connection(self, ctx: _Context, info: GraphQLResolveInfo[Any], args: dict[str, Any]) -> dict[str, Any]:
         first: int | None = args.get("first")
         last: int | None = args.get("last")
-        if first is not None:
+        if first is not None and last is None:
             size = first
-        elif last is not None:
+        elif last is not None and first is None:
             size = last
-        if (first is None) == (last is None):
+        else:
             raise GraphQLError("you must provide one of first or last", extensions={"code": "BAD_REQUEST"})
         if not 0 <= size <= MAX_PAGE_SIZE:
             raise GraphQLError(
@@ -1101,11 +1122,12 @@ class FakeShopify:
             position = _decode_cursor(after, sort_key) if after else None
             if position is not None and self._mutate_while_paging:
                 self._mutate(ctx, parsed, sort_key, position, reverse)
+            oldest = self._oldest_visible(ctx)
             matching = sorted(
                 (
                     o
-                    for o in self._orders.values()
-                    if o.shop == ctx.shop.domain and self._visible(ctx, o) and parsed.matches(o)
+                    for o in self._shop_orders[ctx.shop.domain].values()
+                    if (oldest is None or o.created >= oldest) and parsed.matches(o)
                 ),
                 key=lambda o: _sort_value(o, sort_key),
                 reverse=reverse,
@@ -1137,24 +1159,37 @@ class FakeShopify:
     def _mutate(
         self, ctx: _Context, parsed: search.Search, sort_key: str, position: tuple[Any, int], reverse: bool
     ) -> None:
-        """Change one already-served and one upcoming order of this query (see ``mutate_while_paging``)."""
-        matching = [o for o in self._orders.values() if o.shop == ctx.shop.domain and parsed.matches(o)]
-        live = [o for o in matching if not o.cancelled and o.display_status != "FULFILLED"]
+        """Fulfil one already-served order of this query, cancel one upcoming one and edit another upcoming
+        one's shipping address (see ``mutate_while_paging``)."""
+        live = [
+            o
+            for o in self._shop_orders[ctx.shop.domain].values()
+            if parsed.matches(o) and not o.cancelled and o.display_status != "FULFILLED"
+        ]
+        live.sort(key=lambda o: o.legacy_id)
         served = [
             o
             for o in live
             if (_sort_value(o, sort_key) > position if reverse else _sort_value(o, sort_key) <= position)
         ]
-        upcoming = [o for o in live if o not in served]
+        served_ids = {o.legacy_id for o in served}
+        upcoming = [o for o in live if o.legacy_id not in served_ids]
         rng = self._mutation_rng
         for group, cancel in ((served, False), (upcoming, True)):
             if not group:
                 continue
-            order = rng.choice(sorted(group, key=lambda o: o.legacy_id))
+            order = rng.choice(group)
             old = "CANCELLED" if order.cancelled else order.display_status
             self.update_order(order.gid, cancel=cancel, fulfill=not cancel)
             new = "CANCELLED" if order.cancelled else order.display_status
             self.mutations.append((order.gid, old, new))
+        editable = [o for o in upcoming if not o.cancelled and o.shipping_address is not None]
+        if editable:
+            order = rng.choice(editable)
+            address = order.shipping_address
+            assert address is not None
+            self.edit_shipping_address(order.gid, address2=f"{address.address2 or ''} (changed by the buyer)".strip())
+            self.mutations.append((order.gid, order.display_status, order.display_status))
 
     def _order_json(self, order: FakeOrder) -> dict[str, Any]:
         """The fields of ``Order`` the fake serves, in Shopify's names (connections as callables of their args)."""
@@ -1195,6 +1230,7 @@ class FakeShopify:
             "email": order.email,
             "phone": address.phone if address else None,
             "test": False,
+            "__typename": "Order",  # how graphql-core resolves the Node interface of nodes(ids:) and node(id:)
             "fulfillmentOrders": fulfillment_connection,
             "shippingAddress": {"id": f"gid://shopify/MailingAddress/{order.address_id}", **_address_json(address)}
             if address
@@ -1372,9 +1408,7 @@ class FakeShopify:
             customer = order.customer
             if customer is None:
                 raise FakeShopifyError(f"order {customer_of} has no customer")
-            theirs = sorted(
-                o.legacy_id for o in self._orders.values() if o.shop == owner.domain and o.customer == customer
-            )
+            theirs = sorted(o.legacy_id for o in self._shop_orders[owner.domain].values() if o.customer == customer)
         body["customer"] = {"id": customer.legacy_id, "email": customer.email, "phone": customer.phone}
         if topic == "customers/redact":
             body["orders_to_redact"] = theirs
@@ -1420,10 +1454,7 @@ class FakeShopify:
         }
         made: list[WebhookDelivery] = []
         for _ in range(2 if duplicate else 1):
-            try:
-                status = httpx.post(url, content=body, headers=headers, timeout=timeout).status_code
-            except httpx.HTTPError:
-                status = 0
+            status = _post(url, body, headers, timeout=timeout)
             made.append(WebhookDelivery(topic, webhook_id, body, not bad_signature, status))
         with self._lock:
             self.webhook_deliveries.extend(made)
@@ -1478,6 +1509,29 @@ class FakeShopify:
         if (method, path) == ("POST", "/delay"):
             self.inject_delay(float(body["seconds"]), count=int(body.get("count", 1)), operation=body.get("operation"))
             return _json_response(204, None)
+        if (method, path) == ("POST", "/install"):
+            answer = self.install(
+                client_id=body.get("client_id"),
+                shop=body.get("shop"),
+                scopes=body.get("scopes"),
+                expiring=bool(body.get("expiring", True)),
+            )
+            return _json_response(201, answer)
+        if (method, path) == ("POST", "/access"):
+            fields = frozenset(body.get("fields", sorted(PROTECTED_CONTENTS)))
+            self.set_access(body["client_id"], ProtectedAccess(int(body["level"]), fields))
+            return _json_response(204, None)
+        if (method, path) == ("POST", "/webhooks"):
+            made = self.deliver_webhook(
+                body["url"],
+                body["topic"],
+                shop=body.get("shop"),
+                customer_of=body.get("customer_of"),
+                client_id=body.get("client_id"),
+                duplicate=bool(body.get("duplicate")),
+                bad_signature=bool(body.get("bad_signature")),
+            )
+            return _json_response(200, {"deliveries": [{"webhook_id": d.webhook_id, "status": d.status} for d in made]})
         if (method, path) == ("POST", "/expire-tokens"):
             self.expire_tokens()
             return _json_response(204, None)
@@ -1493,6 +1547,20 @@ class FakeShopify:
         return _json_response(404, {"error": "NotFound", "message": f"no control endpoint {method} {path}"})
 
 
+@functools.cache
+def _field_rules(parent: str, name: str) -> tuple[str, tuple[str, ...], str | None]:
+    """What guards a field, from the schema: the guarded type's name, the scopes any one of which it
+    needs, and the kind of protected customer data it holds (cached: the resolver asks for every field)."""
+    spec = _possible_field(parent, name)
+    guarded = _guarded_type(get_named_type(spec.type)).name if spec is not None else ""
+    return guarded, introspection().scopes.get(guarded, ()), protected_content(parent, name)
+
+
+def _possible_field(parent: str, name: str) -> Any:
+    kind = introspection().schema.get_type(parent)
+    return getattr(kind, "fields", {}).get(name)
+
+
 def _guarded_type(named: Any) -> Any:
     """The type whose scopes guard a field: for a connection, its nodes' type (Shopify denies ``orders``
     itself, not each node, to an app without ``read_orders``); otherwise the field's own type."""
@@ -1502,9 +1570,29 @@ def _guarded_type(named: Any) -> Any:
     return named
 
 
-def replace_fo(template: Any, factory: OrderFactory, status: str) -> Any:
+def _new_fulfillment_order(template: FakeFulfillmentOrder, factory: OrderFactory, status: str) -> FakeFulfillmentOrder:
     """A new fulfillment order like ``template`` with its own id and ``status``."""
     return replace(template, legacy_id=factory.new_id(), status=status)
+
+
+def _post(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float) -> int:
+    """POST ``body`` and return the HTTP status (0: no answer). urllib, because httpx logs every request
+    at INFO and a fake logs nothing per request."""
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise FakeShopifyError("a webhook URL is http or https")
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")  # noqa: S310 - checked above
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - checked above
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        return int(exc.code)
+    except (urllib.error.URLError, OSError):
+        return 0
+
+
+def _is_order_gid(gid: str) -> bool:
+    return gid.startswith(ORDER_GID) and gid.removeprefix(ORDER_GID).isdigit()
 
 
 def _fo_cursor(gid: str) -> str:
@@ -1550,7 +1638,7 @@ def _order_meta(order: FakeOrder) -> dict[str, Any]:
     }
 
 
-_ERROR_ENVELOPE = Draft202012Validator(
+_ERROR_ENVELOPE = compile_check(
     {
         "type": "object",
         "additionalProperties": False,
@@ -1576,7 +1664,9 @@ def _json_response(status: int, body: Any) -> Response:
         text.encode()
     except UnicodeEncodeError:  # a lone surrogate has no UTF-8 form: escape it (valid JSON, as Shopify sends it)
         text = json.dumps(body)
-    response = Response(text, status=status)
+    response = Response(
+        text, status=status, headers={"X-Request-Id": str(uuid.uuid4()), "X-Shopify-API-Version": API_VERSION}
+    )
     if body is not None:
         response.content_type = "application/json; charset=utf-8"
     return response

@@ -21,8 +21,10 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 from graphql import parse, validate
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_shopify import (
@@ -41,6 +43,7 @@ from connectors.fake_shopify import (
     webhook_hmac,
 )
 from connectors.fake_shopify.data import LONG_LAST_NAME
+from connectors.fake_shopify.schema import compile_check
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +206,67 @@ def test_the_answer_schema_refuses_a_wrongly_typed_or_misshapen_answer() -> None
         assert not check.is_valid(body), bad_node
 
 
+_ANSWERS: dict[str, Any] = {}
+
+
+def _real_answer() -> tuple[Any, dict[str, Any]]:
+    """One real answer of the fake to the sync query (orders of every kind), and its query's JSON Schema."""
+    if not _ANSWERS:
+        with FakeShopify(seed=11, clock=Clock()) as fake:
+            fake.generate_orders(8)
+            fake.add_bad_order()
+            fake.remove_shipping_address(fake.generate_orders(1)[0])
+            body = gql(fake, SYNC_QUERY, {"first": 20, "query": SINCE}).json()
+        document = parse(SYNC_QUERY)
+        _ANSWERS["body"] = body
+        _ANSWERS["schema"] = response_schema(document, document.definitions[0])  # type: ignore[arg-type]
+    return _ANSWERS["body"], _ANSWERS["schema"]
+
+
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*prefix, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*prefix, index))
+    return found
+
+
+_REPLACEMENTS = st.sampled_from([None, "", "x", 0, 1.5, True, [], {}, "2026-03-02T12:00:00Z", "FULFILLED", "OPEN"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_the_fast_answer_check_agrees_with_jsonschema_on_mutated_answers(data: st.DataObject) -> None:
+    body, spec = _real_answer()
+    reference = Draft202012Validator(spec)
+    fast = compile_check(spec)
+    mutated = json.loads(json.dumps(body))
+    for _ in range(data.draw(st.integers(0, 3))):
+        paths = _paths(mutated)
+        path = data.draw(st.sampled_from(paths))
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if not path:
+            continue
+        parent = mutated
+        for step in path[:-1]:
+            parent = parent[step]
+        if action == "replace":
+            parent[path[-1]] = data.draw(_REPLACEMENTS)
+        elif action == "delete" and isinstance(parent, dict):
+            del parent[path[-1]]
+        elif action == "add" and isinstance(parent, dict):
+            parent["unasked"] = data.draw(_REPLACEMENTS)
+    assert (fast(mutated, "body") is None) == reference.is_valid(mutated)
+
+
+def test_the_fast_answer_check_refuses_keywords_it_does_not_implement() -> None:
+    with pytest.raises(ValueError, match="does not know the keyword oneOf"):
+        compile_check({"oneOf": [{"type": "string"}]})
+
+
 def test_an_unknown_order_id_answers_null_and_a_malformed_one_an_error(fake: FakeShopify) -> None:
     query = "query($id: ID!) { order(id: $id) { id } }"
     assert gql(fake, query, {"id": "gid://shopify/Order/1"}).json()["data"] == {"order": None}
@@ -282,6 +346,9 @@ def test_orders_changed_while_a_sync_pages_are_all_seen_by_the_next_incremental_
     for gid, state in final.items():
         node = second[gid]
         assert ("CANCELLED" if node["cancelledAt"] else node["displayFulfillmentStatus"]) == state
+        assert node["shippingAddress"] == fake.expected_label(gid)
+    edited = [g for g in changed if "(changed by the buyer)" in (fake.expected_label(g)["address2"] or "")]
+    assert edited  # buyers changed addresses too
 
 
 def test_without_read_all_orders_only_the_last_60_days_are_visible(fake: FakeShopify, clock: Clock) -> None:
@@ -575,6 +642,13 @@ def test_authorize_refuses_unknown_apps_scopes_and_unlisted_redirects(fake: Fake
 # --- webhooks -----------------------------------------------------------------------------------------------
 
 
+class _Quiet(WSGIRequestHandler):
+    """The receiver's own access log would be the only log line of a webhook test: silence it."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
     """A real HTTP endpoint recording what it is sent."""
@@ -585,7 +659,7 @@ def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
         received.append((dict(request.headers), request.get_data()))
         return Response("", status=200)(environ, start_response)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -665,11 +739,12 @@ def test_generated_recipients_include_cjk_arabic_long_names_and_missing_phones(f
 
 def test_a_bad_order_s_lone_surrogate_and_control_characters_are_served_as_json_escapes(fake: FakeShopify) -> None:
     gid = fake.add_bad_order()
-    answer = gql(fake, "query($id: ID!) { order(id: $id) { shippingAddress { address1 lastName } } }", {"id": gid})
+    query = "query($id: ID!) { order(id: $id) { shippingAddress { name address1 lastName } } }"
+    answer = gql(fake, query, {"id": gid})
     assert answer.status_code == 200
-    assert b"\\ud800" in answer.content and b"\\u0000" in answer.content
+    assert b"\\ud83d" in answer.content and b"\\u0000" in answer.content
     address = json.loads(answer.content)["data"]["order"]["shippingAddress"]
-    assert address["address1"] == "Rue \ud800 du Bug\x00\x07"
+    assert address == {"name": "Ana \ud83d Bug", "address1": "Main\x00 St\x07 12", "lastName": "\ud83d Bug"}
 
 
 def test_buyer_pii_strings_cover_every_name_street_and_phone_served(fake: FakeShopify) -> None:
@@ -682,14 +757,19 @@ def test_buyer_pii_strings_cover_every_name_street_and_phone_served(fake: FakeSh
                 assert address[key] in pii
 
 
-def test_the_fake_logs_nothing_per_request(fake: FakeShopify, caplog: pytest.LogCaptureFixture) -> None:
-    fake.generate_orders(5)
+def test_the_fake_logs_nothing_per_request_nor_per_webhook(
+    fake: FakeShopify, caplog: pytest.LogCaptureFixture, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    ids = fake.generate_orders(5)
     with caplog.at_level(logging.DEBUG):
-        sync_all(fake)
         gql(fake, "{ shop { name } }", token="shpat_wrong")
+        started = len(caplog.records)  # the test's own client (httpx) logs its requests; the fake must not
+        fake.deliver_webhook(receiver[0], "customers/data_request", customer_of=ids[0])
+        fake.deliver_webhook(receiver[0], "customers/redact", customer_of=ids[0], bad_signature=True)
+        assert caplog.records[started:] == []
+        sync_all(fake)
     pii = fake.buyer_pii_strings()
-    served = [r for r in caplog.records if r.name.startswith(("werkzeug", "connectors"))]
-    assert served == []
+    assert [r for r in caplog.records if r.name.startswith(("werkzeug", "connectors"))] == []
     assert not any(p in r.getMessage() for r in caplog.records for p in pii)
 
 
@@ -774,3 +854,175 @@ def test_expire_tokens_leaves_refresh_tokens_good_and_uninstall_revokes_everythi
     again = {**refresh, "refresh_token": renewed.json()["refresh_token"]}
     assert httpx.post(token_url, data=again).json()["error"] == "invalid_grant"
     assert "expires_in" not in fake.install(expiring=False)
+
+
+def test_nodes_refetches_orders_by_id_through_the_node_interface(fake: FakeShopify) -> None:
+    ids = fake.generate_orders(3)
+    other = fake.add_shop("someone-else.myshopify.com")
+    (theirs,) = fake.generate_orders(1, shop=other.domain)
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { __typename id ... on Order { name updatedAt } } }"
+    body = gql(fake, query, {"ids": [ids[0], theirs, "gid://shopify/Product/1", ids[2]]}).json()
+    assert "errors" not in body
+    nodes = body["data"]["nodes"]
+    assert [n and n["id"] for n in nodes] == [ids[0], None, None, ids[2]]
+    assert nodes[0]["__typename"] == "Order"
+    assert nodes[0]["name"] == fake.orders()[ids[0]].name
+    one = gql(fake, "query($id: ID!) { node(id: $id) { id ... on Order { closed } } }", {"id": ids[1]}).json()
+    assert one["data"]["node"] == {"id": ids[1], "closed": fake.orders()[ids[1]].closed}
+
+
+def test_another_api_version_is_refused_clearly(fake: FakeShopify) -> None:
+    answer = httpx.post(
+        f"{fake.base_url}/admin/api/2025-01/graphql.json",
+        json={"query": "{ shop { name } }"},
+        headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN},
+    )
+    assert answer.status_code == 404
+    assert answer.json() == {"errors": "The fake Shopify serves API version 2026-07 only."}
+
+
+def test_the_bare_graphql_content_type_is_served_too(fake: FakeShopify) -> None:
+    answer = httpx.post(
+        fake.graphql_url,
+        content="{ shop { name } }",
+        headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN, "Content-Type": "application/graphql"},
+    )
+    assert answer.json()["data"] == {"shop": {"name": fake.DEFAULT_SHOP.name}}
+    junk = httpx.post(fake.graphql_url, content="{not json", headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN})
+    assert junk.status_code == 200
+    assert junk.json()["errors"][0]["message"] == "Invalid JSON in request body."
+
+
+def test_another_process_drives_the_fake_through_its_control_api(
+    fake: FakeShopify, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    url, received = receiver
+    control = f"{fake.base_url}/_fake"
+    shop = httpx.post(f"{control}/shops", json={"domain": "demo-shop.myshopify.com"}).json()
+    ids = httpx.post(f"{control}/orders", json={"n": 4, "shop": "demo-shop.myshopify.com"}).json()["order_ids"]
+    assert len(sync_all(fake, token=shop["token"])) == 4
+    legacy = ids[0].rsplit("/", 1)[1]
+    meta = httpx.post(f"{control}/orders/{legacy}", json={"cancel": True}).json()
+    assert meta["cancelled"] is True
+    assert "shippingAddress" not in json.dumps(meta)  # the control API's order facts hold no PII
+    label = httpx.get(f"{control}/orders/{legacy}/expected-label").json()
+    assert label == fake.expected_label(ids[0])
+    granted = httpx.post(f"{control}/install", json={"scopes": ["read_orders"]}).json()
+    assert granted["expires_in"] == 3600
+    assert (
+        httpx.post(f"{control}/access", json={"client_id": fake.DEFAULT_APP.client_id, "level": 1}).status_code == 204
+    )
+    assert fake.app().access == ProtectedAccess(1, frozenset({"name", "address", "phone", "email"}))
+    sent = httpx.post(
+        f"{control}/webhooks", json={"url": url, "topic": "customers/redact", "customer_of": ids[1], "duplicate": True}
+    ).json()
+    assert [d["status"] for d in sent["deliveries"]] == [200, 200]
+    assert len(received) == 2
+    assert httpx.post(f"{control}/throttle", json={"count": 1}).status_code == 204
+    assert gql(fake, "{ shop { name } }").json()["errors"][0]["message"] == "Throttled"
+    stats = httpx.get(f"{control}/stats").json()
+    assert stats["throttled"] == {"graphql": 1}
+    assert httpx.post(f"{control}/inject", json={"status": 418}).status_code == 400
+
+
+def test_the_vendored_spec_keeps_its_licence_and_says_where_it_comes_from() -> None:
+    folder = ROOT / "connectors" / "platform_specs" / "shopify"
+    assert (folder / "LICENSE.dev-mcp").read_text().startswith("ISC License")
+    readme = (folder / "README.md").read_text()
+    assert "@shopify/dev-mcp" in readme and "LICENSE.dev-mcp" in readme
+    assert "protected-customer-data" in (folder / "PROTECTED_CUSTOMER_DATA.md").read_text()
+
+
+def test_a_sync_paced_by_throttle_status_takes_the_bucket_s_minimum_time_and_no_less(wall: Monotonic) -> None:
+    """3,000 orders in pages of 250 at speedup 10, on a bucket clock the client moves as it waits."""
+    with FakeShopify(speedup=10, seed=5, bucket_clock=wall) as fake:
+        fake.generate_orders(3000)
+        query = "query($after: String) { orders(first: 250, after: $after, sortKey: UPDATED_AT) { " + (
+            "pageInfo { hasNextPage endCursor } nodes { id shippingAddress { city } } } }"
+        )
+        seen: list[str] = []
+        spent = throttled = 0
+        after = None
+        started = wall.t
+        while True:
+            body = gql(fake, query, {"after": after}).json()
+            cost = body["extensions"]["cost"]
+            if "errors" in body:
+                assert body["errors"][0]["extensions"]["code"] == "THROTTLED"
+                throttled += 1
+                status = cost["throttleStatus"]
+                wall.t += (cost["requestedQueryCost"] - status["currentlyAvailable"]) / status["restoreRate"] + 0.001
+                continue
+            spent += cost["actualQueryCost"]
+            page = body["data"]["orders"]
+            seen += [n["id"] for n in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        elapsed = wall.t - started
+        assert sorted(seen) == sorted(fake.orders())
+        assert spent == fake.cost_spent == 12 * (2 + 250 * 2)
+        floor = fake.min_seconds(spent)
+        assert floor == pytest.approx((6024 - 2000) / 1000)
+        assert throttled > 0
+        assert floor <= elapsed <= floor + 0.1  # waiting only as long as throttleStatus says is enough
+        assert fake.validation_errors == [] and fake.server_errors == []
+
+
+def test_skipped_fields_fragments_and_introspection_are_served_in_the_query_s_shape(fake: FakeShopify) -> None:
+    fake.generate_orders(2)
+    query = """
+    query($withPhone: Boolean!) {
+      __typename
+      orders(first: 2) { nodes { ...Label id @skip(if: true) } }
+      t: __type(name: "Order") { name }
+    }
+    fragment Label on Order { name shippingAddress { city phone @include(if: $withPhone) } }
+    """
+    body = gql(fake, query, {"withPhone": False}).json()
+    assert "errors" not in body
+    node = body["data"]["orders"]["nodes"][0]
+    assert set(node) == {"name", "shippingAddress"}
+    assert set(node["shippingAddress"]) == {"city"}
+    assert body["data"]["t"] == {"name": "Order"}
+    assert body["data"]["__typename"] == "QueryRoot"
+    answer = httpx.post(
+        fake.graphql_url, json={"query": "{ shop { name } }"}, headers={"X-Shopify-Access-Token": fake.DEFAULT_TOKEN}
+    )
+    assert answer.headers["X-Shopify-API-Version"] == "2026-07"
+
+
+def test_missing_or_mistyped_variables_are_the_client_s_error(fake: FakeShopify) -> None:
+    body = gql(fake, SYNC_QUERY, {"after": None}).json()
+    assert body.get("data") is None
+    assert "$first" in body["errors"][0]["message"]
+    body = gql(fake, SYNC_QUERY, {"first": "ten"}).json()
+    assert body.get("data") is None
+    assert "$first" in body["errors"][0]["message"]
+    assert fake.server_errors == []
+
+
+def test_order_life_partial_fulfilment_holds_closing_and_a_missing_address(fake: FakeShopify, clock: Clock) -> None:
+    a, b, c = fake.generate_orders(3, statuses=["UNFULFILLED"])
+    clock.now += timedelta(minutes=1)
+    fake.update_order(a, partially_fulfill=True)
+    fake.update_order(b, hold=True)
+    fake.update_order(c, fulfill=True, close=True)
+    fake.remove_shipping_address(b)
+    query = "query($ids: [ID!]!) { nodes(ids: $ids) { ... on Order { displayFulfillmentStatus closed updatedAt " + (
+        "fulfillmentOrders(first: 5) { nodes { status } } shippingAddress { city } } } }"
+    )
+    got = gql(fake, query, {"ids": [a, b, c]}).json()["data"]["nodes"]
+    assert got[0]["displayFulfillmentStatus"] == "PARTIALLY_FULFILLED"
+    assert [f["status"] for f in got[0]["fulfillmentOrders"]["nodes"]] == ["CLOSED", "OPEN"]
+    assert got[1]["displayFulfillmentStatus"] == "ON_HOLD"
+    assert got[1]["shippingAddress"] is None
+    assert set(fake.expected_label(b).values()) == {None}
+    assert got[2]["closed"] is True and got[2]["displayFulfillmentStatus"] == "FULFILLED"
+    assert {n["updatedAt"] for n in got} == {"2026-03-02T12:01:00Z"}
+    fake.update_order(b, release=True)
+    assert fake.orders()[b].display_status == "UNFULFILLED"
+    with pytest.raises(FakeShopifyError, match="unknown order"):
+        fake.update_order("gid://shopify/Order/1", fulfill=True)
+    with pytest.raises(FakeShopifyError, match="not a Shopify order id"):
+        fake.update_order("#1001", fulfill=True)

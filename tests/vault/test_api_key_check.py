@@ -43,3 +43,20 @@ def test_an_unknown_key_id_is_verified_against_a_dummy_key_like_a_real_one(
     assert dummy == compared[2][0] == clients.hash_key(clients._DUMMY_KEY)
     assert clients._KEY.fullmatch(clients._DUMMY_KEY)
     assert clients.authenticate(session, key=issued.key).id == issued.client.id
+
+
+def test_the_database_answers_an_unknown_key_id_with_a_row_as_it_does_a_known_one(
+    session: Session, tenant: Tenant
+) -> None:
+    """The lookup yields exactly one row either way (all ``None`` for an unknown id), so the database, the
+    driver and the row processing do the same work: with a plain ``WHERE key_id = ?`` an unknown id returned
+    no row and cost a third less than a wrong secret (bench.keycheck ratio 0.68)."""
+    issued = clients.create_client(
+        session, tenant=tenant, name="packing", scopes=["labels:issue"], cidrs=["192.0.2.0/24"], actor="t"
+    )
+    session.flush()
+    known = clients._CLIENT_BY_KEY_ID.rows(session, {"b_key_id": issued.client.key_id})
+    unknown = clients._CLIENT_BY_KEY_ID.rows(session, {"b_key_id": secrets.token_hex(8)})
+    assert len(known) == len(unknown) == 1
+    assert known[0].id == issued.client.id and known[0].key_hash == issued.client.key_hash
+    assert set(unknown[0]) == {None}

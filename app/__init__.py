@@ -42,6 +42,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
         refusals,
         security,
         services,
+        webhooks,
     )
     from app.api import routes as api_routes
     from connectors import registry
@@ -83,6 +84,7 @@ def create_app(config: dict[str, Any] | Settings | None = None) -> Flask:
     refusals.init_app(app)
     health.init_app(app)
     api_routes.init_app(app)
+    webhooks.init_app(app)  # POST /webhooks/shopify: signed by the platform, no API key, no dashboard session
     observability.init_app(app, settings)  # /metrics
     dashboard.init_app(app, settings)  # the seller dashboard: languages, pages
     cli.init_app(app)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from limits import parse_many
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     # Origins (comma-separated, e.g. http://127.0.0.1:8400) an account's endpoints may point at besides the
     # marketplace's own hosts: fakes and sandboxes. Empty: the marketplaces' own hosts only.
     marketplace_endpoint_overrides: str = ""
+    # The public Shopify app's credentials (Partner Dashboard), for the install flow and the privacy webhooks'
+    # signatures. Empty: the dashboard offers the custom-app token form only and /webhooks/shopify answers 503.
+    shopify_client_id: str = ""
+    shopify_client_secret: SecretStr = Field(default=SecretStr(""), repr=False)
     purge_interval_seconds: int = Field(default=3600, ge=1)
     key_epoch_interval_seconds: int = Field(default=3600, ge=1)
     key_epoch_days: int = Field(default=90, ge=1)  # tenant key versions are replaced this often
@@ -133,6 +137,10 @@ class Settings(BaseSettings):
             out.append("LABELVAULT_KMS_KEY_ID is required with LABELVAULT_KEY_PROVIDER=aws-kms")
         out += self._label_api_problems()
         out += self._endpoint_override_problems()
+        if bool(self.shopify_client_id.strip()) != bool(self.shopify_client_secret.get_secret_value().strip()):
+            out.append(
+                "LABELVAULT_SHOPIFY_CLIENT_ID and LABELVAULT_SHOPIFY_CLIENT_SECRET are set together or not at all"
+            )
         if not self.production:
             return out
         if self.debug:

@@ -39,6 +39,7 @@ RUNNERS: dict[str, str] = {
     "tiktok": "bench.sync_tiktok",
     "walmart": "bench.sync_walmart",
     "ebay": "bench.sync_ebay",
+    "shopify": "bench.sync_shopify",
 }
 
 

@@ -18,6 +18,7 @@ from connectors.amazon.platform import PLATFORM as AMAZON
 from connectors.ebay.platform import PLATFORM as EBAY
 from connectors.interfaces import Connector, ConnectorError
 from connectors.platform import Platform
+from connectors.shopify.platform import PLATFORM as SHOPIFY
 from connectors.tiktok.platform import PLATFORM as TIKTOK
 from connectors.walmart.platform import PLATFORM as WALMART
 from vault.keys import KeyManager
@@ -25,7 +26,7 @@ from vault.models import MarketplaceAccount
 from vault.retention import RetentionRule
 
 #: Every registered platform by code, in the order the CLI and the dashboard list them.
-PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.code: p for p in (AMAZON, EBAY, TIKTOK, WALMART)})
+PLATFORMS: Mapping[str, Platform] = MappingProxyType({p.code: p for p in (AMAZON, SHOPIFY, EBAY, TIKTOK, WALMART)})
 
 
 class UnknownMarketplace(ConnectorError):

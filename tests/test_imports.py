@@ -48,6 +48,7 @@ DEFERRED: dict[tuple[str, str], str] = {
             "app.refusals",
             "app.security",
             "app.services",
+            "app.webhooks",
             "connectors.registry",
             "vault.retention",
         )

@@ -458,3 +458,34 @@ class DashboardAllowlist(Base):
     cidrs: Mapped[list[str]]
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ShopifyWebhook(Base):
+    """A Shopify webhook delivery already handled, by its ``X-Shopify-Webhook-Id``: Shopify delivers at least
+    once, so a repeat is answered 200 and not handled again. No PII (the id, the topic and the shop domain)."""
+
+    __tablename__ = "shopify_webhooks"
+
+    webhook_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(40))
+    shop: Mapped[str] = mapped_column(String(255))
+    received_at: Mapped[Created]
+
+
+class PrivacyExport(Base):
+    """An access export a platform asked for on a buyer's behalf (Shopify's ``customers/data_request``), kept
+    sealed under the tenant key until the seller fetches it and passes it on; never sent back to the platform.
+    ``reference`` is the platform's request id, ``orders`` the order ids it covers (no PII)."""
+
+    __tablename__ = "privacy_exports"
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("marketplace_accounts.id"))
+    source: Mapped[str] = mapped_column(String(60))
+    reference: Mapped[str] = mapped_column(String(100))
+    orders: Mapped[list[str]]
+    envelope: Mapped[bytes | None]
+    key_version: Mapped[int | None]
+    created_at: Mapped[Created]
+    fetched_at: Mapped[datetime | None]

@@ -16,12 +16,13 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, FromClause, Table, and_
 
 from vault.envelope import encode_context
-from vault.models import LabelRecordRow, MarketplaceAccount, Order, User
+from vault.models import LabelRecordRow, MarketplaceAccount, Order, PrivacyExport, User
 
 _LABELS = cast(Table, LabelRecordRow.__table__)
 _ORDERS = cast(Table, Order.__table__)
 _ACCOUNTS = cast(Table, MarketplaceAccount.__table__)
 _USERS = cast(Table, User.__table__)
+_EXPORTS = cast(Table, PrivacyExport.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,5 +103,16 @@ TOTP_SECRETS = SealedKind(
     source=_USERS,
 )
 
+PRIVACY_EXPORTS = SealedKind(
+    name="privacy exports",
+    purpose="privacy-export",
+    table=_EXPORTS,
+    envelope=_EXPORTS.c.envelope,
+    key_version=_EXPORTS.c.key_version,
+    tenant_id=_EXPORTS.c.tenant_id,
+    context_columns=(_EXPORTS.c.tenant_id, _EXPORTS.c.id),
+    source=_EXPORTS,
+)
+
 #: Every kind of value sealed under a tenant key.
-SEALED: tuple[SealedKind, ...] = (LABEL_RECORDS, ACCOUNT_CREDENTIALS, TOTP_SECRETS)
+SEALED: tuple[SealedKind, ...] = (LABEL_RECORDS, ACCOUNT_CREDENTIALS, TOTP_SECRETS, PRIVACY_EXPORTS)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cli.accounts_ebay import accounts_add_ebay, accounts_reconsent
+from app.cli.accounts_shopify import accounts_add_shopify
 from app.cli.accounts_tiktok import accounts_add_tiktok
 from app.cli.accounts_walmart import accounts_add_walmart
 from app.cli.errors import CommandGroup
@@ -178,3 +179,6 @@ def accounts_remove(account: str, tenant_slug: str | None, yes: bool) -> None:
         shredded = remove_account(session, account=acc, actor=cli_actor())
         session.commit()
     click.echo(f"account {acc.id} removed: {shredded} label records shredded")
+
+
+accounts_add.add_command(accounts_add_shopify)

@@ -57,6 +57,10 @@ SYNC_NOTICES = {
         "%(platform)s withheld the buyer's name, address or phone of some orders because the app is not approved "
         "for protected customer data. Those orders are stored without an address and get no label until it is."
     ),
+    "protected-phone-withheld": _l(
+        "%(platform)s withheld buyers' phone numbers because the app is not approved for them; labels are printed "
+        "without a phone."
+    ),
 }
 
 
@@ -86,6 +90,8 @@ AUDIT_ACTIONS = {
     "rights.access": _l("Access request"),
     "rights.correction": _l("Correction request"),
     "rights.erasure": _l("Erasure request"),
+    "rights.export-fetched": _l("Access export fetched"),
+    "shopify.webhook": _l("Shopify privacy webhook"),
     "tenant.create": _l("Organisation created"),
     "tenant.return_address": _l("Return address changed"),
     "tenant.time_zone": _l("Time zone changed"),

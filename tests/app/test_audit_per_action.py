@@ -28,6 +28,9 @@ from app.cli import COMMANDS
 from app.services import services
 from connectors.fake_amazon import FakeAmazon
 from connectors.fake_ebay import FakeEbay
+from connectors.fake_shopify import FakeShopify
+from connectors.fake_tiktok import FakeTikTok
+from connectors.fake_walmart import FakeWalmart
 from tests.support.buyers import sample_label
 from tests.support.dashboard import Seller, show_tracebacks
 from tests.support.servers import Database
@@ -56,9 +59,43 @@ def fake_ebay() -> Iterator[FakeEbay]:
 
 
 @pytest.fixture
-def dash_app(make_app: Any, shared_db: Database, fake: FakeAmazon, fake_ebay: FakeEbay) -> Any:
+def shop() -> Iterator[FakeShopify]:
+    """The fake Shopify the dashboard's Shopify connect form tries its token against."""
+    with FakeShopify(speedup=500) as fake_shop:
+        yield fake_shop
+
+
+@pytest.fixture
+def fake_walmart() -> Iterator[FakeWalmart]:
+    """The fake Walmart: connecting tries the API key with one token exchange."""
+    with FakeWalmart(seed=5) as marketplace:
+        yield marketplace
+
+
+@pytest.fixture
+def fake_tiktok() -> Iterator[FakeTikTok]:
+    """The fake TikTok Shop: connecting trades a one-time auth code for tokens."""
+    with FakeTikTok(speedup=50, seed=5) as marketplace:
+        yield marketplace
+
+
+@pytest.fixture
+def fakes(
+    fake: FakeAmazon, fake_ebay: FakeEbay, shop: FakeShopify, fake_walmart: FakeWalmart, fake_tiktok: FakeTikTok
+) -> dict[str, Any]:
+    """Every platform's fake, by code."""
+    return {"amazon": fake, "ebay": fake_ebay, "shopify": shop, "walmart": fake_walmart, "tiktok": fake_tiktok}
+
+
+def _overrides(fakes: dict[str, Any]) -> str:
+    """What the tests' operator allows: every fake's origin."""
+    return ",".join(f.base_url for f in fakes.values())
+
+
+@pytest.fixture
+def dash_app(make_app: Any, shared_db: Database, fakes: dict[str, Any]) -> Any:
     """The dashboard app, its operator allowing the fakes' endpoints."""
-    overrides = f"{fake.base_url},{fake_ebay.base_url}"
+    overrides = _overrides(fakes)
     return show_tracebacks(make_app(shared_db.app_url, marketplace_endpoint_overrides=overrides))
 
 
@@ -112,6 +149,9 @@ CLI_AUDITED = {
     "accounts add ebay": "account.connect",
     "accounts reconsent": "account.reconsent",
     "accounts remove": "account.remove",
+    "accounts add shopify": "account.connect",
+    "accounts add walmart": "account.connect",
+    "accounts add tiktok": "account.connect",
 }
 
 
@@ -141,10 +181,20 @@ def test_every_state_changing_cli_command_appends_its_event(
     fresh_db: Database,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    fake: FakeAmazon,
-    fake_ebay: FakeEbay,
+    fakes: dict[str, Any],
 ) -> None:
-    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=f"{fake.base_url},{fake_ebay.base_url}")
+    fake, fake_ebay, shop = fakes["amazon"], fakes["ebay"], fakes["shopify"]
+    walmart, tiktok = fakes["walmart"], fakes["tiktok"]
+    app = make_app(fresh_db.app_url, marketplace_endpoint_overrides=_overrides(fakes))
+    monkeypatch.setenv("LABELVAULT_SHOPIFY_TOKEN", shop.DEFAULT_TOKEN)
+    monkeypatch.setenv("LABELVAULT_WALMART_CLIENT_ID", walmart.DEFAULT_SELLER.client_id)
+    monkeypatch.setenv("LABELVAULT_WALMART_CLIENT_SECRET", walmart.DEFAULT_SELLER.client_secret)
+    monkeypatch.setenv("LABELVAULT_TIKTOK_APP_KEY", tiktok.app.app_key)
+    monkeypatch.setenv("LABELVAULT_TIKTOK_APP_SECRET", tiktok.app.app_secret)
+
+    def tiktok_authorised() -> None:  # the seller authorised the app on TikTok: the code its redirect carries
+        monkeypatch.setenv("LABELVAULT_TIKTOK_AUTH_CODE", tiktok.authorize())
+
     svc = services(app)
     runner = app.test_cli_runner()
     monkeypatch.setenv("LABELVAULT_USER_PASSWORD", "correct horse battery staple")
@@ -276,6 +326,36 @@ def test_every_state_changing_cli_command_appends_its_event(
         ),
         "accounts reconsent": (ebay_consent, lambda: ["eBay"]),
         "accounts remove": (None, lambda: ["US", "--yes"]),
+        "accounts add shopify": (
+            None,
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "Shop",
+                "--shop",
+                shop.DEFAULT_SHOP.domain,
+                "--api-endpoint",
+                shop.base_url,
+            ],
+        ),
+        "accounts add walmart": (
+            None,
+            lambda: ["--tenant", "acme", "--name", "Walmart US", "--api-endpoint", walmart.base_url],
+        ),
+        "accounts add tiktok": (
+            tiktok_authorised,
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "TikTok",
+                "--api-endpoint",
+                tiktok.base_url,
+                "--token-endpoint",
+                tiktok.auth_url,
+            ],
+        ),
     }
     assert list(scenario) == list(CLI_AUDITED)
     for path, (prepare, args) in scenario.items():
@@ -300,6 +380,7 @@ def test_every_state_changing_cli_command_appends_its_event(
     ):
         assert runner.invoke(args=args).exit_code == 0, args
     assert _count_all(app) == total
+    shop.stop()
 
 
 def _count_all(app: Any) -> int:
@@ -317,6 +398,10 @@ POST_UNAUDITED = {
     "callback's POST connects the account",
     "/accounts/<int:account_id>/ebay/reconsent": "the same for an account's new consent; the callback's POST "
     "seals the new grant",
+    "/accounts/shopify/install": "starts a Shopify install (a state nonce in the session) and redirects to the "
+    "shop; the callback, a GET, connects the account audited as account.connect (tests/app/dashboard)",
+    "/webhooks/shopify": "Shopify's signed privacy webhook, not a seller's form: each order it touches is audited "
+    "by vault.rights and each delivery as shopify.webhook (tests/app/test_shopify_webhooks.py)",
 }
 
 
@@ -454,12 +539,56 @@ POST_AUDITED: list[Step] = [
         "account.connect",
     ),
     (
+        "/accounts/shopify",
+        "owner",
+        lambda d: (
+            "/accounts/shopify",
+            {
+                "name": "Dash shop",
+                "shop": FakeShopify.DEFAULT_SHOP.domain,
+                "access_token": FakeShopify.DEFAULT_TOKEN,
+                "api_endpoint": d.ids["shop"],
+            },
+        ),
+        "account.connect",
+    ),
+    (
         "/accounts/<int:account_id>/remove",
         "owner",
         lambda d: (f"/accounts/{_account_id(d)}/remove", {"confirm": "Dash store"}),
         "account.remove",
     ),
     ("/accounts/ebay/callback", "owner", _ebay_consent, "account.connect"),
+    (
+        "/accounts/connect/walmart",
+        "owner",
+        lambda d: (
+            "/accounts/connect/walmart",
+            {
+                "name": "Dash Walmart",
+                "client_id": d.ids["walmart"].DEFAULT_SELLER.client_id,
+                "client_secret": d.ids["walmart"].DEFAULT_SELLER.client_secret,
+                "api_endpoint": d.ids["walmart"].base_url,
+            },
+        ),
+        "account.connect",
+    ),
+    (
+        "/accounts/tiktok",
+        "owner",
+        lambda d: (
+            "/accounts/tiktok",
+            {
+                "name": "Dash TikTok",
+                "app_key": d.ids["tiktok"].app.app_key,
+                "app_secret": d.ids["tiktok"].app.app_secret,
+                "auth_code": d.ids["tiktok"].authorize(),
+                "api_endpoint": d.ids["tiktok"].base_url,
+                "token_endpoint": d.ids["tiktok"].auth_url,
+            },
+        ),
+        "account.connect",
+    ),
     ("/clients", "owner", lambda d: ("/clients", {"name": "Dash station", "cidrs": "203.0.113.0/28"}), "client.create"),
     (
         "/clients/<key_id>/cidrs",
@@ -574,13 +703,16 @@ def _tenant_count(d: Dash, action: str) -> int:
         return int(s.scalar(select(func.count()).where(AuditEvent.action == action, where)) or 0)
 
 
-def test_every_post_route_appends_its_event(seller: Seller, fake: FakeAmazon, fake_ebay: FakeEbay) -> None:
+def test_every_post_route_appends_its_event(seller: Seller, fakes: dict[str, Any]) -> None:
+    fake = fakes["amazon"]
     app = seller.app
     owner_user, totp = seller.user("owner")
     assert totp is not None
     owner = app.test_client()
     seller.login(owner, owner_user, totp)
-    d = Dash(seller, owner, owner_user, totp, app.test_client(), {"fake": fake.base_url, "fake_ebay": fake_ebay})
+    ids = {"fake": fake.base_url, "fake_ebay": fakes["ebay"], "shop": fakes["shopify"].base_url}
+    ids |= {"walmart": fakes["walmart"], "tiktok": fakes["tiktok"]}
+    d = Dash(seller, owner, owner_user, totp, app.test_client(), ids)
     with seller.session() as s:
         account = connect_account(
             s,

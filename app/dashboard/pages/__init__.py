@@ -12,6 +12,7 @@ from app.dashboard.pages import (  # noqa: F401  (importing a module registers i
     audit,
     clients,
     connect_ebay,
+    connect_shopify,
     connect_tiktok,
     connect_walmart,
     orders,

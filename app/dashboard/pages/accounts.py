@@ -49,6 +49,12 @@ def _page(error: str | None, form: MultiDict[str, str]) -> str:
     return render_template("dashboard/accounts.html", form=form, error=error, **context)
 
 
+def page(error: str | None, form: MultiDict[str, str]) -> str:
+    """The accounts page showing ``error`` with the submitted ``form`` (the other platforms' connect modules
+    answer a refused connect with it)."""
+    return _page(error, form)
+
+
 @bp.get("/accounts")
 @require("view")
 def accounts() -> str:

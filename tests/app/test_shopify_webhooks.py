@@ -1,0 +1,188 @@
+"""Shopify's privacy webhooks through the real app over HTTP, delivered and signed by the fake Shopify:
+verified, idempotent, and each carried out through the rights module with its audit events."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from app.services import services
+from connectors.fake_shopify import FakeClock, FakeShopify, legacy_id, webhook_hmac
+from connectors.sync import sync_account
+from tests.support.servers import Database
+from tests.support.shopify import add_shopify_account, installed_token, make_connector
+from vault.models import AuditEvent, LabelRecordRow, MarketplaceAccount, Order, PrivacyExport, ShopifyWebhook
+from vault.privacy_exports import fetch_export
+from vault.records import OrderStatus
+from vault.retention import place_hold
+from vault.tenants import create_tenant
+
+
+@dataclass
+class World:
+    fake: FakeShopify
+    app: Any
+    url: str
+    account_id: int
+    tenant_id: int
+    gids: list[str]
+
+
+@pytest.fixture
+def world(make_app: Any, fresh_db: Database) -> Iterator[World]:
+    """A tenant whose Shopify shop is synced, and the app serving /webhooks/shopify on loopback."""
+    clock = FakeClock()
+    with FakeShopify(speedup=500, seed=1, clock=clock) as fake:
+        gids = fake.generate_orders(12, statuses=["UNFULFILLED"])
+        clock.advance(minutes=1)
+        app = make_app(
+            fresh_db.app_url,
+            shopify_client_id=fake.DEFAULT_APP.client_id,
+            shopify_client_secret=fake.DEFAULT_APP.client_secret,
+            marketplace_endpoint_overrides=fake.base_url,
+        )
+        svc = services(app)
+        with svc.sessions() as s:
+            tenant = create_tenant(s, keys=svc.keys, slug="hooks", name="Hooks", actor="test")
+            s.commit()
+            account = add_shopify_account(s, svc.keys, tenant, fake, token=installed_token(fake))
+            connector = make_connector(s, svc.keys, account, fake)
+            sync_account(s, keys=svc.keys, account=account, connector=connector)
+            connector.close()
+            ids = (account.id, tenant.id)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield World(fake, app, f"http://127.0.0.1:{server.server_port}/webhooks/shopify", *ids, gids)
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+        assert fake.validation_errors == []
+
+
+def _count(w: World, model: Any, *where: Any) -> int:
+    with services(w.app).sessions() as s:
+        return int(s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def _labels_of(w: World, gid: str) -> int:
+    oid = str(legacy_id(gid))
+    with services(w.app).sessions() as s:
+        order = s.scalars(select(Order).where(Order.external_order_id == oid)).one()
+        return int(s.scalar(select(func.count()).where(LabelRecordRow.order_id == order.id)) or 0)
+
+
+def _customers_orders(w: World, gid: str) -> set[str]:
+    return {str(i) for i in w.fake.webhook_body("customers/redact", customer_of=gid)["orders_to_redact"]}
+
+
+def test_customers_redact_erases_that_customers_label_data_once(world: World) -> None:
+    gid = world.gids[0]
+    theirs = _customers_orders(world, gid)
+    assert _labels_of(world, gid) == 1
+    first, again = world.fake.deliver_webhook(world.url, "customers/redact", customer_of=gid, duplicate=True)
+    assert (first.status, again.status) == (200, 200)
+    assert _labels_of(world, gid) == 0
+    for other in world.gids[1:]:
+        if str(legacy_id(other)) not in theirs:
+            assert _labels_of(world, other) == 1  # nobody else's data is touched
+    erased = _count(world, AuditEvent, AuditEvent.action == "rights.erasure", AuditEvent.outcome == "erased")
+    assert erased == len(theirs)  # once per order, the repeat did nothing
+    assert _count(world, AuditEvent, AuditEvent.action == "shopify.webhook") == 1
+    assert _count(world, ShopifyWebhook) == 1
+
+
+def test_a_legal_hold_wins_over_customers_redact(world: World) -> None:
+    gid = world.gids[1]
+    svc = services(world.app)
+    with svc.sessions() as s:
+        order = s.scalars(select(Order).where(Order.external_order_id == str(legacy_id(gid)))).one()
+        place_hold(
+            s,
+            tenant_id=world.tenant_id,
+            reason="chargeback dispute",
+            owner="legal",
+            ends_at=order.created_at + timedelta(days=400),
+            actor="test",
+            order=order,
+        )
+        s.commit()
+    (delivery,) = world.fake.deliver_webhook(world.url, "customers/redact", customer_of=gid)
+    assert delivery.status == 200
+    assert _labels_of(world, gid) == 1
+    refused = _count(
+        world, AuditEvent, AuditEvent.action == "rights.erasure", AuditEvent.outcome == "refused:legal-hold"
+    )
+    assert refused == 1
+
+
+def test_customers_data_request_stores_a_sealed_export_for_the_seller(world: World) -> None:
+    gid = world.gids[2]
+    theirs = _customers_orders(world, gid)
+    (delivery,) = world.fake.deliver_webhook(world.url, "customers/data_request", customer_of=gid)
+    assert delivery.status == 200
+    assert _count(world, PrivacyExport) == 1
+    svc = services(world.app)
+    with svc.sessions() as s:
+        export = s.scalars(select(PrivacyExport)).one()
+        assert export.envelope is not None and set(export.orders) == theirs
+        content = fetch_export(s, keys=svc.keys, tenant_id=world.tenant_id, export_id=export.id, actor="test")
+        s.commit()
+    assert {o["order"]["order_id"] for o in content["orders"]} == theirs
+    assert all(o["shipping_label_data"]["name"] for o in content["orders"])
+    assert _count(world, AuditEvent, AuditEvent.action == "rights.access") == len(theirs)
+    assert _count(world, AuditEvent, AuditEvent.action == "rights.export-fetched") == 1
+
+
+def test_the_webhook_answer_carries_no_buyer_data(world: World) -> None:
+    gid = world.gids[3]
+    body = json.dumps(world.fake.webhook_body("customers/data_request", customer_of=gid)).encode()
+    headers = {
+        "X-Shopify-Topic": "customers/data_request",
+        "X-Shopify-Hmac-Sha256": webhook_hmac(body, world.fake.DEFAULT_APP.client_secret),
+        "X-Shopify-Shop-Domain": world.fake.DEFAULT_SHOP.domain,
+        "X-Shopify-Webhook-Id": "b2c0c7f2-0000-4000-8000-000000000001",
+        "Content-Type": "application/json",
+    }
+    answer = httpx.post(world.url, content=body, headers=headers, timeout=10)
+    assert answer.status_code == 200
+    for pii in world.fake.buyer_pii_strings():
+        if len(pii) >= 4:
+            assert pii not in answer.text
+
+
+def test_shop_redact_erases_the_whole_shop_and_removes_its_account(world: World) -> None:
+    (delivery,) = world.fake.deliver_webhook(world.url, "shop/redact")
+    assert delivery.status == 200
+    assert _count(world, LabelRecordRow) == 0
+    with services(world.app).sessions() as s:
+        account = s.get(MarketplaceAccount, world.account_id)
+        assert account is not None and account.removed_at is not None and account.credentials_envelope is None
+        statuses = set(s.scalars(select(Order.status)))
+    assert statuses <= {str(OrderStatus.UNSHIPPED)}
+    assert _count(world, AuditEvent, AuditEvent.action == "rights.erasure") == len(world.gids)
+    assert _count(world, AuditEvent, AuditEvent.action == "account.remove") == 1
+
+
+def test_a_bad_signature_is_401_and_changes_nothing(world: World) -> None:
+    gid = world.gids[4]
+    (delivery,) = world.fake.deliver_webhook(world.url, "customers/redact", customer_of=gid, bad_signature=True)
+    assert delivery.status == 401
+    assert _labels_of(world, gid) == 1
+    assert _count(world, ShopifyWebhook) == 0
+
+
+def test_webhooks_are_refused_when_the_app_is_not_configured(make_app: Any, fresh_db: Database) -> None:
+    app = make_app(fresh_db.app_url)
+    answer = app.test_client().post("/webhooks/shopify", data=b"{}", headers={"X-Shopify-Hmac-Sha256": "x"})
+    assert answer.status_code == 503

@@ -8,6 +8,7 @@ code: CJK and Arabic names, control characters, a lone surrogate, a 200-characte
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from collections.abc import Sequence
@@ -281,9 +282,7 @@ class OrderFactory:
             status = plan[i]
             ship_to = make_ship_to(rng, country, business=i % 5 == 3, phone=i % 6 != 4)
             if self.made % 7 == 0:
-                ship_to = ShipTo(
-                    **{**ship_to.__dict__, "full_name": TRICKY_NAMES[(self.made // 7) % len(TRICKY_NAMES)]}
-                )
+                ship_to = dataclasses.replace(ship_to, full_name=TRICKY_NAMES[(self.made // 7) % len(TRICKY_NAMES)])
             created = _at_millis(start + timedelta(seconds=rng.uniform(0, span)))
             modified = min(_at_millis(created + timedelta(seconds=rng.uniform(0, 2 * 86400))), end)
             if i % 10 == 9 and orders and orders[-1].last_modified >= created:

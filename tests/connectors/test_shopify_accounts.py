@@ -65,7 +65,9 @@ def test_a_custom_apps_token_connects_audited(
     assert (account.marketplace, account.region, account.api_version) == ("shopify", "global", "2026-07")
     assert account.marketplace_ids == [shopify.DEFAULT_SHOP.domain]
     assert unseal_credentials(session, keys=keys, account=account) == {"access_token": shopify.DEFAULT_TOKEN}
-    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "account.connect")).one()
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "account.connect", AuditEvent.tenant_id == tenant.id)
+    ).one()
     assert shopify.DEFAULT_TOKEN not in str(event.details)
 
 
@@ -82,7 +84,7 @@ def test_tokens_that_cannot_sync_are_never_stored(
 ) -> None:
     with pytest.raises(AccountSetupError, match=message):
         _connect(session, keys, tenant, shopify, **kw)
-    assert session.scalars(select(MarketplaceAccount)).all() == []
+    assert session.scalars(select(MarketplaceAccount).where(MarketplaceAccount.tenant_id == tenant.id)).all() == []
 
 
 def test_a_token_of_another_shop_or_without_read_orders_is_refused(

@@ -218,6 +218,7 @@ def run_sync(
     With ``connectors`` the account's connector is taken from and given back to that cache (see
     :class:`ConnectorCache`); without, one is built for this sync and closed after it.
     """
+    # One session for the look-up and the sync: a connection checked out (and pinged) once less per sync.
     with services.sessions() as session:
         account = session.get(MarketplaceAccount, account_id)
         if account is None or account.removed_at is not None:
@@ -235,22 +236,20 @@ def run_sync(
                 speedup=services.settings.sync_speedup,
                 endpoint_overrides=services.settings.endpoint_overrides,
             )
-    healthy = False
-    try:
-        summary = sync_account(
-            services.sessions, keys=services.keys, account=account_id, connector=connector, wait=wait
-        )
-        healthy = True
-        return summary
-    except SyncBusy:
-        healthy = True
-        log.info("account %d is being synced by another run", account_id, extra={"account_id": account_id})
-        return None
-    finally:
-        if healthy and connectors is not None:
-            connectors.give_back(account_id, key, connector)
-        else:
-            connector.close()
+        healthy = False
+        try:
+            summary = sync_account(session, keys=services.keys, account=account_id, connector=connector, wait=wait)
+            healthy = True
+            return summary
+        except SyncBusy:
+            healthy = True
+            log.info("account %d is being synced by another run", account_id, extra={"account_id": account_id})
+            return None
+        finally:
+            if healthy and connectors is not None:
+                connectors.give_back(account_id, key, connector)
+            else:
+                connector.close()
 
 
 def run_purge(services: Services) -> PurgeResult:

@@ -91,6 +91,8 @@ class Fake(Protocol):
 
     #: The origins the operator must allow (LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES) for its accounts.
     origins: tuple[str, ...]
+    #: The fake's process (its CPU is the machine's too: the bench reports it beside the worker's).
+    pid: int
 
     def add_accounts(self, session: Session, keys: KeyManager, tenant_id: int, names: Sequence[str]) -> list[int]:
         """Create one seller (shop, user) per name at the fake, with a few orders, and its stored, sealed
@@ -152,6 +154,7 @@ class AmazonFake:
         )
         self.base = next(line.split()[-1] for line in lines if line.startswith("SP-API endpoint"))
         self.origins: tuple[str, ...] = (self.base,)
+        self.pid = self.proc.pid
         self.control = httpx.Client(base_url=f"{self.base}/_fake", timeout=30)
         self.orders_per_account = orders_per_account
         self.sellers: list[str] = []
@@ -586,6 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         _wait_for_worker(st)
         cpu_start = process_cpu(worker.pid)
+        fakes_cpu_start = sum(process_cpu(f.pid) for f in st.fakes.values())
         fleet = Fleet(ids=ids, started=time.time())
         st.start("beat", [*flask, "worker", "beat", "--schedule-file", str(st.tmp / "beat")], env)
         fakes = [(st.fakes[c], counts[c]) for c in codes if counts[c]]
@@ -630,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warm round: {args.accounts} accounts synced in {warm_round_s:.1f} s")
             new_orders = churn.orders
         cpu = process_cpu(worker.pid) - cpu_start
+        fakes_cpu = sum(process_cpu(f.pid) for f in st.fakes.values()) - fakes_cpu_start
         st.stop("beat")
         st.stop("worker")
         with sessions() as session:
@@ -647,6 +652,11 @@ def main(argv: list[str] | None = None) -> int:
         f"worker CPU: {cpu:.1f} s over {fleet.syncs} syncs; first round and steady state "
         f"{cpu_steady * 1000 / max(1, syncs_steady):.2f} ms per sync, warm round "
         f"{(cpu - cpu_steady) * 1000 / max(1, fleet.syncs - syncs_steady):.2f} ms per sync"
+    )
+    calls = sum(sum(found["calls"].values()) for found in stats.values())
+    print(
+        f"fakes CPU (on the same cores): {fakes_cpu:.1f} s, {fakes_cpu * 1000 / max(1, calls):.2f} ms per call "
+        f"({calls} calls, the sequential loop's included)"
     )
     fresh = worst_steady * args.speedup
     cold_ratio = seq.cold * args.accounts / first_round_s

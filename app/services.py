@@ -27,7 +27,15 @@ class Services:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
-        engine = make_engine(settings.database_url)
+        sized = (
+            {}
+            if settings.database_url.startswith("sqlite")
+            else {
+                "pool_size": settings.database_pool_size,
+                "max_overflow": settings.database_max_overflow,
+            }
+        )
+        engine = make_engine(settings.database_url, **sized)
         return cls(settings=settings, engine=engine, sessions=make_session_factory(engine))
 
     @property

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     secret_key: str = Field(default="", repr=False)
     instance_path: Path = ROOT / "instance"
     database_url: str = ""  # default: SQLite file in the instance folder
+    # Connections each process keeps open to PostgreSQL, and how many more it may open at a peak: a thread
+    # pool worker (flask worker run --pool threads) needs one per concurrent sync.
+    database_pool_size: int = Field(default=5, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
 
     key_provider: Literal["local", "aws-kms"] = "local"
     keyring_path: Path | None = None  # default: <instance_path>/keyring.json

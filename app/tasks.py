@@ -31,7 +31,7 @@ from celery.signals import worker_process_init
 from flask import Flask
 
 from app.services import Services, services
-from app.worker import KEY_EPOCH, PURGE, SYNC, RedisGate, dispatch_due, run_job
+from app.worker import KEY_EPOCH, PURGE, SYNC, ConnectorCache, RedisGate, dispatch_due, run_job
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,9 @@ celery_app.conf.update(
 _app_lock = threading.Lock()
 _bound_pid = os.getpid()  # the process whose database connections the bound app's engine holds
 _flask_app: Flask | None = None
+#: This process's connectors, kept between an account's syncs (app/worker.py's ConnectorCache); every
+#: thread of a thread-pool worker shares it.
+connectors = ConnectorCache()
 
 
 def _apply_settings(celery: Celery, app: Flask) -> None:
@@ -145,6 +148,8 @@ def _after_fork(**_: Any) -> None:
     # and thread pools send this signal too, in the process that owns them: nothing to drop there.
     if _flask_app is not None and os.getpid() != _bound_pid:
         services(_flask_app).engine.dispose(close=False)
+    if os.getpid() != _bound_pid:
+        connectors.clear(close=False)  # a parent's connectors (if it ran any syncs) are not this process's
 
 
 def _claim_seconds() -> float:
@@ -174,7 +179,7 @@ def _enqueue(kind: str, account_id: int | None) -> None:
 def sync(self: Task[Any, Any], account_id: int) -> None:
     """Sync one account (idempotent; resumes from the last committed page after a crash)."""
     with flask_app().app_context():
-        run_job(_services(), SYNC, account_id, gate=gate())
+        run_job(_services(), SYNC, account_id, gate=gate(), connectors=connectors)
 
 
 @celery_app.task(name="labelvault.purge")  # type: ignore[untyped-decorator]

@@ -15,9 +15,11 @@ the process that runs due jobs one after another.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +29,7 @@ from sqlalchemy import select
 
 from app.observability import TASKS
 from app.services import Services
-from connectors.interfaces import ConnectorError
+from connectors.interfaces import Connector, ConnectorError
 from connectors.registry import connector_for_account
 from connectors.sync import SyncBusy, SyncSummary, sync_account
 from vault.epochs import EpochReport, run_key_epoch
@@ -74,30 +76,180 @@ def due_accounts(services: Services, *, now: datetime | None = None) -> list[int
     return due
 
 
+# -- connectors kept between syncs ----------------------------------------------------------------------
+
+
+def connector_key(account: MarketplaceAccount, services: Services) -> str:
+    """What a connector built for ``account`` depends on, as a digest: a change to any of it builds anew.
+
+    The platform, region, API version, markets, endpoints, the sealed credentials as stored (a re-connect or a
+    rotated refresh token re-seals them), and the settings the connector is built with. A digest, so the
+    cache's keys hold no credential material.
+    """
+    s = services.settings
+    h = hashlib.sha256()
+    for part in (
+        account.marketplace,
+        account.region,
+        account.api_version,
+        "\x1f".join(account.marketplace_ids or ()),
+        str(account.sandbox),
+        account.api_endpoint or "",
+        account.token_endpoint or "",
+        str(account.credentials_key_version),
+        repr(s.sync_speedup),
+        "\x1f".join(sorted(s.endpoint_overrides)),
+    ):
+        h.update(part.encode() + b"\x00")
+    h.update(account.credentials_envelope or b"")
+    return h.hexdigest()
+
+
+@dataclass
+class _Kept:
+    key: str
+    connector: Connector
+    since: float
+
+
+class ConnectorCache:
+    """Connectors kept between one account's syncs in a long-lived worker process.
+
+    Building a connector for every sync costs a credentials unseal, and the first call of a fresh one
+    exchanges the refresh token for an access token: a whole marketplace round trip (and a call against the
+    platform's token quota) per sync, where a kept connector reuses its token for the hour it lasts. At
+    fleet scale that is half of every sync's calls (``bench.fleet``).
+
+    A connector is lent to one sync at a time (:meth:`take` removes it), given back only after a sync that
+    went well (a failed one may have left it with a refused token or a broken connection: it is closed and
+    the next sync builds afresh), and dropped when the account's :func:`connector_key` changes, when it idles
+    ``max_idle`` seconds (its unsealed credentials do not outstay the account's use), or when the cache is
+    over ``max_size`` (the longest idle go first). Thread-safe: a thread-pool worker shares one.
+    """
+
+    def __init__(
+        self, *, max_idle: float = 3600.0, max_size: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if max_idle <= 0 or max_size < 1:
+            raise ValueError("max_idle must be positive and max_size at least 1")
+        self.max_idle = max_idle
+        self.max_size = max_size
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[int, _Kept] = OrderedDict()  # least recently given back first
+        #: Syncs that had to build their connector, and syncs that reused a kept one.
+        self.built = self.reused = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._kept)
+
+    def take(self, account_id: int, key: str) -> Connector | None:
+        """The account's kept connector if it was built for ``key`` (it is lent: give it back or close it)."""
+        with self._lock:
+            stale = self._expire()
+            kept = self._kept.pop(account_id, None)
+            if kept is not None and kept.key != key:
+                stale.append(kept.connector)
+                kept = None
+            if kept is not None:
+                self.reused += 1
+            else:
+                self.built += 1
+        _close_all(stale)
+        return kept.connector if kept is not None else None
+
+    def give_back(self, account_id: int, key: str, connector: Connector) -> None:
+        """Keep ``connector`` for the account's next sync."""
+        with self._lock:
+            stale = self._expire()
+            previous = self._kept.pop(account_id, None)
+            if previous is not None and previous.connector is not connector:
+                stale.append(previous.connector)
+            self._kept[account_id] = _Kept(key, connector, self._clock())
+            while len(self._kept) > self.max_size:
+                stale.append(self._kept.popitem(last=False)[1].connector)
+        _close_all(stale)
+
+    def forget(self, account_id: int) -> None:
+        """Drop the account's connector (the account is gone)."""
+        with self._lock:
+            kept = self._kept.pop(account_id, None)
+        if kept is not None:
+            _close_all([kept.connector])
+
+    def clear(self, *, close: bool = True) -> None:
+        """Drop every kept connector, closing it (the worker is stopping) or not (in a forked child, whose
+        copies of the parent's connections are the parent's to close)."""
+        with self._lock:
+            stale = [kept.connector for kept in self._kept.values()]
+            self._kept.clear()
+        if close:
+            _close_all(stale)
+
+    def _expire(self) -> list[Connector]:
+        """Pop the connectors idle longer than ``max_idle`` (the lock is held; the caller closes them)."""
+        limit = self._clock() - self.max_idle
+        stale: list[Connector] = []
+        while self._kept:
+            first = next(iter(self._kept.values()))
+            if first.since > limit:
+                break
+            stale.append(self._kept.popitem(last=False)[1].connector)
+        return stale
+
+
+def _close_all(connectors: list[Connector]) -> None:
+    for connector in connectors:
+        try:
+            connector.close()
+        except Exception as exc:  # closing is best effort: the connector is dropped either way
+            log.warning("closing a connector failed (%s)", type(exc).__name__)
+
+
 # -- the jobs ------------------------------------------------------------------------------------------
 
 
-def run_sync(services: Services, account_id: int, *, wait: float = 0.0) -> SyncSummary | None:
-    """Sync one account now; None if another run holds it (that run will finish the account)."""
+def run_sync(
+    services: Services, account_id: int, *, wait: float = 0.0, connectors: ConnectorCache | None = None
+) -> SyncSummary | None:
+    """Sync one account now; None if another run holds it (that run will finish the account).
+
+    With ``connectors`` the account's connector is taken from and given back to that cache (see
+    :class:`ConnectorCache`); without, one is built for this sync and closed after it.
+    """
+    # One session for the look-up and the sync: a connection checked out (and pinged) once less per sync.
     with services.sessions() as session:
         account = session.get(MarketplaceAccount, account_id)
         if account is None or account.removed_at is not None:
             log.info("account %d is gone; nothing to sync", account_id, extra={"account_id": account_id})
+            if connectors is not None:
+                connectors.forget(account_id)
             return None
-        connector = connector_for_account(
-            session,
-            keys=services.keys,
-            account=account,
-            speedup=services.settings.sync_speedup,
-            endpoint_overrides=services.settings.endpoint_overrides,
-        )
-    try:
-        return sync_account(services.sessions, keys=services.keys, account=account_id, connector=connector, wait=wait)
-    except SyncBusy:
-        log.info("account %d is being synced by another run", account_id, extra={"account_id": account_id})
-        return None
-    finally:
-        connector.close()
+        key = connector_key(account, services)
+        connector = connectors.take(account_id, key) if connectors is not None else None
+        if connector is None:
+            connector = connector_for_account(
+                session,
+                keys=services.keys,
+                account=account,
+                speedup=services.settings.sync_speedup,
+                endpoint_overrides=services.settings.endpoint_overrides,
+            )
+        healthy = False
+        try:
+            summary = sync_account(session, keys=services.keys, account=account_id, connector=connector, wait=wait)
+            healthy = True
+            return summary
+        except SyncBusy:
+            healthy = True
+            log.info("account %d is being synced by another run", account_id, extra={"account_id": account_id})
+            return None
+        finally:
+            if healthy and connectors is not None:
+                connectors.give_back(account_id, key, connector)
+            else:
+                connector.close()
 
 
 def run_purge(services: Services) -> PurgeResult:
@@ -213,14 +365,24 @@ def dispatch_due(
     return out
 
 
-def run_job(services: Services, kind: str, account_id: int | None, *, gate: Gate | None = None) -> Any:
-    """Run one queued job and release its claim (a sync's), whatever the outcome."""
+def run_job(
+    services: Services,
+    kind: str,
+    account_id: int | None,
+    *,
+    gate: Gate | None = None,
+    connectors: ConnectorCache | None = None,
+) -> Any:
+    """Run one queued job and release its claim (a sync's), whatever the outcome.
+
+    ``connectors``: the process's :class:`ConnectorCache`, for a sync.
+    """
     started = time.monotonic()
     outcome = "ok"
     try:
         if kind == SYNC:
             assert account_id is not None
-            result: Any = run_sync(services, account_id)
+            result: Any = run_sync(services, account_id, connectors=connectors)
             outcome = "ok" if result is not None else "skipped"
         elif kind == PURGE:
             result = run_purge(services)
@@ -266,6 +428,7 @@ class EmbeddedScheduler:
         self.services = services
         self.tick = tick if tick is not None else services.settings.worker_tick_seconds
         self.gate = MemoryGate()
+        self.connectors = ConnectorCache()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.runs = 0
@@ -285,7 +448,7 @@ class EmbeddedScheduler:
                     self.gate.release(sync_claim(account_id))
                 continue
             try:
-                run_job(self.services, kind, account_id, gate=self.gate)
+                run_job(self.services, kind, account_id, gate=self.gate, connectors=self.connectors)
             except Exception as exc:  # one failed job must not stop the scheduler
                 log.error("job %s failed (%s)", kind, type(exc).__name__, extra={"task": kind})
         self.runs += 1
@@ -310,6 +473,8 @@ class EmbeddedScheduler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+            if not self._thread.is_alive():
+                self.connectors.clear()
 
     def wait(self) -> None:
         """Block until :meth:`stop` is called (from a signal handler)."""

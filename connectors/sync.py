@@ -130,26 +130,23 @@ def _ensure_state_row(session: Session, account_id: int) -> None:
 def acquire_lease(
     session: Session, *, account_id: int, owner: str, duration: timedelta = DEFAULT_LEASE, now: datetime | None = None
 ) -> bool:
-    """Take (or renew) the account's sync lease for ``owner``; False if a live run holds it. Commits."""
+    """Take (or renew) the account's sync lease for ``owner``; False if a live run holds it. Commits.
+
+    One conditional UPDATE and a commit when the account's lease row exists and is free, as it is for every
+    sync but an account's first (which creates the row, race-free, first): a worker syncing thousands of
+    accounts pays for each round trip of each sync.
+    """
     now = now or utcnow()
-    _ensure_state_row(session, account_id)
-    session.commit()
-    taken = rowcount(
-        session.execute(
-            update(SyncState)
-            .where(
-                SyncState.account_id == account_id,
-                (SyncState.lease_owner.is_(None))
-                | (SyncState.lease_owner == owner)
-                | (SyncState.lease_expires_at < now),
-            )
-            .values(lease_owner=owner, lease_expires_at=now + duration, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    )
+    taken = _take_lease(session, account_id, owner, duration, now)
     if not taken:
-        holder = session.scalar(select(SyncState.lease_owner).where(SyncState.account_id == account_id))
-        if holder and _holder_is_dead(holder):
+        held = _holder(session, account_id)
+        if held is None:  # the account's first sync: create the row, then take it like any other run
+            _ensure_state_row(session, account_id)
+            session.commit()
+            taken = _take_lease(session, account_id, owner, duration, now)
+            held = None if taken else _holder(session, account_id)
+        holder = held[0] if held is not None else None
+        if not taken and holder and _holder_is_dead(holder):
             # Only if the dead holder still holds it: another run may have got there first.
             taken = rowcount(
                 session.execute(
@@ -165,15 +162,42 @@ def acquire_lease(
     return bool(taken)
 
 
+def _holder(session: Session, account_id: int) -> tuple[str | None] | None:
+    """The lease row's owner, as a 1-tuple; None if the account has no lease row yet."""
+    row = session.execute(select(SyncState.lease_owner).where(SyncState.account_id == account_id)).first()
+    return None if row is None else (row[0],)
+
+
+def _take_lease(session: Session, account_id: int, owner: str, duration: timedelta, now: datetime) -> int:
+    """The conditional UPDATE that takes a free, own or expired lease: rows changed (0 or 1)."""
+    return rowcount(
+        session.execute(
+            update(SyncState)
+            .where(
+                SyncState.account_id == account_id,
+                (SyncState.lease_owner.is_(None))
+                | (SyncState.lease_owner == owner)
+                | (SyncState.lease_expires_at < now),
+            )
+            .values(lease_owner=owner, lease_expires_at=now + duration, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
 def release_lease(session: Session, *, account_id: int, owner: str) -> None:
     """Give the lease up (only if ``owner`` still holds it). Commits."""
+    _release(session, account_id, owner)
+    session.commit()
+
+
+def _release(session: Session, account_id: int, owner: str) -> None:
     session.execute(
         update(SyncState)
         .where(SyncState.account_id == account_id, SyncState.lease_owner == owner)
         .values(lease_owner=None, lease_expires_at=None, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    session.commit()
 
 
 def load_cursor(session: Session, account: MarketplaceAccount) -> SyncCursor:
@@ -280,8 +304,8 @@ def _sync(
         notices=after.notices,
     )
     account.last_sync = {"ok": True, "finished_at": clock().isoformat(), **summary.as_json()}
+    _release(session, account_id, owner)  # in the same transaction: one commit less per sync
     session.commit()
-    release_lease(session, account_id=account_id, owner=owner)
     log.info(
         "account %d synced: %d new, %d updated, %d unchanged, %d calls, %d throttled, %.1fs",
         account_id,

@@ -50,6 +50,8 @@ def worker_run(embedded: bool, concurrency: int, pool: str, loglevel: str, name:
     Start `flask worker beat` once as well, so due jobs get queued.
     Embedded (--embedded, or no Redis): looks for due jobs every LABELVAULT_WORKER_TICK_SECONDS and runs
     them one after another in this process.
+    Many accounts: `--pool threads --concurrency 64` runs 64 syncs at once in one process (they mostly wait
+    on the marketplace), with a database pool as large (LABELVAULT_DATABASE_POOL_SIZE).
     """
     settings = services().settings
     if embedded or not (settings.broker_url or settings.redis_url):
@@ -65,6 +67,12 @@ def worker_run(embedded: bool, concurrency: int, pool: str, loglevel: str, name:
         scheduler.wait()
         click.echo(f"stopped after {scheduler.runs} ticks")
         return
+    if pool == "threads" and concurrency > settings.database_pool_size + settings.database_max_overflow:
+        raise click.UsageError(
+            f"--pool threads --concurrency {concurrency} needs as many database connections: set "
+            f"LABELVAULT_DATABASE_POOL_SIZE (now {settings.database_pool_size}) plus "
+            f"LABELVAULT_DATABASE_MAX_OVERFLOW (now {settings.database_max_overflow}) to at least {concurrency}"
+        )
     from app.tasks import QUEUE, bind
     from render import warm_up
 

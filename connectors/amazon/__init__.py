@@ -7,9 +7,10 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy.orm import Session
 
-from connectors.amazon.client import LwaCredentials, RetryPolicy, SpApiClient
+from connectors.amazon.client import LwaCredentials, RetryPolicy, SpApiClient, shared_http
 from connectors.amazon.connector import AmazonConnector
 from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS, endpoint_policy, endpoints_for
 from connectors.interfaces import ConnectorError
@@ -27,6 +28,7 @@ __all__ = [
     "RetryPolicy",
     "SpApiClient",
     "connector_for_account",
+    "shared_http",
     "shared_limiter",
 ]
 
@@ -53,12 +55,14 @@ def connector_for_account(
     retry: RetryPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
     endpoint_overrides: Collection[str] = (),
+    http: httpx.Client | None = None,
     **options: Any,
 ) -> AmazonConnector:
     """An :class:`AmazonConnector` for a stored account: its endpoints, API version and unsealed credentials.
 
     ``speedup`` scales Amazon's documented rates and the retry backoff (for the fake marketplace only);
-    ``options`` go to :class:`AmazonConnector` (page size, overlap, initial look-back).
+    ``options`` go to :class:`AmazonConnector` (page size, overlap, initial look-back). Calls go through
+    ``http``, by default the process's shared connection pool (:func:`shared_http`).
 
     The stored endpoints are checked again against Amazon's own hosts and the operator's
     ``endpoint_overrides`` (``LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES``) before anything is sent: an
@@ -90,6 +94,7 @@ def connector_for_account(
         scope=f"amazon-account:{account.id}",
         retry=retry,
         clock=clock,
+        http=http or shared_http(retry),
     )
     return AmazonConnector(
         client=client,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -40,6 +41,39 @@ for _name in ("httpx", "httpcore"):
         logging.getLogger(_name).setLevel(logging.WARNING)
 
 USER_AGENT = "labelvault/0.1 (Language=Python)"
+_HEADERS = {"user-agent": USER_AGENT, "accept": "application/json"}
+
+#: Connections the process-wide pool keeps to Amazon's hosts: at least as many as syncs run at once in a
+#: worker process (``flask worker run --pool threads --concurrency N``), or the surplus queue for one.
+SHARED_POOL_CONNECTIONS = 256
+
+_shared: dict[tuple[int, float, float], httpx.Client] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_http(retry: RetryPolicy | None = None) -> httpx.Client:
+    """This process's one HTTP connection pool for every account's SP-API and LWA calls.
+
+    Every account of a region calls the same hosts, so a worker syncing thousands of accounts reuses a few
+    dozen kept-alive TLS connections instead of opening one per sync (a handshake and a CA bundle load each
+    time: most of a sync's CPU at fleet scale, ``bench.fleet``). Credentials and tokens travel per request,
+    in headers and bodies, never in the pool. One pool per process id: a forked pool process must not share
+    its parent's sockets. Never closed by a connector (:meth:`SpApiClient.close` closes only its own).
+    """
+    retry = retry or RetryPolicy()
+    key = (os.getpid(), retry.connect_timeout, retry.read_timeout)
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None or client.is_closed:
+            client = _shared[key] = httpx.Client(
+                timeout=retry.timeout(),
+                headers=_HEADERS,
+                follow_redirects=False,
+                limits=httpx.Limits(
+                    max_connections=SHARED_POOL_CONNECTIONS, max_keepalive_connections=SHARED_POOL_CONNECTIONS
+                ),
+            )
+        return client
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +180,12 @@ class SpApiClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
     ) -> None:
+        """``http`` is a connection pool shared with other clients (:func:`shared_http`), left open by
+        :meth:`close`; without it the client opens its own (on ``transport`` if given) and closes it."""
+        if http is not None and transport is not None:
+            raise ValueError("pass a shared http client or a transport, not both")
         self._credentials = credentials
         self.base_url = base_url.rstrip("/")
         self.lwa_url = lwa_url
@@ -156,11 +195,9 @@ class SpApiClient:
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._http = httpx.Client(
-            timeout=self.retry.timeout(),
-            headers={"user-agent": USER_AGENT, "accept": "application/json"},
-            transport=transport,
-            follow_redirects=False,
+        self._owns_http = http is None
+        self._http = http or httpx.Client(
+            timeout=self.retry.timeout(), headers=_HEADERS, transport=transport, follow_redirects=False
         )
         self._lock = threading.RLock()
         self._access: _Token | None = None
@@ -183,8 +220,9 @@ class SpApiClient:
         )
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pool, unless it is a shared one (other accounts' clients use it)."""
+        if self._owns_http:
+            self._http.close()
 
     def _backoff(self, operation: str, attempt: int, why: str) -> None:
         """Sleep before retry ``attempt`` (1-based): exponential, with full jitter, scaled by the speed-up."""
@@ -227,7 +265,7 @@ class SpApiClient:
             self.limiter.acquire(self.scope, operation)
             self.calls[operation] += 1
             try:
-                response = self._http.post(self.lwa_url, data=form)
+                response = self._http.post(self.lwa_url, data=form, timeout=self.retry.timeout())
             except httpx.TransportError as exc:
                 attempt = self._transport_failed(operation, attempt, exc)
                 continue
@@ -300,6 +338,7 @@ class SpApiClient:
                     params=query or None,
                     json=json_body,
                     headers={"x-amz-access-token": token},
+                    timeout=self.retry.timeout(),
                 )
             except httpx.TransportError as exc:
                 attempt = self._transport_failed(operation, attempt, exc)
@@ -358,4 +397,12 @@ class SpApiClient:
         return body
 
 
-__all__ = ["ConnectorError", "LwaCredentials", "RequestRefused", "RestrictedResource", "RetryPolicy", "SpApiClient"]
+__all__ = [
+    "ConnectorError",
+    "LwaCredentials",
+    "RequestRefused",
+    "RestrictedResource",
+    "RetryPolicy",
+    "SpApiClient",
+    "shared_http",
+]

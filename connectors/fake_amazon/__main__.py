@@ -18,11 +18,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8400, help="port; 0 picks a free one (default: %(default)s)")
     parser.add_argument("--orders", type=int, default=200, help="orders to generate for the default seller")
     parser.add_argument("--speedup", type=float, default=1.0, help="multiply every rate limit by this factor")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds every call takes before its answer (default: 0)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated orders")
     parser.add_argument("--sandbox", action="store_true", help="serve only Amazon's static sandbox examples")
     args = parser.parse_args(argv)
 
-    fake = FakeAmazon(speedup=args.speedup, seed=args.seed, sandbox=args.sandbox, host=args.host, port=args.port)
+    fake = FakeAmazon(
+        speedup=args.speedup,
+        seed=args.seed,
+        sandbox=args.sandbox,
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+    )
     if args.orders and not args.sandbox:
         fake.generate_orders(args.orders)
     fake.start()

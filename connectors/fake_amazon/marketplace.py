@@ -195,6 +195,9 @@ class FakeAmazon:
     ``pagination_token_lifetime`` is how long a ``nextToken`` stays good on that clock (Amazon: 24 h);
     ``expiry_in_details=True`` answers an expired token with "Access to requested resource is denied." and
     the expiry in the error's ``details``, as SP-API does too, instead of saying it in the ``message``.
+    ``latency`` is how long every call (SP-API and LWA) takes before it is answered, in wall seconds: a real
+    marketplace is some 150 ms away, and a fleet of accounts synced against a fake that answers at once
+    would measure CPU, not how the worker copes with waiting (``bench.fleet``).
     """
 
     DEFAULT_SELLER: ClassVar[Seller] = Seller(
@@ -215,9 +218,13 @@ class FakeAmazon:
         port: int = 0,
         pagination_token_lifetime: timedelta = PAGINATION_TOKEN_LIFETIME,
         expiry_in_details: bool = False,
+        latency: float = 0.0,
     ) -> None:
         if speedup <= 0:
             raise ValueError("speedup must be positive")
+        if not 0 <= latency <= 60:
+            raise ValueError("latency must be between 0 and 60 seconds")
+        self.latency = latency
         if pagination_token_lifetime <= timedelta(0):
             raise ValueError("pagination tokens must live a while")
         self.pagination_token_lifetime = pagination_token_lifetime
@@ -487,6 +494,11 @@ class FakeAmazon:
         if operation is not None and operation != LWA_OPERATION and operation not in operations():
             raise FakeAmazonError(f"unknown operation {operation}; known: {', '.join(operation_names())}")
 
+    def _wait_latency(self) -> None:
+        """The marketplace's distance: every call waits ``latency`` (a stopping fake stops waiting)."""
+        if self.latency:
+            self._stopping.wait(self.latency)
+
     def _take(self, queue: list[_Fault], operation: str) -> _Fault | None:
         """Spend one use of the first fault for ``operation`` (a fault without one matches any SP-API call)."""
         wildcard = operation != LWA_OPERATION
@@ -524,6 +536,7 @@ class FakeAmazon:
                 "orders": len(self._orders),
                 "mutations": len(self.mutations),
                 "speedup": self.speedup,
+                "latency": self.latency,
                 "sandbox": self.sandbox,
             }
 
@@ -554,6 +567,7 @@ class FakeAmazon:
     def _sp_api(self, op: Operation, request: Request, path_params: dict[str, str]) -> Response:
         with self._lock:
             self.calls[op.name] += 1
+        self._wait_latency()
         delay = self._take(self._delays, op.name)
         if delay is not None:
             self._stopping.wait(delay.seconds)
@@ -602,6 +616,7 @@ class FakeAmazon:
     def _lwa(self, request: Request) -> Response:
         with self._lock:
             self.calls[LWA_OPERATION] += 1
+        self._wait_latency()
         delay = self._take(self._delays, LWA_OPERATION)
         if delay is not None:
             self._stopping.wait(delay.seconds)

@@ -17,18 +17,24 @@ from app.worker import (
     KEY_EPOCH,
     PURGE,
     SYNC,
+    ConnectorCache,
     EmbeddedScheduler,
     MemoryGate,
     RedisGate,
+    connector_key,
     dispatch_due,
     due_accounts,
     run_job,
+    run_sync,
     sync_claim,
 )
+from connectors.amazon import AmazonConnector, LwaCredentials
 from connectors.fake_amazon import FakeAmazon
+from connectors.registry import connector_for_account
 from tests.support.amazon import add_amazon_account
 from tests.support.servers import Database, require_redis
 from vault.keys import KeyManager
+from vault.marketplace_accounts import reseal_credentials
 from vault.models import MarketplaceAccount, Order, utcnow
 from vault.tenants import create_tenant
 
@@ -201,3 +207,128 @@ def test_task_queue_settings(make_app: Any, shared_db: Database) -> None:
             tasks.bind(make_app(shared_db.app_url))
     finally:
         tasks._flask_app = None
+
+
+# -- connectors kept between syncs ---------------------------------------------------------------------------
+
+
+def _stored_account(app: Any, account_id: int) -> MarketplaceAccount:
+    with services(app).sessions() as s:
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None
+        s.expunge(account)
+        return account
+
+
+def _new_connector(app: Any, account_id: int) -> AmazonConnector:
+    svc = services(app)
+    with svc.sessions() as s:
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None
+        built = connector_for_account(
+            s,
+            keys=svc.keys,
+            account=account,
+            speedup=svc.settings.sync_speedup,
+            endpoint_overrides=svc.settings.endpoint_overrides,
+        )
+    assert isinstance(built, AmazonConnector)
+    return built
+
+
+def test_a_kept_connector_reuses_its_access_token_across_syncs(world: tuple[Any, int], fake: FakeAmazon) -> None:
+    app, account_id = world
+    fake.generate_orders(5)
+    cache = ConnectorCache()
+    for _ in range(3):
+        assert run_sync(services(app), account_id, connectors=cache) is not None
+    assert fake.calls["lwaToken"] == 1 and fake.calls["searchOrders"] == 3
+    assert (cache.built, cache.reused, len(cache)) == (1, 2, 1)
+    # Without a cache every sync builds a connector and exchanges its refresh token again.
+    for _ in range(2):
+        assert run_sync(services(app), account_id) is not None
+    assert fake.calls["lwaToken"] == 3
+
+
+def test_a_resealed_or_moved_account_gets_a_new_connector(world: tuple[Any, int], fake: FakeAmazon) -> None:
+    app, account_id = world
+    svc = services(app)
+    cache = ConnectorCache()
+    assert run_sync(svc, account_id, connectors=cache) is not None
+    before = connector_key(_stored_account(app, account_id), svc)
+    with svc.sessions() as s:
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None
+        seller = fake.seller()
+        secrets = LwaCredentials(seller.client_id, seller.client_secret, seller.refresh_token).as_secrets()
+        reseal_credentials(s, keys=svc.keys, account=account, secrets=secrets)  # same secrets, new envelope
+        s.commit()
+    resealed = connector_key(_stored_account(app, account_id), svc)
+    assert resealed != before
+    # The kept connector was built from the old envelope: the next sync drops it and builds a new one.
+    assert run_sync(svc, account_id, connectors=cache) is not None
+    assert (cache.built, cache.reused, len(cache), fake.calls["lwaToken"]) == (2, 0, 1, 2)
+    with svc.sessions() as s:
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None
+        account.api_version = "v0"  # another API version: another connector
+        s.commit()
+    assert connector_key(_stored_account(app, account_id), svc) != resealed
+
+
+def test_a_failed_sync_drops_its_connector_and_a_removed_account_is_forgotten(
+    world: tuple[Any, int], fake: FakeAmazon
+) -> None:
+    app, account_id = world
+    svc = services(app)
+    cache = ConnectorCache()
+    assert run_sync(svc, account_id, connectors=cache) is not None and len(cache) == 1
+    fake.inject(status=403, operation="searchOrders")  # refused: the connector may hold a bad token now
+    assert run_job(svc, SYNC, account_id, connectors=cache) is None
+    assert len(cache) == 0
+    assert run_sync(svc, account_id, connectors=cache) is not None and len(cache) == 1
+    assert fake.calls["lwaToken"] == 2  # built afresh after the failure
+    with svc.sessions() as s:
+        account = s.get(MarketplaceAccount, account_id)
+        assert account is not None
+        account.removed_at = utcnow()
+        s.commit()
+    assert run_sync(svc, account_id, connectors=cache) is None and len(cache) == 0
+
+
+def test_kept_connectors_idle_out_and_the_cache_is_bounded(world: tuple[Any, int]) -> None:
+    app, account_id = world
+    now = [1000.0]
+    cache = ConnectorCache(max_idle=60, max_size=2, clock=lambda: now[0])
+    first, second, third = (_new_connector(app, account_id) for _ in range(3))
+    cache.give_back(1, "k1", first)
+    now[0] += 30
+    cache.give_back(2, "k2", second)
+    assert cache.take(1, "k1") is first  # lent out: not in the cache until given back
+    assert cache.take(1, "k1") is None
+    cache.give_back(1, "k1", first)
+    cache.give_back(3, "k3", third)  # over max_size: the longest idle (account 2) goes
+    assert len(cache) == 2 and cache.take(2, "k2") is None
+    now[0] += 61  # both idled out
+    assert cache.take(1, "k1") is None and len(cache) == 0
+    with pytest.raises(ValueError, match="max_idle"):
+        ConnectorCache(max_idle=0)
+
+
+def test_the_embedded_scheduler_keeps_connectors_until_it_stops(world: tuple[Any, int], fake: FakeAmazon) -> None:
+    app, account_id = world
+    scheduler = EmbeddedScheduler(services(app), tick=0.05)
+    assert scheduler.run_once().syncs == [account_id]
+    assert len(scheduler.connectors) == 1
+    scheduler.start()
+    scheduler.stop(timeout=30)
+    assert len(scheduler.connectors) == 0
+
+
+def test_a_thread_pool_worker_needs_a_database_pool_as_large(make_app: Any, shared_db: Database) -> None:
+    app = make_app(shared_db.app_url, redis_url="redis://127.0.0.1:6399/3", database_pool_size=8)
+    result = app.test_cli_runner().invoke(args=["worker", "run", "--pool", "threads", "--concurrency", "64"])
+    assert result.exit_code == 2
+    assert "LABELVAULT_DATABASE_POOL_SIZE (now 8) plus LABELVAULT_DATABASE_MAX_OVERFLOW (now 10)" in result.output
+    if shared_db.backend == "postgresql":
+        assert services(app).engine.pool.size() == 8  # type: ignore[attr-defined]

@@ -8,12 +8,13 @@ from dataclasses import fields
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.amazon import API_V0, RetryPolicy
-from connectors.amazon.client import LwaCredentials, SpApiClient
+from connectors.amazon import API_V0, AmazonConnector, RetryPolicy
+from connectors.amazon.client import LwaCredentials, SpApiClient, shared_http
 from connectors.amazon.endpoints import USAGE_PLANS, endpoints_for
 from connectors.amazon.mapping import from_v0, from_v2026
 from connectors.fake_amazon import FakeAmazon, FakeClock
@@ -62,6 +63,44 @@ def test_connector_conforms_to_the_protocol(
     connector = make_connector(session, keys, add_amazon_account(session, keys, tenant, fake), fake)
     assert isinstance(connector, Connector)
     connector.close()
+
+
+def test_accounts_share_the_process_connection_pool_and_closing_one_leaves_it_open(
+    session: Session, keys: KeyManager, tenant: Tenant, fake: FakeAmazon
+) -> None:
+    fake.generate_orders(3)
+    one = make_connector(session, keys, add_amazon_account(session, keys, tenant, fake, name="one"), fake)
+    other = fake.add_seller("A2LVSECONDSELLER")
+    two_account = add_amazon_account(session, keys, tenant, fake, name="two", seller=other.selling_partner_id)
+    two = make_connector(session, keys, two_account, fake)
+    assert isinstance(one, AmazonConnector) and isinstance(two, AmazonConnector)
+    pool = shared_http(FAST_RETRY)
+    assert one.client._http is pool and two.client._http is pool
+    one.close()
+    assert not pool.is_closed  # the other account's connector still calls through it
+    assert sync_account(session, keys=keys, account=two_account, connector=two).calls == 2  # LWA + one page
+    two.close()
+    assert not pool.is_closed
+    # A client of its own (no shared pool) closes its own.
+    own = SpApiClient(
+        credentials=LwaCredentials("a", "b", "c"),
+        base_url=fake.base_url,
+        lwa_url=fake.lwa_url,
+        limiter=RateLimiter(USAGE_PLANS),
+        scope="own",
+    )
+    own.close()
+    assert own._http.is_closed
+    with pytest.raises(ValueError, match="not both"):
+        SpApiClient(
+            credentials=LwaCredentials("a", "b", "c"),
+            base_url=fake.base_url,
+            lwa_url=fake.lwa_url,
+            limiter=RateLimiter(USAGE_PLANS),
+            scope="own",
+            http=pool,
+            transport=httpx.MockTransport(lambda request: httpx.Response(500)),
+        )
 
 
 def test_sync_stores_exactly_the_fakes_orders_sealed(

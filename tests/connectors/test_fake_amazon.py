@@ -615,6 +615,23 @@ def test_injected_delay_slows_matching_requests(fake: FakeAmazon, client: httpx.
     assert slow >= 0.3 > time.monotonic() - started
 
 
+def test_latency_delays_every_call_lwa_included(clock: FakeClock) -> None:
+    fake = FakeAmazon(seed=7, clock=clock, latency=0.2)
+    for _ in _started(fake):
+        with httpx.Client(base_url=fake.base_url, timeout=5) as client:
+            started = time.monotonic()
+            headers = {"x-amz-access-token": lwa(client, fake)}
+            token_took = time.monotonic() - started
+            started = time.monotonic()
+            answer = client.get(f"{SEARCH}/111-0000000-0000000", headers=headers)
+            call_took = time.monotonic() - started
+            assert answer.status_code == 404  # answered as without latency, only later
+            assert token_took >= 0.2 and call_took >= 0.2
+            assert client.get("/_fake/stats").json()["latency"] == 0.2  # the control API is not delayed
+    with pytest.raises(ValueError, match="latency"):
+        FakeAmazon(latency=-1)
+
+
 # --- schemas and the sandbox --------------------------------------------------------------------------------
 
 

@@ -145,3 +145,8 @@ class AccountSetupError(VaultError):
 
 class TenantSetupError(VaultError):
     """A tenant's settings are invalid (its slug); the message says the rule."""
+
+
+class CarrierSetupError(VaultError):
+    """A carrier account's settings are invalid (name, credentials, ship-from address, endpoint); the message
+    says which, never a secret."""

@@ -523,6 +523,8 @@ class Shipment(Base):
     amount: Mapped[str | None] = mapped_column(String(20))  # a decimal, as the carrier priced it
     currency: Mapped[str | None] = mapped_column(String(3))
     estimated_days: Mapped[int | None]
+    # The label record's fields that went to the carrier (names, never values), for the audit event.
+    fields_sent: Mapped[list[str] | None]
     labels_issued: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[Created]
     bought_at: Mapped[datetime | None]

@@ -35,6 +35,7 @@ from vault.clients import DEFAULT_PROFILE, LabelProfile, Principal
 from vault.db import writer_lock
 from vault.directsql import DirectStatement
 from vault.errors import (
+    CarrierLabelOnly,
     DecryptionError,
     KeyServiceUnavailable,
     LabelNotRendered,
@@ -236,7 +237,13 @@ def prepare_batch(
 def profiled_label(
     session: Session, keys: KeyManager, order: OrderSnapshot, profile: LabelProfile, marketplace: str, order_id: str
 ) -> PreparedLabel:
-    """The order's label unsealed and cut down to ``profile`` (the last two steps of a release)."""
+    """The order's label unsealed and cut down to ``profile`` (the last two steps of a release).
+
+    Every path that hands out the address (one label, a batch, a redelivery) comes through here, so a
+    carrier-label-only client is refused here (:class:`~vault.errors.CarrierLabelOnly`), before anything opens.
+    """
+    if profile.carrier_only:
+        raise CarrierLabelOnly()
     label = profile.apply(unseal_label(session, keys=keys, order=order))
     released = tuple(sorted(k for k, v in label.as_dict().items() if v is not None))
     return PreparedLabel(order, marketplace, order_id, label, released)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from connectors.carriers.interfaces import Carrier
 from connectors.carriers.shippo.client import API_BASE as SHIPPO_API
 from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials
+from vault.errors import AccountSetupError, CarrierSetupError
+from vault.marketplace_accounts import EndpointPolicy
+from vault.models import CarrierAccount
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +53,20 @@ def carrier_platform(code: str) -> CarrierPlatform:
         return CARRIERS[code]
     except KeyError:
         raise KeyError(f"no carrier {code!r}: labelvault knows {', '.join(sorted(CARRIERS))}") from None
+
+
+def carrier_factory(overrides: frozenset[str] = frozenset()) -> Callable[[CarrierAccount, dict[str, str]], Carrier]:
+    """Builds the client of a stored carrier account, its endpoint checked again at every use against the
+    carrier's own hosts and the operator's ``overrides`` (an account stored under an override the operator
+    has since withdrawn gets :class:`~vault.errors.CarrierSetupError`, and no credentials are sent)."""
+
+    def build(account: CarrierAccount, secrets: dict[str, str]) -> Carrier:
+        platform = carrier_platform(account.carrier)
+        policy = EndpointPolicy(api=platform.api_hosts, overrides=overrides, api_name=f"{platform.name} API")
+        try:
+            endpoint = policy.check(account.api_endpoint, policy.api_name, policy.api)
+        except AccountSetupError as exc:
+            raise CarrierSetupError(str(exc)) from None
+        return platform.build(secrets, endpoint or min(platform.api_hosts))
+
+    return build

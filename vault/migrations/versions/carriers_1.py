@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("amount", sa.String(length=20), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=True),
         sa.Column("estimated_days", sa.Integer(), nullable=True),
+        sa.Column("fields_sent", sa.JSON(), nullable=True),
         sa.Column("labels_issued", sa.Integer(), nullable=False),
         sa.Column("created_at", vault.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("bought_at", vault.models.UTCDateTime(timezone=True), nullable=True),

@@ -31,6 +31,8 @@ from connectors.carriers.shipments import (
     void_shipment,
 )
 from vault.clients import SHIPMENTS_BUY
+from vault.errors import NotFound
+from vault.models import Shipment
 from vault.release import client_actor
 
 _PARCEL_FIELDS = ("weight_g", "length_mm", "width_mm", "height_mm")
@@ -96,18 +98,21 @@ def post_shipment() -> Response:
     return no_store(response)
 
 
-def _shipment(shipment_id: int) -> Any:
-    return find_shipment(db_session(), tenant_id=current_client().tenant_id, shipment_id=shipment_id)
+def _shipment(shipment_id: str) -> Shipment:
+    """The client's tenant's shipment; any other id (another tenant's, or not a number) is a 404."""
+    if not shipment_id.isascii() or not shipment_id.isdigit() or len(shipment_id) > 18:
+        raise NotFound("no such shipment")
+    return find_shipment(db_session(), tenant_id=current_client().tenant_id, shipment_id=int(shipment_id))
 
 
 @require_client(SHIPMENTS_BUY)
-def get_shipment(shipment_id: int) -> Response:
+def get_shipment(shipment_id: str) -> Response:
     """A shipment's status, carrier, service, tracking number and cost; no PII."""
     return no_store(jsonify(shipment_view(db_session(), _shipment(shipment_id))))
 
 
 @require_client(SHIPMENTS_BUY)
-def get_shipment_label(shipment_id: int) -> Response:
+def get_shipment_label(shipment_id: str) -> Response:
     """The carrier's label of a bought shipment, in the format it was bought in; counted against the reprint
     cap (``LABELVAULT_LABEL_REISSUE_CAP``) and audited before it goes out."""
     shipment = _shipment(shipment_id)
@@ -132,7 +137,7 @@ def get_shipment_label(shipment_id: int) -> Response:
 
 
 @require_client(SHIPMENTS_BUY)
-def post_shipment_void(shipment_id: int) -> Response:
+def post_shipment_void(shipment_id: str) -> Response:
     """Void (refund) a bought label; the order may then be shipped again."""
     shipment = _shipment(shipment_id)
     client = current_client()

@@ -26,6 +26,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -58,6 +59,7 @@ from vault.errors import (
     ReissueCapReached,
     ShipmentExists,
     ShipmentNotActive,
+    VaultError,
 )
 from vault.keys import KeyManager
 from vault.labels import unseal_label
@@ -372,6 +374,60 @@ def _abandon(
             },
         )
     session.commit()
+
+
+#: Most orders one wave buys.
+WAVE_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class WaveResult:
+    """One order of a wave: its shipment id when bought, else the failure's code (never PII)."""
+
+    marketplace: str
+    order_id: str
+    shipment_id: int | None = None
+    error: str | None = None
+
+
+def buy_wave(
+    sessions: Callable[[], Session],
+    *,
+    keys: KeyManager,
+    carriers: CarrierFactory,
+    tenant_id: int,
+    client_id: int | None,
+    actor: str,
+    idempotency_key_hash: str,
+    requests: list[ShipmentRequest],
+    concurrency: int = 8,
+    ip: str | None = None,
+) -> list[WaveResult]:
+    """Buy up to :data:`WAVE_MAX` orders' labels, ``concurrency`` at a time, each as :func:`buy_shipment`
+    buys one (its own session and commits), in the order asked.
+
+    Each order's idempotency key is derived from the wave's and the order, so a retried wave buys only what
+    the first one didn't; one order's failure doesn't stop the others. The carrier's rate limit paces the
+    purchases (its client's token bucket), so ``concurrency`` only has to cover the carrier's latency.
+    """
+    if not 1 <= len(requests) <= WAVE_MAX:
+        raise ValueError(f"a wave is 1 to {WAVE_MAX} orders")
+
+    def one(request: ShipmentRequest) -> WaveResult:
+        hashed = hashlib.sha256(f"{idempotency_key_hash}:{request.marketplace}:{request.order_id}".encode()).hexdigest()
+        with sessions() as session:
+            try:
+                shipment = buy_shipment(
+                    session, keys=keys, carriers=carriers, tenant_id=tenant_id, client_id=client_id, actor=actor,
+                    idempotency_key_hash=hashed, request=request, ip=ip,
+                )  # fmt: skip
+            except (CarrierError, VaultError) as exc:
+                code = getattr(exc, "code", None) or str(getattr(exc, "reason", type(exc).__name__))
+                return WaveResult(request.marketplace, request.order_id, error=code)
+            return WaveResult(request.marketplace, request.order_id, shipment_id=shipment.id)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(requests)))) as pool:
+        return list(pool.map(one, requests))
 
 
 # -- after the purchase -------------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ half-recorded when nothing was bought, no PII in the audit chain."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -25,6 +27,7 @@ from connectors.carriers.shipments import (
 )
 from connectors.fake_shippo import FakeShippo
 from tests.support.carriers import FAST, connect_fake_shippo, fast_carriers, ship_request
+from tests.support.servers import Database
 from tests.support.vault import make_account, make_orders
 from tests.support.world import assert_no_pii
 from vault.errors import (
@@ -247,3 +250,35 @@ def test_reconciling_after_a_crash_records_what_was_bought_and_drops_what_was_no
 
 def test_no_marketplace_confirms_shipments_yet(orders: list[Order]) -> None:
     assert confirm_shipment(orders[0], carrier="shippo", tracking_number="9400") is False
+
+
+def test_a_wave_buys_each_order_once_and_a_retried_wave_buys_nothing_more(
+    shared_db: Database, keys: KeyManager, fake: FakeShippo
+) -> None:
+    from connectors.carriers.shipments import buy_wave
+    from vault.db import make_session_factory
+    from vault.tenants import create_tenant
+
+    sessions = make_session_factory(shared_db.engine)
+    with sessions() as s:
+        tenant = create_tenant(s, keys=keys, slug=f"wave-{uuid.uuid4().hex[:6]}", name="Wave", actor="test")
+        made = make_orders(s, keys, make_account(s, tenant), 12, start=100)
+        s.commit()
+        connect_fake_shippo(s, keys, tenant.id, fake)
+        tenant_id = tenant.id
+    requests = [ship_request(o) for o in made]
+    requests.append(ship_request(made[0], order_id="503-0000000-missing"))
+
+    def run() -> list[Any]:
+        return buy_wave(
+            sessions, keys=keys, carriers=fast_carriers(), tenant_id=tenant_id, client_id=None, actor="client:test",
+            idempotency_key_hash=key_hash("wave"), requests=requests, concurrency=4,
+        )  # fmt: skip
+
+    first = run()
+    assert [r.error for r in first] == [None] * 12 + ["not-found"]
+    assert run() == first  # the same shipments again, nothing bought
+    assert len(fake.purchases_by_metadata()) == 12 and set(fake.purchases_by_metadata().values()) == {1}
+    with pytest.raises(ValueError, match="1 to 500"):
+        buy_wave(sessions, keys=keys, carriers=fast_carriers(), tenant_id=tenant_id, client_id=None, actor="t",
+                 idempotency_key_hash="x", requests=[])  # fmt: skip

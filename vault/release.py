@@ -190,7 +190,10 @@ def _prepared(
     reissue_cap: int,
     now: datetime,
 ) -> PreparedLabel:
-    """A found order checked (eligibility, then the cap), unsealed and profiled."""
+    """A found order checked (a carrier-label-only client first, eligibility, then the cap), unsealed and
+    profiled."""
+    if profile.carrier_only:  # before the order's state, so the answer doesn't depend on it
+        raise CarrierLabelOnly()
     check_eligible(order, now=now)
     cap = reissue_cap + order.reprints_granted
     if order.labels_issued >= cap:

@@ -1,9 +1,9 @@
 """Shippo's OpenAPI document, read once, as JSON Schema validators for what the fake receives and serves.
 
 The document (``connectors/platform_specs/shippo/public-api.json``) is OpenAPI 3.1, whose schemas are JSON
-Schema 2020-12, so each component schema is checked by ``jsonschema`` with the whole document as the
-resource its ``$ref`` s resolve in. The fake answers nothing these schemas don't allow, and refuses a
-request body they don't allow, as Shippo's API does with a 400.
+Schema 2020-12, so each component schema is checked by ``jsonschema`` from a root schema that carries the
+document's ``components``, where its ``#/components/...`` references resolve. The fake answers nothing these
+schemas don't allow, and refuses a request body they don't allow, as Shippo's API does with a 400.
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ from importlib import resources
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
-
-_URI = "urn:shippo:public-api"
 
 
 @functools.cache
@@ -29,18 +25,12 @@ def document() -> dict[str, Any]:
 
 
 @functools.cache
-def _registry() -> Registry[Any]:
-    resource: Resource[Any] = Resource.from_contents(document(), default_specification=DRAFT202012)
-    registry: Registry[Any] = Registry().with_resource(_URI, resource)
-    return registry
-
-
-@functools.cache
 def validator(schema: str) -> Draft202012Validator:
     """The validator of one component schema (``"Shipment"``, ``"TransactionCreateRequest"``)."""
     if schema not in document()["components"]["schemas"]:
         raise KeyError(f"Shippo's document has no schema {schema!r}")
-    return Draft202012Validator({"$ref": f"{_URI}#/components/schemas/{schema}"}, registry=_registry())
+    root = {"$ref": f"#/components/schemas/{schema}", "components": document()["components"]}
+    return Draft202012Validator(root)
 
 
 def schema_errors(schema: str, value: Any) -> list[str]:

@@ -43,7 +43,8 @@ def test_connecting_seals_the_token_and_audits_the_account_without_it(
     assert account.credentials_envelope is not None and TOKEN.encode() not in account.credentials_envelope
     assert unseal_carrier_credentials(session, keys=keys, account=account) == {"api_token": TOKEN}
     assert ship_from_of(account).postal_code == "94117" and account.ship_from["country_code"] == "US"
-    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "carrier.connect")).one()
+    mine = (AuditEvent.tenant_id == tenant.id) & (AuditEvent.action == "carrier.connect")
+    event = session.scalars(select(AuditEvent).where(mine)).one()
     assert event.details == {
         "carrier_account_id": account.id, "carrier": "shippo", "test_mode": False, "custom_endpoint": False,
     }  # fmt: skip

@@ -3,7 +3,9 @@
 SQLite and a local keyring under ``instance/demo/`` (made fresh each run), the bundled fake Amazon
 marketplace on loopback, then: connect a seller's Amazon accounts (one per region), sync their orders into the vault,
 give a packing station an API key, and fetch a shipping label through the HTTP API as JSON, ZPL and PDF,
-every release in the audit chain. Run it with ``./scripts/demo`` (or ``python -m app.demo``).
+every release in the audit chain; then connect the bundled fake Shippo carrier and buy the carrier's own
+label for an order from a carrier-label-only station, which never sees the address. Run it with
+``./scripts/demo`` (or ``python -m app.demo``).
 """
 
 from __future__ import annotations
@@ -29,18 +31,26 @@ from connectors.amazon import API_V2026, LwaCredentials
 from connectors.amazon.accounts import connect_amazon_account
 from connectors.amazon.marketplaces import MARKETPLACES
 from connectors.amazon.marketplaces import label as marketplace_label
+from connectors.carriers.registry import SHIPPO
 from connectors.fake_amazon import FakeAmazon
+from connectors.fake_shippo import DEFAULT_TOKEN as SHIPPO_TOKEN
+from connectors.fake_shippo import FakeShippo
 from connectors.registry import connector_for_account
 from connectors.sync import SyncProgress, sync_account
 from printagent.demo import print_via_agent
 from vault.audit import chain_for, verify_chain
-from vault.clients import create_client
+from vault.carrier_accounts import connect_carrier_account
+from vault.clients import SHIPMENTS_BUY, create_client
 from vault.db import migrate
+from vault.marketplace_accounts import EndpointPolicy
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant
 from vault.tenants import create_tenant, set_return_address
 
 #: How the audit chain names the demo's own administration (the tenant, the account, the client).
 DEMO_ACTOR = "operator:demo"
+#: The demo seller's warehouse, where its parcels leave from (the fake carrier quotes US domestic rates).
+DEMO_SHIP_FROM = {"name": "Demo Cross-Border Trading", "street1": "215 Clayton St.", "city": "San Francisco",
+                  "state": "CA", "postal_code": "94117", "country_code": "US"}  # fmt: skip
 
 
 def step(text: str) -> None:
@@ -61,6 +71,12 @@ def serve(app: Flask) -> Iterator[str]:
 
 
 def run(instance: Path, orders: int) -> int:
+    """The demo, with the fake Shippo carrier serving throughout."""
+    with FakeShippo() as shippo:
+        return _run(instance, orders, shippo)
+
+
+def _run(instance: Path, orders: int, shippo: FakeShippo) -> int:
     for noisy in ("alembic", "werkzeug"):  # the demo narrates; migration and request chatter is noise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     shutil.rmtree(instance, ignore_errors=True)
@@ -73,7 +89,8 @@ def run(instance: Path, orders: int) -> int:
         seller = fake.DEFAULT_SELLER
         print(f"SP-API {fake.base_url}   LWA {fake.lwa_url}")
         # The operator allows the fake's origin: a tenant could not point an account at it.
-        settings = {"instance_path": instance, "env": "development", "marketplace_endpoint_overrides": fake.base_url}
+        overrides = f"{fake.base_url},{shippo.base_url}"
+        settings = {"instance_path": instance, "env": "development", "marketplace_endpoint_overrides": overrides}
         app = create_app(settings)
         svc = app.extensions["labelvault"]
 
@@ -185,6 +202,42 @@ def run(instance: Path, orders: int) -> int:
 
         step(f"the packing station scans {len(wave)} more orders: labelvault-print sends each to its Zebra printer")
         print(print_via_agent(base, key, wave, out=sys.stdout))
+    step("connecting the seller's Shippo account (the fake carrier): the vault buys carrier labels itself")
+    with svc.sessions() as s:
+        carrier = connect_carrier_account(
+            s, keys=keys, tenant_id=tenant_id, carrier=SHIPPO.code, name="Shippo", test_mode=True,
+            secrets={"api_token": SHIPPO_TOKEN}, ship_from=DEMO_SHIP_FROM, api_endpoint=shippo.base_url,
+            endpoints=EndpointPolicy(api=SHIPPO.api_hosts, overrides=svc.settings.endpoint_overrides),
+            actor=DEMO_ACTOR,
+        )  # fmt: skip
+        station = create_client(
+            s, tenant=s.get_one(Tenant, tenant_id), name="shipping-station-1", scopes=["labels:issue", SHIPMENTS_BUY],
+            cidrs=["127.0.0.1/32"], actor=DEMO_ACTOR,
+        )  # fmt: skip
+        s.commit()
+        print(f"carrier account {carrier.id}: Shippo (test mode) at {shippo.base_url}")
+        print("client shipping-station-1: carrier labels only (the default once a carrier is configured)")
+
+    step(f"the shipping station buys the carrier's label for order {order_id}")
+    with serve(app) as base, httpx.Client(base_url=base, headers={"Authorization": f"Bearer {station.key}"}) as http:
+        denied = http.get(f"/v1/labels/{marketplace}/{order_id}")
+        kind = denied.json()["type"].rsplit("/", 1)[-1]
+        print(f"GET /v1/labels/{marketplace}/{order_id} -> {denied.status_code} {kind}: it never reads the address")
+        body = {"marketplace": marketplace, "order_id": order_id, "service": "cheapest", "format": "pdf",
+                "parcel": {"weight_g": 850, "length_mm": 300, "width_mm": 200, "height_mm": 120}}  # fmt: skip
+        bought = http.post("/v1/shipments", json=body, headers={"Idempotency-Key": f"demo-{order_id}"})
+        bought.raise_for_status()
+        shipment = bought.json()
+        cost = shipment["cost"]
+        print(f"POST /v1/shipments -> {bought.status_code}: {shipment['provider']} {shipment['service']}, "
+              f"tracking {shipment['tracking_number']}, {cost['amount']} {cost['currency']}")  # fmt: skip
+        again = http.post("/v1/shipments", json=body, headers={"Idempotency-Key": f"demo-{order_id}"})
+        times = sum(shippo.purchases_by_metadata().values())
+        print(f"the same request again -> shipment {again.json()['id']}; the carrier sold {times} label")
+        printed = http.get(f"/v1/shipments/{shipment['id']}/label")
+        printed.raise_for_status()
+        files["carrier"] = out / f"{order_id}-carrier.pdf"
+        files["carrier"].write_bytes(printed.content)
 
     with svc.sessions() as s:
         report = verify_chain(s, chain=chain_for(tenant_id))
@@ -193,6 +246,7 @@ def run(instance: Path, orders: int) -> int:
     print(f"audit chain of demo-seller: {report.checked} events, {state}")
     print(f"ZPL label (Zebra, 203 dpi): {files['zpl']}")
     print(f"PDF label (4x6 in):         {files['pdf']}")
+    print(f"carrier label (Shippo PDF): {files['carrier']}")
     return 0
 
 

@@ -16,8 +16,10 @@ from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
 from app.logpaths import route_of
+from connectors.carriers.interfaces import AddressRejected, CarrierError
 from render.interfaces import RenderError
 from vault.errors import (
+    CarrierLabelOnly,
     DecryptionError,
     InvalidApiKey,
     KeyServiceUnavailable,
@@ -27,10 +29,21 @@ from vault.errors import (
     Refusal,
     RefusalReason,
     ReissueCapReached,
+    ShipmentError,
     VaultError,
 )
 
 log = logging.getLogger(__name__)
+
+#: The HTTP status of each carrier failure (connectors/carriers/interfaces.py); any other is a 502.
+_CARRIER_STATUS = {
+    "carrier-unavailable": 503,
+    "address-rejected": 422,
+    "no-matching-rate": 422,
+    "rate-changed": 409,
+    "void-refused": 409,
+    "purchase-uncertain": 503,
+}
 
 PROBLEM_TYPE = "https://labelvault.dev/problems/"
 
@@ -127,6 +140,8 @@ def refusal_response(exc: Refusal) -> Response:
             # The client's own count: how many labels were issued for the order, of how many it may have.
             detail = f"{exc.issued} of {exc.cap} labels were issued for this order; an owner can grant a reprint"
             return problem(409, detail, kind="not-eligible", reason=exc.reason, issued=exc.issued, cap=exc.cap)
+        case CarrierLabelOnly():
+            return problem(403, str(exc), kind="carrier-label-only")
         case BodyTooLarge():
             return problem(413, f"the request body may be at most {exc.limit} bytes", kind="body-too-large")
         case NotEligible():
@@ -167,6 +182,23 @@ def init_app(app: Flask) -> None:
         # the label's content; it stays out of the response and the log.
         log.warning("label could not be rendered (%s)", type(exc).__name__)
         return problem(422, "the label can't be rendered in this format", kind="render-failed")
+
+    @app.errorhandler(ShipmentError)
+    def _shipment(exc: ShipmentError) -> Response:
+        resp = problem(exc.status, str(exc), kind=exc.code)
+        if exc.status == 503:
+            resp.headers["Retry-After"] = "5"
+        return resp
+
+    @app.errorhandler(CarrierError)
+    def _carrier(exc: CarrierError) -> Response:
+        # The carrier's failure, in its words' code only: its messages never carry PII (connectors/carriers).
+        status = _CARRIER_STATUS.get(exc.code, 502)
+        extra = {"reasons": list(exc.reasons)} if isinstance(exc, AddressRejected) else {}
+        resp = problem(status, str(exc), kind=exc.code, **extra)
+        if status == 503:
+            resp.headers["Retry-After"] = "30"
+        return resp
 
     @app.errorhandler(VaultError)
     def _vault(exc: VaultError) -> Response:

@@ -30,13 +30,16 @@ from sqlalchemy.orm import Session
 from vault.audit import append_event
 from vault.directsql import DirectStatement
 from vault.errors import ClientSetupError, InvalidApiKey, NotFound
-from vault.models import ApiClient, Tenant, utcnow
+from vault.models import ApiClient, CarrierAccount, Tenant, utcnow
 from vault.netaddr import AddressError, IPAddress, IPNetwork, in_any, parse_network
 from vault.records import LabelRecord, valid_printer_font
 
 LABELS_ISSUE = "labels:issue"
+#: Buy carrier labels (``POST /v1/shipments`` and the shipment routes): the vault shares the address with the
+#: carrier, the client gets the printed label and the tracking number.
+SHIPMENTS_BUY = "shipments:buy"
 ADMIN = "admin"
-SCOPES = frozenset({LABELS_ISSUE, ADMIN})
+SCOPES = frozenset({LABELS_ISSUE, SHIPMENTS_BUY, ADMIN})
 
 #: Fields a label can't be printed without; every profile releases them.
 REQUIRED_FIELDS = frozenset({"name", "address_line1", "city", "country_code"})
@@ -65,11 +68,14 @@ class LabelProfile:
     it); elsewhere it is withheld like any other field. ``printer_font``, for ZPL: a font the warehouse has
     downloaded to its printers (``E:ANMDJ.TTF``, or a ``^CW`` alias like ``J``), used for all text;
     without it, text the resident font can't print (CJK, Cyrillic on some models) is sent as graphics.
+    ``carrier_only``: the client receives carrier labels (the shipment API) and never the address itself, as
+    JSON or as an address label; every release path refuses it (``carrier-label-only``).
     """
 
     fields: frozenset[str]
     phone_countries: frozenset[str] | None = None
     printer_font: str | None = None
+    carrier_only: bool = False
 
     def __post_init__(self) -> None:
         unknown = self.fields - ALL_FIELDS
@@ -94,7 +100,10 @@ class LabelProfile:
             return DEFAULT_PROFILE
         countries = data.get("phone_countries")
         return cls(
-            frozenset(data["fields"]), None if countries is None else frozenset(countries), data.get("printer_font")
+            frozenset(data["fields"]),
+            None if countries is None else frozenset(countries),
+            data.get("printer_font"),
+            bool(data.get("carrier_only", False)),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -103,6 +112,8 @@ class LabelProfile:
         stored: dict[str, Any] = {"fields": sorted(self.fields), "phone_countries": countries}
         if self.printer_font is not None:
             stored["printer_font"] = self.printer_font
+        if self.carrier_only:
+            stored["carrier_only"] = True
         return stored
 
     def released_fields(self, country_code: str) -> frozenset[str]:
@@ -120,6 +131,8 @@ class LabelProfile:
 
 #: Without a profile a client gets everything a label needs except the buyer's phone.
 DEFAULT_PROFILE = LabelProfile(ALL_FIELDS - {"phone"})
+#: A client that may receive carrier labels only: what new clients get once the tenant has a carrier account.
+CARRIER_ONLY_PROFILE = LabelProfile(REQUIRED_FIELDS, carrier_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +182,8 @@ def create_client(
     """Create an API client with a fresh key, audited as ``client.create``. The caller commits.
 
     ``cidrs`` may be empty: such a client is refused everywhere until ``allow_cidrs`` gives it a range.
+    Without a ``profile``, a client of a tenant with a carrier account is carrier-label-only
+    (:data:`CARRIER_ONLY_PROFILE`); one that must read addresses is given its profile explicitly.
     """
     now = now or utcnow()
     name = name.strip()
@@ -178,6 +193,10 @@ def create_client(
         raise ClientSetupError("the expiry must be in the future")
     if session.scalar(select(ApiClient.id).where(ApiClient.tenant_id == tenant.id, ApiClient.name == name)):
         raise ClientSetupError(f"the tenant has a client named {name!r} already")
+    if profile is None and session.scalar(
+        select(CarrierAccount.id).where(CarrierAccount.tenant_id == tenant.id, CarrierAccount.removed_at.is_(None))
+    ):
+        profile = CARRIER_ONLY_PROFILE
     key_id = secrets.token_hex(8)
     key = f"lv_{key_id}_{secrets.token_urlsafe(32)}"
     client = ApiClient(

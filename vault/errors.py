@@ -39,6 +39,8 @@ class RefusalReason(StrEnum):
     KEY_SERVICE_UNAVAILABLE = "key-service-unavailable"
     UNREADABLE = "unreadable"
     RENDER_FAILED = "render-failed"
+    # A carrier-label-only client asked for the address itself (vault/clients.py, LabelProfile.carrier_only).
+    CARRIER_LABEL_ONLY = "carrier-label-only"
 
 
 class Refusal(Exception):
@@ -145,3 +147,71 @@ class AccountSetupError(VaultError):
 
 class TenantSetupError(VaultError):
     """A tenant's settings are invalid (its slug); the message says the rule."""
+
+
+class CarrierSetupError(VaultError):
+    """A carrier account's settings are invalid (name, credentials, ship-from address, endpoint); the message
+    says which, never a secret."""
+
+
+class CarrierLabelOnly(Refusal, VaultError):
+    """The client may receive carrier labels only (its profile's ``carrier_only``): never the address, as JSON
+    or as an address label."""
+
+    reason = RefusalReason.CARRIER_LABEL_ONLY
+
+    def __init__(self) -> None:
+        super().__init__("this client receives carrier labels only, never the address")
+
+
+class ShipmentError(VaultError):
+    """A shipment request the vault can't carry out as asked; ``code`` names why (never PII)."""
+
+    code = "shipment-error"
+    status = 409
+
+
+class ShipmentExists(ShipmentError):
+    """The order has a live shipment already (bought or being bought): void it before buying another."""
+
+    code = "shipment-exists"
+
+    def __init__(self, shipment_id: int) -> None:
+        super().__init__(f"the order has a live shipment already (shipment {shipment_id}); void it first")
+        self.shipment_id = shipment_id
+
+
+class IdempotencyKeyReused(ShipmentError):
+    """The ``Idempotency-Key`` was used by this client for a different shipment request."""
+
+    code = "idempotency-key-reused"
+    status = 422
+
+    def __init__(self) -> None:
+        super().__init__("the Idempotency-Key was used for a different request")
+
+
+class PurchaseInProgress(ShipmentError):
+    """Another request with the same ``Idempotency-Key`` is buying this label right now."""
+
+    code = "purchase-in-progress"
+
+    def __init__(self) -> None:
+        super().__init__("a request with this Idempotency-Key is buying the label now; retry shortly")
+
+
+class PurchaseUnsettled(ShipmentError):
+    """The carrier's answer to the purchase was lost and its records don't show the label yet: the purchase is
+    kept pending and a retry with the same ``Idempotency-Key`` settles it (never buying twice)."""
+
+    code = "purchase-unsettled"
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("the carrier's answer was lost; retry with the same Idempotency-Key to settle the purchase")
+
+
+class ShipmentNotActive(ShipmentError):
+    """The shipment is not bought (voided, or still pending), so it has no label to print or void."""
+
+    code = "shipment-not-active"

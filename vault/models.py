@@ -1,5 +1,6 @@
-"""SQLAlchemy 2.0 typed models. Only ``LabelRecord.envelope`` and ``MarketplaceAccount.credentials_envelope``
-hold PII or secrets, and only sealed; everything else here is safe to show an operator."""
+"""SQLAlchemy 2.0 typed models. Only ``LabelRecord.envelope``, ``MarketplaceAccount.credentials_envelope`` and
+``CarrierAccount.credentials_envelope`` hold PII or secrets, and only sealed; everything else here is safe to
+show an operator."""
 
 from __future__ import annotations
 
@@ -489,3 +490,76 @@ class PrivacyExport(Base):
     key_version: Mapped[int | None]
     created_at: Mapped[Created]
     fetched_at: Mapped[datetime | None]
+
+
+# -- carrier labels bought inside the vault (see vault/carrier_accounts.py, vault/shipments.py) ---------------
+
+
+class CarrierAccount(Base):
+    """A seller's account with a carrier (Shippo, EasyPost, …); its API credentials are sealed like PII.
+
+    ``ship_from`` is the seller's own dispatch address, printed on every label the account buys (not buyer
+    data). ``api_endpoint`` is set only for an origin the operator allows (a fake, a test rig).
+    """
+
+    __tablename__ = "carrier_accounts"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    carrier: Mapped[Code]  # a registered carrier's code (connectors.carriers.registry): "shippo", …
+    name: Mapped[Name]
+    test_mode: Mapped[bool] = mapped_column(default=False)
+    api_endpoint: Mapped[str | None] = mapped_column(String(300))
+    ship_from: Mapped[dict[str, Any]]
+    credentials_envelope: Mapped[bytes | None]
+    credentials_key_version: Mapped[int | None]
+    created_at: Mapped[Created]
+    removed_at: Mapped[datetime | None]
+
+
+class Shipment(Base):
+    """One label bought (or being bought) from a carrier for one order. No PII: ids, money, the tracking
+    number, and what was asked for.
+
+    The row is written, and committed, *before* the carrier is asked to buy (``status`` ``pending``, with the
+    ``reference`` the carrier keeps with the label), so a purchase whose answer was lost to a crash or a
+    timeout is found again and settled from the carrier's own records instead of being bought twice.
+    ``live_order_id`` is the order's id while the shipment is pending or bought, ``None`` once voided: its
+    unique index lets each order have at most one live label whatever idempotency keys clients send.
+    """
+
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("client_id", "key_hash"), Index(None, "tenant_id", "status"))
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    live_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), unique=True)
+    carrier_account_id: Mapped[int] = mapped_column(ForeignKey("carrier_accounts.id"))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("api_clients.id"))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    # The token the carrier keeps with the label (Shippo's metadata, EasyPost's reference): a random id.
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending | bought | voided
+    parcel: Mapped[dict[str, Any]]
+    service_asked: Mapped[str] = mapped_column(String(60))
+    label_format: Mapped[str] = mapped_column(String(10))
+    # Until when the process buying a pending shipment holds it; past it, a retry reconciles and goes on.
+    lease_until: Mapped[datetime | None]
+    carrier_shipment_id: Mapped[str | None] = mapped_column(String(100))
+    rate_id: Mapped[str | None] = mapped_column(String(100))
+    purchase_id: Mapped[str | None] = mapped_column(String(100))
+    tracking_number: Mapped[str | None] = mapped_column(String(100))
+    provider: Mapped[str | None] = mapped_column(String(60))
+    service: Mapped[str | None] = mapped_column(String(100))
+    amount: Mapped[str | None] = mapped_column(String(20))  # a decimal, as the carrier priced it
+    currency: Mapped[str | None] = mapped_column(String(3))
+    estimated_days: Mapped[int | None]
+    # The label record's fields that went to the carrier (names, never values), for the audit event.
+    fields_sent: Mapped[list[str] | None]
+    labels_issued: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[Created]
+    bought_at: Mapped[datetime | None]
+    voided_at: Mapped[datetime | None]

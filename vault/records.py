@@ -131,3 +131,24 @@ _PRINTER_FONT_ALIAS = re.compile(r"[A-Z0-9]")
 def valid_printer_font(name: str) -> bool:
     """Whether ``name`` is a stored printer font (``E:ANMDJ.TTF``) or a one-character ``^CW`` alias."""
     return bool(_PRINTER_FONT_NAME.fullmatch(name) or _PRINTER_FONT_ALIAS.fullmatch(name))
+
+
+@dataclass(frozen=True, slots=True)
+class ShipFrom:
+    """Where the parcel leaves from: the seller's warehouse, configured with the carrier account
+    (vault/carrier_accounts.py) and sent to the carrier with each quote.
+
+    Not buyer data (it is the seller's business address and is printed on every label), but kept out of
+    ``repr`` all the same: a sole trader's warehouse is their home.
+    """
+
+    name: str = field(repr=False)
+    street1: str = field(repr=False)
+    city: str = field(repr=False)
+    postal_code: str = field(repr=False)
+    country_code: str
+    state: str | None = field(default=None, repr=False)
+    street2: str | None = field(default=None, repr=False)
+    company: str | None = field(default=None, repr=False)
+    phone: str | None = field(default=None, repr=False)
+    email: str | None = field(default=None, repr=False)

@@ -35,6 +35,7 @@ from vault.clients import DEFAULT_PROFILE, LabelProfile, Principal
 from vault.db import writer_lock
 from vault.directsql import DirectStatement
 from vault.errors import (
+    CarrierLabelOnly,
     DecryptionError,
     KeyServiceUnavailable,
     LabelNotRendered,
@@ -195,7 +196,10 @@ def _prepared(
     reissue_cap: int,
     now: datetime,
 ) -> PreparedLabel:
-    """A found order checked (eligibility, then the cap), unsealed and profiled."""
+    """A found order checked (a carrier-label-only client first, eligibility, then the cap), unsealed and
+    profiled."""
+    if profile.carrier_only:  # before the order's state, so the answer doesn't depend on it
+        raise CarrierLabelOnly()
     check_eligible(order, now=now)
     cap = reissue_cap + order.reprints_granted
     if order.labels_issued >= cap:
@@ -242,7 +246,13 @@ def prepare_batch(
 def profiled_label(
     session: Session, keys: KeyManager, order: OrderSnapshot, profile: LabelProfile, marketplace: str, order_id: str
 ) -> PreparedLabel:
-    """The order's label unsealed and cut down to ``profile`` (the last two steps of a release)."""
+    """The order's label unsealed and cut down to ``profile`` (the last two steps of a release).
+
+    Every path that hands out the address (one label, a batch, a redelivery) comes through here, so a
+    carrier-label-only client is refused here (:class:`~vault.errors.CarrierLabelOnly`), before anything opens.
+    """
+    if profile.carrier_only:
+        raise CarrierLabelOnly()
     label = profile.apply(unseal_label(session, keys=keys, order=order))
     released = tuple(sorted(k for k, v in label.as_dict().items() if v is not None))
     return PreparedLabel(order, marketplace, order_id, label, released)

@@ -18,7 +18,7 @@ from vault.db import rowcount
 from vault.errors import KeyVersionInUse, NotFound, VaultError
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import ACTIVE, DESTROYED, KeyManager, tenant_key_context
-from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, utcnow
+from vault.models import CarrierAccount, LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, utcnow
 from vault.sealed import SEALED, SealedKind
 
 Progress = Callable[[int], None]
@@ -309,6 +309,11 @@ def shred_tenant(session: Session, *, keys: KeyManager, tenant_id: int, now: dat
     session.execute(
         update(MarketplaceAccount)
         .where(MarketplaceAccount.tenant_id == tenant_id)
+        .values(credentials_envelope=None, credentials_key_version=None)
+    )
+    session.execute(
+        update(CarrierAccount)
+        .where(CarrierAccount.tenant_id == tenant_id)
         .values(credentials_envelope=None, credentials_key_version=None)
     )
     session.execute(

@@ -3,9 +3,9 @@ context binds.
 
 Key rotation rewraps, counts and guards every kind in :data:`SEALED` (vault/rotation.py) without knowing
 the features that own them; the owners seal and open with the same contexts (vault/labels.py,
-vault/marketplace_accounts.py, vault/users/second_factor.py). A new sealed column must be listed here, or
-a rotation would leave it under a key version that then gets destroyed: tests/vault checks that every
-key-version column of the schema is.
+vault/marketplace_accounts.py, vault/carrier_accounts.py, vault/users/second_factor.py). A new sealed column
+must be listed here, or a rotation would leave it under a key version that then gets destroyed: tests/vault
+checks that every key-version column of the schema is.
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, FromClause, Table, and_
 
 from vault.envelope import encode_context
-from vault.models import LabelRecordRow, MarketplaceAccount, Order, PrivacyExport, User
+from vault.models import CarrierAccount, LabelRecordRow, MarketplaceAccount, Order, PrivacyExport, User
 
 _LABELS = cast(Table, LabelRecordRow.__table__)
 _ORDERS = cast(Table, Order.__table__)
 _ACCOUNTS = cast(Table, MarketplaceAccount.__table__)
 _USERS = cast(Table, User.__table__)
 _EXPORTS = cast(Table, PrivacyExport.__table__)
+_CARRIERS = cast(Table, CarrierAccount.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,16 @@ ACCOUNT_CREDENTIALS = SealedKind(
     context_columns=(_ACCOUNTS.c.tenant_id, _ACCOUNTS.c.id, _ACCOUNTS.c.marketplace),
     source=_ACCOUNTS,
 )
+CARRIER_CREDENTIALS = SealedKind(
+    name="carrier credentials",
+    purpose="carrier-credentials",
+    table=_CARRIERS,
+    envelope=_CARRIERS.c.credentials_envelope,
+    key_version=_CARRIERS.c.credentials_key_version,
+    tenant_id=_CARRIERS.c.tenant_id,
+    context_columns=(_CARRIERS.c.tenant_id, _CARRIERS.c.id, _CARRIERS.c.carrier),
+    source=_CARRIERS,
+)
 TOTP_SECRETS = SealedKind(
     name="TOTP secrets",
     purpose="totp",
@@ -115,4 +126,10 @@ PRIVACY_EXPORTS = SealedKind(
 )
 
 #: Every kind of value sealed under a tenant key.
-SEALED: tuple[SealedKind, ...] = (LABEL_RECORDS, ACCOUNT_CREDENTIALS, TOTP_SECRETS, PRIVACY_EXPORTS)
+SEALED: tuple[SealedKind, ...] = (
+    LABEL_RECORDS,
+    ACCOUNT_CREDENTIALS,
+    CARRIER_CREDENTIALS,
+    TOTP_SECRETS,
+    PRIVACY_EXPORTS,
+)

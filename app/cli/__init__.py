@@ -7,7 +7,7 @@ state in the instance folder the settings name. Registering commands does nothin
 process needs configured is configured by ``create_app``.
 
 Groups and their modules: ``vault`` (app/cli/vault.py, with purge, backup, restore, epoch and
-retention-policy from app/cli/retention.py), ``tenants``, ``accounts``, ``sync``, ``clients``, ``users``,
+retention-policy from app/cli/retention.py), ``tenants``, ``accounts``, ``carriers``, ``sync``, ``clients``, ``users``,
 ``audit``, ``holds``, ``rights``, ``worker``; what they share is in app/cli/support.py.
 """
 
@@ -21,6 +21,7 @@ from flask.cli import FlaskGroup
 
 from app.cli.accounts import accounts_cli
 from app.cli.audit import audit_cli
+from app.cli.carriers import carriers_cli
 from app.cli.clients import clients_cli
 from app.cli.errors import ConfigurationError
 from app.cli.holds import holds_cli
@@ -37,6 +38,7 @@ from app.settings import SettingsError
 COMMANDS: tuple[click.Command, ...] = (
     accounts_cli,
     audit_cli,
+    carriers_cli,
     clients_cli,
     holds_cli,
     labels_cli,
@@ -48,7 +50,7 @@ COMMANDS: tuple[click.Command, ...] = (
     worker_cli,
 )
 
-HELP = """labelvault's operator commands: the vault's keys, tenants, marketplace accounts and their sync,
+HELP = """labelvault's operator commands: the vault's keys, tenants, marketplace and carrier accounts, their sync,
 label API clients, order reprints, dashboard users, the audit chain, retention, legal holds, buyers' rights
 requests and background work. The same commands as `flask ...` in the repository, from any directory.
 

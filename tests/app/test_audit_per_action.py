@@ -37,7 +37,17 @@ from tests.support.servers import Database
 from tests.support.vault import sample_facts
 from vault.clients import create_client
 from vault.marketplace_accounts import connect_account
-from vault.models import ApiClient, AuditEvent, LegalHold, MarketplaceAccount, Tenant, TenantKey, User, utcnow
+from vault.models import (
+    ApiClient,
+    AuditEvent,
+    CarrierAccount,
+    LegalHold,
+    MarketplaceAccount,
+    Tenant,
+    TenantKey,
+    User,
+    utcnow,
+)
 from vault.orders import store_order
 from vault.records import OrderStatus
 from vault.rotation import rotate_root
@@ -104,6 +114,7 @@ def dash_app(make_app: Any, shared_db: Database, fakes: dict[str, Any]) -> Any:
 #: Commands that change no audited state, and why.
 CLI_UNAUDITED = {
     "accounts list": "reads",
+    "carriers list": "reads",
     "audit export": "copies the chain heads out of the database; the vault is unchanged",
     "audit verify": "reads",
     "clients list": "reads",
@@ -125,6 +136,8 @@ CLI_AUDITED = {
     "tenants create": "tenant.create",
     "tenants return-address": "tenant.return_address",
     "accounts add amazon": "account.connect",
+    "carriers add shippo": "carrier.connect",
+    "carriers remove": "carrier.remove",
     "users create": "user.create",
     "users unlock": "user.unlock",
     "users reset-second-factor": "user.second-factor",
@@ -229,6 +242,10 @@ def test_every_state_changing_cli_command_appends_its_event(
                 store_order(s, keys=svc.keys, account=account, facts=sample_facts(i), label=sample_label(i))
             s.commit()
 
+    def carrier_id() -> str:
+        with svc.sessions() as s:
+            return str(s.scalars(select(CarrierAccount.id)).one())
+
     def hold_id() -> str:
         with svc.sessions() as s:
             return str(s.scalars(select(LegalHold.id)).one())
@@ -273,6 +290,26 @@ def test_every_state_changing_cli_command_appends_its_event(
                 fake.lwa_url,
             ],
         ),
+        "carriers add shippo": (
+            lambda: monkeypatch.setenv("LABELVAULT_SHIPPO_API_TOKEN", "shippo_test_audit"),
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "Shippo",
+                "--from-name",
+                "Acme",
+                "--from-street",
+                "1 Road",
+                "--from-city",
+                "Austin",
+                "--from-postal-code",
+                "73301",
+                "--from-country",
+                "US",
+            ],
+        ),
+        "carriers remove": (None, lambda: [carrier_id(), "--yes"]),
         "users create": (seed_orders, lambda: ["--tenant", "acme", "--email", email, "--role", "operator"]),
         "users unlock": (None, lambda: [email]),
         "users reset-second-factor": (None, lambda: [email, "--yes"]),
@@ -370,6 +407,7 @@ def test_every_state_changing_cli_command_appends_its_event(
     total = _count_all(app)
     for args in (
         ["accounts", "list"],
+        ["carriers", "list"],
         ["clients", "list"],
         ["holds", "list"],
         ["tenants", "list"],
@@ -686,6 +724,10 @@ POST_AUDITED: list[Step] = [
     ),
     ("/logout", "owner", lambda d: ("/logout", {}), "user.sign-out"),
     ("/v1/labels/batch", "other", _batch, "label.release"),
+    # A shipment for an order the tenant doesn't have, and a void of a shipment it doesn't have: refused,
+    # and the refusal audited (the purchases themselves: tests/app/test_shipments.py, against the fake carrier).
+    ("/v1/shipments", "other", lambda d: ("/v1/shipments", {}), "request"),
+    ("/v1/shipments/<shipment_id>/void", "other", lambda d: ("/v1/shipments/999999/void", {}), "request"),
 ]
 
 
@@ -730,7 +772,12 @@ def test_every_post_route_appends_its_event(seller: Seller, fakes: dict[str, Any
         store_order(s, keys=seller.keys, account=account, facts=facts, label=sample_label(40))
         tenant = s.get_one(Tenant, seller.tenant.id)
         batch_client = create_client(
-            s, tenant=tenant, name="Batch", scopes=["labels:issue"], cidrs=["127.0.0.1/32"], actor="test"
+            s,
+            tenant=tenant,
+            name="Batch",
+            scopes=["labels:issue", "shipments:buy"],
+            cidrs=["127.0.0.1/32"],
+            actor="test",
         )
         s.commit()
     d.ids["order"] = facts.external_order_id
@@ -741,6 +788,11 @@ def test_every_post_route_appends_its_event(seller: Seller, fakes: dict[str, Any
         if rule == "/v1/labels/batch":
             body = {"orders": [{"marketplace": "amazon", "order_id": "no-such-order"}]}
             headers = {"Authorization": f"Bearer {batch_client.key}"}
+            resp = client.post(path, json=body, headers=headers)
+        elif rule.startswith("/v1/shipments"):
+            parcel = {"weight_g": 500, "length_mm": 100, "width_mm": 100, "height_mm": 100}
+            body = {"marketplace": "amazon", "order_id": "no-such-order", "parcel": parcel}
+            headers = {"Authorization": f"Bearer {batch_client.key}", "Idempotency-Key": "audit-1"}
             resp = client.post(path, json=body, headers=headers)
         else:
             resp = _post(client, path, data)

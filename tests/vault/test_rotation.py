@@ -274,9 +274,11 @@ def test_every_key_version_column_of_the_schema_is_a_sealed_kind_rotation_rewrap
 def test_a_rotation_moves_every_kind_of_sealed_value_and_each_still_opens(
     session: Session, keys: KeyManager, tenant: Any
 ) -> None:
+    from tests.support.carriers import SHIP_FROM_VALUES
+    from vault import carrier_accounts
     from vault.marketplace_accounts import credentials_context, seal_credentials, unseal_credentials
     from vault.privacy_exports import fetch_export, store_export
-    from vault.sealed import ACCOUNT_CREDENTIALS, LABEL_RECORDS, SEALED, TOTP_SECRETS
+    from vault.sealed import ACCOUNT_CREDENTIALS, CARRIER_CREDENTIALS, LABEL_RECORDS, SEALED, TOTP_SECRETS
     from vault.users import accounts, second_factor
 
     account = make_account(session, tenant)
@@ -296,6 +298,10 @@ def test_a_rotation_moves_every_kind_of_sealed_value_and_each_still_opens(
         orders=[order.external_order_id],
         content={"orders": ["x"]},
     )
+    carrier = carrier_accounts.connect_carrier_account(
+        session, keys=keys, tenant_id=tenant.id, carrier="shippo", name="Shippo", secrets={"api_token": "shippo_t"},
+        ship_from=SHIP_FROM_VALUES, actor="test",
+    )  # fmt: skip
     session.commit()
     # The catalogue's contexts are the ones the owners seal with.
     assert LABEL_RECORDS.context(tenant.id, account.id, "amazon", order.external_order_id, 1, 1) == label_context(
@@ -303,6 +309,7 @@ def test_a_rotation_moves_every_kind_of_sealed_value_and_each_still_opens(
     )
     assert ACCOUNT_CREDENTIALS.context(tenant.id, account.id, "amazon") == credentials_context(account)
     assert TOTP_SECRETS.context(tenant.id, user.id) == second_factor.totp_context(user)
+    assert CARRIER_CREDENTIALS.context(tenant.id, carrier.id, "shippo") == carrier_accounts.credentials_context(carrier)
 
     old = keys.active_version(session, tenant.id)
     rotation.rotate_tenant_key(session, keys=keys, tenant_id=tenant.id, actor="test")
@@ -316,6 +323,8 @@ def test_a_rotation_moves_every_kind_of_sealed_value_and_each_still_opens(
     session.refresh(order)
     session.refresh(account)
     session.refresh(user)
+    session.refresh(carrier)
+    assert carrier_accounts.unseal_carrier_credentials(session, keys=keys, account=carrier) == {"api_token": "shippo_t"}
     assert unseal_label(session, keys=keys, order=order) == sample_label(1)
     assert unseal_credentials(session, keys=keys, account=account) == {"refresh_token": "Atzr|secret"}
     assert second_factor.open_totp_secret(session, keys=keys, user=user) == secret

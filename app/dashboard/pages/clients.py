@@ -20,12 +20,15 @@ from app.dashboard.state import (
 from app.dashboard.templating import domain_message
 from app.services import db_session
 from vault import reports
+from vault.carrier_accounts import live_carrier_accounts
 from vault.clients import (
     ADMIN,
     ALL_FIELDS,
+    CARRIER_ONLY_PROFILE,
     DEFAULT_PROFILE,
     LABELS_ISSUE,
     REQUIRED_FIELDS,
+    SHIPMENTS_BUY,
     LabelProfile,
     allow_cidrs,
     create_client,
@@ -46,6 +49,7 @@ def _clients_page(**extra: Any) -> str:
         optional_fields=OPTIONAL_FIELDS,
         default_fields=sorted(DEFAULT_PROFILE.fields),
         profile_of=LabelProfile.from_json,
+        carriers=live_carrier_accounts(db, tenant_id=tenant_id()),
         **{"new_key": None, "new_client": None, "error": None, "form": MultiDict(), **extra},
     )
 
@@ -63,16 +67,19 @@ def create_client_view() -> Response | str | tuple[str, int]:
     form = request.form
     db = db_session()
     tenant = current_tenant()
-    scopes = [LABELS_ISSUE] + ([ADMIN] if form.get("admin") == "on" else [])
+    carrier_only = form.get("carrier_only") == "on"
+    has_carrier = bool(live_carrier_accounts(db, tenant_id=tenant.id))
+    scopes = [SHIPMENTS_BUY if carrier_only else LABELS_ISSUE] + ([ADMIN] if form.get("admin") == "on" else [])
     try:
-        profile = _profile_from(form)
+        profile = CARRIER_ONLY_PROFILE if carrier_only else _profile_from(form)
         issued = create_client(
             db,
             tenant=tenant,
             name=form.get("name", ""),
             scopes=scopes,
             cidrs=split_lines(form.get("cidrs", "")),
-            profile=None if profile == DEFAULT_PROFILE else profile,
+            # Once the tenant has a carrier, "no profile" means carrier labels only; an address client says so.
+            profile=None if profile == DEFAULT_PROFILE and not has_carrier else profile,
             actor=actor(),
             ip=client_ip(),
         )

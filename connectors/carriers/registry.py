@@ -1,0 +1,72 @@
+"""The carriers labelvault buys labels from, each declared once: its code, its name, the credentials it takes,
+its own API hosts, and how to build a client for a stored account.
+
+The CLI, the dashboard and the shipment API ask this registry and name no carrier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from connectors.carriers.interfaces import Carrier
+from connectors.carriers.shippo.client import API_BASE as SHIPPO_API
+from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials
+from vault.errors import AccountSetupError, CarrierSetupError
+from vault.marketplace_accounts import EndpointPolicy
+from vault.models import CarrierAccount
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierPlatform:
+    """One carrier: what an operator configures for an account, and the factory of its client."""
+
+    code: str
+    name: str
+    #: The credential names an account stores (sealed), in the order the CLI and the dashboard ask for them.
+    credentials: tuple[str, ...]
+    #: The carrier's own API base URLs; any other endpoint must be an operator-allowed origin.
+    api_hosts: frozenset[str]
+    #: Builds a client from the account's opened credentials and its API base URL.
+    build: Callable[[Mapping[str, str], str], Carrier]
+
+
+def _shippo(secrets: Mapping[str, str], api_base: str) -> Carrier:
+    return ShippoCarrier(ShippoCredentials.from_secrets(secrets), api_base=api_base)
+
+
+SHIPPO = CarrierPlatform(
+    code="shippo",
+    name="Shippo",
+    credentials=("api_token",),
+    api_hosts=frozenset({SHIPPO_API}),
+    build=_shippo,
+)
+
+#: Every carrier, by code.
+CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO,)}
+
+
+def carrier_platform(code: str) -> CarrierPlatform:
+    """The carrier called ``code``; :class:`KeyError` names the ones there are."""
+    try:
+        return CARRIERS[code]
+    except KeyError:
+        raise KeyError(f"no carrier {code!r}: labelvault knows {', '.join(sorted(CARRIERS))}") from None
+
+
+def carrier_factory(overrides: frozenset[str] = frozenset()) -> Callable[[CarrierAccount, dict[str, str]], Carrier]:
+    """Builds the client of a stored carrier account, its endpoint checked again at every use against the
+    carrier's own hosts and the operator's ``overrides`` (an account stored under an override the operator
+    has since withdrawn gets :class:`~vault.errors.CarrierSetupError`, and no credentials are sent)."""
+
+    def build(account: CarrierAccount, secrets: dict[str, str]) -> Carrier:
+        platform = carrier_platform(account.carrier)
+        policy = EndpointPolicy(api=platform.api_hosts, overrides=overrides, api_name=f"{platform.name} API")
+        try:
+            endpoint = policy.check(account.api_endpoint, policy.api_name, policy.api)
+        except AccountSetupError as exc:
+            raise CarrierSetupError(str(exc)) from None
+        return platform.build(secrets, endpoint or min(platform.api_hosts))
+
+    return build

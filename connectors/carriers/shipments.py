@@ -1,0 +1,645 @@
+"""Buying a carrier's label for an order inside the vault, so that a crash or a retry never buys it twice.
+
+The purchase is a short series of committed steps, each of which a later request (or the worker's
+:func:`reconcile_pending`) can resume from:
+
+1. **Intent.** A ``pending`` :class:`~vault.models.Shipment` row is committed before the carrier hears of
+   the order: the client's ``Idempotency-Key`` (hashed), a digest of the request, a random ``reference`` the
+   carrier will keep with the label, and a lease. ``live_order_id`` (unique) gives each order at most one live
+   label, whatever keys clients send.
+2. **Quote.** The ship-to is unsealed and goes to the carrier once, with the seller's ship-from; the chosen
+   rate's id is committed on the row before anything is bought.
+3. **Purchase.** The carrier buys the rate under the ``reference``. If the answer is lost (timeout, 5xx, a
+   SIGKILL of this process), whoever resumes the row asks the carrier (:meth:`Carrier.find_purchase`) before
+   buying anything: found, it is recorded; not found, the rate is bought now.
+4. **Record.** ``bought``, the tracking number and the cost, and the ``shipment.purchase`` audit event
+   (purpose ``shipping-label``, the carrier, the fields sent, never their values), in one commit: the event
+   exists exactly when the label does.
+
+A definite failure (carrier down before buying, address refused, no matching rate) deletes the intent, so
+nothing is half-recorded, and is audited as a failed share when the address had gone out. Never imports Flask.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connectors.carriers.interfaces import (
+    Carrier,
+    CarrierError,
+    LabelDocument,
+    LabelFormat,
+    Parcel,
+    Purchase,
+    PurchaseUncertain,
+    Rate,
+    RateChanged,
+    VoidStatus,
+)
+from vault.audit import append_event
+from vault.carrier_accounts import find_carrier_account, ship_from_of, unseal_carrier_credentials
+from vault.db import rowcount
+from vault.errors import (
+    IdempotencyKeyReused,
+    NotFound,
+    PurchaseInProgress,
+    PurchaseUnsettled,
+    ReissueCapReached,
+    ShipmentExists,
+    ShipmentNotActive,
+    VaultError,
+)
+from vault.keys import KeyManager
+from vault.labels import unseal_label
+from vault.models import CarrierAccount, Order, Shipment, utcnow
+from vault.orders import snapshot_order
+from vault.release import check_eligible, order_ref
+
+#: The audit event's purpose for every share of an address with a carrier.
+PURPOSE = "shipping-label"
+#: How long a process buying a pending shipment holds it: longer than any carrier call it makes.
+LEASE = timedelta(seconds=120)
+PENDING, BOUGHT, VOIDED = "pending", "bought", "voided"
+
+#: Builds the carrier client of a stored account from its opened credentials.
+CarrierFactory = Callable[[CarrierAccount, dict[str, str]], Carrier]
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRequest:
+    """What a client asks to ship: which order, the parcel, the service and the label format. No PII."""
+
+    marketplace: str
+    order_id: str
+    parcel: Parcel
+    #: ``cheapest``, ``fastest`` or a carrier's service token.
+    service: str
+    label_format: LabelFormat
+    carrier_account_id: int | None = None
+
+    def digest(self) -> str:
+        """What the request asks for, hashed: a retry with the same key must ask the same."""
+        canonical = json.dumps(
+            [self.marketplace, self.order_id, self.parcel_json(), self.service, self.label_format.value,
+             self.carrier_account_id],
+            separators=(",", ":"),
+        )  # fmt: skip
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    def parcel_json(self) -> dict[str, int]:
+        """The parcel as stored on the shipment."""
+        p = self.parcel
+        return {"weight_g": p.weight_g, "length_mm": p.length_mm, "width_mm": p.width_mm, "height_mm": p.height_mm}
+
+
+def key_hash(key: str) -> str:
+    """The stored form of an ``Idempotency-Key`` (SHA-256, domain-separated from the label API's)."""
+    return hashlib.sha256(b"labelvault-shipment-key\x00" + key.encode()).hexdigest()
+
+
+def buy_shipment(
+    session: Session,
+    *,
+    keys: KeyManager,
+    carriers: CarrierFactory,
+    tenant_id: int,
+    client_id: int | None,
+    actor: str,
+    idempotency_key_hash: str,
+    request: ShipmentRequest,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> Shipment:
+    """Buy (or find again) the label ``request`` asks for; returns the shipment, ``bought``.
+
+    The same key and request again returns the same shipment (settling it first if its purchase was
+    interrupted); the same key with another request is :class:`IdempotencyKeyReused`. An order with a live
+    shipment is :class:`ShipmentExists`. Carrier failures propagate as :class:`CarrierError` after the intent
+    is removed; :class:`PurchaseUnsettled` when the carrier's answer was lost and its records don't show the
+    label yet. Commits as it goes (see the module docstring).
+    """
+    now = now or utcnow()
+    shipment = _existing(session, client_id, idempotency_key_hash, request, now)
+    if shipment is not None and shipment.status != PENDING:
+        return shipment
+    if shipment is None:
+        order = snapshot_order(
+            session, tenant_id=tenant_id, marketplace=request.marketplace, external_order_id=request.order_id
+        )
+        check_eligible(order, now=now)
+        account = find_carrier_account(session, tenant_id=tenant_id, account_id=request.carrier_account_id)
+        shipment = Shipment(
+            tenant_id=tenant_id,
+            order_id=order.id,
+            live_order_id=order.id,
+            carrier_account_id=account.id,
+            client_id=client_id,
+            key_hash=idempotency_key_hash,
+            request_hash=request.digest(),
+            reference=secrets.token_hex(16),
+            status=PENDING,
+            parcel=request.parcel_json(),
+            service_asked=request.service,
+            label_format=request.label_format.value,
+            lease_until=now + LEASE,
+            created_at=now,
+        )
+        session.add(shipment)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            again = _existing(session, client_id, idempotency_key_hash, request, now)
+            if again is not None:  # a request with the same key got there first
+                return again if again.status != PENDING else _resume(session, keys, carriers, again, actor, ip, now)
+            live = session.scalar(select(Shipment.id).where(Shipment.live_order_id == order.id))
+            raise ShipmentExists(live or 0) from None
+        return _resume(session, keys, carriers, shipment, actor, ip, now, fresh=True)
+    return _resume(session, keys, carriers, shipment, actor, ip, now)
+
+
+def _existing(
+    session: Session, client_id: int | None, hashed: str, request: ShipmentRequest, now: datetime
+) -> Shipment | None:
+    shipment = session.scalar(select(Shipment).where(Shipment.client_id == client_id, Shipment.key_hash == hashed))
+    if shipment is None:
+        return None
+    if shipment.request_hash != request.digest():
+        raise IdempotencyKeyReused()
+    if shipment.status == PENDING:
+        _take_lease(session, shipment, now)
+    return shipment
+
+
+def _take_lease(session: Session, shipment: Shipment, now: datetime) -> None:
+    """Take over a pending shipment whose buyer is gone (its lease ran out); :class:`PurchaseInProgress` if not."""
+    taken = rowcount(
+        session.execute(
+            update(Shipment)
+            .where(
+                Shipment.id == shipment.id,
+                Shipment.status == PENDING,
+                (Shipment.lease_until.is_(None)) | (Shipment.lease_until <= now),
+            )
+            .values(lease_until=now + LEASE)
+        )
+    )
+    session.commit()
+    if not taken:
+        raise PurchaseInProgress()
+    session.refresh(shipment)
+
+
+def _resume(
+    session: Session,
+    keys: KeyManager,
+    carriers: CarrierFactory,
+    shipment: Shipment,
+    actor: str,
+    ip: str | None,
+    now: datetime,
+    *,
+    fresh: bool = False,
+) -> Shipment:
+    """Carry a pending shipment (its lease held) through quote, purchase and record."""
+    account = session.get(CarrierAccount, shipment.carrier_account_id)
+    order = session.get(Order, shipment.order_id)
+    assert account is not None and order is not None  # foreign keys
+    ref = order_ref(order.marketplace, order.external_order_id)
+    carrier = carriers(account, unseal_carrier_credentials(session, keys=keys, account=account))
+    try:
+        if not fresh and shipment.rate_id is not None:
+            # A purchase may have happened: ask the carrier before anything is bought again.
+            found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
+            if found is not None:
+                return _record_bought(session, shipment, account, found, actor, ip, ref, reconciled=True)
+        requoted = False
+        while True:
+            rate = _quote(session, keys, carrier, shipment, account, order)
+            try:
+                bought = carrier.purchase(
+                    rate, label_format=LabelFormat(shipment.label_format), reference=shipment.reference
+                )
+            except RateChanged:
+                if requoted:
+                    raise
+                requoted = True
+                continue
+            return _record_bought(session, shipment, account, bought, actor, ip, ref, requoted=requoted)
+    except PurchaseUncertain:
+        try:
+            found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
+        except CarrierError:
+            found = None
+        if found is not None:
+            return _record_bought(session, shipment, account, found, actor, ip, ref, reconciled=True)
+        shipment.lease_until = None  # a retry with the same key settles it at once
+        session.commit()
+        raise PurchaseUnsettled() from None
+    except CarrierError as exc:
+        _abandon(session, shipment, account, exc, actor, ip, ref)
+        raise
+    finally:
+        carrier.close()
+
+
+def _quote(
+    session: Session, keys: KeyManager, carrier: Carrier, shipment: Shipment, account: CarrierAccount, order: Order
+) -> Rate:
+    """Quote the parcel (the one step that sends the ship-to), choose the rate, and commit its id first."""
+    ship_to = unseal_label(session, keys=keys, order=order)
+    # Until the carrier says what it took, the record's filled fields are what may have gone out.
+    shipment.fields_sent = sorted(k for k, v in ship_to.as_dict().items() if v)
+    p = shipment.parcel
+    quote = carrier.quote(
+        ship_from=ship_from_of(account),
+        ship_to=ship_to,
+        parcel=Parcel(p["weight_g"], p["length_mm"], p["width_mm"], p["height_mm"]),
+    )
+    shipment.carrier_shipment_id = quote.shipment_id
+    shipment.fields_sent = list(quote.fields_sent)
+    rate = quote.choose(shipment.service_asked)
+    _store_rate(shipment, rate)
+    session.commit()  # the rate is known before it is bought: a lost purchase is looked up by it
+    return rate
+
+
+def _store_rate(shipment: Shipment, rate: Rate) -> None:
+    shipment.rate_id = rate.rate_id
+    shipment.provider = rate.provider[:60]
+    shipment.service = rate.service[:100]
+    shipment.amount = str(rate.amount)
+    shipment.currency = rate.currency[:3]
+    shipment.estimated_days = rate.estimated_days
+
+
+def _stored_rate(shipment: Shipment) -> Rate:
+    return Rate(
+        rate_id=shipment.rate_id or "",
+        provider=shipment.provider or "",
+        service=shipment.service or "",
+        amount=Decimal(shipment.amount or "0"),
+        currency=shipment.currency or "",
+        estimated_days=shipment.estimated_days,
+    )
+
+
+def _record_bought(
+    session: Session,
+    shipment: Shipment,
+    account: CarrierAccount,
+    bought: Purchase,
+    actor: str,
+    ip: str | None,
+    ref: str,
+    *,
+    requoted: bool = False,
+    reconciled: bool = False,
+) -> Shipment:
+    """The label and its audit event, in one commit."""
+    _store_rate(shipment, bought.rate)
+    shipment.status = BOUGHT
+    shipment.purchase_id = bought.purchase_id[:100]
+    shipment.tracking_number = bought.tracking_number[:100]
+    shipment.bought_at = bought.bought_at
+    shipment.lease_until = None
+    session.flush()
+    append_event(
+        session,
+        tenant_id=shipment.tenant_id,
+        actor=actor,
+        action="shipment.purchase",
+        order_ref=ref,
+        ip=ip,
+        purpose=PURPOSE,
+        details={
+            "shipment_id": shipment.id,
+            "carrier": account.carrier,
+            "carrier_account_id": account.id,
+            "provider": shipment.provider,
+            "service": shipment.service,
+            "fields_sent": shipment.fields_sent or [],
+            "label_format": shipment.label_format,
+            "result": "bought",
+            "requoted": requoted,
+            "reconciled": reconciled,
+        },
+    )
+    session.commit()
+    return shipment
+
+
+def _abandon(
+    session: Session,
+    shipment: Shipment,
+    account: CarrierAccount,
+    error: CarrierError,
+    actor: str,
+    ip: str | None,
+    ref: str,
+) -> None:
+    """Nothing was bought: remove the intent, and audit the share if the address went out."""
+    # Read before the rollback forgets them. Set once the ship-to was handed to the carrier's client: even a
+    # quote that failed (an outage's 503 included) may have reached the carrier, so it is audited as a share.
+    fields = list(shipment.fields_sent or [])
+    session.rollback()
+    session.execute(delete(Shipment).where(Shipment.id == shipment.id, Shipment.status == PENDING))
+    if fields:
+        append_event(
+            session,
+            tenant_id=shipment.tenant_id,
+            actor=actor,
+            action="shipment.purchase",
+            outcome=f"failed:{error.code}",
+            order_ref=ref,
+            ip=ip,
+            purpose=PURPOSE,
+            details={
+                "carrier": account.carrier,
+                "carrier_account_id": account.id,
+                "fields_sent": fields,
+                "result": error.code,
+            },
+        )
+    session.commit()
+
+
+#: Most orders one wave buys.
+WAVE_MAX = 500
+
+
+@dataclass(frozen=True, slots=True)
+class WaveResult:
+    """One order of a wave: its shipment id when bought, else the failure's code (never PII)."""
+
+    marketplace: str
+    order_id: str
+    shipment_id: int | None = None
+    error: str | None = None
+
+
+def buy_wave(
+    sessions: Callable[[], Session],
+    *,
+    keys: KeyManager,
+    carriers: CarrierFactory,
+    tenant_id: int,
+    client_id: int | None,
+    actor: str,
+    idempotency_key_hash: str,
+    requests: list[ShipmentRequest],
+    concurrency: int = 8,
+    ip: str | None = None,
+) -> list[WaveResult]:
+    """Buy up to :data:`WAVE_MAX` orders' labels, ``concurrency`` at a time, each as :func:`buy_shipment`
+    buys one (its own session and commits), in the order asked.
+
+    Each order's idempotency key is derived from the wave's and the order, so a retried wave buys only what
+    the first one didn't; one order's failure doesn't stop the others. The carrier's rate limit paces the
+    purchases (its client's token bucket), so ``concurrency`` only has to cover the carrier's latency.
+    """
+    if not 1 <= len(requests) <= WAVE_MAX:
+        raise ValueError(f"a wave is 1 to {WAVE_MAX} orders")
+
+    def one(request: ShipmentRequest) -> WaveResult:
+        hashed = hashlib.sha256(f"{idempotency_key_hash}:{request.marketplace}:{request.order_id}".encode()).hexdigest()
+        with sessions() as session:
+            try:
+                shipment = buy_shipment(
+                    session, keys=keys, carriers=carriers, tenant_id=tenant_id, client_id=client_id, actor=actor,
+                    idempotency_key_hash=hashed, request=request, ip=ip,
+                )  # fmt: skip
+            except (CarrierError, VaultError) as exc:
+                code = getattr(exc, "code", None) or str(getattr(exc, "reason", type(exc).__name__))
+                return WaveResult(request.marketplace, request.order_id, error=code)
+            return WaveResult(request.marketplace, request.order_id, shipment_id=shipment.id)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(requests)))) as pool:
+        return list(pool.map(one, requests))
+
+
+# -- after the purchase -------------------------------------------------------------------------------------
+
+
+def find_shipment(session: Session, *, tenant_id: int, shipment_id: int) -> Shipment:
+    """One of the tenant's shipments; another tenant's is :class:`NotFound` like a missing one."""
+    shipment = session.get(Shipment, shipment_id)
+    if shipment is None or shipment.tenant_id != tenant_id:
+        raise NotFound("no such shipment")
+    return shipment
+
+
+def shipment_view(session: Session, shipment: Shipment) -> dict[str, Any]:
+    """What a client may read of a shipment: status, carrier, service, tracking, cost. No PII."""
+    order = session.get(Order, shipment.order_id)
+    account = session.get(CarrierAccount, shipment.carrier_account_id)
+    assert order is not None and account is not None
+    return {
+        "id": shipment.id,
+        "status": shipment.status,
+        "marketplace": order.marketplace,
+        "order_id": order.external_order_id,
+        "carrier": account.carrier,
+        "carrier_account_id": account.id,
+        "provider": shipment.provider,
+        "service": shipment.service,
+        "tracking_number": shipment.tracking_number,
+        "cost": None if shipment.amount is None else {"amount": shipment.amount, "currency": shipment.currency},
+        "estimated_days": shipment.estimated_days,
+        "label_format": shipment.label_format,
+        "labels_issued": shipment.labels_issued,
+        "bought_at": None if shipment.bought_at is None else shipment.bought_at.isoformat(),
+        "voided_at": None if shipment.voided_at is None else shipment.voided_at.isoformat(),
+    }
+
+
+def _purchase_of(shipment: Shipment) -> Purchase:
+    if shipment.status != BOUGHT or shipment.purchase_id is None:
+        raise ShipmentNotActive(f"the shipment is {shipment.status}; it has no label")
+    return Purchase(
+        purchase_id=shipment.purchase_id,
+        tracking_number=shipment.tracking_number or "",
+        rate=_stored_rate(shipment),
+        label_format=LabelFormat(shipment.label_format),
+        bought_at=shipment.bought_at or utcnow(),
+    )
+
+
+def _carrier_of(session: Session, keys: KeyManager, carriers: CarrierFactory, shipment: Shipment) -> Carrier:
+    account = find_carrier_account(session, tenant_id=shipment.tenant_id, account_id=shipment.carrier_account_id)
+    return carriers(account, unseal_carrier_credentials(session, keys=keys, account=account))
+
+
+def print_shipment_label(
+    session: Session,
+    *,
+    keys: KeyManager,
+    carriers: CarrierFactory,
+    shipment: Shipment,
+    reprint_cap: int,
+    actor: str,
+    ip: str | None = None,
+) -> LabelDocument:
+    """The carrier's label of a bought shipment, counted and audited (``shipment.label``) before it goes out.
+
+    At most ``reprint_cap`` issues per shipment (:class:`ReissueCapReached` after). The label is fetched from
+    the carrier first, so a carrier failure counts nothing; the count and the audit event commit together.
+    """
+    purchase = _purchase_of(shipment)
+    if shipment.labels_issued >= reprint_cap:
+        raise ReissueCapReached(issued=shipment.labels_issued, cap=reprint_cap)
+    carrier = _carrier_of(session, keys, carriers, shipment)
+    try:
+        document = carrier.label(purchase)
+    finally:
+        carrier.close()
+    counted = rowcount(
+        session.execute(
+            update(Shipment)
+            .where(Shipment.id == shipment.id, Shipment.labels_issued < reprint_cap)
+            .values(labels_issued=Shipment.labels_issued + 1)
+        )
+    )
+    if not counted:
+        session.rollback()
+        raise ReissueCapReached(issued=reprint_cap, cap=reprint_cap)
+    session.refresh(shipment)
+    order = session.get(Order, shipment.order_id)
+    assert order is not None
+    append_event(
+        session,
+        tenant_id=shipment.tenant_id,
+        actor=actor,
+        action="shipment.label",
+        order_ref=order_ref(order.marketplace, order.external_order_id),
+        ip=ip,
+        purpose=PURPOSE,
+        details={"shipment_id": shipment.id, "issue": shipment.labels_issued, "label_format": shipment.label_format},
+    )
+    session.commit()
+    return document
+
+
+def void_shipment(
+    session: Session,
+    *,
+    keys: KeyManager,
+    carriers: CarrierFactory,
+    shipment: Shipment,
+    actor: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> VoidStatus:
+    """Void a bought label at the carrier; audited as ``shipment.void``. Once voided the order may be shipped
+    again (its live shipment is released). :class:`~connectors.carriers.interfaces.VoidRefused` leaves it
+    bought."""
+    purchase = _purchase_of(shipment)
+    carrier = _carrier_of(session, keys, carriers, shipment)
+    try:
+        status = carrier.void(purchase)
+    finally:
+        carrier.close()
+    shipment.status = VOIDED
+    shipment.live_order_id = None
+    shipment.voided_at = now or utcnow()
+    order = session.get(Order, shipment.order_id)
+    assert order is not None
+    append_event(
+        session,
+        tenant_id=shipment.tenant_id,
+        actor=actor,
+        action="shipment.void",
+        order_ref=order_ref(order.marketplace, order.external_order_id),
+        ip=ip,
+        purpose=PURPOSE,
+        details={"shipment_id": shipment.id, "refund": status.value},
+    )
+    session.commit()
+    return status
+
+
+def reconcile_pending(
+    session: Session,
+    *,
+    keys: KeyManager,
+    carriers: CarrierFactory,
+    actor: str = "system:reconcile",
+    now: datetime | None = None,
+) -> tuple[int, int]:
+    """Settle every pending shipment whose buyer is gone (lease run out): recorded if the carrier bought its
+    label, removed if not. Returns ``(recorded, removed)``. For the worker, after a crash."""
+    now = now or utcnow()
+    recorded = removed = 0
+    stale = session.scalars(
+        select(Shipment.id).where(
+            Shipment.status == PENDING, (Shipment.lease_until.is_(None)) | (Shipment.lease_until <= now)
+        )
+    ).all()
+    for shipment_id in stale:
+        shipment = session.get(Shipment, shipment_id)
+        if shipment is None or shipment.status != PENDING:
+            continue
+        try:
+            _take_lease(session, shipment, now)
+        except PurchaseInProgress:
+            continue
+        account = session.get(CarrierAccount, shipment.carrier_account_id)
+        order = session.get(Order, shipment.order_id)
+        assert account is not None and order is not None
+        ref = order_ref(order.marketplace, order.external_order_id)
+        found = None
+        if shipment.rate_id is not None:
+            carrier = carriers(account, unseal_carrier_credentials(session, keys=keys, account=account))
+            try:
+                found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
+            except CarrierError:
+                shipment.lease_until = None
+                session.commit()
+                continue
+            finally:
+                carrier.close()
+        if found is not None:
+            _record_bought(session, shipment, account, found, actor, None, ref, reconciled=True)
+            recorded += 1
+        else:
+            session.execute(delete(Shipment).where(Shipment.id == shipment.id, Shipment.status == PENDING))
+            session.commit()
+            removed += 1
+    return recorded, removed
+
+
+class ShipmentConfirmer(Protocol):
+    """Tells one marketplace that an order shipped, with the carrier and the tracking number."""
+
+    def __call__(self, order: Order, *, carrier: str, tracking_number: str) -> None: ...
+
+
+#: The marketplaces that can be told an order shipped, by code. Empty for now: each marketplace connector
+#: registers its own shipment-confirmation call here (issue 18, item 5; Amazon Merchant Fulfillment marks
+#: its orders shipped by itself).
+SHIPMENT_CONFIRMERS: dict[str, ShipmentConfirmer] = {}
+
+
+def confirm_shipment(order: Order, *, carrier: str, tracking_number: str) -> bool:
+    """Tell the order's marketplace it shipped, if a confirmer is registered for it; whether one was.
+
+    The hook the loop back to the marketplace hangs on: a connector's confirmer raises
+    :class:`~connectors.interfaces.ConnectorError` to be retried later.
+    """
+    confirmer = SHIPMENT_CONFIRMERS.get(order.marketplace)
+    if confirmer is None:
+        return False
+    confirmer(order, carrier=carrier, tracking_number=tracking_number)
+    return True

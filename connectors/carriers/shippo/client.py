@@ -1,0 +1,390 @@
+"""The Shippo client: shipment → rates → transaction (the label) → refund, and tracking, over Shippo's REST API
+(version 2018-02-08, the document in ``connectors/platform_specs/shippo/``).
+
+The ship-to goes out once, in ``POST /shipments`` (with ``validate: true``, so Shippo's address check runs
+before any money is spent). ``POST /transactions`` buys; it is never retried, except after a 429 (Shippo
+refused it whole), and it carries the vault's ``reference`` as the transaction's ``metadata``, so that
+``GET /transactions?rate=`` finds a purchase whose answer was lost. The API token travels only in the
+``Authorization`` header; URLs carry object ids only; nothing here logs a body. Label files are fetched from
+the URL Shippo gives, without the token (they are served from Shippo's file storage, not the API).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+
+from connectors.carriers.interfaces import (
+    AddressRejected,
+    CarrierAuthRefused,
+    CarrierBadResponse,
+    CarrierUnavailable,
+    LabelDocument,
+    LabelFormat,
+    Parcel,
+    Purchase,
+    PurchaseUncertain,
+    Quote,
+    Rate,
+    RateChanged,
+    ShipFrom,
+    Tracking,
+    TrackingStatus,
+    VoidRefused,
+    VoidStatus,
+)
+from connectors.ratelimit import TokenBucket
+from vault.records import LabelRecord
+
+CARRIER = "shippo"
+API_BASE = "https://api.goshippo.com"
+API_VERSION = "2018-02-08"
+USER_AGENT = "labelvault/0.1"
+
+#: Shippo's ``label_file_type`` per format the vault offers.
+FILE_TYPES = {LabelFormat.PDF: "PDF_4x6", LabelFormat.ZPL: "ZPLII", LabelFormat.PNG: "PNG"}
+_FORMATS = {v: k for k, v in FILE_TYPES.items()}
+#: Transaction states in which the label was bought (and perhaps refunded since).
+_BOUGHT = ("SUCCESS", "REFUNDED", "REFUNDPENDING", "REFUNDREJECTED")
+_TRACKING = {
+    "UNKNOWN": TrackingStatus.UNKNOWN,
+    "PRE_TRANSIT": TrackingStatus.PRE_TRANSIT,
+    "TRANSIT": TrackingStatus.IN_TRANSIT,
+    "DELIVERED": TrackingStatus.DELIVERED,
+    "RETURNED": TrackingStatus.RETURNED,
+    "FAILURE": TrackingStatus.FAILURE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ShippoCredentials:
+    """A Shippo API token (``shippo_live_…`` or ``shippo_test_…``); sealed at rest, never printed."""
+
+    api_token: str = field(repr=False)
+
+    @classmethod
+    def from_secrets(cls, secrets: Mapping[str, str]) -> ShippoCredentials:
+        """From the dict sealed by :func:`vault.carrier_accounts.connect_carrier_account`."""
+        token = secrets.get("api_token", "")
+        if not token:
+            raise CarrierAuthRefused("stored credentials lack api_token")
+        return cls(token)
+
+
+@dataclass(frozen=True, slots=True)
+class ShippoPolicy:
+    """Timeouts and retries: attempts for calls that are safe to repeat (and a purchase Shippo throttled)."""
+
+    attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 4.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    #: Purchases per second the account may make (Shippo's limit for the plan), paced client-side so a wave
+    #: runs at the limit instead of into it; ``None``: unpaced, a 429 is backed off.
+    purchase_rate: float | None = None
+    purchase_burst: int = 1
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for every client: loading the CA bundle costs ~50 ms, more than a purchase's own work."""
+    return httpx.create_ssl_context()
+
+
+class ShippoCarrier:
+    """One Shippo account (its API token), as a :class:`~connectors.carriers.interfaces.Carrier`."""
+
+    carrier = CARRIER
+
+    def __init__(
+        self,
+        credentials: ShippoCredentials,
+        *,
+        api_base: str = API_BASE,
+        policy: ShippoPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.policy = policy or ShippoPolicy()
+        self._base = api_base.rstrip("/")
+        timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
+        self._http = httpx.Client(
+            base_url=self._base,
+            timeout=timeout,
+            verify=_tls(),
+            transport=transport,
+            headers={
+                "Authorization": f"ShippoToken {credentials.api_token}",
+                "SHIPPO-API-VERSION": API_VERSION,
+                "User-Agent": USER_AGENT,
+            },
+        )
+        self._files = httpx.Client(
+            timeout=timeout, verify=_tls(), transport=transport, headers={"User-Agent": USER_AGENT}
+        )
+        rate = self.policy.purchase_rate
+        self._purchases = TokenBucket(rate, self.policy.purchase_burst) if rate else None
+
+    # --- the contract ---------------------------------------------------------------------------------------
+
+    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel) -> Quote:
+        to, sent = _address_to(ship_to)
+        body = {
+            "address_from": _address_from(ship_from),
+            "address_to": to,
+            "parcels": [
+                {
+                    "length": _decimal(parcel.length_mm, 10),
+                    "width": _decimal(parcel.width_mm, 10),
+                    "height": _decimal(parcel.height_mm, 10),
+                    "distance_unit": "cm",
+                    "weight": str(parcel.weight_g),
+                    "mass_unit": "g",
+                }
+            ],
+            "async": False,
+        }
+        shipment = self._call("POST", "/shipments", "create a shipment", json=body)
+        validation = (shipment.get("address_to") or {}).get("validation_results") or {}
+        if validation.get("is_valid") is False:
+            codes = [str(m.get("code", "")) for m in validation.get("messages") or [] if isinstance(m, dict)]
+            raise AddressRejected("the carrier's address validation refused the ship-to", reasons=codes)
+        rates = tuple(_rate(r) for r in shipment.get("rates") or [] if isinstance(r, dict))
+        return Quote(shipment_id=_str(shipment, "object_id"), rates=rates, fields_sent=sent)
+
+    def purchase(self, rate: Rate, *, label_format: LabelFormat, reference: str) -> Purchase:
+        body: dict[str, Any] = {"rate": rate.rate_id, "label_file_type": FILE_TYPES[label_format], "async": False}
+        body["metadata"] = reference
+        for attempt in range(self.policy.attempts):
+            if self._purchases is not None:
+                self._purchases.acquire()
+            try:
+                response = self._http.post("/transactions", json=body)
+            except httpx.ConnectError:
+                raise CarrierUnavailable("the carrier could not be reached to buy the label") from None
+            except httpx.HTTPError:  # sent, and the answer lost: the label may be bought
+                raise PurchaseUncertain("the carrier's answer to the purchase was lost") from None
+            if response.status_code == 429 and attempt + 1 < self.policy.attempts:
+                if self._purchases is not None:
+                    self._purchases.drain()  # Shippo's bucket is empty, whatever ours thought
+                self._backoff(attempt, response)
+                continue
+            if response.status_code == 429:
+                raise CarrierUnavailable("the carrier kept throttling the purchase")
+            if response.status_code >= 500:
+                raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {response.status_code}")
+            return self._settle(rate, label_format, self._json(response, "buy the label"))
+        raise CarrierUnavailable("the carrier kept throttling the purchase")  # pragma: no cover - loop returns
+
+    def find_purchase(self, *, rate: Rate, reference: str) -> Purchase | None:
+        page = 1
+        while True:
+            params = {"rate": rate.rate_id, "page": page, "results": 100}
+            found = self._call("GET", "/transactions", "look up a purchase", params=params)
+            for transaction in found.get("results") or []:
+                if (
+                    isinstance(transaction, dict)
+                    and transaction.get("metadata") == reference
+                    and transaction.get("status") in _BOUGHT
+                ):
+                    return self._purchase(transaction, rate)
+            if not found.get("next"):
+                return None
+            page += 1
+
+    def label(self, purchase: Purchase) -> LabelDocument:
+        transaction = self._call("GET", f"/transactions/{purchase.purchase_id}", "fetch the label")
+        url = transaction.get("label_url")
+        if not isinstance(url, str) or not url.startswith(("https://", self._base + "/")):
+            raise CarrierBadResponse("the carrier gave no label file for the purchase")
+        try:
+            response = self._files.get(url)
+        except httpx.HTTPError:
+            raise CarrierUnavailable("the carrier's label file could not be fetched") from None
+        if response.status_code != 200 or not response.content:
+            raise CarrierUnavailable(f"the carrier's label file answered HTTP {response.status_code}")
+        return LabelDocument(purchase.label_format, response.content)
+
+    def void(self, purchase: Purchase) -> VoidStatus:
+        try:
+            refund = self._call(
+                "POST", "/refunds", "void the label", json={"transaction": purchase.purchase_id, "async": False}
+            )
+        except CarrierBadResponse as exc:
+            raise VoidRefused("the carrier refused to void the label") from exc
+        status = refund.get("status")
+        if status == "SUCCESS":
+            return VoidStatus.VOIDED
+        if status in ("QUEUED", "PENDING"):
+            return VoidStatus.PENDING
+        raise VoidRefused("the carrier refused to void the label")
+
+    def tracking(self, purchase: Purchase) -> Tracking:
+        provider = purchase.rate.provider.lower() or "usps"
+        track = self._call("GET", f"/tracks/{provider}/{purchase.tracking_number}", "track the parcel")
+        status = (track.get("tracking_status") or {}).get("status", "UNKNOWN")
+        updated = _when((track.get("tracking_status") or {}).get("status_date"))
+        return Tracking(purchase.tracking_number, _TRACKING.get(str(status), TrackingStatus.UNKNOWN), updated)
+
+    def close(self) -> None:
+        self._http.close()
+        self._files.close()
+
+    # --- HTTP -----------------------------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
+        """A call that is safe to repeat (nothing is bought by it), with bounded retries of 429, 5xx and network
+        errors."""
+        for attempt in range(self.policy.attempts):
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.HTTPError:
+                if attempt + 1 == self.policy.attempts:
+                    raise CarrierUnavailable(f"the carrier could not be reached to {what}") from None
+                self._backoff(attempt, None)
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                if attempt + 1 == self.policy.attempts:
+                    raise CarrierUnavailable(f"the carrier kept answering HTTP {response.status_code} to {what}")
+                self._backoff(attempt, response)
+                continue
+            return self._json(response, what)
+        raise CarrierUnavailable(f"the carrier could not be reached to {what}")  # pragma: no cover
+
+    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        if response.status_code in (401, 403):
+            raise CarrierAuthRefused(f"the carrier refused the account's API token (HTTP {response.status_code})")
+        if response.status_code >= 400:
+            raise CarrierBadResponse(f"the carrier refused to {what} (HTTP {response.status_code})")
+        try:
+            body = response.json()
+        except ValueError:
+            raise CarrierBadResponse(f"the carrier's answer to {what} is not JSON") from None
+        if not isinstance(body, dict):
+            raise CarrierBadResponse(f"the carrier's answer to {what} is not an object")
+        return body
+
+    def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
+        delay = min(self.policy.max_delay, self.policy.base_delay * 2**attempt)
+        if response is not None:
+            with contextlib.suppress(ValueError):
+                delay = max(delay, min(self.policy.max_delay, float(response.headers.get("Retry-After", 0))))
+        time.sleep(delay)
+
+    def _settle(self, rate: Rate, label_format: LabelFormat, transaction: dict[str, Any]) -> Purchase:
+        status = transaction.get("status")
+        if status == "SUCCESS":
+            return self._purchase(transaction, rate)
+        codes = {str(m.get("code", "")) for m in transaction.get("messages") or [] if isinstance(m, dict)}
+        if any("rate" in code for code in codes):
+            raise RateChanged("the quoted rate is no longer offered")
+        if any("address" in code for code in codes):
+            raise AddressRejected("the carrier refused the ship-to at purchase", reasons=sorted(codes))
+        if status in ("QUEUED", "WAITING"):  # asked for synchronously; treat as lost and reconcile
+            raise PurchaseUncertain("the carrier has not finished the purchase")
+        raise CarrierBadResponse(f"the carrier did not buy the label (status {status})")
+
+    def _purchase(self, transaction: dict[str, Any], rate: Rate) -> Purchase:
+        file_type = transaction.get("label_file_type")
+        label_format = _FORMATS.get(str(file_type))
+        if label_format is None:
+            raise CarrierBadResponse("the carrier's label is in a format the vault does not offer")
+        return Purchase(
+            purchase_id=_str(transaction, "object_id"),
+            tracking_number=_str(transaction, "tracking_number"),
+            rate=rate,
+            label_format=label_format,
+            bought_at=_when(transaction.get("object_created")) or datetime.now(UTC),
+            label_url=transaction.get("label_url") or None,
+        )
+
+
+def _address_from(origin: ShipFrom) -> dict[str, Any]:
+    out = {
+        "name": origin.name,
+        "company": origin.company,
+        "street1": origin.street1,
+        "street2": origin.street2,
+        "city": origin.city,
+        "state": origin.state,
+        "zip": origin.postal_code,
+        "country": origin.country_code,
+        "phone": origin.phone,
+        "email": origin.email,
+    }
+    return {k: v for k, v in out.items() if v}
+
+
+#: What each field Shippo takes is filled from, in the label record's words (for the audit's ``fields_sent``).
+_TO_FIELDS = (
+    ("name", "name"),
+    ("company", "company"),
+    ("street1", "address_line1"),
+    ("street2", "address_line2"),
+    ("street3", "address_line3"),
+    ("city", "city"),
+    ("state", "state_or_region"),
+    ("zip", "postal_code"),
+    ("country", "country_code"),
+    ("phone", "phone"),
+)
+
+
+def _address_to(record: LabelRecord) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Shippo's ``address_to`` and the label record's fields it was made of (no e-mail: the vault keeps none)."""
+    out: dict[str, Any] = {}
+    sent: list[str] = []
+    for theirs, ours in _TO_FIELDS:
+        value = getattr(record, ours)
+        if value:
+            out[theirs] = value
+            sent.append(ours)
+    out["validate"] = True
+    return out, tuple(sent)
+
+
+def _rate(raw: dict[str, Any]) -> Rate:
+    level = raw.get("servicelevel") or {}
+    try:
+        amount = Decimal(str(raw.get("amount")))
+    except InvalidOperation:
+        raise CarrierBadResponse("the carrier quoted a rate without a price") from None
+    days = raw.get("estimated_days")
+    return Rate(
+        rate_id=_str(raw, "object_id"),
+        provider=str(raw.get("provider") or ""),
+        service=str(level.get("token") or ""),
+        amount=amount,
+        currency=str(raw.get("currency") or ""),
+        estimated_days=days if isinstance(days, int) else None,
+    )
+
+
+def _str(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise CarrierBadResponse(f"the carrier's answer lacks {key}")
+    return value
+
+
+def _decimal(value: int, divisor: int) -> str:
+    return str(Decimal(value) / divisor)
+
+
+def _when(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

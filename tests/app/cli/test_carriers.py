@@ -1,0 +1,64 @@
+"""``flask carriers add/list/remove``: the token from the environment, never argv; sealed, audited, shredded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.support.servers import Database
+from tests.support.world import World, build_world
+from vault.carrier_accounts import unseal_carrier_credentials
+from vault.keys import KeyManager
+from vault.models import AuditEvent, CarrierAccount
+
+pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
+
+TOKEN = "shippo_test_cli0token0value"
+FROM = ["--from-name", "Dispatch", "--from-street", "215 Clayton St.", "--from-city", "San Francisco",
+        "--from-state", "CA", "--from-postal-code", "94117", "--from-country", "us"]  # fmt: skip
+
+
+@pytest.fixture
+def world(shared_db: Database, keys: KeyManager) -> World:
+    return build_world(shared_db, keys, n_orders=1)
+
+
+@pytest.fixture
+def app(make_app: Any, shared_db: Database) -> Any:
+    return make_app(shared_db.app_url, marketplace_endpoint_overrides="http://127.0.0.1:8555")
+
+
+def cli(app: Any, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Any:
+    return app.test_cli_runner().invoke(args=list(args), env=env, input=input)
+
+
+def test_a_shippo_account_is_added_listed_and_removed(app: Any, world: World, keys: KeyManager) -> None:
+    slug = world.tenant.slug
+    added = cli(app, "carriers", "add", "shippo", "--tenant", slug, "--name", "Shippo", *FROM, "--test-mode",
+                "--api-endpoint", "http://127.0.0.1:8555", env={"LABELVAULT_SHIPPO_API_TOKEN": TOKEN})  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "added: shippo (test mode)" in added.output and TOKEN not in added.output
+    listed = cli(app, "carriers", "list", "--tenant", slug)
+    assert "Shippo test mode custom endpoint\tfrom US" in listed.output
+    with world.session() as s:
+        account = s.scalars(select(CarrierAccount).where(CarrierAccount.tenant_id == world.tenant.id)).one()
+        assert unseal_carrier_credentials(s, keys=keys, account=account) == {"api_token": TOKEN}
+        account_id = account.id
+    removed = cli(app, "carriers", "remove", str(account_id), "--yes")
+    assert removed.exit_code == 0 and f"carrier account {account_id} removed" in removed.output
+    with world.session() as s:
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.tenant_id == world.tenant.id)).all()
+    assert actions.count("carrier.connect") == 1 and actions.count("carrier.remove") == 1
+    assert cli(app, "carriers", "remove", str(account_id), "--yes").exit_code != 0
+
+
+def test_the_token_is_prompted_for_hidden_and_bad_settings_are_one_line_errors(app: Any, world: World) -> None:
+    slug = world.tenant.slug
+    prompted = cli(app, "carriers", "add", "shippo", "--tenant", slug, "--name", "S", *FROM, input=f"{TOKEN}\n")
+    assert prompted.exit_code == 0 and TOKEN not in prompted.output
+    endpoint = cli(app, "carriers", "add", "shippo", "--tenant", slug, "--name", "T", *FROM,
+                   "--api-endpoint", "http://10.0.0.9", env={"LABELVAULT_SHIPPO_API_TOKEN": TOKEN})  # fmt: skip
+    assert endpoint.exit_code != 0 and "endpoint is not allowed" in endpoint.output
+    assert "Traceback" not in endpoint.output

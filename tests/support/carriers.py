@@ -1,0 +1,85 @@
+"""Carrier test data: the seller's ship-from address, a parcel, a Shippo client and account on a fake Shippo,
+and shipment requests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from connectors.carriers.interfaces import Carrier, LabelFormat, Parcel
+from connectors.carriers.registry import SHIPPO
+from connectors.carriers.shipments import CarrierFactory, ShipmentRequest
+from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials, ShippoPolicy
+from connectors.fake_shippo import DEFAULT_TOKEN, FakeShippo
+from vault.carrier_accounts import connect_carrier_account
+from vault.keys import KeyManager
+from vault.marketplace_accounts import EndpointPolicy
+from vault.models import CarrierAccount, Order
+from vault.records import ShipFrom
+
+#: The sample seller's warehouse, as a carrier account stores it.
+SHIP_FROM_VALUES: dict[str, Any] = {
+    "name": "Test Seller Dispatch",
+    "company": "Test Seller Ltd",
+    "street1": "215 Clayton St.",
+    "city": "San Francisco",
+    "state": "CA",
+    "postal_code": "94117",
+    "country_code": "US",
+    "phone": "+1 555 341 9393",
+}
+SHIP_FROM = ShipFrom(**SHIP_FROM_VALUES)
+PARCEL = Parcel(weight_g=850, length_mm=300, width_mm=200, height_mm=120)
+#: A quick policy for tests: a short read timeout (a lost purchase costs ``read_timeout``), fast retries.
+FAST = ShippoPolicy(attempts=3, base_delay=0.01, max_delay=0.05, connect_timeout=2.0, read_timeout=1.0)
+
+
+def shippo_client(fake: FakeShippo, policy: ShippoPolicy = FAST) -> ShippoCarrier:
+    """A Shippo client with the fake's token, on the fake."""
+    return ShippoCarrier(ShippoCredentials(DEFAULT_TOKEN), api_base=fake.base_url, policy=policy)
+
+
+def fast_carriers(policy: ShippoPolicy = FAST) -> CarrierFactory:
+    """The carrier factory the domain tests use: the real Shippo client on the account's endpoint (the fake),
+    with a short read timeout so a lost answer costs a second, not thirty."""
+
+    def build(account: CarrierAccount, secrets: dict[str, str]) -> Carrier:
+        assert account.api_endpoint is not None, "test accounts point at a fake"
+        return ShippoCarrier(ShippoCredentials.from_secrets(secrets), api_base=account.api_endpoint, policy=policy)
+
+    return build
+
+
+def connect_fake_shippo(
+    session: Session, keys: KeyManager, tenant_id: int, fake: FakeShippo, *, name: str = "Shippo"
+) -> CarrierAccount:
+    """A committed Shippo account of the tenant on the fake, with the fake's token."""
+    account = connect_carrier_account(
+        session,
+        keys=keys,
+        tenant_id=tenant_id,
+        carrier="shippo",
+        name=name,
+        secrets={"api_token": DEFAULT_TOKEN},
+        ship_from=SHIP_FROM_VALUES,
+        test_mode=True,
+        api_endpoint=fake.base_url,
+        endpoints=EndpointPolicy(api=SHIPPO.api_hosts, overrides=frozenset({fake.base_url})),
+        actor="test",
+    )
+    session.commit()
+    return account
+
+
+def ship_request(order: Order, **overrides: Any) -> ShipmentRequest:
+    """A request to ship ``order`` in the sample parcel, cheapest service, as a PDF label."""
+    values: dict[str, Any] = {
+        "marketplace": order.marketplace,
+        "order_id": order.external_order_id,
+        "parcel": PARCEL,
+        "service": "cheapest",
+        "label_format": LabelFormat.PDF,
+        **overrides,
+    }
+    return ShipmentRequest(**values)

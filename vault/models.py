@@ -455,3 +455,41 @@ class DashboardAllowlist(Base):
     cidrs: Mapped[list[str]]
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# -- blind indexes (see vault/blind_index.py) ------------------------------------------------------------------
+
+
+class IndexKey(Base):
+    """One version of a tenant's blind-index HMAC key, wrapped by the root key (gone once destroyed)."""
+
+    __tablename__ = "index_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "version"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    version: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16))  # active | retired | destroyed
+    root_key_id: Mapped[str] = mapped_column(String(300))
+    wrapped_key: Mapped[bytes | None]
+    created_at: Mapped[Created]
+    retired_at: Mapped[datetime | None]
+    destroyed_at: Mapped[datetime | None]
+
+
+class BlindIndexEntry(Base):
+    """One identifying value of a label record as a keyed digest (no PII: HMAC-SHA256 under the index key).
+
+    Goes with its record: the foreign key cascades, so every way a record is erased (rights, purge, account
+    or tenant shredding) takes its entries too.
+    """
+
+    __tablename__ = "blind_index"
+    __table_args__ = (Index(None, "tenant_id", "digest"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    label_record_id: Mapped[int] = mapped_column(ForeignKey("label_records.id", ondelete="CASCADE"), index=True)
+    index_version: Mapped[int]
+    term: Mapped[str] = mapped_column(String(16))  # name | phone | postcode | email
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))

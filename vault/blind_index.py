@@ -24,7 +24,7 @@ import hmac
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -325,17 +325,3 @@ def matches(record: LabelRecord, person: PersonValues) -> bool:
     """Whether an opened record really carries every value the person gave (a digest match, re-checked)."""
     mine = record_terms(record)
     return all(mine.get(term) == value for term, value in person.terms().items())
-
-
-def entries_of(session: Session, label_record_ids: Iterable[int]) -> Sequence[tuple[int, int, str]]:
-    """``(label record id, index version, term)`` of the given records' entries (for tests and status)."""
-    ids = list(label_record_ids)
-    return (
-        session.execute(
-            select(_ENTRIES.c.label_record_id, _ENTRIES.c.index_version, _ENTRIES.c.term).where(
-                _ENTRIES.c.label_record_id.in_(ids)
-            )
-        )
-        .tuples()
-        .all()
-    )

@@ -286,7 +286,17 @@ def test_a_rotation_moves_every_kind_of_sealed_value_and_each_still_opens(
         session, tenant=tenant, email="rot@seller.example", role="owner", password="x" * 16, actor="test"
     )
     secret = second_factor.start_enrolment(session, keys=keys, user=user).secret
+    from vault import rights_requests
+    from vault.blind_index import PersonValues
+    from vault.sealed import RIGHTS_REQUEST_VALUES
+
+    person = PersonValues(name="Rot Person", postcode="100-0001")
+    request = rights_requests.open_request(
+        session, keys=keys, tenant_id=tenant.id, kind="access", person=person, reference="R-1",
+        verified_by="owner", verification="id card", actor="test",
+    )  # fmt: skip
     session.commit()
+    assert RIGHTS_REQUEST_VALUES.context(tenant.id, request.id) == rights_requests.request_context(request)
     # The catalogue's contexts are the ones the owners seal with.
     assert LABEL_RECORDS.context(tenant.id, account.id, "amazon", order.external_order_id, 1, 1) == label_context(
         order, record_version=1
@@ -298,7 +308,7 @@ def test_a_rotation_moves_every_kind_of_sealed_value_and_each_still_opens(
     rotation.rotate_tenant_key(session, keys=keys, tenant_id=tenant.id, actor="test")
     assert rotation.stale_count(session, keys=keys, tenant_id=tenant.id) == len(SEALED)
     result = rotation.rewrap_tenant(session, keys=keys, tenant_id=tenant.id)
-    assert (result.rewrapped, result.skipped) == (3, 0)
+    assert (result.rewrapped, result.skipped) == (4, 0)
     assert rotation.stale_count(session, keys=keys, tenant_id=tenant.id) == 0
     later = utcnow() + timedelta(seconds=keys.max_age + 1)
     rotation.destroy_tenant_key_version(session, keys=keys, tenant_id=tenant.id, version=old, actor="test", now=later)
@@ -309,6 +319,8 @@ def test_a_rotation_moves_every_kind_of_sealed_value_and_each_still_opens(
     assert unseal_label(session, keys=keys, order=order) == sample_label(1)
     assert unseal_credentials(session, keys=keys, account=account) == {"refresh_token": "Atzr|secret"}
     assert second_factor.open_totp_secret(session, keys=keys, user=user) == secret
+    session.refresh(request)
+    assert rights_requests.request_values(session, keys=keys, row=request).person == person
 
 
 def test_key_rotation_imports_no_dashboard_user_code() -> None:

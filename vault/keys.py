@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from vault import envelope
+from vault.blind_index import IndexKeys
 from vault.errors import DecryptionError, NotFound
 from vault.interfaces import KeyProvider
 from vault.models import TenantKey, utcnow
@@ -83,6 +84,8 @@ class KeyManager:
         self._active: dict[int, tuple[int, float]] = {}
         self._misses = 0
         self._evicted_uses = 0
+        #: The tenants' blind-index keys (vault/blind_index.py), under the same age bound.
+        self.index_keys = IndexKeys(provider, max_age=max_age, clock=clock)
 
     # -- cache -------------------------------------------------------------------------------------
 
@@ -124,6 +127,7 @@ class KeyManager:
                 self._active.clear()
             else:
                 self._active.pop(tenant_id, None)
+        self.index_keys.invalidate(tenant_id)
 
     def stats(self) -> CacheStats:
         """Current cache counters (no key material). Hits are uses served without unwrapping."""

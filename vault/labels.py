@@ -8,6 +8,7 @@ from typing import Protocol
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from vault.blind_index import index_record
 from vault.db import rowcount
 from vault.errors import NotFound
 from vault.keys import KeyManager
@@ -69,7 +70,8 @@ def seal_label(
     """Seal ``label`` as the order's label record; a previous version is replaced (and so shredded).
 
     ``source`` says where the address came from: the marketplace, or a seller's correction (which later
-    syncs leave alone).
+    syncs leave alone). The record's blind index entries are written with it (vault/blind_index.py), so a
+    person is findable from the moment their record is stored, and an old version's values are not.
     """
     row = order.label
     version = 1 if row is None else row.version + 1
@@ -91,6 +93,7 @@ def seal_label(
         row.version, row.schema_version, row.source = version, LABEL_SCHEMA_VERSION, source
         row.tenant_key_version, row.envelope, row.created_at = key_version, sealed, utcnow()
     session.flush()
+    index_record(session, index_keys=keys.index_keys, row=row, record=label)
     return row
 
 

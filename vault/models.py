@@ -563,3 +563,91 @@ class Shipment(Base):
     created_at: Mapped[Created]
     bought_at: Mapped[datetime | None]
     voided_at: Mapped[datetime | None]
+
+
+# -- blind indexes (see vault/blind_index.py) ------------------------------------------------------------------
+
+
+class IndexKey(Base):
+    """One version of a tenant's blind-index HMAC key, wrapped by the root key (gone once destroyed)."""
+
+    __tablename__ = "index_keys"
+    __table_args__ = (UniqueConstraint("tenant_id", "version"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    version: Mapped[int]
+    state: Mapped[str] = mapped_column(String(16))  # active | retired | destroyed
+    root_key_id: Mapped[str] = mapped_column(String(300))
+    wrapped_key: Mapped[bytes | None]
+    created_at: Mapped[Created]
+    retired_at: Mapped[datetime | None]
+    destroyed_at: Mapped[datetime | None]
+
+
+class BlindIndexEntry(Base):
+    """One identifying value of a label record as a keyed digest (no PII: HMAC-SHA256 under the index key).
+
+    Goes with its record: the foreign key cascades, so every way a record is erased (rights, purge, account
+    or tenant shredding) takes its entries too.
+    """
+
+    __tablename__ = "blind_index"
+    __table_args__ = (Index(None, "tenant_id", "digest"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    label_record_id: Mapped[int] = mapped_column(ForeignKey("label_records.id", ondelete="CASCADE"), index=True)
+    index_version: Mapped[int]
+    term: Mapped[str] = mapped_column(String(16))  # name | phone | postcode | email
+    digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+# -- rights requests as a workflow (see vault/rights_requests.py) ----------------------------------------------
+
+
+class RightsRequestRow(Base):
+    """A person's access, correction or erasure request, from opening to outcome.
+
+    The person's identifying values (and a correction's new values) are PII: they are sealed under the
+    tenant key (``values_envelope``, vault/sealed.py). Everything else is safe to show an operator: the
+    seller's reference, who checked the identity and how, the jurisdiction and due date, and the outcome's
+    counts and hold ids.
+    """
+
+    __tablename__ = "rights_requests"
+    __table_args__ = (Index(None, "tenant_id", "state", "due_at"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # access | correction | erasure
+    reference: Mapped[str] = mapped_column(String(100))
+    source: Mapped[Code]  # "seller", or "marketplace:<code>" for a marketplace's own notice
+    jurisdiction: Mapped[Code]
+    received_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    verified_by: Mapped[str] = mapped_column(String(100))
+    verification: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16))  # open | completed
+    values_envelope: Mapped[bytes | None]
+    values_key_version: Mapped[int | None]
+    outcome: Mapped[dict[str, Any] | None]
+    created_at: Mapped[Created]
+    completed_at: Mapped[datetime | None]
+
+
+class RightsRequestOrder(Base):
+    """One order a rights request found (or a marketplace named), whether it was confirmed, and what was done."""
+
+    __tablename__ = "rights_request_orders"
+    __table_args__ = (UniqueConstraint("request_id", "order_id"),)
+
+    id: Mapped[IntPK]
+    request_id: Mapped[int] = mapped_column(ForeignKey("rights_requests.id"))
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    #: The marketplace named this order in its own request (it checked who asked), rather than a lookup.
+    named: Mapped[bool] = mapped_column(default=False)
+    confirmed: Mapped[bool] = mapped_column(default=False)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    hold_ids: Mapped[list[Any] | None]

@@ -18,7 +18,7 @@ from vault.db import rowcount
 from vault.errors import KeyVersionInUse, NotFound, VaultError
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import ACTIVE, DESTROYED, KeyManager, tenant_key_context
-from vault.models import CarrierAccount, LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, utcnow
+from vault.models import CarrierAccount, IndexKey, LabelRecordRow, MarketplaceAccount, Order, Tenant, TenantKey, utcnow
 from vault.sealed import SEALED, SealedKind
 
 Progress = Callable[[int], None]
@@ -319,6 +319,11 @@ def shred_tenant(session: Session, *, keys: KeyManager, tenant_id: int, now: dat
     session.execute(
         update(TenantKey)
         .where(TenantKey.tenant_id == tenant_id, TenantKey.state != DESTROYED)
+        .values(wrapped_key=None, state=DESTROYED, destroyed_at=now)
+    )
+    session.execute(  # its blind-index entries went with the label records (ON DELETE CASCADE)
+        update(IndexKey)
+        .where(IndexKey.tenant_id == tenant_id, IndexKey.state != DESTROYED)
         .values(wrapped_key=None, state=DESTROYED, destroyed_at=now)
     )
     tenant.shredded_at = now

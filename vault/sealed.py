@@ -3,9 +3,9 @@ context binds.
 
 Key rotation rewraps, counts and guards every kind in :data:`SEALED` (vault/rotation.py) without knowing
 the features that own them; the owners seal and open with the same contexts (vault/labels.py,
-vault/marketplace_accounts.py, vault/carrier_accounts.py, vault/users/second_factor.py). A new sealed column
-must be listed here, or a rotation would leave it under a key version that then gets destroyed: tests/vault
-checks that every key-version column of the schema is.
+vault/marketplace_accounts.py, vault/carrier_accounts.py, vault/users/second_factor.py, vault/rights_requests.py).
+A new sealed column must be listed here, or a rotation would leave it under a key version that then gets
+destroyed: tests/vault checks that every key-version column of the schema is.
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, FromClause, Table, and_
 
 from vault.envelope import encode_context
-from vault.models import CarrierAccount, LabelRecordRow, MarketplaceAccount, Order, PrivacyExport, User
+from vault.models import (
+    CarrierAccount,
+    LabelRecordRow,
+    MarketplaceAccount,
+    Order,
+    PrivacyExport,
+    RightsRequestRow,
+    User,
+)
 
 _LABELS = cast(Table, LabelRecordRow.__table__)
 _ORDERS = cast(Table, Order.__table__)
@@ -24,6 +32,7 @@ _ACCOUNTS = cast(Table, MarketplaceAccount.__table__)
 _USERS = cast(Table, User.__table__)
 _EXPORTS = cast(Table, PrivacyExport.__table__)
 _CARRIERS = cast(Table, CarrierAccount.__table__)
+_REQUESTS = cast(Table, RightsRequestRow.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +122,16 @@ TOTP_SECRETS = SealedKind(
     context_columns=(_USERS.c.tenant_id, _USERS.c.id),
     source=_USERS,
 )
+RIGHTS_REQUEST_VALUES = SealedKind(
+    name="rights request values",
+    purpose="rights-request",
+    table=_REQUESTS,
+    envelope=_REQUESTS.c.values_envelope,
+    key_version=_REQUESTS.c.values_key_version,
+    tenant_id=_REQUESTS.c.tenant_id,
+    context_columns=(_REQUESTS.c.tenant_id, _REQUESTS.c.id),
+    source=_REQUESTS,
+)
 
 PRIVACY_EXPORTS = SealedKind(
     name="privacy exports",
@@ -132,4 +151,5 @@ SEALED: tuple[SealedKind, ...] = (
     CARRIER_CREDENTIALS,
     TOTP_SECRETS,
     PRIVACY_EXPORTS,
+    RIGHTS_REQUEST_VALUES,
 )

@@ -18,8 +18,8 @@ SLUG_RULE = "a tenant slug is 3 to 63 lowercase letters, digits and hyphens, sta
 
 
 def create_tenant(session: Session, *, keys: KeyManager, slug: str, name: str, actor: str) -> Tenant:
-    """Create a seller organisation and its first tenant key (one root-provider call); audited as
-    ``tenant.create``, the first event of the tenant's own chain (ids only: the tenant and its key version).
+    """Create a seller organisation, its first tenant key and its blind-index key (two root-provider calls);
+    audited as ``tenant.create``, the first event of the tenant's own chain (ids only: the key versions).
     A slug that breaks :data:`SLUG_RULE` is a :class:`TenantSetupError` (nothing stored). The caller commits."""
     if not SLUG.fullmatch(slug):
         raise TenantSetupError(SLUG_RULE)
@@ -27,13 +27,14 @@ def create_tenant(session: Session, *, keys: KeyManager, slug: str, name: str, a
     session.add(tenant)
     session.flush()
     key = keys.create_tenant_key(session, tenant.id)
+    index_version = keys.index_keys.create(session, tenant.id)
     append_event(
         session,
         tenant_id=tenant.id,
         actor=actor,
         action="tenant.create",
         purpose="administration",
-        details={"key_version": key.version},
+        details={"key_version": key.version, "index_key_version": index_version},
     )
     return tenant
 

@@ -16,7 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, order_ref, tenant_by_slug
 from app.services import services
-from vault import rights
+from vault import index_rotation, rights, rights_requests
+from vault.blind_index import PersonValues
 from vault.errors import VaultError
 from vault.records import LabelRecord
 
@@ -164,3 +165,183 @@ def rights_erase(tenant_slug: str, order_spec: str, request_id: str, verified_by
         click.echo(f"{order_spec}: already erased")
     else:
         click.echo(f"{order_spec}: label data erased")
+
+
+# -- rights requests as a workflow (vault/rights_requests.py) ---------------------------------------------------
+
+
+@rights_cli.group("request", cls=CommandGroup)
+def request_cli() -> None:
+    """A person's request found by who they are, not by an order id: open, match, confirm, carry out.
+
+    \b
+    1. open       the person's values (from a JSON file, never the command line), the identity check
+    2. matches    finds their orders on every marketplace and account, shown masked
+    3. confirm    the orders that are theirs (by the ids matches printed)
+    4. carry-out  access (JSON export), correction or erasure of exactly the confirmed orders
+    list shows what is open, due and overdue.
+    """
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@request_cli.command("open")
+@click.option("--tenant", "tenant_slug", required=True, help="The seller the person ordered from.")
+@click.option("--kind", type=click.Choice(rights_requests.KINDS), required=True, help="What the person asks for.")
+@click.option("--reference", required=True, help="The seller's reference for the request (no personal data).")
+@click.option("--verified-by", required=True, help="Who at the seller checked the person's identity.")
+@click.option("--verification", required=True, help="How the identity was checked, e.g. 'ID card seen in shop'.")
+@click.option("--jurisdiction", default="default", show_default=True, help="Sets the due date: eu, uk, us-ca, br, …")
+@click.option(
+    "--person",
+    "person_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help='JSON file (- for stdin): {"name", "phone", "phone_region", "postcode", "email"}; a correction adds '
+    '"correction": {field: new value}.',
+)
+def request_open(
+    tenant_slug: str,
+    kind: str,
+    reference: str,
+    verified_by: str,
+    verification: str,
+    jurisdiction: str,
+    person_file: Any,
+) -> None:
+    """Open a rights request for a person; prints its id and due date."""
+    try:
+        data = json.load(person_file)
+        if not isinstance(data, dict):
+            raise TypeError
+        correction = data.pop("correction", None)
+        person = PersonValues(**data)
+    except (ValueError, TypeError):
+        raise click.ClickException(
+            "the person file must be a JSON object with name, phone, phone_region, postcode, email (and correction)"
+        ) from None
+    svc = services()
+    with svc.sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        try:
+            row = rights_requests.open_request(
+                session, keys=svc.keys, tenant_id=tenant.id, kind=kind, person=person, reference=reference,
+                verified_by=verified_by, verification=verification, actor=cli_actor(), jurisdiction=jurisdiction,
+                correction=correction,
+            )  # fmt: skip
+        except (VaultError, ValueError) as exc:
+            raise _fail(exc) from None
+        session.commit()
+        click.echo(f"request {row.id} opened ({kind}), due {row.due_at:%Y-%m-%d}")
+
+
+@request_cli.command("list")
+@click.option("--tenant", "tenant_slug", required=True, help="The seller.")
+def request_list(tenant_slug: str) -> None:
+    """The open requests, soonest due first; overdue ones are marked."""
+    with services().sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        for due in rights_requests.open_requests(session, tenant_id=tenant.id):
+            flag = "OVERDUE" if due.overdue else "due"
+            click.echo(f"{due.id}\t{due.kind}\t{flag} {due.due_at:%Y-%m-%d}\t{due.source}\t{due.reference}")
+
+
+def _print_matches(found: list[rights_requests.Match]) -> None:
+    if not found:
+        click.echo("no matching orders")
+    for m in found:
+        state = "confirmed" if m.confirmed else "unconfirmed"
+        named = " (named by the marketplace)" if m.named else ""
+        click.echo(f"{m.order_id}\t{m.marketplace}:{m.external_order_id}\t{m.account}\t{m.masked}\t{state}{named}")
+
+
+@request_cli.command("matches")
+@click.option("--tenant", "tenant_slug", required=True, help="The seller.")
+@click.option("--id", "request_id", type=int, required=True, help="The request's id (from open or list).")
+def request_matches(tenant_slug: str, request_id: int) -> None:
+    """Find the person's orders through the blind index and print them masked, with the ids to confirm."""
+    svc = services()
+    with svc.sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        try:
+            found = rights_requests.find_matches(
+                session, keys=svc.keys, tenant_id=tenant.id, request_id=request_id, actor=cli_actor()
+            )
+        except VaultError as exc:
+            raise _fail(exc) from None
+        session.commit()
+    _print_matches(found)
+
+
+@request_cli.command("confirm")
+@click.option("--tenant", "tenant_slug", required=True, help="The seller.")
+@click.option("--id", "request_id", type=int, required=True, help="The request's id.")
+@click.option("--order", "order_ids", type=int, multiple=True, help="An order id matches printed (repeatable).")
+def request_confirm(tenant_slug: str, request_id: int, order_ids: tuple[int, ...]) -> None:
+    """Confirm which matched orders are the person's (the others stay untouched)."""
+    with services().sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        try:
+            n = rights_requests.confirm(
+                session, tenant_id=tenant.id, request_id=request_id, order_ids=order_ids, actor=cli_actor()
+            )
+        except VaultError as exc:
+            raise _fail(exc) from None
+        session.commit()
+    click.echo(f"request {request_id}: {n} orders confirmed")
+
+
+@request_cli.command("carry-out")
+@click.option("--tenant", "tenant_slug", required=True, help="The seller.")
+@click.option("--id", "request_id", type=int, required=True, help="The request's id.")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Access: file for the JSON export (or -)."
+)
+def request_carry_out(tenant_slug: str, request_id: int, output: str | None) -> None:
+    """Carry the request out on the confirmed orders; legal holds keep what they hold, and are named."""
+    svc = services()
+    with svc.sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        row = rights_requests.get_request(session, tenant_id=tenant.id, request_id=request_id)
+        if row.kind == rights_requests.ACCESS and not output:
+            raise click.ClickException("an access request needs --output for its JSON export")
+        try:
+            outcome = rights_requests.carry_out(
+                session, keys=svc.keys, tenant_id=tenant.id, request_id=request_id, actor=cli_actor()
+            )
+        except VaultError as exc:
+            raise _fail(exc) from None
+        session.commit()  # audited before anything is exported
+    if outcome.export is not None and output:
+        text = json.dumps(outcome.export, ensure_ascii=False, indent=2) + "\n"
+        if output == "-":
+            click.echo(text, nl=False)
+        else:
+            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+    for name, summary in outcome.held.items():
+        click.echo(f"{name}: kept by a legal hold: {summary}")
+    if output != "-":
+        click.echo(f"request {request_id}: {len(outcome.done)} orders done, {len(outcome.held)} kept by holds")
+
+
+@rights_cli.command("reindex")
+@click.option("--tenant", "tenant_slug", required=True, help="The seller.")
+@click.option("--rotate", is_flag=True, help="First make a new blind-index key version (then re-index online).")
+def rights_reindex(tenant_slug: str, rotate: bool) -> None:
+    """Give every label record blind-index entries under the active index key (after a rotation, or for
+    records sealed before blind indexes); destroys retired index key versions once their grace has passed."""
+    svc = services()
+    with svc.sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        if rotate:
+            version = index_rotation.rotate_index_key(session, keys=svc.keys, tenant_id=tenant.id, actor=cli_actor())
+            click.echo(f"index key version {version} is active")
+        result = index_rotation.reindex(session, keys=svc.keys, tenant_id=tenant.id, actor=cli_actor())
+    click.echo(
+        f"{result.reindexed} records re-indexed; destroyed versions: {list(result.destroyed_versions) or 'none'}; "
+        f"kept until their grace has passed: {list(result.kept_versions) or 'none'}"
+    )

@@ -119,6 +119,7 @@ CLI_UNAUDITED = {
     "audit verify": "reads",
     "clients list": "reads",
     "holds list": "reads",
+    "rights request list": "reads",
     "tenants list": "reads",
     "users list": "reads",
     "vault status": "reads",
@@ -151,6 +152,11 @@ CLI_AUDITED = {
     "rights access": "rights.access",
     "rights correct": "rights.correction",
     "rights erase": "rights.erasure",
+    "rights request open": "rights.request.open",
+    "rights request matches": "rights.request.match",
+    "rights request confirm": "rights.request.confirm",
+    "rights request carry-out": "rights.request.complete",
+    "rights reindex": "index_key.reindex",
     "vault retention-policy": "retention.policy",
     "vault purge": "retention.purge",
     "vault rotate": "key.rotate",
@@ -265,6 +271,8 @@ def test_every_state_changing_cli_command_appends_its_event(
         with svc.sessions() as s:
             rotate_root(s, keys=svc.keys, actor="test", new_key=True)
 
+    person = tmp_path / "person.json"
+    person.write_text(json.dumps({"name": sample_label(1).name}))
     address = tmp_path / "address.json"
     address.write_text(json.dumps(sample_label(5).as_dict()))
     backup = tmp_path / "vault.backup"
@@ -340,6 +348,27 @@ def test_every_state_changing_cli_command_appends_its_event(
         ),
         "rights correct": (None, lambda: ["--tenant", "acme", "--order", kept, *request, "--address", str(address)]),
         "rights erase": (None, lambda: ["--tenant", "acme", "--order", erased, *request]),
+        "rights request open": (
+            None,
+            lambda: [
+                "--tenant",
+                "acme",
+                "--kind",
+                "erasure",
+                "--reference",
+                "R-2",
+                "--verified-by",
+                "support lead",
+                "--verification",
+                "ID card seen",
+                "--person",
+                str(person),
+            ],
+        ),
+        "rights request matches": (None, lambda: ["--tenant", "acme", "--id", "1"]),
+        "rights request confirm": (None, lambda: ["--tenant", "acme", "--id", "1"]),
+        "rights request carry-out": (None, lambda: ["--tenant", "acme", "--id", "1"]),
+        "rights reindex": (None, lambda: ["--tenant", "acme"]),
         "vault retention-policy": (None, lambda: ["--tenant", "acme", "--days", "20"]),
         "vault purge": (None, lambda: []),
         "vault rotate": (None, lambda: ["--tenant", "acme"]),

@@ -35,7 +35,10 @@ from connectors.carriers.registry import SHIPPO
 from connectors.fake_amazon import FakeAmazon
 from connectors.fake_shippo import DEFAULT_TOKEN as SHIPPO_TOKEN
 from connectors.fake_shippo import FakeShippo
+from connectors.fake_shopify import FakeShopify
 from connectors.registry import connector_for_account
+from connectors.shopify.accounts import connect_shopify_account
+from connectors.shopify.tokens import ShopifyToken
 from connectors.sync import SyncProgress, sync_account
 from printagent.demo import print_via_agent
 from vault.audit import chain_for, verify_chain
@@ -72,11 +75,11 @@ def serve(app: Flask) -> Iterator[str]:
 
 def run(instance: Path, orders: int) -> int:
     """The demo, with the fake Shippo carrier serving throughout."""
-    with FakeShippo() as shippo:
-        return _run(instance, orders, shippo)
+    with FakeShippo() as shippo, FakeShopify(speedup=500, seed=7) as shopify:
+        return _run(instance, orders, shippo, shopify)
 
 
-def _run(instance: Path, orders: int, shippo: FakeShippo) -> int:
+def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) -> int:
     for noisy in ("alembic", "werkzeug"):  # the demo narrates; migration and request chatter is noise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     shutil.rmtree(instance, ignore_errors=True)
@@ -89,7 +92,7 @@ def _run(instance: Path, orders: int, shippo: FakeShippo) -> int:
         seller = fake.DEFAULT_SELLER
         print(f"SP-API {fake.base_url}   LWA {fake.lwa_url}")
         # The operator allows the fake's origin: a tenant could not point an account at it.
-        overrides = f"{fake.base_url},{shippo.base_url}"
+        overrides = f"{fake.base_url},{shippo.base_url},{shopify.base_url}"
         settings = {"instance_path": instance, "env": "development", "marketplace_endpoint_overrides": overrides}
         app = create_app(settings)
         svc = app.extensions["labelvault"]
@@ -153,6 +156,26 @@ def _run(instance: Path, orders: int, shippo: FakeShippo) -> int:
                 f"{summary.seconds:.1f} s"
             )
 
+    step(f"a second marketplace: the seller's Shopify shop (the fake Admin GraphQL API) with {orders // 2} orders")
+    shopify.generate_orders(orders // 2)
+    with svc.sessions() as s:
+        shop_account = connect_shopify_account(
+            s, keys=keys, tenant_id=tenant_id, name="Shopify store", shop=shopify.DEFAULT_SHOP.domain,
+            token=ShopifyToken(shopify.DEFAULT_TOKEN), api_endpoint=shopify.base_url,
+            endpoint_overrides=svc.settings.endpoint_overrides, actor=DEMO_ACTOR,
+        )  # fmt: skip
+        s.commit()
+        shop_account_id = shop_account.id
+        connector = connector_for_account(
+            s, keys=keys, account=shop_account, speedup=500, endpoint_overrides=svc.settings.endpoint_overrides
+        )
+    print(f"account {shop_account_id} (shopify): {shopify.DEFAULT_SHOP.domain}, Admin API token checked, then sealed")
+    try:
+        summary = sync_account(svc.sessions, keys=keys, account=shop_account_id, connector=connector)
+    finally:
+        connector.close()
+    print(f"orders: {summary.orders_new} new | GraphQL calls {summary.calls}, throttled {summary.throttled}")
+
     with svc.sessions() as s:
         sealed = s.scalars(select(LabelRecordRow).limit(1)).one()
         order = s.scalars(
@@ -162,6 +185,14 @@ def _run(instance: Path, orders: int, shippo: FakeShippo) -> int:
             .order_by((Order.marketplace_id == "A1VC38T7YXB528").desc(), Order.id)  # a Japanese order if any
             .limit(1)
         ).one()
+        shop_order = s.scalars(
+            select(Order)
+            .join(LabelRecordRow)
+            .where(Order.account_id == shop_account_id, Order.status == "unshipped")
+            .order_by(Order.id)
+            .limit(1)
+        ).one()
+        shop_ref = (shop_order.marketplace, shop_order.external_order_id)
         wave = [
             f"{o.marketplace}:{o.external_order_id}"
             for o in s.scalars(
@@ -199,6 +230,13 @@ def _run(instance: Path, orders: int, shippo: FakeShippo) -> int:
             path = out / f"{order_id}.{suffix}"
             path.write_bytes(r.content)
             files[fmt] = path
+
+        shop_url = f"/v1/labels/{shop_ref[0]}/{shop_ref[1]}"
+        shop_label = http.get(shop_url, params={"format": "zpl"})
+        shop_label.raise_for_status()
+        files["shopify"] = out / f"shopify-{shop_ref[1]}.zpl"
+        files["shopify"].write_bytes(shop_label.content)
+        print(f"GET {shop_url}?format=zpl -> {shop_label.status_code}: the Shopify order's label, same API, same audit")
 
         step(f"the packing station scans {len(wave)} more orders: labelvault-print sends each to its Zebra printer")
         print(print_via_agent(base, key, wave, out=sys.stdout))
@@ -245,6 +283,7 @@ def _run(instance: Path, orders: int, shippo: FakeShippo) -> int:
     state = "intact" if report.ok else f"BROKEN: {report.reason}"
     print(f"audit chain of demo-seller: {report.checked} events, {state}")
     print(f"ZPL label (Zebra, 203 dpi): {files['zpl']}")
+    print(f"Shopify order (ZPL):        {files['shopify']}")
     print(f"PDF label (4x6 in):         {files['pdf']}")
     print(f"carrier label (Shippo PDF): {files['carrier']}")
     return 0

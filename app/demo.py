@@ -238,8 +238,6 @@ def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) 
         files["shopify"].write_bytes(shop_label.content)
         print(f"GET {shop_url}?format=zpl -> {shop_label.status_code}: the Shopify order's label, same API, same audit")
 
-        step(f"the packing station scans {len(wave)} more orders: labelvault-print sends each to its Zebra printer")
-        print(print_via_agent(base, key, wave, out=sys.stdout))
     step("connecting the seller's Shippo account (the fake carrier): the vault buys carrier labels itself")
     with svc.sessions() as s:
         carrier = connect_carrier_account(
@@ -276,6 +274,10 @@ def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) 
         printed.raise_for_status()
         files["carrier"] = out / f"{order_id}-carrier.pdf"
         files["carrier"].write_bytes(printed.content)
+
+    step(f"the packing station scans {len(wave)} more orders: labelvault-print sends each to its Zebra printer")
+    with serve(app) as base:
+        print(print_via_agent(base, key, wave, out=sys.stdout))
 
     with svc.sessions() as s:
         report = verify_chain(s, chain=chain_for(tenant_id))

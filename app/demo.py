@@ -17,12 +17,14 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -32,19 +34,27 @@ from connectors.amazon.accounts import connect_amazon_account
 from connectors.amazon.marketplaces import MARKETPLACES
 from connectors.amazon.marketplaces import label as marketplace_label
 from connectors.carriers.registry import SHIPPO
+from connectors.ebay.accounts import EbayApp, connect_ebay_account
 from connectors.fake_amazon import FakeAmazon
+from connectors.fake_ebay import FakeEbay
 from connectors.fake_shippo import DEFAULT_TOKEN as SHIPPO_TOKEN
 from connectors.fake_shippo import FakeShippo
 from connectors.fake_shopify import FakeShopify
+from connectors.fake_tiktok import FakeTikTok
+from connectors.fake_walmart import FakeWalmart
 from connectors.registry import connector_for_account
 from connectors.shopify.accounts import connect_shopify_account
 from connectors.shopify.tokens import ShopifyToken
 from connectors.sync import SyncProgress, sync_account
+from connectors.tiktok.accounts import connect_tiktok_account
+from connectors.walmart.accounts import connect_walmart_account
+from connectors.walmart.client import WalmartCredentials
 from printagent.demo import print_via_agent
 from vault.audit import chain_for, verify_chain
 from vault.carrier_accounts import connect_carrier_account
 from vault.clients import SHIPMENTS_BUY, create_client
 from vault.db import migrate
+from vault.keys import KeyManager
 from vault.marketplace_accounts import EndpointPolicy
 from vault.models import LabelRecordRow, MarketplaceAccount, Order, Tenant
 from vault.tenants import create_tenant, set_return_address
@@ -73,13 +83,56 @@ def serve(app: Flask) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def run(instance: Path, orders: int) -> int:
-    """The demo, with the fake Shippo carrier serving throughout."""
-    with FakeShippo() as shippo, FakeShopify(speedup=500, seed=7) as shopify:
-        return _run(instance, orders, shippo, shopify)
+class _More:
+    """The optional marketplaces (``--all-marketplaces``): eBay, TikTok Shop and Walmart, each on its fake."""
+
+    def __init__(self, stack: ExitStack) -> None:
+        self.ebay = stack.enter_context(FakeEbay(speedup=500, seed=7))
+        self.tiktok = stack.enter_context(FakeTikTok(speedup=500, seed=7))
+        self.walmart = stack.enter_context(FakeWalmart(speedup=500, seed=7))
+
+    @property
+    def origins(self) -> list[str]:
+        return [self.ebay.base_url, self.tiktok.base_url, self.walmart.base_url]
+
+    def connect(self, s: Session, *, keys: KeyManager, tenant_id: int, orders: int, overrides: Any) -> list[int]:
+        """Orders on each fake, then one account per platform connected as a seller would (audited)."""
+        self.ebay.generate_orders(orders)
+        self.tiktok.generate_orders(orders, platform_shipped_every=4)
+        self.walmart.generate_orders(orders)
+        app = self.ebay.app
+        ebay = connect_ebay_account(
+            s, keys=keys, tenant_id=tenant_id, name="eBay US", marketplace_ids=["EBAY_US"],
+            app=EbayApp(app.client_id, app.client_secret, app.ru_name), code=self.ebay.consent_code(),
+            api_endpoint=self.ebay.base_url, token_endpoint=self.ebay.token_url, endpoint_overrides=overrides,
+            actor=DEMO_ACTOR,
+        )  # fmt: skip
+        tiktok = connect_tiktok_account(
+            s, keys=keys, tenant_id=tenant_id, name="TikTok Shop", app_key=self.tiktok.app.app_key,
+            app_secret=self.tiktok.app.app_secret, auth_code=self.tiktok.authorize(),
+            api_endpoint=self.tiktok.base_url, token_endpoint=self.tiktok.auth_url, endpoint_overrides=overrides,
+            actor=DEMO_ACTOR,
+        )  # fmt: skip
+        seller = self.walmart.DEFAULT_SELLER
+        walmart = connect_walmart_account(
+            s, keys=keys, tenant_id=tenant_id, name="Walmart US",
+            credentials=WalmartCredentials(seller.client_id, seller.client_secret),
+            api_endpoint=self.walmart.base_url, endpoint_overrides=overrides, actor=DEMO_ACTOR,
+        )  # fmt: skip
+        return [ebay.id, tiktok.id, walmart.id]
 
 
-def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) -> int:
+def run(instance: Path, orders: int, *, all_marketplaces: bool = False) -> int:
+    """The demo, with the fake Shippo carrier and Shopify serving throughout (and, if asked, eBay, TikTok Shop
+    and Walmart)."""
+    with ExitStack() as stack:
+        shippo = stack.enter_context(FakeShippo())
+        shopify = stack.enter_context(FakeShopify(speedup=500, seed=7))
+        more = _More(stack) if all_marketplaces else None
+        return _run(instance, orders, shippo, shopify, more)
+
+
+def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify, more: _More | None) -> int:
     for noisy in ("alembic", "werkzeug"):  # the demo narrates; migration and request chatter is noise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     shutil.rmtree(instance, ignore_errors=True)
@@ -92,7 +145,7 @@ def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) 
         seller = fake.DEFAULT_SELLER
         print(f"SP-API {fake.base_url}   LWA {fake.lwa_url}")
         # The operator allows the fake's origin: a tenant could not point an account at it.
-        overrides = f"{fake.base_url},{shippo.base_url},{shopify.base_url}"
+        overrides = ",".join([fake.base_url, shippo.base_url, shopify.base_url, *(more.origins if more else [])])
         settings = {"instance_path": instance, "env": "development", "marketplace_endpoint_overrides": overrides}
         app = create_app(settings)
         svc = app.extensions["labelvault"]
@@ -158,7 +211,12 @@ def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) 
 
     step(f"a second marketplace: the seller's Shopify shop (the fake Admin GraphQL API) with {orders // 2} orders")
     shopify.generate_orders(orders // 2)
+    extra_ids: list[int] = []
     with svc.sessions() as s:
+        if more is not None:
+            extra_ids = more.connect(
+                s, keys=keys, tenant_id=tenant_id, orders=orders // 2, overrides=svc.settings.endpoint_overrides
+            )
         shop_account = connect_shopify_account(
             s, keys=keys, tenant_id=tenant_id, name="Shopify store", shop=shopify.DEFAULT_SHOP.domain,
             token=ShopifyToken(shopify.DEFAULT_TOKEN), api_endpoint=shopify.base_url,
@@ -175,6 +233,18 @@ def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) 
     finally:
         connector.close()
     print(f"orders: {summary.orders_new} new | GraphQL calls {summary.calls}, throttled {summary.throttled}")
+    for account_id in extra_ids:
+        with svc.sessions() as s:
+            acc = s.get_one(MarketplaceAccount, account_id)
+            name, platform = acc.name, acc.marketplace
+            connector = connector_for_account(
+                s, keys=keys, account=acc, speedup=500, endpoint_overrides=svc.settings.endpoint_overrides
+            )
+        try:
+            summary = sync_account(svc.sessions, keys=keys, account=account_id, connector=connector)
+        finally:
+            connector.close()
+        print(f"{name} ({platform}): {summary.orders_new} orders synced in {summary.calls} calls")
 
     with svc.sessions() as s:
         sealed = s.scalars(select(LabelRecordRow).limit(1)).one()
@@ -193,6 +263,17 @@ def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) 
             .limit(1)
         ).one()
         shop_ref = (shop_order.marketplace, shop_order.external_order_id)
+        extra_refs = [
+            (o.marketplace, o.external_order_id)
+            for account_id in extra_ids
+            for o in s.scalars(
+                select(Order)
+                .join(LabelRecordRow)
+                .where(Order.account_id == account_id, Order.status == "unshipped")
+                .order_by(Order.id)
+                .limit(1)
+            )
+        ]
         wave = [
             f"{o.marketplace}:{o.external_order_id}"
             for o in s.scalars(
@@ -237,6 +318,11 @@ def _run(instance: Path, orders: int, shippo: FakeShippo, shopify: FakeShopify) 
         files["shopify"] = out / f"shopify-{shop_ref[1]}.zpl"
         files["shopify"].write_bytes(shop_label.content)
         print(f"GET {shop_url}?format=zpl -> {shop_label.status_code}: the Shopify order's label, same API, same audit")
+        for platform, extra_id in extra_refs:
+            extra = http.get(f"/v1/labels/{platform}/{extra_id}", params={"format": "zpl"})
+            extra.raise_for_status()
+            (out / f"{platform}-{extra_id}.zpl").write_bytes(extra.content)
+            print(f"GET /v1/labels/{platform}/{extra_id}?format=zpl -> {extra.status_code}")
 
     step("connecting the seller's Shippo account (the fake carrier): the vault buys carrier labels itself")
     with svc.sessions() as s:
@@ -295,9 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--instance", type=Path, default=ROOT / "instance" / "demo", help="demo folder (made fresh)")
     ap.add_argument("--orders", type=int, default=60, help="orders the fake marketplace generates")
+    ap.add_argument(
+        "--all-marketplaces", action="store_true", help="also sync eBay, TikTok Shop and Walmart (each on its fake)"
+    )
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    code = run(args.instance, args.orders)
+    code = run(args.instance, args.orders, all_marketplaces=args.all_marketplaces)
     print(f"(demo took {time.perf_counter() - t0:.1f} s)")
     return code
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from connectors.fake_shopify import FULL_ACCESS, FakeShopify, ProtectedAccess, legacy_id
 from connectors.shopify import RetryPolicy, ShopifyConnector, connector_for_account
+from connectors.shopify.mapping import status_of
 from connectors.shopify.pacing import CostPacer
 from connectors.shopify.tokens import ShopifyToken
 from vault.keys import KeyManager
@@ -132,12 +133,16 @@ def expected_record(fake: FakeShopify, gid: str, *, access: ProtectedAccess = FU
 def expected_status(fake: FakeShopify, gid: str) -> str:
     """The status the vault must store for the fake's order."""
     order = fake.orders()[gid]
-    if order.cancelled:
-        return "cancelled"
-    status = DISPLAY_STATUS[order.display_status]
-    if order.closed and status in ("unshipped", "partially_shipped"):
-        return "pending"
-    return status
+    # The fulfillment orders refine the display status (held or scheduled shares: no label yet; every share
+    # closed or cancelled: nothing left to ship), as Shopify's own admin reads them.
+    return str(
+        status_of(
+            order.display_status,
+            cancelled=order.cancelled,
+            closed=order.closed,
+            fulfillment_orders=[fo.status for fo in order.fulfillment_orders],
+        )
+    )
 
 
 def expected_state(fake: FakeShopify, *, access: ProtectedAccess = FULL_ACCESS) -> dict[str, tuple[str, Any]]:

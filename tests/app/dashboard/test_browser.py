@@ -210,7 +210,9 @@ def test_seller_journey(
     owner.fill("input[name=sp_api_endpoint]", fake.base_url)
     owner.fill("input[name=lwa_endpoint]", fake.lwa_url)
     journey.shot(owner, "accounts-connect-form")
-    owner.get_by_role("button", name="Connect account").click()
+    # The Amazon section's own button: every platform's connect section has one.
+    amazon_form = owner.locator("form", has=owner.locator("input[name=refresh_token]"))
+    amazon_form.get_by_role("button", name="Connect account").click()
     assert "connected" in owner.content()
     assert seller.client_secret not in owner.content() and seller.refresh_token not in owner.content()
     owner.get_by_role("button", name="Sync now").click()

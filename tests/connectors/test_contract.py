@@ -167,7 +167,7 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(code: str, fresh_
     keys = KeyManager(LocalKeyProvider(keyring))
     sessions = make_session_factory(db.engine)
     with harness.running(seed=3, speedup=1500.0) as platform:
-        platform.seed_orders(1500)
+        platform.seed_orders(800)
         with sessions() as s:
             tenant = create_tenant(s, keys=keys, slug=f"crash-{harness.code}", name="Crash", actor="test")
             s.commit()
@@ -217,6 +217,6 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(code: str, fresh_
     with sessions() as s:
         account = s.get(MarketplaceAccount, account_id)
         assert account is not None
-        assert s.scalar(select(func.count()).where(Order.account_id == account_id)) == len(expected) == 1500
+        assert s.scalar(select(func.count()).where(Order.account_id == account_id)) == len(expected) == 800
         assert s.scalar(select(SyncState.page_token).where(SyncState.account_id == account_id)) is None
         assert stored(s, keys, account) == expected, harness.code

@@ -15,8 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from vault.marketplace_accounts import parse_endpoint_overrides
-from vault.rights_requests import DEFAULT_DUE_DAYS, parse_due_days
 from vault.netaddr import AddressError, parse_networks, parse_trusted_proxies
+from vault.rights_requests import DEFAULT_DUE_DAYS, parse_due_days
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         out += self._label_api_problems()
         out += self._endpoint_override_problems()
         try:
-            self.due_days
+            _ = self.due_days
         except ValueError as exc:
             out.append(f"LABELVAULT_RIGHTS_DUE_DAYS: {exc} (e.g. eu=30,us-ca=45,default=30)")
         if bool(self.shopify_client_id.strip()) != bool(self.shopify_client_secret.get_secret_value().strip()):

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 from vault.marketplace_accounts import parse_endpoint_overrides
 from vault.netaddr import AddressError, parse_networks, parse_trusted_proxies
+from vault.rights_requests import DEFAULT_DUE_DAYS, parse_due_days
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,9 @@ class Settings(BaseSettings):
 
     # Retention (vault/retention.py): assumed transit time when a marketplace reports no delivery date at all.
     retention_delivery_allowance_days: int = Field(default=14, ge=0, le=60)
+    # Rights requests (vault/rights_requests.py): days to answer by jurisdiction, ``eu=30,us-ca=45,default=30``;
+    # empty: vault.rights_requests.DEFAULT_DUE_DAYS. It needs a ``default`` rule.
+    rights_due_days: str = ""
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
@@ -129,6 +133,13 @@ class Settings(BaseSettings):
         """The origins of ``LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES`` (validated by :meth:`problems`)."""
         return parse_endpoint_overrides(self.marketplace_endpoint_overrides)
 
+    @property
+    def due_days(self) -> dict[str, int]:
+        """The due-date table of ``LABELVAULT_RIGHTS_DUE_DAYS`` (validated by :meth:`problems`)."""
+        if not self.rights_due_days.strip():
+            return dict(DEFAULT_DUE_DAYS)
+        return parse_due_days(self.rights_due_days)
+
     def problems(self) -> list[str]:
         """Why this configuration must not run (empty when it may). Production is held to the strict rules."""
         out: list[str] = []
@@ -141,6 +152,10 @@ class Settings(BaseSettings):
             out.append("LABELVAULT_KMS_KEY_ID is required with LABELVAULT_KEY_PROVIDER=aws-kms")
         out += self._label_api_problems()
         out += self._endpoint_override_problems()
+        try:
+            _ = self.due_days
+        except ValueError as exc:
+            out.append(f"LABELVAULT_RIGHTS_DUE_DAYS: {exc} (e.g. eu=30,us-ca=45,default=30)")
         if bool(self.shopify_client_id.strip()) != bool(self.shopify_client_secret.get_secret_value().strip()):
             out.append(
                 "LABELVAULT_SHOPIFY_CLIENT_ID and LABELVAULT_SHOPIFY_CLIENT_SECRET are set together or not at all"

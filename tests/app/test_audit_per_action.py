@@ -43,6 +43,7 @@ from vault.models import (
     CarrierAccount,
     LegalHold,
     MarketplaceAccount,
+    RightsRequestRow,
     Tenant,
     TenantKey,
     User,
@@ -508,6 +509,21 @@ def _hold(d: Dash) -> int:
         return int(s.scalars(select(LegalHold.id).where(LegalHold.tenant_id == d.seller.tenant.id)).one())
 
 
+def _rights_open(d: Dash) -> tuple[str, dict[str, Any]]:
+    form = {"kind": "erasure", "reference": "R-4", "name": "Nobody Known", "verified_by": "lead", "verification": "id"}
+    return "/rights/requests", form
+
+
+def _last_request(d: Dash) -> str:
+    with d.seller.session() as s:
+        rid = s.scalars(
+            select(RightsRequestRow.id)
+            .where(RightsRequestRow.tenant_id == d.seller.tenant.id)
+            .order_by(RightsRequestRow.id.desc())
+        ).first()
+    return f"/rights/requests/{rid}"
+
+
 def _invite(d: Dash) -> tuple[str, dict[str, Any]]:
     return "/users/invite", {"email": "invitee@seller.example", "display_name": "", "role": "operator"}
 
@@ -714,6 +730,19 @@ POST_AUDITED: list[Step] = [
         "owner",
         lambda d: ("/rights/erasure", {"order_id": d.ids["order"], "request_id": "R-3", "verified_by": "lead"}),
         "rights.erasure",
+    ),
+    ("/rights/requests", "owner", _rights_open, "rights.request.open"),
+    (
+        "/rights/requests/<int:request_id>/confirm",
+        "owner",
+        lambda d: (f"{_last_request(d)}/confirm", {}),
+        "rights.request.confirm",
+    ),
+    (
+        "/rights/requests/<int:request_id>/carry-out",
+        "owner",
+        lambda d: (f"{_last_request(d)}/carry-out", {}),
+        "rights.request.complete",
     ),
     ("/users/invite", "owner", _invite, "user.invite"),
     ("/invitation/<token>", "other", _accept, "user.accept-invitation"),

@@ -88,3 +88,12 @@ def test_secret_key_is_not_in_the_settings_repr() -> None:
 def test_health_endpoint(tmp_path: Path) -> None:
     app = create_app({"instance_path": tmp_path})
     assert app.test_client().get("/healthz").json == {"status": "ok"}
+
+
+def test_rights_due_days_are_read_and_a_malformed_table_refused(tmp_path: Path) -> None:
+    assert load_settings({"instance_path": tmp_path}).due_days["default"] == 30
+    table = load_settings({"instance_path": tmp_path, "rights_due_days": "EU=20, pipl=15,default=25"}).due_days
+    assert table == {"eu": 20, "pipl": 15, "default": 25}
+    for bad in ("eu=30", "eu=thirty,default=30", "default=0"):
+        with pytest.raises(SettingsError, match="LABELVAULT_RIGHTS_DUE_DAYS"):
+            load_settings({"instance_path": tmp_path, "rights_due_days": bad})

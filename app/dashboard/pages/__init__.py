@@ -20,6 +20,7 @@ from app.dashboard.pages import (  # noqa: F401  (importing a module registers i
     profile,
     retention,
     rights,
+    rights_requests,
     settings,
     shipping,
     users,

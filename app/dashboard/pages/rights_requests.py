@@ -1,0 +1,142 @@
+"""Rights requests as a workflow (vault/rights_requests.py): the due and overdue list, opening a request
+with the person's values, the masked matches to confirm, and carrying it out. Owner only, fresh second
+factor; every step is audited by the workflow functions."""
+
+from __future__ import annotations
+
+import json
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from app.dashboard import bp
+from app.dashboard.pages.shared import actor, tenant_id
+from app.dashboard.state import fresh_second_factor, require
+from app.dashboard.templating import domain_message
+from app.services import db_session, services
+from vault import rights_requests as rr
+from vault.blind_index import PersonValues
+from vault.errors import NotFound
+from vault.models import RightsRequestRow
+
+PERMISSION = "rights-access"  # owner only (vault/users/roles.py)
+
+
+def _list_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
+    db = db_session()
+    return render_template(
+        "dashboard/rights_requests.html",
+        requests=rr.open_requests(db, tenant_id=tenant_id()),
+        kinds=[k for k in rr.KINDS if k != rr.CORRECTION],
+        jurisdictions=sorted(services().settings.due_days),
+        error=error,
+    ), status
+
+
+@bp.get("/rights/requests")
+@require(PERMISSION)
+@fresh_second_factor()
+def rights_requests() -> tuple[str, int]:
+    return _list_page()
+
+
+def _value(name: str) -> str | None:
+    return request.form.get(name, "").strip()[:200] or None
+
+
+@bp.post("/rights/requests")
+@require(PERMISSION)
+@fresh_second_factor(back="dashboard.rights_requests")
+def rights_requests_open() -> Response | tuple[str, int]:
+    db = db_session()
+    form = request.form
+    try:
+        person = PersonValues(
+            name=_value("name"),
+            phone=_value("phone"),
+            phone_region=(_value("phone_region") or "").upper() or None,
+            postcode=_value("postcode"),
+            email=_value("email"),
+        )
+        if not person.terms():
+            raise rr.RightsRequestError(_("Give at least one of the person's name, phone, postcode or e-mail."))
+        row = rr.open_request(
+            db,
+            keys=services().keys,
+            tenant_id=tenant_id(),
+            kind=form.get("kind", ""),
+            person=person,
+            reference=form.get("reference", ""),
+            verified_by=form.get("verified_by", ""),
+            verification=form.get("verification", ""),
+            actor=actor(),
+            jurisdiction=form.get("jurisdiction", "default"),
+            due_days=services().settings.due_days,
+        )
+        rr.find_matches(db, keys=services().keys, tenant_id=tenant_id(), request_id=row.id, actor=actor())
+    except (rr.RightsRequestError, ValueError) as exc:
+        db.rollback()
+        return _list_page(domain_message(exc) if isinstance(exc, rr.RightsRequestError) else str(exc), 400)
+    db.commit()
+    return redirect(url_for("dashboard.rights_request_page", request_id=row.id))
+
+
+def _request_or_404(request_id: int) -> RightsRequestRow:
+    try:
+        return rr.get_request(db_session(), tenant_id=tenant_id(), request_id=request_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/rights/requests/<int:request_id>")
+@require(PERMISSION)
+@fresh_second_factor()
+def rights_request_page(request_id: int) -> str:
+    db = db_session()
+    row = _request_or_404(request_id)
+    found = rr.matches_of(db, keys=services().keys, tenant_id=tenant_id(), request_id=row.id)
+    db.commit()
+    return render_template("dashboard/rights_request.html", row=row, matches=found, error=None)
+
+
+@bp.post("/rights/requests/<int:request_id>/confirm")
+@require(PERMISSION)
+@fresh_second_factor(back="dashboard.rights_request_page")
+def rights_request_confirm(request_id: int) -> Response:
+    db = db_session()
+    row = _request_or_404(request_id)
+    try:
+        chosen = [int(v) for v in request.form.getlist("order") if v.isdigit()]
+        count = rr.confirm(db, tenant_id=tenant_id(), request_id=row.id, order_ids=chosen, actor=actor())
+    except rr.RightsRequestError as exc:
+        db.rollback()
+        flash(domain_message(exc), "error")
+        return redirect(url_for("dashboard.rights_request_page", request_id=request_id))
+    db.commit()
+    flash(_("%(n)d orders confirmed.", n=count), "success")
+    return redirect(url_for("dashboard.rights_request_page", request_id=request_id))
+
+
+@bp.post("/rights/requests/<int:request_id>/carry-out")
+@require(PERMISSION)
+@fresh_second_factor(back="dashboard.rights_request_page")
+def rights_request_carry_out(request_id: int) -> Response:
+    db = db_session()
+    row = _request_or_404(request_id)
+    try:
+        outcome = rr.carry_out(db, keys=services().keys, tenant_id=tenant_id(), request_id=row.id, actor=actor())
+    except rr.RightsRequestError as exc:
+        db.rollback()
+        flash(domain_message(exc), "error")
+        return redirect(url_for("dashboard.rights_request_page", request_id=request_id))
+    db.commit()
+    if outcome.export is not None:
+        resp = Response(json.dumps(outcome.export, ensure_ascii=False, indent=2), mimetype="application/json")
+        resp.headers["Content-Disposition"] = f'attachment; filename="rights-request-{row.id}.json"'
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+    flash(_("Request carried out on %(n)d orders.", n=len(outcome.done)), "success")
+    for order, hold in sorted(outcome.held.items()):
+        flash(_("Order %(order)s kept by a legal hold: %(hold)s", order=order, hold=hold), "error")
+    return redirect(url_for("dashboard.rights_request_page", request_id=request_id))

@@ -20,7 +20,8 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from tests.app.dashboard.test_browser import Journey, _enrol, _owner, browser  # noqa: F401  (a fixture)
+from tests.app.dashboard import test_browser
+from tests.app.dashboard.test_browser import Journey, _enrol, _owner
 from tests.support.buyers import SHANGHAI
 from tests.support.dashboard import Clock, show_tracebacks, unique_email
 from tests.support.people import NAMESAKE, WANG_PHONES, WANG_SPELLINGS, person_world
@@ -29,6 +30,7 @@ from tests.support.world import PII_STRINGS
 from vault.models import AuditEvent, Tenant, User
 
 pytestmark = pytest.mark.slow
+browser = test_browser.browser  # the fixture that starts Chromium, shared
 SENDER = ("--return-name", "Sakura Trading", "--return-line", "1-2-3 Minato", "--return-country", "JP")
 
 
@@ -54,7 +56,7 @@ def test_a_rights_request_and_my_data_in_the_browser(
     server: tuple[str, Any],
     browser: Any,
     clock: Clock,
-    tmp_path: Path,  # noqa: F811  (the fixture)
+    tmp_path: Path,
 ) -> None:
     base, app = server
     shots = tmp_path / "screenshots"

@@ -85,7 +85,7 @@ def _page(user_id: int | None, error: str | None = None, status: int = 200, **fo
         "dashboard/own_data.html",
         subject=subject,
         own=subject.id == current_user().id,
-        held=[(FIELDS.get(k, k), v) for k, v in export["user"].items()],
+        held=[(k, FIELDS.get(k, k), v) for k, v in export["user"].items()],
         urls=_urls(user_id),
         error=error,
         form=form,

@@ -2,7 +2,8 @@
 against the app served on loopback: the owner opens an access request for 王小明 by phone, sees his orders
 on three marketplaces masked, confirms them, carries the request out and gets the JSON export as a download;
 then, after a fresh second factor, opens "My data", corrects their name and e-mail address and downloads
-their own export. After every step the HTML of the page is checked for the buyers' names, streets and phones.
+their own export; last, erases a departed colleague's account from the users page. After every step the
+HTML of the page is checked for the buyers' names, streets and phones.
 
 The server, the browser and the journey helpers are those of test_browser.py (one way to start and sign in).
 """
@@ -129,11 +130,32 @@ def test_a_rights_request_and_my_data_in_the_browser(
     mine = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
     assert (mine["user"]["email"], mine["user"]["display_name"]) == (new_email, "Aiko Sato 佐藤愛子")
 
+    # -- the owner erases a departed colleague's account from the users page -----------------------------------
+    departed = unique_email("departed")
+    made = app.test_cli_runner().invoke(
+        args=["users", "create", "--tenant", "sakura", "--email", departed, "--name", "Ken Left", "--role", "operator"],
+        input="a long enough password\na long enough password\n",
+    )
+    assert made.exit_code == 0, made.output
+    journey.go(owner, "/users")
+    row = owner.get_by_test_id("users").locator("tr", has_text=departed)
+    row.get_by_role("link", name="Data").click()
+    owner.wait_for_url(re.compile(r"/users/\d+/data$"))
+    assert departed in owner.get_by_test_id("data-held").inner_text()
+    journey.shot(owner, "user-data")
+    form = owner.get_by_test_id("erase-form")
+    form.locator("input[name=confirm]").fill(departed)
+    form.get_by_role("button", name="Erase the account").click()
+    owner.wait_for_url(re.compile(r"/users$"))
+    assert "account data is erased" in owner.content() and departed not in owner.content()
+    journey.shot(owner, "users-after-erase")
+
     with svc.sessions() as s:
         user = s.scalar(select(User).where(User.email == new_email))
         assert user is not None
         events = s.scalars(select(AuditEvent).where(AuditEvent.tenant_id == tenant.id)).all()
         blob = json.dumps([[e.actor, e.details] for e in events], ensure_ascii=False)
     assert "user.data.correct" in {e.action for e in events}
-    assert new_email not in blob and email not in blob and "Aiko Sato" not in blob
+    assert "user.data.erase" in {e.action for e in events}
+    assert new_email not in blob and email not in blob and departed not in blob and "Aiko Sato" not in blob
     print(f"{journey.shots} screenshots in {shots}")

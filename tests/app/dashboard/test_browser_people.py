@@ -5,7 +5,7 @@ then, after a fresh second factor, opens "My data", corrects their name and e-ma
 their own export; last, erases a departed colleague's account from the users page. After every step the
 HTML of the page is checked for the buyers' names, streets and phones.
 
-The server, the browser and the journey helpers are those of test_browser.py (one way to start and sign in).
+The browser and the journey helpers are in tests/support/browser.py; the server starts as test_browser.py's.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from tests.app.dashboard import test_browser
-from tests.app.dashboard.test_browser import Journey, _enrol, _owner
+from tests.support.browser import Journey, chromium, enrol, first_owner
 from tests.support.buyers import SHANGHAI
 from tests.support.dashboard import Clock, show_tracebacks, unique_email
 from tests.support.people import NAMESAKE, WANG_PHONES, WANG_SPELLINGS, person_world
@@ -31,7 +30,6 @@ from tests.support.world import PII_STRINGS
 from vault.models import AuditEvent, Tenant, User
 
 pytestmark = pytest.mark.slow
-browser = test_browser.browser  # the fixture that starts Chromium, shared
 SENDER = ("--return-name", "Sakura Trading", "--return-line", "1-2-3 Minato", "--return-country", "JP")
 
 
@@ -46,6 +44,12 @@ def server(make_app: Any, tmp_path: Path, clock: Clock) -> Iterator[tuple[str, A
     httpd.shutdown()
     thread.join(5)
     db.drop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    with chromium() as b:
+        yield b
 
 
 def _pii() -> set[str]:
@@ -63,7 +67,7 @@ def test_a_rights_request_and_my_data_in_the_browser(
     shots = tmp_path / "screenshots"
     shots.mkdir()
     journey = Journey(base, shots, _pii())
-    email, _ = _owner(app.test_cli_runner(), "sakura", *SENDER)
+    email = first_owner(app.test_cli_runner(), "sakura", *SENDER)
     svc = app.extensions["labelvault"]
     with svc.sessions() as s:
         tenant = s.scalar(select(Tenant).where(Tenant.slug == "sakura"))
@@ -73,7 +77,7 @@ def test_a_rights_request_and_my_data_in_the_browser(
 
     context = browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US", accept_downloads=True)
     owner = journey.open(context)
-    totp = _enrol(journey, owner, email, clock)
+    totp = enrol(journey, owner, email, clock)
     owner.click("text=I have stored them")
     owner.wait_for_url(base + "/")
 

@@ -1,12 +1,18 @@
-"""Operator CLI for dashboard users: ``flask users create|list|unlock|reset-second-factor|disable``.
+"""Operator CLI for dashboard users: ``flask users create|list|unlock|reset-second-factor|disable``, and
+``flask users data export|correct|erase`` for a user's own account data (vault/users/own_data.py).
 
 Passwords are read from ``LABELVAULT_USER_PASSWORD`` or a hidden prompt, never from the command line (argv
 shows in ``ps`` and shell history). Output names users by e-mail address and id; no secret is printed.
+A corrected name or e-mail address is asked for at a prompt and never repeated in output or errors; the
+``data`` commands act for the user themself or an owner of their seller (``--by``), whom the audit chain
+names by id.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 
 import click
 from sqlalchemy import select
@@ -18,6 +24,7 @@ from app.services import services
 from vault.errors import VaultError
 from vault.models import User, utcnow
 from vault.users.accounts import create_user, disable_user, normalise_email, unlock_user, users_of
+from vault.users.own_data import correct_own_data, erase_own_data, export_own_data
 from vault.users.roles import OWNER, ROLES
 from vault.users.second_factor import reset_second_factor
 
@@ -26,10 +33,15 @@ PASSWORD_ENV = "LABELVAULT_USER_PASSWORD"  # noqa: S105 - the variable's name, n
 
 @click.group("users", cls=CommandGroup)
 def users_cli() -> None:
-    """Dashboard users of a seller: create the first owner, list, unlock, reset two-step, disable."""
+    """Dashboard users of a seller: create the first owner, list, unlock, reset two-step, disable; their data."""
 
 
 def _user(session: Session, email: str) -> User:
+    if email.isdigit():  # an erased user's address is a placeholder: the id finds them too
+        by_id = session.get(User, int(email))
+        if by_id is None:
+            raise click.ClickException("no user with that id (see `flask users list`)")
+        return by_id
     try:
         address = normalise_email(email)
     except VaultError as exc:
@@ -135,3 +147,86 @@ def users_disable(email: str) -> None:
             raise click.ClickException(str(exc)) from None
         session.commit()
     click.echo(f"user {user.id} disabled")
+
+
+@users_cli.group("data", cls=CommandGroup)
+def users_data_cli() -> None:
+    """A user's own account data (name, e-mail): export, correct, erase, for them or an owner of their seller."""
+
+
+_BY = click.option(
+    "--by",
+    "by_email",
+    required=True,
+    help="Who asks, after you checked who they are: the user themself or an owner of their seller (e-mail or id).",
+)
+
+
+def _pair(session: Session, email: str, by_email: str) -> tuple[User, User]:
+    user, by = _user(session, email), _user(session, by_email)
+    if by.tenant_id != user.tenant_id:
+        raise click.ClickException("--by must be the user themself or an owner of their seller")
+    return user, by
+
+
+@users_data_cli.command("export")
+@click.argument("email")
+@_BY
+@click.option("--out", "out", default="-", show_default=True, help="A file to write the JSON to; - is stdout.")
+def users_data_export(email: str, by_email: str, out: str) -> None:
+    """Everything labelvault holds about a dashboard user, as JSON (audited as an access)."""
+    with services().sessions() as session:
+        user, by = _pair(session, email, by_email)
+        try:
+            export = export_own_data(session, by=by, user=user)
+        except VaultError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+    text = json.dumps(export, ensure_ascii=False, indent=2) + "\n"
+    if out == "-":
+        sys.stdout.write(text)
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # the user's data: readable by you only
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    click.echo(f"user {export['user']['id']}: data exported to {out}", err=True)
+
+
+@users_data_cli.command("correct")
+@click.argument("email")
+@_BY
+def users_data_correct(email: str, by_email: str) -> None:
+    """Correct a user's name and/or e-mail address; both are asked for at a prompt (empty keeps the value)."""
+    with services().sessions() as session:
+        user, by = _pair(session, email, by_email)
+        name = click.prompt("New name (empty: keep)", default="", show_default=False).strip()
+        address = click.prompt("New e-mail address (empty: keep)", default="", show_default=False).strip()
+        try:
+            changed = correct_own_data(
+                session, by=by, user=user, display_name=name[:200] or None, email=address or None
+            )
+        except VaultError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+        uid = user.id
+    click.echo(f"user {uid}: corrected {', '.join(changed)}" if changed else f"user {uid}: nothing changed")
+
+
+@users_data_cli.command("erase")
+@click.argument("email")
+@_BY
+@click.option("--yes", is_flag=True, help="Don't ask for confirmation.")
+def users_data_erase(email: str, by_email: str, yes: bool) -> None:
+    """Erase a user's account data: name and e-mail replaced by placeholders, password and two-step gone,
+    sessions ended, the account disabled (a seller keeps at least one owner)."""
+    with services().sessions() as session:
+        user, by = _pair(session, email, by_email)
+        if not yes:
+            click.confirm(f"Erase the account data of user {user.id}? This can't be undone.", abort=True)
+        try:
+            erase_own_data(session, by=by, user=user)
+        except VaultError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+        uid = user.id
+    click.echo(f"user {uid}: account data erased; the account is disabled")

@@ -144,6 +144,9 @@ CLI_AUDITED = {
     "users unlock": "user.unlock",
     "users reset-second-factor": "user.second-factor",
     "users disable": "user.disable",
+    "users data export": "user.data.access",
+    "users data correct": "user.data.correct",
+    "users data erase": "user.data.erase",
     "clients create": "client.create",
     "clients allow": "client.allow",
     "clients revoke": "client.revoke",
@@ -323,6 +326,9 @@ def test_every_state_changing_cli_command_appends_its_event(
         "users unlock": (None, lambda: [email]),
         "users reset-second-factor": (None, lambda: [email, "--yes"]),
         "users disable": (None, lambda: [email]),
+        "users data export": (None, lambda: [email, "--by", email, "--out", str(tmp_path / "user.json")]),
+        "users data correct": (None, lambda: [email, "--by", email]),
+        "users data erase": (None, lambda: [email, "--by", email, "--yes"]),
         "clients create": (None, lambda: ["acme", "Station", "--cidr", "203.0.113.0/28"]),
         "clients allow": (None, lambda: ["acme", "Station", "198.51.100.0/29"]),
         "clients revoke": (None, lambda: ["acme", "Station"]),
@@ -425,12 +431,13 @@ def test_every_state_changing_cli_command_appends_its_event(
         ),
     }
     assert list(scenario) == list(CLI_AUDITED)
+    prompted = {"users data correct": "Departed Operator\n\n"}  # new name, e-mail kept: read at a prompt
     for path, (prepare, args) in scenario.items():
         if prepare:
             prepare()
         action = CLI_AUDITED[path]
         before = _count(app, action)
-        result = runner.invoke(args=[*path.split(), *args()])
+        result = runner.invoke(args=[*path.split(), *args()], input=prompted.get(path))
         assert result.exit_code == 0, f"{path}: {result.output}"
         assert _count(app, action) > before, f"{path} appended no {action} event"
     # the read-only commands leave the chain as it is
@@ -556,6 +563,15 @@ def _code(d: Dash) -> tuple[str, dict[str, Any]]:
     resp = _post(d.other, "/login", {"email": d.owner_user.email, "password": "correct horse battery staple"})
     assert resp.status_code == 302, resp.get_data(as_text=True)
     return "/login/code", {"code": d.owner_totp.code()}
+
+
+def _erase_self(d: Dash) -> tuple[str, dict[str, Any]]:
+    """A viewer signs in on the other client and erases their own account (which signs them out)."""
+    user, totp = d.seller.user("viewer")
+    assert totp is not None
+    d.other = d.owner.application.test_client()
+    d.seller.login(d.other, user, totp)
+    return "/profile/data/erase", {"confirm": user.email}
 
 
 def _batch(d: Dash) -> tuple[str, dict[str, Any]]:
@@ -761,12 +777,31 @@ POST_AUDITED: list[Step] = [
         "user.second-factor",
     ),
     ("/users/<int:user_id>/<action>", "owner", lambda d: (f"/users/{_invitee(d)}/disable", {}), "user.disable"),
+    (
+        "/users/<int:user_id>/data/correct",
+        "owner",
+        lambda d: (f"/users/{_invitee(d)}/data/correct", {"display_name": "Left", "email": "invitee@seller.example"}),
+        "user.data.correct",
+    ),
+    (
+        "/users/<int:user_id>/data/erase",
+        "owner",
+        lambda d: (f"/users/{_invitee(d)}/data/erase", {"confirm": "invitee@seller.example"}),
+        "user.data.erase",
+    ),
     ("/users/allowlist", "owner", lambda d: ("/users/allowlist", {"cidrs": "127.0.0.1/32"}), "dashboard.allowlist"),
     ("/profile/recovery-codes", "owner", lambda d: ("/profile/recovery-codes", {}), "user.recovery-codes"),
+    (
+        "/profile/data/correct",
+        "owner",
+        lambda d: ("/profile/data/correct", {"display_name": "Dash Owner", "email": d.owner_user.email}),
+        "user.data.correct",
+    ),
     ("/reauth", "owner", lambda d: ("/reauth", {"code": d.owner_totp.code()}), "user.reauth"),
     ("/language", "owner", lambda d: ("/language", {"locale": "zh_Hans", "next": "/"}), "user.locale"),
     ("/login", "other", _wrong_password, "user.sign-in"),
     ("/login/code", "other", _code, "user.sign-in"),
+    ("/profile/data/erase", "other", _erase_self, "user.data.erase"),
     (
         "/profile/password",
         "owner",

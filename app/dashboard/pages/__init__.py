@@ -3,6 +3,7 @@
 overview, accounts (marketplace accounts), connect_tiktok and connect_walmart (each platform's connect page),
 orders (masked, and the label preview), clients (warehouse clients of the label API), audit (the audit log),
 retention (and legal holds), rights (people's rights requests), users (and the dashboard allowlist), profile,
+own_data (a user's own account data: see, download, correct, erase; an owner's for any user),
 settings (the organisation's return address and time zone), shipping (the daily print run); what they share is
 in ``shared``. Sign-in, enrolment and invitations are in app/dashboard/auth.py.
 """
@@ -17,6 +18,7 @@ from app.dashboard.pages import (  # noqa: F401  (importing a module registers i
     connect_walmart,
     orders,
     overview,
+    own_data,
     profile,
     retention,
     rights,

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
+from connectors.ratelimit import RedisBuckets
 from vault.db import make_engine, make_session_factory
 from vault.keyproviders import make_key_provider
 from vault.keys import KeyManager
@@ -23,6 +24,7 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     _keys: KeyManager | None = field(default=None, repr=False)
+    _buckets: RedisBuckets | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -54,6 +56,16 @@ class Services:
                     )
                     self._keys = KeyManager(provider, max_age=s.key_cache_max_age, max_uses=s.key_cache_max_uses)
         return self._keys
+
+    @property
+    def rate_buckets(self) -> RedisBuckets | None:
+        """The rate-limit buckets every process of the fleet shares (in ``LABELVAULT_REDIS_URL``), for limits
+        that are the application's rather than one seller's; None without Redis (buckets per process)."""
+        if self._buckets is None and self.settings.redis_url:
+            with self._lock:
+                if self._buckets is None:
+                    self._buckets = RedisBuckets.from_url(self.settings.redis_url)
+        return self._buckets
 
 
 def services(app: Flask | None = None) -> Services:

@@ -235,6 +235,7 @@ def run_sync(
                 account=account,
                 speedup=services.settings.sync_speedup,
                 endpoint_overrides=services.settings.endpoint_overrides,
+                shared_buckets=services.rate_buckets,
             )
         healthy = False
         try:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from connectors.interfaces import Connector, ConnectorError
+from connectors.ratelimit import RedisBuckets
 from vault.keys import KeyManager
 from vault.models import MarketplaceAccount
 from vault.records import OrderStatus
@@ -43,8 +44,10 @@ class ConnectorFactory(Protocol):
     It unseals the account's credentials and checks the stored endpoints against the platform's own hosts
     and the operator's ``endpoint_overrides`` before anything is sent (an account stored before a rule, or
     whose override was withdrawn, is a :class:`~connectors.interfaces.ConnectorError`). ``speedup`` scales
-    the platform's documented limits and the retry backoff, for the fakes only; ``options`` are the
-    connector's own (page size, overlap, look-back).
+    the platform's documented limits and the retry backoff, for the fakes only; ``shared_buckets`` is where
+    limits that are the application's, not one seller's (eBay's daily quotas), keep their buckets so every
+    process draws on the same ones (a platform whose limits are per seller ignores it: the account lease keeps
+    one account's sync in one process); ``options`` are the connector's own (page size, overlap, look-back).
     """
 
     def __call__(
@@ -56,6 +59,7 @@ class ConnectorFactory(Protocol):
         speedup: float = 1.0,
         endpoint_overrides: Collection[str] = (),
         clock: Callable[[], datetime] | None = None,
+        shared_buckets: RedisBuckets | None = None,
         **options: Any,
     ) -> Connector: ...
 

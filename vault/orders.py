@@ -49,8 +49,12 @@ def store_order(
     account: MarketplaceAccount,
     facts: OrderFacts,
     label: LabelRecord | None,
+    retention_cache: dict[tuple[int, str], int | None] | None = None,
 ) -> StoreResult:
     """Idempotent upsert by (account, external order id): facts in clear, the label sealed.
+
+    ``retention_cache`` lets the orders of one transaction (a sync's page) read the tenant's retention
+    policy once (:func:`vault.retention.tenant_days`).
 
     The label is resealed only when it differs from the stored one and the seller hasn't corrected it
     (a correction outranks the marketplace's copy); an erased order is never refilled with PII (its stub
@@ -68,7 +72,7 @@ def store_order(
     values["status"] = str(facts.status)
     # Every change of the facts re-dates the erasure.
     values["retention_until"] = retention_deadline(
-        session, tenant_id=account.tenant_id, marketplace=facts.marketplace, order=facts
+        session, tenant_id=account.tenant_id, marketplace=facts.marketplace, order=facts, cache=retention_cache
     )
     if order is None:
         order = Order(

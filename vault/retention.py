@@ -155,13 +155,24 @@ def platform_rules() -> RetentionRules:
     return _platform_rules
 
 
-def tenant_days(session: Session, *, tenant_id: int, marketplace: str) -> int | None:
-    """The tenant's own (shorter) days-after-delivery for a marketplace, if it set one."""
+def tenant_days(
+    session: Session, *, tenant_id: int, marketplace: str, cache: dict[tuple[int, str], int | None] | None = None
+) -> int | None:
+    """The tenant's own (shorter) days-after-delivery for a marketplace, if it set one.
+
+    With ``cache`` (one page of a sync: one transaction) the policy is read once per tenant and marketplace
+    rather than once per order.
+    """
+    key = (tenant_id, marketplace)
+    if cache is not None and key in cache:
+        return cache[key]
     days: int | None = session.scalar(
         select(TenantRetentionPolicy.days_after_delivery).where(
             TenantRetentionPolicy.tenant_id == tenant_id, TenantRetentionPolicy.marketplace == marketplace
         )
     )
+    if cache is not None:
+        cache[key] = days
     return days
 
 
@@ -172,10 +183,12 @@ def retention_deadline(
     marketplace: str,
     order: _OrderDates,
     rules: RetentionRules | None = None,
+    cache: dict[tuple[int, str], int | None] | None = None,
 ) -> datetime:
     """When this order's label data is due for erasure under the platform rule and the tenant's policy."""
     rule = (rules or _platform_rules).for_marketplace(marketplace)
-    return rule.deadline(order, days_after_delivery=tenant_days(session, tenant_id=tenant_id, marketplace=marketplace))
+    days = tenant_days(session, tenant_id=tenant_id, marketplace=marketplace, cache=cache)
+    return rule.deadline(order, days_after_delivery=days)
 
 
 def _redate(session: Session, *, where: ColumnElement[bool], rules: RetentionRules, batch_size: int = 1000) -> int:

@@ -69,6 +69,7 @@ def sync_run(account: str | None, tenant_slug: str | None, wait: float, speedup:
                     account=acc,
                     speedup=speedup,
                     endpoint_overrides=svc.settings.endpoint_overrides,
+                    shared_buckets=svc.rate_buckets,
                 )
             try:
                 with click.progressbar(length=1000, label=f"syncing {label}") as bar:

@@ -14,7 +14,7 @@ from connectors.amazon.client import LwaCredentials, RetryPolicy, SpApiClient, s
 from connectors.amazon.connector import AmazonConnector
 from connectors.amazon.endpoints import API_V0, API_V2026, USAGE_PLANS, endpoint_policy, endpoints_for
 from connectors.interfaces import ConnectorError
-from connectors.ratelimit import RateLimiter
+from connectors.ratelimit import RateLimiter, RedisBuckets
 from vault.errors import AccountSetupError
 from vault.keys import KeyManager
 from vault.marketplace_accounts import unseal_credentials
@@ -56,6 +56,7 @@ def connector_for_account(
     clock: Callable[[], datetime] | None = None,
     endpoint_overrides: Collection[str] = (),
     http: httpx.Client | None = None,
+    shared_buckets: RedisBuckets | None = None,  # unused: the limits are per seller (ConnectorFactory)
     **options: Any,
 ) -> AmazonConnector:
     """An :class:`AmazonConnector` for a stored account: its endpoints, API version and unsealed credentials.

@@ -13,7 +13,7 @@ from connectors.ebay.client import EbayClient, EbayCredentials, Grant, RetryPoli
 from connectors.ebay.connector import EbayConnector
 from connectors.ebay.endpoints import FULFILLMENT_DAILY_CALLS, endpoint_policy, endpoints_for, usage_plans
 from connectors.interfaces import ConnectorError
-from connectors.ratelimit import RateLimiter
+from connectors.ratelimit import RateLimiter, RedisBuckets
 from vault.errors import AccountSetupError
 from vault.keys import KeyManager
 from vault.marketplace_accounts import unseal_credentials
@@ -29,18 +29,23 @@ __all__ = [
     "shared_limiter",
 ]
 
-_limiters: dict[tuple[float, int], RateLimiter] = {}
+_limiters: dict[tuple[float, int, int], RateLimiter] = {}
 _limiters_lock = threading.Lock()
 
 
-def shared_limiter(speedup: float = 1.0, daily_calls: int = FULFILLMENT_DAILY_CALLS) -> RateLimiter:
-    """The process's pacing of eBay's daily quotas (one per speed-up and quota), shared by every connector:
-    the quotas are the application's, so every seller's sync in this process draws on the same buckets."""
+def shared_limiter(
+    speedup: float = 1.0, daily_calls: int = FULFILLMENT_DAILY_CALLS, shared: RedisBuckets | None = None
+) -> RateLimiter:
+    """The pacing of eBay's daily quotas (one per speed-up, quota and store), shared by every connector: the
+    quotas are the application's, so every seller's sync draws on the same buckets. With ``shared`` (Redis)
+    the buckets are the fleet's, one for every process; without, this process's alone."""
     with _limiters_lock:
-        key = (speedup, daily_calls)
+        key = (speedup, daily_calls, id(shared))
         limiter = _limiters.get(key)
         if limiter is None:
-            limiter = _limiters[key] = RateLimiter(usage_plans(daily_calls), speedup=speedup)
+            limiter = _limiters[key] = RateLimiter(
+                usage_plans(daily_calls), speedup=speedup, shared=shared, name=f"ebay:{speedup!r}:{daily_calls}"
+            )
         return limiter
 
 
@@ -55,12 +60,14 @@ def connector_for_account(
     limiter: RateLimiter | None = None,
     retry: RetryPolicy | None = None,
     daily_calls: int = FULFILLMENT_DAILY_CALLS,
+    shared_buckets: RedisBuckets | None = None,
     **options: Any,
 ) -> EbayConnector:
     """An :class:`EbayConnector` for a stored account: its (re-checked) endpoints and unsealed credentials.
 
     ``speedup`` shortens eBay's day for the quotas and the retry backoff (fakes only); ``daily_calls`` is the
-    app's Fulfillment API quota (this process's share of it); ``options`` go to :class:`EbayConnector`.
+    app's Fulfillment API quota, drawn on by every process that shares ``shared_buckets`` (without them, this
+    process's share of it); ``options`` go to :class:`EbayConnector`.
     """
     if account.marketplace != "ebay":
         raise ConnectorError(f"account {account.id} is not an eBay account")
@@ -78,7 +85,7 @@ def connector_for_account(
         credentials=credentials,
         api_url=ends.api,
         token_url=ends.token,
-        limiter=limiter or shared_limiter(speedup, daily_calls),
+        limiter=limiter or shared_limiter(speedup, daily_calls, shared_buckets),
         retry=retry,
         clock=clock,
     )

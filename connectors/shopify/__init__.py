@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.interfaces import AuthRefused, ConnectorError
+from connectors.ratelimit import RedisBuckets
 from connectors.shopify.client import RetryPolicy, ShopifyClient
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.endpoints import API_VERSION, api_base, endpoint_policy
@@ -70,6 +71,7 @@ def connector_for_account(
     clock: Callable[[], datetime] | None = None,
     pacer: CostPacer | None = None,
     retry: RetryPolicy | None = None,
+    shared_buckets: RedisBuckets | None = None,  # unused: the limits are per seller (ConnectorFactory)
     **options: Any,
 ) -> ShopifyConnector:
     """A :class:`ShopifyConnector` for a stored account: its shop, its (checked) endpoint, its unsealed token.

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from connectors.interfaces import ConnectorError
-from connectors.ratelimit import RateLimiter
+from connectors.ratelimit import RateLimiter, RedisBuckets
 from connectors.tiktok.client import RetryPolicy, TikTokClient, TikTokCredentials
 from connectors.tiktok.connector import TikTokConnector
 from connectors.tiktok.endpoints import API_URL, AUTH_URL, USAGE_PLANS, endpoint_policy
@@ -132,6 +132,7 @@ def connector_for_account(
     retry: RetryPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
     endpoint_overrides: Collection[str] = (),
+    shared_buckets: RedisBuckets | None = None,  # unused: the limits are per seller (ConnectorFactory)
     **options: Any,
 ) -> TikTokConnector:
     """A :class:`TikTokConnector` for a stored account (its shops are its ``marketplace_ids``: shop ciphers).

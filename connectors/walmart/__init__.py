@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from connectors.interfaces import ConnectorError
-from connectors.ratelimit import RateLimiter
+from connectors.ratelimit import RateLimiter, RedisBuckets
 from connectors.walmart.client import USAGE_PLANS, RetryPolicy, WalmartClient, WalmartCredentials
 from connectors.walmart.connector import WalmartConnector
 from connectors.walmart.endpoints import endpoint_policy, endpoints_for
@@ -52,6 +52,7 @@ def connector_for_account(
     retry: RetryPolicy | None = None,
     clock: Callable[[], datetime] | None = None,
     endpoint_overrides: Collection[str] = (),
+    shared_buckets: RedisBuckets | None = None,  # unused: the limits are per seller (ConnectorFactory)
     **options: Any,
 ) -> WalmartConnector:
     """A :class:`WalmartConnector` for a stored account: its endpoints and unsealed API key.

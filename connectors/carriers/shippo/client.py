@@ -103,7 +103,7 @@ class ShippoCarrier:
 
     # --- the contract ---------------------------------------------------------------------------------------
 
-    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel) -> Quote:
+    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel, reference: str = "") -> Quote:
         to, sent = _address_to(ship_to)
         body = {
             "address_from": _address_from(ship_from),
@@ -120,6 +120,8 @@ class ShippoCarrier:
             ],
             "async": False,
         }
+        if reference:
+            body["metadata"] = reference  # the purchase carries it too; this only labels the shipment
         shipment = self._call("POST", "/shipments", "create a shipment", json=body)
         validation = (shipment.get("address_to") or {}).get("validation_results") or {}
         if validation.get("is_valid") is False:

@@ -45,6 +45,7 @@ SHIPPO = CarrierPlatform(
     build=_shippo,
 )
 
+
 def _easypost(secrets: Mapping[str, str], api_base: str) -> Carrier:
     return EasyPostCarrier(EasyPostCredentials.from_secrets(secrets), api_base=api_base)
 

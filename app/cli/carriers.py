@@ -1,13 +1,17 @@
 """``flask carriers ...``: connect, list and remove a seller's carrier accounts (the labels the vault buys).
 
-The carrier's API token is read from the environment or typed at a hidden prompt, never from the command
-line (argv shows in ``ps`` and shell history), and stored sealed under the tenant's key. Output is ids,
-names and the carrier, never a secret.
+There is one ``flask carriers add <carrier>`` per carrier in the registry (``connectors/carriers/registry.py``),
+which says what credentials each takes; this module names no carrier. Each credential is read from the
+environment (``LABELVAULT_<CARRIER>_<CREDENTIAL>``, e.g. ``LABELVAULT_SHIPPO_API_TOKEN``,
+``LABELVAULT_EASYPOST_API_KEY``) or typed at a hidden prompt, never from the command line (argv shows in ``ps``
+and shell history), and stored sealed under the tenant's key. Output is ids, names and the carrier, never a
+secret.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import click
 from sqlalchemy import select
@@ -15,14 +19,21 @@ from sqlalchemy import select
 from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
-from connectors.carriers.registry import CARRIERS, SHIPPO
+from connectors.carriers.registry import CARRIERS, CarrierPlatform
 from vault.carrier_accounts import connect_carrier_account, live_carrier_accounts, remove_carrier_account
 from vault.errors import VaultError
 from vault.marketplace_accounts import EndpointPolicy
 from vault.models import CarrierAccount, Tenant
 
-#: Where ``flask carriers add shippo`` looks for the API token before prompting.
-SHIPPO_TOKEN_ENV = "LABELVAULT_SHIPPO_API_TOKEN"  # noqa: S105 - the variable's name, not a token
+
+def credential_env(platform: CarrierPlatform, credential: str) -> str:
+    """Where ``flask carriers add <carrier>`` looks for a credential before prompting."""
+    return f"LABELVAULT_{platform.code.upper()}_{credential.upper()}"
+
+
+def _credential_label(platform: CarrierPlatform, credential: str) -> str:
+    words = [w.upper() if w in ("api", "id") else w for w in credential.split("_")]
+    return f"{platform.name} {' '.join(words)}"
 
 
 @click.group("carriers", cls=CommandGroup)
@@ -35,70 +46,90 @@ def carriers_add() -> None:
     """Connect a carrier account to a tenant."""
 
 
-@carriers_add.command("shippo")
-@click.option("--tenant", "tenant_slug", required=True, help="The tenant (seller) that owns the account.")
-@click.option("--name", required=True, help="A name for the account, unique within the tenant (e.g. 'Shippo').")
-@click.option("--from-name", required=True, help="Ship-from: the sender's name printed on labels.")
-@click.option("--from-company", help="Ship-from: company.")
-@click.option("--from-street", required=True, help="Ship-from: street and number.")
-@click.option("--from-street2", help="Ship-from: second street line.")
-@click.option("--from-city", required=True, help="Ship-from: city.")
-@click.option("--from-state", help="Ship-from: state or region, where the country has them (CA).")
-@click.option("--from-postal-code", required=True, help="Ship-from: postal code.")
-@click.option("--from-country", required=True, help="Ship-from: ISO country code (US).")
-@click.option("--from-phone", help="Ship-from: phone, which some carriers require.")
-@click.option("--test-mode", is_flag=True, help="A shippo_test_ token: labels are not charged or shipped.")
-@click.option(
-    "--api-endpoint",
-    help="Override Shippo's API URL with one on an origin in LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES "
-    "(e.g. the fake Shippo).",
+_SHIP_FROM_OPTIONS = (
+    click.option("--from-name", required=True, help="Ship-from: the sender's name printed on labels."),
+    click.option("--from-company", help="Ship-from: company."),
+    click.option("--from-street", required=True, help="Ship-from: street and number."),
+    click.option("--from-street2", help="Ship-from: second street line."),
+    click.option("--from-city", required=True, help="Ship-from: city."),
+    click.option("--from-state", help="Ship-from: state or region, where the country has them (CA)."),
+    click.option("--from-postal-code", required=True, help="Ship-from: postal code."),
+    click.option("--from-country", required=True, help="Ship-from: ISO country code (US)."),
+    click.option("--from-phone", help="Ship-from: phone, which some carriers require."),
 )
-def carriers_add_shippo(
-    tenant_slug: str,
-    name: str,
-    from_name: str,
-    from_company: str | None,
-    from_street: str,
-    from_street2: str | None,
-    from_city: str,
-    from_state: str | None,
-    from_postal_code: str,
-    from_country: str,
-    from_phone: str | None,
-    test_mode: bool,
-    api_endpoint: str | None,
-) -> None:
-    """Connect a Shippo account.
+
+
+def _add_command(platform: CarrierPlatform) -> click.Command:
+    """``flask carriers add <platform.code>``."""
+    envs = ", ".join(credential_env(platform, c) for c in platform.credentials)
+
+    def add(tenant_slug: str, name: str, test_mode: bool, api_endpoint: str | None, **origin: str | None) -> None:
+        secrets = {c: _credential(platform, c) for c in platform.credentials}
+        ship_from = {
+            "name": origin["from_name"], "company": origin["from_company"], "street1": origin["from_street"],
+            "street2": origin["from_street2"], "city": origin["from_city"], "state": origin["from_state"],
+            "postal_code": origin["from_postal_code"], "country_code": origin["from_country"],
+            "phone": origin["from_phone"],
+        }  # fmt: skip
+        svc = services()
+        policy = EndpointPolicy(
+            api=platform.api_hosts, overrides=svc.settings.endpoint_overrides, api_name=f"{platform.name} API"
+        )
+        with svc.sessions() as session:
+            tenant = tenant_by_slug(session, tenant_slug)
+            try:
+                account = connect_carrier_account(
+                    session, keys=svc.keys, tenant_id=tenant.id, carrier=platform.code, name=name,
+                    secrets=secrets, ship_from=ship_from, test_mode=test_mode, api_endpoint=api_endpoint,
+                    endpoints=policy, actor=cli_actor(),
+                )  # fmt: skip
+            except VaultError as exc:
+                raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+            session.commit()
+            mode = " (test mode)" if test_mode else ""
+            click.echo(f"carrier account {account.id} ({tenant_slug}/{account.name}) added: {platform.code}{mode}")
+
+    add.__doc__ = f"""Connect a {platform.name} account.
 
     \b
-    The API token is read from LABELVAULT_SHIPPO_API_TOKEN or asked for at a hidden prompt -- never taken
-    from the command line. It is stored sealed under the tenant's key. Once a tenant has a carrier account,
-    its new API clients are carrier-label-only unless created with an explicit profile.
+    The credentials are read from {envs} or asked for at a hidden prompt -- never taken from the command line.
+    They are stored sealed under the tenant's key. Once a tenant has a carrier account, its new API clients are
+    carrier-label-only unless created with an explicit profile.
     """
+    command: Any = add
+    for option in reversed(_SHIP_FROM_OPTIONS):
+        command = option(command)
+    command = click.option(
+        "--api-endpoint",
+        help=f"Override {platform.name}'s API URL with one on an origin in LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES "
+        f"(e.g. the fake {platform.name}).",
+    )(command)
+    command = click.option("--test-mode", is_flag=True, help="Test credentials: labels are not charged or shipped.")(
+        command
+    )
+    command = click.option(
+        "--name", required=True, help=f"A name for the account, unique within the tenant (e.g. '{platform.name}')."
+    )(command)
+    command = click.option("--tenant", "tenant_slug", required=True, help="The tenant (seller) that owns the account.")(
+        command
+    )
+    result: click.Command = carriers_add.command(platform.code)(command)  # in the app context, like the others
+    return result
+
+
+def _credential(platform: CarrierPlatform, credential: str) -> str:
+    env = credential_env(platform, credential)
     try:
-        token = os.environ.get(SHIPPO_TOKEN_ENV) or click.prompt("Shippo API token", hide_input=True, type=str)
+        value = os.environ.get(env) or click.prompt(_credential_label(platform, credential), hide_input=True, type=str)
     except click.Abort:  # no terminal and nothing on standard input (or ^C at the prompt)
-        raise click.ClickException(f"no API token given: set {SHIPPO_TOKEN_ENV} or type it at the prompt") from None
-    ship_from = {
-        "name": from_name, "company": from_company, "street1": from_street, "street2": from_street2,
-        "city": from_city, "state": from_state, "postal_code": from_postal_code, "country_code": from_country,
-        "phone": from_phone,
-    }  # fmt: skip
-    svc = services()
-    policy = EndpointPolicy(api=SHIPPO.api_hosts, overrides=svc.settings.endpoint_overrides, api_name="Shippo API")
-    with svc.sessions() as session:
-        tenant = tenant_by_slug(session, tenant_slug)
-        try:
-            account = connect_carrier_account(
-                session, keys=svc.keys, tenant_id=tenant.id, carrier=SHIPPO.code, name=name,
-                secrets={"api_token": token}, ship_from=ship_from, test_mode=test_mode, api_endpoint=api_endpoint,
-                endpoints=policy, actor=cli_actor(),
-            )  # fmt: skip
-        except VaultError as exc:
-            raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-        session.commit()
-        mode = " (test mode)" if test_mode else ""
-        click.echo(f"carrier account {account.id} ({tenant_slug}/{account.name}) added: shippo{mode}")
+        raise click.ClickException(
+            f"no {credential.replace('_', ' ')} given: set {env} or type it at the prompt"
+        ) from None
+    return str(value)
+
+
+for _platform in CARRIERS.values():
+    _add_command(_platform)
 
 
 @carriers_cli.command("list")

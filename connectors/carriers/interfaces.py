@@ -244,8 +244,10 @@ class Carrier(Protocol):
     #: The carrier's code as stored in ``CarrierAccount.carrier`` ("shippo").
     carrier: str
 
-    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel) -> Quote:
-        """Rates for sending ``parcel`` from ``ship_from`` to ``ship_to``."""
+    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel, reference: str = "") -> Quote:
+        """Rates for sending ``parcel`` from ``ship_from`` to ``ship_to``; ``reference`` (no PII), the one the
+        purchase will carry, is kept with the carrier's shipment where the carrier can't attach it to the
+        purchase itself (EasyPost)."""
         ...
 
     def purchase(self, rate: Rate, *, label_format: LabelFormat, reference: str) -> Purchase:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from connectors.carriers.easypost.client import API_BASE as EASYPOST_API
+from connectors.carriers.easypost.client import EasyPostCarrier, EasyPostCredentials
 from connectors.carriers.interfaces import Carrier
 from connectors.carriers.shippo.client import API_BASE as SHIPPO_API
 from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials
@@ -43,8 +45,21 @@ SHIPPO = CarrierPlatform(
     build=_shippo,
 )
 
+
+def _easypost(secrets: Mapping[str, str], api_base: str) -> Carrier:
+    return EasyPostCarrier(EasyPostCredentials.from_secrets(secrets), api_base=api_base)
+
+
+EASYPOST = CarrierPlatform(
+    code="easypost",
+    name="EasyPost",
+    credentials=("api_key",),
+    api_hosts=frozenset({EASYPOST_API}),
+    build=_easypost,
+)
+
 #: Every carrier, by code.
-CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO,)}
+CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO, EASYPOST)}
 
 
 def carrier_platform(code: str) -> CarrierPlatform:

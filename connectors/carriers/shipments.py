@@ -267,6 +267,7 @@ def _quote(
         ship_from=ship_from_of(account),
         ship_to=ship_to,
         parcel=Parcel(p["weight_g"], p["length_mm"], p["width_mm"], p["height_mm"]),
+        reference=shipment.reference,
     )
     shipment.carrier_shipment_id = quote.shipment_id
     shipment.fields_sent = list(quote.fields_sent)

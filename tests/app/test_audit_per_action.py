@@ -139,6 +139,7 @@ CLI_AUDITED = {
     "tenants return-address": "tenant.return_address",
     "accounts add amazon": "account.connect",
     "carriers add shippo": "carrier.connect",
+    "carriers add easypost": "carrier.connect",
     "carriers remove": "carrier.remove",
     "users create": "user.create",
     "users unlock": "user.unlock",
@@ -254,7 +255,7 @@ def test_every_state_changing_cli_command_appends_its_event(
 
     def carrier_id() -> str:
         with svc.sessions() as s:
-            return str(s.scalars(select(CarrierAccount.id)).one())
+            return str(s.scalars(select(CarrierAccount.id).order_by(CarrierAccount.id)).first())
 
     def hold_id() -> str:
         with svc.sessions() as s:
@@ -309,6 +310,25 @@ def test_every_state_changing_cli_command_appends_its_event(
                 "acme",
                 "--name",
                 "Shippo",
+                "--from-name",
+                "Acme",
+                "--from-street",
+                "1 Road",
+                "--from-city",
+                "Austin",
+                "--from-postal-code",
+                "73301",
+                "--from-country",
+                "US",
+            ],
+        ),
+        "carriers add easypost": (
+            lambda: monkeypatch.setenv("LABELVAULT_EASYPOST_API_KEY", "EZTKaudit"),
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "EasyPost",
                 "--from-name",
                 "Acme",
                 "--from-street",

@@ -1,4 +1,5 @@
-"""Label purchases killed with SIGKILL at random moments, on both databases: every order ends bought once or
+"""Label purchases killed with SIGKILL at random moments, on both databases and with each carrier (Shippo
+reconciles by the transaction's metadata, EasyPost by the rate's shipment): every order ends bought once or
 not bought, never twice, and its purchase audit event exists exactly when its label does."""
 
 from __future__ import annotations
@@ -10,15 +11,18 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from connectors.carriers.shipments import LEASE, reconcile_pending
+from connectors.fake_easypost import FakeEasyPost
 from connectors.fake_shippo import FakeShippo
-from tests.support.carriers import connect_fake_shippo, fast_carriers
+from tests.support.carriers import connect_fake_easypost, connect_fake_shippo, fast_carriers
 from tests.support.servers import Database
 from tests.support.vault import make_account, make_orders
 from vault.db import make_session_factory
@@ -29,25 +33,32 @@ from vault.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 40
+#: Each carrier: its fake, how to connect an account on it, and the labels it sold per reference.
+CARRIERS: dict[str, tuple[Any, Any, Callable[[Any], Counter[str]]]] = {
+    "shippo": (FakeShippo, connect_fake_shippo, lambda fake: fake.purchases_by_metadata()),
+    "easypost": (FakeEasyPost, connect_fake_easypost, lambda fake: fake.bought()),
+}
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
+@pytest.mark.parametrize("carrier", sorted(CARRIERS))
 def test_sigkill_during_purchases_never_buys_twice_and_audits_exactly_what_was_bought(
-    fresh_db: Database, tmp_path: Path
+    fresh_db: Database, tmp_path: Path, carrier: str
 ) -> None:
+    fake_of, connect, sold = CARRIERS[carrier]
     rng = random.Random(18)
     keyring = tmp_path / "keyring.json"
     keys = KeyManager(LocalKeyProvider(keyring))
     sessions = make_session_factory(fresh_db.engine)
     # Each carrier call takes 40 ms, so a purchase (quote, then buy) is ~0.1 s and most kills land inside one.
-    with FakeShippo(latency=0.04, purchase_rate=1000, purchase_burst=1000) as fake:
+    with fake_of(latency=0.04, purchase_rate=1000, purchase_burst=1000) as fake:
         with sessions() as s:
             tenant = create_tenant(s, keys=keys, slug="crash", name="Crash", actor="test")
             account = make_account(s, tenant)
             make_orders(s, keys, account, ORDERS)
             s.commit()
-            connect_fake_shippo(s, keys, tenant.id, fake)
+            connect(s, keys, tenant.id, fake)
             tenant_id = tenant.id
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         command = [sys.executable, "-m", "tests.support.ship_worker", f"--db={fresh_db.app_url}",
@@ -72,7 +83,7 @@ def test_sigkill_during_purchases_never_buys_twice_and_audits_exactly_what_was_b
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err.decode()[-2000:]
-        bought_at_carrier = fake.purchases_by_metadata()
+        bought_at_carrier = sold(fake)
         assert fake.validation_errors == [] and fake.server_errors == []
     with sessions() as s:
         shipments = list(s.scalars(select(Shipment).where(Shipment.tenant_id == tenant_id)))

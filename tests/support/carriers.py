@@ -1,5 +1,5 @@
-"""Carrier test data: the seller's ship-from address, a parcel, a Shippo client and account on a fake Shippo,
-and shipment requests."""
+"""Carrier test data: the seller's ship-from address, a parcel, Shippo and EasyPost clients and accounts on
+their fakes, and shipment requests."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from connectors.carriers.easypost.client import EasyPostCarrier, EasyPostCredentials
 from connectors.carriers.interfaces import Carrier, LabelFormat, Parcel
-from connectors.carriers.registry import SHIPPO
+from connectors.carriers.registry import EASYPOST, SHIPPO
 from connectors.carriers.shipments import CarrierFactory, ShipmentRequest
 from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials, ShippoPolicy
+from connectors.fake_easypost import DEFAULT_KEY, FakeEasyPost
 from connectors.fake_shippo import DEFAULT_TOKEN, FakeShippo
 from vault.carrier_accounts import connect_carrier_account
 from vault.keys import KeyManager
@@ -40,12 +42,20 @@ def shippo_client(fake: FakeShippo, policy: ShippoPolicy = FAST) -> ShippoCarrie
     return ShippoCarrier(ShippoCredentials(DEFAULT_TOKEN), api_base=fake.base_url, policy=policy)
 
 
+def easypost_client(fake: FakeEasyPost, policy: ShippoPolicy = FAST) -> EasyPostCarrier:
+    """An EasyPost client with the fake's API key, on the fake."""
+    return EasyPostCarrier(EasyPostCredentials(DEFAULT_KEY), api_base=fake.base_url, policy=policy)
+
+
 def fast_carriers(policy: ShippoPolicy = FAST) -> CarrierFactory:
-    """The carrier factory the domain tests use: the real Shippo client on the account's endpoint (the fake),
-    with a short read timeout so a lost answer costs a second, not thirty."""
+    """The carrier factory the domain tests use: the real client of the account's carrier on the account's
+    endpoint (a fake), with a short read timeout so a lost answer costs a second, not thirty."""
 
     def build(account: CarrierAccount, secrets: dict[str, str]) -> Carrier:
         assert account.api_endpoint is not None, "test accounts point at a fake"
+        if account.carrier == EASYPOST.code:
+            credentials = EasyPostCredentials.from_secrets(secrets)
+            return EasyPostCarrier(credentials, api_base=account.api_endpoint, policy=policy)
         return ShippoCarrier(ShippoCredentials.from_secrets(secrets), api_base=account.api_endpoint, policy=policy)
 
     return build
@@ -66,6 +76,27 @@ def connect_fake_shippo(
         test_mode=True,
         api_endpoint=fake.base_url,
         endpoints=EndpointPolicy(api=SHIPPO.api_hosts, overrides=frozenset({fake.base_url})),
+        actor="test",
+    )
+    session.commit()
+    return account
+
+
+def connect_fake_easypost(
+    session: Session, keys: KeyManager, tenant_id: int, fake: FakeEasyPost, *, name: str = "EasyPost"
+) -> CarrierAccount:
+    """A committed EasyPost account of the tenant on the fake, with the fake's API key."""
+    account = connect_carrier_account(
+        session,
+        keys=keys,
+        tenant_id=tenant_id,
+        carrier=EASYPOST.code,
+        name=name,
+        secrets={"api_key": DEFAULT_KEY},
+        ship_from=SHIP_FROM_VALUES,
+        test_mode=True,
+        api_endpoint=fake.base_url,
+        endpoints=EndpointPolicy(api=EASYPOST.api_hosts, overrides=frozenset({fake.base_url})),
         actor="test",
     )
     session.commit()

@@ -1,8 +1,8 @@
 """Label purchases in their own process, for the SIGKILL test: ``python -m tests.support.ship_worker ...``.
 
 Buys a label for each of the tenant's orders in turn, each with the Idempotency-Key ``order-<id>`` (a
-killed run's successor retries with the same keys, as a warehouse client would), against the fake Shippo
-the test runs.
+killed run's successor retries with the same keys, as a warehouse client would), against the fake carrier of
+the account the test runs.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from app.dashboard.state import (
 )
 from app.dashboard.templating import domain_message
 from app.services import db_session
+from connectors.carriers.registry import CARRIERS
 from vault import reports
 from vault.carrier_accounts import live_carrier_accounts
 from vault.clients import (
@@ -50,6 +51,8 @@ def _clients_page(**extra: Any) -> str:
         default_fields=sorted(DEFAULT_PROFILE.fields),
         profile_of=LabelProfile.from_json,
         carriers=live_carrier_accounts(db, tenant_id=tenant_id()),
+        carrier_names={code: platform.name for code, platform in CARRIERS.items()},
+        carrier_command="labelvault carriers add " + "|".join(sorted(CARRIERS)),
         **{"new_key": None, "new_client": None, "error": None, "form": MultiDict(), **extra},
     )
 

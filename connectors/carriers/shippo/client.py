@@ -7,14 +7,12 @@ refused it whole), and it carries the vault's ``reference`` as the transaction's
 ``GET /transactions?rate=`` finds a purchase whose answer was lost. The API token travels only in the
 ``Authorization`` header; URLs carry object ids only; nothing here logs a body. Label files are fetched from
 the URL Shippo gives, without the token (they are served from Shippo's file storage, not the API).
+Timeouts, retries, TLS and the mapping of HTTP failures to the carriers' errors are the shared
+``connectors/carriers/http.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import ssl
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,11 +21,11 @@ from typing import Any
 
 import httpx
 
+from connectors.carriers.http import CarrierHttp, CarrierPolicy
 from connectors.carriers.interfaces import (
     AddressRejected,
     CarrierAuthRefused,
     CarrierBadResponse,
-    CarrierUnavailable,
     LabelDocument,
     LabelFormat,
     Parcel,
@@ -42,13 +40,11 @@ from connectors.carriers.interfaces import (
     VoidRefused,
     VoidStatus,
 )
-from connectors.ratelimit import TokenBucket
 from vault.records import LabelRecord
 
 CARRIER = "shippo"
 API_BASE = "https://api.goshippo.com"
 API_VERSION = "2018-02-08"
-USER_AGENT = "labelvault/0.1"
 
 #: Shippo's ``label_file_type`` per format the vault offers.
 FILE_TYPES = {LabelFormat.PDF: "PDF_4x6", LabelFormat.ZPL: "ZPLII", LabelFormat.PNG: "PNG"}
@@ -80,25 +76,8 @@ class ShippoCredentials:
         return cls(token)
 
 
-@dataclass(frozen=True, slots=True)
-class ShippoPolicy:
-    """Timeouts and retries: attempts for calls that are safe to repeat (and a purchase Shippo throttled)."""
-
-    attempts: int = 4
-    base_delay: float = 0.25
-    max_delay: float = 4.0
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    #: Purchases per second the account may make (Shippo's limit for the plan), paced client-side so a wave
-    #: runs at the limit instead of into it; ``None``: unpaced, a 429 is backed off.
-    purchase_rate: float | None = None
-    purchase_burst: int = 1
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every client: loading the CA bundle costs ~50 ms, more than a purchase's own work."""
-    return httpx.create_ssl_context()
+#: Timeouts and retries (the shared carrier policy, under the name the Shippo callers know).
+ShippoPolicy = CarrierPolicy
 
 
 class ShippoCarrier:
@@ -115,28 +94,16 @@ class ShippoCarrier:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.policy = policy or ShippoPolicy()
-        self._base = api_base.rstrip("/")
-        timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
-        self._http = httpx.Client(
-            base_url=self._base,
-            timeout=timeout,
-            verify=_tls(),
+        self._http = CarrierHttp(
+            base_url=api_base,
+            headers={"Authorization": f"ShippoToken {credentials.api_token}", "SHIPPO-API-VERSION": API_VERSION},
+            policy=self.policy,
             transport=transport,
-            headers={
-                "Authorization": f"ShippoToken {credentials.api_token}",
-                "SHIPPO-API-VERSION": API_VERSION,
-                "User-Agent": USER_AGENT,
-            },
         )
-        self._files = httpx.Client(
-            timeout=timeout, verify=_tls(), transport=transport, headers={"User-Agent": USER_AGENT}
-        )
-        rate = self.policy.purchase_rate
-        self._purchases = TokenBucket(rate, self.policy.purchase_burst) if rate else None
 
     # --- the contract ---------------------------------------------------------------------------------------
 
-    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel) -> Quote:
+    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel, reference: str = "") -> Quote:
         to, sent = _address_to(ship_to)
         body = {
             "address_from": _address_from(ship_from),
@@ -153,6 +120,8 @@ class ShippoCarrier:
             ],
             "async": False,
         }
+        if reference:
+            body["metadata"] = reference  # the purchase carries it too; this only labels the shipment
         shipment = self._call("POST", "/shipments", "create a shipment", json=body)
         validation = (shipment.get("address_to") or {}).get("validation_results") or {}
         if validation.get("is_valid") is False:
@@ -164,26 +133,8 @@ class ShippoCarrier:
     def purchase(self, rate: Rate, *, label_format: LabelFormat, reference: str) -> Purchase:
         body: dict[str, Any] = {"rate": rate.rate_id, "label_file_type": FILE_TYPES[label_format], "async": False}
         body["metadata"] = reference
-        for attempt in range(self.policy.attempts):
-            if self._purchases is not None:
-                self._purchases.acquire()
-            try:
-                response = self._http.post("/transactions", json=body)
-            except httpx.ConnectError:
-                raise CarrierUnavailable("the carrier could not be reached to buy the label") from None
-            except httpx.HTTPError:  # sent, and the answer lost: the label may be bought
-                raise PurchaseUncertain("the carrier's answer to the purchase was lost") from None
-            if response.status_code == 429 and attempt + 1 < self.policy.attempts:
-                if self._purchases is not None:
-                    self._purchases.drain()  # Shippo's bucket is empty, whatever ours thought
-                self._backoff(attempt, response)
-                continue
-            if response.status_code == 429:
-                raise CarrierUnavailable("the carrier kept throttling the purchase")
-            if response.status_code >= 500:
-                raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {response.status_code}")
-            return self._settle(rate, label_format, self._json(response, "buy the label"))
-        raise CarrierUnavailable("the carrier kept throttling the purchase")  # pragma: no cover - loop returns
+        transaction = self._http.purchase("POST", "/transactions", "buy the label", json=body)
+        return self._settle(rate, label_format, transaction)
 
     def find_purchase(self, *, rate: Rate, reference: str) -> Purchase | None:
         page = 1
@@ -203,16 +154,7 @@ class ShippoCarrier:
 
     def label(self, purchase: Purchase) -> LabelDocument:
         transaction = self._call("GET", f"/transactions/{purchase.purchase_id}", "fetch the label")
-        url = transaction.get("label_url")
-        if not isinstance(url, str) or not url.startswith(("https://", self._base + "/")):
-            raise CarrierBadResponse("the carrier gave no label file for the purchase")
-        try:
-            response = self._files.get(url)
-        except httpx.HTTPError:
-            raise CarrierUnavailable("the carrier's label file could not be fetched") from None
-        if response.status_code != 200 or not response.content:
-            raise CarrierUnavailable(f"the carrier's label file answered HTTP {response.status_code}")
-        return LabelDocument(purchase.label_format, response.content)
+        return LabelDocument(purchase.label_format, self._http.file(transaction.get("label_url"), "fetch the label"))
 
     def void(self, purchase: Purchase) -> VoidStatus:
         try:
@@ -237,48 +179,9 @@ class ShippoCarrier:
 
     def close(self) -> None:
         self._http.close()
-        self._files.close()
-
-    # --- HTTP -----------------------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> dict[str, Any]:
-        """A call that is safe to repeat (nothing is bought by it), with bounded retries of 429, 5xx and network
-        errors."""
-        for attempt in range(self.policy.attempts):
-            try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.HTTPError:
-                if attempt + 1 == self.policy.attempts:
-                    raise CarrierUnavailable(f"the carrier could not be reached to {what}") from None
-                self._backoff(attempt, None)
-                continue
-            if response.status_code == 429 or response.status_code >= 500:
-                if attempt + 1 == self.policy.attempts:
-                    raise CarrierUnavailable(f"the carrier kept answering HTTP {response.status_code} to {what}")
-                self._backoff(attempt, response)
-                continue
-            return self._json(response, what)
-        raise CarrierUnavailable(f"the carrier could not be reached to {what}")  # pragma: no cover
-
-    def _json(self, response: httpx.Response, what: str) -> dict[str, Any]:
-        if response.status_code in (401, 403):
-            raise CarrierAuthRefused(f"the carrier refused the account's API token (HTTP {response.status_code})")
-        if response.status_code >= 400:
-            raise CarrierBadResponse(f"the carrier refused to {what} (HTTP {response.status_code})")
-        try:
-            body = response.json()
-        except ValueError:
-            raise CarrierBadResponse(f"the carrier's answer to {what} is not JSON") from None
-        if not isinstance(body, dict):
-            raise CarrierBadResponse(f"the carrier's answer to {what} is not an object")
-        return body
-
-    def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
-        delay = min(self.policy.max_delay, self.policy.base_delay * 2**attempt)
-        if response is not None:
-            with contextlib.suppress(ValueError):
-                delay = max(delay, min(self.policy.max_delay, float(response.headers.get("Retry-After", 0))))
-        time.sleep(delay)
+        return self._http.call(method, path, what, **kwargs)
 
     def _settle(self, rate: Rate, label_format: LabelFormat, transaction: dict[str, Any]) -> Purchase:
         status = transaction.get("status")

@@ -62,3 +62,21 @@ def test_the_token_is_prompted_for_hidden_and_bad_settings_are_one_line_errors(a
                    "--api-endpoint", "http://10.0.0.9", env={"LABELVAULT_SHIPPO_API_TOKEN": TOKEN})  # fmt: skip
     assert endpoint.exit_code != 0 and "endpoint is not allowed" in endpoint.output
     assert "Traceback" not in endpoint.output
+
+
+def test_an_easypost_account_takes_the_credential_the_registry_names(app: Any, world: World, keys: KeyManager) -> None:
+    slug = world.tenant.slug
+    key = "EZTK0cli0key0value"
+    added = cli(app, "carriers", "add", "easypost", "--tenant", slug, "--name", "EasyPost", *FROM, "--test-mode",
+                env={"LABELVAULT_EASYPOST_API_KEY": key})  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "added: easypost (test mode)" in added.output and key not in added.output
+    assert "EasyPost test mode\tfrom US" in cli(app, "carriers", "list", "--tenant", slug).output
+    with world.session() as s:
+        account = s.scalars(select(CarrierAccount).where(CarrierAccount.tenant_id == world.tenant.id)).one()
+        assert account.carrier == "easypost"
+        assert unseal_carrier_credentials(s, keys=keys, account=account) == {"api_key": key}
+    prompted = cli(app, "carriers", "add", "easypost", "--tenant", slug, "--name", "E2", *FROM, input=f"{key}\n")
+    assert prompted.exit_code == 0 and key not in prompted.output and "EasyPost API key" in prompted.output
+    help_text = cli(app, "carriers", "add", "--help").output
+    assert "easypost" in help_text and "shippo" in help_text

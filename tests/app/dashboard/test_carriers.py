@@ -25,7 +25,7 @@ def test_clients_show_whether_they_read_addresses_and_new_ones_get_carrier_label
     shop: Shop, client: FlaskClient
 ) -> None:
     page = client.get("/clients").get_data(as_text=True)
-    assert "No carrier account yet" in page and "labelvault carriers add shippo" in page
+    assert "No carrier account yet" in page and "labelvault carriers add easypost|shippo" in page
     before = _new_key(post(client, "/clients", {"name": "Old line", "cidrs": "127.0.0.1/32"}).get_data(as_text=True))
     with shop.seller.session() as s:
         connect_carrier_account(
@@ -33,7 +33,13 @@ def test_clients_show_whether_they_read_addresses_and_new_ones_get_carrier_label
             secrets={"api_token": "shippo_test_x"}, ship_from=SHIP_FROM_VALUES, test_mode=True, actor="test",
         )  # fmt: skip
         s.commit()
+        connect_carrier_account(
+            s, keys=shop.seller.keys, tenant_id=shop.seller.tenant.id, carrier="easypost", name="Parcels US",
+            secrets={"api_key": "EZTKx"}, ship_from=SHIP_FROM_VALUES, test_mode=True, actor="test",
+        )  # fmt: skip
+        s.commit()
     page = client.get("/clients").get_data(as_text=True)
+    assert "Parcels US</strong> · EasyPost" in page and "Shippo main</strong> · Shippo" in page  # the carriers' names
     assert "Shippo main" in page and "Test mode" in page and 'name="carrier_only" checked' in page
     after = _new_key(
         post(client, "/clients", {"name": "New line", "cidrs": "127.0.0.1/32", "carrier_only": "on"}).get_data(

@@ -1,7 +1,6 @@
 """What the real-browser tests share: Debian's Chromium started by Playwright, a journey of pages checked for
 buyer PII and screenshotted after each step, and a tenant's first owner made and enrolled as sellers do it.
 
-tests/app/dashboard/test_browser.py has its own copies of these (it came first); new browser tests use these.
 """
 
 from __future__ import annotations
@@ -76,8 +75,9 @@ class Journey:
         page.screenshot(path=str(self.folder / f"{self.shots:02d}-{name}.png"), full_page=True)
 
 
-def first_owner(runner: Any, slug: str, *tenant_args: str) -> str:
-    """A tenant made with ``tenants create`` and its first owner made with ``users create``: their e-mail."""
+def first_owner(runner: Any, slug: str, *tenant_args: str) -> tuple[str, str]:
+    """A tenant made with ``tenants create`` and its first owner made with ``users create``: their e-mail and
+    what creating the tenant printed."""
     created = runner.invoke(args=["tenants", "create", slug, "--name", "Sakura Trading 桜商事", *tenant_args])
     assert created.exit_code == 0, created.output
     email = unique_email("owner")
@@ -86,7 +86,12 @@ def first_owner(runner: Any, slug: str, *tenant_args: str) -> str:
         input=f"{PASSWORD}\n{PASSWORD}\n",
     )
     assert result.exit_code == 0, result.output
-    return email
+    return email, created.output
+
+
+def totp_secret(page: Any) -> str:
+    """The TOTP secret the enrolment page shows."""
+    return str(page.get_by_test_id("totp-secret").inner_text()).replace(" ", "")
 
 
 def enrol(journey: Journey, page: Any, email: str, clock: Clock) -> Authenticator:
@@ -96,7 +101,7 @@ def enrol(journey: Journey, page: Any, email: str, clock: Clock) -> Authenticato
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]:not([name])")
     page.wait_for_url(re.compile(r"/enrol$"))
-    totp = Authenticator(str(page.get_by_test_id("totp-secret").inner_text()).replace(" ", ""), clock)
+    totp = Authenticator(totp_secret(page), clock)
     page.fill("input[name=code]", totp.code())
     page.click("button[type=submit]:not([name])")
     page.get_by_test_id("recovery-codes").wait_for()

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from connectors.fake_amazon import FakeAmazon
+from tests.support.browser import Journey, chromium, enrol, first_owner, totp_secret
 from tests.support.buyers import MARKED_BUYERS
 from tests.support.dashboard import PASSWORD, Authenticator, Clock, show_tracebacks, unique_email
 from tests.support.servers import Database
@@ -43,17 +44,6 @@ pytestmark = pytest.mark.slow
 #: The seller whose account the journey connects: Amazon.co.jp only, so one fe account syncs every order.
 JP_SELLER = "A1JPSELLER"
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REPO = Path(__file__).resolve().parents[3]
 
 
@@ -90,50 +80,8 @@ def server(make_app: Any, tmp_path: Path, clock: Clock, fake: FakeAmazon) -> Ite
 
 @pytest.fixture
 def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (scripts/bootstrap --tests installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-class Journey:
-    """Pages of one or more browser contexts, screenshotted and checked for buyer PII after every step."""
-
-    def __init__(self, base: str, folder: Path, pii: set[str]) -> None:
-        self.base = base
-        self.folder = folder
-        self.pii = sorted(p for p in pii if p and len(p) >= 4)
-        self.pages: list[Any] = []
-        self.shots = 0
-
-    def open(self, context: Any) -> Any:
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        self.pages.append(page)
-        return page
-
-    def go(self, page: Any, path: str) -> None:
-        page.goto(self.base + path)
-        self.check()
-
-    def check(self) -> None:
-        for page in self.pages:
-            html = page.content()
-            for value in self.pii:
-                assert value not in html, f"buyer PII in clear on {page.url}"
-
-    def shot(self, page: Any, name: str) -> None:
-        self.check()
-        self.shots += 1
-        page.screenshot(path=str(self.folder / f"{self.shots:02d}-{name}.png"), full_page=True)
-
-
-def _secret(page: Any) -> str:
-    return str(page.get_by_test_id("totp-secret").inner_text()).replace(" ", "")
 
 
 def test_seller_journey(
@@ -163,7 +111,7 @@ def test_seller_journey(
     owner.wait_for_url(re.compile(r"/enrol$"))
     assert owner.locator("svg.qr").count() == 1
     journey.shot(owner, "enrol-totp")
-    owner_totp = Authenticator(_secret(owner), clock)
+    owner_totp = Authenticator(totp_secret(owner), clock)
     owner.fill("input[name=code]", owner_totp.code())
     owner.click("button[type=submit]:not([name])")
     assert owner.get_by_test_id("recovery-codes").locator("code").count() == 10
@@ -190,7 +138,7 @@ def test_seller_journey(
     operator.fill("input[name=password2]", PASSWORD + " 2")
     operator.click("button[type=submit]:not([name])")
     operator.wait_for_url(re.compile(r"/enrol$"))
-    operator_totp = Authenticator(_secret(operator), clock)
+    operator_totp = Authenticator(totp_secret(operator), clock)
     operator.fill("input[name=code]", operator_totp.code())
     operator.click("button[type=submit]:not([name])")
     operator.click("text=I have stored them")
@@ -345,40 +293,14 @@ def _no_horizontal_overflow(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"))
 
 
-def _owner(runner: Any, slug: str, *tenant_args: str) -> tuple[str, str]:
-    """A tenant made with ``tenants create`` and its first owner; the e-mail and what creating the tenant said."""
-    created = runner.invoke(args=["tenants", "create", slug, "--name", "Sakura Trading 桜商事", *tenant_args])
-    assert created.exit_code == 0, created.output
-    email = unique_email("owner")
-    result = runner.invoke(
-        args=["users", "create", "--tenant", slug, "--email", email, "--name", "Aiko Owner"],
-        input=f"{PASSWORD}\n{PASSWORD}\n",
-    )
-    assert result.exit_code == 0, result.output
-    return email, created.output
-
-
-def _enrol(journey: Journey, page: Any, email: str, clock: Clock) -> Authenticator:
-    journey.go(page, "/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]:not([name])")
-    page.wait_for_url(re.compile(r"/enrol$"))
-    totp = Authenticator(_secret(page), clock)
-    page.fill("input[name=code]", totp.code())
-    page.click("button[type=submit]:not([name])")
-    page.get_by_test_id("recovery-codes").wait_for()
-    return totp
-
-
 def test_return_address_onboarding(server: tuple[str, Any], browser: Any, clock: Clock, shots: Path) -> None:
     base, app = server
     journey = Journey(base, shots, set(PII_STRINGS))
     runner = app.test_cli_runner()
-    email, said = _owner(runner, "sakura")
+    email, said = first_owner(runner, "sakura")
     assert "empty FROM block" in said  # no terminal and no address given: created, with the warning
     owner = journey.open(browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US"))
-    _enrol(journey, owner, email, clock)
+    enrol(journey, owner, email, clock)
     owner.click("text=I have stored them")
     owner.wait_for_url(re.compile(r"/welcome/return-address"))
     assert "empty FROM block" in owner.get_by_test_id("skip-note").inner_text()
@@ -414,7 +336,7 @@ def test_daily_print_run(server: tuple[str, Any], browser: Any, clock: Clock, sh
     journey = Journey(base, shots, set(PII_STRINGS))
     runner = app.test_cli_runner()
     address = ["--return-name", "Sakura Trading", "--return-line", "1-2-3 Minato", "--return-country", "JP"]
-    email, _ = _owner(runner, "sakura", *address)
+    email, _ = first_owner(runner, "sakura", *address)
     svc = app.extensions["labelvault"]
     now = datetime.now(UTC)
     with svc.sessions() as s:
@@ -433,7 +355,7 @@ def test_daily_print_run(server: tuple[str, Any], browser: Any, clock: Clock, sh
             store_order(s, keys=svc.keys, account=account, facts=facts, label=buyer)
         s.commit()
     owner = journey.open(browser.new_context(viewport={"width": 1360, "height": 900}, locale="en-US"))
-    totp = _enrol(journey, owner, email, clock)
+    totp = enrol(journey, owner, email, clock)
     owner.click("text=I have stored them")
     owner.wait_for_url(base + "/")  # the tenant has a return address: no onboarding step
     journey.go(owner, "/settings")

@@ -67,7 +67,7 @@ def test_a_rights_request_and_my_data_in_the_browser(
     shots = tmp_path / "screenshots"
     shots.mkdir()
     journey = Journey(base, shots, _pii())
-    email = first_owner(app.test_cli_runner(), "sakura", *SENDER)
+    email, _ = first_owner(app.test_cli_runner(), "sakura", *SENDER)
     svc = app.extensions["labelvault"]
     with svc.sessions() as s:
         tenant = s.scalar(select(Tenant).where(Tenant.slug == "sakura"))

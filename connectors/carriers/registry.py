@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from connectors.carriers.amazon_shipping.client import LIVE_HOSTS as AMAZON_SHIPPING_HOSTS
+from connectors.carriers.amazon_shipping.client import AmazonShippingCarrier, AmazonShippingCredentials
 from connectors.carriers.interfaces import Carrier
 from connectors.carriers.shippo.client import API_BASE as SHIPPO_API
 from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials
@@ -43,8 +45,23 @@ SHIPPO = CarrierPlatform(
     build=_shippo,
 )
 
+
+def _amazon_shipping(secrets: Mapping[str, str], api_base: str) -> Carrier:
+    return AmazonShippingCarrier(AmazonShippingCredentials.from_secrets(secrets), api_base=api_base)
+
+
+AMAZON_SHIPPING = CarrierPlatform(
+    code="amazonshipping",
+    name="Amazon Shipping",
+    # The selling partner's LWA app and refresh token, and its Amazon Shipping business (AmazonShipping_US).
+    credentials=("client_id", "client_secret", "refresh_token", "business_id"),
+    # SP-API's live regional hosts; the client moves to the business's region (a sandbox host is an override).
+    api_hosts=AMAZON_SHIPPING_HOSTS,
+    build=_amazon_shipping,
+)
+
 #: Every carrier, by code.
-CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO,)}
+CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO, AMAZON_SHIPPING)}
 
 
 def carrier_platform(code: str) -> CarrierPlatform:

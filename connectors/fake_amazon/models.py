@@ -241,3 +241,27 @@ def operations_of(apis: frozenset[str]) -> dict[str, Operation]:
 def all_examples(apis: Collection[str] | None = None) -> list[SandboxExample]:
     """Every sandbox example of every operation (of the models in ``apis``, if given), in model order."""
     return [ex for op in operations().values() for ex in op.examples if apis is None or op.api in apis]
+
+
+@functools.cache
+def _request_validator(operation: str) -> Draft4Validator | None:
+    op = operations()[operation]
+    model = load_models()[op.api]
+    item = model["paths"][op.path]
+    declared = item.get("parameters", []) + item[op.method.lower()].get("parameters", [])
+    body = next((p for p in declared if p.get("in") == "body"), None)
+    if body is None or "schema" not in body:
+        return None
+    return Draft4Validator({**body["schema"], "definitions": model["definitions"]}, format_checker=_DATE_TIME_FORMAT)
+
+
+def request_errors(operation: str, body: Any) -> list[str]:
+    """Where a request body breaks the model's schema for ``operation``'s body parameter (path and rule only,
+    never values: a request carries the ship-to). No body parameter: any body is an error."""
+    check = _request_validator(operation)
+    if check is None:
+        return [] if body is None else [f"{operation}: the model takes no body"]
+    return [
+        f"{operation} request: /{'/'.join(str(p) for p in err.absolute_path)} fails {err.validator}"
+        for err in check.iter_errors(body)
+    ]

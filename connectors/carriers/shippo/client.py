@@ -30,6 +30,7 @@ from connectors.carriers.interfaces import (
     CarrierUnavailable,
     LabelDocument,
     LabelFormat,
+    OrderContext,
     Parcel,
     Purchase,
     PurchaseUncertain,
@@ -136,7 +137,9 @@ class ShippoCarrier:
 
     # --- the contract ---------------------------------------------------------------------------------------
 
-    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel) -> Quote:
+    def quote(
+        self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel, order: OrderContext | None = None
+    ) -> Quote:
         to, sent = _address_to(ship_to)
         body = {
             "address_from": _address_from(ship_from),

@@ -142,7 +142,8 @@ def _now() -> str:
 class FakeAmazonShipping:
     """Amazon Shipping v2 for one selling partner (:attr:`DEFAULT_SELLER`), on ``base_url``.
 
-    ``latency`` is added to every API answer; ``request_token_ttl`` is how long a quote can be bought.
+    ``latency`` is added to every API answer; ``request_token_ttl`` is how long a quote can be bought;
+    ``speedup`` multiplies every operation's documented rate (its token bucket; bursts stay as documented).
     """
 
     DEFAULT_SELLER: ClassVar[Seller] = Seller(
@@ -157,6 +158,7 @@ class FakeAmazonShipping:
         sandbox: bool = False,
         latency: float = 0.0,
         request_token_ttl: float = 600.0,
+        speedup: float = 1.0,
         seller: Seller | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -176,7 +178,12 @@ class FakeAmazonShipping:
         self._shipments: dict[str, _Shipment] = {}
         self._by_key: dict[str, str] = {}
         self._faults: list[_Fault] = []
-        self._buckets = {name: TokenBucket(op.rate, op.burst) for name, op in operations_of(SHIPPING_APIS).items()}
+        if speedup <= 0:
+            raise ValueError("speedup must be positive")
+        self.speedup = speedup
+        self._buckets = {
+            name: TokenBucket(op.rate * speedup, op.burst) for name, op in operations_of(SHIPPING_APIS).items()
+        }
         self.calls: collections.Counter[str] = collections.Counter()
         self.validation_errors: list[str] = []
         self.server_errors: list[str] = []
@@ -357,7 +364,7 @@ class FakeAmazonShipping:
             status, body = 500, _error(500)
         headers = {"x-amzn-RequestId": str(uuid.uuid4())}
         if status in op.rate_limit_header_codes:
-            headers["x-amzn-RateLimit-Limit"] = f"{op.rate:g}"
+            headers["x-amzn-RateLimit-Limit"] = f"{op.rate * self.speedup:g}"
         return _json(status, body, headers)
 
     def _replay(self, op: Operation, request: Request, path: dict[str, str]) -> tuple[int, Any]:

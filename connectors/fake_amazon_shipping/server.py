@@ -18,7 +18,8 @@ the request, and 400 when none does.
 Faults a test injects (each for the next ``count`` calls): :meth:`FakeAmazonShipping.fail` (an outage, 503
 by default, nothing done), :meth:`~FakeAmazonShipping.lose_purchase` (the label is bought, the answer held
 longer than the client waits), :meth:`~FakeAmazonShipping.expire_quotes` (every request token issued so
-far expires: the rate is gone between quote and purchase), :meth:`~FakeAmazonShipping.reject_address`
+far expires: the rate is gone between quote and purchase; :meth:`~FakeAmazonShipping.expire_at_purchase`
+does it as the next purchase arrives), :meth:`~FakeAmazonShipping.reject_address`
 (``getRates`` refuses the ship-to) and :meth:`~FakeAmazonShipping.refuse_cancel`.
 
 The fake logs nothing per request (it holds buyers' addresses, as a carrier does).
@@ -246,6 +247,11 @@ class FakeAmazonShipping:
             for quote in self._quotes.values():
                 quote.expired = True
 
+    def expire_at_purchase(self, *, count: int = 1) -> None:
+        """The next ``count`` purchases find every quote issued so far expired (it lapsed on the way)."""
+        with self._lock:
+            self._faults.append(_Fault("expire", count, "purchaseShipment"))
+
     def reject_address(self, *, count: int = 1) -> None:
         """The next ``count`` ``getRates`` refuse the ship-to address."""
         with self._lock:
@@ -451,6 +457,8 @@ class FakeAmazonShipping:
     def _purchase(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
         key = request.headers.get("x-amzn-IdempotencyKey")
         token, rate_id = body["requestToken"], body["rateId"]
+        if self._take("purchaseShipment", "expire") is not None:
+            self.expire_quotes()
         with self._lock:
             if key and key in self._by_key:
                 first = self._shipments[self._by_key[key]]

@@ -156,14 +156,7 @@ def test_a_lost_answer_is_settled_by_amazons_idempotent_retry_never_bought_twice
 def test_a_quote_expired_before_the_purchase_is_quoted_again_and_bought_once(
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeAmazonShipping
 ) -> None:
-    real_purchase = fake._purchase
-
-    def expire_first(*args: Any) -> Any:
-        fake._purchase = real_purchase  # type: ignore[method-assign]
-        fake.expire_quotes()
-        return real_purchase(*args)
-
-    fake._purchase = expire_first  # type: ignore[method-assign]
+    fake.expire_at_purchase()  # the quote lapses between the vault's quote and its purchase
     shipment = _buy(session, keys, orders[0])
     assert shipment.status == "bought" and fake.calls["getRates"] == 2
     assert fake.purchases_by_key() == {shipment.reference: 1}
@@ -178,13 +171,7 @@ def test_a_lost_answer_amazon_cannot_settle_stays_pending_and_is_never_bought_ag
     # The purchase's answer is lost (503) and Amazon refuses the retry too (the quote expired meanwhile):
     # nobody can say whether a label exists, so the shipment stays pending for the seller, never re-bought.
     fake.fail(status=503, count=1, operation="purchaseShipment")
-    original = fake._purchase
-
-    def expire_then(*args: Any) -> Any:
-        fake.expire_quotes()
-        return original(*args)
-
-    fake._purchase = expire_then  # type: ignore[method-assign]
+    fake.expire_at_purchase(count=10)
     with pytest.raises(PurchaseUnsettled):
         _buy(session, keys, orders[0])
     pending = session.scalars(select(Shipment).where(Shipment.order_id == orders[0].id)).one()

@@ -316,3 +316,12 @@ def test_amazons_sandbox_cases_replay_through_the_fake() -> None:
             assert unmatched.status_code == 400
         assert fake.validation_errors and all(e.endswith("fails enum") for e in fake.validation_errors)
         assert fake.server_errors == []
+
+
+def test_clients_of_one_grant_share_one_access_token(fake: FakeAmazonShipping) -> None:
+    # The shipment flow builds a client per purchase: a wave must not exchange the refresh token per label.
+    for _ in range(3):
+        client = amazon_shipping_client(fake)
+        client.quote(ship_from=SHIP_FROM, ship_to=SEATTLE, parcel=PARCEL)
+        client.close()
+    assert fake.calls["lwaToken"] == 1

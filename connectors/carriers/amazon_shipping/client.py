@@ -33,6 +33,7 @@ import hashlib
 import math
 import random
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from connectors.amazon import LwaCredentials, RetryPolicy, SpApiClient, shared_limiter
+from connectors.amazon import LwaCredentials, RetryPolicy, SpApiClient, shared_http, shared_limiter
 from connectors.amazon.endpoints import LWA_URL, REGIONS, SANDBOX_REGIONS
 from connectors.carriers.interfaces import (
     AddressRejected,
@@ -320,7 +321,8 @@ class AmazonShippingCarrier:
 
     def close(self) -> None:
         self._http.close()
-        self._tokens.close()
+        if self._transport is not None:  # a shared token holder outlives its clients
+            self._tokens.close()
 
     # --- HTTP -----------------------------------------------------------------------------------------------
 
@@ -364,23 +366,19 @@ class AmazonShippingCarrier:
             return self._json(response, operation)
 
     def _new_tokens(self, lwa_url: str) -> SpApiClient:
-        c = self.credentials
-        return SpApiClient(
-            credentials=LwaCredentials(c.client_id, c.client_secret, c.refresh_token),
-            base_url=self._base,
-            lwa_url=lwa_url,
-            limiter=shared_limiter(),
-            scope=f"amazonshipping:{hashlib.sha256(c.refresh_token.encode()).hexdigest()[:16]}",
-            retry=self.policy.retry(),
-            sleep=self._sleep,
-            rng=random.Random(0),  # noqa: S311 - jitter, not cryptography
-            transport=self._transport,
-        )
+        """The account's LWA token holder: the process's shared one (so a wave of purchases exchanges the
+        refresh token once, not once per label), or a private one on a test transport."""
+        if self._transport is None:
+            return _shared_tokens(lwa_url, self.credentials, self.policy)
+        return _token_client(lwa_url, self.credentials, self.policy, transport=self._transport)
 
     def _renew_tokens(self) -> None:
         old = self._tokens
-        self._tokens = self._new_tokens(old.lwa_url)
-        old.close()
+        if self._transport is None:
+            self._tokens = _shared_tokens(old.lwa_url, self.credentials, self.policy, stale=old)
+        else:
+            self._tokens = self._new_tokens(old.lwa_url)
+            old.close()
 
     def _json(self, response: httpx.Response, operation: str) -> dict[str, Any]:
         status = response.status_code
@@ -442,6 +440,48 @@ class AmazonShippingCarrier:
             label_format=label_format,
             bought_at=datetime.now(UTC),
         )
+
+
+_shared: dict[tuple[str, str], SpApiClient] = {}
+_shared_lock = threading.Lock()
+
+
+def _token_client(
+    lwa_url: str,
+    c: AmazonShippingCredentials,
+    policy: AmazonShippingPolicy,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    http: httpx.Client | None = None,
+) -> SpApiClient:
+    return SpApiClient(
+        credentials=LwaCredentials(c.client_id, c.client_secret, c.refresh_token),
+        base_url=lwa_url,  # only its token exchange is used: no SP-API call goes through it
+        lwa_url=lwa_url,
+        limiter=shared_limiter(),
+        scope=f"amazonshipping:{_grant_digest(c)[:16]}",
+        retry=policy.retry(),
+        rng=random.Random(0),  # noqa: S311 - jitter, not cryptography
+        transport=transport,
+        http=http,
+    )
+
+
+def _grant_digest(c: AmazonShippingCredentials) -> str:
+    return hashlib.sha256("\0".join((c.client_id, c.client_secret, c.refresh_token)).encode()).hexdigest()
+
+
+def _shared_tokens(
+    lwa_url: str, c: AmazonShippingCredentials, policy: AmazonShippingPolicy, *, stale: SpApiClient | None = None
+) -> SpApiClient:
+    """The process's token holder for one LWA grant (keyed by a digest, never the secrets themselves); a
+    ``stale`` holder Amazon refused is replaced, so its cached access token is exchanged anew."""
+    key = (lwa_url, _grant_digest(c))
+    with _shared_lock:
+        held = _shared.get(key)
+        if held is None or held is stale:
+            held = _shared[key] = _token_client(lwa_url, c, policy, http=shared_http(policy.retry()))
+        return held
 
 
 def _channel(order: OrderContext | None) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Label purchases killed with SIGKILL at random moments, on both databases: every order ends bought once or
+"""Label purchases (Shippo) killed with SIGKILL at random moments, on both databases: every order ends bought once or
 not bought, never twice, and its purchase audit event exists exactly when its label does."""
 
 from __future__ import annotations

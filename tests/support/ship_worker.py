@@ -1,8 +1,8 @@
 """Label purchases in their own process, for the SIGKILL test: ``python -m tests.support.ship_worker ...``.
 
 Buys a label for each of the tenant's orders in turn, each with the Idempotency-Key ``order-<id>`` (a
-killed run's successor retries with the same keys, as a warehouse client would), against the fake Shippo
-the test runs.
+killed run's successor retries with the same keys, as a warehouse client would), against the fake carrier
+the test runs (``--carrier shippo``, the default, or ``amazonshipping``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from connectors.carriers.interfaces import CarrierError
 from connectors.carriers.shipments import buy_shipment, key_hash
-from tests.support.carriers import fast_carriers, ship_request
+from tests.support.carriers import fast_amazon_carriers, fast_carriers, ship_request
 from vault.db import make_engine, make_session_factory
 from vault.errors import ShipmentError
 from vault.keyproviders import LocalKeyProvider
@@ -27,10 +27,11 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--keyring", required=True)
     parser.add_argument("--tenant", type=int, required=True)
+    parser.add_argument("--carrier", choices=("shippo", "amazonshipping"), default="shippo")
     args = parser.parse_args()
     sessions = make_session_factory(make_engine(args.db))
     keys = KeyManager(LocalKeyProvider(Path(args.keyring)))
-    carriers = fast_carriers()
+    carriers = fast_amazon_carriers() if args.carrier == "amazonshipping" else fast_carriers()
     with sessions() as session:
         orders = list(session.scalars(select(Order).where(Order.tenant_id == args.tenant).order_by(Order.id)))
         print("ready", flush=True)  # imports done, database reached: the test's kill timer starts now

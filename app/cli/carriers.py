@@ -61,10 +61,12 @@ _SHIP_FROM_OPTIONS = (
 
 def _add_command(platform: CarrierPlatform) -> click.Command:
     """``flask carriers add <platform.code>``."""
-    envs = ", ".join(credential_env(platform, c) for c in platform.credentials)
+    envs = ", ".join(credential_env(platform, c) for c in platform.credentials if c not in platform.choices)
 
     def add(tenant_slug: str, name: str, test_mode: bool, api_endpoint: str | None, **origin: str | None) -> None:
-        secrets = {c: _credential(platform, c) for c in platform.credentials}
+        secrets = {
+            c: str(origin.pop(c)) if c in platform.choices else _credential(platform, c) for c in platform.credentials
+        }
         ship_from = {
             "name": origin["from_name"], "company": origin["from_company"], "street1": origin["from_street"],
             "street2": origin["from_street2"], "city": origin["from_city"], "state": origin["from_state"],
@@ -99,6 +101,15 @@ def _add_command(platform: CarrierPlatform) -> click.Command:
     command: Any = add
     for option in reversed(_SHIP_FROM_OPTIONS):
         command = option(command)
+    for credential, (values, default) in platform.choices.items():
+        command = click.option(
+            f"--{credential.replace('_', '-')}",
+            credential,
+            type=click.Choice(values),
+            default=default,
+            show_default=True,
+            help=f"{platform.name}: {_credential_label(platform, credential).removeprefix(platform.name + ' ')}.",
+        )(command)
     command = click.option(
         "--api-endpoint",
         help=f"Override {platform.name}'s API URL with one on an origin in LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES "

@@ -1,7 +1,7 @@
 """The carriers' contract: what a carrier gives the vault when it buys a shipping label, and how it fails.
 
 A carrier is the one party outside the vault that needs the buyer's address, and only to ship (purpose
-``shipping-label``). The flow is the same for every carrier (Shippo, EasyPost, Amazon Shipping):
+``shipping-label``). The flow is the same for every carrier (Shippo, EasyPost, Amazon Shipping v2):
 :meth:`Carrier.quote` (the ship-to goes out here, once) → :meth:`Carrier.purchase` of one of the quoted
 rates → :meth:`Carrier.label` (the carrier's printed label, as often as the reprint policy allows) →
 :meth:`Carrier.void` → :meth:`Carrier.tracking`. The warehouse gets the label's bytes and the tracking
@@ -227,6 +227,16 @@ class Tracking:
     updated_at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class OrderContext:
+    """The marketplace order a label is for (no PII): what a carrier tied to a marketplace needs (Amazon
+    Shipping quotes an Amazon order as ``channelType: AMAZON`` with its order id). Carriers that don't
+    need it ignore it."""
+
+    marketplace: str
+    order_id: str
+
+
 @runtime_checkable
 class Carrier(Protocol):
     """One carrier account of one tenant: quote, buy, print, void and track labels.
@@ -244,10 +254,18 @@ class Carrier(Protocol):
     #: The carrier's code as stored in ``CarrierAccount.carrier`` ("shippo").
     carrier: str
 
-    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel, reference: str = "") -> Quote:
-        """Rates for sending ``parcel`` from ``ship_from`` to ``ship_to``; ``reference`` (no PII), the one the
-        purchase will carry, is kept with the carrier's shipment where the carrier can't attach it to the
-        purchase itself (EasyPost)."""
+    def quote(
+        self,
+        *,
+        ship_from: ShipFrom,
+        ship_to: LabelRecord,
+        parcel: Parcel,
+        reference: str = "",
+        order: OrderContext | None = None,
+    ) -> Quote:
+        """Rates for sending ``parcel`` from ``ship_from`` to ``ship_to``, for ``order`` when known;
+        ``reference`` (no PII), the one the purchase will carry, is kept with the carrier's shipment where the
+        carrier can't attach it to the purchase itself (EasyPost)."""
         ...
 
     def purchase(self, rate: Rate, *, label_format: LabelFormat, reference: str) -> Purchase:

@@ -7,8 +7,10 @@ The CLI, the dashboard and the shipment API ask this registry and name no carrie
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from connectors.carriers.amazon_shipping.client import BUSINESSES, AmazonShippingCarrier, AmazonShippingCredentials
+from connectors.carriers.amazon_shipping.client import LIVE_HOSTS as AMAZON_SHIPPING_HOSTS
 from connectors.carriers.easypost.client import API_BASE as EASYPOST_API
 from connectors.carriers.easypost.client import EasyPostCarrier, EasyPostCredentials
 from connectors.carriers.interfaces import Carrier
@@ -31,6 +33,9 @@ class CarrierPlatform:
     api_hosts: frozenset[str]
     #: Builds a client from the account's opened credentials and its API base URL.
     build: Callable[[Mapping[str, str], str], Carrier]
+    #: Credentials that are a choice among known values, not a secret (Amazon Shipping's business), with the
+    #: values and the default: the CLI takes them as an option rather than at a hidden prompt.
+    choices: Mapping[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
 
 def _shippo(secrets: Mapping[str, str], api_base: str) -> Carrier:
@@ -58,8 +63,24 @@ EASYPOST = CarrierPlatform(
     build=_easypost,
 )
 
+
+def _amazon_shipping(secrets: Mapping[str, str], api_base: str) -> Carrier:
+    return AmazonShippingCarrier(AmazonShippingCredentials.from_secrets(secrets), api_base=api_base)
+
+
+AMAZON_SHIPPING = CarrierPlatform(
+    code="amazonshipping",
+    name="Amazon Shipping",
+    # The selling partner's LWA app and refresh token, and its Amazon Shipping business (AmazonShipping_US).
+    credentials=("client_id", "client_secret", "refresh_token", "business_id"),
+    # SP-API's live regional hosts; the client moves to the business's region (a sandbox host is an override).
+    api_hosts=AMAZON_SHIPPING_HOSTS,
+    build=_amazon_shipping,
+    choices={"business_id": (tuple(BUSINESSES), "AmazonShipping_US")},
+)
+
 #: Every carrier, by code.
-CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO, EASYPOST)}
+CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO, EASYPOST, AMAZON_SHIPPING)}
 
 
 def carrier_platform(code: str) -> CarrierPlatform:

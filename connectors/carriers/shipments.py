@@ -41,6 +41,7 @@ from connectors.carriers.interfaces import (
     CarrierError,
     LabelDocument,
     LabelFormat,
+    OrderContext,
     Parcel,
     Purchase,
     PurchaseUncertain,
@@ -268,6 +269,7 @@ def _quote(
         ship_to=ship_to,
         parcel=Parcel(p["weight_g"], p["length_mm"], p["width_mm"], p["height_mm"]),
         reference=shipment.reference,
+        order=OrderContext(order.marketplace, order.external_order_id),
     )
     shipment.carrier_shipment_id = quote.shipment_id
     shipment.fields_sent = list(quote.fields_sent)

@@ -43,7 +43,7 @@ from .data import (
     utc,
 )
 from .limits import TokenBucket
-from .models import Operation, SandboxExample, operations, schema_errors
+from .models import MARKETPLACE_APIS, Operation, SandboxExample, operations, operations_of, schema_errors
 
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=3600)
 PAGINATION_TOKEN_LIFETIME = timedelta(hours=24)
@@ -447,7 +447,7 @@ class FakeAmazon:
             if o.tax is not None:
                 found.update((o.tax.legal_name, o.tax.registration_number))
         if self.sandbox:
-            for op in operations().values():
+            for op in operations_of(MARKETPLACE_APIS).values():
                 for ex in op.examples:
                     found.update(_pii_values(ex.response))
         found.discard("")
@@ -491,7 +491,7 @@ class FakeAmazon:
 
     @staticmethod
     def _check_operation(operation: str | None) -> None:
-        if operation is not None and operation != LWA_OPERATION and operation not in operations():
+        if operation is not None and operation != LWA_OPERATION and operation not in operations_of(MARKETPLACE_APIS):
             raise FakeAmazonError(f"unknown operation {operation}; known: {', '.join(operation_names())}")
 
     def _wait_latency(self) -> None:
@@ -558,7 +558,7 @@ class FakeAmazon:
             return self._control(request)
         if path == "/auth/o2/token":
             return self._lwa(request)
-        for op in operations().values():
+        for op in operations_of(MARKETPLACE_APIS).values():
             params = op.match(request.method, path)
             if params is not None:
                 return self._sp_api(op, request, params)
@@ -979,7 +979,7 @@ _NEXT_STATUS = {
 
 def operation_names() -> list[str]:
     """Every name ``calls``, ``throttled``, ``inject`` and ``min_calls_and_seconds`` know."""
-    return [LWA_OPERATION, *operations()]
+    return [LWA_OPERATION, *operations_of(MARKETPLACE_APIS)]
 
 
 def _normalise_status(status: str) -> str:

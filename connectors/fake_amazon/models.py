@@ -1,9 +1,16 @@
 """Amazon's SP-API models, read once: operations, their rate limits, response validators, sandbox examples.
 
-Everything here is derived from the vendored Swagger 2.0 files in ``connectors/spapi_models/`` so the fake
-can't drift from what Amazon documents: the route table, the usage plans (rate and burst, parsed from each
-operation's description), the JSON Schema validators per operation and status code, and the
-``x-amzn-api-sandbox`` static request/response pairs.
+Everything here is derived from the vendored Swagger 2.0 files so the fakes can't drift from what Amazon
+documents: the route table, the usage plans (rate and burst, parsed from each operation's description), the
+JSON Schema validators per operation and status code, and the ``x-amzn-api-sandbox`` static request/response
+pairs. The marketplace's models (Orders, Tokens) are in ``connectors/spapi_models/`` and served by
+``connectors/fake_amazon/``; the label-buying ones (Merchant Fulfillment v0, Shipping v2), which the product's
+carriers use too, are in ``connectors/platform_specs/amazon/`` and served by ``connectors/fake_amazon_shipping/``.
+
+Amazon's documents repeat operation ids (``getOrder`` in both Orders models, ``cancelShipment`` in both
+shipping models, ``linkCarrierAccount`` twice within Shipping v2): :data:`_RENAMES` gives each a unique name,
+and a repeat it misses is an error at load time rather than an operation silently lost. Two Merchant
+Fulfillment sandbox examples put ``""`` in an enum field; they are reported (``schema_errors``), not loosened.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -19,14 +26,28 @@ from typing import Any
 
 from jsonschema import Draft4Validator, FormatChecker
 
-MODEL_FILES: tuple[tuple[str, str], ...] = (
-    ("orders_2026-01-01.json", "orders2026"),
-    ("ordersV0.json", "ordersV0"),
-    ("tokens_2021-03-01.json", "tokens"),
-)
+_SPAPI = "connectors.spapi_models"
+_SHIPPING = "connectors.platform_specs.amazon"
 
-# Two models both call an operation ``getOrder``; the v0 one gets a suffix so counters and buckets differ.
-_RENAMES: dict[tuple[str, str], str] = {("ordersV0", "getOrder"): "getOrderV0"}
+#: (package, file, api name) of every model.
+MODEL_FILES: tuple[tuple[str, str, str], ...] = (
+    (_SPAPI, "orders_2026-01-01.json", "orders2026"),
+    (_SPAPI, "ordersV0.json", "ordersV0"),
+    (_SPAPI, "tokens_2021-03-01.json", "tokens"),
+    (_SHIPPING, "merchantFulfillmentV0.json", "mfn"),
+    (_SHIPPING, "shippingV2.json", "shippingV2"),
+)
+#: The models the fake marketplace serves, and the ones the fake label carrier serves.
+MARKETPLACE_APIS: frozenset[str] = frozenset({"orders2026", "ordersV0", "tokens"})
+SHIPPING_APIS: frozenset[str] = frozenset({"mfn", "shippingV2"})
+
+# Repeated operation ids, by (api, HTTP method, operationId): the older (v0) or the second one gets a
+# suffix so routes, counters and buckets differ.
+_RENAMES: dict[tuple[str, str, str], str] = {
+    ("ordersV0", "GET", "getOrder"): "getOrderV0",
+    ("mfn", "DELETE", "cancelShipment"): "cancelShipmentV0",
+    ("shippingV2", "POST", "linkCarrierAccount"): "linkCarrierAccountPost",
+}
 
 _USAGE_PLAN = re.compile(r"\|\s*([0-9.]+)\s*\|\s*([0-9]+)\s*\|")
 
@@ -73,7 +94,7 @@ class Operation:
 
     name: str  # operationId, made unique across models (see _RENAMES)
     operation_id: str
-    api: str  # orders2026, ordersV0, tokens
+    api: str  # orders2026, ordersV0, tokens, mfn, shippingV2
     method: str
     path: str
     rate: float  # requests per second, as documented
@@ -96,16 +117,16 @@ class Operation:
         return next((p for p in self.parameters if p.name == name), None)
 
 
-def _load(filename: str) -> dict[str, Any]:
-    text = resources.files("connectors.spapi_models").joinpath(filename).read_text(encoding="utf-8")
+def _load(package: str, filename: str) -> dict[str, Any]:
+    text = resources.files(package).joinpath(filename).read_text(encoding="utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
 
 
 @functools.cache
 def load_models() -> dict[str, dict[str, Any]]:
-    """The three models, keyed by api name (orders2026, ordersV0, tokens)."""
-    return {api: _load(filename) for filename, api in MODEL_FILES}
+    """Every model, keyed by api name (orders2026, ordersV0, tokens, mfn, shippingV2)."""
+    return {api: _load(package, filename) for package, filename, api in MODEL_FILES}
 
 
 def _path_pattern(path: str) -> re.Pattern[str]:
@@ -133,7 +154,7 @@ def _parameters(raw: list[dict[str, Any]]) -> tuple[Parameter, ...]:
 
 @functools.cache
 def operations() -> dict[str, Operation]:
-    """Every operation of the three models, keyed by its unique name."""
+    """Every operation of every model, keyed by its unique name (:class:`ValueError` on an unhandled repeat)."""
     ops: dict[str, Operation] = {}
     for api, model in load_models().items():
         for path, item in model["paths"].items():
@@ -141,7 +162,9 @@ def operations() -> dict[str, Operation]:
             for method, op in item.items():
                 if method == "parameters":
                     continue
-                name = _RENAMES.get((api, op["operationId"]), op["operationId"])
+                name = _RENAMES.get((api, method.upper(), op["operationId"]), op["operationId"])
+                if name in ops:
+                    raise ValueError(f"{api} {method.upper()} {path}: operation id {name} repeats; add it to _RENAMES")
                 plan = _USAGE_PLAN.search(op.get("description", ""))
                 if plan is None:
                     raise ValueError(f"{api} {name}: no usage plan in the model's description")
@@ -209,6 +232,36 @@ def schema_errors(operation: str, status: int, body: Any) -> list[str]:
     ]
 
 
-def all_examples() -> list[SandboxExample]:
-    """Every sandbox example of every operation, in model order."""
-    return [ex for op in operations().values() for ex in op.examples]
+@functools.cache
+def operations_of(apis: frozenset[str]) -> dict[str, Operation]:
+    """The operations of the models named in ``apis`` (e.g. :data:`MARKETPLACE_APIS`), keyed by unique name."""
+    return {name: op for name, op in operations().items() if op.api in apis}
+
+
+def all_examples(apis: Collection[str] | None = None) -> list[SandboxExample]:
+    """Every sandbox example of every operation (of the models in ``apis``, if given), in model order."""
+    return [ex for op in operations().values() for ex in op.examples if apis is None or op.api in apis]
+
+
+@functools.cache
+def _request_validator(operation: str) -> Draft4Validator | None:
+    op = operations()[operation]
+    model = load_models()[op.api]
+    item = model["paths"][op.path]
+    declared = item.get("parameters", []) + item[op.method.lower()].get("parameters", [])
+    body = next((p for p in declared if p.get("in") == "body"), None)
+    if body is None or "schema" not in body:
+        return None
+    return Draft4Validator({**body["schema"], "definitions": model["definitions"]}, format_checker=_DATE_TIME_FORMAT)
+
+
+def request_errors(operation: str, body: Any) -> list[str]:
+    """Where a request body breaks the model's schema for ``operation``'s body parameter (path and rule only,
+    never values: a request carries the ship-to). No body parameter: any body is an error."""
+    check = _request_validator(operation)
+    if check is None:
+        return [] if body is None else [f"{operation}: the model takes no body"]
+    return [
+        f"{operation} request: /{'/'.join(str(p) for p in err.absolute_path)} fails {err.validator}"
+        for err in check.iter_errors(body)
+    ]

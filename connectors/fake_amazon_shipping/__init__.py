@@ -1,1 +1,7 @@
-"""A fake of Amazon Merchant Fulfillment v0 and Amazon Shipping v2 (issue 18); for now, their schemas."""
+"""A fake Amazon Shipping v2 (rates, purchases, label documents, cancellation, tracking, and its own Login
+with Amazon) over real HTTP, on Amazon's model, with Amazon's static sandbox (Shipping v2 and Merchant
+Fulfillment v0) as a mode. See ``server.py``."""
+
+from .server import SERVED, FakeAmazonShipping, Seller
+
+__all__ = ["SERVED", "FakeAmazonShipping", "Seller"]

@@ -1,6 +1,7 @@
 """Label purchases killed with SIGKILL at random moments, on both databases and with each carrier (Shippo
-reconciles by the transaction's metadata, EasyPost by the rate's shipment): every order ends bought once or
-not bought, never twice, and its purchase audit event exists exactly when its label does."""
+reconciles by the transaction's metadata, EasyPost by the rate's shipment, Amazon Shipping, which has no lookup
+by reference, by its idempotent retry under the reference): every order ends bought once or not bought, never
+twice, and its purchase audit event exists exactly when its label does."""
 
 from __future__ import annotations
 
@@ -20,9 +21,15 @@ import pytest
 from sqlalchemy import select
 
 from connectors.carriers.shipments import LEASE, reconcile_pending
+from connectors.fake_amazon_shipping import FakeAmazonShipping
 from connectors.fake_easypost import FakeEasyPost
 from connectors.fake_shippo import FakeShippo
-from tests.support.carriers import connect_fake_easypost, connect_fake_shippo, fast_carriers
+from tests.support.carriers import (
+    connect_fake_amazon_shipping,
+    connect_fake_easypost,
+    connect_fake_shippo,
+    fast_carriers,
+)
 from tests.support.servers import Database
 from tests.support.vault import make_account, make_orders
 from vault.db import make_session_factory
@@ -33,10 +40,24 @@ from vault.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 40
-#: Each carrier: its fake, how to connect an account on it, and the labels it sold per reference.
-CARRIERS: dict[str, tuple[Any, Any, Callable[[Any], Counter[str]]]] = {
-    "shippo": (FakeShippo, connect_fake_shippo, lambda fake: fake.purchases_by_metadata()),
-    "easypost": (FakeEasyPost, connect_fake_easypost, lambda fake: fake.bought()),
+#: Each carrier: its fake (40 ms a call, purchases unthrottled), how to connect an account on it, and the labels
+#: it sold per reference.
+CARRIERS: dict[str, tuple[Callable[[], Any], Any, Callable[[Any], Counter[str]]]] = {
+    "shippo": (
+        lambda: FakeShippo(latency=0.04, purchase_rate=1000, purchase_burst=1000),
+        connect_fake_shippo,
+        lambda fake: fake.purchases_by_metadata(),
+    ),
+    "easypost": (
+        lambda: FakeEasyPost(latency=0.04, purchase_rate=1000, purchase_burst=1000),
+        connect_fake_easypost,
+        lambda fake: fake.bought(),
+    ),
+    "amazonshipping": (
+        lambda: FakeAmazonShipping(latency=0.04, speedup=100),
+        connect_fake_amazon_shipping,
+        lambda fake: fake.purchases_by_key(),
+    ),
 }
 
 
@@ -52,7 +73,7 @@ def test_sigkill_during_purchases_never_buys_twice_and_audits_exactly_what_was_b
     keys = KeyManager(LocalKeyProvider(keyring))
     sessions = make_session_factory(fresh_db.engine)
     # Each carrier call takes 40 ms, so a purchase (quote, then buy) is ~0.1 s and most kills land inside one.
-    with fake_of(latency=0.04, purchase_rate=1000, purchase_burst=1000) as fake:
+    with fake_of() as fake:
         with sessions() as s:
             tenant = create_tenant(s, keys=keys, slug="crash", name="Crash", actor="test")
             account = make_account(s, tenant)

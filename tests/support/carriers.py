@@ -1,5 +1,5 @@
-"""Carrier test data: the seller's ship-from address, a parcel, Shippo and EasyPost clients and accounts on
-their fakes, and shipment requests."""
+"""Carrier test data: the seller's ship-from address, a parcel, Shippo, EasyPost and Amazon Shipping clients
+and accounts on their fakes, and shipment requests."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from connectors.carriers.amazon_shipping import AmazonShippingCarrier, AmazonShippingCredentials, AmazonShippingPolicy
 from connectors.carriers.easypost.client import EasyPostCarrier, EasyPostCredentials
 from connectors.carriers.interfaces import Carrier, LabelFormat, Parcel
-from connectors.carriers.registry import EASYPOST, SHIPPO
+from connectors.carriers.registry import AMAZON_SHIPPING, EASYPOST, SHIPPO
 from connectors.carriers.shipments import CarrierFactory, ShipmentRequest
 from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials, ShippoPolicy
+from connectors.fake_amazon_shipping import FakeAmazonShipping
 from connectors.fake_easypost import DEFAULT_KEY, FakeEasyPost
 from connectors.fake_shippo import DEFAULT_TOKEN, FakeShippo
 from vault.carrier_accounts import connect_carrier_account
@@ -56,6 +58,9 @@ def fast_carriers(policy: ShippoPolicy = FAST) -> CarrierFactory:
         if account.carrier == EASYPOST.code:
             credentials = EasyPostCredentials.from_secrets(secrets)
             return EasyPostCarrier(credentials, api_base=account.api_endpoint, policy=policy)
+        if account.carrier == AMAZON_SHIPPING.code:
+            amazon = AmazonShippingCredentials.from_secrets(secrets)
+            return AmazonShippingCarrier(amazon, api_base=account.api_endpoint, policy=FAST_AMAZON)
         return ShippoCarrier(ShippoCredentials.from_secrets(secrets), api_base=account.api_endpoint, policy=policy)
 
     return build
@@ -114,3 +119,49 @@ def ship_request(order: Order, **overrides: Any) -> ShipmentRequest:
         **overrides,
     }
     return ShipmentRequest(**values)
+
+
+# --- Amazon Shipping ----------------------------------------------------------------------------------------
+
+#: The Amazon Shipping client's quick test policy (a lost purchase costs ``read_timeout``).
+FAST_AMAZON = AmazonShippingPolicy(attempts=3, base_delay=0.01, max_delay=0.05, connect_timeout=2.0, read_timeout=1.0)
+
+
+def amazon_shipping_client(
+    fake: FakeAmazonShipping, policy: AmazonShippingPolicy = FAST_AMAZON
+) -> AmazonShippingCarrier:
+    """An Amazon Shipping client with the fake seller's LWA grant, on the fake (its LWA too)."""
+    credentials = AmazonShippingCredentials.from_secrets(fake.seller.secrets())
+    return AmazonShippingCarrier(credentials, api_base=fake.base_url, policy=policy)
+
+
+def fast_amazon_carriers(policy: AmazonShippingPolicy = FAST_AMAZON) -> CarrierFactory:
+    """The carrier factory for Amazon Shipping accounts on the fake, with a short read timeout."""
+
+    def build(account: CarrierAccount, secrets: dict[str, str]) -> Carrier:
+        assert account.api_endpoint is not None, "test accounts point at a fake"
+        credentials = AmazonShippingCredentials.from_secrets(secrets)
+        return AmazonShippingCarrier(credentials, api_base=account.api_endpoint, policy=policy)
+
+    return build
+
+
+def connect_fake_amazon_shipping(
+    session: Session, keys: KeyManager, tenant_id: int, fake: FakeAmazonShipping, *, name: str = "Amazon Shipping"
+) -> CarrierAccount:
+    """A committed Amazon Shipping account of the tenant on the fake, with the fake seller's LWA grant."""
+    account = connect_carrier_account(
+        session,
+        keys=keys,
+        tenant_id=tenant_id,
+        carrier=AMAZON_SHIPPING.code,
+        name=name,
+        secrets=fake.seller.secrets(),
+        ship_from=SHIP_FROM_VALUES,
+        test_mode=True,
+        api_endpoint=fake.base_url,
+        endpoints=EndpointPolicy(api=AMAZON_SHIPPING.api_hosts, overrides=frozenset({fake.base_url})),
+        actor="test",
+    )
+    session.commit()
+    return account

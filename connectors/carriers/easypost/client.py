@@ -40,6 +40,7 @@ from connectors.carriers.interfaces import (
     CarrierBadResponse,
     LabelDocument,
     LabelFormat,
+    OrderContext,
     Parcel,
     Purchase,
     Quote,
@@ -119,7 +120,15 @@ class EasyPostCarrier:
 
     # --- the contract ---------------------------------------------------------------------------------------
 
-    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel, reference: str = "") -> Quote:
+    def quote(
+        self,
+        *,
+        ship_from: ShipFrom,
+        ship_to: LabelRecord,
+        parcel: Parcel,
+        reference: str = "",
+        order: OrderContext | None = None,
+    ) -> Quote:
         to, sent = _address_to(ship_to)
         address = self._http.call(
             "POST",

@@ -28,6 +28,7 @@ from connectors.carriers.interfaces import (
     CarrierBadResponse,
     LabelDocument,
     LabelFormat,
+    OrderContext,
     Parcel,
     Purchase,
     PurchaseUncertain,
@@ -103,7 +104,15 @@ class ShippoCarrier:
 
     # --- the contract ---------------------------------------------------------------------------------------
 
-    def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel, reference: str = "") -> Quote:
+    def quote(
+        self,
+        *,
+        ship_from: ShipFrom,
+        ship_to: LabelRecord,
+        parcel: Parcel,
+        reference: str = "",
+        order: OrderContext | None = None,
+    ) -> Quote:
         to, sent = _address_to(ship_to)
         body = {
             "address_from": _address_from(ship_from),

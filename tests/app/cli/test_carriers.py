@@ -80,3 +80,38 @@ def test_an_easypost_account_takes_the_credential_the_registry_names(app: Any, w
     assert prompted.exit_code == 0 and key not in prompted.output and "EasyPost API key" in prompted.output
     help_text = cli(app, "carriers", "add", "--help").output
     assert "easypost" in help_text and "shippo" in help_text
+
+
+AMAZON_ENV = {
+    "LABELVAULT_AMAZONSHIPPING_CLIENT_ID": "amzn1.application-oa2-client.cli",
+    "LABELVAULT_AMAZONSHIPPING_CLIENT_SECRET": "amzn1.oa2-cs.v1.cli-secret",
+    "LABELVAULT_AMAZONSHIPPING_REFRESH_TOKEN": "Atzr|cli-refresh-token",
+}
+
+
+def test_an_amazon_shipping_account_is_added_with_its_lwa_grant_sealed(
+    app: Any, world: World, keys: KeyManager
+) -> None:
+    slug = world.tenant.slug
+    added = cli(app, "carriers", "add", "amazonshipping", "--tenant", slug, "--name", "Amazon", "--business-id",
+                "AmazonShipping_UK", *FROM, "--api-endpoint", "http://127.0.0.1:8555", env=AMAZON_ENV)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "added: amazonshipping" in added.output
+    assert not any(v in added.output for v in AMAZON_ENV.values())
+    assert "Amazon Shipping custom endpoint\tfrom US" in cli(app, "carriers", "list", "--tenant", slug).output
+    with world.session() as s:
+        account = s.scalars(select(CarrierAccount).where(CarrierAccount.tenant_id == world.tenant.id)).one()
+        assert account.carrier == "amazonshipping"
+        assert unseal_carrier_credentials(s, keys=keys, account=account) == {
+            "client_id": AMAZON_ENV["LABELVAULT_AMAZONSHIPPING_CLIENT_ID"],
+            "client_secret": AMAZON_ENV["LABELVAULT_AMAZONSHIPPING_CLIENT_SECRET"],
+            "refresh_token": AMAZON_ENV["LABELVAULT_AMAZONSHIPPING_REFRESH_TOKEN"],
+            "business_id": "AmazonShipping_UK",
+        }
+    prompted = cli(app, "carriers", "add", "amazonshipping", "--tenant", slug, "--name", "A2", *FROM,
+                   input="client\nsecret-typed\ntoken-typed\n")  # fmt: skip
+    assert prompted.exit_code == 0, prompted.output
+    assert "secret-typed" not in prompted.output and "token-typed" not in prompted.output
+    wrong = cli(app, "carriers", "add", "amazonshipping", "--tenant", slug, "--name", "A3", "--business-id", "X",
+                *FROM, env=AMAZON_ENV)  # fmt: skip
+    assert wrong.exit_code != 0 and "Traceback" not in wrong.output

@@ -8,7 +8,7 @@ connector and what its credentials, statuses, limits, order ids and retention ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -51,6 +51,24 @@ def is_order_ref(code: str, order_id: str) -> bool:
     """Whether ``order_id`` can be an order of the platform ``code`` (the label API's first, cheap check)."""
     platform = PLATFORMS.get(code)
     return platform is not None and platform.order_id.fullmatch(order_id) is not None
+
+
+def notice_order_ids(code: str, order_ids: Iterable[str]) -> list[str]:
+    """The order ids of a marketplace's own notice (an Amazon deletion notice, say), each checked against the
+    platform's order id format, duplicates dropped; :class:`ValueError` saying how many are not and where the
+    first is (never the value: a mistyped field may hold anything)."""
+    platform = PLATFORMS.get(code)
+    if platform is None:
+        raise ValueError(f"no marketplace platform is registered as {code[:40]!r}")
+    ids = list(dict.fromkeys(i.strip() for i in order_ids if i.strip()))
+    bad = [n for n, i in enumerate(ids, 1) if platform.order_id.fullmatch(i) is None]
+    if bad:
+        raise ValueError(
+            f"{len(bad)} of the {len(ids)} order ids are not {platform.name} order ids (the first is number {bad[0]})"
+        )
+    if not ids:
+        raise ValueError(f"the notice names no {platform.name} order ids")
+    return ids
 
 
 def retention_rules() -> tuple[RetentionRule, ...]:

@@ -271,6 +271,33 @@ def open_request_from_marketplace(
     return row
 
 
+def open_notice(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    marketplace: str,
+    kind: str,
+    notice_id: str,
+    notice_date: datetime,
+    order_ids: Sequence[str],
+    actor: str,
+    jurisdiction: str = "default",
+    due_days: Mapping[str, int] = DEFAULT_DUE_DAYS,
+    now: datetime | None = None,
+) -> tuple[RightsRequestRow, int]:
+    """A marketplace's notice a person of the seller enters (an Amazon deletion notice from Seller Central):
+    its own id is the reference and its date the day received (the due date counts from it), and the orders
+    it names are locked in like a webhook's. Returns the request and how many of the ids the tenant holds."""
+    if notice_date > (now or utcnow()):
+        raise RightsRequestError("the notice's date is in the future")
+    row = open_request_from_marketplace(
+        session, keys=keys, tenant_id=tenant_id, marketplace=marketplace, kind=kind, reference=notice_id,
+        actor=actor, order_ids=order_ids, jurisdiction=jurisdiction, received_at=notice_date, due_days=due_days,
+    )  # fmt: skip
+    return row, sum(r.named for r in _rows(session, row).values())
+
+
 def _rows(session: Session, row: RightsRequestRow) -> dict[int, RightsRequestOrder]:
     return {
         r.order_id: r

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from tests.support.buyers import MARKED_BUYERS
 from tests.support.dashboard import Seller, Shop, open_shop, post
+from tests.support.people import add_account, add_order
 from vault import rights_requests as rr
 from vault.models import AuditEvent, Order, RightsRequestRow
 
@@ -104,17 +105,18 @@ def test_a_bad_notice_is_a_clear_error_and_keeps_the_form(
     assert _requests(seller) == []
 
 
-def _sealed_access(seller: Seller, shop: Shop) -> int:
+def _sealed_access(seller: Seller) -> int:
     """What Shopify's customers/data_request leaves: an access request carried out, its export sealed."""
     with seller.session() as s:
-        account_id = s.scalars(select(Order.account_id).where(Order.external_order_id == shop.order_ids[0])).one()
+        account = add_account(s, seller.tenant, "shopify", "shop.example")
+        order = add_order(s, seller.keys, account, "5500140898536", MARKED_BUYERS[1])
         row = rr.open_request_from_marketplace(
-            s, keys=seller.keys, tenant_id=seller.tenant.id, marketplace="amazon", kind=rr.ACCESS,
-            reference="shopify:data_request:991", actor="shopify-webhook", order_ids=[shop.order_ids[0]],
+            s, keys=seller.keys, tenant_id=seller.tenant.id, marketplace="shopify", kind=rr.ACCESS,
+            reference="shopify:data_request:991", actor="shopify-webhook", order_ids=[order.external_order_id],
         )  # fmt: skip
         rr.carry_out_sealed(
             s, keys=seller.keys, tenant_id=seller.tenant.id, request_id=row.id, actor="shopify-webhook",
-            account_id=account_id, source="shopify:customers/data_request",
+            account_id=account.id, source="shopify:customers/data_request",
         )  # fmt: skip
         s.commit()
         return row.id
@@ -122,11 +124,14 @@ def _sealed_access(seller: Seller, shop: Shop) -> int:
 
 def test_the_owner_downloads_a_marketplace_requests_sealed_export(seller: Seller, client: FlaskClient) -> None:
     shop = open_shop(seller, client, role="owner")
-    request_id = _sealed_access(seller, shop)
+    request_id = _sealed_access(seller)
+    with seller.session() as s:
+        due = s.get_one(RightsRequestRow, request_id).due_at.date().isoformat()
     listing = client.get("/rights/requests").get_data(as_text=True)
     assert "shopify:data_request:991" in listing and "waiting for you to download" in listing
+    assert 'data-source="marketplace:shopify">Shopify' in listing and f"due {due}" in listing
     page = client.get(f"/rights/requests/{request_id}").get_data(as_text=True)
-    assert 'data-testid="sealed-export"' in page and MARKED_BUYERS[0].name not in page
+    assert 'data-testid="sealed-export"' in page and "From Shopify" in page and MARKED_BUYERS[1].name not in page
     seller.clock.advance(6 * 60)  # the second factor has gone stale: enter it again first
     resp = post(client, f"/rights/requests/{request_id}/export", {})
     assert resp.status_code == 302 and "/reauth" in resp.headers["Location"]
@@ -134,11 +139,11 @@ def test_the_owner_downloads_a_marketplace_requests_sealed_export(seller: Seller
     resp = post(client, f"/rights/requests/{request_id}/export", {})
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     export = json.loads(resp.data)
-    assert [o["shipping_label_data"]["name"] for o in export["orders"]] == [MARKED_BUYERS[0].name]
+    assert [o["shipping_label_data"]["name"] for o in export["orders"]] == [MARKED_BUYERS[1].name]
     with seller.session() as s:
         fetched = s.scalars(select(AuditEvent).where(AuditEvent.action == "rights.export-fetched")).one()
         assert fetched.actor.startswith("user:") and fetched.ip is not None
-        assert MARKED_BUYERS[0].name not in json.dumps(fetched.details, ensure_ascii=False)
+        assert MARKED_BUYERS[1].name not in json.dumps(fetched.details, ensure_ascii=False)
     assert "downloaded" in client.get("/rights/requests").get_data(as_text=True)
 
 

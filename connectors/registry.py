@@ -53,21 +53,30 @@ def is_order_ref(code: str, order_id: str) -> bool:
     return platform is not None and platform.order_id.fullmatch(order_id) is not None
 
 
+class NoticeOrdersRejected(ValueError):
+    """A notice's order ids that can't be taken: how many are wrong and where the first is (never a value: a
+    mistyped field may hold anything); ``platform`` is None when the marketplace itself is unknown."""
+
+    def __init__(self, message: str, *, platform: str | None, bad: int = 0, total: int = 0, first: int = 0) -> None:
+        super().__init__(message)
+        self.platform, self.bad, self.total, self.first = platform, bad, total, first
+
+
 def notice_order_ids(code: str, order_ids: Iterable[str]) -> list[str]:
     """The order ids of a marketplace's own notice (an Amazon deletion notice, say), each checked against the
-    platform's order id format, duplicates dropped; :class:`ValueError` saying how many are not and where the
-    first is (never the value: a mistyped field may hold anything)."""
+    platform's order id format, duplicates dropped; :class:`NoticeOrdersRejected` otherwise."""
     platform = PLATFORMS.get(code)
     if platform is None:
-        raise ValueError(f"no marketplace platform is registered as {code[:40]!r}")
+        raise NoticeOrdersRejected(f"no marketplace platform is registered as {code[:40]!r}", platform=None)
     ids = list(dict.fromkeys(i.strip() for i in order_ids if i.strip()))
     bad = [n for n, i in enumerate(ids, 1) if platform.order_id.fullmatch(i) is None]
     if bad:
-        raise ValueError(
-            f"{len(bad)} of the {len(ids)} order ids are not {platform.name} order ids (the first is number {bad[0]})"
-        )
+        raise NoticeOrdersRejected(
+            f"{len(bad)} of the {len(ids)} order ids are not {platform.name} order ids (the first is number {bad[0]})",
+            platform=platform.name, bad=len(bad), total=len(ids), first=bad[0],
+        )  # fmt: skip
     if not ids:
-        raise ValueError(f"the notice names no {platform.name} order ids")
+        raise NoticeOrdersRejected(f"the notice names no {platform.name} order ids", platform=platform.name)
     return ids
 
 

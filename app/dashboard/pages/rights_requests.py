@@ -23,7 +23,7 @@ from connectors import registry
 from vault import rights_requests as rr
 from vault.blind_index import PersonValues
 from vault.errors import NotFound
-from vault.models import RightsRequestRow
+from vault.models import RightsRequestRow, utcnow
 
 PERMISSION = "rights-access"  # owner only (vault/users/roles.py)
 
@@ -101,7 +101,28 @@ def _notice_date(value: str) -> datetime:
     day = parse_date(value.strip())
     if day is None:
         raise ValueError(_("Give the notice's date as YYYY-MM-DD."))
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    when = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if when > utcnow():
+        raise ValueError(_("The notice's date is in the future."))
+    return when
+
+
+def _notice_orders(marketplace: str, text: str) -> list[str]:
+    try:
+        return registry.notice_order_ids(marketplace, split_lines(text))
+    except registry.NoticeOrdersRejected as exc:
+        if exc.platform is None:
+            raise ValueError(_("Choose the marketplace that sent the notice.")) from None
+        if not exc.bad:
+            raise ValueError(_("Give the %(platform)s order ids the notice names.", platform=exc.platform)) from None
+        message = _(
+            "%(bad)d of the %(total)d order ids are not %(platform)s order ids (the first is number %(first)d).",
+            bad=exc.bad,
+            total=exc.total,
+            platform=exc.platform,
+            first=exc.first,
+        )
+        raise ValueError(message) from None
 
 
 @bp.post("/rights/requests/notice")
@@ -113,7 +134,7 @@ def rights_requests_notice() -> Response | tuple[str, int]:
     form = request.form
     try:
         marketplace = form.get("marketplace", "")
-        ids = registry.notice_order_ids(marketplace, split_lines(form.get("order_ids", "")))
+        ids = _notice_orders(marketplace, form.get("order_ids", ""))
         row, named = rr.open_notice(
             db, keys=services().keys, tenant_id=tenant_id(), marketplace=marketplace, kind=form.get("kind", ""),
             notice_id=form.get("notice_id", ""), notice_date=_notice_date(form.get("notice_date", "")),

@@ -88,10 +88,10 @@ def test_a_marketplace_notice_locks_in_its_orders_and_is_carried_out(seller: Sel
     ("changes", "message"),
     [
         ({"order_ids": "503-1234567-1234567\nnot an order"}, "1 of the 2 order ids are not Amazon order ids"),
-        ({"order_ids": ""}, "names no Amazon order ids"),
+        ({"order_ids": ""}, "Give the Amazon order ids"),
         ({"notice_date": "05/01/2026"}, "YYYY-MM-DD"),
         ({"notice_date": "2999-01-01"}, "in the future"),
-        ({"marketplace": "nowhere"}, "no marketplace platform"),
+        ({"marketplace": "nowhere"}, "Choose the marketplace"),
     ],
 )
 def test_a_bad_notice_is_a_clear_error_and_keeps_the_form(

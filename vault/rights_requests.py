@@ -4,14 +4,18 @@ marketplace and account of the seller, a person of the seller confirms which are
 
 1. :func:`open_request` records the person's values (sealed under the tenant key: they are PII), the
    identity check and who made it, and a due date from the jurisdiction (:data:`DEFAULT_DUE_DAYS`, or the
-   operator's own table). A marketplace's own notice (Shopify's privacy webhooks, an Amazon deletion
-   notice) opens one through :func:`open_request_from_marketplace`, with the orders it names.
+   operator's own table). A marketplace's own notice opens one through :func:`open_request_from_marketplace`,
+   with the orders it names: Shopify's privacy webhooks (connectors/shopify/webhooks.py), or a notice a
+   person of the seller enters by its order ids, id and date (:func:`open_notice`, an Amazon deletion
+   notice say).
 2. :func:`find_matches` looks the person up in the blind index (vault/blind_index.py), across orders of
    any ``marketplace`` code, and opens only the records the index matched, to re-check them and show them
    masked (vault/masking.py) for confirmation.
 3. :func:`confirm` marks the orders that are the person's; :func:`carry_out` acts on those only, through
    vault/rights.py's per-order functions (each order audited with its purpose there). Legal holds win:
-   the outcome names the hold that kept each order.
+   the outcome names the hold that kept each order. With nobody there to hand an access export to (a
+   webhook), :func:`carry_out_sealed` seals it for the owner (vault/privacy_exports.py), who fetches it
+   later with :func:`fetch_request_export`.
 
 Every step appends an event with its purpose to the tenant's audit chain (``rights.request.*``): ids,
 counts, the jurisdiction and the terms given (``name``, ``phone``...), never the values. The caller commits.

@@ -80,7 +80,8 @@ def test_a_marketplace_notice_locks_in_its_orders_and_is_carried_out(seller: Sel
     assert "AMZ-DEL-77" in listing and 'data-source="marketplace:amazon">Amazon' in listing
     assert post(client, f"{url}/carry-out", {}).status_code == 302
     with seller.session() as s:
-        erased = set(s.scalars(select(Order.external_order_id).where(Order.erased_at.is_not(None))))
+        mine = select(Order.external_order_id).where(Order.tenant_id == seller.tenant.id)
+        erased = set(s.scalars(mine.where(Order.erased_at.is_not(None))))
     assert erased == set(shop.order_ids[:2])
 
 
@@ -141,7 +142,8 @@ def test_the_owner_downloads_a_marketplace_requests_sealed_export(seller: Seller
     export = json.loads(resp.data)
     assert [o["shipping_label_data"]["name"] for o in export["orders"]] == [MARKED_BUYERS[1].name]
     with seller.session() as s:
-        fetched = s.scalars(select(AuditEvent).where(AuditEvent.action == "rights.export-fetched")).one()
+        mine = select(AuditEvent).where(AuditEvent.tenant_id == seller.tenant.id)
+        fetched = s.scalars(mine.where(AuditEvent.action == "rights.export-fetched")).one()
         assert fetched.actor.startswith("user:") and fetched.ip is not None
         assert MARKED_BUYERS[1].name not in json.dumps(fetched.details, ensure_ascii=False)
     assert "downloaded" in client.get("/rights/requests").get_data(as_text=True)

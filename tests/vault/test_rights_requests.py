@@ -237,3 +237,16 @@ def test_a_notice_entered_by_the_seller_is_dated_by_it(session: Session, keys: K
             session, keys=keys, tenant_id=tenant.id, marketplace="amazon", kind=rr.ERASURE, notice_id="AMZ-DEL-2",
             notice_date=utcnow() + timedelta(days=2), order_ids=ids, actor="owner:li",
         )  # fmt: skip
+
+
+def test_a_notice_may_name_more_orders_than_one_query_binds(session: Session, keys: KeyManager, tenant: Tenant) -> None:
+    world = person_world(session, keys, tenant)
+    ids = [f"X-{i}" for i in range(70_000)] + [world.wang[0].external_order_id]  # above both drivers' limits
+    row = rr.open_request_from_marketplace(
+        session, keys=keys, tenant_id=tenant.id, marketplace="amazon", kind=rr.ERASURE, reference="shop:all",
+        actor="test", order_ids=ids,
+    )  # fmt: skip
+    found = rr.matches_of(session, keys=keys, tenant_id=tenant.id, request_id=row.id)
+    assert [m.order_id for m in found] == [world.wang[0].id]
+    named = [e for e in events(session, tenant) if e.action == "rights.request.named"]
+    assert named[-1].details["unknown_order_ids"] == 70_000

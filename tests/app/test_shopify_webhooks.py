@@ -6,6 +6,7 @@ the customer's phone finds orders Shopify didn't name)."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -159,7 +160,8 @@ def test_customers_data_request_stores_a_sealed_export_for_the_seller(world: Wor
     assert _count(world, AuditEvent, AuditEvent.action == "rights.export-fetched") == 1
 
 
-def test_the_webhook_answer_carries_no_buyer_data(world: World) -> None:
+def test_the_webhook_answer_and_logs_carry_no_buyer_data(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     gid = world.gids[3]
     body = json.dumps(world.fake.webhook_body("customers/data_request", customer_of=gid)).encode()
     headers = {
@@ -171,9 +173,10 @@ def test_the_webhook_answer_carries_no_buyer_data(world: World) -> None:
     }
     answer = httpx.post(world.url, content=body, headers=headers, timeout=10)
     assert answer.status_code == 200
+    assert "shopify webhook customers/data_request handled: 1 tenants, 1 requests" in caplog.text
     for pii in world.fake.buyer_pii_strings():
         if len(pii) >= 4:
-            assert pii not in answer.text
+            assert pii not in answer.text and pii not in caplog.text
 
 
 def test_shop_redact_erases_the_whole_shop_and_removes_its_account(world: World) -> None:

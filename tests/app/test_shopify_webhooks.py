@@ -310,3 +310,27 @@ def test_a_hold_keeps_the_shop_account_through_shop_redact(world: World) -> None
     with svc.sessions() as s:
         account = s.get_one(MarketplaceAccount, world.account_id)
         assert account.removed_at is None  # kept while the hold keeps its order
+
+
+def test_each_tenant_holding_the_shop_gets_its_own_request(world: World) -> None:
+    svc = services(world.app)
+    with svc.sessions() as s:  # a second seller (say, the shop's fulfilment partner) connected the same shop
+        other = create_tenant(s, keys=svc.keys, slug="partner", name="Partner", actor="test")
+        s.commit()
+        account = add_shopify_account(s, svc.keys, other, world.fake, token=installed_token(world.fake))
+        connector = make_connector(s, svc.keys, account, world.fake)
+        sync_account(s, keys=svc.keys, account=account, connector=connector)
+        connector.close()
+        other_id = other.id
+    gid = world.gids[5]
+    theirs = _customers_orders(world, gid)
+    (delivery,) = world.fake.deliver_webhook(world.url, "customers/redact", customer_of=gid)
+    assert delivery.status == 200
+    rows = _requests(world)
+    assert sorted(r.tenant_id for r in rows) == sorted([world.tenant_id, other_id])
+    erased = {"counts": {"erased": len(theirs)}, "hold_ids": []}
+    assert all(r.state == rr.COMPLETED and r.outcome == erased for r in rows)
+    with svc.sessions() as s:
+        summaries = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "shopify.webhook")))
+    assert sorted(e.tenant_id for e in summaries) == sorted([world.tenant_id, other_id])
+    assert {e.details["rights_request"] for e in summaries} == {r.id for r in rows}

@@ -5,7 +5,8 @@ app/__init__.py) but not behind the label API's key, and off the dashboard's blu
 CSRF token applies: the signature is the authentication. The raw body is checked against
 ``X-Shopify-Hmac-Sha256`` with the public app's client secret (``LABELVAULT_SHOPIFY_CLIENT_SECRET``) before
 it is parsed; a bad signature is 401, a repeat delivery (same ``X-Shopify-Webhook-Id``) 200 without doing
-anything again, a handled one 200 with counts only. What a delivery does is connectors.shopify.webhooks'.
+anything again, a handled one 200 with counts only. What a delivery does (a rights request per tenant, in
+vault/rights_requests.py's workflow) is connectors.shopify.webhooks'.
 """
 
 from __future__ import annotations
@@ -55,12 +56,14 @@ def shopify_webhook() -> Response:
         db.rollback()  # a concurrent repeat of this delivery committed first
         return _answer(200, duplicate=True)
     log.info(
-        "shopify webhook %s handled: %d tenants, %d exported, %d erased, %d held",
+        "shopify webhook %s handled: %d tenants, %d requests, %d exported, %d erased, %d held, %d awaiting the owner",
         webhook.topic,
         outcome.tenants,
+        len(outcome.requests),
         outcome.exported,
         outcome.erased,
         outcome.held,
+        outcome.awaiting_owner,
     )
     return _answer(200, duplicate=outcome.duplicate, tenants=outcome.tenants)
 

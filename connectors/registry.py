@@ -8,7 +8,7 @@ connector and what its credentials, statuses, limits, order ids and retention ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -51,6 +51,33 @@ def is_order_ref(code: str, order_id: str) -> bool:
     """Whether ``order_id`` can be an order of the platform ``code`` (the label API's first, cheap check)."""
     platform = PLATFORMS.get(code)
     return platform is not None and platform.order_id.fullmatch(order_id) is not None
+
+
+class NoticeOrdersRejected(ValueError):
+    """A notice's order ids that can't be taken: how many are wrong and where the first is (never a value: a
+    mistyped field may hold anything); ``platform`` is None when the marketplace itself is unknown."""
+
+    def __init__(self, message: str, *, platform: str | None, bad: int = 0, total: int = 0, first: int = 0) -> None:
+        super().__init__(message)
+        self.platform, self.bad, self.total, self.first = platform, bad, total, first
+
+
+def notice_order_ids(code: str, order_ids: Iterable[str]) -> list[str]:
+    """The order ids of a marketplace's own notice (an Amazon deletion notice, say), each checked against the
+    platform's order id format, duplicates dropped; :class:`NoticeOrdersRejected` otherwise."""
+    platform = PLATFORMS.get(code)
+    if platform is None:
+        raise NoticeOrdersRejected(f"no marketplace platform is registered as {code[:40]!r}", platform=None)
+    ids = list(dict.fromkeys(i.strip() for i in order_ids if i.strip()))
+    bad = [n for n, i in enumerate(ids, 1) if platform.order_id.fullmatch(i) is None]
+    if bad:
+        raise NoticeOrdersRejected(
+            f"{len(bad)} of the {len(ids)} order ids are not {platform.name} order ids (the first is number {bad[0]})",
+            platform=platform.name, bad=len(bad), total=len(ids), first=bad[0],
+        )  # fmt: skip
+    if not ids:
+        raise NoticeOrdersRejected(f"the notice names no {platform.name} order ids", platform=platform.name)
+    return ids
 
 
 def retention_rules() -> tuple[RetentionRule, ...]:

@@ -1,9 +1,10 @@
 """Access exports a platform asked for on a buyer's behalf, kept sealed until the seller fetches them.
 
 Shopify's ``customers/data_request`` webhook asks the app for what it holds about a customer; the answer
-goes from the seller to the buyer, never back in the webhook's response. The export (made by
-:func:`vault.rights.export_order_data`, each order's access audited there) is sealed under the tenant key
-here; fetching it opens it and is audited as ``rights.export-fetched``.
+goes from the seller to the buyer, never back in the webhook's response. The rights request it opens is
+carried out at once (:func:`vault.rights_requests.carry_out_sealed`, each order's access audited by
+vault/rights.py); its JSON export is sealed under the tenant key here, and fetching it (the request's
+dashboard page, ``flask rights request export``) opens it and is audited as ``rights.export-fetched``.
 """
 
 from __future__ import annotations

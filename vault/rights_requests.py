@@ -4,14 +4,18 @@ marketplace and account of the seller, a person of the seller confirms which are
 
 1. :func:`open_request` records the person's values (sealed under the tenant key: they are PII), the
    identity check and who made it, and a due date from the jurisdiction (:data:`DEFAULT_DUE_DAYS`, or the
-   operator's own table). A marketplace's own notice (Shopify's privacy webhooks, an Amazon deletion
-   notice) opens one through :func:`open_request_from_marketplace`, with the orders it names.
+   operator's own table). A marketplace's own notice opens one through :func:`open_request_from_marketplace`,
+   with the orders it names: Shopify's privacy webhooks (connectors/shopify/webhooks.py), or a notice a
+   person of the seller enters by its order ids, id and date (:func:`open_notice`, an Amazon deletion
+   notice say).
 2. :func:`find_matches` looks the person up in the blind index (vault/blind_index.py), across orders of
    any ``marketplace`` code, and opens only the records the index matched, to re-check them and show them
    masked (vault/masking.py) for confirmation.
 3. :func:`confirm` marks the orders that are the person's; :func:`carry_out` acts on those only, through
    vault/rights.py's per-order functions (each order audited with its purpose there). Legal holds win:
-   the outcome names the hold that kept each order.
+   the outcome names the hold that kept each order. With nobody there to hand an access export to (a
+   webhook), :func:`carry_out_sealed` seals it for the owner (vault/privacy_exports.py), who fetches it
+   later with :func:`fetch_request_export`.
 
 Every step appends an event with its purpose to the tenant's audit chain (``rights.request.*``): ids,
 counts, the jurisdiction and the terms given (``name``, ``phone``...), never the values. The caller commits.
@@ -35,7 +39,8 @@ from vault.errors import NotFound
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.masking import masked_summary
-from vault.models import MarketplaceAccount, Order, RightsRequestOrder, RightsRequestRow, utcnow
+from vault.models import MarketplaceAccount, Order, PrivacyExport, RightsRequestOrder, RightsRequestRow, utcnow
+from vault.privacy_exports import fetch_export, store_export
 from vault.records import LabelRecord
 from vault.sealed import RIGHTS_REQUEST_VALUES
 
@@ -43,6 +48,7 @@ ACCESS, CORRECTION, ERASURE = "access", "correction", "erasure"
 KINDS = (ACCESS, CORRECTION, ERASURE)
 OPEN, COMPLETED = "open", "completed"
 REQUEST_FORMAT = "labelvault-rights-request-export/1"
+_CHUNK = 1000
 
 #: Days to answer, by jurisdiction code; the operator may give their own table (LABELVAULT_RIGHTS_DUE_DAYS).
 #: These are working defaults a seller's counsel should check, not legal advice: GDPR and UK GDPR allow
@@ -104,6 +110,8 @@ class Outcome:
     done: tuple[str, ...]
     held: Mapping[str, str]
     export: dict[str, Any] | None = None
+    #: The sealed export's id (vault/privacy_exports.py) when :func:`carry_out_sealed` kept it for the owner.
+    sealed_export: int | None = None
 
 
 class RightsRequestError(rights.RightsError):
@@ -250,19 +258,48 @@ def open_request_from_marketplace(
         due_days=due_days,
         source=f"marketplace:{marketplace}",
     )
-    named = list(
-        session.scalars(
+    named: list[int] = []
+    for start in range(0, len(wanted), _CHUNK):  # a whole shop's orders stay under the drivers' bind limits
+        named += session.scalars(
             select(Order.id).where(
-                Order.tenant_id == tenant_id, Order.marketplace == marketplace, Order.external_order_id.in_(wanted)
+                Order.tenant_id == tenant_id,
+                Order.marketplace == marketplace,
+                Order.external_order_id.in_(wanted[start : start + _CHUNK]),
             )
         )
-    )
     session.add_all(RightsRequestOrder(request_id=row.id, order_id=o, named=True, confirmed=True) for o in named)
     session.flush()
     _audit(session, row, actor=actor, step="named", named=len(named), unknown_order_ids=len(wanted) - len(named))
     if person.terms():
         find_matches(session, keys=keys, tenant_id=tenant_id, request_id=row.id, actor=actor)
     return row
+
+
+def open_notice(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    marketplace: str,
+    kind: str,
+    notice_id: str,
+    notice_date: datetime,
+    order_ids: Sequence[str],
+    actor: str,
+    jurisdiction: str = "default",
+    due_days: Mapping[str, int] = DEFAULT_DUE_DAYS,
+    now: datetime | None = None,
+) -> tuple[RightsRequestRow, int]:
+    """A marketplace's notice a person of the seller enters (an Amazon deletion notice from Seller Central):
+    its own id is the reference and its date the day received (the due date counts from it), and the orders
+    it names are locked in like a webhook's. Returns the request and how many of the ids the tenant holds."""
+    if notice_date > (now or utcnow()):
+        raise RightsRequestError("the notice's date is in the future")
+    row = open_request_from_marketplace(
+        session, keys=keys, tenant_id=tenant_id, marketplace=marketplace, kind=kind, reference=notice_id,
+        actor=actor, order_ids=order_ids, jurisdiction=jurisdiction, received_at=notice_date, due_days=due_days,
+    )  # fmt: skip
+    return row, sum(r.named for r in _rows(session, row).values())
 
 
 def _rows(session: Session, row: RightsRequestRow) -> dict[int, RightsRequestOrder]:
@@ -412,6 +449,93 @@ def carry_out(
             "orders": exports,
         }
     return Outcome(row.id, tuple(done), held, export)
+
+
+def awaiting_confirmation(session: Session, *, tenant_id: int, request_id: int) -> int:
+    """How many of the request's matches nobody has confirmed (a marketplace's values found more than it named)."""
+    row = get_request(session, tenant_id=tenant_id, request_id=request_id)
+    return sum(not r.confirmed for r in _rows(session, row).values())
+
+
+def carry_out_sealed(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    request_id: int,
+    actor: str,
+    account_id: int,
+    source: str,
+    now: datetime | None = None,
+) -> Outcome:
+    """:func:`carry_out` with nobody there to hand the export to (a marketplace's webhook): an access request's
+    JSON export is sealed for the owner (vault/privacy_exports.py, fetched with :func:`fetch_request_export`)
+    rather than returned, and the request's outcome names it (``export_id``); audited as ``export-sealed``."""
+    outcome = carry_out(session, keys=keys, tenant_id=tenant_id, request_id=request_id, actor=actor, now=now)
+    if outcome.export is None:
+        return outcome
+    row = get_request(session, tenant_id=tenant_id, request_id=request_id)
+    orders = [name.partition(":")[2] for name in outcome.done]
+    export = store_export(
+        session, keys=keys, tenant_id=tenant_id, account_id=account_id, source=source, reference=row.reference,
+        orders=orders, content=outcome.export,
+    )  # fmt: skip
+    row.outcome = {**(row.outcome or {}), "export_id": export.id}  # a new dict: the JSON column sees the change
+    session.flush()
+    _audit(session, row, actor=actor, step="export-sealed", export_id=export.id, orders=len(orders))
+    return replace(outcome, export=None, sealed_export=export.id)
+
+
+def export_id_of(row: RightsRequestRow) -> int | None:
+    """The sealed export a completed access request left for the owner, if it left one."""
+    value = (row.outcome or {}).get("export_id")
+    return value if isinstance(value, int) else None
+
+
+def fetch_request_export(
+    session: Session, *, keys: KeyManager, tenant_id: int, request_id: int, actor: str, ip: str | None = None
+) -> dict[str, Any]:
+    """Open the sealed export of one of the tenant's requests for the owner to pass on (audited by
+    :func:`vault.privacy_exports.fetch_export` as ``rights.export-fetched``); NotFound when it has none."""
+    row = get_request(session, tenant_id=tenant_id, request_id=request_id)
+    export_id = export_id_of(row)
+    if export_id is None:
+        raise NotFound("the request has no sealed export")
+    return fetch_export(session, keys=keys, tenant_id=tenant_id, export_id=export_id, actor=actor, ip=ip)
+
+
+@dataclass(frozen=True, slots=True)
+class DoneRequest:
+    """A completed request (for the dashboard's list of recent ones): when it was done, and its sealed export."""
+
+    id: int
+    kind: str
+    reference: str
+    source: str
+    due_at: datetime
+    completed_at: datetime
+    export_id: int | None
+    export_fetched: bool
+
+
+def completed_requests(session: Session, *, tenant_id: int, limit: int = 20) -> list[DoneRequest]:
+    """The tenant's most recently completed requests, newest first, with whether their export was fetched."""
+    rows = list(
+        session.scalars(
+            select(RightsRequestRow)
+            .where(RightsRequestRow.tenant_id == tenant_id, RightsRequestRow.state == COMPLETED)
+            .order_by(RightsRequestRow.completed_at.desc(), RightsRequestRow.id.desc())
+            .limit(limit)
+        )
+    )
+    ids = [i for i in map(export_id_of, rows) if i is not None]
+    done = select(PrivacyExport.id).where(PrivacyExport.id.in_(ids), PrivacyExport.fetched_at.is_not(None))
+    fetched = set(session.scalars(done)) if ids else set()
+    return [
+        DoneRequest(r.id, r.kind, r.reference, r.source, r.due_at, r.completed_at or r.received_at, export_id_of(r),
+                    export_id_of(r) in fetched)
+        for r in rows
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -16,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, order_ref, tenant_by_slug
 from app.services import services
+from connectors import registry
 from vault import index_rotation, rights, rights_requests
 from vault.blind_index import PersonValues
 from vault.errors import VaultError
@@ -176,10 +178,11 @@ def request_cli() -> None:
 
     \b
     1. open       the person's values (from a JSON file, never the command line), the identity check
+                  (or notice: a marketplace's own notice, its order ids locked in)
     2. matches    finds their orders on every marketplace and account, shown masked
     3. confirm    the orders that are theirs (by the ids matches printed)
     4. carry-out  access (JSON export), correction or erasure of exactly the confirmed orders
-    list shows what is open, due and overdue.
+    list shows what is open, due and overdue; export fetches the sealed export a marketplace's request left.
     """
 
 
@@ -235,6 +238,100 @@ def request_open(
             raise _fail(exc) from None
         session.commit()
         click.echo(f"request {row.id} opened ({kind}), due {row.due_at:%Y-%m-%d}")
+
+
+def _write_export(content: dict[str, Any], output: str) -> None:
+    text = json.dumps(content, ensure_ascii=False, indent=2) + "\n"
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+@request_cli.command("notice")
+@click.option("--tenant", "tenant_slug", required=True, help="The seller the notice is for.")
+@click.option("--marketplace", type=click.Choice(list(registry.PLATFORMS)), required=True, help="Who sent it.")
+@click.option(
+    "--kind",
+    type=click.Choice([rights_requests.ERASURE, rights_requests.ACCESS]),
+    default=rights_requests.ERASURE,
+    show_default=True,
+    help="What the notice asks for.",
+)
+@click.option("--notice-id", required=True, help="The notice's own id (the request's reference).")
+@click.option(
+    "--notice-date",
+    type=click.DateTime(["%Y-%m-%d"]),
+    required=True,
+    help="When it was sent, YYYY-MM-DD (the due date counts from it).",
+)
+@click.option("--order", "order_ids", multiple=True, help="An order id the notice names (repeatable).")
+@click.option(
+    "--orders",
+    "orders_file",
+    type=click.File("r", encoding="utf-8"),
+    help="A file of the notice's order ids, one per line (- for stdin).",
+)
+@click.option("--jurisdiction", default="default", show_default=True, help="Sets the due date: eu, uk, us-ca, br, …")
+def request_notice(
+    tenant_slug: str,
+    marketplace: str,
+    kind: str,
+    notice_id: str,
+    notice_date: datetime,
+    order_ids: tuple[str, ...],
+    orders_file: Any,
+    jurisdiction: str,
+) -> None:
+    """Open a request from a marketplace's own notice (an Amazon deletion notice, say): the marketplace checked
+    who asked, so the orders it names are confirmed at once; carry it out with carry-out."""
+    try:
+        listed = orders_file.read().splitlines() if orders_file else []
+        ids = registry.notice_order_ids(marketplace, [*order_ids, *listed])
+    except ValueError as exc:
+        raise _fail(exc) from None
+    svc = services()
+    with svc.sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        try:
+            row, named = rights_requests.open_notice(
+                session, keys=svc.keys, tenant_id=tenant.id, marketplace=marketplace, kind=kind, notice_id=notice_id,
+                notice_date=notice_date.replace(tzinfo=UTC), order_ids=ids, actor=cli_actor(),
+                jurisdiction=jurisdiction, due_days=svc.settings.due_days,
+            )  # fmt: skip
+        except (VaultError, ValueError) as exc:
+            raise _fail(exc) from None
+        session.commit()
+        click.echo(
+            f"request {row.id} opened ({kind}) from {registry.name_of(marketplace)}'s notice: "
+            f"{named} of {len(ids)} orders found, due {row.due_at:%Y-%m-%d}"
+        )
+
+
+@request_cli.command("export")
+@click.option("--tenant", "tenant_slug", required=True, help="The seller.")
+@click.option("--id", "request_id", type=int, required=True, help="The request's id.")
+@click.option(
+    "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="File for the JSON, or -."
+)
+def request_export(tenant_slug: str, request_id: int, output: str) -> None:
+    """Fetch the sealed access export a marketplace's request left (Shopify's data request), to pass it on;
+    written (mode 0600) only once the fetch is audited."""
+    svc = services()
+    with svc.sessions() as session:
+        tenant = tenant_by_slug(session, tenant_slug)
+        try:
+            content = rights_requests.fetch_request_export(
+                session, keys=svc.keys, tenant_id=tenant.id, request_id=request_id, actor=cli_actor()
+            )
+        except VaultError as exc:
+            raise _fail(exc) from None
+        session.commit()
+    _write_export(content, output)
+    if output != "-":
+        click.echo(f"request {request_id}: export written to {output}")
 
 
 @request_cli.command("list")
@@ -315,13 +412,7 @@ def request_carry_out(tenant_slug: str, request_id: int, output: str | None) -> 
             raise _fail(exc) from None
         session.commit()  # audited before anything is exported
     if outcome.export is not None and output:
-        text = json.dumps(outcome.export, ensure_ascii=False, indent=2) + "\n"
-        if output == "-":
-            click.echo(text, nl=False)
-        else:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
+        _write_export(outcome.export, output)
     for name, summary in outcome.held.items():
         click.echo(f"{name}: kept by a legal hold: {summary}")
     if output != "-":

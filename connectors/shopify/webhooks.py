@@ -1,20 +1,27 @@
-"""Shopify's mandatory privacy webhooks, verified and handled against the vault (no web framework here).
+"""Shopify's mandatory privacy webhooks, verified and turned into rights requests (no web framework here).
 
 Shopify POSTs ``customers/data_request``, ``customers/redact`` and ``shop/redact`` to the app, signed with
 ``X-Shopify-Hmac-Sha256`` (base64 of the HMAC-SHA256 of the raw body with the app's client secret), at
-least once (a repeat has the same ``X-Shopify-Webhook-Id``). What each does here:
+least once (a repeat has the same ``X-Shopify-Webhook-Id``). Each lands in the rights-request workflow
+(vault/rights_requests.py), one request per tenant that connected the shop, opened with
+:func:`~vault.rights_requests.open_request_from_marketplace` (Shopify checked who asked, so the orders it
+names are confirmed at once) and due in Shopify's 30 days:
 
-- ``customers/data_request``: an access export (:func:`vault.rights.export_order_data`) of the listed
-  orders, per tenant that holds them, sealed for the seller to fetch (:mod:`vault.privacy_exports`); the
+- ``customers/data_request``: an access request on the orders Shopify names, and the customer's phone from
+  the payload sealed in the request to find their orders elsewhere. If that finds nothing beyond what
+  Shopify named it is carried out at once and the JSON export sealed for the owner
+  (:func:`~vault.rights_requests.carry_out_sealed`, vault/privacy_exports.py; the dashboard's request page
+  downloads it); otherwise it stays open on the dashboard for the owner to confirm the other matches. The
   answer to Shopify carries nothing of it.
-- ``customers/redact``: each listed order's label data erased (:func:`vault.rights.erase_order`; a legal
-  hold wins, and the refusal is audited).
-- ``shop/redact``: every order of the shop's accounts erased the same way, then each account removed
-  (credentials shredded), unless a hold kept an order.
+- ``customers/redact``: an erasure request on the customer's orders Shopify names, carried out at once (a
+  legal hold wins; the request's outcome names the hold). The payload's e-mail and phone are not kept.
+- ``shop/redact``: an erasure request on every order of the shop's accounts, carried out at once, then
+  each account removed (credentials shredded) unless a hold kept one of its orders.
 
-Every order touched is audited by vault.rights with its purpose; each delivery adds one summary event per
-tenant (``shopify.webhook``) with its topic, delivery id and counts. No PII is read from the payload: the
-customer's e-mail and phone in it are never looked at, only the shop domain and order ids.
+Every step is audited by the workflow with its purpose (``rights.request.*``, and ``rights.access`` /
+``rights.erasure`` per order); each delivery adds one summary event per tenant (``shopify.webhook``) with
+its topic, delivery id, the request's id and counts. Nothing of the payload but the shop domain, the order
+ids, the request id and (data requests only) the phone is read; the phone never leaves the sealed request.
 """
 
 from __future__ import annotations
@@ -33,19 +40,19 @@ from sqlalchemy.orm import Session
 
 from connectors.shopify.endpoints import is_shop_domain
 from connectors.shopify.mapping import MARKETPLACE
+from vault import rights_requests as rr
 from vault.audit import append_event
-from vault.errors import NotFound
+from vault.blind_index import PersonValues
 from vault.keys import KeyManager
 from vault.marketplace_accounts import remove_account
-from vault.models import MarketplaceAccount, Order, ShopifyWebhook, utcnow
-from vault.privacy_exports import store_export
-from vault.rights import ACCESS, ERASURE, RightsRequest, erase_order, export_order_data
+from vault.models import MarketplaceAccount, Order, RightsRequestRow, ShopifyWebhook, utcnow
 
 DATA_REQUEST, CUSTOMERS_REDACT, SHOP_REDACT = "customers/data_request", "customers/redact", "shop/redact"
 TOPICS = (DATA_REQUEST, CUSTOMERS_REDACT, SHOP_REDACT)
 ACTOR = "shopify-webhook"
-VERIFIED_BY = "Shopify (signed privacy webhook)"
 MAX_ORDERS = 10_000
+#: Shopify gives an app 30 days to act on a privacy webhook, wherever the customer lives.
+DUE_DAYS: Mapping[str, int] = {"default": 30}
 
 
 class WebhookRejected(ValueError):
@@ -54,19 +61,21 @@ class WebhookRejected(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PrivacyWebhook:
-    """A verified delivery's topic, id, shop and the order ids it names (nothing else is kept)."""
+    """A verified delivery's topic, id, shop and the order ids it names (and a data request's phone)."""
 
     topic: str
     webhook_id: str
     shop: str
     order_ids: tuple[str, ...] = ()
-    #: Shopify's data request id (``customers/data_request``), the export's reference.
+    #: Shopify's data request id (``customers/data_request``), the request's reference.
     request_ref: str | None = None
+    #: The customer's phone as Shopify gives it (data requests only): PII, only ever sealed in the request.
+    phone: str | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What handling a delivery did: counts only, safe to log."""
+    """What handling a delivery did: counts and ids only, safe to log."""
 
     duplicate: bool = False
     tenants: int = 0
@@ -75,6 +84,9 @@ class Outcome:
     held: int = 0
     accounts_removed: int = 0
     unknown_orders: int = 0
+    #: Access requests left open for the owner to confirm more matches.
+    awaiting_owner: int = 0
+    requests: list[int] = field(default_factory=list)
     exports: list[int] = field(default_factory=list)
 
 
@@ -98,6 +110,17 @@ def _ids(value: Any) -> tuple[str, ...]:
             raise WebhookRejected("the order list is not a list of order ids")
         out.append(text)
     return tuple(dict.fromkeys(out))
+
+
+def _phone(customer: Any) -> str | None:
+    """The customer's phone if it is one we can look up (E.164 as Shopify stores it); anything else: none."""
+    phone = customer.get("phone") if isinstance(customer, Mapping) else None
+    if not isinstance(phone, str) or not phone.strip() or len(phone) > 40:
+        return None
+    try:
+        return phone.strip() if PersonValues(phone=phone.strip()).terms() else None
+    except ValueError:
+        return None  # unreadable: the orders Shopify names still stand
 
 
 def parse(topic: str | None, webhook_id: str | None, body: bytes) -> PrivacyWebhook:
@@ -126,8 +149,16 @@ def parse(topic: str | None, webhook_id: str | None, body: bytes) -> PrivacyWebh
         webhook_id,
         shop,
         _ids(payload.get("orders_requested")),
-        request_ref=str(ref) if isinstance(ref, (int, str)) and not isinstance(ref, bool) else webhook_id,
+        request_ref=str(ref)[:40] if isinstance(ref, (int, str)) and not isinstance(ref, bool) else None,
+        phone=_phone(payload.get("customer")),
     )
+
+
+def reference(webhook: PrivacyWebhook) -> str:
+    """The rights request's reference: Shopify's data request id, or the topic and delivery id (no PII)."""
+    if webhook.topic == DATA_REQUEST and webhook.request_ref:
+        return f"shopify:data_request:{webhook.request_ref}"
+    return f"shopify:{webhook.topic}:{webhook.webhook_id}"[:100]
 
 
 def shop_accounts(session: Session, shop: str) -> list[MarketplaceAccount]:
@@ -143,13 +174,16 @@ def shop_accounts(session: Session, shop: str) -> list[MarketplaceAccount]:
 def _of_accounts(session: Session, accounts: list[MarketplaceAccount], order_ids: tuple[str, ...]) -> list[str]:
     """The ids among ``order_ids`` that are orders of ``accounts`` (a shop's webhook reaches only its orders),
     in the order given."""
-    held = set(
-        session.scalars(
-            select(Order.external_order_id).where(
-                Order.account_id.in_([a.id for a in accounts]), Order.external_order_id.in_(order_ids)
+    held: set[str] = set()
+    for start in range(0, len(order_ids), 1000):
+        held.update(
+            session.scalars(
+                select(Order.external_order_id).where(
+                    Order.account_id.in_([a.id for a in accounts]),
+                    Order.external_order_id.in_(order_ids[start : start + 1000]),
+                )
             )
         )
-    )
     return [i for i in order_ids if i in held]
 
 
@@ -175,37 +209,15 @@ def handle(session: Session, *, keys: KeyManager, webhook: PrivacyWebhook, now: 
         by_tenant.setdefault(account.tenant_id, []).append(account)
     for tenant_id, accounts in sorted(by_tenant.items()):
         outcome.tenants += 1
-        request = RightsRequest(
-            actor=ACTOR, request_id=f"shopify:{webhook.request_ref or webhook.webhook_id}", verified_by=VERIFIED_BY
-        )
         before = (outcome.exported, outcome.erased, outcome.held, outcome.unknown_orders)
-        if webhook.topic == DATA_REQUEST:
-            _export(
-                session,
-                keys=keys,
-                tenant_id=tenant_id,
-                accounts=accounts,
-                webhook=webhook,
-                request=request,
-                outcome=outcome,
-                now=now,
+        if webhook.topic == SHOP_REDACT:
+            row = _shop_redact(
+                session, keys=keys, tenant_id=tenant_id, accounts=accounts, webhook=webhook, outcome=outcome, now=now
             )
-        elif webhook.topic == CUSTOMERS_REDACT:
-            ids = _of_accounts(session, accounts, webhook.order_ids)
-            outcome.unknown_orders += len(webhook.order_ids) - len(ids)
-            _erase(session, tenant_id=tenant_id, order_ids=ids, request=request, outcome=outcome, now=now)
         else:
-            for account in accounts:
-                ids = list(
-                    session.scalars(
-                        select(Order.external_order_id).where(Order.account_id == account.id).order_by(Order.id)
-                    )
-                )
-                held_before = outcome.held
-                _erase(session, tenant_id=tenant_id, order_ids=ids, request=request, outcome=outcome, now=now)
-                if outcome.held == held_before:
-                    remove_account(session, account=account, actor=ACTOR, now=now)
-                    outcome.accounts_removed += 1
+            row = _customer_request(
+                session, keys=keys, tenant_id=tenant_id, accounts=accounts, webhook=webhook, outcome=outcome, now=now
+            )
         exported, erased, held, unknown = (
             a - b
             for a, b in zip(
@@ -217,11 +229,13 @@ def handle(session: Session, *, keys: KeyManager, webhook: PrivacyWebhook, now: 
             tenant_id=tenant_id,
             actor=ACTOR,
             action="shopify.webhook",
-            purpose=ACCESS if webhook.topic == DATA_REQUEST else ERASURE,
+            purpose=rr.ACCESS if webhook.topic == DATA_REQUEST else rr.ERASURE,
             details={
                 "topic": webhook.topic,
                 "webhook_id": webhook.webhook_id,
                 "shop": webhook.shop,
+                "rights_request": row.id if row is not None else None,
+                "state": row.state if row is not None else None,
                 "orders_named": len(webhook.order_ids),
                 "exported": exported,
                 "erased": erased,
@@ -233,75 +247,97 @@ def handle(session: Session, *, keys: KeyManager, webhook: PrivacyWebhook, now: 
     return outcome
 
 
-def _export(
+def _open(
+    session: Session,
+    *,
+    keys: KeyManager,
+    tenant_id: int,
+    kind: str,
+    ref: str,
+    order_ids: list[str],
+    phone: str | None,
+    outcome: Outcome,
+    now: datetime,
+) -> RightsRequestRow | None:
+    """The tenant's request for what Shopify asked, or None when it names nothing this tenant holds."""
+    if not order_ids and not phone:
+        return None
+    row = rr.open_request_from_marketplace(
+        session, keys=keys, tenant_id=tenant_id, marketplace=MARKETPLACE, kind=kind, reference=ref, actor=ACTOR,
+        order_ids=order_ids, values=PersonValues(phone=phone) if phone else None, received_at=now, due_days=DUE_DAYS,
+    )  # fmt: skip
+    outcome.requests.append(row.id)
+    return row
+
+
+def _count(row: RightsRequestRow, *states: str) -> int:
+    counts = (row.outcome or {}).get("counts", {})
+    return sum(int(counts.get(s, 0)) for s in states)
+
+
+def _customer_request(
     session: Session,
     *,
     keys: KeyManager,
     tenant_id: int,
     accounts: list[MarketplaceAccount],
     webhook: PrivacyWebhook,
-    request: RightsRequest,
     outcome: Outcome,
     now: datetime,
-) -> None:
-    exports: list[dict[str, Any]] = []
-    found: list[str] = []
+) -> RightsRequestRow | None:
     ids = _of_accounts(session, accounts, webhook.order_ids)
     outcome.unknown_orders += len(webhook.order_ids) - len(ids)
-    for order_id in ids:
-        try:
-            exports.append(
-                export_order_data(
-                    session,
-                    keys=keys,
-                    tenant_id=tenant_id,
-                    marketplace=MARKETPLACE,
-                    external_order_id=order_id,
-                    request=request,
-                    now=now,
-                )
-            )
-        except NotFound:
-            outcome.unknown_orders += 1
-            continue
-        found.append(order_id)
-    outcome.exported += len(found)
-    export = store_export(
-        session,
-        keys=keys,
-        tenant_id=tenant_id,
-        account_id=accounts[0].id,
-        source=f"shopify:{DATA_REQUEST}",
-        reference=webhook.request_ref or webhook.webhook_id,
-        orders=found,
-        content={"shop": webhook.shop, "request": webhook.request_ref, "orders": exports},
-    )
-    outcome.exports.append(export.id)
+    access = webhook.topic == DATA_REQUEST
+    row = _open(
+        session, keys=keys, tenant_id=tenant_id, kind=rr.ACCESS if access else rr.ERASURE, ref=reference(webhook),
+        order_ids=ids, phone=webhook.phone if access else None, outcome=outcome, now=now,
+    )  # fmt: skip
+    if row is None:
+        return None
+    if access and rr.awaiting_confirmation(session, tenant_id=tenant_id, request_id=row.id):
+        outcome.awaiting_owner += 1  # the phone found orders Shopify didn't name: the owner confirms them
+        return row
+    done = rr.carry_out_sealed(
+        session, keys=keys, tenant_id=tenant_id, request_id=row.id, actor=ACTOR, account_id=accounts[0].id,
+        source=f"shopify:{DATA_REQUEST}", now=now,
+    )  # fmt: skip
+    if done.sealed_export is not None:
+        outcome.exports.append(done.sealed_export)
+    _tally(row, outcome)
+    return row
 
 
-def _erase(
+def _tally(row: RightsRequestRow, outcome: Outcome) -> None:
+    outcome.exported += _count(row, "exported")
+    outcome.erased += _count(row, "erased")
+    outcome.held += _count(row, "held")
+
+
+def _shop_redact(
     session: Session,
     *,
+    keys: KeyManager,
     tenant_id: int,
-    order_ids: Any,
-    request: RightsRequest,
+    accounts: list[MarketplaceAccount],
+    webhook: PrivacyWebhook,
     outcome: Outcome,
     now: datetime,
-) -> None:
-    for order_id in order_ids:
-        try:
-            result = erase_order(
-                session,
-                tenant_id=tenant_id,
-                marketplace=MARKETPLACE,
-                external_order_id=order_id,
-                request=request,
-                now=now,
-            )
-        except NotFound:
-            outcome.unknown_orders += 1
-            continue
-        if result.hold_ids:
-            outcome.held += 1
-        elif result.erased:
-            outcome.erased += 1
+) -> RightsRequestRow | None:
+    """Erase every order of the shop's accounts through one erasure request, then remove each account no
+    hold kept an order of (an account with nothing left to erase is removed all the same)."""
+    query = select(Order.external_order_id, Order.account_id).where(Order.account_id.in_([a.id for a in accounts]))
+    account_of: dict[str, int] = {row.external_order_id: row.account_id for row in session.execute(query)}
+    row = _open(
+        session, keys=keys, tenant_id=tenant_id, kind=rr.ERASURE, ref=reference(webhook),
+        order_ids=list(account_of), phone=None, outcome=outcome, now=now,
+    )  # fmt: skip
+    kept: set[int] = set()
+    if row is not None:
+        done = rr.carry_out(session, keys=keys, tenant_id=tenant_id, request_id=row.id, actor=ACTOR, now=now)
+        kept = {account_of[name.partition(":")[2]] for name in done.held}
+        _tally(row, outcome)
+    for account in accounts:
+        if account.id not in kept:
+            remove_account(session, account=account, actor=ACTOR, now=now)
+            outcome.accounts_removed += 1
+    return row

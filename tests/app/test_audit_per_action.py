@@ -43,6 +43,7 @@ from vault.models import (
     CarrierAccount,
     LegalHold,
     MarketplaceAccount,
+    Order,
     RightsRequestRow,
     Tenant,
     TenantKey,
@@ -51,6 +52,7 @@ from vault.models import (
 )
 from vault.orders import store_order
 from vault.records import OrderStatus
+from vault.rights_requests import carry_out_sealed, open_request_from_marketplace
 from vault.rotation import rotate_root
 
 
@@ -161,6 +163,8 @@ CLI_AUDITED = {
     "rights request matches": "rights.request.match",
     "rights request confirm": "rights.request.confirm",
     "rights request carry-out": "rights.request.complete",
+    "rights request notice": "rights.request.open",
+    "rights request export": "rights.export-fetched",
     "rights reindex": "index_key.reindex",
     "vault retention-policy": "retention.policy",
     "vault purge": "retention.purge",
@@ -252,6 +256,20 @@ def test_every_state_changing_cli_command_appends_its_event(
             for i in (1, 2):
                 store_order(s, keys=svc.keys, account=account, facts=sample_facts(i), label=sample_label(i))
             s.commit()
+
+    def sealed_export() -> None:  # what Shopify's customers/data_request leaves: a sealed access export
+        with svc.sessions() as s:
+            order = s.scalars(select(Order).where(Order.external_order_id == kept.partition(":")[2])).one()
+            row = open_request_from_marketplace(
+                s, keys=svc.keys, tenant_id=order.tenant_id, marketplace="amazon", kind="access",
+                reference="shopify:data_request:1", actor="test", order_ids=[order.external_order_id],
+            )  # fmt: skip
+            carry_out_sealed(
+                s, keys=svc.keys, tenant_id=order.tenant_id, request_id=row.id, actor="test",
+                account_id=order.account_id, source="shopify:customers/data_request",
+            )  # fmt: skip
+            s.commit()
+            state["sealed"] = str(row.id)
 
     def carrier_id() -> str:
         with svc.sessions() as s:
@@ -395,6 +413,17 @@ def test_every_state_changing_cli_command_appends_its_event(
         "rights request matches": (None, lambda: ["--tenant", "acme", "--id", "1"]),
         "rights request confirm": (None, lambda: ["--tenant", "acme", "--id", "1"]),
         "rights request carry-out": (None, lambda: ["--tenant", "acme", "--id", "1"]),
+        "rights request notice": (
+            None,
+            lambda: [
+                *("--tenant", "acme", "--marketplace", "amazon", "--notice-id", "AMZ-1"),
+                *("--notice-date", "2026-01-05", "--order", kept.partition(":")[2]),
+            ],
+        ),
+        "rights request export": (
+            sealed_export,
+            lambda: ["--tenant", "acme", "--id", state["sealed"], "--output", str(tmp_path / "sealed.json")],
+        ),
         "rights reindex": (None, lambda: ["--tenant", "acme"]),
         "vault retention-policy": (None, lambda: ["--tenant", "acme", "--days", "20"]),
         "vault purge": (None, lambda: []),
@@ -539,6 +568,27 @@ def _hold(d: Dash) -> int:
 def _rights_open(d: Dash) -> tuple[str, dict[str, Any]]:
     form = {"kind": "erasure", "reference": "R-4", "name": "Nobody Known", "verified_by": "lead", "verification": "id"}
     return "/rights/requests", form
+
+
+def _rights_notice(d: Dash) -> tuple[str, dict[str, Any]]:
+    form = {"marketplace": "amazon", "kind": "erasure", "notice_id": "AMZ-5", "notice_date": "2026-01-05"}
+    return "/rights/requests/notice", form | {"order_ids": d.ids["order"]}
+
+
+def _sealed_export(d: Dash) -> tuple[str, dict[str, Any]]:
+    """What Shopify's customers/data_request leaves: an access request carried out, its export sealed."""
+    with d.seller.session() as s:
+        order = s.scalars(select(Order).where(Order.external_order_id == d.ids["order"])).one()
+        row = open_request_from_marketplace(
+            s, keys=d.seller.keys, tenant_id=order.tenant_id, marketplace="amazon", kind="access",
+            reference="shopify:data_request:2", actor="test", order_ids=[order.external_order_id],
+        )  # fmt: skip
+        carry_out_sealed(
+            s, keys=d.seller.keys, tenant_id=order.tenant_id, request_id=row.id, actor="test",
+            account_id=order.account_id, source="shopify:customers/data_request",
+        )  # fmt: skip
+        s.commit()
+        return f"/rights/requests/{row.id}/export", {}
 
 
 def _last_request(d: Dash) -> str:
@@ -780,6 +830,8 @@ POST_AUDITED: list[Step] = [
         lambda d: (f"{_last_request(d)}/carry-out", {}),
         "rights.request.complete",
     ),
+    ("/rights/requests/notice", "owner", _rights_notice, "rights.request.open"),
+    ("/rights/requests/<int:request_id>/export", "owner", _sealed_export, "rights.export-fetched"),
     ("/users/invite", "owner", _invite, "user.invite"),
     ("/invitation/<token>", "other", _accept, "user.accept-invitation"),
     ("/enrol", "other", _enrol, "user.second-factor"),

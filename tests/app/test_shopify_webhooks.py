@@ -1,12 +1,15 @@
 """Shopify's privacy webhooks through the real app over HTTP, delivered and signed by the fake Shopify:
-verified, idempotent, and each carried out through the rights module with its audit events."""
+verified, idempotent, and each a rights request (vault/rights_requests.py) opened with the orders Shopify
+names, carried out with its audit events (a data request's export sealed for the owner, or left open when
+the customer's phone finds orders Shopify didn't name)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,9 +21,22 @@ from werkzeug.serving import make_server
 from app.services import services
 from connectors.fake_shopify import FakeClock, FakeShopify, legacy_id, webhook_hmac
 from connectors.sync import sync_account
+from tests.support.buyers import SHANGHAI
+from tests.support.people import add_account, add_order
 from tests.support.servers import Database
 from tests.support.shopify import add_shopify_account, installed_token, make_connector
-from vault.models import AuditEvent, LabelRecordRow, MarketplaceAccount, Order, PrivacyExport, ShopifyWebhook
+from vault import rights_requests as rr
+from vault.models import (
+    AuditEvent,
+    LabelRecordRow,
+    MarketplaceAccount,
+    Order,
+    PrivacyExport,
+    RightsRequestOrder,
+    RightsRequestRow,
+    ShopifyWebhook,
+    Tenant,
+)
 from vault.privacy_exports import fetch_export
 from vault.records import OrderStatus
 from vault.retention import place_hold
@@ -144,7 +160,8 @@ def test_customers_data_request_stores_a_sealed_export_for_the_seller(world: Wor
     assert _count(world, AuditEvent, AuditEvent.action == "rights.export-fetched") == 1
 
 
-def test_the_webhook_answer_carries_no_buyer_data(world: World) -> None:
+def test_the_webhook_answer_and_logs_carry_no_buyer_data(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     gid = world.gids[3]
     body = json.dumps(world.fake.webhook_body("customers/data_request", customer_of=gid)).encode()
     headers = {
@@ -156,9 +173,10 @@ def test_the_webhook_answer_carries_no_buyer_data(world: World) -> None:
     }
     answer = httpx.post(world.url, content=body, headers=headers, timeout=10)
     assert answer.status_code == 200
+    assert "shopify webhook customers/data_request handled: 1 tenants, 1 requests" in caplog.text
     for pii in world.fake.buyer_pii_strings():
         if len(pii) >= 4:
-            assert pii not in answer.text
+            assert pii not in answer.text and pii not in caplog.text
 
 
 def test_shop_redact_erases_the_whole_shop_and_removes_its_account(world: World) -> None:
@@ -186,3 +204,133 @@ def test_webhooks_are_refused_when_the_app_is_not_configured(make_app: Any, fres
     app = make_app(fresh_db.app_url)
     answer = app.test_client().post("/webhooks/shopify", data=b"{}", headers={"X-Shopify-Hmac-Sha256": "x"})
     assert answer.status_code == 503
+
+
+def _requests(w: World) -> list[RightsRequestRow]:
+    with services(w.app).sessions() as s:
+        return list(s.scalars(select(RightsRequestRow).order_by(RightsRequestRow.id)))
+
+
+def _assert_no_pii_in_audit(w: World) -> None:
+    with services(w.app).sessions() as s:
+        blob = json.dumps(
+            [[e.actor, e.outcome, e.order_ref, e.details] for e in s.scalars(select(AuditEvent))], ensure_ascii=False
+        )
+    for pii in w.fake.buyer_pii_strings():
+        if len(pii) >= 4:
+            assert pii not in blob
+
+
+def test_a_data_request_is_a_rights_request_carried_out_to_a_sealed_export(world: World) -> None:
+    gid = world.gids[2]
+    body = world.fake.webhook_body("customers/data_request", customer_of=gid)
+    world.fake.deliver_webhook(world.url, "customers/data_request", customer_of=gid, duplicate=True)
+    (row,) = _requests(world)  # the repeat opened nothing
+    assert row.kind == rr.ACCESS and row.state == rr.COMPLETED and row.source == "marketplace:shopify"
+    assert row.reference.startswith("shopify:data_request:") and row.verified_by == "marketplace:shopify"
+    assert row.due_at == row.received_at + timedelta(days=30)  # Shopify's 30 days
+    assert row.values_envelope is None  # the phone it gave is shredded with the completion
+    with services(world.app).sessions() as s:
+        export = s.scalars(select(PrivacyExport)).one()
+        named = s.scalars(select(RightsRequestOrder).where(RightsRequestOrder.request_id == row.id)).all()
+    assert rr.export_id_of(row) == export.id and export.reference == row.reference
+    assert len(named) == len(body["orders_requested"]) and all(r.named and r.outcome == "exported" for r in named)
+    with services(world.app).sessions() as s:
+        steps = list(
+            s.scalars(
+                select(AuditEvent.action).where(AuditEvent.action.like("rights.request.%")).order_by(AuditEvent.seq)
+            )
+        )
+        purposes = set(s.scalars(select(AuditEvent.purpose).where(AuditEvent.action.like("rights.%"))))
+    assert steps[:2] == ["rights.request.open", "rights.request.named"]
+    assert steps[-2:] == ["rights.request.complete", "rights.request.export-sealed"]
+    assert purposes == {"rights:access"}
+    _assert_no_pii_in_audit(world)
+
+
+def test_a_data_request_whose_phone_finds_more_waits_for_the_owner(world: World) -> None:
+    gid = next(g for g in world.gids if world.fake.webhook_body("customers/redact", customer_of=g)["customer"]["phone"])
+    phone = world.fake.webhook_body("customers/redact", customer_of=gid)["customer"]["phone"]
+    svc = services(world.app)
+    with svc.sessions() as s:  # the same person bought on Amazon too, with the phone Shopify has
+        tenant = s.get_one(Tenant, world.tenant_id)
+        amazon = add_account(s, tenant, "amazon", "JP store")
+        elsewhere = add_order(s, svc.keys, amazon, "503-0000000-0000001", replace(SHANGHAI, phone=phone))
+        s.commit()
+    (delivery,) = world.fake.deliver_webhook(world.url, "customers/data_request", customer_of=gid)
+    assert delivery.status == 200
+    (row,) = _requests(world)
+    assert row.state == rr.OPEN and _count(world, PrivacyExport) == 0
+    with svc.sessions() as s:
+        due = rr.open_requests(s, tenant_id=world.tenant_id)
+        found = {m.order_id: m for m in rr.matches_of(s, keys=svc.keys, tenant_id=world.tenant_id, request_id=row.id)}
+    assert [(d.id, d.source, d.due_at) for d in due] == [(row.id, "marketplace:shopify", row.due_at)]
+    assert found[elsewhere.id].confirmed is False and found[elsewhere.id].marketplace == "amazon"
+    assert all(m.confirmed and m.named for i, m in found.items() if i != elsewhere.id)
+    with svc.sessions() as s:  # the owner confirms the Amazon order too and carries it out
+        rr.confirm(s, tenant_id=world.tenant_id, request_id=row.id, order_ids=[elsewhere.id], actor="user:1")
+        outcome = rr.carry_out(s, keys=svc.keys, tenant_id=world.tenant_id, request_id=row.id, actor="user:1")
+        s.commit()
+    assert outcome.export is not None and len(outcome.export["orders"]) == len(found)
+    _assert_no_pii_in_audit(world)
+
+
+def test_customers_redact_is_an_erasure_request_whose_outcome_names_the_hold(world: World) -> None:
+    gid = world.gids[1]
+    svc = services(world.app)
+    with svc.sessions() as s:
+        order = s.scalars(select(Order).where(Order.external_order_id == str(legacy_id(gid)))).one()
+        hold = place_hold(
+            s, tenant_id=world.tenant_id, reason="chargeback dispute", owner="legal",
+            ends_at=order.created_at + timedelta(days=400), actor="test", order=order,
+        )  # fmt: skip
+        s.commit()
+    theirs = _customers_orders(world, gid)
+    world.fake.deliver_webhook(world.url, "customers/redact", customer_of=gid)
+    (row,) = _requests(world)
+    assert row.kind == rr.ERASURE and row.state == rr.COMPLETED and row.source == "marketplace:shopify"
+    assert row.outcome is not None and row.outcome["hold_ids"] == [hold.id]
+    assert row.outcome["counts"] == {"held": 1, **({"erased": len(theirs) - 1} if len(theirs) > 1 else {})}
+    _assert_no_pii_in_audit(world)
+
+
+def test_a_hold_keeps_the_shop_account_through_shop_redact(world: World) -> None:
+    svc = services(world.app)
+    with svc.sessions() as s:
+        order = s.scalars(select(Order).where(Order.external_order_id == str(legacy_id(world.gids[0])))).one()
+        place_hold(
+            s, tenant_id=world.tenant_id, reason="tax audit", owner="legal",
+            ends_at=order.created_at + timedelta(days=400), actor="test", order=order,
+        )  # fmt: skip
+        s.commit()
+    world.fake.deliver_webhook(world.url, "shop/redact")
+    (row,) = _requests(world)
+    assert row.outcome is not None and row.outcome["counts"] == {"erased": len(world.gids) - 1, "held": 1}
+    assert _count(world, LabelRecordRow) == 1
+    with svc.sessions() as s:
+        account = s.get_one(MarketplaceAccount, world.account_id)
+        assert account.removed_at is None  # kept while the hold keeps its order
+
+
+def test_each_tenant_holding_the_shop_gets_its_own_request(world: World) -> None:
+    svc = services(world.app)
+    with svc.sessions() as s:  # a second seller (say, the shop's fulfilment partner) connected the same shop
+        other = create_tenant(s, keys=svc.keys, slug="partner", name="Partner", actor="test")
+        s.commit()
+        account = add_shopify_account(s, svc.keys, other, world.fake, token=installed_token(world.fake))
+        connector = make_connector(s, svc.keys, account, world.fake)
+        sync_account(s, keys=svc.keys, account=account, connector=connector)
+        connector.close()
+        other_id = other.id
+    gid = world.gids[5]
+    theirs = _customers_orders(world, gid)
+    (delivery,) = world.fake.deliver_webhook(world.url, "customers/redact", customer_of=gid)
+    assert delivery.status == 200
+    rows = _requests(world)
+    assert sorted(r.tenant_id for r in rows) == sorted([world.tenant_id, other_id])
+    erased = {"counts": {"erased": len(theirs)}, "hold_ids": []}
+    assert all(r.state == rr.COMPLETED and r.outcome == erased for r in rows)
+    with svc.sessions() as s:
+        summaries = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "shopify.webhook")))
+    assert sorted(e.tenant_id for e in summaries) == sorted([world.tenant_id, other_id])
+    assert {e.details["rights_request"] for e in summaries} == {r.id for r in rows}

@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tests.support.people import person_world
+from tests.support.people import WANG_SPELLINGS, person_world
 from tests.support.vault import T0
 from vault import retention
 from vault import rights_requests as rr
 from vault.audit import chain_for, verify_chain
 from vault.blind_index import PersonValues
+from vault.errors import NotFound
 from vault.keys import KeyManager
 from vault.labels import unseal_label
 from vault.models import AuditEvent, LabelRecordRow, Order, Tenant, utcnow
@@ -175,3 +176,77 @@ def test_only_found_orders_can_be_confirmed_and_a_completed_request_is_closed(
     assert session.scalar(select(LabelRecordRow).where(LabelRecordRow.order_id == world.wang[0].id)) is not None
     with pytest.raises(rr.RightsRequestError, match="completed"):
         rr.carry_out(session, keys=keys, tenant_id=tenant.id, request_id=request_id, actor="x")
+
+
+def test_a_marketplace_access_request_carried_out_unattended_seals_its_export_for_the_owner(
+    session: Session, keys: KeyManager, tenant: Tenant
+) -> None:
+    world = person_world(session, keys, tenant)
+    order = world.wang[2]  # Shopify's
+    row = rr.open_request_from_marketplace(
+        session, keys=keys, tenant_id=tenant.id, marketplace="shopify", kind=rr.ACCESS,
+        reference="shopify:data_request:7", actor="shopify-webhook", order_ids=[order.external_order_id],
+    )  # fmt: skip
+    assert rr.awaiting_confirmation(session, tenant_id=tenant.id, request_id=row.id) == 0
+    outcome = rr.carry_out_sealed(
+        session, keys=keys, tenant_id=tenant.id, request_id=row.id, actor="shopify-webhook",
+        account_id=order.account_id, source="shopify:customers/data_request",
+    )  # fmt: skip
+    assert outcome.export is None and outcome.sealed_export is not None  # nothing handed out, all kept sealed
+    assert rr.export_id_of(row) == outcome.sealed_export
+    (done,) = rr.completed_requests(session, tenant_id=tenant.id)
+    assert (done.id, done.source, done.export_id, done.export_fetched) == (
+        row.id, "marketplace:shopify", outcome.sealed_export, False
+    )  # fmt: skip
+    export = rr.fetch_request_export(session, keys=keys, tenant_id=tenant.id, request_id=row.id, actor="owner:li")
+    assert [o["shipping_label_data"]["name"] for o in export["orders"]] == [WANG_SPELLINGS[2]]
+    assert export["request_reference"] == "shopify:data_request:7"
+    assert rr.completed_requests(session, tenant_id=tenant.id)[0].export_fetched
+    steps = [e.action for e in events(session, tenant)]
+    assert steps == ["rights.request.open", "rights.request.named", "rights.access", "rights.request.complete",
+                     "rights.request.export-sealed", "rights.export-fetched"]  # fmt: skip
+    assert {e.purpose for e in events(session, tenant)} == {"rights:access"}
+    assert_no_pii(session, tenant)
+    with pytest.raises(NotFound):  # another tenant's request, and a request that sealed nothing
+        rr.fetch_request_export(session, keys=keys, tenant_id=tenant.id + 1, request_id=row.id, actor="x")
+    erasure = rr.open_request_from_marketplace(
+        session, keys=keys, tenant_id=tenant.id, marketplace="shopify", kind=rr.ERASURE,
+        reference="shopify:customers/redact:1", actor="shopify-webhook", order_ids=[order.external_order_id],
+    )  # fmt: skip
+    rr.carry_out_sealed(
+        session, keys=keys, tenant_id=tenant.id, request_id=erasure.id, actor="shopify-webhook",
+        account_id=order.account_id, source="shopify:customers/redact",
+    )  # fmt: skip
+    assert rr.export_id_of(erasure) is None
+    with pytest.raises(NotFound):
+        rr.fetch_request_export(session, keys=keys, tenant_id=tenant.id, request_id=erasure.id, actor="x")
+
+
+def test_a_notice_entered_by_the_seller_is_dated_by_it(session: Session, keys: KeyManager, tenant: Tenant) -> None:
+    world = person_world(session, keys, tenant)
+    ids = [world.wang[0].external_order_id, world.wang[1].external_order_id, "503-0000000-0000404"]
+    row, named = rr.open_notice(
+        session, keys=keys, tenant_id=tenant.id, marketplace="amazon", kind=rr.ERASURE, notice_id="AMZ-DEL-1",
+        notice_date=T0, order_ids=ids, actor="owner:li", jurisdiction="br",
+    )  # fmt: skip
+    assert named == 2 and (row.received_at, row.due_at) == (T0, T0 + timedelta(days=15))
+    assert (row.reference, row.source, row.created_by) == ("AMZ-DEL-1", "marketplace:amazon", "owner:li")
+    assert [d.id for d in rr.open_requests(session, tenant_id=tenant.id, now=T0)] == [row.id]
+    with pytest.raises(rr.RightsRequestError, match="in the future"):
+        rr.open_notice(
+            session, keys=keys, tenant_id=tenant.id, marketplace="amazon", kind=rr.ERASURE, notice_id="AMZ-DEL-2",
+            notice_date=utcnow() + timedelta(days=2), order_ids=ids, actor="owner:li",
+        )  # fmt: skip
+
+
+def test_a_notice_may_name_more_orders_than_one_query_binds(session: Session, keys: KeyManager, tenant: Tenant) -> None:
+    world = person_world(session, keys, tenant)
+    ids = [f"X-{i}" for i in range(70_000)] + [world.wang[0].external_order_id]  # above both drivers' limits
+    row = rr.open_request_from_marketplace(
+        session, keys=keys, tenant_id=tenant.id, marketplace="amazon", kind=rr.ERASURE, reference="shop:all",
+        actor="test", order_ids=ids,
+    )  # fmt: skip
+    found = rr.matches_of(session, keys=keys, tenant_id=tenant.id, request_id=row.id)
+    assert [m.order_id for m in found] == [world.wang[0].id]
+    named = [e for e in events(session, tenant) if e.action == "rights.request.named"]
+    assert named[-1].details["unknown_order_ids"] == 70_000

@@ -1,35 +1,50 @@
 """Rights requests as a workflow (vault/rights_requests.py): the due and overdue list, opening a request
-with the person's values, the masked matches to confirm, and carrying it out. Owner only, fresh second
+with the person's values or from a marketplace's own notice (its order ids), the masked matches to confirm,
+carrying it out, and downloading the sealed access export a marketplace's request left (Shopify's
+``customers/data_request``, carried out by the webhook with nobody there). Owner only, fresh second
 factor; every step is audited by the workflow functions."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.dashboard import bp
-from app.dashboard.pages.shared import actor, tenant_id
-from app.dashboard.state import fresh_second_factor, require
+from app.dashboard.pages.shared import actor, parse_date, split_lines, tenant_id
+from app.dashboard.state import client_ip, fresh_second_factor, require
 from app.dashboard.templating import domain_message
 from app.services import db_session, services
+from connectors import registry
 from vault import rights_requests as rr
 from vault.blind_index import PersonValues
 from vault.errors import NotFound
-from vault.models import RightsRequestRow
+from vault.models import RightsRequestRow, utcnow
 
 PERMISSION = "rights-access"  # owner only (vault/users/roles.py)
 
 
-def _list_page(error: str | None = None, status: int = 200) -> tuple[str, int]:
+def source_name(source: str) -> str:
+    """Who a request came from, for people: the marketplace's name, or the seller's own team."""
+    kind, _sep, code = source.partition(":")
+    return registry.name_of(code) if kind == "marketplace" and code else _("Your team")
+
+
+def _list_page(error: str | None = None, status: int = 200, notice: Any = None) -> tuple[str, int]:
     db = db_session()
     return render_template(
         "dashboard/rights_requests.html",
         requests=rr.open_requests(db, tenant_id=tenant_id()),
+        done=rr.completed_requests(db, tenant_id=tenant_id()),
         kinds=[k for k in rr.KINDS if k != rr.CORRECTION],
         jurisdictions=sorted(services().settings.due_days),
+        platforms={code: p.name for code, p in registry.PLATFORMS.items()},
+        source_name=source_name,
+        notice=notice or {},
         error=error,
     ), status
 
@@ -82,6 +97,59 @@ def rights_requests_open() -> Response | tuple[str, int]:
     return redirect(url_for("dashboard.rights_request_page", request_id=row.id))
 
 
+def _notice_date(value: str) -> datetime:
+    day = parse_date(value.strip())
+    if day is None:
+        raise ValueError(_("Give the notice's date as YYYY-MM-DD."))
+    when = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if when > utcnow():
+        raise ValueError(_("The notice's date is in the future."))
+    return when
+
+
+def _notice_orders(marketplace: str, text: str) -> list[str]:
+    try:
+        return registry.notice_order_ids(marketplace, split_lines(text))
+    except registry.NoticeOrdersRejected as exc:
+        if exc.platform is None:
+            raise ValueError(_("Choose the marketplace that sent the notice.")) from None
+        if not exc.bad:
+            raise ValueError(_("Give the %(platform)s order ids the notice names.", platform=exc.platform)) from None
+        message = _(
+            "%(bad)d of the %(total)d order ids are not %(platform)s order ids (the first is number %(first)d).",
+            bad=exc.bad,
+            total=exc.total,
+            platform=exc.platform,
+            first=exc.first,
+        )
+        raise ValueError(message) from None
+
+
+@bp.post("/rights/requests/notice")
+@require(PERMISSION)
+@fresh_second_factor(back="dashboard.rights_requests")
+def rights_requests_notice() -> Response | tuple[str, int]:
+    """A marketplace's own notice (an Amazon deletion notice, say): its order ids locked in, dated by it."""
+    db = db_session()
+    form = request.form
+    try:
+        marketplace = form.get("marketplace", "")
+        ids = _notice_orders(marketplace, form.get("order_ids", ""))
+        row, named = rr.open_notice(
+            db, keys=services().keys, tenant_id=tenant_id(), marketplace=marketplace, kind=form.get("kind", ""),
+            notice_id=form.get("notice_id", ""), notice_date=_notice_date(form.get("notice_date", "")),
+            order_ids=ids, actor=actor(), jurisdiction=form.get("jurisdiction", "default"),
+            due_days=services().settings.due_days,
+        )  # fmt: skip
+    except (rr.RightsRequestError, ValueError) as exc:
+        db.rollback()
+        message = domain_message(exc) if isinstance(exc, rr.RightsRequestError) else str(exc)
+        return _list_page(message, 400, notice=form)
+    db.commit()
+    flash(_("%(named)d of the notice's %(total)d orders found.", named=named, total=len(ids)), "success")
+    return redirect(url_for("dashboard.rights_request_page", request_id=row.id))
+
+
 def _request_or_404(request_id: int) -> RightsRequestRow:
     try:
         return rr.get_request(db_session(), tenant_id=tenant_id(), request_id=request_id)
@@ -97,7 +165,34 @@ def rights_request_page(request_id: int) -> str:
     row = _request_or_404(request_id)
     found = rr.matches_of(db, keys=services().keys, tenant_id=tenant_id(), request_id=row.id)
     db.commit()
-    return render_template("dashboard/rights_request.html", row=row, matches=found, error=None)
+    return render_template(
+        "dashboard/rights_request.html",
+        row=row,
+        matches=found,
+        source_name=source_name,
+        export_id=rr.export_id_of(row),
+        error=None,
+    )
+
+
+@bp.post("/rights/requests/<int:request_id>/export")
+@require(PERMISSION)
+@fresh_second_factor(back="dashboard.rights_request_page")
+def rights_request_export(request_id: int) -> Response:
+    """Download the sealed access export a marketplace's request left; audited as ``rights.export-fetched``."""
+    db = db_session()
+    row = _request_or_404(request_id)
+    try:
+        content = rr.fetch_request_export(
+            db, keys=services().keys, tenant_id=tenant_id(), request_id=row.id, actor=actor(), ip=client_ip()
+        )
+    except NotFound:
+        abort(404)
+    db.commit()  # audited before anything leaves
+    resp = Response(json.dumps(content, ensure_ascii=False, indent=2), mimetype="application/json")
+    resp.headers["Content-Disposition"] = f'attachment; filename="rights-request-{row.id}-export.json"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @bp.post("/rights/requests/<int:request_id>/confirm")

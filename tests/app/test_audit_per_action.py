@@ -142,6 +142,7 @@ CLI_AUDITED = {
     "accounts add amazon": "account.connect",
     "carriers add shippo": "carrier.connect",
     "carriers add easypost": "carrier.connect",
+    "carriers add amazonshipping": "carrier.connect",
     "carriers remove": "carrier.remove",
     "users create": "user.create",
     "users unlock": "user.unlock",
@@ -347,6 +348,30 @@ def test_every_state_changing_cli_command_appends_its_event(
                 "acme",
                 "--name",
                 "EasyPost",
+                "--from-name",
+                "Acme",
+                "--from-street",
+                "1 Road",
+                "--from-city",
+                "Austin",
+                "--from-postal-code",
+                "73301",
+                "--from-country",
+                "US",
+            ],
+        ),
+        "carriers add amazonshipping": (
+            lambda: [
+                monkeypatch.setenv(f"LABELVAULT_AMAZONSHIPPING_{name}", f"audit-{name.lower()}")
+                for name in ("CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
+            ],
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "Amazon Shipping",
+                "--business-id",
+                "AmazonShipping_US",
                 "--from-name",
                 "Acme",
                 "--from-street",

@@ -29,6 +29,9 @@ class CarrierPlatform:
     api_hosts: frozenset[str]
     #: Builds a client from the account's opened credentials and its API base URL.
     build: Callable[[Mapping[str, str], str], Carrier]
+    #: The carrier tells the marketplace the order shipped by itself (Amazon Merchant Fulfillment): labelvault
+    #: queues no shipment confirmation for its labels (connectors/confirmations.py).
+    marks_order_shipped: bool = False
 
 
 def _shippo(secrets: Mapping[str, str], api_base: str) -> Carrier:

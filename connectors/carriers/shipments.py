@@ -36,6 +36,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connectors import confirmations
 from connectors.carriers.interfaces import (
     Carrier,
     CarrierError,
@@ -316,6 +317,7 @@ def _record_bought(
     shipment.bought_at = bought.bought_at
     shipment.lease_until = None
     session.flush()
+    confirmations.enqueue(session, shipment, account.carrier)  # the marketplace is told in the label's commit
     append_event(
         session,
         tenant_id=shipment.tenant_id,
@@ -554,6 +556,7 @@ def void_shipment(
     shipment.status = VOIDED
     shipment.live_order_id = None
     shipment.voided_at = now or utcnow()
+    confirmations.cancel(session, shipment.id)  # not yet told: the marketplace isn't told any more
     order = session.get(Order, shipment.order_id)
     assert order is not None
     append_event(

@@ -110,7 +110,24 @@ def confirm_shipment(
             raise ConfirmationRetry("the order's fulfillment is on hold or scheduled", code="on-hold")
         raise ConfirmationRefused("the order has no fulfillable fulfillment order", code="not-fulfillable")
     for fulfillment_order_id in open_ids:
-        _create(client, fulfillment_order_id, provider=provider, tracking_number=tracking_number)
+        try:
+            _create(client, fulfillment_order_id, provider=provider, tracking_number=tracking_number)
+        except ConfirmationRefused as exc:
+            if exc.code != "user-error" or not _done(client, order_id, tracking_number):
+                raise
+            return  # fulfilled meanwhile (by another attempt or the seller): done
+
+
+def _done(client: Any, order_id: str, tracking_number: str) -> bool:
+    """Whether the order is fulfilled now, or carries the tracking number (read again after a refusal)."""
+    body = _query(client, ORDER_OPERATION, ORDER_QUERY, {"id": f"{ORDER_GID}{order_id}"}, ORDER_COST)
+    order = (body.get("data") or {}).get("order") or {}
+    tracked = {
+        info.get("number")
+        for fulfillment in order.get("fulfillments") or ()
+        for info in fulfillment.get("trackingInfo") or ()
+    }
+    return tracking_number in tracked or order.get("displayFulfillmentStatus") == "FULFILLED"
 
 
 def _create(client: Any, fulfillment_order_id: str, *, provider: str, tracking_number: str) -> None:

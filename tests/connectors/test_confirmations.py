@@ -222,6 +222,24 @@ def test_a_5xx_or_a_timeout_is_retried_later_with_backoff_then_confirmed(
     assert event.details is not None and event.details["attempts"] == 3
 
 
+def test_a_confirmation_that_keeps_failing_is_given_up_visibly_after_the_last_attempt(
+    session: Session, keys: KeyManager, tenant: Tenant, shippo: FakeShippo, shopify: FakeShopify
+) -> None:
+    _, orders = _shop_orders(session, keys, tenant, shopify, n=1)
+    connect_fake_shippo(session, keys, tenant.id, shippo)
+    shipment = _buy(session, keys, orders[0])
+    row = _row(session, shipment)
+    row.attempts = confirmations.MAX_ATTEMPTS - 1  # every earlier attempt failed too
+    session.commit()
+    shopify.inject(status=502, count=QUICK.attempts, operation="graphql")
+    summary = confirm_due(session, keys, **_options(shopify))
+    assert (summary.retried, summary.failed) == (0, 1)
+    row = _row(session, shipment)
+    assert (row.status, row.last_error, row.attempts) == ("failed", "unavailable", confirmations.MAX_ATTEMPTS)
+    (event,) = _events(session, tenant.id)
+    assert event.outcome == "failed:unavailable"
+
+
 def test_a_permanent_refusal_fails_visibly_until_retried(
     session: Session, keys: KeyManager, tenant: Tenant, shippo: FakeShippo, shopify: FakeShopify
 ) -> None:

@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     shopify_client_id: str = ""
     shopify_client_secret: SecretStr = Field(default=SecretStr(""), repr=False)
     purge_interval_seconds: int = Field(default=3600, ge=1)
+    confirm_interval_seconds: int = Field(default=60, ge=1)  # how often bought shipments are confirmed to marketplaces
     key_epoch_interval_seconds: int = Field(default=3600, ge=1)
     key_epoch_days: int = Field(default=90, ge=1)  # tenant key versions are replaced this often
     backup_retention_days: int = Field(default=35, ge=0)  # how long a backup may still need a retired root key

@@ -13,7 +13,8 @@ Processes (deploy/compose.yaml, deploy/systemd/):
   seconds; a killed pool process is requeued at once (``task_reject_on_worker_lost``). The sync engine's
   lease makes the second run resume from the last committed page (a dead holder's lease is taken over).
 - ``celery -A app.tasks beat`` (or ``flask worker beat``): every ``LABELVAULT_WORKER_TICK_SECONDS`` queues
-  :func:`dispatch`, which queues each due job once (app/worker.py's claims, in Redis). Two beats by
+  :func:`dispatch`, which queues each due job once (syncs, purge, key epoch, and every
+  ``LABELVAULT_CONFIRM_INTERVAL_SECONDS`` the shipment confirmations) (app/worker.py's claims, in Redis). Two beats by
   mistake queue nothing twice.
 
 Results are not stored (``task_ignore_result``): nothing a task returns goes to Redis, so no data does.
@@ -31,7 +32,7 @@ from celery.signals import worker_process_init
 from flask import Flask
 
 from app.services import Services, services
-from app.worker import KEY_EPOCH, PURGE, SYNC, ConnectorCache, RedisGate, dispatch_due, run_job
+from app.worker import CONFIRM, KEY_EPOCH, PURGE, SYNC, ConnectorCache, RedisGate, dispatch_due, run_job
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def dispatch() -> dict[str, Any]:
     """Queue every due job once (the beat calls this every tick)."""
     with flask_app().app_context():
         sent = dispatch_due(_services(), gate=gate(), enqueue=_enqueue, claim_seconds=_claim_seconds())
-    return {"syncs": sent.syncs, "purge": sent.purge, "key_epoch": sent.key_epoch}
+    return {"syncs": sent.syncs, "purge": sent.purge, "key_epoch": sent.key_epoch, "confirm": sent.confirm}
 
 
 def _enqueue(kind: str, account_id: int | None) -> None:
@@ -173,6 +174,8 @@ def _enqueue(kind: str, account_id: int | None) -> None:
         purge.delay()
     elif kind == KEY_EPOCH:
         key_epoch.delay()
+    elif kind == CONFIRM:
+        confirm.delay()
 
 
 @celery_app.task(name="labelvault.sync", bind=True)  # type: ignore[untyped-decorator]
@@ -194,3 +197,10 @@ def key_epoch() -> None:
     """Run the key-epoch job (idempotent; one run at a time by an advisory lock)."""
     with flask_app().app_context():
         run_job(_services(), KEY_EPOCH, None)
+
+
+@celery_app.task(name="labelvault.confirm")  # type: ignore[untyped-decorator]
+def confirm() -> None:
+    """Tell marketplaces the orders shipped whose labels were bought (idempotent; each row leased by one run)."""
+    with flask_app().app_context():
+        run_job(_services(), CONFIRM, None)

@@ -2,12 +2,14 @@
 scheduler alike.
 
 Jobs: the sync of every marketplace account at its own interval (``sync_interval_seconds``; a failed sync
-is tried again after at most five minutes), the retention purge and the key-epoch job at their intervals.
+is tried again after at most five minutes), the retention purge and the key-epoch job at their intervals, and
+the shipment confirmations (telling marketplaces the orders whose labels were bought shipped) every minute.
 Every job is idempotent and safe to run twice at once: the sync engine holds a lease per account, the
-purge claims disjoint batches, the key-epoch job takes an advisory lock. On top of that a :class:`Gate`
-keeps the scheduler from queueing one job twice: a claim per account (held from queueing until the task
-ends, or until it runs out) and one per interval for the purge and the key epoch — in Redis when the
-task queue runs, so any number of schedulers agree, in memory for the embedded scheduler.
+purge claims disjoint batches, the key-epoch job takes an advisory lock, the confirmations lease each row.
+On top of that a :class:`Gate` keeps the scheduler from queueing one job twice: a claim per account (held
+from queueing until the task ends, or until it runs out) and one per interval for the purge, the key epoch
+and the confirmations — in Redis when the task queue runs, so any number of schedulers agree, in memory for
+the embedded scheduler.
 
 :class:`EmbeddedScheduler` is the default without Redis (``flask worker run --embedded``): one thread in
 the process that runs due jobs one after another.
@@ -29,6 +31,7 @@ from sqlalchemy import select
 
 from app.observability import TASKS
 from app.services import Services
+from connectors.confirmations import ConfirmSummary, confirm_due
 from connectors.interfaces import Connector, ConnectorError
 from connectors.registry import connector_for_account
 from connectors.sync import SyncBusy, SyncSummary, sync_account
@@ -41,7 +44,7 @@ log = logging.getLogger(__name__)
 #: A failed sync is due again after this long at most, whatever the account's interval.
 FAILED_SYNC_RETRY = timedelta(minutes=5)
 
-SYNC, PURGE, KEY_EPOCH = "sync", "purge", "key-epoch"
+SYNC, PURGE, KEY_EPOCH, CONFIRM = "sync", "purge", "key-epoch", "confirm"
 
 
 # -- what is due ---------------------------------------------------------------------------------------
@@ -259,6 +262,13 @@ def run_purge(services: Services) -> PurgeResult:
         return purge_due(session)
 
 
+def run_confirm(services: Services) -> ConfirmSummary:
+    """Tell marketplaces the orders shipped whose confirmations are due (see :mod:`connectors.confirmations`)."""
+    s = services.settings
+    with services.sessions() as session:
+        return confirm_due(session, services.keys, endpoint_overrides=s.endpoint_overrides, speedup=s.sync_speedup)
+
+
 def run_epoch(services: Services) -> EpochReport:
     """Run whatever the key-epoch schedule has due (see :mod:`vault.epochs`)."""
     s = services.settings
@@ -332,6 +342,7 @@ class Dispatched:
     syncs: list[int] = field(default_factory=list)
     purge: bool = False
     key_epoch: bool = False
+    confirm: bool = False
 
 
 def dispatch_due(
@@ -363,6 +374,9 @@ def dispatch_due(
     if gate.claim(KEY_EPOCH, seconds=s.key_epoch_interval_seconds):
         enqueue(KEY_EPOCH, None)
         out.key_epoch = True
+    if gate.claim(CONFIRM, seconds=s.confirm_interval_seconds):
+        enqueue(CONFIRM, None)
+        out.confirm = True
     return out
 
 
@@ -389,6 +403,8 @@ def run_job(
             result = run_purge(services)
         elif kind == KEY_EPOCH:
             result = run_epoch(services)
+        elif kind == CONFIRM:
+            result = run_confirm(services)
         else:
             raise ValueError(f"unknown job {kind!r}")
         return result
@@ -419,7 +435,7 @@ def run_job(
 
 
 class EmbeddedScheduler:
-    """Runs due syncs, purges and key epochs in one background thread of this process (no Redis needed).
+    """Runs due syncs, purges, key epochs and confirmations in one background thread of this process (no Redis needed).
 
     For the demo and single-host installs. Each tick queues due jobs into a local list and runs them one
     after another; :meth:`stop` lets the job in progress finish its current page and returns.

@@ -99,6 +99,49 @@ class ShippingDocumentFetcher(Protocol):
     ) -> bytes: ...
 
 
+class ConfirmationError(ConnectorError):
+    """The platform did not take a shipment confirmation. ``code`` is a short code of ours for the
+    confirmation's ``last_error`` (never text from the platform, which may quote the order or the buyer)."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code[:40]
+
+
+class ConfirmationRetry(ConfirmationError):
+    """Transient: the platform was down, slow, throttling, or the order isn't ready yet; tried again later
+    with backoff and jitter (connectors/confirmations.py)."""
+
+
+class ConfirmationRefused(ConfirmationError):
+    """Permanent: the platform refused the confirmation (order cancelled, no open line items, the grant lacks
+    the write scope). The confirmation is ``failed`` and shown on the order page; an operator retries it."""
+
+
+class ShipmentConfirmer(Protocol):
+    """Tells the platform that one of an account's orders shipped, with the carrier and tracking number.
+
+    ``connector`` is the account's connector as :attr:`Platform.connector` built it (its client holds the
+    account's opened credentials). ``provider``: the carrier that carries the parcel ("USPS", "DHL Express"),
+    ``service`` its service, ``shipped_at`` the label's purchase time. Idempotent: an order the platform shows
+    shipped with this tracking number already (an earlier answer lost) is success, not an error. Raises
+    :class:`ConfirmationRetry` or :class:`ConfirmationRefused`; any other
+    :class:`~connectors.interfaces.ConnectorError` is sorted by its kind (unavailable, throttled: retried;
+    refused credentials, bad answers: failed).
+    """
+
+    def __call__(
+        self,
+        connector: Connector,
+        *,
+        order_id: str,
+        provider: str,
+        service: str,
+        tracking_number: str,
+        shipped_at: datetime,
+    ) -> None: ...
+
+
 def _listed_ids(account: MarketplaceAccount) -> str:
     return ", ".join(account.marketplace_ids)
 
@@ -130,6 +173,9 @@ class Platform:
     #: For platforms that ship some orders themselves and issue the label (TikTok Shop): how the label API
     #: fetches that label for an order stored with ``label_withheld = "platform-shipped"``.
     shipping_document: ShippingDocumentFetcher | None = None
+    #: How the platform is told an order shipped (carrier, tracking) once labelvault bought its label;
+    #: None: the platform has no such call, and no confirmation is queued for its orders.
+    confirm_shipment: ShipmentConfirmer | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9]{1,19}", self.code):

@@ -565,6 +565,32 @@ class Shipment(Base):
     voided_at: Mapped[datetime | None]
 
 
+class ShipmentConfirmation(Base):
+    """The marketplace still to be told (or told) that a bought shipment's order shipped (connectors/confirmations.py).
+
+    One row per bought shipment whose marketplace has a shipment-confirmation call, written in the same commit
+    as the label. No PII: ids, the state, a count, times and ``last_error``, a short code of ours (never text
+    from the platform). ``attempts`` doubles as the fencing token of a lease: a worker records its outcome only
+    while the row still carries the count it leased it with.
+    """
+
+    __tablename__ = "shipment_confirmations"
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+
+    id: Mapped[IntPK]
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    shipment_id: Mapped[int] = mapped_column(ForeignKey("shipments.id"), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    marketplace: Mapped[Code]
+    status: Mapped[str] = mapped_column(String(16))  # pending | confirmed | failed | cancelled
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[Created]
+    confirmed_at: Mapped[datetime | None]
+
+
 # -- blind indexes (see vault/blind_index.py) ------------------------------------------------------------------
 
 

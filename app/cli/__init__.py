@@ -27,6 +27,7 @@ from app.cli.errors import ConfigurationError
 from app.cli.holds import holds_cli
 from app.cli.labels import labels_cli
 from app.cli.rights import rights_cli
+from app.cli.shipments import shipments_cli
 from app.cli.sync import sync_cli
 from app.cli.tenants import tenants_cli
 from app.cli.users import users_cli
@@ -43,6 +44,7 @@ COMMANDS: tuple[click.Command, ...] = (
     holds_cli,
     labels_cli,
     rights_cli,
+    shipments_cli,
     sync_cli,
     tenants_cli,
     users_cli,
@@ -51,8 +53,9 @@ COMMANDS: tuple[click.Command, ...] = (
 )
 
 HELP = """labelvault's operator commands: the vault's keys, tenants, marketplace and carrier accounts, their sync,
-label API clients, order reprints, dashboard users, the audit chain, retention, legal holds, buyers' rights
-requests and background work. The same commands as `flask ...` in the repository, from any directory.
+label API clients, order reprints, shipment confirmations, dashboard users, the audit chain, retention, legal
+holds, buyers' rights requests and background work. The same commands as `flask ...` in the repository, from
+any directory.
 
 Configuration comes from LABELVAULT_* environment variables (README.md lists them); the database, the
 local keyring and other state live in the instance folder, LABELVAULT_INSTANCE_PATH.

@@ -36,6 +36,9 @@ class CarrierPlatform:
     #: Credentials that are a choice among known values, not a secret (Amazon Shipping's business), with the
     #: values and the default: the CLI takes them as an option rather than at a hidden prompt.
     choices: Mapping[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    #: The carrier tells the marketplace the order shipped by itself (Amazon Merchant Fulfillment): labelvault
+    #: queues no shipment confirmation for its labels (connectors/confirmations.py).
+    marks_order_shipped: bool = False
 
 
 def _shippo(secrets: Mapping[str, str], api_base: str) -> Carrier:

@@ -30,12 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from connectors import confirmations
 from connectors.carriers.interfaces import (
     Carrier,
     CarrierError,
@@ -319,6 +320,7 @@ def _record_bought(
     shipment.bought_at = bought.bought_at
     shipment.lease_until = None
     session.flush()
+    confirmations.enqueue(session, shipment, account.carrier)  # the marketplace is told in the label's commit
     append_event(
         session,
         tenant_id=shipment.tenant_id,
@@ -557,6 +559,7 @@ def void_shipment(
     shipment.status = VOIDED
     shipment.live_order_id = None
     shipment.voided_at = now or utcnow()
+    confirmations.cancel(session, shipment.id)  # not yet told: the marketplace isn't told any more
     order = session.get(Order, shipment.order_id)
     assert order is not None
     append_event(
@@ -621,28 +624,3 @@ def reconcile_pending(
             session.commit()
             removed += 1
     return recorded, removed
-
-
-class ShipmentConfirmer(Protocol):
-    """Tells one marketplace that an order shipped, with the carrier and the tracking number."""
-
-    def __call__(self, order: Order, *, carrier: str, tracking_number: str) -> None: ...
-
-
-#: The marketplaces that can be told an order shipped, by code. Empty for now: each marketplace connector
-#: registers its own shipment-confirmation call here (issue 18, item 5; Amazon Merchant Fulfillment marks
-#: its orders shipped by itself).
-SHIPMENT_CONFIRMERS: dict[str, ShipmentConfirmer] = {}
-
-
-def confirm_shipment(order: Order, *, carrier: str, tracking_number: str) -> bool:
-    """Tell the order's marketplace it shipped, if a confirmer is registered for it; whether one was.
-
-    The hook the loop back to the marketplace hangs on: a connector's confirmer raises
-    :class:`~connectors.interfaces.ConnectorError` to be retried later.
-    """
-    confirmer = SHIPMENT_CONFIRMERS.get(order.marketplace)
-    if confirmer is None:
-        return False
-    confirmer(order, carrier=carrier, tracking_number=tracking_number)
-    return True

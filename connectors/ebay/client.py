@@ -303,6 +303,46 @@ class EbayClient:
                 raise AuthRefused(f"{operation}: access denied (HTTP 403 {error_id}); the grant lacks the scope")
             raise RequestRefused(f"{operation}: HTTP {status} {error_id}", status=status, error_id=error_id)
 
+    def post(self, operation: str, path: str, body: Mapping[str, Any]) -> tuple[int, dict[str, str]]:
+        """POST ``body`` (JSON) to a Sell API path; returns the status (2xx) and the answer's headers.
+
+        Not idempotent at eBay, so only answers that say nothing was done are retried: 429 (after backoff) and
+        401 (after renewing the token). A 5xx or a transport error may have been acted on, so it is raised at
+        once as :class:`MarketplaceUnavailable` for the caller to look before asking again; 403 is
+        :class:`AuthRefused` (the grant lacks the write scope), other 4xx :class:`RequestRefused`.
+        """
+        url = self.api_url + path
+        attempt = refreshes = 0
+        while True:
+            token = self.access_token()
+            self.limiter.acquire(self.scope, "fulfillment")
+            self.calls[operation] += 1
+            try:
+                response = self._http.post(url, json=dict(body), headers={"authorization": f"Bearer {token}"})
+            except httpx.TransportError as exc:
+                raise MarketplaceUnavailable(f"{operation}: {type(exc).__name__}; it may have been done") from None
+            status = response.status_code
+            if 200 <= status < 300:
+                return status, {k.lower(): v for k, v in response.headers.items()}
+            if status == 429:
+                self.throttled[operation] += 1
+                self.limiter.throttled(self.scope, "fulfillment")
+                attempt = self._retryable(operation, attempt, status)
+                continue
+            if status >= 500:
+                raise MarketplaceUnavailable(f"{operation}: HTTP {status}; it may have been done")
+            error_id = _error_id(response)
+            if status == 401:
+                refreshes += 1
+                if refreshes > self.retry.auth_refreshes:
+                    raise AuthRefused(f"{operation}: access tokens keep being refused (HTTP 401 {error_id})")
+                with self._lock:
+                    self._access = None
+                continue
+            if status == 403:
+                raise AuthRefused(f"{operation}: access denied (HTTP 403 {error_id}); the grant lacks the scope")
+            raise RequestRefused(f"{operation}: HTTP {status} {error_id}", status=status, error_id=error_id)
+
     def _backoff(self, operation: str, attempt: int, why: str) -> None:
         self.retries += 1
         ceiling = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))

@@ -22,9 +22,11 @@ AUTHORIZE_PATH = "/oauth2/authorize"
 ORDERS_PATH = "/sell/fulfillment/v1/order"
 REGION = "global"
 
-#: The one scope the connector asks for: read-only access to the seller's orders (the document's
-#: ``sell.fulfillment.readonly``, "View your order fulfillments").
-SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment.readonly"
+#: The one scope the connector asks for: the seller's orders and their fulfillments (the document's
+#: ``sell.fulfillment``, "View and manage your order fulfillments"): getOrders reads the orders, and
+#: createShippingFulfillment marks one shipped once the vault bought its label (connectors/ebay/fulfillment.py).
+#: A grant of the read-only ``sell.fulfillment.readonly`` still syncs; its confirmations fail until re-consent.
+SCOPE = "https://api.ebay.com/oauth/api_scope/sell.fulfillment"
 
 #: The application's daily call limit for the Fulfillment API (getOrders and getOrder share it), before
 #: eBay's Application Growth Check raises it; an app with a higher limit passes its own (``daily_calls``

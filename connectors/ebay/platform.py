@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from connectors.ebay import connector_for_account
+from connectors.ebay.fulfillment import confirm_shipment
 from connectors.ebay.mapping import MARKETPLACE, STATUSES
 from connectors.platform import CredentialField, Platform
 from vault.models import MarketplaceAccount
@@ -47,4 +48,6 @@ PLATFORM = Platform(
     # counted from the latest estimated delivery (getOrders reports no delivery).
     days_after_delivery=30,
     markets=_markets,
+    # createShippingFulfillment with the tracking (connectors/ebay/fulfillment.py).
+    confirm_shipment=confirm_shipment,
 )

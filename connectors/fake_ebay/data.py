@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 #: ``orderFulfillmentStatus`` values (the Order type's OrderFulfillmentStatus).
 FULFILLMENT_STATUSES: tuple[str, ...] = ("NOT_STARTED", "IN_PROGRESS", "FULFILLED")
@@ -74,6 +75,8 @@ class FakeOrder:
     buyer_username: str = field(repr=False)
     buyer_email: str = field(repr=False)
     buyer_address: ShipTo = field(repr=False)  # buyerRegistrationAddress: the buyer's, not the recipient's
+    #: Shipping fulfillments created by createShippingFulfillment, as getShippingFulfillments serves them.
+    fulfillments: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def country_code(self) -> str:

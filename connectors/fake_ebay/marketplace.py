@@ -39,7 +39,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from .data import CANCEL_STATES, COUNTRIES, FULFILLMENT_STATUSES, MARKETPLACES, FakeOrder, OrderFactory, iso, utc
-from .models import OPERATIONS, TOKEN_OPERATION, schema_errors
+from .models import OPERATIONS, TOKEN_OPERATION, request_errors, schema_errors
 
 API_BASE = "/sell/fulfillment/v1"
 TOKEN_PATH = "/identity/v1/oauth2/token"  # noqa: S105 - a path, not a secret
@@ -576,6 +576,10 @@ class FakeEbay:
         found = re.fullmatch(rf"{API_BASE}/order/([^/]+)", path)
         if request.method == "GET" and found:
             return self._api("getOrder", request, found.group(1))
+        found = re.fullmatch(rf"{API_BASE}/order/([^/]+)/shipping_fulfillment", path)
+        if found and request.method in ("GET", "POST"):
+            operation = "getShippingFulfillments" if request.method == "GET" else "createShippingFulfillment"
+            return self._api(operation, request, found.group(1))
         return _json_response(
             404, {"errors": [{"errorId": 2002, "domain": "API_FULFILLMENT", "message": "Resource not found"}]}
         )
@@ -598,23 +602,31 @@ class FakeEbay:
                 with self._lock:
                     self.throttled[operation] += 1
                 raise _Refusal(429)
+            headers: dict[str, str] | None = None
             if operation == "getOrders":
                 status, body = 200, self._get_orders(request, token)
+            elif operation == "createShippingFulfillment":
+                assert order_id is not None
+                location = self._create_fulfillment(order_id, token, request)
+                status, body, headers = 201, {}, {"Location": location}
+            elif operation == "getShippingFulfillments":
+                assert order_id is not None
+                status, body = 200, self._get_fulfillments(order_id, token)
             else:
                 assert order_id is not None
                 status, body = 200, self._get_order(order_id, token)
         except _Refusal as refusal:
-            status, body = refusal.status, _error_body(refusal)
-        return self._answer(operation, status, body)
+            status, body, headers = refusal.status, _error_body(refusal), None
+        return self._answer(operation, status, body, headers)
 
-    def _answer(self, operation: str, status: int, body: Any) -> Response:
+    def _answer(self, operation: str, status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
         problems = schema_errors(operation, status, body)
         if problems:
             with self._lock:
                 self.validation_errors.extend(problems)
-            status = 500
+            status, headers = 500, None
             body = _error_body(_Refusal(500)) if operation != TOKEN_OPERATION else {"error": "server_error"}
-        return _json_response(status, body)
+        return _json_response(status, body, headers)
 
     def _authenticate(self, request: Request) -> _Token:
         header = request.headers.get("Authorization", "")
@@ -750,6 +762,68 @@ class FakeEbay:
             if order is None or order.seller_id != token.seller:
                 raise _Refusal(404)
             return render_order(order)
+
+    def _seller_order(self, order_id: str, token: _Token) -> FakeOrder:
+        """The seller's order; another's or none is 400 ``Invalid order ID`` (the document lists no 404 for
+        the shipping-fulfillment calls)."""
+        order = self._orders.get(order_id)
+        if order is None or order.seller_id != token.seller:
+            raise _Refusal(400, "Invalid order ID", error_id=32100)
+        return order
+
+    def _get_fulfillments(self, order_id: str, token: _Token) -> dict[str, Any]:
+        with self._lock:
+            order = self._seller_order(order_id, token)
+            return {"fulfillments": copy.deepcopy(order.fulfillments), "total": len(order.fulfillments)}
+
+    def _create_fulfillment(self, order_id: str, token: _Token, request: Request) -> str:
+        """createShippingFulfillment: the request checked against eBay's schema (closed) and the document's
+        rules (line items of the order not shipped yet, a whole quantity, carrier and tracking number together,
+        the tracking number letters and digits only); the order's fulfilment status follows. Needs the
+        read-write ``sell.fulfillment`` scope."""
+        if SCOPE_FULFILLMENT not in token.scopes:
+            raise _Refusal(403, "Insufficient permissions to fulfill the request.")
+        try:
+            given = json.loads(request.get_data(as_text=True) or "null")
+        except ValueError:
+            raise _Refusal(400, "Invalid request body.", error_id=32000) from None
+        if request_errors("createShippingFulfillment", given):
+            raise _Refusal(400, "Invalid request body.", error_id=32000)
+        carrier, tracking = given.get("shippingCarrierCode"), given.get("trackingNumber")
+        if bool(carrier) != bool(tracking) or (tracking and not re.fullmatch(r"[A-Za-z0-9]+", tracking)):
+            raise _Refusal(400, "Invalid shipment tracking number or carrier.", error_id=32600)
+        with self._lock:
+            order = self._seller_order(order_id, token)
+            if order.cancel_state == "CANCELED":
+                raise _Refusal(400, "The order is cancelled.", error_id=32400)
+            shipped = _shipped_items(order)
+            quantities = {item.line_item_id: item.quantity for item in order.items}
+            wanted = given.get("lineItems") or []
+            if not wanted:
+                raise _Refusal(400, "At least one line item is required.", error_id=32100)
+            for line in wanted:
+                line_id, quantity = line.get("lineItemId"), line.get("quantity", 1)
+                if line_id not in quantities or line_id in shipped or not 1 <= quantity <= quantities[line_id]:
+                    raise _Refusal(400, "Invalid line item or quantity.", error_id=32100)
+            fulfillment_id = tracking or "999"
+            order.fulfillments.append(
+                {
+                    "fulfillmentId": fulfillment_id,
+                    "lineItems": [{"lineItemId": w["lineItemId"], "quantity": w.get("quantity", 1)} for w in wanted],
+                    "shipmentTrackingNumber": tracking,
+                    "shippingCarrierCode": carrier,
+                    "shippedDate": given.get("shippedDate") or iso(self.now()),
+                }
+            )
+            done = _shipped_items(order) >= set(quantities)
+            order.fulfillment_status = "FULFILLED" if done else "IN_PROGRESS"
+            self._touch(order)
+        return f"{self.base_url}{API_BASE}/order/{order_id}/shipping_fulfillment/{fulfillment_id}"
+
+    def fulfillments(self, order_id: str) -> list[dict[str, Any]]:
+        """The shipping fulfillments created on an order (for tests)."""
+        with self._lock:
+            return copy.deepcopy(self._order(order_id).fulfillments)
 
     def _get_orders(self, request: Request, token: _Token) -> dict[str, Any]:
         args = request.args
@@ -998,7 +1072,9 @@ def render_order(order: FakeOrder) -> dict[str, Any]:
                 "title": item.title,
                 "quantity": item.quantity,
                 "lineItemCost": _amount(item.unit_price * item.quantity, currency),
-                "lineItemFulfillmentStatus": "FULFILLED" if order.fulfillment_status == "FULFILLED" else "NOT_STARTED",
+                "lineItemFulfillmentStatus": "FULFILLED"
+                if order.fulfillment_status == "FULFILLED" or item.line_item_id in _shipped_items(order)
+                else "NOT_STARTED",
                 "listingMarketplaceId": order.marketplace_id,
                 "purchaseMarketplaceId": order.marketplace_id,
                 "lineItemFulfillmentInstructions": {
@@ -1014,6 +1090,11 @@ def render_order(order: FakeOrder) -> dict[str, Any]:
     if order.cancel_state == "CANCELED":
         rendered["cancelStatus"]["cancelledDate"] = iso(order.last_modified)
     return rendered
+
+
+def _shipped_items(order: FakeOrder) -> set[str]:
+    """The line items a shipping fulfillment covers."""
+    return {line["lineItemId"] for f in order.fulfillments for line in f["lineItems"]}
 
 
 def _error_body(refusal: _Refusal) -> dict[str, Any]:

@@ -21,8 +21,22 @@ from jsonschema import Draft4Validator
 SPEC_PACKAGE = "connectors.platform_specs.ebay"
 SPEC_FILE = "sell_fulfillment_v1_oas3.json"
 
-#: The operations the fake serves, each with the schema of its 200 body.
-OPERATIONS: dict[str, str] = {"getOrders": "OrderSearchPagedCollection", "getOrder": "Order"}
+#: The operations the fake serves, each with the schema of its success body (200, or 201 for a creation).
+OPERATIONS: dict[str, str] = {
+    "getOrders": "OrderSearchPagedCollection",
+    "getOrder": "Order",
+    "getShippingFulfillments": "ShippingFulfillmentPagedCollection",
+    "createShippingFulfillment": "",  # 201: the document's body is a bare object; the Location header says it
+}
+#: Each operation's path and method in the document.
+ROUTES: dict[str, tuple[str, str]] = {
+    "getOrders": ("/order", "get"),
+    "getOrder": ("/order/{orderId}", "get"),
+    "getShippingFulfillments": ("/order/{orderId}/shipping_fulfillment", "get"),
+    "createShippingFulfillment": ("/order/{orderId}/shipping_fulfillment", "post"),
+}
+#: The operations that take a request body, with its schema.
+REQUESTS: dict[str, str] = {"createShippingFulfillment": "ShippingFulfillmentDetails"}
 TOKEN_OPERATION = "oauthToken"  # noqa: S105 - an operation name
 
 #: The token endpoint's success answer, from OAUTH_TOKEN_ENDPOINT.md: exactly these keys.
@@ -77,8 +91,11 @@ def validator(operation: str, status: int) -> Draft4Validator:
     """The validator of ``operation``'s body for ``status`` (an error body for any status but 200)."""
     if operation == TOKEN_OPERATION:
         return Draft4Validator(_TOKEN_SCHEMA if status == 200 else _TOKEN_ERROR_SCHEMA)
-    if status == 200:
-        root: dict[str, Any] = {"$ref": f"#/components/schemas/{OPERATIONS[operation]}"}
+    if status == 201:
+        created = load_spec()["paths"][ROUTES[operation][0]][ROUTES[operation][1]]["responses"]["201"]
+        root: dict[str, Any] = created["content"]["application/json"]["schema"]
+    elif status == 200:
+        root = {"$ref": f"#/components/schemas/{OPERATIONS[operation]}"}
     else:
         root = {
             "type": "object",
@@ -95,8 +112,8 @@ def response_codes(operation: str) -> frozenset[int]:
     quota, 503 when the service is down."""
     if operation == TOKEN_OPERATION:
         return frozenset({200, 400, 401, 429, 500, 503})
-    path = "/order" if operation == "getOrders" else "/order/{orderId}"
-    listed = {int(code) for code in load_spec()["paths"][path]["get"]["responses"]}
+    path, method = ROUTES[operation]
+    listed = {int(code) for code in load_spec()["paths"][path][method]["responses"]}
     return frozenset(listed | {401, 403, 429, 503})
 
 
@@ -107,4 +124,18 @@ def schema_errors(operation: str, status: int, body: Any) -> list[str]:
     return [
         f"{operation} {status}: /{'/'.join(str(p) for p in err.absolute_path)} fails {err.validator}"
         for err in validator(operation, status).iter_errors(body)
+    ]
+
+
+@functools.cache
+def _request_validator(operation: str) -> Draft4Validator:
+    root = {"$ref": f"#/components/schemas/{REQUESTS[operation]}"}
+    return Draft4Validator({**root, "components": _components()})
+
+
+def request_errors(operation: str, body: Any) -> list[str]:
+    """Where a request body breaks eBay's schema for ``operation`` (closed, like the answers), without values."""
+    return [
+        f"{operation} request: /{'/'.join(str(p) for p in err.absolute_path)} fails {err.validator}"
+        for err in _request_validator(operation).iter_errors(body)
     ]

@@ -37,6 +37,7 @@ SHIPPABLE_FIRST_ORDER_NUMBER = 1001  # Shopify numbers a shop's orders #1001, #1
 ORDER_GID = "gid://shopify/Order/"
 ADDRESS_GID = "gid://shopify/MailingAddress/"
 FULFILLMENT_ORDER_GID = "gid://shopify/FulfillmentOrder/"
+FULFILLMENT_GID = "gid://shopify/Fulfillment/"
 CUSTOMER_GID = "gid://shopify/Customer/"
 
 
@@ -95,6 +96,23 @@ class FakeFulfillmentOrder:
 
 
 @dataclass
+class FakeFulfillment:
+    """A fulfillment made through ``fulfillmentCreate``: the fulfillment orders it closed and its tracking."""
+
+    legacy_id: int
+    created: datetime
+    fulfillment_order_ids: list[int]
+    tracking_company: str | None
+    tracking_numbers: list[str]
+    notify_customer: bool
+
+    @property
+    def gid(self) -> str:
+        """The fulfillment's GraphQL id."""
+        return f"{FULFILLMENT_GID}{self.legacy_id}"
+
+
+@dataclass
 class FakeOrder:
     """One order as the fake shop knows it: the truth a connector's result is compared with."""
 
@@ -112,6 +130,7 @@ class FakeOrder:
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
     closed_at: datetime | None = None
+    fulfillments: list[FakeFulfillment] = field(default_factory=list)
 
     @property
     def gid(self) -> str:

@@ -9,6 +9,7 @@ Schema derived from the query and the schema's types.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import json
@@ -56,6 +57,8 @@ class Introspection:
     schema: GraphQLSchema
     protected: Mapping[tuple[str, str], str]  # (type, field) -> protectedContent: name, address, phone, email
     scopes: Mapping[str, tuple[str, ...]]  # type -> offline scopes any one of which grants it
+    #: (type, field) -> offline scopes any one of which grants the field (the mutations' write scopes).
+    field_scopes: Mapping[tuple[str, str], tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 @functools.cache
@@ -74,7 +77,14 @@ def introspection() -> Introspection:
         for item in document.get("offline_scopes", {}).get("items", ())
         if item.get("type") == "type"
     }
-    return Introspection(schema=build_client_schema(document["data"]), protected=protected, scopes=scopes)
+    field_scopes = {
+        (item["typeName"], item["fieldName"]): tuple(item.get("offlineScopes") or ())
+        for item in document.get("offline_scopes", {}).get("items", ())
+        if item.get("type") == "field" and item.get("fieldName")
+    }
+    return Introspection(
+        schema=build_client_schema(document["data"]), protected=protected, scopes=scopes, field_scopes=field_scopes
+    )
 
 
 def _undeprecate_interface_implementations(types: list[dict[str, Any]]) -> None:
@@ -215,11 +225,13 @@ def _node_cost(
 
 
 def actual_cost(document: DocumentNode, operation: OperationDefinitionNode, data: Any) -> int:
-    """What a query really cost: the same rules over what came back (fewer edges, null objects cost 1)."""
-    root = schema().query_type
+    """What a query really cost: the same rules over what came back (fewer edges, null objects cost 1); a
+    mutation's base cost is spent whatever it returns."""
+    mutation = operation.operation.value == "mutation"
+    root = schema().mutation_type if mutation else schema().query_type
     assert root is not None
     fragments = _fragments(document)
-    return _actual(root, operation.selection_set, fragments, data)
+    return (MUTATION_COST if mutation else 0) + _actual(root, operation.selection_set, fragments, data)
 
 
 def _actual(parent: Any, selection: SelectionSetNode | None, fragments: Mapping[str, Any], value: Any) -> int:

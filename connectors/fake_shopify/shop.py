@@ -59,6 +59,7 @@ from .data import (
     COUNTRIES,
     FULFILLMENT_ORDER_STATUSES,
     ORDER_GID,
+    FakeFulfillment,
     FakeFulfillmentOrder,
     FakeOrder,
     OrderFactory,
@@ -109,8 +110,13 @@ KNOWN_SCOPES = frozenset(
         "read_products",
         "read_shipping",
         "read_fulfillments",
+        "write_assigned_fulfillment_orders",
+        "write_merchant_managed_fulfillment_orders",
+        "write_third_party_fulfillment_orders",
     }
 )
+#: Fulfillment order states from which ``fulfillmentCreate`` may fulfil (Shopify's ``create_fulfillment`` action).
+FULFILLABLE_STATUSES = frozenset({"OPEN", "IN_PROGRESS"})
 _FAULT_BODIES: dict[int, Any] = {
     401: INVALID_TOKEN_BODY,
     402: {"errors": "Unavailable Shop"},
@@ -288,8 +294,8 @@ def _compiled(query: str, operation_name: str | None) -> tuple[DocumentNode, Ope
     operation = get_operation_ast(document, operation_name)
     if operation is None:
         return "An operation name is required when the document holds several operations."
-    if operation.operation.value != "query":
-        return "The fake Shopify serves queries only."
+    if operation.operation.value not in ("query", "mutation"):
+        return "The fake Shopify serves queries and mutations only."
     return document, operation, compile_check(response_schema(document, operation))
 
 
@@ -1030,7 +1036,81 @@ class FakeShopify:
             )
         if parent == "QueryRoot":
             return self._root(ctx, info, name, args)
+        if parent == "Mutation":
+            return self._mutation(ctx, name, args)
         return self._field(source, info, args)
+
+    def _mutation(self, ctx: _Context, name: str, args: dict[str, Any]) -> Any:
+        """The mutations the fake serves; each needs one of its field's write scopes, as Shopify lists them."""
+        scopes = introspection().field_scopes.get(("Mutation", name), ())
+        if scopes and not ctx.token.scopes.intersection(scopes):
+            readable = ", ".join(f"`{s}` access scope" for s in scopes)
+            raise GraphQLError(
+                f"Access denied for {name} field. Required access: {readable}.",
+                extensions={"code": "ACCESS_DENIED", "documentation": "https://shopify.dev/api/usage/access-scopes"},
+            )
+        if name == "fulfillmentCreate":
+            return self._fulfillment_create(ctx, args["fulfillment"])
+        with self._lock:
+            self.unserved_fields[f"Mutation.{name}"] += 1
+        raise GraphQLError(f"The fake Shopify doesn't serve Mutation.{name}.", extensions={"code": "FAKE_UNSERVED"})
+
+    def _fulfillment_create(self, ctx: _Context, given: dict[str, Any]) -> dict[str, Any]:
+        """``fulfillmentCreate``: fulfil whole fulfillment orders of one order (line items aren't modelled, so
+        a partial ``fulfillmentOrderLineItems`` list is refused), with its tracking; the order's display status
+        follows. Problems are ``userErrors``, as Shopify answers them, and change nothing."""
+
+        def refused(message: str) -> dict[str, Any]:
+            return {"fulfillment": None, "userErrors": [{"field": ["fulfillment"], "message": message}]}
+
+        wanted = given.get("lineItemsByFulfillmentOrder") or []
+        if not wanted:
+            return refused("Line items by fulfillment order can't be blank.")
+        with self._lock:
+            found: list[tuple[FakeOrder, FakeFulfillmentOrder]] = []
+            for item in wanted:
+                gid = str(item["fulfillmentOrderId"])
+                if item.get("fulfillmentOrderLineItems"):
+                    return refused("The fake Shopify fulfils whole fulfillment orders only.")
+                match = next(
+                    (
+                        (order, fo)
+                        for order in self._shop_orders[ctx.shop.domain].values()
+                        for fo in order.fulfillment_orders
+                        if fo.gid == gid
+                    ),
+                    None,
+                )
+                if match is None or not self._visible(ctx, match[0]):
+                    return refused(f"Fulfillment order {gid} does not exist.")
+                if match[1].status not in FULFILLABLE_STATUSES:
+                    return refused(f"Fulfillment order {gid} has an unfulfillable status= {match[1].status.lower()}.")
+                found.append(match)
+            if len({order.legacy_id for order, _ in found}) != 1:
+                return refused("All fulfillment orders must belong to the same order.")
+            order = found[0][0]
+            tracking = given.get("trackingInfo") or {}
+            numbers = [n for n in [tracking.get("number"), *(tracking.get("numbers") or [])] if n]
+            fulfillment = FakeFulfillment(
+                legacy_id=self._factory.new_id(),
+                created=self.now().replace(microsecond=0),
+                fulfillment_order_ids=[fo.legacy_id for _, fo in found],
+                tracking_company=tracking.get("company"),
+                tracking_numbers=numbers,
+                notify_customer=bool(given.get("notifyCustomer")),
+            )
+            for _, fo in found:
+                fo.status = "CLOSED"
+            order.fulfillments.append(fulfillment)
+            remaining = [fo for fo in order.fulfillment_orders if fo.status not in ("CLOSED", "CANCELLED")]
+            order.display_status = "PARTIALLY_FULFILLED" if remaining else "FULFILLED"
+            self._touch(order)
+            return {"fulfillment": _fulfillment_json(fulfillment), "userErrors": []}
+
+    def fulfillments(self, order_id: str | int) -> list[FakeFulfillment]:
+        """The fulfillments made on an order through ``fulfillmentCreate`` (for tests)."""
+        with self._lock:
+            return list(self._order(order_id).fulfillments)
 
     def _field(self, source: Any, info: GraphQLResolveInfo[Any], args: dict[str, Any]) -> Any:
         """A field's value from its parent's dict (a callable there takes the field's arguments)."""
@@ -1232,6 +1312,7 @@ class FakeShopify:
             "test": False,
             "__typename": "Order",  # how graphql-core resolves the Node interface of nodes(ids:) and node(id:)
             "fulfillmentOrders": fulfillment_connection,
+            "fulfillments": lambda first=None, **_: [_fulfillment_json(f) for f in order.fulfillments][:first],
             "shippingAddress": {"id": f"gid://shopify/MailingAddress/{order.address_id}", **_address_json(address)}
             if address
             else None,
@@ -1568,6 +1649,27 @@ def _guarded_type(named: Any) -> Any:
     if named.name.endswith("Connection") and "nodes" in fields:
         return get_named_type(fields["nodes"].type)
     return named
+
+
+def _fulfillment_json(fulfillment: FakeFulfillment) -> dict[str, Any]:
+    """The fields of ``Fulfillment`` the fake serves."""
+    company = fulfillment.tracking_company
+
+    def tracking_info(first: int | None = None, **_: Any) -> list[dict[str, Any]]:
+        infos = [{"company": company, "number": n, "url": None} for n in fulfillment.tracking_numbers]
+        return infos[:first] if first is not None else infos
+
+    return {
+        "id": fulfillment.gid,
+        "legacyResourceId": str(fulfillment.legacy_id),
+        "status": "SUCCESS",
+        "displayStatus": "FULFILLED",
+        "createdAt": iso(fulfillment.created),
+        "updatedAt": iso(fulfillment.created),
+        "requiresShipping": True,
+        "trackingInfo": tracking_info,
+        "__typename": "Fulfillment",
+    }
 
 
 def _new_fulfillment_order(template: FakeFulfillmentOrder, factory: OrderFactory, status: str) -> FakeFulfillmentOrder:

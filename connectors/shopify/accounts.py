@@ -26,10 +26,16 @@ from vault.models import MarketplaceAccount
 
 #: The scope a sync needs; the fulfillment orders' statuses need one of the fulfillment-order scopes.
 REQUIRED_SCOPE = "read_orders"
-#: What the install flow asks for: orders, and the fulfillment orders of the merchant's own locations and
-#: of fulfilment services assigned to the app. Protected customer data is granted per field by Shopify's
-#: review, not by a scope.
-INSTALL_SCOPES = ("read_orders", "read_merchant_managed_fulfillment_orders", "read_assigned_fulfillment_orders")
+#: What the install flow asks for: orders, the fulfillment orders of the merchant's own locations and of
+#: fulfilment services assigned to the app, and the write scope of the merchant's own fulfillment orders, so
+#: that an order whose label the vault bought is marked fulfilled with its tracking (connectors/shopify/
+#: fulfillment.py). Protected customer data is granted per field by Shopify's review, not by a scope.
+INSTALL_SCOPES = (
+    "read_orders",
+    "read_merchant_managed_fulfillment_orders",
+    "read_assigned_fulfillment_orders",
+    "write_merchant_managed_fulfillment_orders",
+)
 #: The credential check is one query: no retry, and a person waits for it.
 CHECK_RETRY = RetryPolicy(attempts=1, throttle_attempts=2, connect_timeout=5.0, read_timeout=10.0)
 #: Checks share one set of buckets per process, so a form submitted in a loop stays inside Shopify's limits.

@@ -6,6 +6,7 @@ import re
 
 from connectors.platform import CredentialField, Platform
 from connectors.shopify import connector_for_account
+from connectors.shopify.fulfillment import confirm_shipment
 from connectors.shopify.mapping import MARKETPLACE, STATUSES
 
 PLATFORM = Platform(
@@ -21,4 +22,6 @@ PLATFORM = Platform(
     "at 100/s; Plus 1,000/s); queries wait until the bucket covers their requested cost, THROTTLED is retried",
     # Shopify's protected-customer-data terms ask for a retention period, not a number; labelvault's default.
     days_after_delivery=30,
+    # fulfillmentCreate on the order's open fulfillment orders (connectors/shopify/fulfillment.py).
+    confirm_shipment=confirm_shipment,
 )

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.services import services
 from app.worker import (
+    CONFIRM,
     FAILED_SYNC_RETRY,
     KEY_EPOCH,
     PURGE,
@@ -94,10 +95,10 @@ def test_each_due_job_is_queued_once(world: tuple[Any, int]) -> None:
         return dispatch_due(svc, gate=gate, enqueue=lambda k, a: queued.append((k, a)), claim_seconds=600)
 
     first = tick()
-    assert first.syncs == [account_id] and first.purge and first.key_epoch
-    assert queued == [(SYNC, account_id), (PURGE, None), (KEY_EPOCH, None)]
+    assert first.syncs == [account_id] and first.purge and first.key_epoch and first.confirm
+    assert queued == [(SYNC, account_id), (PURGE, None), (KEY_EPOCH, None), (CONFIRM, None)]
     second = tick()  # still due, but queued already: nothing twice
-    assert second.syncs == [] and not second.purge and not second.key_epoch
+    assert second.syncs == [] and not second.purge and not second.key_epoch and not second.confirm
     gate.release(sync_claim(account_id))  # the task ended (e.g. failed) and the account is still due
     assert tick().syncs == [account_id]
 
@@ -200,9 +201,9 @@ def test_task_queue_settings(make_app: Any, shared_db: Database) -> None:
         assert conf.task_ignore_result  # nothing a task returns is kept in Redis
         assert conf.broker_transport_options["visibility_timeout"] == 120
         assert conf.beat_schedule["dispatch-due-jobs"]["task"] == "labelvault.dispatch"
-        assert {"labelvault.sync", "labelvault.purge", "labelvault.key_epoch", "labelvault.dispatch"} <= set(
-            celery.tasks
-        )
+        assert {
+            "labelvault.sync", "labelvault.purge", "labelvault.key_epoch", "labelvault.confirm", "labelvault.dispatch"
+        } <= set(celery.tasks)  # fmt: skip
         with pytest.raises(RuntimeError, match="embedded"):
             tasks.bind(make_app(shared_db.app_url))
     finally:

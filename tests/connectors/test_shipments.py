@@ -18,7 +18,6 @@ from connectors.carriers.interfaces import AddressRejected, CarrierUnavailable, 
 from connectors.carriers.shipments import (
     LEASE,
     buy_shipment,
-    confirm_shipment,
     key_hash,
     print_shipment_label,
     reconcile_pending,
@@ -246,10 +245,6 @@ def test_reconciling_after_a_crash_records_what_was_bought_and_drops_what_was_no
     assert [(s.order_id, s.status) for s in shipments] == [(orders[0].id, "bought")]
     assert len(_events(session, tenant, "shipment.purchase")) == 1
     assert sum(fake.purchases_by_metadata().values()) == 1
-
-
-def test_no_marketplace_confirms_shipments_yet(orders: list[Order]) -> None:
-    assert confirm_shipment(orders[0], carrier="shippo", tracking_number="9400") is False
 
 
 def test_a_wave_buys_each_order_once_and_a_retried_wave_buys_nothing_more(

@@ -17,6 +17,7 @@ from app.dashboard.state import (
     second_factor_fresh,
 )
 from app.services import db_session, services
+from connectors.confirmations import confirmation_of_order
 from vault import reports
 from vault.errors import DecryptionError, KeyServiceUnavailable, NotEligible, NotFound, ReprintNotGranted
 from vault.models import MarketplaceAccount, Order
@@ -75,6 +76,7 @@ def order_detail(marketplace: str, order_id: str) -> str:
         events=events.items,
         actor_names=actor_names(),
         reissue_cap=services().settings.label_reissue_cap,
+        confirmation=confirmation_of_order(db, tenant_id=order.tenant_id, order_id=order.id),
     )
 
 

@@ -510,3 +510,47 @@ def test_the_audit_log_names_actions_and_outcomes_in_both_languages(shop: Shop, 
     post(client, "/language", {"locale": "zh_Hans", "next": "/"})
     html = client.get("/audit").get_data(as_text=True)
     assert "登录" in html and "完成" in html and "user.sign-in" in html
+
+
+def test_the_order_page_says_whether_the_marketplace_was_told_the_order_shipped(
+    shop: Shop, client: FlaskClient
+) -> None:
+    from vault.models import CarrierAccount, Shipment, ShipmentConfirmation
+
+    page = f"/orders/amazon/{shop.order_ids[0]}"
+    assert 'data-testid="shipment-confirmation"' not in client.get(page).get_data(as_text=True)
+    with shop.seller.session() as s:
+        order = s.scalars(select(Order).where(Order.external_order_id == shop.order_ids[0])).one()
+        carrier = CarrierAccount(tenant_id=order.tenant_id, carrier="shippo", name="Shippo", ship_from={})
+        s.add(carrier)
+        s.flush()
+        shipment = Shipment(
+            tenant_id=order.tenant_id, order_id=order.id, live_order_id=order.id, carrier_account_id=carrier.id,
+            key_hash="k" * 64, request_hash="r" * 64, reference="ref-confirm-page", status="bought", parcel={},
+            service_asked="cheapest", label_format="pdf",
+        )  # fmt: skip
+        s.add(shipment)
+        s.flush()
+        row = ShipmentConfirmation(
+            tenant_id=order.tenant_id, shipment_id=shipment.id, order_id=order.id, marketplace="amazon",
+            status="pending", attempts=2, last_error="unavailable", next_attempt_at=datetime.now(UTC),
+        )  # fmt: skip
+        s.add(row)
+        s.commit()
+        row_id = row.id
+    html = client.get(page).get_data(as_text=True)
+    assert 'data-status="pending"' in html and "Pending: Amazon is not told yet" in html and "unavailable" in html
+    for status, text in (
+        ("failed", "Amazon was not told the order shipped (scope-missing)"),
+        ("confirmed", "Marked shipped on Amazon"),
+        ("cancelled", "Cancelled: the label was voided before Amazon was told"),
+    ):
+        with shop.seller.session() as s:
+            found = s.get(ShipmentConfirmation, row_id)
+            assert found is not None
+            found.status, found.last_error = status, "scope-missing" if status == "failed" else None
+            found.confirmed_at = datetime.now(UTC) if status == "confirmed" else None
+            s.commit()
+        html = client.get(page).get_data(as_text=True)
+        assert f'data-status="{status}"' in html and text in html, status
+        assert_no_pii(html)

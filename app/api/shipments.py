@@ -19,7 +19,6 @@ from app.api.request_checks import idempotency_key, well_formed
 from app.security import no_store
 from app.services import db_session, services
 from connectors.carriers.interfaces import LabelFormat, Parcel, ServiceChoice
-from connectors.carriers.registry import carrier_factory
 from connectors.carriers.shipments import (
     CarrierFactory,
     ShipmentRequest,
@@ -40,7 +39,8 @@ _SERVICE_MAX = 60
 
 
 def _carriers() -> CarrierFactory:
-    return carrier_factory(services().settings.endpoint_overrides)
+    """The process's pooled carrier clients (kept alive across requests, one rate-limit bucket per account)."""
+    return services().carriers
 
 
 def _shipment_request(payload: Any) -> ShipmentRequest:

@@ -1,23 +1,29 @@
 """Buying a carrier's label for an order inside the vault, so that a crash or a retry never buys it twice.
 
-The purchase is a short series of committed steps, each of which a later request (or the worker's
+The purchase is two commits around the carrier's calls, each a state a later request (or the worker's
 :func:`reconcile_pending`) can resume from:
 
-1. **Intent.** A ``pending`` :class:`~vault.models.Shipment` row is committed before the carrier hears of
-   the order: the client's ``Idempotency-Key`` (hashed), a digest of the request, a random ``reference`` the
-   carrier will keep with the label, and a lease. ``live_order_id`` (unique) gives each order at most one live
-   label, whatever keys clients send.
-2. **Quote.** The ship-to is unsealed and goes to the carrier once, with the seller's ship-from; the chosen
-   rate's id is committed on the row before anything is bought.
+1. **Quote.** Nothing is stored yet (and nothing is bought by a quote). The order's eligibility, the carrier
+   account and that the order has no live shipment are checked first, so the carrier never hears of an
+   order that may not ship; then the ship-to is unsealed and goes to the carrier once, with the seller's
+   ship-from, and a rate is chosen.
+2. **Intent.** A ``pending`` :class:`~vault.models.Shipment` row is committed *with the chosen rate* before
+   the carrier is asked to buy it: the client's ``Idempotency-Key`` (hashed), a digest of the request, a
+   random ``reference`` the carrier will keep with the label, the fields sent, and a lease.
+   ``live_order_id`` (unique) gives each order at most one live label, whatever keys clients send; a
+   request that loses that race (or the key's) bought nothing, and its quote is audited as a failed share.
 3. **Purchase.** The carrier buys the rate under the ``reference``. If the answer is lost (timeout, 5xx, a
-   SIGKILL of this process), whoever resumes the row asks the carrier (:meth:`Carrier.find_purchase`) before
-   buying anything: found, it is recorded; not found, the rate is bought now.
+   SIGKILL of this process), whoever resumes the row asks the carrier (:meth:`Carrier.find_purchase`, by the
+   committed rate and reference) before buying anything: found, it is recorded; not found, the committed
+   rate is bought now. A rate the carrier withdrew is quoted once again, and the new rate committed before
+   it is bought.
 4. **Record.** ``bought``, the tracking number and the cost, and the ``shipment.purchase`` audit event
    (purpose ``shipping-label``, the carrier, the fields sent, never their values), in one commit: the event
    exists exactly when the label does.
 
-A definite failure (carrier down before buying, address refused, no matching rate) deletes the intent, so
-nothing is half-recorded, and is audited as a failed share when the address had gone out. Never imports Flask.
+A crash during the quote leaves nothing (no intent, nothing bought). A definite failure (carrier down before
+buying, address refused, no matching rate) stores nothing or deletes the intent, so nothing is
+half-recorded, and is audited as a failed share when the address had gone out. Never imports Flask.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ from vault.errors import (
     VaultError,
 )
 from vault.keys import KeyManager
-from vault.labels import unseal_label
+from vault.labels import LabelledOrder, unseal_label
 from vault.models import CarrierAccount, Order, Shipment, utcnow
 from vault.orders import snapshot_order
 from vault.release import check_eligible, order_ref
@@ -126,48 +132,62 @@ def buy_shipment(
 
     The same key and request again returns the same shipment (settling it first if its purchase was
     interrupted); the same key with another request is :class:`IdempotencyKeyReused`. An order with a live
-    shipment is :class:`ShipmentExists`. Carrier failures propagate as :class:`CarrierError` after the intent
-    is removed; :class:`PurchaseUnsettled` when the carrier's answer was lost and its records don't show the
-    label yet. Commits as it goes (see the module docstring).
+    shipment is :class:`ShipmentExists` (before the carrier hears of it). Carrier failures propagate as
+    :class:`CarrierError` with nothing stored; :class:`PurchaseUnsettled` when the carrier's answer was lost
+    and its records don't show the label yet. Commits as it goes (see the module docstring).
     """
     now = now or utcnow()
     shipment = _existing(session, client_id, idempotency_key_hash, request, now)
-    if shipment is not None and shipment.status != PENDING:
-        return shipment
-    if shipment is None:
-        order = snapshot_order(
-            session, tenant_id=tenant_id, marketplace=request.marketplace, external_order_id=request.order_id
-        )
-        check_eligible(order, now=now)
-        account = find_carrier_account(session, tenant_id=tenant_id, account_id=request.carrier_account_id)
-        shipment = Shipment(
-            tenant_id=tenant_id,
-            order_id=order.id,
-            live_order_id=order.id,
-            carrier_account_id=account.id,
-            client_id=client_id,
-            key_hash=idempotency_key_hash,
-            request_hash=request.digest(),
-            reference=secrets.token_hex(16),
-            status=PENDING,
-            parcel=request.parcel_json(),
-            service_asked=request.service,
-            label_format=request.label_format.value,
-            lease_until=now + LEASE,
-            created_at=now,
-        )
-        session.add(shipment)
+    if shipment is not None:
+        return shipment if shipment.status != PENDING else _resume(session, keys, carriers, shipment, actor, ip, now)
+    order = snapshot_order(
+        session, tenant_id=tenant_id, marketplace=request.marketplace, external_order_id=request.order_id
+    )
+    check_eligible(order, now=now)
+    account = find_carrier_account(session, tenant_id=tenant_id, account_id=request.carrier_account_id)
+    live = session.scalar(select(Shipment.id).where(Shipment.live_order_id == order.id))
+    if live is not None:  # before the address goes anywhere
+        raise ShipmentExists(live)
+    shipment = Shipment(
+        tenant_id=tenant_id,
+        order_id=order.id,
+        live_order_id=order.id,
+        carrier_account_id=account.id,
+        client_id=client_id,
+        key_hash=idempotency_key_hash,
+        request_hash=request.digest(),
+        reference=secrets.token_hex(16),
+        status=PENDING,
+        parcel=request.parcel_json(),
+        service_asked=request.service,
+        label_format=request.label_format.value,
+        lease_until=now + LEASE,
+        created_at=now,
+    )
+    ref = order_ref(order.marketplace, order.external_order_id)
+    carrier = carriers(account, unseal_carrier_credentials(session, keys=keys, account=account))
+    try:
         try:
-            session.commit()
+            rate = _quote(session, keys, carrier, shipment, account, order)
+        except CarrierError as exc:
+            _abandon(session, shipment, account, exc, actor, ip, ref, stored=False)
+            raise
+        session.add(shipment)
+        fields = list(shipment.fields_sent or [])
+        try:
+            session.commit()  # the intent, with the rate it will buy: committed before anything is bought
         except IntegrityError:
             session.rollback()
+            # The quote shared the address, and another request's intent won the order (or the key).
+            _audit_share(session, tenant_id, fields, account, ShipmentExists.code, actor, ip, ref)
             again = _existing(session, client_id, idempotency_key_hash, request, now)
             if again is not None:  # a request with the same key got there first
                 return again if again.status != PENDING else _resume(session, keys, carriers, again, actor, ip, now)
             live = session.scalar(select(Shipment.id).where(Shipment.live_order_id == order.id))
             raise ShipmentExists(live or 0) from None
-        return _resume(session, keys, carriers, shipment, actor, ip, now, fresh=True)
-    return _resume(session, keys, carriers, shipment, actor, ip, now)
+        return _buy(session, keys, carrier, shipment, account, order, rate, actor, ip, ref)
+    finally:
+        carrier.close()
 
 
 def _existing(
@@ -210,24 +230,49 @@ def _resume(
     actor: str,
     ip: str | None,
     now: datetime,
-    *,
-    fresh: bool = False,
 ) -> Shipment:
-    """Carry a pending shipment (its lease held) through quote, purchase and record."""
+    """Settle a pending shipment (its lease held) left by a lost answer or a crash: ask the carrier whether its
+    rate was bought under its reference; if not, buy it now (quoting again if the carrier withdrew it)."""
     account = session.get(CarrierAccount, shipment.carrier_account_id)
     order = session.get(Order, shipment.order_id)
     assert account is not None and order is not None  # foreign keys
     ref = order_ref(order.marketplace, order.external_order_id)
     carrier = carriers(account, unseal_carrier_credentials(session, keys=keys, account=account))
     try:
-        if not fresh and shipment.rate_id is not None:
-            # A purchase may have happened: ask the carrier before anything is bought again.
+        if shipment.rate_id is None:  # an intent stored before its rate (an older vault's); nothing was bought
+            try:
+                rate = _quote(session, keys, carrier, shipment, account, order)
+            except CarrierError as exc:
+                _abandon(session, shipment, account, exc, actor, ip, ref)
+                raise
+            session.commit()
+        else:
             found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
             if found is not None:
                 return _record_bought(session, shipment, account, found, actor, ip, ref, reconciled=True)
-        requoted = False
+            rate = _stored_rate(shipment)
+        return _buy(session, keys, carrier, shipment, account, order, rate, actor, ip, ref)
+    finally:
+        carrier.close()
+
+
+def _buy(
+    session: Session,
+    keys: KeyManager,
+    carrier: Carrier,
+    shipment: Shipment,
+    account: CarrierAccount,
+    order: LabelledOrder,
+    rate: Rate,
+    actor: str,
+    ip: str | None,
+    ref: str,
+) -> Shipment:
+    """Buy the committed intent's rate and record the label; a withdrawn rate is quoted once again (the new
+    rate committed before it is bought)."""
+    requoted = False
+    try:
         while True:
-            rate = _quote(session, keys, carrier, shipment, account, order)
             try:
                 bought = carrier.purchase(
                     rate, label_format=LabelFormat(shipment.label_format), reference=shipment.reference
@@ -236,6 +281,8 @@ def _resume(
                 if requoted:
                     raise
                 requoted = True
+                rate = _quote(session, keys, carrier, shipment, account, order)
+                session.commit()  # a lost purchase of the new rate is looked up by it
                 continue
             return _record_bought(session, shipment, account, bought, actor, ip, ref, requoted=requoted)
     except PurchaseUncertain:
@@ -251,14 +298,18 @@ def _resume(
     except CarrierError as exc:
         _abandon(session, shipment, account, exc, actor, ip, ref)
         raise
-    finally:
-        carrier.close()
 
 
 def _quote(
-    session: Session, keys: KeyManager, carrier: Carrier, shipment: Shipment, account: CarrierAccount, order: Order
+    session: Session,
+    keys: KeyManager,
+    carrier: Carrier,
+    shipment: Shipment,
+    account: CarrierAccount,
+    order: LabelledOrder,
 ) -> Rate:
-    """Quote the parcel (the one step that sends the ship-to), choose the rate, and commit its id first."""
+    """Quote the parcel (the one step that sends the ship-to) and choose the rate, set on ``shipment``; the
+    caller commits it before the rate is bought."""
     ship_to = unseal_label(session, keys=keys, order=order)
     # Until the carrier says what it took, the record's filled fields are what may have gone out.
     shipment.fields_sent = sorted(k for k, v in ship_to.as_dict().items() if v)
@@ -272,7 +323,6 @@ def _quote(
     shipment.fields_sent = list(quote.fields_sent)
     rate = quote.choose(shipment.service_asked)
     _store_rate(shipment, rate)
-    session.commit()  # the rate is known before it is bought: a lost purchase is looked up by it
     return rate
 
 
@@ -349,20 +399,39 @@ def _abandon(
     actor: str,
     ip: str | None,
     ref: str,
+    *,
+    stored: bool = True,
 ) -> None:
-    """Nothing was bought: remove the intent, and audit the share if the address went out."""
+    """Nothing was bought: remove the intent (if it was ``stored``), and audit the share if the address went
+    out."""
     # Read before the rollback forgets them. Set once the ship-to was handed to the carrier's client: even a
     # quote that failed (an outage's 503 included) may have reached the carrier, so it is audited as a share.
-    fields = list(shipment.fields_sent or [])
+    fields, tenant_id, shipment_id = list(shipment.fields_sent or []), shipment.tenant_id, shipment.id
     session.rollback()
-    session.execute(delete(Shipment).where(Shipment.id == shipment.id, Shipment.status == PENDING))
+    if stored:
+        session.execute(delete(Shipment).where(Shipment.id == shipment_id, Shipment.status == PENDING))
+    _audit_share(session, tenant_id, fields, account, error.code, actor, ip, ref)
+
+
+def _audit_share(
+    session: Session,
+    tenant_id: int,
+    fields: list[str],
+    account: CarrierAccount,
+    code: str,
+    actor: str,
+    ip: str | None,
+    ref: str,
+) -> None:
+    """The failed share of an address that went out for a quote and bought nothing (``failed:<code>``), with
+    whatever the session has pending; commits."""
     if fields:
         append_event(
             session,
-            tenant_id=shipment.tenant_id,
+            tenant_id=tenant_id,
             actor=actor,
             action="shipment.purchase",
-            outcome=f"failed:{error.code}",
+            outcome=f"failed:{code}",
             order_ref=ref,
             ip=ip,
             purpose=PURPOSE,
@@ -370,7 +439,7 @@ def _abandon(
                 "carrier": account.carrier,
                 "carrier_account_id": account.id,
                 "fields_sent": fields,
-                "result": error.code,
+                "result": code,
             },
         )
     session.commit()

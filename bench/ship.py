@@ -63,6 +63,7 @@ class TimedCarrier:
 
     def __init__(self, inner: Carrier, spent: threading.local) -> None:
         self.carrier = inner.carrier
+        self.purchase_rate = getattr(inner, "purchase_rate", None)
         self._inner = inner
         self._spent = spent
 

@@ -57,6 +57,8 @@ class _Borrowed:
 
     def __init__(self, pool: CarrierPool, entry: _Entry) -> None:
         self.carrier = entry.client.carrier
+        #: The shared client's purchase pace, if it declares one (what a wave is sized by).
+        self.purchase_rate: float | None = getattr(entry.client, "purchase_rate", None)
         self._pool = pool
         self._entry: _Entry | None = entry
         self._client = entry.client

@@ -134,6 +134,11 @@ class ShippoCarrier:
         rate = self.policy.purchase_rate
         self._purchases = TokenBucket(rate, self.policy.purchase_burst) if rate else None
 
+    @property
+    def purchase_rate(self) -> float | None:
+        """The purchases per second this client paces itself to (``None``: unpaced); a wave is sized by it."""
+        return self.policy.purchase_rate
+
     # --- the contract ---------------------------------------------------------------------------------------
 
     def quote(self, *, ship_from: ShipFrom, ship_to: LabelRecord, parcel: Parcel) -> Quote:

@@ -63,6 +63,7 @@ from vault.errors import (
     NotFound,
     PurchaseInProgress,
     PurchaseUnsettled,
+    Refusal,
     ReissueCapReached,
     ShipmentExists,
     ShipmentNotActive,
@@ -591,6 +592,7 @@ class _WaveChunk:
         self.now = utcnow()
         self._accounts: dict[int | None, CarrierAccount | VaultError] = {}
         self._clients: dict[int, Carrier] = {}
+        self._refusals: list[NewEvent] = []
 
     def run(self, items: list[tuple[ShipmentRequest, str]]) -> list[WaveResult]:
         results: list[WaveResult | None] = [None] * len(items)
@@ -600,6 +602,9 @@ class _WaveChunk:
             for q in stored:
                 self._purchase(q, results)
             self._record([q for q in stored if q.bought is not None], results)
+            if self._refusals:  # orders refused before the carrier heard of them, audited as the API does
+                append_events(self.session, tenant_id=self.tenant_id, events=self._refusals)
+                self.session.commit()
         finally:
             for client in self._clients.values():
                 client.close()
@@ -672,6 +677,12 @@ class _WaveChunk:
                 carrier = self._client(account)
             except (CarrierError, VaultError) as exc:
                 self._fail(results, index, request, _error_code(exc))
+                if isinstance(exc, Refusal):
+                    ref = order_ref(request.marketplace, request.order_id)
+                    self._refusals.append(NewEvent(
+                        actor=self.actor, action="shipment.purchase", outcome=f"refused:{exc.reason}"[:60],
+                        order_ref=ref, ip=self.ip, purpose=None, details=None,
+                    ))  # fmt: skip
                 continue
             shipment = Shipment(
                 tenant_id=self.tenant_id, order_id=order.id, live_order_id=order.id, carrier_account_id=account.id,

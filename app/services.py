@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.settings import Settings
+from connectors.carriers.pool import CarrierPool
+from connectors.carriers.registry import carrier_factory
 from connectors.ratelimit import RedisBuckets
 from vault.db import make_engine, make_session_factory
 from vault.keyproviders import make_key_provider
@@ -25,6 +27,7 @@ class Services:
     sessions: sessionmaker[Session]
     _keys: KeyManager | None = field(default=None, repr=False)
     _buckets: RedisBuckets | None = field(default=None, repr=False)
+    _carriers: CarrierPool | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -66,6 +69,16 @@ class Services:
                 if self._buckets is None:
                     self._buckets = RedisBuckets.from_url(self.settings.redis_url)
         return self._buckets
+
+    @property
+    def carriers(self) -> CarrierPool:
+        """The process's carrier clients, one per carrier account (connectors/carriers/pool.py), each account's
+        endpoint checked against the carrier's hosts and the operator's overrides when its client is built."""
+        if self._carriers is None:
+            with self._lock:
+                if self._carriers is None:
+                    self._carriers = CarrierPool(carrier_factory(self.settings.endpoint_overrides))
+        return self._carriers
 
 
 def services(app: Flask | None = None) -> Services:

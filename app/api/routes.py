@@ -11,6 +11,7 @@ bp = Blueprint("api", __name__, url_prefix="/v1")
 bp.add_url_rule("/labels/<marketplace>/<order_id>", view_func=labels.get_label, methods=["GET"], head=False)
 bp.add_url_rule("/labels/batch", view_func=labels.post_label_batch, methods=["POST"])
 bp.add_url_rule("/shipments", view_func=shipments.post_shipment, methods=["POST"])
+bp.add_url_rule("/shipments/batch", view_func=shipments.post_shipment_batch, methods=["POST"])
 bp.add_url_rule("/shipments/<shipment_id>", view_func=shipments.get_shipment, methods=["GET"])
 # head=False: a HEAD would count and audit a label print and drop it, as on the label route.
 bp.add_url_rule("/shipments/<shipment_id>/label", view_func=shipments.get_shipment_label, methods=["GET"], head=False)

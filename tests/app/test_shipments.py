@@ -13,6 +13,7 @@ import pypdf
 import pytest
 from sqlalchemy import select
 
+from connectors.carriers.shippo.client import ShippoPolicy
 from connectors.fake_shippo import FakeShippo
 from tests.support.buyers import MARKED_BUYERS
 from tests.support.carriers import connect_fake_shippo
@@ -164,3 +165,93 @@ def test_a_carrier_label_only_client_gets_carrier_labels_and_no_address_by_any_r
     with world.session() as s:
         stored = s.get(ApiClient, client_row.id)
         assert stored is not None and LabelProfile.from_json(stored.profile).carrier_only
+
+
+def _batch(app: Any, world: World, items: list[dict[str, Any]], key: str | None = "wave-1") -> Any:
+    headers = world.auth() | ({"Idempotency-Key": key} if key else {})
+    return app.test_client().post("/v1/shipments/batch", json={"shipments": items}, headers=headers)
+
+
+def _item(world: World, i: int, **body: Any) -> dict[str, Any]:
+    return {"marketplace": "amazon", "order_id": world.order_ids[i], "parcel": PARCEL, "format": "zpl", **body}
+
+
+def test_a_batch_buys_each_order_once_and_a_retried_batch_buys_nothing_more(
+    app: Any, world: World, fake: FakeShippo
+) -> None:
+    assert _post(app, world, 2).status_code == 201  # order 2 has its label already
+    items = [_item(world, 0), _item(world, 1), _item(world, 2), _item(world, 0, order_id="503-0000000-missing")]
+    first = _batch(app, world, items)
+    assert first.status_code == 200, first.get_json()
+    assert_matches_openapi(first, "/v1/shipments/batch", "post")
+    body = first.get_json()
+    assert [s["order_id"] for s in body["shipments"]] == world.order_ids[:2]
+    assert all(s["status"] == "bought" and s["label_format"] == "zpl" for s in body["shipments"])
+    assert [(r["order_id"], r["reason"]) for r in body["refused"]] == [
+        (world.order_ids[2], "shipment-exists"),
+        ("503-0000000-missing", "not-found"),
+    ]
+    assert first.headers["Labelvault-Refused-Count"] == "2" and first.headers["Cache-Control"] == "no-store"
+    assert_no_pii(first.get_data(as_text=True), "a batch of shipments")
+    assert sum(fake.purchases_by_metadata().values()) == 3
+
+    again = _batch(app, world, items)  # the retry: the same shipments, nothing bought
+    assert again.status_code == 200 and again.get_json() == body
+    assert sum(fake.purchases_by_metadata().values()) == 3 and set(fake.purchases_by_metadata().values()) == {1}
+    changed = _batch(app, world, [_item(world, 0, service="fastest")])  # the same key, another ask
+    assert changed.get_json()["refused"] == [
+        {"marketplace": "amazon", "order_id": world.order_ids[0], "reason": "idempotency-key-reused"}
+    ]
+    with world.session() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.tenant_id == world.tenant.id)).all()
+    bought = [e for e in events if e.action == "shipment.purchase" and e.outcome == "ok"]
+    assert len(bought) == 3 and all(e.purpose == "shipping-label" for e in bought)
+    refusals = [e.outcome for e in events if e.action == "shipment.purchase" and e.outcome != "ok"]
+    assert refusals == ["refused:not-found"] * 2  # each ask's refusal audited
+    assert_no_pii(json.dumps([e.details for e in events]), "the audit chain")
+
+
+def test_a_batch_with_a_carrier_outage_reports_it_per_order_with_nothing_recorded(
+    app: Any, world: World, fake: FakeShippo
+) -> None:
+    fake.fail(status=503, count=ShippoPolicy().attempts, operation="CreateShipment")  # every retry of the quote
+    resp = _batch(app, world, [_item(world, 0)])
+    assert resp.status_code == 200
+    assert resp.get_json() == {
+        "shipments": [],
+        "refused": [{"marketplace": "amazon", "order_id": world.order_ids[0], "reason": "carrier-unavailable"}],
+    }
+    with world.session() as s:
+        assert s.scalars(select(Shipment).where(Shipment.tenant_id == world.tenant.id)).all() == []
+    assert _batch(app, world, [_item(world, 0)]).get_json()["shipments"][0]["status"] == "bought"  # then retried
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ({"shipments": [{"marketplace": "amazon", "order_id": "1", "parcel": PARCEL}]}, None),  # no key
+        ({"shipments": []}, "k"),
+        ({"orders": []}, "k"),
+        ({"shipments": [{"marketplace": "amazon", "order_id": "1", "parcel": {"weight_g": 1}}]}, "k"),
+        ({"shipments": [{"marketplace": "amazon", "order_id": "1", "parcel": PARCEL}] * 2}, "k"),  # twice
+        ({"shipments": [{"marketplace": "amazon", "order_id": "1", "parcel": PARCEL}] * 501}, "k"),
+    ],
+)
+def test_bad_batches_are_refused_whole_with_a_clear_problem(
+    app: Any, world: World, fake: FakeShippo, body: dict[str, Any], key: str | None
+) -> None:
+    headers = world.auth() | ({"Idempotency-Key": key} if key else {})
+    resp = app.test_client().post("/v1/shipments/batch", json=body, headers=headers)
+    assert resp.status_code == 400 and resp.mimetype == "application/problem+json"
+    assert sum(fake.calls.values()) == 0
+
+
+def test_the_batch_needs_the_scope(app: Any, world: World, keys: KeyManager) -> None:
+    _, label_key = world.add_client(
+        keys, scopes=[LABELS_ISSUE], profile=LabelProfile(frozenset(MARKED_BUYERS[0].as_dict()))
+    )
+    resp = app.test_client().post(
+        "/v1/shipments/batch", json={"shipments": [_item(world, 0)]},
+        headers=world.auth(label_key) | {"Idempotency-Key": "w"},
+    )  # fmt: skip
+    assert resp.status_code == 403

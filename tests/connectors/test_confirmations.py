@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors import confirmations
-from connectors.carriers.shipments import buy_shipment, key_hash, void_shipment
+from connectors.carriers.shipments import buy_shipment, buy_wave, key_hash, void_shipment
 from connectors.confirmations import (
     BASE_DELAY,
     MAX_DELAY,
@@ -335,6 +335,32 @@ def test_two_workers_at_once_confirm_each_order_once(fresh_db: Database, tmp_pat
         statuses = s.scalars(select(ShipmentConfirmation.status)).all()
         assert sorted(statuses) == ["confirmed"] * 6
         assert set(s.scalars(select(Order.status).where(Order.tenant_id == tenant_id))) == {"shipped"}
+
+
+def test_a_wave_queues_each_bought_label_in_its_chunk_s_commit(
+    fresh_db: Database, tmp_path: Any, shopify: FakeShopify
+) -> None:
+    keys = KeyManager(LocalKeyProvider(tmp_path / "keyring.json"))
+    sessions = make_session_factory(fresh_db.engine)
+    with FakeShippo() as shippo:
+        with sessions() as s:
+            tenant = create_tenant(s, keys=keys, slug="wave", name="Wave", actor="test")
+            s.commit()
+            _, orders = _shop_orders(s, keys, tenant, shopify, n=3)
+            connect_fake_shippo(s, keys, tenant.id, shippo)
+            tenant_id = tenant.id
+        results = buy_wave(
+            sessions, keys=keys, carriers=fast_carriers(), tenant_id=tenant_id, client_id=None, actor="client:test",
+            idempotency_key_hash=key_hash("wave-1"), requests=[ship_request(o) for o in orders],
+        )  # fmt: skip
+    assert all(r.shipment_id is not None for r in results), results
+    with sessions() as s:
+        rows = s.scalars(select(ShipmentConfirmation).where(ShipmentConfirmation.tenant_id == tenant_id)).all()
+        assert sorted(r.shipment_id for r in rows) == sorted(r.shipment_id for r in results if r.shipment_id)
+        assert {(r.status, r.marketplace) for r in rows} == {("pending", "shopify")}
+        assert confirm_due(s, keys, **_options(shopify)).confirmed == 3
+    for order in orders:
+        assert len(shopify.fulfillments(_gid(order))) == 1
 
 
 # -- eBay ---------------------------------------------------------------------------------------------------

@@ -277,3 +277,45 @@ def test_a_wave_buys_each_order_once_and_a_retried_wave_buys_nothing_more(
     with pytest.raises(ValueError, match="1 to 500"):
         buy_wave(sessions, keys=keys, carriers=fast_carriers(), tenant_id=tenant_id, client_id=None, actor="t",
                  idempotency_key_hash="x", requests=[])  # fmt: skip
+
+
+def test_a_wave_order_taken_by_another_buyer_meanwhile_is_refused_and_the_rest_of_its_chunk_bought(
+    shared_db: Database, keys: KeyManager, fake: FakeShippo
+) -> None:
+    import threading
+
+    from connectors.carriers.shipments import buy_wave
+    from vault.db import make_session_factory
+    from vault.tenants import create_tenant
+
+    sessions = make_session_factory(shared_db.engine)
+    with sessions() as s:
+        tenant = create_tenant(s, keys=keys, slug=f"race-{uuid.uuid4().hex[:6]}", name="Race", actor="test")
+        made = make_orders(s, keys, make_account(s, tenant), 2, start=300)
+        s.commit()
+        connect_fake_shippo(s, keys, tenant.id, fake)
+        tenant_id = tenant.id
+    fake.latency = 0.4  # the wave quotes both orders (0.8 s) while the single buyer commits its intent at 0.4 s
+
+    def single() -> None:
+        with sessions() as s:
+            buy_shipment(
+                s, keys=keys, carriers=fast_carriers(), tenant_id=tenant_id, client_id=None, actor="client:other",
+                idempotency_key_hash=key_hash("other"), request=ship_request(made[1]),
+            )  # fmt: skip
+
+    other = threading.Thread(target=single)
+    other.start()
+    results = buy_wave(
+        sessions, keys=keys, carriers=fast_carriers(), tenant_id=tenant_id, client_id=None, actor="client:test",
+        idempotency_key_hash=key_hash("wave"), requests=[ship_request(o) for o in made], concurrency=1,
+    )  # fmt: skip
+    other.join()
+    assert results[0].shipment_id is not None and results[1].error == "shipment-exists"
+    assert sorted(fake.purchases_by_metadata().values()) == [1, 1]  # each order bought once, by one buyer
+    with sessions() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.tenant_id == tenant_id,
+                                                    AuditEvent.action == "shipment.purchase")).all()  # fmt: skip
+        live = s.scalars(select(Shipment).where(Shipment.tenant_id == tenant_id)).all()
+    assert sorted(e.outcome for e in events) == ["failed:shipment-exists", "ok", "ok"]  # the quote was a share
+    assert sorted((sh.order_id, sh.status) for sh in live) == sorted((o.id, "bought") for o in made)

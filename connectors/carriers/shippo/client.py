@@ -102,6 +102,11 @@ class ShippoCarrier:
             transport=transport,
         )
 
+    @property
+    def purchase_rate(self) -> float | None:
+        """The purchases per second this client paces itself to (``None``: unpaced); a wave is sized by it."""
+        return self.policy.purchase_rate
+
     # --- the contract ---------------------------------------------------------------------------------------
 
     def quote(

@@ -37,8 +37,10 @@ Last line: ``RESULT fleet accounts=N workers=1 fresh_within_s=… cpu_ms_per_acc
 (targets: ≥ 2,000 accounts all fresh within 300 s, vs_sequential ≥ 20).
 
 Platforms: :data:`PLATFORMS` has one :class:`FleetPlatform` per marketplace code: how to start its fake,
-add accounts to it and to the vault, and give an account a new order. ``--marketplaces amazon,shopify``
-spreads the accounts round-robin over them.
+add accounts to it and to the vault, and give an account a new order: Amazon (a selling partner per
+account), Shopify (a shop with a custom app's Admin API access token per account: each its own cost bucket)
+and eBay (a consenting seller per account, all under the fake's one app and its daily quotas).
+``--marketplaces amazon,shopify,ebay`` spreads the accounts round-robin over them.
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ from app.services import Services
 from app.settings import Settings
 from app.worker import ConnectorCache, run_sync
 from connectors.amazon import API_V2026, LwaCredentials
+from connectors.ebay import EbayCredentials
+from connectors.shopify import API_VERSION as SHOPIFY_API_VERSION
+from connectors.shopify.tokens import ShopifyToken
 from tests.support.servers import POSTGRES_URL
 from vault.db import make_engine, make_session_factory, migrate
 from vault.keyproviders import LocalKeyProvider
@@ -139,26 +144,58 @@ def _stop_child(proc: subprocess.Popen[str]) -> None:
         proc.wait(10)
 
 
-class AmazonFake:
-    """The fake Amazon (connectors.fake_amazon) in a child process, one selling partner per account."""
+class ChildFake:
+    """What every platform's fake in a child process shares: its CLI started, its ``/_fake`` control API."""
 
-    def __init__(self, speedup: float, latency: float, orders_per_account: int) -> None:
+    def __init__(self, module: str, speedup: float, latency: float, endpoint_line: str) -> None:
         self.proc, lines = _start_child(
             [
                 sys.executable,
                 "-m",
-                "connectors.fake_amazon",
+                module,
                 *("--port", "0", "--orders", "0", "--speedup", repr(speedup), "--latency", repr(latency)),
             ],
             "Ctrl-C",
         )
-        self.base = next(line.split()[-1] for line in lines if line.startswith("SP-API endpoint"))
+        # Every fake's CLI prints its control API as <base>/_fake/stats, and its API endpoint on ``endpoint_line``.
+        self.base = next(line.split()[-1] for line in lines if line.startswith("control API")).removesuffix(
+            "/_fake/stats"
+        )
+        self.endpoint = next(line.split()[-1] for line in lines if line.startswith(endpoint_line))
         self.origins: tuple[str, ...] = (self.base,)
         self.pid = self.proc.pid
         self.control = httpx.Client(base_url=f"{self.base}/_fake", timeout=30)
+        self._lock = threading.Lock()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            found: dict[str, Any] = self.control.get("/stats").json()
+        return found
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        with self._lock:
+            answer = self.control.post(path, json=body)
+        if answer.status_code >= 300:
+            raise SystemExit(f"the fake refused {path}: HTTP {answer.status_code} {answer.text[:200]}")
+        return answer.json()
+
+    def stop(self) -> None:
+        self.control.close()
+        _stop_child(self.proc)
+
+
+def _just_now() -> str:
+    """A start for one generated order: it is placed (and last updated) within the second before now."""
+    return (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+
+
+class AmazonFake(ChildFake):
+    """The fake Amazon (connectors.fake_amazon) in a child process, one selling partner per account."""
+
+    def __init__(self, speedup: float, latency: float, orders_per_account: int) -> None:
+        super().__init__("connectors.fake_amazon", speedup, latency, "SP-API endpoint")
         self.orders_per_account = orders_per_account
         self.sellers: list[str] = []
-        self._lock = threading.Lock()
 
     def add_accounts(self, session: Session, keys: KeyManager, tenant_id: int, names: Sequence[str]) -> list[int]:
         ids: list[int] = []
@@ -186,35 +223,106 @@ class AmazonFake:
         return ids
 
     def new_order(self, account_index: int) -> None:
-        start = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
-        self._post("/orders", {"n": 1, "seller": self.sellers[account_index], "start": start})
-
-    def stats(self) -> dict[str, Any]:
-        with self._lock:
-            found: dict[str, Any] = self.control.get("/stats").json()
-        return found
-
-    def _post(self, path: str, body: dict[str, Any]) -> Any:
-        with self._lock:
-            answer = self.control.post(path, json=body)
-        if answer.status_code >= 300:
-            raise SystemExit(f"the fake refused {path}: HTTP {answer.status_code} {answer.text[:200]}")
-        return answer.json()
-
-    def stop(self) -> None:
-        self.control.close()
-        _stop_child(self.proc)
+        self._post("/orders", {"n": 1, "seller": self.sellers[account_index], "start": _just_now()})
 
 
-#: One entry per marketplace. Shopify's and eBay's are added with their fakes (docs/fleet.md says what
-#: each entry needs: a fake CLI with ``--latency``, sellers added over its control API, credentials sealed).
+class ShopifyFake(ChildFake):
+    """The fake Shopify (connectors.fake_shopify) in a child process: one shop per account, each with a custom
+    app's Admin API access token (its own cost bucket, as every app on every shop has at Shopify)."""
+
+    def __init__(self, speedup: float, latency: float, orders_per_account: int) -> None:
+        super().__init__("connectors.fake_shopify", speedup, latency, "GraphQL endpoint")
+        self.orders_per_account = orders_per_account
+        self.shops: list[str] = []
+
+    def add_accounts(self, session: Session, keys: KeyManager, tenant_id: int, names: Sequence[str]) -> list[int]:
+        ids: list[int] = []
+        for name in names:
+            domain = f"fleet-{uuid.uuid4().hex[:12]}.myshopify.com"
+            shop = self._post("/shops", {"domain": domain, "orders": self.orders_per_account})
+            account = MarketplaceAccount(
+                tenant_id=tenant_id,
+                marketplace="shopify",
+                name=name,
+                region="global",
+                api_version=SHOPIFY_API_VERSION,
+                marketplace_ids=[shop["domain"]],
+                api_endpoint=self.base,
+            )
+            session.add(account)
+            session.flush()
+            token = ShopifyToken(shop["token"])
+            seal_credentials(session, keys=keys, account=account, secrets=token.as_secrets())
+            self.shops.append(shop["domain"])
+            ids.append(account.id)
+        return ids
+
+    def new_order(self, account_index: int) -> None:
+        self._post("/orders", {"n": 1, "shop": self.shops[account_index], "start": _just_now()})
+
+
+class EbayFake(ChildFake):
+    """The fake eBay (connectors.fake_ebay) in a child process: one consenting seller (refresh token good for
+    eBay's 18 months) per account, all under the fake's one app, whose daily quotas they share."""
+
+    def __init__(self, speedup: float, latency: float, orders_per_account: int) -> None:
+        super().__init__("connectors.fake_ebay", speedup, latency, "token URL")
+        self.orders_per_account = orders_per_account
+        self.sellers: list[str] = []
+
+    def add_accounts(self, session: Session, keys: KeyManager, tenant_id: int, names: Sequence[str]) -> list[int]:
+        ids: list[int] = []
+        for name in names:
+            username = f"fleet_{uuid.uuid4().hex[:12]}"
+            seller = self._post(
+                "/sellers", {"username": username, "marketplace_ids": ["EBAY_US"], "orders": self.orders_per_account}
+            )
+            account = MarketplaceAccount(
+                tenant_id=tenant_id,
+                marketplace="ebay",
+                name=name,
+                region="global",
+                api_version="v1",
+                marketplace_ids=seller["marketplace_ids"],
+                api_endpoint=self.base,
+                token_endpoint=self.endpoint,
+                grant_expires_at=datetime.fromisoformat(seller["refresh_token_expires_at"]),
+            )
+            session.add(account)
+            session.flush()
+            credentials = EbayCredentials(
+                seller["client_id"], seller["client_secret"], seller["ru_name"], seller["refresh_token"]
+            )
+            seal_credentials(session, keys=keys, account=account, secrets=credentials.as_secrets())
+            self.sellers.append(seller["username"])
+            ids.append(account.id)
+        return ids
+
+    def new_order(self, account_index: int) -> None:
+        self._post("/orders", {"n": 1, "seller": self.sellers[account_index], "start": _just_now()})
+
+
 def start_amazon(speedup: float, latency: float, orders_per_account: int) -> Fake:
     """The fake Amazon with its usage plans times ``speedup`` and ``latency`` wall seconds per call."""
     return AmazonFake(speedup, latency, orders_per_account)
 
 
+def start_shopify(speedup: float, latency: float, orders_per_account: int) -> Fake:
+    """The fake Shopify with every bucket's restore rate times ``speedup`` and ``latency`` per call."""
+    return ShopifyFake(speedup, latency, orders_per_account)
+
+
+def start_ebay(speedup: float, latency: float, orders_per_account: int) -> Fake:
+    """The fake eBay with its quotas' day divided by ``speedup`` and ``latency`` per call."""
+    return EbayFake(speedup, latency, orders_per_account)
+
+
+#: One entry per marketplace (docs/fleet.md, "Other marketplaces": a fake CLI with ``--latency`` and
+#: ``--speedup``, sellers added over its control API, credentials sealed as the platform's own say).
 PLATFORMS: dict[str, FleetPlatform] = {
     "amazon": FleetPlatform(code="amazon", start=start_amazon),
+    "shopify": FleetPlatform(code="shopify", start=start_shopify),
+    "ebay": FleetPlatform(code="ebay", start=start_ebay),
 }
 
 

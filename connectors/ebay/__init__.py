@@ -7,9 +7,10 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy.orm import Session
 
-from connectors.ebay.client import EbayClient, EbayCredentials, Grant, RetryPolicy
+from connectors.ebay.client import EbayClient, EbayCredentials, Grant, RetryPolicy, shared_http
 from connectors.ebay.connector import EbayConnector
 from connectors.ebay.endpoints import FULFILLMENT_DAILY_CALLS, endpoint_policy, endpoints_for, usage_plans
 from connectors.interfaces import ConnectorError
@@ -26,6 +27,7 @@ __all__ = [
     "Grant",
     "RetryPolicy",
     "connector_for_account",
+    "shared_http",
     "shared_limiter",
 ]
 
@@ -61,13 +63,15 @@ def connector_for_account(
     retry: RetryPolicy | None = None,
     daily_calls: int = FULFILLMENT_DAILY_CALLS,
     shared_buckets: RedisBuckets | None = None,
+    http: httpx.Client | None = None,
     **options: Any,
 ) -> EbayConnector:
     """An :class:`EbayConnector` for a stored account: its (re-checked) endpoints and unsealed credentials.
 
     ``speedup`` shortens eBay's day for the quotas and the retry backoff (fakes only); ``daily_calls`` is the
     app's Fulfillment API quota, drawn on by every process that shares ``shared_buckets`` (without them, this
-    process's share of it); ``options`` go to :class:`EbayConnector`.
+    process's share of it); ``options`` go to :class:`EbayConnector`. Calls go through ``http``, by default
+    the process's shared connection pool (:func:`shared_http`).
     """
     if account.marketplace != "ebay":
         raise ConnectorError(f"account {account.id} is not an eBay account")
@@ -88,5 +92,6 @@ def connector_for_account(
         limiter=limiter or shared_limiter(speedup, daily_calls, shared_buckets),
         retry=retry,
         clock=clock,
+        http=http or shared_http(retry),
     )
     return EbayConnector(client=client, clock=clock, **options)

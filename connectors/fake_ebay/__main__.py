@@ -22,10 +22,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--daily-calls", type=int, default=FULFILLMENT_DAILY_CALLS, help="Fulfillment API calls per day"
     )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds every API and token call takes (default: 0)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for the generated orders")
     args = parser.parse_args(argv)
+    if args.speedup <= 0 or args.orders < 0 or args.daily_calls < 1:
+        parser.error("--speedup and --daily-calls must be positive and --orders not negative")
+    if not 0 <= args.latency <= 60:
+        parser.error("--latency must be between 0 and 60 seconds")
 
-    fake = FakeEbay(speedup=args.speedup, seed=args.seed, host=args.host, port=args.port, daily_calls=args.daily_calls)
+    fake = FakeEbay(
+        speedup=args.speedup,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        daily_calls=args.daily_calls,
+        latency=args.latency,
+    )
     if args.orders:
         fake.generate_orders(args.orders)
     fake.start()
@@ -39,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"RuName              {fake.app.ru_name}")
     print(f"seller              {seller.username}")
     print(f"refresh token       {seller.refresh_token}")
-    print(f"orders              {len(fake.orders())}, speedup {args.speedup:g}")
+    print(f"orders              {len(fake.orders())}, speedup {args.speedup:g}, latency {args.latency:g} s")
     print("Ctrl-C to stop.", flush=True)
 
     done = threading.Event()

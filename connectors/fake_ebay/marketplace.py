@@ -209,7 +209,9 @@ class FakeEbay:
 
     ``speedup`` shortens every quota's day (limits stay as documented per window); ``daily_calls`` is the
     app's Fulfillment API limit per window; ``clock`` is the marketplace's "now" (tokens, order dates);
-    ``accept_url`` is where the consent page sends the seller back (the RuName's accept URL).
+    ``accept_url`` is where the consent page sends the seller back (the RuName's accept URL); ``latency`` is
+    how long every API call and token call takes before it is answered, in wall seconds (eBay is some 150 ms
+    away: ``bench.fleet`` measures how the worker copes with waiting, not only its CPU).
     """
 
     DEFAULT_APP: ClassVar[App] = App(
@@ -228,10 +230,14 @@ class FakeEbay:
         port: int = 0,
         daily_calls: int = FULFILLMENT_DAILY_CALLS,
         accept_url: str | None = None,
+        latency: float = 0.0,
     ) -> None:
         if speedup <= 0:
             raise ValueError("speedup must be positive")
+        if not 0 <= latency <= 60:
+            raise ValueError("latency must be between 0 and 60 seconds")
         self.speedup = speedup
+        self.latency = latency
         self.seed = seed
         self.host = host
         self.port = port
@@ -549,6 +555,7 @@ class FakeEbay:
                 "orders": len(self._orders),
                 "mutations": len(self.mutations),
                 "speedup": self.speedup,
+                "latency": self.latency,
             }
 
     # --- WSGI -----------------------------------------------------------------------------------------------
@@ -584,9 +591,15 @@ class FakeEbay:
             404, {"errors": [{"errorId": 2002, "domain": "API_FULFILLMENT", "message": "Resource not found"}]}
         )
 
+    def _wait_latency(self) -> None:
+        """eBay's distance: every API and token call waits ``latency`` (a stopping fake stops waiting)."""
+        if self.latency:
+            self._stopping.wait(self.latency)
+
     def _api(self, operation: str, request: Request, order_id: str | None) -> Response:
         with self._lock:
             self.calls[operation] += 1
+        self._wait_latency()
         delay = self._take(self._delays, operation)
         if delay is not None:
             self._stopping.wait(delay.seconds)
@@ -663,6 +676,7 @@ class FakeEbay:
     def _token(self, request: Request) -> Response:
         with self._lock:
             self.calls[TOKEN_OPERATION] += 1
+        self._wait_latency()
         delay = self._take(self._delays, TOKEN_OPERATION)
         if delay is not None:
             self._stopping.wait(delay.seconds)
@@ -905,8 +919,19 @@ class FakeEbay:
             seller = self.seller(request.args.get("username"))
             return _json_response(200, _seller_json(self.app, seller))
         if (method, path) == ("POST", "/sellers"):
+            # A seller who has consented (refresh token good for eBay's 18 months) with ``orders`` orders.
+            orders = int(body.get("orders", 0))
+            if orders < 0:
+                raise FakeEbayError("orders must not be negative")
             seller = self.add_seller(body["username"], marketplace_ids=body.get("marketplace_ids"))
-            return _json_response(201, _seller_json(self.app, seller))
+            ids = self.generate_orders(orders, seller=seller.username) if orders else []
+            with self._lock:
+                expires = self._refresh[seller.refresh_token].expires_at
+            answer = _seller_json(self.app, seller) | {
+                "refresh_token_expires_at": expires.isoformat(),
+                "order_ids": ids,
+            }
+            return _json_response(201, answer)
         if (method, path) == ("POST", "/orders"):
             start = body.get("start")
             ids = self.generate_orders(

@@ -8,7 +8,7 @@ with ``python -m connectors.fake_shopify``.
 
 The Python API (stable; connectors, harnesses and benchmarks rely on it)::
 
-    fake = FakeShopify(speedup=1.0, seed=0, clock=FakeClock()).start()   # or `with FakeShopify() as fake:`
+    fake = FakeShopify(speedup=1.0, seed=0, clock=FakeClock(), latency=0.0).start()   # or `with FakeShopify() as fake:`
     fake.base_url, fake.graphql_url                                   # http://127.0.0.1:<port>[/admin/api/2026-07/graphql.json]
     fake.DEFAULT_SHOP.domain, fake.DEFAULT_TOKEN                      # a shop and a custom-app token for it
     fake.add_shop("other.myshopify.com", plan="standard") -> Shop

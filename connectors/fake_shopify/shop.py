@@ -334,7 +334,10 @@ class FakeShopify:
 
     ``speedup`` multiplies every bucket's restore rate (the bucket size stays twenty seconds of restore at
     the documented rate); ``clock`` is the platform's "now" (default: the system clock, UTC);
-    ``bucket_clock`` is the wall clock the buckets restore on (default: ``time.monotonic``).
+    ``bucket_clock`` is the wall clock the buckets restore on (default: ``time.monotonic``). ``latency`` is
+    how long every Admin GraphQL call and token call takes before it is answered, in wall seconds: Shopify is
+    some 150 ms away, and a fleet synced against a fake that answers at once would measure CPU, not how the
+    worker copes with waiting (``bench.fleet``).
     """
 
     DEFAULT_SHOP: ClassVar[Shop] = Shop("labelvault-test.myshopify.com", 60_000_000_001, "Labelvault Test Shop")
@@ -364,10 +367,14 @@ class FakeShopify:
         bucket_clock: Callable[[], float] = time.monotonic,
         host: str = "127.0.0.1",
         port: int = 0,
+        latency: float = 0.0,
     ) -> None:
         if speedup <= 0:
             raise ValueError("speedup must be positive")
+        if not 0 <= latency <= 60:
+            raise ValueError("latency must be between 0 and 60 seconds")
         self.speedup = speedup
+        self.latency = latency
         self.seed = seed
         self.host = host
         self.port = port
@@ -846,6 +853,8 @@ class FakeShopify:
                 "unserved_fields": dict(self.unserved_fields),
                 "mutations": [list(m) for m in self.mutations],
                 "orders": len(self._orders),
+                "speedup": self.speedup,
+                "latency": self.latency,
             }
 
     # --- WSGI -----------------------------------------------------------------------------------------------
@@ -876,6 +885,8 @@ class FakeShopify:
             return _json_response(404, _FAULT_BODIES[404])
         with self._lock:
             self.calls[operation] += 1
+        if operation != "authorize":  # a browser's redirect, not an API call
+            self._wait_latency()
         delay = self._take(self._delays, operation)
         if delay is not None:
             self._stopping.wait(delay.seconds)
@@ -889,6 +900,11 @@ class FakeShopify:
         if request.method != "POST":
             return _json_response(405, {"errors": "Method Not Allowed"})
         return self._graphql(request, forced_throttle=fault is not None)
+
+    def _wait_latency(self) -> None:
+        """Shopify's distance: every API and token call waits ``latency`` (a stopping fake stops waiting)."""
+        if self.latency:
+            self._stopping.wait(self.latency)
 
     # --- GraphQL --------------------------------------------------------------------------------------------
 
@@ -1556,9 +1572,16 @@ class FakeShopify:
         if (method, path) == ("GET", "/stats"):
             return _json_response(200, self.stats())
         if (method, path) == ("POST", "/shops"):
+            # A shop with a custom app's Admin API access token (its own bucket) and ``orders`` orders.
+            orders = int(body.get("orders", 0))
+            if orders < 0:
+                raise FakeShopifyError("orders must not be negative")
             shop = self.add_shop(body["domain"], plan=body.get("plan", "standard"))
             token = self.custom_app_token(shop.domain, scopes=body.get("scopes"))
-            return _json_response(201, {"domain": shop.domain, "shop_id": shop.shop_id, "token": token})
+            gids = self.generate_orders(orders, shop=shop.domain) if orders else []
+            return _json_response(
+                201, {"domain": shop.domain, "shop_id": shop.shop_id, "token": token, "order_ids": gids}
+            )
         if (method, path) == ("POST", "/tokens"):
             token = self.custom_app_token(body.get("shop"), scopes=body.get("scopes"))
             return _json_response(201, {"token": token})

@@ -7,11 +7,12 @@ from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.interfaces import AuthRefused, ConnectorError
 from connectors.ratelimit import RedisBuckets
-from connectors.shopify.client import RetryPolicy, ShopifyClient
+from connectors.shopify.client import RetryPolicy, ShopifyClient, shared_http
 from connectors.shopify.connector import ShopifyConnector
 from connectors.shopify.endpoints import API_VERSION, api_base, endpoint_policy
 from connectors.shopify.mapping import MARKETPLACE
@@ -22,7 +23,15 @@ from vault.keys import KeyManager
 from vault.marketplace_accounts import reseal_credentials, unseal_credentials
 from vault.models import MarketplaceAccount
 
-__all__ = ["API_VERSION", "RetryPolicy", "ShopifyClient", "ShopifyConnector", "connector_for_account", "shared_pacer"]
+__all__ = [
+    "API_VERSION",
+    "RetryPolicy",
+    "ShopifyClient",
+    "ShopifyConnector",
+    "connector_for_account",
+    "shared_http",
+    "shared_pacer",
+]
 
 _pacers: dict[float, CostPacer] = {}
 _pacers_lock = threading.Lock()
@@ -72,13 +81,15 @@ def connector_for_account(
     pacer: CostPacer | None = None,
     retry: RetryPolicy | None = None,
     shared_buckets: RedisBuckets | None = None,  # unused: the limits are per seller (ConnectorFactory)
+    http: httpx.Client | None = None,
     **options: Any,
 ) -> ShopifyConnector:
     """A :class:`ShopifyConnector` for a stored account: its shop, its (checked) endpoint, its unsealed token.
 
     The stored endpoint is checked again against the shop's own origin and the operator's
     ``endpoint_overrides`` before anything is sent, as for every platform (connectors.platform).
-    ``options`` go to :class:`ShopifyConnector` (page size, overlap, initial look-back, prefetch).
+    ``options`` go to :class:`ShopifyConnector` (page size, overlap, initial look-back, prefetch). Calls go
+    through ``http``, by default the process's shared connection pool (:func:`shared_http`).
     """
     if account.marketplace != MARKETPLACE:
         raise ConnectorError(f"account {account.id} is not a Shopify account")
@@ -102,5 +113,6 @@ def connector_for_account(
         retry=retry,
         clock=clock,
         on_renewed=_resealer(session, keys, account.id),
+        http=http or shared_http(retry),
     )
     return ShopifyConnector(client=client, clock=clock, **options)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -38,6 +40,14 @@ for _name in ("httpx", "httpcore"):
         logging.getLogger(_name).setLevel(logging.WARNING)
 
 USER_AGENT = "labelvault/0.1 (Language=Python)"
+_HEADERS = {"user-agent": USER_AGENT, "accept": "application/json"}
+
+#: Connections the process-wide pool keeps to Shopify's hosts: at least as many as syncs run at once in a
+#: worker process (``flask worker run --pool threads --concurrency N``), or the surplus queue for one.
+SHARED_POOL_CONNECTIONS = 256
+
+_shared: dict[tuple[int, float, float], httpx.Client] = {}
+_shared_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,30 @@ class RetryPolicy:
     def timeout(self) -> httpx.Timeout:
         """The httpx timeout: every phase bounded."""
         return httpx.Timeout(self.read_timeout, connect=self.connect_timeout, pool=self.connect_timeout)
+
+
+def shared_http(retry: RetryPolicy | None = None) -> httpx.Client:
+    """This process's one HTTP connection pool for every account's GraphQL and token calls.
+
+    As Amazon's (``connectors.amazon.shared_http``): a worker syncing thousands of accounts reuses a few
+    dozen kept-alive TLS connections instead of opening one per sync (a handshake and a CA bundle load each
+    time). Tokens and secrets travel per request, in headers and bodies, never in the pool. One pool per
+    process id: a forked pool process must not share its parent's sockets. Never closed by a client.
+    """
+    retry = retry or RetryPolicy()
+    key = (os.getpid(), retry.connect_timeout, retry.read_timeout)
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None or client.is_closed:
+            client = _shared[key] = httpx.Client(
+                timeout=retry.timeout(),
+                headers=_HEADERS,
+                follow_redirects=False,
+                limits=httpx.Limits(
+                    max_connections=SHARED_POOL_CONNECTIONS, max_keepalive_connections=SHARED_POOL_CONNECTIONS
+                ),
+            )
+        return client
 
 
 class QueryRefused(BadResponse):
@@ -111,18 +145,21 @@ class ShopifyClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         transport: httpx.BaseTransport | None = None,
+        http: httpx.Client | None = None,
     ) -> None:
+        """``http`` is a connection pool shared with other clients (:func:`shared_http`), left open by
+        :meth:`close`; without it the client opens its own (on ``transport`` if given) and closes it."""
+        if http is not None and transport is not None:
+            raise ValueError("pass a shared http client or a transport, not both")
         self.url = base_url.rstrip("/") + GRAPHQL_PATH
         self.bucket = bucket
         self.speedup = speedup
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._http = httpx.Client(
-            timeout=self.retry.timeout(),
-            headers={"user-agent": USER_AGENT, "accept": "application/json"},
-            transport=transport,
-            follow_redirects=False,
+        self._owns_http = http is None
+        self._http = http or httpx.Client(
+            timeout=self.retry.timeout(), headers=_HEADERS, transport=transport, follow_redirects=False
         )
         self.tokens = TokenKeeper(
             token,
@@ -148,8 +185,9 @@ class ShopifyClient:
         )
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the client's own connection pool (a shared one stays open for the other clients)."""
+        if self._owns_http:
+            self._http.close()
 
     def _backoff(self, operation: str, attempt: int, why: str) -> None:
         """Sleep before retry ``attempt`` (1-based): exponential, with full jitter, scaled by the speed-up."""

@@ -6,11 +6,13 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.ebay import endpoints
+from connectors.ebay.client import EbayClient, EbayCredentials, shared_http
 from connectors.ebay.connector import EbayConnector, page_token, parse_page_token
 from connectors.ebay.endpoints import daily_plan
 from connectors.ebay.mapping import STATUSES, from_order
@@ -31,7 +33,7 @@ from connectors.ratelimit import RateLimiter
 from connectors.registry import get, is_order_ref
 from connectors.sync import sync_account
 from tests.support.amazon import stored_state
-from tests.support.ebay import SPEEDUP, add_ebay_account, expected_ebay_state, make_ebay_connector
+from tests.support.ebay import FAST_RETRY, SPEEDUP, add_ebay_account, expected_ebay_state, make_ebay_connector
 from vault.keys import KeyManager
 from vault.models import Order, Tenant
 from vault.records import OrderStatus
@@ -64,6 +66,38 @@ def test_a_full_sync_stores_every_order_with_its_ship_to_and_status(
     # One token, then three pages of 200 (the most eBay allows).
     assert fake.calls == {"oauthToken": 1, "getOrders": 3}
     assert fake.throttled == {}
+
+
+def test_accounts_share_the_process_connection_pool_and_closing_one_leaves_it_open(
+    session: Session, keys: KeyManager, tenant: Tenant, fake: FakeEbay
+) -> None:
+    one = make_ebay_connector(session, keys, add_ebay_account(session, keys, tenant, fake, name="one"), fake)
+    other = fake.add_seller("second_seller")
+    fake.generate_orders(3, seller=other.username)
+    two_account = add_ebay_account(session, keys, tenant, fake, name="two", seller=other.username)
+    two = make_ebay_connector(session, keys, two_account, fake)
+    pool = shared_http(FAST_RETRY)
+    assert one.client._http is pool and two.client._http is pool
+    one.close()
+    assert not pool.is_closed  # the other account's connector still calls through it
+    summary = sync_account(session, keys=keys, account=two_account, connector=two)
+    assert (summary.orders_new, summary.calls) == (3, 2)  # a token, one page
+    two.close()
+    assert not pool.is_closed
+    credentials = EbayCredentials("a", "b", "c", "d")
+    # A client of its own (no shared pool) closes its own.
+    own = EbayClient(credentials=credentials, api_url=fake.base_url, token_url=fake.token_url, limiter=RateLimiter({}))
+    own.close()
+    assert own._http.is_closed
+    with pytest.raises(ValueError, match="not both"):
+        EbayClient(
+            credentials=credentials,
+            api_url=fake.base_url,
+            token_url=fake.token_url,
+            limiter=RateLimiter({}),
+            http=pool,
+            transport=httpx.MockTransport(lambda request: httpx.Response(500)),
+        )
 
 
 def test_cancelled_orders_keep_no_address_and_repaired_text_is_flagged(

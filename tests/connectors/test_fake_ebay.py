@@ -222,14 +222,15 @@ def test_a_token_without_a_fulfillment_scope_is_refused_with_403(fake: FakeEbay)
 
 
 def test_the_app_s_daily_quota_answers_429_when_spent_and_comes_back_with_the_next_day(clock: FakeClock) -> None:
-    # speedup 172800: a quota's "day" is half a second of wall time.
-    with FakeEbay(seed=1, clock=clock, daily_calls=3, speedup=172800) as fake:
+    # speedup 28800: a quota's "day" is three seconds of wall time (half a second was too short for four
+    # calls on a loaded machine: the window ran out before the fourth).
+    with FakeEbay(seed=1, clock=clock, daily_calls=3, speedup=28800) as fake:
         headers = access(fake)
         answers = [get_orders(fake, headers).status_code for _ in range(4)]
         assert answers[:3] == [200, 200, 200]
         assert answers[3] == 429
         assert fake.throttled["getOrders"] >= 1
-        time.sleep(0.6)
+        time.sleep(3.1)
         assert get_orders(fake, headers).status_code == 200
         assert fake.validation_errors == []
 
@@ -373,3 +374,72 @@ def test_python_m_connectors_fake_ebay_serves_until_interrupted() -> None:
         assert process.wait(timeout=10) == 0
         if process.stdout is not None:
             process.stdout.close()
+
+
+# --- what bench.fleet drives: latency, a seller per account, new orders --------------------------------------
+
+
+def test_latency_delays_every_api_and_token_call_but_not_the_control_api(clock: FakeClock) -> None:
+    with FakeEbay(seed=7, clock=clock, latency=0.2) as fake:
+        started = time.monotonic()
+        headers = access(fake)
+        token_took = time.monotonic() - started
+        started = time.monotonic()
+        answer = get_orders(fake, headers, filter=window(fake))
+        call_took = time.monotonic() - started
+        assert answer.status_code == 200  # answered as without latency, only later
+        assert token_took >= 0.2 and call_took >= 0.2
+        stats = httpx.get(fake.base_url + "/_fake/stats").json()
+        assert stats["latency"] == 0.2 and stats["calls"] == {"oauthToken": 1, "getOrders": 1}
+        assert fake.validation_errors == [] and fake.server_errors == []
+    with pytest.raises(ValueError, match="latency"):
+        FakeEbay(latency=-1)
+
+
+def test_a_seller_added_over_the_control_api_has_consented_far_ahead_and_has_its_orders(
+    fake: FakeEbay, clock: FakeClock
+) -> None:
+    base = fake.base_url + "/_fake"
+    body = {"username": "fleet_one", "marketplace_ids": ["EBAY_US"], "orders": 3}
+    seller = httpx.post(base + "/sellers", json=body).json()
+    assert seller["marketplace_ids"] == ["EBAY_US"] and len(seller["order_ids"]) == 3
+    assert datetime.fromisoformat(seller["refresh_token_expires_at"]) >= clock() + timedelta(days=540)
+    headers = access_for(fake, seller["refresh_token"])
+    assert sorted(page_all(fake, headers)) == sorted(seller["order_ids"])  # only this seller's orders
+    # One new order, placed (and last modified) within the second before now: the next window finds only it.
+    start = (clock() - timedelta(seconds=1)).isoformat()
+    (new,) = httpx.post(base + "/orders", json={"n": 1, "seller": "fleet_one", "start": start}).json()["order_ids"]
+    recent = f"lastmodifieddate:[{stamp(clock() - timedelta(seconds=2))}..{stamp(clock())}]"
+    assert page_all(fake, headers, filter_=recent) == [new]
+    stats = httpx.get(base + "/stats").json()
+    assert {"calls", "throttled", "validation_errors", "server_errors"} <= set(stats)
+    assert stats["throttled"] == {}
+    assert httpx.post(base + "/sellers", json={"username": "fleet_two", "orders": -1}).status_code == 400
+    assert httpx.post(base + "/sellers", json={"username": "fleet_one"}).status_code == 400
+
+
+def access_for(fake: FakeEbay, refresh_token: str) -> dict[str, str]:
+    answer = refresh(fake, refresh_token)
+    assert answer.status_code == 200
+    return {"Authorization": "Bearer " + answer.json()["access_token"]}
+
+
+def test_the_cli_takes_a_latency_per_call() -> None:
+    argv = [sys.executable, "-m", "connectors.fake_ebay", "--port", "0", "--orders", "0", "--latency", "0.25"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(11)]
+        endpoint = lines[0].split()[-1]
+        started = time.monotonic()
+        assert httpx.post(lines[1].split()[-1], data={"grant_type": "refresh_token"}).status_code == 401
+        assert time.monotonic() - started >= 0.25
+        assert httpx.get(endpoint + "/_fake/stats", timeout=5).json()["latency"] == 0.25
+        assert "latency 0.25 s" in lines[-2]
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        if process.stdout is not None:
+            process.stdout.close()
+    bad = subprocess.run([*argv[:-1], "-1"], capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and "--latency" in bad.stderr

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1026,3 +1027,70 @@ def test_order_life_partial_fulfilment_holds_closing_and_a_missing_address(fake:
         fake.update_order("gid://shopify/Order/1", fulfill=True)
     with pytest.raises(FakeShopifyError, match="not a Shopify order id"):
         fake.update_order("#1001", fulfill=True)
+
+
+# --- what bench.fleet drives: latency, a shop per account, new orders ----------------------------------------
+
+
+def test_latency_delays_every_graphql_and_token_call_but_not_the_control_api(clock: Clock) -> None:
+    with FakeShopify(seed=3, clock=clock, latency=0.2) as fake:
+        started = time.monotonic()
+        assert gql(fake, "{ shop { name } }").status_code == 200
+        query_took = time.monotonic() - started
+        started = time.monotonic()
+        refused = httpx.post(f"{fake.base_url}/admin/oauth/access_token", json={"client_id": "nobody"})
+        token_took = time.monotonic() - started
+        assert refused.status_code == 400  # answered as without latency, only later
+        assert query_took >= 0.2 and token_took >= 0.2
+        stats = httpx.get(f"{fake.base_url}/_fake/stats").json()
+        assert stats["latency"] == 0.2 and stats["calls"] == {"graphql": 1, "access_token": 1}
+        assert fake.validation_errors == [] and fake.server_errors == []
+    with pytest.raises(ValueError, match="latency"):
+        FakeShopify(latency=-1)
+
+
+def test_a_shop_added_over_the_control_api_has_its_own_token_bucket_and_orders(fake: FakeShopify, clock: Clock) -> None:
+    control = f"{fake.base_url}/_fake"
+    one = httpx.post(f"{control}/shops", json={"domain": "fleet-one.myshopify.com", "orders": 3}).json()
+    two = httpx.post(f"{control}/shops", json={"domain": "fleet-two.myshopify.com", "orders": 2}).json()
+    assert one["token"].startswith("shpat_") and len(one["order_ids"]) == 3
+    assert {n["id"] for n in sync_all(fake, token=one["token"])} == set(one["order_ids"])
+    assert len(sync_all(fake, token=two["token"])) == 2
+    assert fake.bucket(one["token"]) is not fake.bucket(two["token"])  # shops are separate buckets
+    # One new order for a shop, placed and updated within the second before now: the next incremental
+    # search (updated since the last sync) finds it and nothing else.
+    start = (clock.now - timedelta(seconds=1)).isoformat()
+    (new,) = httpx.post(f"{control}/orders", json={"n": 1, "shop": one["domain"], "start": start}).json()["order_ids"]
+    since = f"updated_at:>='{(clock.now - timedelta(seconds=2)).strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+    body = gql(fake, SYNC_QUERY, {"first": 50, "query": since}, token=one["token"]).json()
+    assert [e["node"]["id"] for e in body["data"]["orders"]["edges"]] == [new]
+    assert body["data"]["orders"]["edges"][0]["node"]["updatedAt"] == clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    stats = httpx.get(f"{control}/stats").json()
+    assert {"calls", "throttled", "validation_errors", "server_errors"} <= set(stats)
+    assert stats["orders"] == 6 and stats["throttled"] == {}
+    refused = httpx.post(f"{control}/shops", json={"domain": "fleet-three.myshopify.com", "orders": -1})
+    assert refused.status_code == 400
+    assert httpx.post(f"{control}/shops", json={"domain": "fleet-one.myshopify.com"}).status_code == 400
+
+
+def test_the_cli_takes_a_latency_per_call(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    argv = [sys.executable, "-m", "connectors.fake_shopify", "--port", "0", "--orders", "0", "--latency", "0.25"]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        endpoint = lines[0].split()[-1]
+        started = time.monotonic()
+        answer = httpx.post(
+            endpoint, json={"query": "{ shop { name } }"}, headers={"X-Shopify-Access-Token": FakeShopify.DEFAULT_TOKEN}
+        )
+        assert answer.status_code == 200 and time.monotonic() - started >= 0.25
+        assert httpx.get(lines[2].split()[-1], timeout=5).json()["latency"] == 0.25
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+        if process.stdout is not None:
+            process.stdout.close()
+    bad = subprocess.run([*argv[:-1], "-1"], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    assert bad.returncode == 2 and "--latency" in bad.stderr

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from itertools import islice
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,11 +15,15 @@ from connectors.fake_amazon import FakeClock
 from connectors.fake_shopify import LEVEL_1, NO_ACCESS, FakeShopify, ProtectedAccess, legacy_id
 from connectors.interfaces import AuthRefused, Connector, ConnectorError, MarketplaceUnavailable, SyncCursor
 from connectors.registry import PLATFORMS
+from connectors.shopify.client import ShopifyClient, shared_http
 from connectors.shopify.connector import NOTICE_PHONE_WITHHELD, NOTICE_REDACTED
 from connectors.shopify.mapping import STATUSES, status_of
+from connectors.shopify.pacing import CostPacer
 from connectors.shopify.query import MAX_PAGE_SIZE, requested_cost
+from connectors.shopify.tokens import ShopifyToken
 from connectors.sync import sync_account
 from tests.support.shopify import (
+    FAST_RETRY,
     SPEEDUP,
     add_shopify_account,
     expected_record,
@@ -72,6 +77,39 @@ def test_connector_conforms_to_the_protocol(
     connector = make_connector(session, keys, add_shopify_account(session, keys, tenant, shopify), shopify)
     assert isinstance(connector, Connector)
     connector.close()
+
+
+def test_accounts_share_the_process_connection_pool_and_closing_one_leaves_it_open(
+    session: Session, keys: KeyManager, tenant: Tenant, shopify: FakeShopify, clock: FakeClock
+) -> None:
+    one = make_connector(session, keys, add_shopify_account(session, keys, tenant, shopify, name="one"), shopify)
+    other = shopify.add_shop("second-shop.myshopify.com")
+    shopify.generate_orders(3, shop=other.domain)
+    clock.advance(minutes=1)
+    two_account = add_shopify_account(
+        session, keys, tenant, shopify, name="two", shop=other.domain, token=shopify.custom_app_token(other.domain)
+    )
+    two = make_connector(session, keys, two_account, shopify)
+    pool = shared_http(FAST_RETRY)
+    assert one.client._http is pool and two.client._http is pool
+    one.close()
+    assert not pool.is_closed  # the other account's connector still calls through it
+    summary = sync_account(session, keys=keys, account=two_account, connector=two)
+    assert (summary.orders_new, summary.calls) == (3, 1)
+    two.close()
+    assert not pool.is_closed
+    # A client of its own (no shared pool) closes its own.
+    own = ShopifyClient(token=ShopifyToken("shpat_x"), base_url=shopify.base_url, bucket=CostPacer().bucket("own"))
+    own.close()
+    assert own._http.is_closed
+    with pytest.raises(ValueError, match="not both"):
+        ShopifyClient(
+            token=ShopifyToken("shpat_x"),
+            base_url=shopify.base_url,
+            bucket=CostPacer().bucket("own"),
+            http=pool,
+            transport=httpx.MockTransport(lambda request: httpx.Response(500)),
+        )
 
 
 def test_sync_stores_exactly_the_shops_orders_sealed(

@@ -77,6 +77,7 @@ class Case:
 
     @property
     def credentials_op(self) -> str:
+        """The operation that refuses wrong credentials: ``auth_op``, else the quote's first call."""
         return self.auth_op or self.quote_op
 
 
@@ -290,6 +291,8 @@ def test_wrong_credentials_are_refused_without_retrying(case: Case, fake: Any) -
     with pytest.raises(CarrierAuthRefused):
         _quote(client, "lv-ref-7")
     assert fake.calls[case.credentials_op] == 1
+    if case.credentials_op != case.quote_op:  # refused before the quote: the address never went out
+        assert fake.calls[case.quote_op] == 0
     client.close()
 
 

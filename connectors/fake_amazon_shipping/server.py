@@ -19,7 +19,8 @@ Faults a test injects (each for the next ``count`` calls): :meth:`FakeAmazonShip
 by default, nothing done), :meth:`~FakeAmazonShipping.lose_purchase` (the label is bought, the answer held
 longer than the client waits), :meth:`~FakeAmazonShipping.expire_quotes` (every request token issued so
 far expires: the rate is gone between quote and purchase; :meth:`~FakeAmazonShipping.expire_at_purchase`
-does it as the next purchase arrives), :meth:`~FakeAmazonShipping.reject_address`
+does it as the next purchase arrives; :meth:`~FakeAmazonShipping.reprice` does that and quotes dearer from
+then on: the rate was withdrawn), :meth:`~FakeAmazonShipping.reject_address`
 (``getRates`` refuses the ship-to) and :meth:`~FakeAmazonShipping.refuse_cancel`.
 
 The fake logs nothing per request (it holds buyers' addresses, as a carrier does).
@@ -144,7 +145,9 @@ class FakeAmazonShipping:
     """Amazon Shipping v2 for one selling partner (:attr:`DEFAULT_SELLER`), on ``base_url``.
 
     ``latency`` is added to every API answer; ``request_token_ttl`` is how long a quote can be bought;
-    ``speedup`` multiplies every operation's documented rate (its token bucket; bursts stay as documented).
+    ``speedup`` multiplies every operation's documented rate (its token bucket; bursts stay as documented);
+    ``purchase_rate`` and ``purchase_burst`` replace ``purchaseShipment``'s bucket (a tighter usage plan, so a
+    test sees Amazon's 429; :attr:`throttled` counts the calls refused so).
     """
 
     DEFAULT_SELLER: ClassVar[Seller] = Seller(
@@ -160,6 +163,8 @@ class FakeAmazonShipping:
         latency: float = 0.0,
         request_token_ttl: float = 600.0,
         speedup: float = 1.0,
+        purchase_rate: float | None = None,
+        purchase_burst: int | None = None,
         seller: Seller | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -185,6 +190,13 @@ class FakeAmazonShipping:
         self._buckets = {
             name: TokenBucket(op.rate * speedup, op.burst) for name, op in operations_of(SHIPPING_APIS).items()
         }
+        if purchase_rate is not None or purchase_burst is not None:
+            documented = self._buckets["purchaseShipment"]
+            self._buckets["purchaseShipment"] = TokenBucket(
+                purchase_rate or documented.rate, purchase_burst or documented.burst
+            )
+        self._price_factor = Decimal(1)
+        self.throttled = 0
         self.calls: collections.Counter[str] = collections.Counter()
         self.validation_errors: list[str] = []
         self.server_errors: list[str] = []
@@ -251,6 +263,12 @@ class FakeAmazonShipping:
         """The next ``count`` purchases find every quote issued so far expired (it lapsed on the way)."""
         with self._lock:
             self._faults.append(_Fault("expire", count, "purchaseShipment"))
+
+    def reprice(self, *, count: int = 1) -> None:
+        """At the next ``count`` purchases every quote issued so far expires and later quotes cost 10% more:
+        Amazon's rate is gone between quote and purchase, and a new ``getRates`` has the new price."""
+        with self._lock:
+            self._faults.append(_Fault("reprice", count, "purchaseShipment"))
 
     def reject_address(self, *, count: int = 1) -> None:
         """The next ``count`` ``getRates`` refuse the ship-to address."""
@@ -342,6 +360,8 @@ class FakeAmazonShipping:
             if not known:
                 raise _Refusal(403)
             if not self._buckets[op.name].take():
+                with self._lock:
+                    self.throttled += 1
                 raise _Refusal(429)
             business = request.headers.get("x-amzn-shipping-business-id")
             spec = op.parameter("x-amzn-shipping-business-id")
@@ -415,7 +435,7 @@ class FakeAmazonShipping:
         now = datetime.now(UTC)
         rates: dict[str, dict[str, Any]] = {}
         for carrier_id, carrier_name, service_id, service_name, days, base, per_100g in SERVICES:
-            amount = (base + per_100g * (Decimal(grams) / 100)).quantize(Decimal("0.01"))
+            amount = ((base + per_100g * (Decimal(grams) / 100)) * self._price_factor).quantize(Decimal("0.01"))
             rate_id = uuid.uuid4().hex[:29].upper()
             rates[rate_id] = {
                 "rateId": rate_id,
@@ -459,6 +479,10 @@ class FakeAmazonShipping:
         token, rate_id = body["requestToken"], body["rateId"]
         if self._take("purchaseShipment", "expire") is not None:
             self.expire_quotes()
+        if self._take("purchaseShipment", "reprice") is not None:
+            self.expire_quotes()
+            with self._lock:
+                self._price_factor *= Decimal("1.10")
         with self._lock:
             if key and key in self._by_key:
                 first = self._shipments[self._by_key[key]]

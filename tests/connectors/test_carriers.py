@@ -4,8 +4,14 @@ the faults that cost money (a lost answer, a changed rate, a refused address, an
 every label bought once or not at all; no error or ``repr`` carries the address.
 
 Each carrier is a :class:`Case`: how to start its fake and build its client, the service token it names, the
-fake's operation names for the first call of a quote and for the purchase, and the codes its address check
-gives. Carrier-specific behaviour is in ``test_shippo.py`` and ``test_easypost.py``.
+fake's operation names for the first call of a quote, for the purchase and for the credentials check, the
+codes its address check gives, and how its ``find_purchase`` settles a purchase in doubt. Shippo and EasyPost
+look the label up by the vault's reference and can answer "not bought"; Amazon Shipping has no such look-up,
+so its ``find_purchase`` is the purchase's idempotent retry (the same ``x-amzn-IdempotencyKey``): it never
+answers "not bought", it buys the label a lost request never delivered (once), and it is uncertain when the
+quote has gone. The tests that end on ``find_purchase`` assert each carrier's documented way, and nothing else
+differs. Carrier-specific behaviour is in ``test_shippo.py``, ``test_easypost.py`` and
+``test_amazon_shipping.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from typing import Any
 import pypdf
 import pytest
 
+from connectors.carriers.amazon_shipping import AmazonShippingCarrier, AmazonShippingCredentials
 from connectors.carriers.easypost.client import EasyPostCarrier, EasyPostCredentials
 from connectors.carriers.http import CarrierPolicy
 from connectors.carriers.interfaces import (
@@ -37,10 +44,11 @@ from connectors.carriers.interfaces import (
 )
 from connectors.carriers.registry import CARRIERS
 from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials
+from connectors.fake_amazon_shipping import FakeAmazonShipping, Seller
 from connectors.fake_easypost import FakeEasyPost
 from connectors.fake_shippo import FakeShippo
 from tests.support.buyers import BERLIN, SEATTLE
-from tests.support.carriers import FAST, PARCEL, SHIP_FROM, easypost_client, shippo_client
+from tests.support.carriers import FAST, PARCEL, SHIP_FROM, amazon_shipping_client, easypost_client, shippo_client
 from tests.support.world import assert_no_pii
 
 
@@ -61,6 +69,21 @@ class Case:
     reasons: tuple[str, ...]
     #: Labels bought per reference, from the fake's side: a double purchase shows as a 2.
     bought: Callable[[Any], collections.Counter[str]]
+    #: The fake's operation that checks the account's credentials (refused once, never retried).
+    auth_op: str = ""
+    #: ``find_purchase`` is the purchase's idempotent retry (Amazon Shipping: no look-up exists), not a
+    #: look-up: it never answers "not bought", and with a reference never sent it would buy.
+    finds_by_retrying: bool = False
+
+    @property
+    def credentials_op(self) -> str:
+        """The operation that refuses wrong credentials: ``auth_op``, else the quote's first call."""
+        return self.auth_op or self.quote_op
+
+
+def _wrong_amazon(fake: FakeAmazonShipping) -> AmazonShippingCarrier:
+    wrong = Seller(fake.seller.client_id, "amzn1.oa2-cs.v1.wrong", fake.seller.refresh_token)
+    return AmazonShippingCarrier(AmazonShippingCredentials.from_secrets(wrong.secrets()), api_base=fake.base_url)
 
 
 CASES = (
@@ -85,6 +108,21 @@ CASES = (
         buy_op="BuyShipment",
         reasons=("E.ADDRESS.NOT_FOUND",),
         bought=lambda fake: fake.bought(),
+    ),
+    Case(
+        code="amazonshipping",
+        fake=FakeAmazonShipping,
+        client=amazon_shipping_client,
+        wrong_client=_wrong_amazon,
+        service="SWA-US-2DAY",
+        quote_op="getRates",
+        buy_op="purchaseShipment",
+        # Amazon's 400 names no reason of its own beyond its error code (its text can quote the address).
+        reasons=("InvalidRequest",),
+        bought=lambda fake: fake.purchases_by_key(),
+        # The credentials are the LWA grant: Login with Amazon refuses them before any SP-API call.
+        auth_op="lwaToken",
+        finds_by_retrying=True,
     ),
 )
 
@@ -182,7 +220,12 @@ def test_a_purchase_whose_answer_was_lost_is_found_again_and_never_bought_twice(
     found = again.find_purchase(rate=rate, reference="lv-ref-3")
     assert found is not None and found.tracking_number
     assert again.label(dataclasses.replace(found, label_format=LabelFormat.PNG)).content.startswith(b"\x89PNG")
-    assert again.find_purchase(rate=rate, reference="another") is None
+    if case.finds_by_retrying:  # asked again, the retry is recognised again
+        twice = again.find_purchase(rate=rate, reference="lv-ref-3")
+        assert twice is not None and twice.purchase_id == found.purchase_id
+        assert twice.tracking_number == found.tracking_number
+    else:  # a look-up finds nothing under a reference never bought
+        assert again.find_purchase(rate=rate, reference="another") is None
     again.close()
     assert case.bought(fake) == {"lv-ref-3": 1}
 
@@ -193,7 +236,12 @@ def test_a_rate_withdrawn_between_quote_and_purchase_buys_nothing(case: Case, fa
     with pytest.raises(RateChanged):
         client.purchase(quote.choose("cheapest"), label_format=LabelFormat.PDF, reference="lv-ref-4")
     assert case.bought(fake) == {}
-    assert client.find_purchase(rate=quote.choose("cheapest"), reference="lv-ref-4") is None
+    if case.finds_by_retrying:  # the retry meets the same withdrawn rate: uncertain, never "not bought"
+        with pytest.raises(PurchaseUncertain):
+            client.find_purchase(rate=quote.choose("cheapest"), reference="lv-ref-4")
+        assert case.bought(fake) == {}
+    else:
+        assert client.find_purchase(rate=quote.choose("cheapest"), reference="lv-ref-4") is None
     requote = _quote(client, "lv-ref-4")  # quoting again gets the new price, which can be bought
     assert client.purchase(requote.choose("cheapest"), label_format=LabelFormat.PDF, reference="lv-ref-4")
     assert case.bought(fake) == {"lv-ref-4": 1}
@@ -217,8 +265,15 @@ def test_an_outage_is_retried_then_reported_with_nothing_bought(case: Case, fake
     fake.fail(status=503, operation=case.buy_op)
     with pytest.raises(PurchaseUncertain):  # a 5xx to a purchase is never taken as "nothing bought"
         client.purchase(quote.choose("cheapest"), label_format=LabelFormat.PDF, reference="lv-ref-5")
-    assert client.find_purchase(rate=quote.choose("cheapest"), reference="lv-ref-5") is None
     assert case.bought(fake) == {}
+    if case.finds_by_retrying:  # the retry is the one purchase the lost request never made, asked twice
+        first = client.find_purchase(rate=quote.choose("cheapest"), reference="lv-ref-5")
+        again = client.find_purchase(rate=quote.choose("cheapest"), reference="lv-ref-5")
+        assert first is not None and again is not None and first.purchase_id == again.purchase_id
+        assert case.bought(fake) == {"lv-ref-5": 1}
+    else:
+        assert client.find_purchase(rate=quote.choose("cheapest"), reference="lv-ref-5") is None
+        assert case.bought(fake) == {}
 
 
 def test_a_throttled_purchase_is_retried_and_bought_once(case: Case) -> None:
@@ -235,7 +290,9 @@ def test_wrong_credentials_are_refused_without_retrying(case: Case, fake: Any) -
     client = case.wrong_client(fake)
     with pytest.raises(CarrierAuthRefused):
         _quote(client, "lv-ref-7")
-    assert fake.calls[case.quote_op] == 1
+    assert fake.calls[case.credentials_op] == 1
+    if case.credentials_op != case.quote_op:  # refused before the quote: the address never went out
+        assert fake.calls[case.quote_op] == 0
     client.close()
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from connectors.carriers.amazon_shipping import AmazonShippingCarrier, AmazonShippingCredentials, AmazonShippingPolicy
 from connectors.carriers.easypost.client import EasyPostCarrier, EasyPostCredentials
+from connectors.carriers.http import CarrierPolicy
 from connectors.carriers.interfaces import Carrier, LabelFormat, Parcel
 from connectors.carriers.registry import AMAZON_SHIPPING, EASYPOST, SHIPPO
 from connectors.carriers.shipments import CarrierFactory, ShipmentRequest
@@ -60,7 +61,7 @@ def fast_carriers(policy: ShippoPolicy = FAST) -> CarrierFactory:
             return EasyPostCarrier(credentials, api_base=account.api_endpoint, policy=policy)
         if account.carrier == AMAZON_SHIPPING.code:
             amazon = AmazonShippingCredentials.from_secrets(secrets)
-            return AmazonShippingCarrier(amazon, api_base=account.api_endpoint, policy=FAST_AMAZON)
+            return AmazonShippingCarrier(amazon, api_base=account.api_endpoint, policy=policy)
         return ShippoCarrier(ShippoCredentials.from_secrets(secrets), api_base=account.api_endpoint, policy=policy)
 
     return build
@@ -123,19 +124,17 @@ def ship_request(order: Order, **overrides: Any) -> ShipmentRequest:
 
 # --- Amazon Shipping ----------------------------------------------------------------------------------------
 
-#: The Amazon Shipping client's quick test policy (a lost purchase costs ``read_timeout``).
-FAST_AMAZON = AmazonShippingPolicy(attempts=3, base_delay=0.01, max_delay=0.05, connect_timeout=2.0, read_timeout=1.0)
+#: The Amazon Shipping client's quick test policy: :data:`FAST` with Amazon's default print options.
+FAST_AMAZON = AmazonShippingPolicy.of(FAST)
 
 
-def amazon_shipping_client(
-    fake: FakeAmazonShipping, policy: AmazonShippingPolicy = FAST_AMAZON
-) -> AmazonShippingCarrier:
+def amazon_shipping_client(fake: FakeAmazonShipping, policy: CarrierPolicy = FAST_AMAZON) -> AmazonShippingCarrier:
     """An Amazon Shipping client with the fake seller's LWA grant, on the fake (its LWA too)."""
     credentials = AmazonShippingCredentials.from_secrets(fake.seller.secrets())
     return AmazonShippingCarrier(credentials, api_base=fake.base_url, policy=policy)
 
 
-def fast_amazon_carriers(policy: AmazonShippingPolicy = FAST_AMAZON) -> CarrierFactory:
+def fast_amazon_carriers(policy: CarrierPolicy = FAST_AMAZON) -> CarrierFactory:
     """The carrier factory for Amazon Shipping accounts on the fake, with a short read timeout."""
 
     def build(account: CarrierAccount, secrets: dict[str, str]) -> Carrier:

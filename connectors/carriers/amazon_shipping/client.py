@@ -14,10 +14,11 @@ Amazon keeps no client reference a lost purchase could be looked up by, so :meth
 vault's ``reference`` as ``x-amzn-IdempotencyKey``, which Amazon uses "to recognize subsequent retries of the
 same request", and :meth:`find_purchase` is that retry: the same key, ``requestToken`` and ``rateId``. If the
 first request was bought, Amazon answers with that shipment; if it never reached Amazon, the retry is the
-one purchase. Either way one label exists for the reference. When the retry can't settle it (the quote
-expired, Amazon refuses or is down) :meth:`find_purchase` raises :class:`PurchaseUncertain` and never
-answers "not bought": the shipment stays pending (never bought again), and the seller sees it as
-unsettled (``docs/carriers.md``).
+one purchase. Either way one label exists for the reference. A purchase is paced at the policy's
+``purchase_rate`` and sent again only after a 429 (Amazon refused it whole: nothing bought). When the retry
+can't settle it (the quote expired, Amazon refuses or is down) :meth:`find_purchase` raises
+:class:`PurchaseUncertain` and never answers "not bought": the shipment stays pending (never bought again),
+and the seller sees it as unsettled (``docs/carriers.md``).
 
 URLs carry only ids (shipment, tracking, carrier); nothing here logs a body; error messages name the
 operation, the status and Amazon's error code, never Amazon's text (it can quote the address).
@@ -28,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import math
@@ -45,6 +47,7 @@ import httpx
 
 from connectors.amazon import LwaCredentials, RetryPolicy, SpApiClient, shared_http, shared_limiter
 from connectors.amazon.endpoints import LWA_URL, REGIONS, SANDBOX_REGIONS
+from connectors.carriers.http import CarrierPolicy
 from connectors.carriers.interfaces import (
     AddressRejected,
     CarrierAuthRefused,
@@ -67,6 +70,7 @@ from connectors.carriers.interfaces import (
     VoidStatus,
 )
 from connectors.interfaces import AuthRefused, BadResponse, ConnectorError
+from connectors.ratelimit import TokenBucket
 from vault.records import LabelRecord
 
 CARRIER = "amazonshipping"
@@ -137,18 +141,23 @@ class AmazonShippingCredentials:
 
 
 @dataclass(frozen=True, slots=True)
-class AmazonShippingPolicy:
-    """Timeouts, retries of the calls safe to repeat (never of a purchase), and the label's print options."""
+class AmazonShippingPolicy(CarrierPolicy):
+    """The shared carrier policy (timeouts, retries of the calls safe to repeat, purchase pacing), and the
+    label's print options."""
 
-    attempts: int = 4
-    base_delay: float = 0.25
-    max_delay: float = 4.0
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
     #: The label's resolution (Amazon offers 203 and 300 dpi for ZPL and PNG) and size (4 × 6 in).
     dpi: int = 203
     label_width_in: float = 4.0
     label_length_in: float = 6.0
+
+    @classmethod
+    def of(cls, policy: CarrierPolicy | None) -> AmazonShippingPolicy:
+        """``policy`` as Amazon's: a plain :class:`CarrierPolicy` gets the default print options."""
+        if isinstance(policy, AmazonShippingPolicy):
+            return policy
+        if policy is None:
+            return cls()
+        return cls(**{f.name: getattr(policy, f.name) for f in dataclasses.fields(CarrierPolicy)})
 
     def retry(self) -> RetryPolicy:
         """The same bounds for the LWA token exchange."""
@@ -199,10 +208,10 @@ class AmazonShippingCarrier:
         *,
         api_base: str,
         lwa_url: str | None = None,
-        policy: AmazonShippingPolicy | None = None,
+        policy: CarrierPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.policy = policy or AmazonShippingPolicy()
+        self.policy = AmazonShippingPolicy.of(policy)
         self.credentials = credentials
         self._base = region_base(api_base, credentials.business_id)
         timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
@@ -219,6 +228,8 @@ class AmazonShippingCarrier:
             },
         )
         self._transport = transport
+        rate = self.policy.purchase_rate
+        self._purchases = TokenBucket(rate, self.policy.purchase_burst) if rate else None
         self._tokens = self._new_tokens(lwa_url or lwa_url_for(api_base))
 
     # --- the contract ---------------------------------------------------------------------------------------
@@ -263,17 +274,28 @@ class AmazonShippingCarrier:
     def purchase(self, rate: Rate, *, label_format: LabelFormat, reference: str) -> Purchase:
         rate_id, token = _split_rate(rate)
         body = self._purchase_body(rate_id, token, label_format)
-        try:
-            response = self._http.post(
-                "/shipping/v2/shipments", json=body, headers=self._auth() | {"x-amzn-IdempotencyKey": reference}
-            )
-        except httpx.ConnectError:
-            raise CarrierUnavailable("the carrier could not be reached to buy the label") from None
-        except httpx.HTTPError:  # sent, and the answer lost: the label may be bought
-            raise PurchaseUncertain("the carrier's answer to the purchase was lost") from None
-        status = response.status_code
-        if status == 429:
-            raise CarrierUnavailable("the carrier throttled the purchase (nothing was bought)")
+        attempt = 0
+        while True:
+            if self._purchases is not None:
+                self._purchases.acquire()
+            try:
+                response = self._http.post(
+                    "/shipping/v2/shipments", json=body, headers=self._auth() | {"x-amzn-IdempotencyKey": reference}
+                )
+            except httpx.ConnectError:
+                raise CarrierUnavailable("the carrier could not be reached to buy the label") from None
+            except httpx.HTTPError:  # sent, and the answer lost: the label may be bought
+                raise PurchaseUncertain("the carrier's answer to the purchase was lost") from None
+            status = response.status_code
+            if status != 429:
+                break
+            # Throttled: Amazon refused the request whole (nothing bought), so it is sent again, paced.
+            attempt += 1
+            if attempt >= self.policy.attempts:
+                raise CarrierUnavailable("the carrier kept throttling the purchase (nothing was bought)")
+            if self._purchases is not None:
+                self._purchases.drain()  # Amazon's bucket is empty, whatever ours thought
+            self._backoff(attempt, response)
         if status >= 500:
             raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {status}")
         if status == 400 and _names(response, _QUOTE_WORDS):

@@ -131,6 +131,10 @@ CLI_UNAUDITED = {
     "worker run": "a long-running process; each job it runs (sync, retention.purge, keys.epoch) is its own",
     "worker beat": "a long-running scheduler that only queues jobs",
     "worker tick": "runs the due jobs once; each is audited by its own domain function",
+    "shipments confirmations": "reads",
+    "shipments confirm-due": "runs the due confirmations once; each is audited by confirm_due (shipment.confirm)",
+    "shipments confirm-retry": "puts failed confirmations back in the queue: nothing is read or shared until each "
+    "is made, and that is audited (shipment.confirm)",
     "sync run": "pulls orders in: the chain records access to label data and administration, not arrivals "
     "(the run's outcome is the account's last_sync)",
 }

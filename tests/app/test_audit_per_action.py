@@ -922,6 +922,8 @@ POST_AUDITED: list[Step] = [
     # and the refusal audited (the purchases themselves: tests/app/test_shipments.py, against the fake carrier).
     ("/v1/shipments", "other", lambda d: ("/v1/shipments", {}), "request"),
     ("/v1/shipments/<shipment_id>/void", "other", lambda d: ("/v1/shipments/999999/void", {}), "request"),
+    # A wave naming an order the tenant doesn't have: that order refused, and the refusal audited.
+    ("/v1/shipments/batch", "other", lambda d: ("/v1/shipments/batch", {}), "shipment.purchase"),
 ]
 
 
@@ -986,6 +988,8 @@ def test_every_post_route_appends_its_event(seller: Seller, fakes: dict[str, Any
         elif rule.startswith("/v1/shipments"):
             parcel = {"weight_g": 500, "length_mm": 100, "width_mm": 100, "height_mm": 100}
             body = {"marketplace": "amazon", "order_id": "no-such-order", "parcel": parcel}
+            if rule == "/v1/shipments/batch":
+                body = {"shipments": [{**body, "order_id": "111-1111111-1111111"}]}
             headers = {"Authorization": f"Bearer {batch_client.key}", "Idempotency-Key": "audit-1"}
             resp = client.post(path, json=body, headers=headers)
         else:

@@ -94,7 +94,8 @@ def _secrets(platform: CarrierPlatform, form: MultiDict[str, str]) -> dict[str, 
     secrets = {c: form.get(c, "").strip() for c in secret_credentials(platform)}
     missing = [credential_label(c) for c, value in secrets.items() if not value]
     if missing:
-        raise CarrierSetupError(_("Enter the %(carrier)s %(what)s.", carrier=platform.name, what=", ".join(missing)))
+        names = ", ".join(missing)
+        raise CarrierSetupError(_("Enter every %(carrier)s credential: %(names)s.", carrier=platform.name, names=names))
     return secrets
 
 

@@ -164,7 +164,7 @@ def test_adding_and_removing_need_a_fresh_second_factor(shop: Shop, client: Flas
         ({"from_country": "USA"}, "the ship-from country code is two letters"),
         ({"from_street": "x" * 201}, "the ship-from street1 is longer than 200 characters"),
         ({"name": ""}, "a carrier account name is 1 to 200 characters"),
-        ({"api_token": " "}, "Enter the Shippo API token."),
+        ({"api_token": " "}, "Enter every Shippo credential: API token."),
     ],
 )
 def test_bad_input_is_a_clear_error_keeping_what_is_not_secret(

@@ -199,3 +199,25 @@ def test_a_carrier_or_choice_not_in_the_registry_and_a_taken_name_are_refused(sh
     resp = _add(client, "shippo", "Elsewhere", {"api_token": SHIPPO_TOKEN, "api_endpoint": "https://evil.example"})
     assert resp.status_code == 400 and [a.name for a in _accounts(shop.seller)] == ["Main"]
     _secretless(resp.get_data(as_text=True))
+
+
+class TestAnOperatorAllowedEndpoint:
+    """Where the operator allows an origin (a fake carrier, a test rig), the form offers the endpoint field and
+    an account may point there; any other endpoint is still refused."""
+
+    ORIGIN = "http://127.0.0.1:18099"
+
+    @pytest.fixture
+    def dash_app(self, make_app: Any, shared_db: Any) -> Any:
+        return make_app(shared_db.app_url, marketplace_endpoint_overrides=self.ORIGIN)
+
+    def test_an_account_on_an_allowed_origin(self, shop: Shop, client: FlaskClient) -> None:
+        page = client.get("/carriers").get_data(as_text=True)
+        assert page.count('name="api_endpoint"') == len(CARRIERS)
+        resp = _add(client, "shippo", "Elsewhere", {"api_token": SHIPPO_TOKEN, "api_endpoint": "https://evil.example"})
+        assert resp.status_code == 400 and 'value="https://evil.example"' in resp.get_data(as_text=True)
+        resp = _add(client, "shippo", "On the fake", {"api_token": SHIPPO_TOKEN, "api_endpoint": self.ORIGIN})
+        assert resp.status_code == 302
+        (account,) = _accounts(shop.seller)
+        assert account.api_endpoint == self.ORIGIN
+        assert "custom endpoint" in client.get("/carriers").get_data(as_text=True)

@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 
 from app.cli import COMMANDS
 from app.services import services
+from connectors.carriers.registry import CARRIERS
 from connectors.fake_amazon import FakeAmazon
 from connectors.fake_ebay import FakeEbay
 from connectors.fake_shopify import FakeShopify
@@ -589,6 +590,21 @@ def _client_key(d: Dash) -> str:
         return str(s.scalars(select(ApiClient.key_id).where(ApiClient.name == "Dash station")).one())
 
 
+def _carrier(d: Dash) -> tuple[str, dict[str, Any]]:
+    """The dashboard's add form of the first carrier in the registry, its credentials made up (connecting
+    doesn't call the carrier)."""
+    platform = next(iter(CARRIERS.values()))
+    form = {c: platform.choices[c][1] if c in platform.choices else "made-up" for c in platform.credentials}
+    ship_from = {"from_name": "Dash Ltd", "from_street": "1 Dock Rd", "from_city": "Shenzhen"}
+    ship_from |= {"from_postal_code": "518000", "from_country": "CN"}
+    return "/carriers", {"carrier": platform.code, "name": "Dash carrier", **form, **ship_from}
+
+
+def _carrier_id(d: Dash) -> int:
+    with d.seller.session() as s:
+        return int(s.scalars(select(CarrierAccount.id).where(CarrierAccount.name == "Dash carrier")).one())
+
+
 def _hold(d: Dash) -> int:
     with d.seller.session() as s:
         return int(s.scalars(select(LegalHold.id).where(LegalHold.tenant_id == d.seller.tenant.id)).one())
@@ -801,6 +817,13 @@ POST_AUDITED: list[Step] = [
         "client.profile",
     ),
     ("/clients/<key_id>/revoke", "owner", lambda d: (f"/clients/{_client_key(d)}/revoke", {}), "client.revoke"),
+    ("/carriers", "owner", _carrier, "carrier.connect"),
+    (
+        "/carriers/<int:account_id>/remove",
+        "owner",
+        lambda d: (f"/carriers/{_carrier_id(d)}/remove", {"confirm": "Dash carrier"}),
+        "carrier.remove",
+    ),
     ("/retention/policy", "owner", lambda d: ("/retention/policy", {"days": "20"}), "retention.policy"),
     (
         "/retention/holds",

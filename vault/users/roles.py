@@ -24,6 +24,7 @@ PERMISSIONS: Final = {
     "rights-access": OWNER,  # a buyer's access request: their full record, phone included, fresh second factor
     "rights-correction": OWNER,  # a buyer's corrected ship-to address, after a fresh second factor
     "accounts": OWNER,  # connect and remove marketplace accounts
+    "carriers": OWNER,  # see, add and remove carrier accounts (their credentials buy postage), fresh second factor
     "retention": OWNER,  # retention policy and legal holds
     "reprints": OWNER,  # grant an order one more label than the reissue cap
     "users": OWNER,  # invite users, change roles, disable; the dashboard allowlist

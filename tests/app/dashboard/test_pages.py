@@ -44,6 +44,7 @@ PAGES = [
     "/shipping",
     "/orders",
     "/clients",
+    "/carriers",
     "/audit",
     "/retention",
     "/users",

@@ -135,7 +135,8 @@ def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
 
 def test_only_marketplaces_with_a_confirmation_call_and_carriers_that_dont_are_queued() -> None:
     assert needs_confirmation("shopify", "shippo")
-    assert not needs_confirmation("amazon", "shippo")  # no confirmation call registered for Amazon (yet)
+    assert needs_confirmation("amazon", "shippo") and needs_confirmation("walmart", "shippo")
+    assert not needs_confirmation("tiktok", "shippo")  # TikTok Shop's documents hold no fulfilment API
     assert not needs_confirmation("nosuchmarket", "shippo")
 
 

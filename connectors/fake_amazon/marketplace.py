@@ -8,7 +8,9 @@ steps as at Amazon, each able to answer early::
 
 Every SP-API body it answers with is checked against the operation's schema in Amazon's models; a failure
 is recorded in ``validation_errors`` (which tests keep empty) and answered as 500. Nothing is logged per
-request: the fake serves buyer data and must not leak it into logs.
+request: the fake serves buyer data and must not leak it into logs. ``confirmShipment``'s request body is
+checked against the model too (and fields it doesn't define refused): a bad one is answered 400 and kept in
+``refused_requests``; a good one ships the order (``confirmations``).
 """
 
 from __future__ import annotations

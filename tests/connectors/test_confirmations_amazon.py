@@ -219,3 +219,18 @@ def test_the_fake_amazon_refuses_a_confirmation_its_model_does_not_allow(
         assert len(amazon.confirmations) == 1
     finally:
         connector.close()
+
+
+def test_a_400_from_amazon_to_the_post_fails_the_confirmation_visibly(
+    session: Session, keys: KeyManager, tenant: Tenant, shippo: FakeShippo, amazon: FakeAmazon
+) -> None:
+    _, orders = _orders(session, keys, tenant, amazon, n=1)
+    connect_fake_shippo(session, keys, tenant.id, shippo)
+    shipment = _buy(session, keys, orders[0])
+    amazon.inject(status=400, operation="confirmShipment")
+    summary = confirm_due(session, keys, **_options(amazon))
+    assert (summary.failed, summary.errors) == (1, {"refused": 1})
+    row = _row(session, shipment)
+    assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "refused", None)
+    order = session.get(Order, orders[0].id)
+    assert order is not None and order.status == "unshipped"

@@ -223,3 +223,18 @@ def test_the_fake_walmart_refuses_a_shipment_its_document_does_not_allow(
         assert len(walmart.shipments) == 1
     finally:
         connector.close()
+
+
+def test_a_400_from_walmart_to_the_post_fails_the_confirmation_visibly(
+    session: Session, keys: KeyManager, tenant: Tenant, shippo: FakeShippo, walmart: FakeWalmart
+) -> None:
+    _, orders = _orders(session, keys, tenant, walmart, n=1)
+    connect_fake_shippo(session, keys, tenant.id, shippo)
+    shipment = _buy(session, keys, orders[0])
+    walmart.inject(status=400, operation="shippingUpdates")
+    summary = confirm_due(session, keys, **_options(walmart))
+    assert (summary.failed, summary.errors) == (1, {"refused": 1})
+    row = _row(session, shipment)
+    assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "refused", None)
+    order = session.get(Order, orders[0].id)
+    assert order is not None and order.status == "unshipped"

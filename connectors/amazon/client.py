@@ -319,11 +319,16 @@ class SpApiClient:
         params: Mapping[str, str | Sequence[str]] | None = None,
         json_body: Any = None,
         restricted: RestrictedResource | None = None,
+        idempotent: bool = True,
     ) -> dict[str, Any]:
-        """Call an operation and return its JSON body; retries 429, 5xx and timeouts, renews stale tokens.
+        """Call an operation and return its JSON body (``{}`` for a 204); retries 429, 5xx and timeouts, renews
+        stale tokens.
 
         Raises :class:`ThrottledOut` or :class:`MarketplaceUnavailable` once the retries are spent,
         :class:`AuthRefused` on a refusal that isn't token expiry, :class:`RequestRefused` on any other 4xx.
+        A call that isn't ``idempotent`` (``confirmShipment``) is retried only after answers that say nothing
+        was done (429, expired tokens): a 5xx or a transport error may have been acted on, so it is raised at
+        once as :class:`MarketplaceUnavailable` for the caller to look before asking again.
         """
         query = {k: (",".join(v) if not isinstance(v, str) else v) for k, v in (params or {}).items()}
         attempt = refreshes = 0
@@ -341,6 +346,8 @@ class SpApiClient:
                     timeout=self.retry.timeout(),
                 )
             except httpx.TransportError as exc:
+                if not idempotent:
+                    raise MarketplaceUnavailable(f"{operation}: {type(exc).__name__}; it may have been done") from None
                 attempt = self._transport_failed(operation, attempt, exc)
                 continue
             status = response.status_code
@@ -348,6 +355,8 @@ class SpApiClient:
             if announced:
                 with contextlib.suppress(ValueError):  # a malformed header is no reason to fail the call
                     self.limiter.announce(self.scope, operation, float(announced))
+            if status == 204:
+                return {}
             if 200 <= status < 300:
                 return self._json(operation, response)
             code, message = _error_code(response)
@@ -357,6 +366,8 @@ class SpApiClient:
                 attempt = self._retryable(operation, attempt, status)
                 continue
             if status >= 500:
+                if not idempotent:
+                    raise MarketplaceUnavailable(f"{operation}: HTTP {status}; it may have been done")
                 attempt = self._retryable(operation, attempt, status)
                 continue
             if status == 401 or (status == 403 and "expired" in message.lower()):

@@ -58,6 +58,10 @@ USAGE_PLANS: dict[str, UsagePlan] = {
     "getOrders": UsagePlan(rate=0.0167, burst=20),
     "getOrderAddress": UsagePlan(rate=0.5, burst=30),
     "createRestrictedDataToken": UsagePlan(rate=1.0, burst=10),
+    # Telling Amazon an order shipped (connectors/amazon/fulfillment.py): Orders v0.
+    "getOrderV0": UsagePlan(rate=0.5, burst=30),
+    "getOrderItems": UsagePlan(rate=0.5, burst=30),
+    "confirmShipment": UsagePlan(rate=2.0, burst=10),
     # LWA publishes no usage plan; this keeps a broken loop from hammering it.
     "lwaToken": UsagePlan(rate=1.0, burst=5),
 }

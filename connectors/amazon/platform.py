@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from connectors.amazon import connector_for_account
+from connectors.amazon.fulfillment import confirm_shipment
 from connectors.amazon.mapping import MARKETPLACE, STATUS_V0, STATUS_V2026
 from connectors.amazon.marketplaces import label
 from connectors.platform import CredentialField, Platform
@@ -34,4 +35,6 @@ PLATFORM = Platform(
     # Amazon's Data Protection Policy: PII kept no longer than 30 days after the order's delivery.
     days_after_delivery=30,
     markets=_markets,
+    # confirmShipment (Orders v0) with the tracking (connectors/amazon/fulfillment.py).
+    confirm_shipment=confirm_shipment,
 )

@@ -8,7 +8,9 @@ steps as at Amazon, each able to answer early::
 
 Every SP-API body it answers with is checked against the operation's schema in Amazon's models; a failure
 is recorded in ``validation_errors`` (which tests keep empty) and answered as 500. Nothing is logged per
-request: the fake serves buyer data and must not leak it into logs.
+request: the fake serves buyer data and must not leak it into logs. ``confirmShipment``'s request body is
+checked against the model too (and fields it doesn't define refused): a bad one is answered 400 and kept in
+``refused_requests``; a good one ships the order (``confirmations``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,16 @@ from .data import (
     utc,
 )
 from .limits import TokenBucket
-from .models import MARKETPLACE_APIS, Operation, SandboxExample, operations, operations_of, schema_errors
+from .models import (
+    MARKETPLACE_APIS,
+    Operation,
+    SandboxExample,
+    load_models,
+    operations,
+    operations_of,
+    request_errors,
+    schema_errors,
+)
 
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=3600)
 PAGINATION_TOKEN_LIFETIME = timedelta(hours=24)
@@ -252,6 +263,10 @@ class FakeAmazon:
         self.calls: collections.Counter[str] = collections.Counter()
         self.throttled: collections.Counter[str] = collections.Counter()
         self.validation_errors: list[str] = []
+        #: Why request bodies were refused as breaking the model (PII-free: paths and rules only).
+        self.refused_requests: list[str] = []
+        #: Each ``confirmShipment`` taken: (order id, its ``packageDetail`` as sent).
+        self.confirmations: list[tuple[str, dict[str, Any]]] = []
         self.server_errors: list[str] = []
         self.mutations: list[tuple[str, str, str]] = []
         self._register(self.DEFAULT_SELLER)
@@ -701,6 +716,8 @@ class FakeAmazon:
             "getOrderAddress": self._get_order_address,
             "getOrderBuyerInfo": self._get_order_buyer_info,
             "createRestrictedDataToken": self._create_rdt,
+            "getOrderItems": self._get_order_items,
+            "confirmShipment": self._confirm_shipment,
         }
         handler = handlers.get(op.name)
         if handler is None:
@@ -736,6 +753,58 @@ class FakeAmazon:
         with self._lock:
             order = self._seller_order(token, path["orderId"])
             return 200, {"payload": render.order_buyer_info_v0(order, pii=covered)}
+
+    def _get_order_items(self, request: Request, path: dict[str, str], token: _AccessToken) -> tuple[int, Any]:
+        """``getOrderItems`` (v0): the order's items, their quantities ordered and shipped (no buyer data)."""
+        with self._lock:
+            order = self._seller_order(token, path["orderId"])
+            shipped = order.status == "SHIPPED"
+            items = [
+                {
+                    "ASIN": item.asin,
+                    "OrderItemId": item.order_item_id,
+                    "SellerSKU": item.seller_sku,
+                    "Title": item.title,
+                    "QuantityOrdered": item.quantity,
+                    "QuantityShipped": item.quantity if shipped else 0,
+                }
+                for item in order.items
+            ]
+            return 200, {"payload": {"AmazonOrderId": order.order_id, "OrderItems": items}}
+
+    def _confirm_shipment(self, request: Request, path: dict[str, str], token: _AccessToken) -> tuple[int, Any]:
+        """``confirmShipment`` (v0): the package with its carrier and tracking; the order becomes Shipped.
+
+        The body must be what the model allows (no field it doesn't define either); the marketplace must be
+        the order's, the order unshipped or partly shipped, each item one of the order's for at most its
+        quantity, and a ``carrierCode`` of ``Other`` needs a ``carrierName`` (as the model says). 204, no body.
+        """
+        try:
+            body = json.loads(request.get_data(as_text=True) or "null")
+        except ValueError:
+            raise _Refusal(400, "The request body is not valid JSON.") from None
+        problems = request_errors("confirmShipment", body) + _undefined_confirmation_fields(body)
+        if problems:
+            with self._lock:
+                self.refused_requests.extend(problems)
+            raise _Refusal(400, "Request is missing or has invalid parameters", code="InvalidInput")
+        package = body["packageDetail"]
+        with self._lock:
+            order = self._seller_order(token, path["orderId"])
+            if body["marketplaceId"] != order.marketplace_id:
+                raise _Refusal(400, "The marketplace is not the order's.", code="InvalidInput")
+            if order.status not in ("UNSHIPPED", "PARTIALLY_SHIPPED"):
+                raise _Refusal(400, "The order cannot be confirmed in its status.", code="InvalidInput")
+            if package["carrierCode"] == "Other" and not package.get("carrierName"):
+                raise _Refusal(400, "carrierName is required when carrierCode is Other.", code="InvalidInput")
+            quantities = {item.order_item_id: item.quantity for item in order.items}
+            for entry in package["orderItems"]:
+                if not 0 < entry["quantity"] <= quantities.get(entry["orderItemId"], 0):
+                    raise _Refusal(400, "An order item or its quantity is invalid.", code="InvalidInput")
+            order.status = "SHIPPED"
+            order.last_updated = max(order.last_updated, self.now().replace(microsecond=0))
+            self.confirmations.append((order.order_id, copy.deepcopy(package)))
+        return 204, None
 
     def _create_rdt(self, request: Request, path: dict[str, str], token: _AccessToken) -> tuple[int, Any]:
         try:
@@ -975,6 +1044,25 @@ _NEXT_STATUS = {
     "UNSHIPPED": "SHIPPED",
     "PARTIALLY_SHIPPED": "SHIPPED",
 }
+
+
+def _undefined_confirmation_fields(body: Any) -> list[str]:
+    """Fields of a ``confirmShipment`` body the model doesn't define (the model doesn't say no to them; the
+    fake does, so a misspelt field fails a test instead of being dropped silently at Amazon)."""
+    if not isinstance(body, dict):
+        return []
+    definitions = load_models()["ordersV0"]["definitions"]
+    levels: list[tuple[str, Any, str]] = [("", body, "ConfirmShipmentRequest")]
+    package = body.get("packageDetail")
+    levels.append(("packageDetail/", package, "PackageDetail"))
+    if isinstance(package, dict) and isinstance(package.get("orderItems"), list):
+        levels.extend(("packageDetail/orderItems/", item, "ConfirmShipmentOrderItem") for item in package["orderItems"])
+    found: list[str] = []
+    for where, value, name in levels:
+        if isinstance(value, dict):
+            defined = definitions[name].get("properties", {})
+            found.extend(f"confirmShipment request: {where}{key} is not defined" for key in value if key not in defined)
+    return found
 
 
 def operation_names() -> list[str]:

@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 #: Order-line statuses, as ``getAllOrders`` declares them (``Refund`` exists but is not generated).
 LINE_STATUSES = ("Created", "Acknowledged", "Shipped", "Delivered", "Cancelled")
@@ -53,6 +54,8 @@ class LineStatus:
     status: str
     quantity: int
     tracking_number: str | None = None
+    #: The ``trackingInfo`` a ``shippingUpdates`` call gave (carrierName, methodCode, shipDateTime), if any.
+    tracking_info: dict[str, Any] | None = None
 
 
 @dataclass

@@ -43,7 +43,7 @@ from werkzeug.wrappers import Request, Response
 from connectors.fake_amazon.limits import TokenBucket
 
 from .data import NEXT_STATUS, FakeOrder, LineStatus, OrderFactory, millis, utc
-from .models import Operation, operations, schema_errors
+from .models import Operation, operations, request_errors, request_validator, schema_errors
 
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=900)
 MAX_LIMIT = 200
@@ -200,6 +200,10 @@ class FakeWalmart:
         self.validation_errors: list[str] = []
         self.server_errors: list[str] = []
         self.mutations: list[tuple[str, str, str]] = []
+        #: Each ``shippingUpdates`` taken: (purchase order id, the lines' ``orderLine`` entries as sent).
+        self.shipments: list[tuple[str, list[dict[str, Any]]]] = []
+        #: Why request bodies were refused as breaking Walmart's schema (PII-free: paths and rules only).
+        self.refused_requests: list[str] = []
         self._sellers[self.DEFAULT_SELLER.seller_id] = self.DEFAULT_SELLER
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -491,7 +495,7 @@ class FakeWalmart:
             return self._control(request)
         ops = operations()
         # /v3/orders/released would match getAnOrder's pattern; the fake does not serve it.
-        for op in (ops["tokenAPI"], ops["getAllOrders"], ops["getAnOrder"]):
+        for op in (ops["tokenAPI"], ops["getAllOrders"], ops["getAnOrder"], ops["shippingUpdates"]):
             params = op.match(request.method, path)
             if params is not None and params.get("purchaseOrderId") != "released":
                 return self._serve(op, request, params)
@@ -528,6 +532,8 @@ class FakeWalmart:
                     raise _Refusal(429)
                 if op.name == "getAllOrders":
                     status, body = self._all_orders(request, token)
+                elif op.name == "shippingUpdates":
+                    status, body = self._ship_lines(request, path_params["purchaseOrderId"], token)
                 else:
                     status, body = self._an_order(path_params["purchaseOrderId"], token)
         except _Refusal as refusal:
@@ -593,6 +599,50 @@ class FakeWalmart:
                 raise _Refusal(404)
             # getAnOrder's schema is the bare order with an ISO orderDate (its examples differ; see models.py).
             return 200, render_order(order, iso_order_date=True)
+
+    def _ship_lines(self, request: Request, order_id: str, token: _AccessToken) -> tuple[int, Any]:
+        """``POST /v3/orders/{purchaseOrderId}/shipping``: the lines named become Shipped with their tracking.
+
+        The body must be what Walmart's schema allows (no field it doesn't define either); each line must be
+        one of the order's, not shipped, delivered or cancelled already, for at most its quantity; the seller
+        order id must be the order's. Answers the order with the lines shipped (``{"order": ...}``).
+        """
+        try:
+            body = json.loads(request.get_data(as_text=True) or "null")
+        except ValueError:
+            raise _Refusal(400, "The request body is not JSON") from None
+        problems = request_errors("shippingUpdates", body) + _undefined_fields(
+            request_validator("shippingUpdates").schema, body, "shippingUpdates request: "
+        )
+        if problems:  # the client's fault, answered 400 and kept apart from the fake's own validation_errors
+            with self._lock:
+                self.refused_requests.extend(problems)
+            raise _Refusal(400, "The request does not match the schema")
+        lines = body["orderShipment"]["orderLines"]["orderLine"]
+        with self._lock:
+            order = self._orders.get(order_id)
+            if order is None or order.seller_id != token.seller_id:
+                raise _Refusal(404)
+            by_number = {line.line_number: line for line in order.lines}
+            for entry in lines:
+                line = by_number.get(entry["lineNumber"])
+                if line is None or entry["sellerOrderId"] != order.customer_order_id:
+                    raise _Refusal(400, "No such order line")
+                if {s.status for s in line.statuses} & {"Shipped", "Delivered", "Cancelled", "Refund"}:
+                    raise _Refusal(400, "The order line is not in a shippable status")
+                for status in entry["orderLineStatuses"]["orderLineStatus"]:
+                    amount = status["statusQuantity"]["amount"]
+                    if status["status"] != "Shipped" or not amount.isdigit() or not 0 < int(amount) <= line.quantity:
+                        raise _Refusal(400, "Invalid status or quantity")
+            now = self.now()
+            for entry in lines:
+                line = by_number[entry["lineNumber"]]
+                status = entry["orderLineStatuses"]["orderLineStatus"][0]
+                info = status["trackingInfo"]
+                line.statuses = [LineStatus("Shipped", line.quantity, info["trackingNumber"], dict(info))]
+                line.status_date = max(line.status_date, now)
+            self.shipments.append((order_id, copy.deepcopy(lines)))
+            return 200, {"order": render_order(order)}
 
     def _all_orders(self, request: Request, token: _AccessToken) -> tuple[int, Any]:
         args = request.args
@@ -743,7 +793,9 @@ def _render_line(line: Any, order: FakeOrder) -> dict[str, Any]:
             "status": s.status,
             "statusQuantity": {"unitOfMeasurement": "EACH", "amount": str(s.quantity)},
         }
-        if s.tracking_number:
+        if s.tracking_info:
+            entry["trackingInfo"] = copy.deepcopy(s.tracking_info)
+        elif s.tracking_number:
             entry["trackingInfo"] = {
                 "shipDateTime": millis(line.status_date),
                 "carrierName": {"carrier": "USPS"},
@@ -767,6 +819,24 @@ def _render_line(line: Any, order: FakeOrder) -> dict[str, Any]:
         "statusDate": millis(line.status_date),
         "orderLineStatuses": {"orderLineStatus": statuses},
     }
+
+
+def _undefined_fields(schema: Mapping[str, Any], body: Any, where: str) -> list[str]:
+    """Fields of ``body`` that ``schema`` doesn't define (Walmart's schemas don't say no to them; the fake does,
+    so a misspelt field fails a test instead of being dropped silently at Walmart)."""
+    found: list[str] = []
+    properties = schema.get("properties")
+    if isinstance(body, dict) and isinstance(properties, dict):
+        for key, value in body.items():
+            if key not in properties:
+                found.append(f"{where}{key} is not defined")
+            else:
+                found.extend(_undefined_fields(properties[key], value, f"{where}{key}/"))
+    items = schema.get("items")
+    if isinstance(body, list) and isinstance(items, dict):
+        for value in body:
+            found.extend(_undefined_fields(items, value, where))
+    return found
 
 
 def _require_headers(request: Request) -> None:

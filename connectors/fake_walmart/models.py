@@ -44,9 +44,14 @@ SPEC_VERSION = "2024-09"
 
 #: Walmart's documented per-API limits (US Marketplace "Rate limiting" page): requests per minute, per
 #: seller, each API its own token bucket that refills continuously. The token API's limit is undocumented.
-RATE_LIMITS_PER_MINUTE: Mapping[str, int] = {"getAllOrders": 5000, "getAnOrder": 5000, "getAllReleasedOrders": 5000}
+RATE_LIMITS_PER_MINUTE: Mapping[str, int] = {
+    "getAllOrders": 5000,
+    "getAnOrder": 5000,
+    "getAllReleasedOrders": 5000,
+    "shippingUpdates": 5000,
+}
 
-_SERVED = frozenset({"tokenAPI", "getAllOrders", "getAnOrder"})
+_SERVED = frozenset({"tokenAPI", "getAllOrders", "getAnOrder", "shippingUpdates"})
 
 
 @dataclass(frozen=True)
@@ -184,6 +189,22 @@ def schema_errors(operation: str, status: int, body: Any) -> list[str]:
     return [
         f"{operation} {status}: /{'/'.join(str(p) for p in err.absolute_path)} fails {err.validator}"
         for err in check.iter_errors(body)
+    ]
+
+
+@functools.cache
+def request_validator(operation: str) -> Draft4Validator:
+    """A validator for ``operation``'s JSON request body (``shippingUpdates``' ``orderShipment``)."""
+    op = operations()[operation]
+    body = _load_spec(ORDERS_FILE)["paths"][op.path][op.method.lower()]["requestBody"]
+    return Draft4Validator(body["content"]["application/json"]["schema"])
+
+
+def request_errors(operation: str, body: Any) -> list[str]:
+    """Where a request body breaks Walmart's schema for it, as PII-free messages (path and rule only)."""
+    return [
+        f"{operation} request: /{'/'.join(str(p) for p in err.absolute_path)} fails {err.validator}"
+        for err in request_validator(operation).iter_errors(body)
     ]
 
 

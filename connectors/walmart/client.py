@@ -42,6 +42,8 @@ TOKEN_OPERATION = "tokenAPI"  # noqa: S105 - an operationId, not a secret
 USAGE_PLANS: dict[str, UsagePlan] = {
     "getAllOrders": UsagePlan(rate=5000 / 60, burst=5000),
     "getAnOrder": UsagePlan(rate=5000 / 60, burst=5000),
+    # Ship order lines: the fake serves it with the Orders API's limit (Walmart's documents name no other).
+    "shippingUpdates": UsagePlan(rate=5000 / 60, burst=5000),
     TOKEN_OPERATION: UsagePlan(rate=1.0, burst=5),
 }
 
@@ -255,6 +257,49 @@ class WalmartClient:
                 if refreshes > self.retry.auth_refreshes:
                     raise AuthRefused(f"{operation}: the access token keeps being refused (HTTP 401)")
                 log.info("%s: access token refused, renewing", operation)
+                with self._lock:
+                    self._access = None
+                continue
+            if status == 403:
+                raise AuthRefused(f"{operation}: access denied (HTTP 403 {_error_code(response)})")
+            code = _error_code(response)
+            raise RequestRefused(f"{operation}: HTTP {status} {code}", status=status, code=code)
+
+    def post(self, operation: str, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST ``body`` (JSON) to ``path`` and return the JSON answer.
+
+        Walmart's writes (``shippingUpdates``) aren't idempotent, so only answers that say nothing was done
+        are retried: 429 (after backoff) and 401 (after renewing the token). A 5xx or a transport error may
+        have been acted on, so it is raised at once as :class:`MarketplaceUnavailable` for the caller to look
+        before asking again; 403 is :class:`AuthRefused`, any other 4xx :class:`RequestRefused`.
+        """
+        attempt = refreshes = 0
+        while True:
+            token = self.access_token()
+            self.limiter.acquire(self.scope, operation)
+            self.calls[operation] += 1
+            try:
+                response = self._http.post(
+                    self.base_url + path,
+                    json=dict(body),
+                    headers={"WM_SEC.ACCESS_TOKEN": token, "WM_QOS.CORRELATION_ID": str(uuid.uuid4())},
+                )
+            except httpx.TransportError as exc:
+                raise MarketplaceUnavailable(f"{operation}: {type(exc).__name__}; it may have been done") from None
+            status = response.status_code
+            if status == 200:
+                return self._json(operation, response)
+            if status == 429:
+                self.throttled[operation] += 1
+                self.limiter.throttled(self.scope, operation)
+                attempt = self._retryable(operation, attempt, status)
+                continue
+            if status >= 500:
+                raise MarketplaceUnavailable(f"{operation}: HTTP {status}; it may have been done")
+            if status == 401:
+                refreshes += 1
+                if refreshes > self.retry.auth_refreshes:
+                    raise AuthRefused(f"{operation}: the access token keeps being refused (HTTP 401)")
                 with self._lock:
                     self._access = None
                 continue

@@ -6,6 +6,7 @@ import re
 
 from connectors.platform import CredentialField, Platform
 from connectors.walmart import connector_for_account
+from connectors.walmart.fulfillment import confirm_shipment
 from connectors.walmart.mapping import LINE_STATUS, MARKETPLACE
 from vault.models import MarketplaceAccount
 
@@ -32,4 +33,6 @@ PLATFORM = Platform(
     # Walmart's seller terms set no shorter period; labelvault keeps label data 30 days after delivery.
     days_after_delivery=30,
     markets=_markets,
+    # shippingUpdates (Ship Order Lines) with the tracking (connectors/walmart/fulfillment.py).
+    confirm_shipment=confirm_shipment,
 )

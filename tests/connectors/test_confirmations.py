@@ -5,6 +5,7 @@ with its retention recomputed, and the audit event names no buyer and no trackin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import threading
@@ -39,18 +40,20 @@ from connectors.ratelimit import RateLimiter
 from connectors.shopify.client import RetryPolicy
 from connectors.shopify.pacing import CostPacer
 from connectors.sync import sync_account
+from tests.support.buyers import sample_label
 from tests.support.carriers import connect_fake_shippo, fast_carriers, ship_request
 from tests.support.ebay import SPEEDUP as EBAY_SPEEDUP
 from tests.support.ebay import add_ebay_account, make_ebay_connector
 from tests.support.ebay import fake_origins as ebay_origins
 from tests.support.servers import Database
 from tests.support.shopify import SPEEDUP, add_shopify_account, fake_origins, make_connector
-from tests.support.vault import make_account, make_orders
+from tests.support.vault import make_account, sample_facts
 from tests.support.world import assert_no_pii
 from vault.db import make_session_factory
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
 from vault.models import AuditEvent, MarketplaceAccount, Order, Shipment, ShipmentConfirmation, Tenant, utcnow
+from vault.orders import store_order
 from vault.retention import retention_deadline
 from vault.tenants import create_tenant
 
@@ -135,14 +138,18 @@ def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
 
 def test_only_marketplaces_with_a_confirmation_call_and_carriers_that_dont_are_queued() -> None:
     assert needs_confirmation("shopify", "shippo")
-    assert not needs_confirmation("amazon", "shippo")  # no confirmation call registered for Amazon (yet)
+    assert needs_confirmation("amazon", "shippo") and needs_confirmation("walmart", "shippo")
+    assert not needs_confirmation("tiktok", "shippo")  # TikTok Shop's documents hold no fulfilment API
     assert not needs_confirmation("nosuchmarket", "shippo")
 
 
 def test_a_label_for_a_marketplace_without_a_confirmation_call_queues_nothing(
     session: Session, keys: KeyManager, tenant: Tenant, shippo: FakeShippo
 ) -> None:
-    (order,) = make_orders(session, keys, make_account(session, tenant), 1)
+    account = make_account(session, tenant)
+    account.marketplace = "tiktok"  # TikTok Shop has no confirmation call
+    facts = dataclasses.replace(sample_facts(0), marketplace="tiktok", marketplace_id="US")
+    order = store_order(session, keys=keys, account=account, facts=facts, label=sample_label(0)).order
     session.commit()
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = _buy(session, keys, order)

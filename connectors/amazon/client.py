@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import random
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from connectors.http import shared_pool
 from connectors.interfaces import (
     AuthRefused,
     BadResponse,
@@ -43,37 +43,14 @@ for _name in ("httpx", "httpcore"):
 USER_AGENT = "labelvault/0.1 (Language=Python)"
 _HEADERS = {"user-agent": USER_AGENT, "accept": "application/json"}
 
-#: Connections the process-wide pool keeps to Amazon's hosts: at least as many as syncs run at once in a
-#: worker process (``flask worker run --pool threads --concurrency N``), or the surplus queue for one.
-SHARED_POOL_CONNECTIONS = 256
-
-_shared: dict[tuple[int, float, float], httpx.Client] = {}
-_shared_lock = threading.Lock()
-
 
 def shared_http(retry: RetryPolicy | None = None) -> httpx.Client:
-    """This process's one HTTP connection pool for every account's SP-API and LWA calls.
-
-    Every account of a region calls the same hosts, so a worker syncing thousands of accounts reuses a few
-    dozen kept-alive TLS connections instead of opening one per sync (a handshake and a CA bundle load each
-    time: most of a sync's CPU at fleet scale, ``bench.fleet``). Credentials and tokens travel per request,
-    in headers and bodies, never in the pool. One pool per process id: a forked pool process must not share
-    its parent's sockets. Never closed by a connector (:meth:`SpApiClient.close` closes only its own).
-    """
+    """This process's one HTTP connection pool for every account's SP-API and LWA calls (:mod:`connectors.http`).
+    Never closed by a client."""
     retry = retry or RetryPolicy()
-    key = (os.getpid(), retry.connect_timeout, retry.read_timeout)
-    with _shared_lock:
-        client = _shared.get(key)
-        if client is None or client.is_closed:
-            client = _shared[key] = httpx.Client(
-                timeout=retry.timeout(),
-                headers=_HEADERS,
-                follow_redirects=False,
-                limits=httpx.Limits(
-                    max_connections=SHARED_POOL_CONNECTIONS, max_keepalive_connections=SHARED_POOL_CONNECTIONS
-                ),
-            )
-        return client
+    return shared_pool(
+        "amazon", connect_timeout=retry.connect_timeout, read_timeout=retry.read_timeout, headers=_HEADERS
+    )
 
 
 @dataclass(frozen=True, slots=True)

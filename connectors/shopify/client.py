@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -22,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from connectors.http import shared_pool
 from connectors.interfaces import (
     AuthRefused,
     BadResponse,
@@ -42,13 +41,6 @@ for _name in ("httpx", "httpcore"):
 USER_AGENT = "labelvault/0.1 (Language=Python)"
 _HEADERS = {"user-agent": USER_AGENT, "accept": "application/json"}
 
-#: Connections the process-wide pool keeps to Shopify's hosts: at least as many as syncs run at once in a
-#: worker process (``flask worker run --pool threads --concurrency N``), or the surplus queue for one.
-SHARED_POOL_CONNECTIONS = 256
-
-_shared: dict[tuple[int, float, float], httpx.Client] = {}
-_shared_lock = threading.Lock()
-
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
@@ -68,27 +60,12 @@ class RetryPolicy:
 
 
 def shared_http(retry: RetryPolicy | None = None) -> httpx.Client:
-    """This process's one HTTP connection pool for every account's GraphQL and token calls.
-
-    As Amazon's (``connectors.amazon.shared_http``): a worker syncing thousands of accounts reuses a few
-    dozen kept-alive TLS connections instead of opening one per sync (a handshake and a CA bundle load each
-    time). Tokens and secrets travel per request, in headers and bodies, never in the pool. One pool per
-    process id: a forked pool process must not share its parent's sockets. Never closed by a client.
-    """
+    """This process's one HTTP connection pool for every account's GraphQL and token calls (:mod:`connectors.http`).
+    Never closed by a client."""
     retry = retry or RetryPolicy()
-    key = (os.getpid(), retry.connect_timeout, retry.read_timeout)
-    with _shared_lock:
-        client = _shared.get(key)
-        if client is None or client.is_closed:
-            client = _shared[key] = httpx.Client(
-                timeout=retry.timeout(),
-                headers=_HEADERS,
-                follow_redirects=False,
-                limits=httpx.Limits(
-                    max_connections=SHARED_POOL_CONNECTIONS, max_keepalive_connections=SHARED_POOL_CONNECTIONS
-                ),
-            )
-        return client
+    return shared_pool(
+        "shopify", connect_timeout=retry.connect_timeout, read_timeout=retry.read_timeout, headers=_HEADERS
+    )
 
 
 class QueryRefused(BadResponse):

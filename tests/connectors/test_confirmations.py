@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors import confirmations
-from connectors.carriers.shipments import buy_shipment, buy_wave, key_hash, void_shipment
+from connectors.carriers.shipments import buy_wave, key_hash, void_shipment
 from connectors.confirmations import (
     BASE_DELAY,
     MAX_DELAY,
@@ -39,9 +39,9 @@ from connectors.fake_shopify import FakeShopify, legacy_id
 from connectors.ratelimit import RateLimiter
 from connectors.shopify.client import RetryPolicy
 from connectors.shopify.pacing import CostPacer
-from connectors.sync import sync_account
 from tests.support.buyers import sample_label
 from tests.support.carriers import connect_fake_shippo, fast_carriers, ship_request
+from tests.support.confirmations import buy, confirm_events, confirm_options, quick, row_of, served, synced_orders
 from tests.support.ebay import SPEEDUP as EBAY_SPEEDUP
 from tests.support.ebay import add_ebay_account, make_ebay_connector
 from tests.support.ebay import fake_origins as ebay_origins
@@ -52,7 +52,7 @@ from tests.support.world import assert_no_pii
 from vault.db import make_session_factory
 from vault.keyproviders import LocalKeyProvider
 from vault.keys import KeyManager
-from vault.models import AuditEvent, MarketplaceAccount, Order, Shipment, ShipmentConfirmation, Tenant, utcnow
+from vault.models import MarketplaceAccount, Order, ShipmentConfirmation, Tenant, utcnow
 from vault.orders import store_order
 from vault.retention import retention_deadline
 from vault.tenants import create_tenant
@@ -62,14 +62,12 @@ pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 #: The scopes of an app installed by the install flow (connectors/shopify/accounts.py): it may fulfil.
 WRITE_SCOPES = [*FakeShopify.DEFAULT_SCOPES, "write_merchant_managed_fulfillment_orders"]
 #: Two quick tries per call: a fault of three answers outlasts them.
-QUICK = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, connect_timeout=2.0, read_timeout=0.5)
+QUICK = quick(RetryPolicy)
 
 
 @pytest.fixture
 def shippo() -> Iterator[FakeShippo]:
-    with FakeShippo() as carrier:
-        yield carrier
-        assert carrier.validation_errors == [] and carrier.server_errors == []
+    yield from served(FakeShippo())
 
 
 @pytest.fixture
@@ -86,41 +84,13 @@ def _shop_orders(
     shopify.generate_orders(n, statuses=["UNFULFILLED"])
     token = shopify.custom_app_token(scopes=WRITE_SCOPES) if write else None
     account = add_shopify_account(session, keys, tenant, shopify, token=token)
-    connector = make_connector(session, keys, account, shopify)
-    try:
-        sync_account(session, keys=keys, account=account, connector=connector)
-    finally:
-        connector.close()
-    orders = list(session.scalars(select(Order).where(Order.account_id == account.id).order_by(Order.id)))
+    orders = synced_orders(session, keys, account, make_connector(session, keys, account, shopify))
     assert len(orders) == n and all(o.status == "unshipped" for o in orders)
     return account, orders
 
 
-def _buy(session: Session, keys: KeyManager, order: Order, key: str = "k1") -> Shipment:
-    return buy_shipment(
-        session, keys=keys, carriers=fast_carriers(), tenant_id=order.tenant_id, client_id=None,
-        actor="client:test", idempotency_key_hash=key_hash(f"{key}:{order.id}"), request=ship_request(order),
-    )  # fmt: skip
-
-
 def _options(shopify: FakeShopify) -> dict[str, Any]:
-    return {
-        "endpoint_overrides": fake_origins(shopify),
-        "speedup": shopify.speedup,
-        "connector_options": {"pacer": CostPacer(speedup=shopify.speedup), "retry": QUICK, "clock": shopify.now},
-    }
-
-
-def _row(session: Session, shipment: Shipment) -> ShipmentConfirmation:
-    session.expire_all()
-    row = session.scalar(select(ShipmentConfirmation).where(ShipmentConfirmation.shipment_id == shipment.id))
-    assert row is not None
-    return row
-
-
-def _events(session: Session, tenant_id: int) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id, AuditEvent.action == "shipment.confirm")
-    return list(session.scalars(query.order_by(AuditEvent.seq)))
+    return confirm_options(shopify, fake_origins(shopify), pacer=CostPacer(speedup=shopify.speedup), retry=QUICK)
 
 
 def _gid(order: Order) -> str:
@@ -152,7 +122,7 @@ def test_a_label_for_a_marketplace_without_a_confirmation_call_queues_nothing(
     order = store_order(session, keys=keys, account=account, facts=facts, label=sample_label(0)).order
     session.commit()
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, order)
+    shipment = buy(session, keys, order)
     assert shipment.status == "bought"
     assert session.scalar(select(ShipmentConfirmation).where(ShipmentConfirmation.shipment_id == shipment.id)) is None
 
@@ -162,16 +132,16 @@ def test_a_bought_label_is_confirmed_once_and_the_order_ends_shipped_with_its_re
 ) -> None:
     _, orders = _shop_orders(session, keys, tenant, shopify)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     # Queued in the label's own commit: the row is there the moment the label is, pending and due.
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.attempts, row.marketplace, row.order_id) == ("pending", 0, "shopify", orders[0].id)
     view = confirmation_of_order(session, tenant_id=tenant.id, order_id=orders[0].id)
     assert view is not None and view.status == "pending"
 
     summary = confirm_due(session, keys, **_options(shopify))
     assert (summary.confirmed, summary.retried, summary.failed) == (1, 0, 0)
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert row.status == "confirmed" and row.attempts == 1 and row.confirmed_at is not None and row.last_error is None
     (fulfillment,) = shopify.fulfillments(_gid(orders[0]))
     assert fulfillment.tracking_numbers == [shipment.tracking_number]
@@ -182,7 +152,7 @@ def test_a_bought_label_is_confirmed_once_and_the_order_ends_shipped_with_its_re
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "shipped"
     assert order.retention_until == retention_deadline(session, tenant_id=tenant.id, marketplace="shopify", order=order)
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert (event.purpose, event.outcome, event.actor) == ("shipping-label", "ok", "system:confirm")
     assert event.details == {
         "shipment_id": shipment.id, "marketplace": "shopify", "carrier": "shippo", "result": "confirmed", "attempts": 1,
@@ -201,12 +171,12 @@ def test_a_5xx_or_a_timeout_is_retried_later_with_backoff_then_confirmed(
 ) -> None:
     _, orders = _shop_orders(session, keys, tenant, shopify)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     now = utcnow()
     shopify.inject(status=503, count=QUICK.attempts, operation="graphql")
     summary = confirm_due(session, keys, now=now, **_options(shopify))
     assert (summary.confirmed, summary.retried, summary.errors) == (0, 1, {"unavailable": 1})
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.attempts, row.last_error, row.lease_until) == ("pending", 1, "unavailable", None)
     assert row.next_attempt_at is not None and now + BASE_DELAY / 2 <= row.next_attempt_at <= now + BASE_DELAY
     view = confirmation_of_order(session, tenant_id=tenant.id, order_id=orders[0].id)
@@ -218,14 +188,14 @@ def test_a_5xx_or_a_timeout_is_retried_later_with_backoff_then_confirmed(
     shopify.inject_delay(QUICK.read_timeout * 3, count=QUICK.attempts, operation="graphql")
     later = row.next_attempt_at + timedelta(seconds=1)
     assert confirm_due(session, keys, now=later, **_options(shopify)).retried == 1
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert row.attempts == 2 and row.last_error == "unavailable"
     assert row.next_attempt_at is not None and row.next_attempt_at >= later + BASE_DELAY  # 2 min × 0.5..1
 
     assert confirm_due(session, keys, now=row.next_attempt_at, **_options(shopify)).confirmed == 1
-    assert _row(session, shipment).status == "confirmed"
+    assert row_of(session, shipment).status == "confirmed"
     assert len(shopify.fulfillments(_gid(orders[0]))) == 1
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert event.details is not None and event.details["attempts"] == 3
 
 
@@ -234,16 +204,16 @@ def test_a_confirmation_that_keeps_failing_is_given_up_visibly_after_the_last_at
 ) -> None:
     _, orders = _shop_orders(session, keys, tenant, shopify, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
-    row = _row(session, shipment)
+    shipment = buy(session, keys, orders[0])
+    row = row_of(session, shipment)
     row.attempts = confirmations.MAX_ATTEMPTS - 1  # every earlier attempt failed too
     session.commit()
     shopify.inject(status=502, count=QUICK.attempts, operation="graphql")
     summary = confirm_due(session, keys, **_options(shopify))
     assert (summary.retried, summary.failed) == (0, 1)
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.last_error, row.attempts) == ("failed", "unavailable", confirmations.MAX_ATTEMPTS)
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert event.outcome == "failed:unavailable"
 
 
@@ -253,15 +223,15 @@ def test_a_permanent_refusal_fails_visibly_until_retried(
     # The account's app was installed without the write scope: Shopify denies fulfillmentCreate.
     _, orders = _shop_orders(session, keys, tenant, shopify, write=False)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     summary = confirm_due(session, keys, **_options(shopify))
     assert (summary.confirmed, summary.failed, summary.errors) == (0, 1, {"scope-missing": 1})
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "scope-missing", None)
     assert shopify.fulfillments(_gid(orders[0])) == []
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "unshipped"
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert event.outcome == "failed:scope-missing" and event.details is not None
     assert event.details["result"] == "scope-missing"
     assert confirm_due(session, keys, **_options(shopify)).failed == 0  # failed stays failed
@@ -277,7 +247,7 @@ def test_a_permanent_refusal_fails_visibly_until_retried(
     session.commit()
     assert retry_failed(session, tenant_id=tenant.id) == 1
     assert confirm_due(session, keys, **_options(shopify)).confirmed == 1
-    assert _row(session, shipment).status == "confirmed"
+    assert row_of(session, shipment).status == "confirmed"
 
 
 def test_an_order_already_fulfilled_at_shopify_is_confirmed_without_a_second_fulfillment(
@@ -285,10 +255,10 @@ def test_an_order_already_fulfilled_at_shopify_is_confirmed_without_a_second_ful
 ) -> None:
     _, orders = _shop_orders(session, keys, tenant, shopify)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     shopify.update_order(_gid(orders[0]), fulfill=True)  # the seller fulfilled it in Shopify's admin meanwhile
     assert confirm_due(session, keys, **_options(shopify)).confirmed == 1
-    assert _row(session, shipment).status == "confirmed" and shopify.fulfillments(_gid(orders[0])) == []
+    assert row_of(session, shipment).status == "confirmed" and shopify.fulfillments(_gid(orders[0])) == []
 
 
 def test_a_void_before_confirmation_cancels_it(
@@ -296,13 +266,13 @@ def test_a_void_before_confirmation_cancels_it(
 ) -> None:
     _, orders = _shop_orders(session, keys, tenant, shopify)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     void_shipment(session, keys=keys, carriers=fast_carriers(), shipment=shipment, actor="client:test")
-    assert _row(session, shipment).status == "cancelled"
+    assert row_of(session, shipment).status == "cancelled"
     assert confirm_due(session, keys, **_options(shopify)).confirmed == 0
-    assert shopify.fulfillments(_gid(orders[0])) == [] and _events(session, tenant.id) == []
+    assert shopify.fulfillments(_gid(orders[0])) == [] and confirm_events(session, tenant.id) == []
     # The order bought again: the new label's confirmation goes out.
-    again = _buy(session, keys, orders[0], key="k2")
+    again = buy(session, keys, orders[0], key="k2")
     assert confirm_due(session, keys, **_options(shopify)).confirmed == 1
     (fulfillment,) = shopify.fulfillments(_gid(orders[0]))
     assert fulfillment.tracking_numbers == [again.tracking_number]
@@ -319,7 +289,7 @@ def test_two_workers_at_once_confirm_each_order_once(fresh_db: Database, tmp_pat
         _, orders = _shop_orders(s, keys, tenant, shopify, n=6)
         connect_fake_shippo(s, keys, tenant.id, shippo)
         for order in orders:
-            _buy(s, keys, order)
+            buy(s, keys, order)
         tenant_id = tenant.id
     barrier = threading.Barrier(2)
     results: list[confirmations.ConfirmSummary] = []
@@ -338,7 +308,7 @@ def test_two_workers_at_once_confirm_each_order_once(fresh_db: Database, tmp_pat
     for order in orders:
         assert len(shopify.fulfillments(f"gid://shopify/Order/{legacy_id(_gid(order))}")) == 1
     with sessions() as s:
-        assert len(_events(s, tenant_id)) == 6
+        assert len(confirm_events(s, tenant_id)) == 6
         statuses = s.scalars(select(ShipmentConfirmation.status)).all()
         assert sorted(statuses) == ["confirmed"] * 6
         assert set(s.scalars(select(Order.status).where(Order.tenant_id == tenant_id))) == {"shipped"}
@@ -375,9 +345,7 @@ def test_a_wave_queues_each_bought_label_in_its_chunk_s_commit(
 
 @pytest.fixture
 def ebay() -> Iterator[FakeEbay]:
-    with FakeEbay(speedup=EBAY_SPEEDUP, seed=0, clock=FakeClock()) as fake:
-        yield fake
-        assert fake.validation_errors == [] and fake.server_errors == []
+    yield from served(FakeEbay(speedup=EBAY_SPEEDUP, seed=0, clock=FakeClock()))
 
 
 def _ebay_orders(
@@ -385,26 +353,17 @@ def _ebay_orders(
 ) -> tuple[MarketplaceAccount, list[Order]]:
     ebay.generate_orders(n, statuses=["NOT_STARTED"])
     account = add_ebay_account(session, keys, tenant, ebay)
-    connector = make_ebay_connector(session, keys, account, ebay)
-    try:
-        sync_account(session, keys=keys, account=account, connector=connector)
-    finally:
-        connector.close()
-    orders = list(session.scalars(select(Order).where(Order.account_id == account.id).order_by(Order.id)))
+    orders = synced_orders(session, keys, account, make_ebay_connector(session, keys, account, ebay))
     assert len(orders) == n and all(o.status == "unshipped" for o in orders)
     return account, orders
 
 
-EBAY_QUICK = EbayRetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, connect_timeout=2.0, read_timeout=0.5)
+EBAY_QUICK = quick(EbayRetryPolicy)
 
 
 def _ebay_options(ebay: FakeEbay) -> dict[str, Any]:
     limiter = RateLimiter(usage_plans(ebay.daily_calls), speedup=ebay.speedup)
-    return {
-        "endpoint_overrides": ebay_origins(ebay),
-        "speedup": ebay.speedup,
-        "connector_options": {"limiter": limiter, "retry": EBAY_QUICK, "clock": ebay.now},
-    }
+    return confirm_options(ebay, ebay_origins(ebay), limiter=limiter, retry=EBAY_QUICK)
 
 
 def test_an_ebay_order_gets_one_shipping_fulfillment_with_the_tracking(
@@ -412,8 +371,8 @@ def test_an_ebay_order_gets_one_shipping_fulfillment_with_the_tracking(
 ) -> None:
     _, orders = _ebay_orders(session, keys, tenant, ebay)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
-    assert _row(session, shipment).marketplace == "ebay"
+    shipment = buy(session, keys, orders[0])
+    assert row_of(session, shipment).marketplace == "ebay"
     assert confirm_due(session, keys, **_ebay_options(ebay)).confirmed == 1
     (fulfillment,) = ebay.fulfillments(orders[0].external_order_id)
     assert fulfillment["shipmentTrackingNumber"] == tracking_value(shipment.tracking_number or "")
@@ -423,7 +382,7 @@ def test_an_ebay_order_gets_one_shipping_fulfillment_with_the_tracking(
     assert ebay.orders()[orders[0].external_order_id].fulfillment_status == "FULFILLED"
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "shipped"
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert event.details is not None and event.details["marketplace"] == "ebay"
     assert_no_pii(json.dumps(event.details), "the confirmation's audit event")
 
@@ -433,7 +392,7 @@ def test_an_ebay_answer_lost_after_the_fulfillment_was_made_is_not_made_twice(
 ) -> None:
     _, orders = _ebay_orders(session, keys, tenant, ebay)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     now = utcnow()
     # eBay takes the fulfillment but answers after the client gave up: not retried blindly.
     ebay.inject_delay(EBAY_QUICK.read_timeout * 3, operation="createShippingFulfillment")
@@ -446,10 +405,10 @@ def test_an_ebay_answer_lost_after_the_fulfillment_was_made_is_not_made_twice(
     assert len(ebay.fulfillments(ebay_order)) == 1
     # A 5xx on the next look is retried too; the one after finds the fulfillment and makes none.
     ebay.inject(status=503, count=EBAY_QUICK.attempts, operation="getShippingFulfillments")
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert row.next_attempt_at is not None
     assert confirm_due(session, keys, now=row.next_attempt_at, **_ebay_options(ebay)).retried == 1
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert row.next_attempt_at is not None
     assert confirm_due(session, keys, now=row.next_attempt_at, **_ebay_options(ebay)).confirmed == 1
     assert len(ebay.fulfillments(ebay_order)) == 1 and ebay.calls["createShippingFulfillment"] == 1

@@ -11,42 +11,36 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.amazon.client import RequestRefused
 from connectors.amazon.client import RetryPolicy as AmazonRetryPolicy
 from connectors.amazon.endpoints import USAGE_PLANS
 from connectors.amazon.fulfillment import carrier_fields, ship_date
-from connectors.carriers.shipments import buy_shipment, key_hash
 from connectors.confirmations import confirm_due, needs_confirmation
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.fake_shippo import FakeShippo
 from connectors.ratelimit import RateLimiter
-from connectors.sync import sync_account
 from tests.support.amazon import SPEEDUP, add_amazon_account, fake_origins, make_connector
-from tests.support.carriers import connect_fake_shippo, fast_carriers, ship_request
+from tests.support.carriers import connect_fake_shippo
+from tests.support.confirmations import buy, confirm_events, confirm_options, quick, row_of, served, synced_orders
 from tests.support.world import assert_no_pii
 from vault.keys import KeyManager
-from vault.models import AuditEvent, MarketplaceAccount, Order, Shipment, ShipmentConfirmation, Tenant
+from vault.models import MarketplaceAccount, Order, Tenant
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
-QUICK = AmazonRetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, connect_timeout=2.0, read_timeout=0.5)
+QUICK = quick(AmazonRetryPolicy)
 
 
 @pytest.fixture
 def shippo() -> Iterator[FakeShippo]:
-    with FakeShippo() as carrier:
-        yield carrier
-        assert carrier.validation_errors == [] and carrier.server_errors == []
+    yield from served(FakeShippo())
 
 
 @pytest.fixture
 def amazon() -> Iterator[FakeAmazon]:
-    with FakeAmazon(speedup=SPEEDUP, seed=0, clock=FakeClock()) as fake:
-        yield fake
-        assert fake.validation_errors == [] and fake.server_errors == []
+    yield from served(FakeAmazon(speedup=SPEEDUP, seed=0, clock=FakeClock()))
 
 
 def _orders(
@@ -55,47 +49,16 @@ def _orders(
     """``n`` unshipped orders the seller ships (not Amazon), synced into the vault with their labels."""
     amazon.generate_orders(n * 4, countries=("US",), statuses=["UNSHIPPED"])
     account = add_amazon_account(session, keys, tenant, amazon)
-    connector = make_connector(session, keys, account, amazon)
-    try:
-        sync_account(session, keys=keys, account=account, connector=connector)
-    finally:
-        connector.close()
+    synced = synced_orders(session, keys, account, make_connector(session, keys, account, amazon))
     merchant = {oid for oid, o in amazon.orders().items() if o.fulfilled_by == "MERCHANT"}
-    query = select(Order).where(Order.account_id == account.id, Order.status == "unshipped").order_by(Order.id)
-    orders = [o for o in session.scalars(query) if o.external_order_id in merchant][:n]
+    orders = [o for o in synced if o.status == "unshipped" and o.external_order_id in merchant][:n]
     assert len(orders) == n
     return account, orders
 
 
-def _buy(session: Session, keys: KeyManager, order: Order, key: str = "k1") -> Shipment:
-    return buy_shipment(
-        session, keys=keys, carriers=fast_carriers(), tenant_id=order.tenant_id, client_id=None,
-        actor="client:test", idempotency_key_hash=key_hash(f"{key}:{order.id}"), request=ship_request(order),
-    )  # fmt: skip
-
-
 def _options(amazon: FakeAmazon) -> dict[str, Any]:
-    return {
-        "endpoint_overrides": fake_origins(amazon),
-        "speedup": amazon.speedup,
-        "connector_options": {
-            "limiter": RateLimiter(USAGE_PLANS, speedup=amazon.speedup),
-            "retry": QUICK,
-            "clock": amazon.now,
-        },
-    }
-
-
-def _row(session: Session, shipment: Shipment) -> ShipmentConfirmation:
-    session.expire_all()
-    row = session.scalar(select(ShipmentConfirmation).where(ShipmentConfirmation.shipment_id == shipment.id))
-    assert row is not None
-    return row
-
-
-def _events(session: Session, tenant_id: int) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id, AuditEvent.action == "shipment.confirm")
-    return list(session.scalars(query.order_by(AuditEvent.seq)))
+    limiter = RateLimiter(USAGE_PLANS, speedup=amazon.speedup)
+    return confirm_options(amazon, fake_origins(amazon), limiter=limiter, retry=QUICK)
 
 
 def test_amazon_carriers_map_to_its_codes() -> None:
@@ -111,8 +74,8 @@ def test_an_amazon_order_is_confirmed_once_with_its_package_and_ends_shipped(
 ) -> None:
     _, orders = _orders(session, keys, tenant, amazon)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
-    assert _row(session, shipment).marketplace == "amazon"
+    shipment = buy(session, keys, orders[0])
+    assert row_of(session, shipment).marketplace == "amazon"
     summary = confirm_due(session, keys, **_options(amazon))
     assert (summary.confirmed, summary.retried, summary.failed) == (1, 0, 0)
     oid = orders[0].external_order_id
@@ -127,9 +90,9 @@ def test_an_amazon_order_is_confirmed_once_with_its_package_and_ends_shipped(
     assert amazon.orders()[orders[1].external_order_id].status == "UNSHIPPED"  # not touched
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "shipped"
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.attempts, row.last_error) == ("confirmed", 1, None)
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert event.details is not None and event.details["marketplace"] == "amazon"
     assert (shipment.tracking_number or "?") not in json.dumps(event.details)
     assert_no_pii(json.dumps(event.details), "the confirmation's audit event")
@@ -142,12 +105,12 @@ def test_a_5xx_to_the_amazon_post_is_retried_later_and_confirms_once(
 ) -> None:
     _, orders = _orders(session, keys, tenant, amazon, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     amazon.inject(status=503, operation="confirmShipment")
     summary = confirm_due(session, keys, **_options(amazon))
     assert (summary.confirmed, summary.retried, summary.errors) == (0, 1, {"unavailable": 1})
     assert amazon.calls["confirmShipment"] == 1 and amazon.confirmations == []  # not retried blindly
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.attempts, row.last_error) == ("pending", 1, "unavailable")
     assert row.next_attempt_at is not None
     assert confirm_due(session, keys, now=row.next_attempt_at, **_options(amazon)).confirmed == 1
@@ -161,10 +124,10 @@ def test_an_amazon_order_shipped_meanwhile_is_confirmed_without_a_post(
 ) -> None:
     _, orders = _orders(session, keys, tenant, amazon, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     amazon.update_order(orders[0].external_order_id, status="SHIPPED")  # confirmed in Seller Central meanwhile
     assert confirm_due(session, keys, **_options(amazon)).confirmed == 1
-    assert _row(session, shipment).status == "confirmed" and amazon.calls["confirmShipment"] == 0
+    assert row_of(session, shipment).status == "confirmed" and amazon.calls["confirmShipment"] == 0
 
 
 def test_a_cancelled_amazon_order_fails_visibly(
@@ -172,13 +135,13 @@ def test_a_cancelled_amazon_order_fails_visibly(
 ) -> None:
     _, orders = _orders(session, keys, tenant, amazon, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     amazon.update_order(orders[0].external_order_id, status="CANCELLED")
     summary = confirm_due(session, keys, **_options(amazon))
     assert (summary.confirmed, summary.failed, summary.errors) == (0, 1, {"order-cancelled": 1})
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "order-cancelled", None)
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert event.outcome == "failed:order-cancelled"
     assert confirm_due(session, keys, **_options(amazon)).failed == 0  # failed stays failed
     assert amazon.calls["confirmShipment"] == 0
@@ -226,11 +189,11 @@ def test_a_400_from_amazon_to_the_post_fails_the_confirmation_visibly(
 ) -> None:
     _, orders = _orders(session, keys, tenant, amazon, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     amazon.inject(status=400, operation="confirmShipment")
     summary = confirm_due(session, keys, **_options(amazon))
     assert (summary.failed, summary.errors) == (1, {"refused": 1})
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "refused", None)
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "unshipped"

@@ -11,42 +11,36 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.carriers.shipments import buy_shipment, key_hash
 from connectors.confirmations import confirm_due, needs_confirmation
 from connectors.fake_amazon import FakeClock
 from connectors.fake_shippo import FakeShippo
 from connectors.fake_walmart import FakeWalmart
 from connectors.ratelimit import RateLimiter
-from connectors.sync import sync_account
 from connectors.walmart.client import USAGE_PLANS, RequestRefused, RetryPolicy
 from connectors.walmart.fulfillment import carrier_name, method_code, ship_millis
-from tests.support.carriers import connect_fake_shippo, fast_carriers, ship_request
+from tests.support.carriers import connect_fake_shippo
+from tests.support.confirmations import buy, confirm_events, confirm_options, quick, row_of, served, synced_orders
 from tests.support.walmart import SPEEDUP, add_walmart_account, make_connector
 from tests.support.world import assert_no_pii
 from vault.keys import KeyManager
 from vault.marketplace_accounts import parse_endpoint_overrides
-from vault.models import AuditEvent, MarketplaceAccount, Order, Shipment, ShipmentConfirmation, Tenant
+from vault.models import MarketplaceAccount, Order, Tenant
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
-QUICK = RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02, connect_timeout=2.0, read_timeout=0.5)
+QUICK = quick(RetryPolicy)
 
 
 @pytest.fixture
 def shippo() -> Iterator[FakeShippo]:
-    with FakeShippo() as carrier:
-        yield carrier
-        assert carrier.validation_errors == [] and carrier.server_errors == []
+    yield from served(FakeShippo())
 
 
 @pytest.fixture
 def walmart() -> Iterator[FakeWalmart]:
-    with FakeWalmart(speedup=SPEEDUP, seed=0, clock=FakeClock()) as fake:
-        yield fake
-        assert fake.validation_errors == [] and fake.server_errors == []
+    yield from served(FakeWalmart(speedup=SPEEDUP, seed=0, clock=FakeClock()))
 
 
 def _orders(
@@ -54,45 +48,14 @@ def _orders(
 ) -> tuple[MarketplaceAccount, list[Order]]:
     walmart.generate_orders(n, statuses=["Acknowledged"])
     account = add_walmart_account(session, keys, tenant, walmart)
-    connector = make_connector(session, keys, account, walmart)
-    try:
-        sync_account(session, keys=keys, account=account, connector=connector)
-    finally:
-        connector.close()
-    orders = list(session.scalars(select(Order).where(Order.account_id == account.id).order_by(Order.id)))
+    orders = synced_orders(session, keys, account, make_connector(session, keys, account, walmart))
     assert len(orders) == n and all(o.status == "unshipped" for o in orders)
     return account, orders
 
 
-def _buy(session: Session, keys: KeyManager, order: Order, key: str = "k1") -> Shipment:
-    return buy_shipment(
-        session, keys=keys, carriers=fast_carriers(), tenant_id=order.tenant_id, client_id=None,
-        actor="client:test", idempotency_key_hash=key_hash(f"{key}:{order.id}"), request=ship_request(order),
-    )  # fmt: skip
-
-
 def _options(walmart: FakeWalmart) -> dict[str, Any]:
-    return {
-        "endpoint_overrides": parse_endpoint_overrides(walmart.base_url),
-        "speedup": walmart.speedup,
-        "connector_options": {
-            "limiter": RateLimiter(USAGE_PLANS, speedup=walmart.speedup),
-            "retry": QUICK,
-            "clock": walmart.now,
-        },
-    }
-
-
-def _row(session: Session, shipment: Shipment) -> ShipmentConfirmation:
-    session.expire_all()
-    row = session.scalar(select(ShipmentConfirmation).where(ShipmentConfirmation.shipment_id == shipment.id))
-    assert row is not None
-    return row
-
-
-def _events(session: Session, tenant_id: int) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id, AuditEvent.action == "shipment.confirm")
-    return list(session.scalars(query.order_by(AuditEvent.seq)))
+    limiter = RateLimiter(USAGE_PLANS, speedup=walmart.speedup)
+    return confirm_options(walmart, parse_endpoint_overrides(walmart.base_url), limiter=limiter, retry=QUICK)
 
 
 def test_walmart_carriers_and_methods_map_to_its_enumerations() -> None:
@@ -112,8 +75,8 @@ def test_a_walmart_order_has_its_lines_shipped_once_with_the_tracking(
 ) -> None:
     _, orders = _orders(session, keys, tenant, walmart)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
-    assert _row(session, shipment).marketplace == "walmart"
+    shipment = buy(session, keys, orders[0])
+    assert row_of(session, shipment).marketplace == "walmart"
     summary = confirm_due(session, keys, **_options(walmart))
     assert (summary.confirmed, summary.retried, summary.failed) == (1, 0, 0)
     po = orders[0].external_order_id
@@ -127,9 +90,9 @@ def test_a_walmart_order_has_its_lines_shipped_once_with_the_tracking(
     assert walmart.orders()[orders[1].external_order_id].line_statuses == {"Acknowledged"}  # not touched
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "shipped"
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.attempts, row.last_error) == ("confirmed", 1, None)
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert event.details is not None and event.details["marketplace"] == "walmart"
     assert (shipment.tracking_number or "?") not in json.dumps(event.details)
     assert_no_pii(json.dumps(event.details), "the confirmation's audit event")
@@ -143,12 +106,12 @@ def test_a_5xx_to_the_walmart_post_is_retried_later_and_ships_once(
 ) -> None:
     _, orders = _orders(session, keys, tenant, walmart, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     walmart.inject(status=503, operation="shippingUpdates")
     summary = confirm_due(session, keys, **_options(walmart))
     assert (summary.confirmed, summary.retried, summary.errors) == (0, 1, {"unavailable": 1})
     assert walmart.calls["shippingUpdates"] == 1 and walmart.shipments == []  # the POST wasn't retried blindly
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.attempts, row.last_error) == ("pending", 1, "unavailable")
     assert row.next_attempt_at is not None
     assert confirm_due(session, keys, now=row.next_attempt_at, **_options(walmart)).confirmed == 1
@@ -162,10 +125,10 @@ def test_a_walmart_order_shipped_meanwhile_with_the_tracking_is_confirmed_withou
 ) -> None:
     _, orders = _orders(session, keys, tenant, walmart, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     walmart.update_order(orders[0].external_order_id, status="Shipped")  # the seller shipped it in Seller Center
     assert confirm_due(session, keys, **_options(walmart)).confirmed == 1
-    assert _row(session, shipment).status == "confirmed" and walmart.calls["shippingUpdates"] == 0
+    assert row_of(session, shipment).status == "confirmed" and walmart.calls["shippingUpdates"] == 0
 
 
 def test_a_cancelled_walmart_order_fails_visibly(
@@ -173,15 +136,15 @@ def test_a_cancelled_walmart_order_fails_visibly(
 ) -> None:
     _, orders = _orders(session, keys, tenant, walmart, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     walmart.update_order(orders[0].external_order_id, status="Cancelled")
     summary = confirm_due(session, keys, **_options(walmart))
     assert (summary.confirmed, summary.failed, summary.errors) == (0, 1, {"order-cancelled": 1})
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "order-cancelled", None)
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "unshipped"
-    (event,) = _events(session, tenant.id)
+    (event,) = confirm_events(session, tenant.id)
     assert event.outcome == "failed:order-cancelled"
     assert confirm_due(session, keys, **_options(walmart)).failed == 0  # failed stays failed
     assert walmart.calls["shippingUpdates"] == 0
@@ -230,11 +193,11 @@ def test_a_400_from_walmart_to_the_post_fails_the_confirmation_visibly(
 ) -> None:
     _, orders = _orders(session, keys, tenant, walmart, n=1)
     connect_fake_shippo(session, keys, tenant.id, shippo)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     walmart.inject(status=400, operation="shippingUpdates")
     summary = confirm_due(session, keys, **_options(walmart))
     assert (summary.failed, summary.errors) == (1, {"refused": 1})
-    row = _row(session, shipment)
+    row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "refused", None)
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "unshipped"

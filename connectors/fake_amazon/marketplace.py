@@ -31,8 +31,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from werkzeug.datastructures import MultiDict
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from connectors.fakeserver import ServedFake
 
 from . import render
 from .data import (
@@ -186,18 +187,11 @@ def _sort_key(order: FakeOrder) -> tuple[datetime, str]:
     return (order.last_updated, order.order_id)
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No per-request log lines: paths and query strings are none of a log's business here."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
 def _derive(seed: int, *parts: str) -> str:
     return hashlib.sha256(":".join((str(seed), *parts)).encode()).hexdigest()
 
 
-class FakeAmazon:
+class FakeAmazon(ServedFake):
     """A fake Amazon marketplace: LWA, Tokens API, Orders v0 and v2026-01-01 over real HTTP.
 
     ``speedup`` multiplies every token bucket's refill rate (bursts stay as documented); ``sandbox=True``
@@ -243,13 +237,9 @@ class FakeAmazon:
         self.speedup = speedup
         self.seed = seed
         self.sandbox = sandbox
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._factory = OrderFactory(seed)
         self._mutation_rng = random.Random(seed + 1)  # noqa: S311 - test data, not secrets
         self._sellers: dict[str, Seller] = {}
@@ -273,41 +263,9 @@ class FakeAmazon:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeAmazon:
-        """Start serving in a background thread; ``base_url`` and ``lwa_url`` are valid afterwards."""
-        if self._server is not None:
-            raise FakeAmazonError("already started")
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-amazon", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port (injected delays in progress end at once)."""
-        self._stopping.set()
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeAmazon:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The SP-API base URL, e.g. ``http://127.0.0.1:8400``."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104 - a display name only
-        return f"http://{host}:{self.port}"
+    thread_name = "fake-amazon"
+    already_started = FakeAmazonError
+    # base_url (ServedFake's) is the SP-API base URL, e.g. ``http://127.0.0.1:8400``.
 
     @property
     def lwa_url(self) -> str:

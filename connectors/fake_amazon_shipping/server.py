@@ -42,13 +42,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
 from connectors.fake_amazon.marketplace import match_example, sandbox_parameters
 from connectors.fake_amazon.models import SHIPPING_APIS, Operation, operations_of, request_errors, schema_errors
 from connectors.fake_shippo import labels
+from connectors.fakeserver import ServedFake
 
 #: The operations the fake serves outside the sandbox (the rest answer 400 there).
 SERVED = ("getRates", "purchaseShipment", "getShipmentDocuments", "cancelShipment", "getTracking")
@@ -72,13 +72,6 @@ _ERRORS = {
     500: ("InternalFailure", "We encountered an internal error. Please try again."),
     503: ("ServiceUnavailable", "Temporary overloading or maintenance of the server."),
 }
-
-
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No per-request log lines: the fake's query strings carry tracking ids and its bodies addresses."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +134,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-class FakeAmazonShipping:
+class FakeAmazonShipping(ServedFake):
     """Amazon Shipping v2 for one selling partner (:attr:`DEFAULT_SELLER`), on ``base_url``.
 
     ``latency`` is added to every API answer; ``request_token_ttl`` is how long a quote can be bought;
@@ -173,12 +166,8 @@ class FakeAmazonShipping:
         self.latency = latency
         self.request_token_ttl = request_token_ttl
         self.seller = seller or self.DEFAULT_SELLER
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._tokens: set[str] = set()
         self._quotes: dict[str, _Quote] = {}
         self._shipments: dict[str, _Shipment] = {}
@@ -204,40 +193,9 @@ class FakeAmazonShipping:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeAmazonShipping:
-        """Serve in a background thread; ``base_url`` is valid afterwards."""
-        if self._server is not None:
-            raise RuntimeError("already started")
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-amazon-shipping", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (answers being held end at once)."""
-        self._stopping.set()
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeAmazonShipping:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The SP-API base URL (and, at ``/auth/o2/token``, Login with Amazon)."""
-        return f"http://{self.host}:{self.port}"
+    thread_name = "fake-amazon-shipping"
+    wildcard_as_loopback = False
+    # base_url (ServedFake's) is the SP-API base URL (and, at ``/auth/o2/token``, Login with Amazon).
 
     # --- faults and inspection ------------------------------------------------------------------------------
 

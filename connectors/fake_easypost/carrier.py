@@ -40,11 +40,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
 from connectors.fake_shippo import labels
+from connectors.fakeserver import ServedFake
 
 from .schema import schema_errors
 
@@ -64,13 +64,6 @@ _FORMATS: dict[str, tuple[str, str, str, Callable[..., bytes]]] = {
     "ZPL": ("application/zpl", "zpl", "label_zpl_url", labels.zpl_label),
 }
 _CARRIER_ACCOUNT = "ca_fakeeasypostusps000000000000001"
-
-
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No per-request log lines: the fake's paths carry ids and its bodies addresses."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 @dataclass
@@ -113,7 +106,7 @@ def _error(status: int, code: str, message: str, errors: list[dict[str, Any]] | 
     return status, {"error": {"code": code, "message": message, "errors": errors or []}}, "ErrorResponse"
 
 
-class FakeEasyPost:
+class FakeEasyPost(ServedFake):
     """EasyPost's API v2 for one EasyPost account (API key :data:`DEFAULT_KEY`), on ``base_url``.
 
     ``latency`` is added to every API answer (the carrier's own time, which the benchmark subtracts);
@@ -132,13 +125,9 @@ class FakeEasyPost:
     ) -> None:
         self.api_key = api_key
         self.latency = latency
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.purchases = TokenBucket(purchase_rate, purchase_burst)
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._addresses: dict[str, dict[str, Any]] = {}
         self._shipments: dict[str, _Shipment] = {}
         self._rates: dict[str, dict[str, Any]] = {}
@@ -150,40 +139,9 @@ class FakeEasyPost:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeEasyPost:
-        """Serve in a background thread; ``base_url`` is valid afterwards."""
-        if self._server is not None:
-            raise RuntimeError("already started")
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-easypost", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (answers being held end at once)."""
-        self._stopping.set()
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeEasyPost:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL (EasyPost's ``https://api.easypost.com``; the paths carry ``/v2``)."""
-        return f"http://{self.host}:{self.port}"
+    thread_name = "fake-easypost"
+    wildcard_as_loopback = False
+    # base_url (ServedFake's) is the API base URL (EasyPost's ``https://api.easypost.com``; the paths carry ``/v2``).
 
     # --- faults and inspection ------------------------------------------------------------------------------
 

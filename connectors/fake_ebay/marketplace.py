@@ -35,8 +35,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from connectors.fakeserver import ServedFake
 
 from .data import CANCEL_STATES, COUNTRIES, FULFILLMENT_STATUSES, MARKETPLACES, FakeOrder, OrderFactory, iso, utc
 from .models import OPERATIONS, TOKEN_OPERATION, request_errors, schema_errors
@@ -187,13 +188,6 @@ class _Query:
         )
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No per-request log lines: paths and query strings are none of a log's business here."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
 def _derive(seed: int, *parts: str) -> str:
     return hashlib.sha256(":".join((str(seed), *parts)).encode()).hexdigest()
 
@@ -204,7 +198,7 @@ def _result_order(order: FakeOrder) -> tuple[datetime, str]:
     return (order.created, order.order_id)
 
 
-class FakeEbay:
+class FakeEbay(ServedFake):
     """A fake eBay: OAuth consent and token endpoint, Sell Fulfillment getOrders/getOrder over real HTTP.
 
     ``speedup`` shortens every quota's day (limits stay as documented per window); ``daily_calls`` is the
@@ -239,14 +233,10 @@ class FakeEbay:
         self.speedup = speedup
         self.latency = latency
         self.seed = seed
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.daily_calls = daily_calls
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._factory = OrderFactory(seed)
         self._mutation_rng = random.Random(seed + 1)  # noqa: S311 - test data, not secrets
         # The URL eBay's developer portal holds for the app's RuName: where the consent redirects to.
@@ -270,41 +260,9 @@ class FakeEbay:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeEbay:
-        """Start serving in a background thread; ``base_url`` is valid afterwards."""
-        if self._server is not None:
-            raise FakeEbayError("already started")
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-ebay", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port (injected delays in progress end at once)."""
-        self._stopping.set()
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeEbay:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The API origin (eBay's ``https://api.ebay.com``), e.g. ``http://127.0.0.1:8500``."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104 - a display name only
-        return f"http://{host}:{self.port}"
+    thread_name = "fake-ebay"
+    already_started = FakeEbayError
+    # base_url (ServedFake's) is the API origin (eBay's ``https://api.ebay.com``), e.g. ``http://127.0.0.1:8500``.
 
     @property
     def token_url(self) -> str:

@@ -33,10 +33,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
+from connectors.fakeserver import ServedFake
 
 from . import labels
 from .schema import schema_errors
@@ -56,13 +56,6 @@ _FILE_TYPES = {
     "ZPLII": ("zpl", labels.zpl_label),
     "PNG": ("png", labels.png_label),
 }
-
-
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No per-request log lines: the fake's paths carry tracking numbers and its bodies addresses."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
 
 @dataclass
@@ -103,7 +96,7 @@ def _oid() -> str:
     return uuid.uuid4().hex
 
 
-class FakeShippo:
+class FakeShippo(ServedFake):
     """Shippo's API for one Shippo account (token :data:`DEFAULT_TOKEN`), on ``base_url``.
 
     ``latency`` is added to every API answer (the carrier's own time, which the benchmark subtracts);
@@ -122,13 +115,9 @@ class FakeShippo:
     ) -> None:
         self.token = token
         self.latency = latency
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.purchases = TokenBucket(purchase_rate, purchase_burst)
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._shipments: dict[str, _Shipment] = {}
         self._rates: dict[str, dict[str, Any]] = {}
         self._withdrawn: set[str] = set()
@@ -141,40 +130,9 @@ class FakeShippo:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeShippo:
-        """Serve in a background thread; ``base_url`` is valid afterwards."""
-        if self._server is not None:
-            raise RuntimeError("already started")
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-shippo", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving (answers being held end at once)."""
-        self._stopping.set()
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeShippo:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL (Shippo's ``https://api.goshippo.com``)."""
-        return f"http://{self.host}:{self.port}"
+    thread_name = "fake-shippo"
+    wildcard_as_loopback = False
+    # base_url (ServedFake's) is the API base URL (Shippo's ``https://api.goshippo.com``).
 
     # --- faults and inspection ------------------------------------------------------------------------------
 

@@ -51,8 +51,9 @@ from graphql import (
     parse,
     validate,
 )
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from connectors.fakeserver import ServedFake
 
 from . import search
 from .data import (
@@ -246,13 +247,6 @@ class _Context:
     notes: list[dict[str, Any]] = field(default_factory=list)
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No per-request log lines: paths, query strings and tokens are none of a log's business here."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
 def _derive(seed: int, *parts: str) -> str:
     return hashlib.sha256(":".join((str(seed), *parts)).encode()).hexdigest()
 
@@ -329,7 +323,7 @@ def _decode_cursor(cursor: str, sort_key: str) -> tuple[Any, int]:
         raise GraphQLError("Invalid cursor for current pagination sort.", extensions={"code": "BAD_REQUEST"}) from exc
 
 
-class FakeShopify:
+class FakeShopify(ServedFake):
     """A fake Shopify: Admin GraphQL API 2026-07, OAuth install flow, privacy webhooks, over real HTTP.
 
     ``speedup`` multiplies every bucket's restore rate (the bucket size stays twenty seconds of restore at
@@ -376,14 +370,10 @@ class FakeShopify:
         self.speedup = speedup
         self.latency = latency
         self.seed = seed
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._bucket_clock = bucket_clock
         self._lock = threading.RLock()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._factory = OrderFactory(seed)
         self._mutation_rng = random.Random(seed + 1)  # noqa: S311 - test data, not secrets
         self._shops: dict[str, Shop] = {}
@@ -418,43 +408,14 @@ class FakeShopify:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeShopify:
-        """Start serving in a background thread; ``base_url`` and ``graphql_url`` are valid afterwards."""
-        if self._server is not None:
-            raise FakeShopifyError("already started")
+    thread_name = "fake-shopify"
+    already_started = FakeShopifyError
+    # base_url (ServedFake's) is where the fake answers for every shop, e.g. ``http://127.0.0.1:8500``
+    # (Shopify: ``https://{shop}``).
+
+    def _before_start(self) -> None:
         # Build and validate the schema now (about a second), not inside a client's first request's timeout.
         _compiled("{ shop { name } }", None)
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-shopify", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port (injected delays in progress end at once)."""
-        self._stopping.set()
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeShopify:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """Where the fake answers for every shop, e.g. ``http://127.0.0.1:8500`` (Shopify: ``https://{shop}``)."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104 - a display name only
-        return f"http://{host}:{self.port}"
 
     @property
     def graphql_url(self) -> str:

@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
+from connectors.fakeserver import ServedFake
 
 from . import schemas
 from .data import NEXT_STATUS, STATUSES, FakeOrder, OrderFactory, Recipient, Shop, place, places
@@ -184,13 +184,6 @@ class _Fault:
     drop: bool = False
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No per-request log lines: query strings carry app secrets and tokens at the token service."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
 def _ts(t: datetime) -> int:
     return int(t.timestamp())
 
@@ -213,7 +206,7 @@ def expected_sign(app_secret: str, path: str, params: dict[str, str], body: byte
     return hmac.new(app_secret.encode(), wrapped, hashlib.sha256).hexdigest()
 
 
-class FakeTikTok:
+class FakeTikTok(ServedFake):
     """A fake TikTok Shop over real HTTP (see the module docstring for what a request passes through).
 
     ``speedup`` multiplies every rate limit; ``clock`` is the platform's "now" (order dates, token, code
@@ -241,14 +234,10 @@ class FakeTikTok:
             raise ValueError("a seller has at least one shop")
         self.speedup = speedup
         self.seed = seed
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.app = self.DEFAULT_APP
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._factory = OrderFactory(seed)
         self._mutation_rng = random.Random(seed + 1)  # noqa: S311 - test data
         regions = ("US", "GB", "JP", "TH", "MY")
@@ -287,41 +276,9 @@ class FakeTikTok:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeTikTok:
-        """Start serving in a background thread; ``base_url`` is valid afterwards."""
-        if self._server is not None:
-            raise FakeTikTokError("already started")
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-tiktok", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port (injected delays in progress end at once)."""
-        self._stopping.set()
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeTikTok:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The Open API base URL (TikTok's ``https://open-api.tiktokglobalshop.com``)."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104 - a display name only
-        return f"http://{host}:{self.port}"
+    thread_name = "fake-tiktok"
+    already_started = FakeTikTokError
+    # base_url (ServedFake's) is the Open API base URL (TikTok's ``https://open-api.tiktokglobalshop.com``).
 
     @property
     def auth_url(self) -> str:

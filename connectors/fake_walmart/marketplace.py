@@ -37,10 +37,10 @@ from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 from werkzeug.datastructures import MultiDict
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
+from connectors.fakeserver import QuietRequestHandler, ServedFake
 
 from .data import NEXT_STATUS, FakeOrder, LineStatus, OrderFactory, millis, utc
 from .models import Operation, operations, request_errors, request_validator, schema_errors
@@ -124,17 +124,13 @@ class _Window:
         )
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """No per-request log lines, and Walmart's header names kept.
+class _QuietRequestHandler(QuietRequestHandler):
+    """No per-request log lines (the base's), and Walmart's header names kept.
 
-    Paths and query strings are none of a log's business here. werkzeug's server drops every header whose
-    name has an underscore (so ``X_Forwarded`` can't pose as ``X-Forwarded``), and all of Walmart's have one
-    (``WM_SEC.ACCESS_TOKEN``, ``WM_QOS.CORRELATION_ID``, ``WM_SVC.NAME``): they are put back, as a WSGI
-    server that keeps them would.
+    werkzeug's server drops every header whose name has an underscore (so ``X_Forwarded`` can't pose as
+    ``X-Forwarded``), and all of Walmart's have one (``WM_SEC.ACCESS_TOKEN``, ``WM_QOS.CORRELATION_ID``,
+    ``WM_SVC.NAME``): they are put back, as a WSGI server that keeps them would.
     """
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
 
     def make_environ(self) -> dict[str, Any]:
         environ = super().make_environ()
@@ -144,7 +140,7 @@ class _QuietRequestHandler(WSGIRequestHandler):
         return environ
 
 
-class FakeWalmart:
+class FakeWalmart(ServedFake):
     """A fake Walmart Marketplace (US): Token API, All orders, An order, over real HTTP.
 
     ``speedup`` multiplies every API's refill rate (the bucket size stays the documented per-minute
@@ -172,8 +168,7 @@ class FakeWalmart:
             raise ValueError("speedup must be positive")
         self.speedup = speedup
         self.seed = seed
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self._per_minute = {name: op.per_minute for name, op in operations().items() if op.per_minute}
         for name, limit in (rate_limits or {}).items():
             self._check_operation(name)
@@ -182,9 +177,6 @@ class FakeWalmart:
             self._per_minute[name] = limit
         self._clock = clock or (lambda: datetime.now().astimezone())
         self._lock = threading.RLock()
-        self._stopping = threading.Event()
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
         self._factory = OrderFactory(seed)
         self._mutation_rng = random.Random(seed + 1)  # noqa: S311 - test data, not secrets
         self._sellers: dict[str, Seller] = {}
@@ -208,41 +200,11 @@ class FakeWalmart:
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
-    def start(self) -> FakeWalmart:
-        """Start serving in a background thread; ``base_url`` is valid afterwards."""
-        if self._server is not None:
-            raise FakeWalmartError("already started")
-        self._stopping.clear()
-        self._server = make_server(self.host, self.port, self, threaded=True, request_handler=_QuietRequestHandler)
-        self.port = self._server.server_port
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-walmart", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and release the port (injected delays in progress end at once)."""
-        self._stopping.set()
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-
-    def __enter__(self) -> FakeWalmart:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL (Walmart's ``https://marketplace.walmartapis.com``), e.g. ``http://127.0.0.1:8500``."""
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host  # noqa: S104 - a display name only
-        return f"http://{host}:{self.port}"
+    thread_name = "fake-walmart"
+    already_started = FakeWalmartError
+    request_handler = _QuietRequestHandler
+    # base_url (ServedFake's) is the API base URL (Walmart's ``https://marketplace.walmartapis.com``),
+    # e.g. ``http://127.0.0.1:8500``.
 
     @property
     def token_url(self) -> str:

@@ -205,18 +205,16 @@ def _error_code(exc: BaseException) -> tuple[str, bool]:
     return "error", True
 
 
-def _due_ids(session: Session, now: datetime, limit: int) -> list[int]:
+def _due_ids(session: Session, now: datetime, limit: int, tenant_id: int | None = None) -> list[int]:
+    query = select(ShipmentConfirmation.id).where(
+        ShipmentConfirmation.status == PENDING,
+        ShipmentConfirmation.next_attempt_at <= now,
+        ShipmentConfirmation.lease_until.is_(None) | (ShipmentConfirmation.lease_until <= now),
+    )
+    if tenant_id is not None:
+        query = query.where(ShipmentConfirmation.tenant_id == tenant_id)
     return list(
-        session.scalars(
-            select(ShipmentConfirmation.id)
-            .where(
-                ShipmentConfirmation.status == PENDING,
-                ShipmentConfirmation.next_attempt_at <= now,
-                ShipmentConfirmation.lease_until.is_(None) | (ShipmentConfirmation.lease_until <= now),
-            )
-            .order_by(ShipmentConfirmation.next_attempt_at, ShipmentConfirmation.id)
-            .limit(limit)
-        )
+        session.scalars(query.order_by(ShipmentConfirmation.next_attempt_at, ShipmentConfirmation.id).limit(limit))
     )
 
 
@@ -340,8 +338,10 @@ def confirm_due(
     now: datetime | None = None,
     limit: int = 100,
     rng: random.Random | None = None,
+    tenant_id: int | None = None,
 ) -> ConfirmSummary:
     """Confirm up to ``limit`` due shipments to their marketplaces (see the module docstring); commits per row.
+    With ``tenant_id``, only that tenant's.
 
     Safe to run in several workers at once: each row is leased by one of them. ``speedup`` and
     ``connector_options`` go to the platforms' connector factories as the sync passes them (the fakes' tests).
@@ -350,7 +350,7 @@ def confirm_due(
     summary = ConfirmSummary()
     connectors = _Connectors(session, keys, speedup, endpoint_overrides, connector_options or {})
     try:
-        for confirmation_id in _due_ids(session, now, limit):
+        for confirmation_id in _due_ids(session, now, limit, tenant_id):
             row = _lease(session, confirmation_id, now)
             if row is None:
                 summary.skipped += 1

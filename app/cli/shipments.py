@@ -25,7 +25,8 @@ def shipments_cli() -> None:
 
 @shipments_cli.command("confirm-due")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10_000), help="Most to confirm.")
-def confirm_due_command(limit: int) -> None:
+@click.option("--tenant", "tenant_slug", help="Only this tenant's confirmations (default: every tenant's).")
+def confirm_due_command(limit: int, tenant_slug: str | None) -> None:
     """Tell the marketplaces now that the orders whose confirmations are due shipped.
 
     \b
@@ -35,8 +36,14 @@ def confirm_due_command(limit: int) -> None:
     svc = services()
     s = svc.settings
     with svc.sessions() as session:
+        tenant_id = tenant_by_slug(session, tenant_slug).id if tenant_slug else None
         summary = confirm_due(
-            session, svc.keys, endpoint_overrides=s.endpoint_overrides, speedup=s.sync_speedup, limit=limit
+            session,
+            svc.keys,
+            endpoint_overrides=s.endpoint_overrides,
+            speedup=s.sync_speedup,
+            limit=limit,
+            tenant_id=tenant_id,
         )
     click.echo(
         f"{summary.confirmed} confirmed, {summary.retried} to retry, {summary.failed} failed, "

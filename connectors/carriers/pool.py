@@ -94,7 +94,7 @@ class _Borrowed:
         """Give the client back (idempotent); the pool closes it if it was replaced meanwhile."""
         entry, self._entry = self._entry, None
         if entry is not None:
-            self._pool._release(entry)
+            self._pool.release(entry)
 
 
 def _fingerprint(secrets: dict[str, str]) -> str:
@@ -147,7 +147,8 @@ class CarrierPool:
         if idle:
             entry.client.close()
 
-    def _release(self, entry: _Entry) -> None:
+    def release(self, entry: _Entry) -> None:
+        """A borrower is done with ``entry``'s client; it is closed if it was replaced meanwhile."""
         with entry.lock:
             entry.borrowed -= 1
             close = entry.retired and entry.borrowed == 0

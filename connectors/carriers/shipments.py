@@ -251,7 +251,12 @@ def _resume(
                 raise
             session.commit()
         else:
-            found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
+            try:
+                found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
+            except PurchaseUncertain:  # the carrier can't say (Amazon without a lookup): never buy again blindly
+                shipment.lease_until = None  # a retry with the same key asks again at once
+                session.commit()
+                raise PurchaseUnsettled() from None
             if found is not None:
                 return _record_bought(session, shipment, account, found, actor, ip, ref, reconciled=True)
             rate = _stored_rate(shipment)

@@ -139,7 +139,7 @@ def test_a_bought_label_is_confirmed_once_and_the_order_ends_shipped_with_its_re
     view = confirmation_of_order(session, tenant_id=tenant.id, order_id=orders[0].id)
     assert view is not None and view.status == "pending"
 
-    summary = confirm_due(session, keys, **_options(shopify))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify))
     assert (summary.confirmed, summary.retried, summary.failed) == (1, 0, 0)
     row = row_of(session, shipment)
     assert row.status == "confirmed" and row.attempts == 1 and row.confirmed_at is not None and row.last_error is None
@@ -162,7 +162,7 @@ def test_a_bought_label_is_confirmed_once_and_the_order_ends_shipped_with_its_re
 
     # Nothing is due any more: a second run calls nobody, and a later sync agrees the order shipped.
     calls = shopify.calls["graphql"]
-    assert confirm_due(session, keys, **_options(shopify)).confirmed == 0
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify)).confirmed == 0
     assert shopify.calls["graphql"] == calls and len(shopify.fulfillments(_gid(orders[0]))) == 1
 
 
@@ -174,7 +174,7 @@ def test_a_5xx_or_a_timeout_is_retried_later_with_backoff_then_confirmed(
     shipment = buy(session, keys, orders[0])
     now = utcnow()
     shopify.inject(status=503, count=QUICK.attempts, operation="graphql")
-    summary = confirm_due(session, keys, now=now, **_options(shopify))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, now=now, **_options(shopify))
     assert (summary.confirmed, summary.retried, summary.errors) == (0, 1, {"unavailable": 1})
     row = row_of(session, shipment)
     assert (row.status, row.attempts, row.last_error, row.lease_until) == ("pending", 1, "unavailable", None)
@@ -182,17 +182,20 @@ def test_a_5xx_or_a_timeout_is_retried_later_with_backoff_then_confirmed(
     view = confirmation_of_order(session, tenant_id=tenant.id, order_id=orders[0].id)
     assert view is not None and (view.status, view.last_error) == ("pending", "unavailable")
     # Not due before its time.
-    assert confirm_due(session, keys, now=now + timedelta(seconds=1), **_options(shopify)).retried == 0
+    assert (
+        confirm_due(session, keys, tenant_id=tenant.id, now=now + timedelta(seconds=1), **_options(shopify)).retried
+        == 0
+    )
 
     # The second attempt times out (the answer comes after the read timeout, twice): later again, doubled.
     shopify.inject_delay(QUICK.read_timeout * 3, count=QUICK.attempts, operation="graphql")
     later = row.next_attempt_at + timedelta(seconds=1)
-    assert confirm_due(session, keys, now=later, **_options(shopify)).retried == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, now=later, **_options(shopify)).retried == 1
     row = row_of(session, shipment)
     assert row.attempts == 2 and row.last_error == "unavailable"
     assert row.next_attempt_at is not None and row.next_attempt_at >= later + BASE_DELAY  # 2 min × 0.5..1
 
-    assert confirm_due(session, keys, now=row.next_attempt_at, **_options(shopify)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, now=row.next_attempt_at, **_options(shopify)).confirmed == 1
     assert row_of(session, shipment).status == "confirmed"
     assert len(shopify.fulfillments(_gid(orders[0]))) == 1
     (event,) = confirm_events(session, tenant.id)
@@ -209,7 +212,7 @@ def test_a_confirmation_that_keeps_failing_is_given_up_visibly_after_the_last_at
     row.attempts = confirmations.MAX_ATTEMPTS - 1  # every earlier attempt failed too
     session.commit()
     shopify.inject(status=502, count=QUICK.attempts, operation="graphql")
-    summary = confirm_due(session, keys, **_options(shopify))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify))
     assert (summary.retried, summary.failed) == (0, 1)
     row = row_of(session, shipment)
     assert (row.status, row.last_error, row.attempts) == ("failed", "unavailable", confirmations.MAX_ATTEMPTS)
@@ -224,7 +227,7 @@ def test_a_permanent_refusal_fails_visibly_until_retried(
     _, orders = _shop_orders(session, keys, tenant, shopify, write=False)
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
-    summary = confirm_due(session, keys, **_options(shopify))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify))
     assert (summary.confirmed, summary.failed, summary.errors) == (0, 1, {"scope-missing": 1})
     row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "scope-missing", None)
@@ -234,7 +237,7 @@ def test_a_permanent_refusal_fails_visibly_until_retried(
     (event,) = confirm_events(session, tenant.id)
     assert event.outcome == "failed:scope-missing" and event.details is not None
     assert event.details["result"] == "scope-missing"
-    assert confirm_due(session, keys, **_options(shopify)).failed == 0  # failed stays failed
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify)).failed == 0  # failed stays failed
 
     # The seller grants the scope (a new token); the operator retries: confirmed.
     account = session.get(MarketplaceAccount, orders[0].account_id)
@@ -246,7 +249,7 @@ def test_a_permanent_refusal_fails_visibly_until_retried(
     )
     session.commit()
     assert retry_failed(session, tenant_id=tenant.id) == 1
-    assert confirm_due(session, keys, **_options(shopify)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify)).confirmed == 1
     assert row_of(session, shipment).status == "confirmed"
 
 
@@ -257,7 +260,7 @@ def test_an_order_already_fulfilled_at_shopify_is_confirmed_without_a_second_ful
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     shopify.update_order(_gid(orders[0]), fulfill=True)  # the seller fulfilled it in Shopify's admin meanwhile
-    assert confirm_due(session, keys, **_options(shopify)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify)).confirmed == 1
     assert row_of(session, shipment).status == "confirmed" and shopify.fulfillments(_gid(orders[0])) == []
 
 
@@ -269,11 +272,11 @@ def test_a_void_before_confirmation_cancels_it(
     shipment = buy(session, keys, orders[0])
     void_shipment(session, keys=keys, carriers=fast_carriers(), shipment=shipment, actor="client:test")
     assert row_of(session, shipment).status == "cancelled"
-    assert confirm_due(session, keys, **_options(shopify)).confirmed == 0
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify)).confirmed == 0
     assert shopify.fulfillments(_gid(orders[0])) == [] and confirm_events(session, tenant.id) == []
     # The order bought again: the new label's confirmation goes out.
     again = buy(session, keys, orders[0], key="k2")
-    assert confirm_due(session, keys, **_options(shopify)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(shopify)).confirmed == 1
     (fulfillment,) = shopify.fulfillments(_gid(orders[0]))
     assert fulfillment.tracking_numbers == [again.tracking_number]
     view = confirmation_of_order(session, tenant_id=tenant.id, order_id=orders[0].id)
@@ -373,7 +376,7 @@ def test_an_ebay_order_gets_one_shipping_fulfillment_with_the_tracking(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     assert row_of(session, shipment).marketplace == "ebay"
-    assert confirm_due(session, keys, **_ebay_options(ebay)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_ebay_options(ebay)).confirmed == 1
     (fulfillment,) = ebay.fulfillments(orders[0].external_order_id)
     assert fulfillment["shipmentTrackingNumber"] == tracking_value(shipment.tracking_number or "")
     assert fulfillment["shippingCarrierCode"] == carrier_code(shipment.provider or "")
@@ -396,7 +399,7 @@ def test_an_ebay_answer_lost_after_the_fulfillment_was_made_is_not_made_twice(
     now = utcnow()
     # eBay takes the fulfillment but answers after the client gave up: not retried blindly.
     ebay.inject_delay(EBAY_QUICK.read_timeout * 3, operation="createShippingFulfillment")
-    summary = confirm_due(session, keys, now=now, **_ebay_options(ebay))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, now=now, **_ebay_options(ebay))
     assert (summary.retried, summary.errors) == (1, {"unavailable": 1})
     ebay_order = orders[0].external_order_id
     deadline = utcnow() + timedelta(seconds=5)
@@ -407,10 +410,12 @@ def test_an_ebay_answer_lost_after_the_fulfillment_was_made_is_not_made_twice(
     ebay.inject(status=503, count=EBAY_QUICK.attempts, operation="getShippingFulfillments")
     row = row_of(session, shipment)
     assert row.next_attempt_at is not None
-    assert confirm_due(session, keys, now=row.next_attempt_at, **_ebay_options(ebay)).retried == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, now=row.next_attempt_at, **_ebay_options(ebay)).retried == 1
     row = row_of(session, shipment)
     assert row.next_attempt_at is not None
-    assert confirm_due(session, keys, now=row.next_attempt_at, **_ebay_options(ebay)).confirmed == 1
+    assert (
+        confirm_due(session, keys, tenant_id=tenant.id, now=row.next_attempt_at, **_ebay_options(ebay)).confirmed == 1
+    )
     assert len(ebay.fulfillments(ebay_order)) == 1 and ebay.calls["createShippingFulfillment"] == 1
 
 

@@ -76,7 +76,7 @@ def test_an_amazon_order_is_confirmed_once_with_its_package_and_ends_shipped(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     assert row_of(session, shipment).marketplace == "amazon"
-    summary = confirm_due(session, keys, **_options(amazon))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(amazon))
     assert (summary.confirmed, summary.retried, summary.failed) == (1, 0, 0)
     oid = orders[0].external_order_id
     ((confirmed_id, package),) = amazon.confirmations
@@ -96,7 +96,7 @@ def test_an_amazon_order_is_confirmed_once_with_its_package_and_ends_shipped(
     assert event.details is not None and event.details["marketplace"] == "amazon"
     assert (shipment.tracking_number or "?") not in json.dumps(event.details)
     assert_no_pii(json.dumps(event.details), "the confirmation's audit event")
-    assert confirm_due(session, keys, **_options(amazon)).confirmed == 0
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(amazon)).confirmed == 0
     assert amazon.calls["confirmShipment"] == 1
 
 
@@ -107,13 +107,13 @@ def test_a_5xx_to_the_amazon_post_is_retried_later_and_confirms_once(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     amazon.inject(status=503, operation="confirmShipment")
-    summary = confirm_due(session, keys, **_options(amazon))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(amazon))
     assert (summary.confirmed, summary.retried, summary.errors) == (0, 1, {"unavailable": 1})
     assert amazon.calls["confirmShipment"] == 1 and amazon.confirmations == []  # not retried blindly
     row = row_of(session, shipment)
     assert (row.status, row.attempts, row.last_error) == ("pending", 1, "unavailable")
     assert row.next_attempt_at is not None
-    assert confirm_due(session, keys, now=row.next_attempt_at, **_options(amazon)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, now=row.next_attempt_at, **_options(amazon)).confirmed == 1
     assert len(amazon.confirmations) == 1 and amazon.orders()[orders[0].external_order_id].status == "SHIPPED"
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "shipped"
@@ -126,7 +126,7 @@ def test_an_amazon_order_shipped_meanwhile_is_confirmed_without_a_post(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     amazon.update_order(orders[0].external_order_id, status="SHIPPED")  # confirmed in Seller Central meanwhile
-    assert confirm_due(session, keys, **_options(amazon)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(amazon)).confirmed == 1
     assert row_of(session, shipment).status == "confirmed" and amazon.calls["confirmShipment"] == 0
 
 
@@ -137,13 +137,13 @@ def test_a_cancelled_amazon_order_fails_visibly(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     amazon.update_order(orders[0].external_order_id, status="CANCELLED")
-    summary = confirm_due(session, keys, **_options(amazon))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(amazon))
     assert (summary.confirmed, summary.failed, summary.errors) == (0, 1, {"order-cancelled": 1})
     row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "order-cancelled", None)
     (event,) = confirm_events(session, tenant.id)
     assert event.outcome == "failed:order-cancelled"
-    assert confirm_due(session, keys, **_options(amazon)).failed == 0  # failed stays failed
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(amazon)).failed == 0  # failed stays failed
     assert amazon.calls["confirmShipment"] == 0
 
 
@@ -191,7 +191,7 @@ def test_a_400_from_amazon_to_the_post_fails_the_confirmation_visibly(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     amazon.inject(status=400, operation="confirmShipment")
-    summary = confirm_due(session, keys, **_options(amazon))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(amazon))
     assert (summary.failed, summary.errors) == (1, {"refused": 1})
     row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "refused", None)

@@ -77,7 +77,7 @@ def test_a_walmart_order_has_its_lines_shipped_once_with_the_tracking(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     assert row_of(session, shipment).marketplace == "walmart"
-    summary = confirm_due(session, keys, **_options(walmart))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(walmart))
     assert (summary.confirmed, summary.retried, summary.failed) == (1, 0, 0)
     po = orders[0].external_order_id
     fake_order = walmart.orders()[po]
@@ -97,7 +97,7 @@ def test_a_walmart_order_has_its_lines_shipped_once_with_the_tracking(
     assert (shipment.tracking_number or "?") not in json.dumps(event.details)
     assert_no_pii(json.dumps(event.details), "the confirmation's audit event")
     # Nothing due any more: a second run ships nothing again.
-    assert confirm_due(session, keys, **_options(walmart)).confirmed == 0
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(walmart)).confirmed == 0
     assert len(walmart.shipments) == 1 and walmart.calls["shippingUpdates"] == 1
 
 
@@ -108,13 +108,13 @@ def test_a_5xx_to_the_walmart_post_is_retried_later_and_ships_once(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     walmart.inject(status=503, operation="shippingUpdates")
-    summary = confirm_due(session, keys, **_options(walmart))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(walmart))
     assert (summary.confirmed, summary.retried, summary.errors) == (0, 1, {"unavailable": 1})
     assert walmart.calls["shippingUpdates"] == 1 and walmart.shipments == []  # the POST wasn't retried blindly
     row = row_of(session, shipment)
     assert (row.status, row.attempts, row.last_error) == ("pending", 1, "unavailable")
     assert row.next_attempt_at is not None
-    assert confirm_due(session, keys, now=row.next_attempt_at, **_options(walmart)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, now=row.next_attempt_at, **_options(walmart)).confirmed == 1
     assert len(walmart.shipments) == 1 and walmart.orders()[orders[0].external_order_id].line_statuses == {"Shipped"}
     order = session.get(Order, orders[0].id)
     assert order is not None and order.status == "shipped"
@@ -127,7 +127,7 @@ def test_a_walmart_order_shipped_meanwhile_with_the_tracking_is_confirmed_withou
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     walmart.update_order(orders[0].external_order_id, status="Shipped")  # the seller shipped it in Seller Center
-    assert confirm_due(session, keys, **_options(walmart)).confirmed == 1
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(walmart)).confirmed == 1
     assert row_of(session, shipment).status == "confirmed" and walmart.calls["shippingUpdates"] == 0
 
 
@@ -138,7 +138,7 @@ def test_a_cancelled_walmart_order_fails_visibly(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     walmart.update_order(orders[0].external_order_id, status="Cancelled")
-    summary = confirm_due(session, keys, **_options(walmart))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(walmart))
     assert (summary.confirmed, summary.failed, summary.errors) == (0, 1, {"order-cancelled": 1})
     row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "order-cancelled", None)
@@ -146,7 +146,7 @@ def test_a_cancelled_walmart_order_fails_visibly(
     assert order is not None and order.status == "unshipped"
     (event,) = confirm_events(session, tenant.id)
     assert event.outcome == "failed:order-cancelled"
-    assert confirm_due(session, keys, **_options(walmart)).failed == 0  # failed stays failed
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(walmart)).failed == 0  # failed stays failed
     assert walmart.calls["shippingUpdates"] == 0
 
 
@@ -195,7 +195,7 @@ def test_a_400_from_walmart_to_the_post_fails_the_confirmation_visibly(
     connect_fake_shippo(session, keys, tenant.id, shippo)
     shipment = buy(session, keys, orders[0])
     walmart.inject(status=400, operation="shippingUpdates")
-    summary = confirm_due(session, keys, **_options(walmart))
+    summary = confirm_due(session, keys, tenant_id=tenant.id, **_options(walmart))
     assert (summary.failed, summary.errors) == (1, {"refused": 1})
     row = row_of(session, shipment)
     assert (row.status, row.last_error, row.next_attempt_at) == ("failed", "refused", None)

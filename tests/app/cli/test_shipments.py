@@ -31,7 +31,8 @@ def cli(app: Any, *args: str) -> Any:
 
 
 def _queue(world: World, status: str = "pending") -> int:
-    """A confirmation for the world's Amazon order (a marketplace with no confirmation call)."""
+    """A confirmation queued as for a TikTok Shop order (a marketplace with no confirmation call), on one of the
+    world's orders."""
     with world.session() as s:
         order = world.orders[0]
         carrier = CarrierAccount(tenant_id=world.tenant.id, carrier="shippo", name="Shippo CLI", ship_from={})
@@ -46,7 +47,7 @@ def _queue(world: World, status: str = "pending") -> int:
         s.add(shipment)
         s.flush()
         row = ShipmentConfirmation(
-            tenant_id=world.tenant.id, shipment_id=shipment.id, order_id=order.id, marketplace="amazon",
+            tenant_id=world.tenant.id, shipment_id=shipment.id, order_id=order.id, marketplace="tiktok",
             status=status, attempts=0, next_attempt_at=utcnow(),
         )  # fmt: skip
         s.add(row)
@@ -57,15 +58,15 @@ def _queue(world: World, status: str = "pending") -> int:
 def test_confirm_due_fails_what_the_marketplace_cant_take_and_retry_queues_it_again(app: Any, world: World) -> None:
     row_id = _queue(world)
     listed = cli(app, "shipments", "confirmations", "--tenant", world.tenant.slug)
-    assert listed.exit_code == 0 and "amazon\tpending\t-\t1" in listed.output
-    ran = cli(app, "shipments", "confirm-due")
+    assert listed.exit_code == 0 and "tiktok\tpending\t-\t1" in listed.output
+    ran = cli(app, "shipments", "confirm-due", "--tenant", world.tenant.slug)
     assert ran.exit_code == 0, ran.output
     assert "0 confirmed, 0 to retry, 1 failed" in ran.output and "unsupported: 1" in ran.output
     assert_no_pii(ran.output, "the command's output")
     with world.session() as s:
         row = s.get(ShipmentConfirmation, row_id)
         assert row is not None and (row.status, row.last_error) == ("failed", "unsupported")
-    assert "amazon\tfailed\tunsupported\t1" in cli(app, "shipments", "confirmations").output
+    assert "tiktok\tfailed\tunsupported\t1" in cli(app, "shipments", "confirmations").output
     retried = cli(app, "shipments", "confirm-retry", "--tenant", world.tenant.slug)
     assert retried.exit_code == 0 and "1 failed confirmations queued again" in retried.output
     with world.session() as s:

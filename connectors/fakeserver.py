@@ -13,6 +13,12 @@ and tokens, and bodies carry addresses; none of it is a log's business.
 
 ``_stopping`` is set by ``stop`` so that a fake's injected delays and held answers (which wait on it) end at
 once instead of holding the server's shutdown.
+
+:class:`FaultQueue` holds the faults a test queues on a fake ("answer the next two purchases 503", "hold the
+next answer 3 s"): each is taken by the calls it names, the number of times it was queued for.
+
+A request whose client went away while sending its body (a killed worker, a client's timeout) is not a bug
+in the fake: :func:`client_went_away` tells a fake's error handler not to record it in ``server_errors``.
 """
 
 from __future__ import annotations
@@ -20,11 +26,56 @@ from __future__ import annotations
 import abc
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
+from werkzeug.exceptions import ClientDisconnected
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-__all__ = ["QuietRequestHandler", "ServedFake"]
+__all__ = ["Fault", "FaultQueue", "QuietRequestHandler", "ServedFake", "client_went_away"]
+
+
+def client_went_away(exc: BaseException) -> bool:
+    """Whether a request failed only because its client disconnected before sending the whole body."""
+    return isinstance(exc, ClientDisconnected)
+
+
+@dataclass
+class Fault:
+    """One queued fault: its kind ("fail", "lose", …), how many calls it has left, the operation it is for
+    (``None``: any), and its HTTP status or delay where the kind has one."""
+
+    kind: str
+    count: int
+    operation: str | None = None
+    status: int = 503
+    seconds: float = 0.0
+
+
+class FaultQueue:
+    """The faults queued on a fake, taken by the calls they name (thread-safe: the fake serves in threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(
+        self, kind: str, count: int, operation: str | None = None, *, status: int = 503, seconds: float = 0.0
+    ) -> None:
+        """Queue ``kind`` for the next ``count`` calls of ``operation`` (of any operation when ``None``)."""
+        with self._lock:
+            self._faults.append(Fault(kind, count, operation, status=status, seconds=seconds))
+
+    def take(self, operation: str, kind: str) -> Fault | None:
+        """The first queued ``kind`` fault for ``operation``, used once; ``None`` when there is none."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind == kind and fault.operation in (None, operation):
+                    fault.count -= 1
+                    if fault.count <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
 
 
 class QuietRequestHandler(WSGIRequestHandler):

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, Literal
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
-from connectors.fakeserver import ServedFake
+from connectors.fakeserver import ServedFake, client_went_away
 
 from . import render
 from .data import (
@@ -520,8 +520,9 @@ class FakeAmazon(ServedFake):
         try:
             response = self._dispatch(request)
         except Exception as exc:  # answer like Amazon, never with a traceback; record the type only (no PII)
-            with self._lock:
-                self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
+            if not client_went_away(exc):
+                with self._lock:
+                    self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
             response = _json_response(500, _error_body(500))
         return response(environ, start_response)
 

@@ -48,7 +48,7 @@ from connectors.fake_amazon.limits import TokenBucket
 from connectors.fake_amazon.marketplace import match_example, sandbox_parameters
 from connectors.fake_amazon.models import SHIPPING_APIS, Operation, operations_of, request_errors, schema_errors
 from connectors.fake_shippo import labels
-from connectors.fakeserver import ServedFake
+from connectors.fakeserver import FaultQueue, ServedFake, client_went_away
 
 #: The operations the fake serves outside the sandbox (the rest answer 400 there).
 SERVED = ("getRates", "purchaseShipment", "getShipmentDocuments", "cancelShipment", "getTracking")
@@ -91,15 +91,6 @@ class Seller:
             "refresh_token": self.refresh_token,
             "business_id": self.business_id,
         }
-
-
-@dataclass
-class _Fault:
-    kind: str
-    count: int
-    operation: str | None = None
-    status: int = 503
-    seconds: float = 0.0
 
 
 @dataclass
@@ -172,7 +163,7 @@ class FakeAmazonShipping(ServedFake):
         self._quotes: dict[str, _Quote] = {}
         self._shipments: dict[str, _Shipment] = {}
         self._by_key: dict[str, str] = {}
-        self._faults: list[_Fault] = []
+        self.faults = FaultQueue()
         if speedup <= 0:
             raise ValueError("speedup must be positive")
         self.speedup = speedup
@@ -203,13 +194,11 @@ class FakeAmazonShipping(ServedFake):
         """Answer the next ``count`` calls (of ``operation``, e.g. ``"purchaseShipment"``) with ``status``."""
         if status not in _ERRORS:
             raise ValueError(f"status must be one of {sorted(_ERRORS)}")
-        with self._lock:
-            self._faults.append(_Fault("fail", count, operation, status=status))
+        self.faults.add("fail", count, operation, status=status)
 
     def lose_purchase(self, *, seconds: float, count: int = 1) -> None:
         """Buy the next ``count`` labels, then hold each answer ``seconds`` before sending it."""
-        with self._lock:
-            self._faults.append(_Fault("lose", count, "purchaseShipment", seconds=seconds))
+        self.faults.add("lose", count, "purchaseShipment", seconds=seconds)
 
     def expire_quotes(self) -> None:
         """Every request token issued so far expires now (its rates can no longer be bought)."""
@@ -219,24 +208,20 @@ class FakeAmazonShipping(ServedFake):
 
     def expire_at_purchase(self, *, count: int = 1) -> None:
         """The next ``count`` purchases find every quote issued so far expired (it lapsed on the way)."""
-        with self._lock:
-            self._faults.append(_Fault("expire", count, "purchaseShipment"))
+        self.faults.add("expire", count, "purchaseShipment")
 
     def reprice(self, *, count: int = 1) -> None:
         """At the next ``count`` purchases every quote issued so far expires and later quotes cost 10% more:
         Amazon's rate is gone between quote and purchase, and a new ``getRates`` has the new price."""
-        with self._lock:
-            self._faults.append(_Fault("reprice", count, "purchaseShipment"))
+        self.faults.add("reprice", count, "purchaseShipment")
 
     def reject_address(self, *, count: int = 1) -> None:
         """The next ``count`` ``getRates`` refuse the ship-to address."""
-        with self._lock:
-            self._faults.append(_Fault("address", count, "getRates"))
+        self.faults.add("address", count, "getRates")
 
     def refuse_cancel(self, *, count: int = 1) -> None:
         """The next ``count`` ``cancelShipment`` are refused (the carrier has the parcel already)."""
-        with self._lock:
-            self._faults.append(_Fault("cancel", count, "cancelShipment"))
+        self.faults.add("cancel", count, "cancelShipment")
 
     def purchases_by_key(self) -> collections.Counter[str]:
         """Labels bought per idempotency key: a double purchase is 2."""
@@ -257,16 +242,6 @@ class FakeAmazonShipping(ServedFake):
                 for s in self._shipments.values()
             ]
 
-    def _take(self, operation: str, kind: str) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind == kind and fault.operation in (None, operation):
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
-
     # --- WSGI -----------------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -274,8 +249,9 @@ class FakeAmazonShipping(ServedFake):
         try:
             response = self._dispatch(request)
         except Exception as exc:  # a fake bug: answer like Amazon, record the type only (no PII)
-            with self._lock:
-                self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
+            if not client_went_away(exc):
+                with self._lock:
+                    self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
             response = _json(500, _error(500))
         return response(environ, start_response)
 
@@ -309,7 +285,7 @@ class FakeAmazonShipping(ServedFake):
             self.calls[op.name] += 1
         if self.latency:
             self._stopping.wait(self.latency)
-        fault = self._take(op.name, "fail")
+        fault = self.faults.take(op.name, "fail")
         if fault is not None:
             return self._answer(op, fault.status, _error(fault.status))
         try:
@@ -335,7 +311,7 @@ class FakeAmazonShipping(ServedFake):
             status, body = refusal.status, _error(refusal.status, refusal.details)
         response = self._answer(op, status, body)
         if op.name == "purchaseShipment" and status == 200:
-            lost = self._take(op.name, "lose")
+            lost = self.faults.take(op.name, "lose")
             if lost is not None:
                 self._stopping.wait(lost.seconds)
         return response
@@ -380,7 +356,7 @@ class FakeAmazonShipping(ServedFake):
     # --- operations -----------------------------------------------------------------------------------------
 
     def _get_rates(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
-        if self._take("getRates", "address") is not None:
+        if self.faults.take("getRates", "address") is not None:
             raise _Refusal(400, "The shipTo address is invalid: the postal code does not match the city")
         to = body.get("shipTo") or {}
         if not all(str(to.get(k) or "").strip() for k in ("name", "addressLine1", "city", "countryCode")):
@@ -435,9 +411,9 @@ class FakeAmazonShipping(ServedFake):
     def _purchase(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
         key = request.headers.get("x-amzn-IdempotencyKey")
         token, rate_id = body["requestToken"], body["rateId"]
-        if self._take("purchaseShipment", "expire") is not None:
+        if self.faults.take("purchaseShipment", "expire") is not None:
             self.expire_quotes()
-        if self._take("purchaseShipment", "reprice") is not None:
+        if self.faults.take("purchaseShipment", "reprice") is not None:
             self.expire_quotes()
             with self._lock:
                 self._price_factor *= Decimal("1.10")
@@ -537,7 +513,7 @@ class FakeAmazonShipping(ServedFake):
     def _cancel(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
         with self._lock:
             shipment = self._shipment(path["shipmentId"])
-            if self._take("cancelShipment", "cancel") is not None:
+            if self.faults.take("cancelShipment", "cancel") is not None:
                 raise _Refusal(400, "The shipment cannot be cancelled: the carrier has received it")
             if shipment.cancelled:
                 raise _Refusal(400, "The shipment is already cancelled")

@@ -44,7 +44,7 @@ from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
 from connectors.fake_shippo import labels
-from connectors.fakeserver import ServedFake
+from connectors.fakeserver import FaultQueue, ServedFake, client_went_away
 
 from .schema import schema_errors
 
@@ -64,15 +64,6 @@ _FORMATS: dict[str, tuple[str, str, str, Callable[..., bytes]]] = {
     "ZPL": ("application/zpl", "zpl", "label_zpl_url", labels.zpl_label),
 }
 _CARRIER_ACCOUNT = "ca_fakeeasypostusps000000000000001"
-
-
-@dataclass
-class _Fault:
-    kind: str
-    count: int
-    operation: str | None = None
-    status: int = 503
-    seconds: float = 0.0
 
 
 @dataclass
@@ -131,7 +122,7 @@ class FakeEasyPost(ServedFake):
         self._addresses: dict[str, dict[str, Any]] = {}
         self._shipments: dict[str, _Shipment] = {}
         self._rates: dict[str, dict[str, Any]] = {}
-        self._faults: list[_Fault] = []
+        self.faults = FaultQueue()
         self.calls: collections.Counter[str] = collections.Counter()
         self.throttled = 0
         self.validation_errors: list[str] = []
@@ -147,28 +138,23 @@ class FakeEasyPost(ServedFake):
 
     def fail(self, *, status: int = 503, count: int = 1, operation: str | None = None) -> None:
         """Answer the next ``count`` calls (of ``operation``, e.g. ``"BuyShipment"``) with ``status``."""
-        with self._lock:
-            self._faults.append(_Fault("fail", count, operation, status=status))
+        self.faults.add("fail", count, operation, status=status)
 
     def lose_purchase(self, *, seconds: float, count: int = 1) -> None:
         """Buy the next ``count`` labels, then hold each answer ``seconds`` before sending it."""
-        with self._lock:
-            self._faults.append(_Fault("lose", count, "BuyShipment", seconds=seconds))
+        self.faults.add("lose", count, "BuyShipment", seconds=seconds)
 
     def reprice(self, *, count: int = 1) -> None:
         """At the next ``count`` purchases, regenerate the shipment's rates at another price first."""
-        with self._lock:
-            self._faults.append(_Fault("reprice", count, "BuyShipment"))
+        self.faults.add("reprice", count, "BuyShipment")
 
     def reject_address(self, *, count: int = 1) -> None:
         """The next ``count`` addresses fail verification."""
-        with self._lock:
-            self._faults.append(_Fault("address", count, "CreateAddress"))
+        self.faults.add("address", count, "CreateAddress")
 
     def refuse_refund(self, *, count: int = 1) -> None:
         """The next ``count`` refunds come back ``rejected``."""
-        with self._lock:
-            self._faults.append(_Fault("refund", count, "RefundShipment"))
+        self.faults.add("refund", count, "RefundShipment")
 
     def bought(self) -> collections.Counter[str]:
         """How many labels were bought per shipment reference (the shipment id when it has none): a shipment is
@@ -180,16 +166,6 @@ class FakeEasyPost(ServedFake):
         """Every shipment as the API would serve it."""
         with self._lock:
             return [self._shipment_json(s) for s in self._shipments.values()]
-
-    def _take(self, operation: str, kinds: tuple[str, ...]) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind in kinds and fault.operation in (None, operation):
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
 
     # --- WSGI -----------------------------------------------------------------------------------------------
 
@@ -215,8 +191,9 @@ class FakeEasyPost(ServedFake):
         try:
             response = self._dispatch(request)
         except Exception as exc:  # a fake bug: answer 500, record the type only (no PII)
-            with self._lock:
-                self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
+            if not client_went_away(exc):
+                with self._lock:
+                    self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
             response = _json(*_error(500, "INTERNAL_SERVER_ERROR", "internal error")[:2])
         return response(environ, start_response)
 
@@ -235,7 +212,7 @@ class FakeEasyPost(ServedFake):
             self.calls[operation] += 1
         if self.latency:
             self._stopping.wait(self.latency)
-        fault = self._take(operation, ("fail",))
+        fault = self.faults.take(operation, "fail")
         if fault is not None:
             return _json(*_error(fault.status, "SERVICE_UNAVAILABLE", "The service is unavailable.")[:2])
         if not self._authorised(request.headers.get("Authorization", "")):
@@ -251,7 +228,7 @@ class FakeEasyPost(ServedFake):
         status, answer, schema = handler(body, request, path)
         response = self._send(operation, status, answer, schema)
         if operation == "BuyShipment" and status == 200:
-            lost = self._take(operation, ("lose",))
+            lost = self.faults.take(operation, "lose")
             if lost is not None:
                 self._stopping.wait(lost.seconds)
         return response
@@ -281,7 +258,7 @@ class FakeEasyPost(ServedFake):
         verify = "verify" in body or "verify_strict" in body
         strict = "verify_strict" in body
         deliverable = all(given.get(k) for k in ("street1", "city", "country"))
-        if self._take("CreateAddress", ("address",)) is not None:
+        if self.faults.take("CreateAddress", "address") is not None:
             deliverable = False
         field_errors = [] if deliverable else [_field_error()]
         if verify and strict and not deliverable:
@@ -506,7 +483,7 @@ class FakeEasyPost(ServedFake):
                 return _error(404, "NOT_FOUND", "The requested resource could not be found.")
             if shipment.selected is not None:
                 return _error(422, "SHIPMENT.POSTAGE.EXISTS", "The shipment has already been purchased.")
-            if self._take("BuyShipment", ("reprice",)) is not None:
+            if self.faults.take("BuyShipment", "reprice") is not None:
                 self._quote(shipment, Decimal("0.85"))
             if rate_id not in shipment.rate_ids:
                 return _error(
@@ -542,7 +519,7 @@ class FakeEasyPost(ServedFake):
                 return _error(404, "NOT_FOUND", "The requested resource could not be found.")
             if shipment.selected is None or shipment.refund_status in ("submitted", "refunded"):
                 return _error(422, "SHIPMENT.REFUND.UNAVAILABLE", "The shipment cannot be refunded.")
-            if self._take("RefundShipment", ("refund",)) is not None:
+            if self.faults.take("RefundShipment", "refund") is not None:
                 shipment.refund_status = "rejected"
             else:
                 shipment.refund_status = "submitted"

@@ -37,7 +37,7 @@ from urllib.parse import urlencode
 
 from werkzeug.wrappers import Request, Response
 
-from connectors.fakeserver import ServedFake
+from connectors.fakeserver import ServedFake, client_went_away
 
 from .data import CANCEL_STATES, COUNTRIES, FULFILLMENT_STATUSES, MARKETPLACES, FakeOrder, OrderFactory, iso, utc
 from .models import OPERATIONS, TOKEN_OPERATION, request_errors, schema_errors
@@ -523,8 +523,9 @@ class FakeEbay(ServedFake):
         try:
             response = self._dispatch(request)
         except Exception as exc:  # answer like eBay, never with a traceback; record the type only (no PII)
-            with self._lock:
-                self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
+            if not client_went_away(exc):
+                with self._lock:
+                    self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
             response = _json_response(500, _error_body(_Refusal(500)))
         return response(environ, start_response)
 

@@ -36,7 +36,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
-from connectors.fakeserver import ServedFake
+from connectors.fakeserver import FaultQueue, ServedFake, client_went_away
 
 from . import labels
 from .schema import schema_errors
@@ -56,15 +56,6 @@ _FILE_TYPES = {
     "ZPLII": ("zpl", labels.zpl_label),
     "PNG": ("png", labels.png_label),
 }
-
-
-@dataclass
-class _Fault:
-    kind: str
-    count: int
-    operation: str | None = None
-    status: int = 503
-    seconds: float = 0.0
 
 
 @dataclass
@@ -122,7 +113,7 @@ class FakeShippo(ServedFake):
         self._rates: dict[str, dict[str, Any]] = {}
         self._withdrawn: set[str] = set()
         self._transactions: dict[str, _Transaction] = {}
-        self._faults: list[_Fault] = []
+        self.faults = FaultQueue()
         self.calls: collections.Counter[str] = collections.Counter()
         self.throttled = 0
         self.validation_errors: list[str] = []
@@ -138,23 +129,19 @@ class FakeShippo(ServedFake):
 
     def fail(self, *, status: int = 503, count: int = 1, operation: str | None = None) -> None:
         """Answer the next ``count`` calls (of ``operation``, e.g. ``"CreateTransaction"``) with ``status``."""
-        with self._lock:
-            self._faults.append(_Fault("fail", count, operation, status=status))
+        self.faults.add("fail", count, operation, status=status)
 
     def lose_purchase(self, *, seconds: float, count: int = 1) -> None:
         """Buy the next ``count`` labels, then hold each answer ``seconds`` before sending it."""
-        with self._lock:
-            self._faults.append(_Fault("lose", count, "CreateTransaction", seconds=seconds))
+        self.faults.add("lose", count, "CreateTransaction", seconds=seconds)
 
     def reprice(self, *, count: int = 1) -> None:
         """At the next ``count`` purchases, withdraw every rate quoted so far and re-quote at another price."""
-        with self._lock:
-            self._faults.append(_Fault("reprice", count, "CreateTransaction"))
+        self.faults.add("reprice", count, "CreateTransaction")
 
     def reject_address(self, *, count: int = 1) -> None:
         """The next ``count`` shipments' ship-to fails Shippo's address validation."""
-        with self._lock:
-            self._faults.append(_Fault("address", count, "CreateShipment"))
+        self.faults.add("address", count, "CreateShipment")
 
     def purchases_by_metadata(self) -> collections.Counter[str]:
         """How many labels were bought (not refunded or not) under each ``metadata``: a double purchase is 2."""
@@ -165,16 +152,6 @@ class FakeShippo(ServedFake):
         """Every transaction as the API would serve it."""
         with self._lock:
             return [self._transaction_json(t) for t in self._transactions.values()]
-
-    def _take(self, operation: str, kinds: tuple[str, ...]) -> _Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.kind in kinds and fault.operation in (None, operation):
-                    fault.count -= 1
-                    if fault.count <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
 
     # --- WSGI -----------------------------------------------------------------------------------------------
 
@@ -195,8 +172,9 @@ class FakeShippo(ServedFake):
         try:
             response = self._dispatch(request)
         except Exception as exc:  # a fake bug: answer 500, record the type only (no PII)
-            with self._lock:
-                self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
+            if not client_went_away(exc):
+                with self._lock:
+                    self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
             response = _json(500, {"detail": "internal error"})
         return response(environ, start_response)
 
@@ -215,7 +193,7 @@ class FakeShippo(ServedFake):
             self.calls[operation] += 1
         if self.latency:
             self._stopping.wait(self.latency)
-        fault = self._take(operation, ("fail",))
+        fault = self.faults.take(operation, "fail")
         if fault is not None:
             return _json(fault.status, {"detail": "Service unavailable"})
         if request.headers.get("Authorization") != f"ShippoToken {self.token}":
@@ -230,7 +208,7 @@ class FakeShippo(ServedFake):
                 return _json(500, {"detail": "internal error"})
         response = _json(status, body)
         if operation == "CreateTransaction":
-            lost = self._take(operation, ("lose",)) if status == 201 else None
+            lost = self.faults.take(operation, "lose") if status == 201 else None
             if lost is not None:
                 self._stopping.wait(lost.seconds)
         return response
@@ -255,7 +233,7 @@ class FakeShippo(ServedFake):
             return 400, {"detail": "address_to, address_from and parcels are required objects"}, "BadRequest"
         to = body["address_to"]
         valid = all(to.get(k) for k in ("name", "street1", "city", "country"))
-        if self._take("CreateShipment", ("address",)) is not None:
+        if self.faults.take("CreateShipment", "address") is not None:
             valid = False
         now = _now()
         shipment = _Shipment(_oid(), body, [], valid, now)
@@ -384,7 +362,7 @@ class FakeShippo(ServedFake):
             rate_id = str(body["rate"])
             if rate_id not in self._rates:
                 return 400, {"detail": "Rate not found."}, "BadRequest"
-            if self._take("CreateTransaction", ("reprice",)) is not None:
+            if self.faults.take("CreateTransaction", "reprice") is not None:
                 shipment = self._shipments[self._rates[rate_id]["shipment"]]
                 self._withdrawn.update(shipment.rate_ids)
                 self._quote(shipment, Decimal("0.85"))

@@ -53,7 +53,7 @@ from graphql import (
 )
 from werkzeug.wrappers import Request, Response
 
-from connectors.fakeserver import ServedFake
+from connectors.fakeserver import ServedFake, client_went_away
 
 from . import search
 from .data import (
@@ -825,8 +825,9 @@ class FakeShopify(ServedFake):
         try:
             response = self._dispatch(request)
         except Exception as exc:  # a bug in the fake: say so in server_errors, never in a log
-            with self._lock:
-                self.server_errors.append(f"{type(exc).__name__} on {request.method} {request.path}")
+            if not client_went_away(exc):
+                with self._lock:
+                    self.server_errors.append(f"{type(exc).__name__} on {request.method} {request.path}")
             response = _json_response(500, _FAULT_BODIES[500])
         return response(environ, start_response)
 

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
-from connectors.fakeserver import ServedFake
+from connectors.fakeserver import ServedFake, client_went_away
 
 from . import schemas
 from .data import NEXT_STATUS, STATUSES, FakeOrder, OrderFactory, Recipient, Shop, place, places
@@ -565,8 +565,9 @@ class FakeTikTok(ServedFake):
                     sock.shutdown(socket.SHUT_RDWR)
             response = Response(b"", status=500)
         except Exception as exc:  # answer like TikTok, never with a traceback; record the type only (no PII)
-            with self._lock:
-                self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
+            if not client_went_away(exc):
+                with self._lock:
+                    self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
             response = _error_response(ERRORS["internal"])
         return response(environ, start_response)
 

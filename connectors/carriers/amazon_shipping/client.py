@@ -47,6 +47,7 @@ import httpx
 
 from connectors.amazon import LwaCredentials, RetryPolicy, SpApiClient, shared_http, shared_limiter
 from connectors.amazon.endpoints import LWA_URL, REGIONS, SANDBOX_REGIONS
+from connectors.carriers.fields import required_str, timestamp
 from connectors.carriers.http import CarrierPolicy
 from connectors.carriers.interfaces import (
     AddressRejected,
@@ -267,7 +268,7 @@ class AmazonShippingCarrier:
             "channelDetails": _channel(order),
         }
         result = self._payload(self._call("getRates", "POST", "/shipping/v2/shipments/rates", json=body))
-        token = _str(result, "requestToken")
+        token = required_str(result, "requestToken")
         rates = tuple(_rate(r, token) for r in result.get("rates") or [] if isinstance(r, dict))
         return Quote(shipment_id=token[:_MAX_ID], rates=rates, fields_sent=sent)
 
@@ -343,7 +344,7 @@ class AmazonShippingCarrier:
         result = self._payload(self._call("getTracking", "GET", "/shipping/v2/tracking", params=params))
         summary = result.get("summary") or {}
         events = [e for e in result.get("eventHistory") or [] if isinstance(e, dict)]
-        times = [t for t in (_when(e.get("eventTime")) for e in events) if t is not None]
+        times = [t for t in (timestamp(e.get("eventTime")) for e in events) if t is not None]
         status = _TRACKING.get(str(summary.get("status")), TrackingStatus.UNKNOWN)
         return Tracking(purchase.tracking_number, status, max(times) if times else None)
 
@@ -452,11 +453,11 @@ class AmazonShippingCarrier:
         return {"requestToken": token, "rateId": rate_id, "requestedDocumentSpecification": spec}
 
     def _bought(self, rate: Rate, label_format: LabelFormat, result: dict[str, Any]) -> Purchase:
-        shipment_id = _str(result, "shipmentId")
+        shipment_id = required_str(result, "shipmentId")
         details = [d for d in result.get("packageDocumentDetails") or [] if isinstance(d, dict)]
         if not details:
             raise CarrierBadResponse("the carrier's purchase names no package")
-        package = _str(details[0], "packageClientReferenceId")
+        package = required_str(details[0], "packageClientReferenceId")
         tracking = details[0].get("trackingId")
         purchase_id = f"{shipment_id}{_SEP}{package}"
         if len(purchase_id) > _MAX_ID or not isinstance(tracking, str) or not tracking:
@@ -519,22 +520,6 @@ def _channel(order: OrderContext | None) -> dict[str, Any]:
     return {"channelType": "EXTERNAL"}
 
 
-def _address_from(origin: ShipFrom) -> dict[str, Any]:
-    out = {
-        "name": origin.name,
-        "companyName": origin.company,
-        "addressLine1": origin.street1,
-        "addressLine2": origin.street2,
-        "city": origin.city,
-        "stateOrRegion": origin.state or origin.city,
-        "postalCode": origin.postal_code,
-        "countryCode": origin.country_code,
-        "phoneNumber": origin.phone,
-        "email": origin.email,
-    }
-    return {k: v for k, v in out.items() if v}
-
-
 #: What each field Amazon takes is filled from, in the label record's words (for the audit's ``fields_sent``).
 _TO_FIELDS = (
     ("name", "name"),
@@ -572,13 +557,13 @@ def _rate(raw: dict[str, Any], token: str) -> Rate:
         amount = Decimal(str(charge.get("value")))
     except InvalidOperation:
         raise CarrierBadResponse("the carrier quoted a rate without a price") from None
-    rate_id = f"{_str(raw, 'rateId')}{_SEP}{token}"
+    rate_id = f"{required_str(raw, 'rateId')}{_SEP}{token}"
     if len(rate_id) > _MAX_ID:
         raise CarrierBadResponse("the carrier's rate and quote ids are longer than the vault keeps")
     return Rate(
         rate_id=rate_id,
-        provider=_str(raw, "carrierId"),
-        service=_str(raw, "serviceId"),
+        provider=required_str(raw, "carrierId"),
+        service=required_str(raw, "serviceId"),
         amount=amount,
         currency=str(charge.get("unit") or ""),
         estimated_days=_days(raw.get("promise")),
@@ -589,7 +574,7 @@ def _days(promise: object) -> int | None:
     """Whole days from now to the end of the promised delivery window."""
     if not isinstance(promise, dict):
         return None
-    end = _when((promise.get("deliveryWindow") or {}).get("end"))
+    end = timestamp((promise.get("deliveryWindow") or {}).get("end"))
     if end is None:
         return None
     return max(0, math.ceil((end - datetime.now(UTC)).total_seconds() / 86400))
@@ -651,22 +636,21 @@ def _names(response: httpx.Response, words: tuple[str, ...]) -> bool:
     return False
 
 
-def _str(raw: dict[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value:
-        raise CarrierBadResponse(f"the carrier's answer lacks {key}")
-    return value
-
-
 def _cm(mm: int) -> float:
     return float(Decimal(mm) / 10)
 
 
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _address_from(origin: ShipFrom) -> dict[str, Any]:
+    out = {
+        "name": origin.name,
+        "companyName": origin.company,
+        "addressLine1": origin.street1,
+        "addressLine2": origin.street2,
+        "city": origin.city,
+        "stateOrRegion": origin.state or origin.city,
+        "postalCode": origin.postal_code,
+        "countryCode": origin.country_code,
+        "phoneNumber": origin.phone,
+        "email": origin.email,
+    }
+    return {k: v for k, v in out.items() if v}

@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from connectors.carriers.fields import required_str, street_address, timestamp
 from connectors.carriers.http import CarrierHttp, CarrierPolicy
 from connectors.carriers.interfaces import (
     AddressRejected,
@@ -141,8 +142,8 @@ class EasyPostCarrier:
         if delivery.get("success") is False:  # verified but not strictly: refuse it the same way
             raise AddressRejected("the carrier's address verification refused the ship-to", reasons=_codes(delivery))
         shipment: dict[str, Any] = {
-            "to_address": {"id": _str(address, "id")},
-            "from_address": _address_from(ship_from),
+            "to_address": {"id": required_str(address, "id")},
+            "from_address": street_address(ship_from),
             "parcel": {
                 "length": _up(parcel.length_mm, _MM_PER_INCH),
                 "width": _up(parcel.width_mm, _MM_PER_INCH),
@@ -154,7 +155,7 @@ class EasyPostCarrier:
         if reference:
             shipment["reference"] = reference
         created = self._http.call("POST", "/v2/shipments", "create a shipment", json={"shipment": shipment})
-        shipment_id = _str(created, "id")
+        shipment_id = required_str(created, "id")
         rates = tuple(_rate(r) for r in created.get("rates") or [] if isinstance(r, dict))
         for rate in rates:
             self._shipments[rate.rate_id] = shipment_id
@@ -214,7 +215,7 @@ class EasyPostCarrier:
         shipment = self._http.call("GET", f"/v2/shipments/{purchase.purchase_id}", "track the parcel")
         tracker = shipment.get("tracker") or {}
         status = _TRACKING.get(str(tracker.get("status") or "unknown"), TrackingStatus.UNKNOWN)
-        return Tracking(purchase.tracking_number, status, _when(tracker.get("updated_at")))
+        return Tracking(purchase.tracking_number, status, timestamp(tracker.get("updated_at")))
 
     def close(self) -> None:
         self._http.close()
@@ -226,7 +227,7 @@ class EasyPostCarrier:
         if known is not None:
             return known
         found = self._http.call("GET", f"/v2/rates/{rate.rate_id}", "look up the rate", refuse=_rate_refusal)
-        shipment_id = _str(found, "shipment_id")
+        shipment_id = required_str(found, "shipment_id")
         self._shipments[rate.rate_id] = shipment_id
         return shipment_id
 
@@ -238,11 +239,11 @@ class EasyPostCarrier:
         if not label or not tracking or selected.get("id") != rate.rate_id:
             return None
         return Purchase(
-            purchase_id=_str(shipment, "id"),
+            purchase_id=required_str(shipment, "id"),
             tracking_number=str(tracking),
             rate=rate,
             label_format=label_format,
-            bought_at=_when(label.get("label_date")) or _when(label.get("created_at")) or datetime.now(UTC),
+            bought_at=timestamp(label.get("label_date")) or timestamp(label.get("created_at")) or datetime.now(UTC),
             label_url=label.get(_URL_FIELDS[label_format]) or None,
         )
 
@@ -278,22 +279,6 @@ def _rate_refusal(response: httpx.Response, body: Any) -> None:
 
 def _codes(verification: dict[str, Any]) -> list[str]:
     return [str(e.get("code")) for e in verification.get("errors") or [] if isinstance(e, dict) and e.get("code")]
-
-
-def _address_from(origin: ShipFrom) -> dict[str, Any]:
-    out = {
-        "name": origin.name,
-        "company": origin.company,
-        "street1": origin.street1,
-        "street2": origin.street2,
-        "city": origin.city,
-        "state": origin.state,
-        "zip": origin.postal_code,
-        "country": origin.country_code,
-        "phone": origin.phone,
-        "email": origin.email,
-    }
-    return {k: v for k, v in out.items() if v}
 
 
 #: What each field EasyPost takes is filled from, in the label record's words (for the audit's ``fields_sent``).
@@ -333,7 +318,7 @@ def _rate(raw: dict[str, Any]) -> Rate:
     if not isinstance(days, int):
         days = raw.get("est_delivery_days")
     return Rate(
-        rate_id=_str(raw, "id"),
+        rate_id=required_str(raw, "id"),
         provider=str(raw.get("carrier") or ""),
         service=str(raw.get("service") or ""),
         amount=amount,
@@ -345,20 +330,3 @@ def _rate(raw: dict[str, Any]) -> Rate:
 def _up(value: int, per_unit: Decimal) -> float:
     """``value`` in EasyPost's unit (inches, ounces), rounded up to a tenth so the carrier never sees less."""
     return math.ceil(Decimal(value) / per_unit * 10) / 10
-
-
-def _str(raw: dict[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value:
-        raise CarrierBadResponse(f"the carrier's answer lacks {key}")
-    return value
-
-
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from connectors.carriers.fields import required_str, street_address, timestamp
 from connectors.carriers.http import CarrierHttp, CarrierPolicy
 from connectors.carriers.interfaces import (
     AddressRejected,
@@ -120,7 +121,7 @@ class ShippoCarrier:
     ) -> Quote:
         to, sent = _address_to(ship_to)
         body = {
-            "address_from": _address_from(ship_from),
+            "address_from": street_address(ship_from),
             "address_to": to,
             "parcels": [
                 {
@@ -142,7 +143,7 @@ class ShippoCarrier:
             codes = [str(m.get("code", "")) for m in validation.get("messages") or [] if isinstance(m, dict)]
             raise AddressRejected("the carrier's address validation refused the ship-to", reasons=codes)
         rates = tuple(_rate(r) for r in shipment.get("rates") or [] if isinstance(r, dict))
-        return Quote(shipment_id=_str(shipment, "object_id"), rates=rates, fields_sent=sent)
+        return Quote(shipment_id=required_str(shipment, "object_id"), rates=rates, fields_sent=sent)
 
     def purchase(self, rate: Rate, *, label_format: LabelFormat, reference: str) -> Purchase:
         body: dict[str, Any] = {"rate": rate.rate_id, "label_file_type": FILE_TYPES[label_format], "async": False}
@@ -188,7 +189,7 @@ class ShippoCarrier:
         provider = purchase.rate.provider.lower() or "usps"
         track = self._call("GET", f"/tracks/{provider}/{purchase.tracking_number}", "track the parcel")
         status = (track.get("tracking_status") or {}).get("status", "UNKNOWN")
-        updated = _when((track.get("tracking_status") or {}).get("status_date"))
+        updated = timestamp((track.get("tracking_status") or {}).get("status_date"))
         return Tracking(purchase.tracking_number, _TRACKING.get(str(status), TrackingStatus.UNKNOWN), updated)
 
     def close(self) -> None:
@@ -216,29 +217,13 @@ class ShippoCarrier:
         if label_format is None:
             raise CarrierBadResponse("the carrier's label is in a format the vault does not offer")
         return Purchase(
-            purchase_id=_str(transaction, "object_id"),
-            tracking_number=_str(transaction, "tracking_number"),
+            purchase_id=required_str(transaction, "object_id"),
+            tracking_number=required_str(transaction, "tracking_number"),
             rate=rate,
             label_format=label_format,
-            bought_at=_when(transaction.get("object_created")) or datetime.now(UTC),
+            bought_at=timestamp(transaction.get("object_created")) or datetime.now(UTC),
             label_url=transaction.get("label_url") or None,
         )
-
-
-def _address_from(origin: ShipFrom) -> dict[str, Any]:
-    out = {
-        "name": origin.name,
-        "company": origin.company,
-        "street1": origin.street1,
-        "street2": origin.street2,
-        "city": origin.city,
-        "state": origin.state,
-        "zip": origin.postal_code,
-        "country": origin.country_code,
-        "phone": origin.phone,
-        "email": origin.email,
-    }
-    return {k: v for k, v in out.items() if v}
 
 
 #: What each field Shippo takes is filled from, in the label record's words (for the audit's ``fields_sent``).
@@ -277,7 +262,7 @@ def _rate(raw: dict[str, Any]) -> Rate:
         raise CarrierBadResponse("the carrier quoted a rate without a price") from None
     days = raw.get("estimated_days")
     return Rate(
-        rate_id=_str(raw, "object_id"),
+        rate_id=required_str(raw, "object_id"),
         provider=str(raw.get("provider") or ""),
         service=str(level.get("token") or ""),
         amount=amount,
@@ -286,22 +271,5 @@ def _rate(raw: dict[str, Any]) -> Rate:
     )
 
 
-def _str(raw: dict[str, Any], key: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value:
-        raise CarrierBadResponse(f"the carrier's answer lacks {key}")
-    return value
-
-
 def _decimal(value: int, divisor: int) -> str:
     return str(Decimal(value) / divisor)
-
-
-def _when(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

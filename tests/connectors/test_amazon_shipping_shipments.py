@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import pypdf
@@ -18,8 +19,6 @@ from sqlalchemy.orm import Session
 
 from connectors.carriers.interfaces import AddressRejected, LabelFormat, VoidRefused
 from connectors.carriers.shipments import (
-    buy_shipment,
-    key_hash,
     print_shipment_label,
     reconcile_pending,
     shipment_view,
@@ -30,15 +29,18 @@ from tests.support.carriers import (
     FAST_AMAZON,
     connect_fake_amazon_shipping,
     fast_amazon_carriers,
-    ship_request,
 )
 from tests.support.servers import Database
+from tests.support.shipments import audit_events, buy
 from tests.support.vault import make_account, make_orders
 from tests.support.world import World, assert_no_pii, build_world
 from vault.clients import SHIPMENTS_BUY
 from vault.errors import PurchaseUnsettled
 from vault.keys import KeyManager
 from vault.models import AuditEvent, CarrierAccount, Order, Shipment, Tenant
+
+#: A label bought from the fake Amazon Shipping.
+_buy = partial(buy, carriers=fast_amazon_carriers)
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
@@ -61,18 +63,6 @@ def orders(session: Session, keys: KeyManager, tenant: Tenant) -> list[Order]:
 @pytest.fixture
 def carrier_account(session: Session, keys: KeyManager, tenant: Tenant, fake: FakeAmazonShipping) -> CarrierAccount:
     return connect_fake_amazon_shipping(session, keys, tenant.id, fake)
-
-
-def _buy(session: Session, keys: KeyManager, order: Order, key: str = "k1", **request: object) -> Shipment:
-    return buy_shipment(
-        session, keys=keys, carriers=fast_amazon_carriers(), tenant_id=order.tenant_id, client_id=None,
-        actor="client:test", idempotency_key_hash=key_hash(key), request=ship_request(order, **request),
-    )  # fmt: skip
-
-
-def _events(session: Session, tenant: Tenant, action: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant.id, AuditEvent.action == action)
-    return list(session.scalars(query.order_by(AuditEvent.seq)))
 
 
 @pytest.mark.usefixtures("carrier_account")
@@ -100,7 +90,7 @@ def test_an_amazon_order_is_bought_once_printed_in_each_format_and_voided(
         "format": "ZPL",
         "dpi": "203",
     }
-    (event,) = _events(session, tenant, "shipment.purchase")
+    (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.purpose == "shipping-label" and event.details is not None
     assert event.details["carrier"] == "amazonshipping" and "address_line1" in event.details["fields_sent"]
 
@@ -108,7 +98,9 @@ def test_an_amazon_order_is_bought_once_printed_in_each_format_and_voided(
         "voided"
     )
     assert fake.shipments()[0]["cancelled"] is True
-    assert_no_pii(json.dumps([e.details for e in _events(session, tenant, "shipment.purchase")]), "the audit chain")
+    assert_no_pii(
+        json.dumps([e.details for e in audit_events(session, tenant, "shipment.purchase")]), "the audit chain"
+    )
 
 
 @pytest.mark.usefixtures("carrier_account")
@@ -148,7 +140,7 @@ def test_a_lost_answer_is_settled_by_amazons_idempotent_retry_never_bought_twice
     shipment = _buy(session, keys, orders[0])
     assert shipment.status == "bought"
     assert fake.purchases_by_key() == {shipment.reference: 1}
-    (event,) = _events(session, tenant, "shipment.purchase")
+    (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.details is not None and event.details["reconciled"] is True
 
 
@@ -160,7 +152,7 @@ def test_a_quote_expired_before_the_purchase_is_quoted_again_and_bought_once(
     shipment = _buy(session, keys, orders[0])
     assert shipment.status == "bought" and fake.calls["getRates"] == 2
     assert fake.purchases_by_key() == {shipment.reference: 1}
-    (event,) = _events(session, tenant, "shipment.purchase")
+    (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.details is not None and event.details["requoted"] is True
 
 
@@ -175,7 +167,7 @@ def test_a_lost_answer_amazon_cannot_settle_stays_pending_and_is_never_bought_ag
     with pytest.raises(PurchaseUnsettled):
         _buy(session, keys, orders[0])
     pending = session.scalars(select(Shipment).where(Shipment.order_id == orders[0].id)).one()
-    assert pending.status == "pending" and _events(session, tenant, "shipment.purchase") == []
+    assert pending.status == "pending" and audit_events(session, tenant, "shipment.purchase") == []
     with pytest.raises(PurchaseUnsettled):  # the same key again: still unsettled, nothing bought
         _buy(session, keys, orders[0])
     assert reconcile_pending(session, keys=keys, carriers=fast_amazon_carriers()) == (0, 0)  # not dropped
@@ -193,7 +185,7 @@ def test_an_address_amazon_refuses_leaves_no_shipment_and_audits_the_share(
         _buy(session, keys, orders[0])
     assert_no_pii(str(refused.value), "an error message")
     assert session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all() == []
-    assert [e.outcome for e in _events(session, tenant, "shipment.purchase")] == ["failed:address-rejected"]
+    assert [e.outcome for e in audit_events(session, tenant, "shipment.purchase")] == ["failed:address-rejected"]
     assert fake.purchases_by_key() == {}
 
 

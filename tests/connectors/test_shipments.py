@@ -27,6 +27,7 @@ from connectors.carriers.shipments import (
 from connectors.fake_shippo import FakeShippo
 from tests.support.carriers import FAST, connect_fake_shippo, fast_carriers, ship_request
 from tests.support.servers import Database
+from tests.support.shipments import audit_events, buy
 from tests.support.vault import make_account, make_orders
 from tests.support.world import assert_no_pii
 from vault.errors import (
@@ -65,29 +66,17 @@ def carrier_account(session: Session, keys: KeyManager, tenant: Tenant, fake: Fa
     return connect_fake_shippo(session, keys, tenant.id, fake)
 
 
-def _buy(session: Session, keys: KeyManager, order: Order, key: str = "k1", **request: object) -> Shipment:
-    return buy_shipment(
-        session, keys=keys, carriers=fast_carriers(), tenant_id=order.tenant_id, client_id=None,
-        actor="client:test", idempotency_key_hash=key_hash(key), request=ship_request(order, **request),
-    )  # fmt: skip
-
-
-def _events(session: Session, tenant: Tenant, action: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant.id, AuditEvent.action == action)
-    return list(session.scalars(query.order_by(AuditEvent.seq)))
-
-
 @pytest.mark.usefixtures("carrier_account")
 def test_a_purchase_is_bought_once_recorded_and_audited_as_a_share(
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeShippo
 ) -> None:
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     assert shipment.status == "bought" and shipment.tracking_number and shipment.live_order_id == orders[0].id
     view = shipment_view(session, shipment)
     assert view["carrier"] == "shippo" and view["service"] == "usps_ground_advantage"
     assert Decimal(view["cost"]["amount"]) > 0 and view["cost"]["currency"] == "USD"
     assert_no_pii(json.dumps(view), "the shipment view")
-    (event,) = _events(session, tenant, "shipment.purchase")
+    (event,) = audit_events(session, tenant, "shipment.purchase")
     assert (event.purpose, event.outcome, event.order_ref) == (
         "shipping-label",
         "ok",
@@ -100,24 +89,24 @@ def test_a_purchase_is_bought_once_recorded_and_audited_as_a_share(
     assert_no_pii(json.dumps(event.details), "the audit event")
     assert fake.purchases_by_metadata() == {shipment.reference: 1}
     # The same key again: the same shipment, nothing bought.
-    assert _buy(session, keys, orders[0]).id == shipment.id and fake.calls["CreateTransaction"] == 1
+    assert buy(session, keys, orders[0]).id == shipment.id and fake.calls["CreateTransaction"] == 1
 
 
 @pytest.mark.usefixtures("carrier_account")
 def test_a_key_reused_for_another_request_and_a_second_label_for_an_order_are_refused(
     session: Session, keys: KeyManager, orders: list[Order], fake: FakeShippo
 ) -> None:
-    first = _buy(session, keys, orders[0])
+    first = buy(session, keys, orders[0])
     with pytest.raises(IdempotencyKeyReused):
-        _buy(session, keys, orders[0], service="fastest")
+        buy(session, keys, orders[0], service="fastest")
     with pytest.raises(ShipmentExists) as exists:
-        _buy(session, keys, orders[0], key="k2")
+        buy(session, keys, orders[0], key="k2")
     assert exists.value.shipment_id == first.id
     assert len(fake.purchases_by_metadata()) == 1
     # Voided, the order may be shipped again.
     void_shipment(session, keys=keys, carriers=fast_carriers(), shipment=first, actor="client:test")
     assert first.status == "voided" and first.live_order_id is None
-    assert _buy(session, keys, orders[0], key="k2").status == "bought"
+    assert buy(session, keys, orders[0], key="k2").status == "bought"
     with pytest.raises(ShipmentNotActive):
         print_shipment_label(
             session, keys=keys, carriers=fast_carriers(), shipment=first, reprint_cap=3, actor="client:test"
@@ -128,7 +117,7 @@ def test_a_key_reused_for_another_request_and_a_second_label_for_an_order_are_re
 def test_the_label_is_printed_again_up_to_the_cap_and_each_print_audited(
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order]
 ) -> None:
-    shipment = _buy(session, keys, orders[1], label_format=LabelFormat.ZPL)
+    shipment = buy(session, keys, orders[1], label_format=LabelFormat.ZPL)
     for _ in range(2):
         doc = print_shipment_label(
             session, keys=keys, carriers=fast_carriers(), shipment=shipment, reprint_cap=2, actor="client:test"
@@ -138,7 +127,7 @@ def test_the_label_is_printed_again_up_to_the_cap_and_each_print_audited(
         print_shipment_label(
             session, keys=keys, carriers=fast_carriers(), shipment=shipment, reprint_cap=2, actor="client:test"
         )
-    assert [e.details["issue"] for e in _events(session, tenant, "shipment.label") if e.details] == [1, 2]
+    assert [e.details["issue"] for e in audit_events(session, tenant, "shipment.label") if e.details] == [1, 2]
 
 
 @pytest.mark.usefixtures("carrier_account")
@@ -146,10 +135,10 @@ def test_a_lost_answer_is_settled_from_the_carriers_records_never_bought_twice(
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeShippo
 ) -> None:
     fake.lose_purchase(seconds=FAST.read_timeout + 1)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     assert shipment.status == "bought"
     assert fake.purchases_by_metadata() == {shipment.reference: 1}
-    (event,) = _events(session, tenant, "shipment.purchase")
+    (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.details is not None and event.details["reconciled"] is True
 
 
@@ -160,13 +149,13 @@ def test_an_answer_lost_with_the_carriers_records_unreachable_stays_pending_and_
     fake.lose_purchase(seconds=FAST.read_timeout + 1)
     fake.fail(status=503, count=FAST.attempts, operation="ListTransactions")
     with pytest.raises(PurchaseUnsettled):
-        _buy(session, keys, orders[0])
+        buy(session, keys, orders[0])
     pending = session.scalars(select(Shipment).where(Shipment.order_id == orders[0].id)).one()
-    assert pending.status == "pending" and _events(session, tenant, "shipment.purchase") == []
-    shipment = _buy(session, keys, orders[0])  # the same key: looked up, found, recorded
+    assert pending.status == "pending" and audit_events(session, tenant, "shipment.purchase") == []
+    shipment = buy(session, keys, orders[0])  # the same key: looked up, found, recorded
     assert shipment.id == pending.id and shipment.status == "bought"
     assert fake.purchases_by_metadata() == {shipment.reference: 1}
-    assert len(_events(session, tenant, "shipment.purchase")) == 1
+    assert len(audit_events(session, tenant, "shipment.purchase")) == 1
 
 
 @pytest.mark.usefixtures("carrier_account")
@@ -176,12 +165,12 @@ def test_a_pending_purchase_held_by_a_live_buyer_is_not_taken_over(
     fake.lose_purchase(seconds=FAST.read_timeout + 1)
     fake.fail(status=503, count=FAST.attempts, operation="ListTransactions")
     with pytest.raises(PurchaseUnsettled):
-        _buy(session, keys, orders[0])
+        buy(session, keys, orders[0])
     pending = session.scalars(select(Shipment).where(Shipment.order_id == orders[0].id)).one()
     pending.lease_until = utcnow() + LEASE  # as if another process held it now
     session.commit()
     with pytest.raises(PurchaseInProgress):
-        _buy(session, keys, orders[0])
+        buy(session, keys, orders[0])
 
 
 @pytest.mark.usefixtures("carrier_account")
@@ -189,10 +178,10 @@ def test_a_rate_changed_between_quote_and_purchase_is_quoted_again_and_bought_at
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeShippo
 ) -> None:
     fake.reprice()
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     assert shipment.status == "bought" and fake.calls["CreateShipment"] == 2
     assert fake.purchases_by_metadata() == {shipment.reference: 1}
-    (event,) = _events(session, tenant, "shipment.purchase")
+    (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.details is not None and event.details["requoted"] is True
 
 
@@ -202,18 +191,18 @@ def test_failures_before_anything_is_bought_leave_no_shipment_and_audit_the_addr
 ) -> None:
     fake.reject_address()
     with pytest.raises(AddressRejected):
-        _buy(session, keys, orders[0])
+        buy(session, keys, orders[0])
     fake.fail(status=503, count=FAST.attempts, operation="CreateShipment")
     with pytest.raises(CarrierUnavailable):
-        _buy(session, keys, orders[0], key="k2")
+        buy(session, keys, orders[0], key="k2")
     with pytest.raises(NoMatchingRate):
-        _buy(session, keys, orders[0], key="k3", service="fedex_overnight")
+        buy(session, keys, orders[0], key="k3", service="fedex_overnight")
     assert session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all() == []
-    outcomes = [e.outcome for e in _events(session, tenant, "shipment.purchase")]
+    outcomes = [e.outcome for e in audit_events(session, tenant, "shipment.purchase")]
     # Each time the ship-to was handed to the carrier: an outage's request may have reached it too.
     assert outcomes == ["failed:address-rejected", "failed:carrier-unavailable", "failed:no-matching-rate"]
     assert fake.purchases_by_metadata() == {}
-    assert _buy(session, keys, orders[0], key="k1").status == "bought"  # and the key can be used again
+    assert buy(session, keys, orders[0], key="k1").status == "bought"  # and the key can be used again
 
 
 @pytest.mark.usefixtures("carrier_account")
@@ -223,7 +212,7 @@ def test_an_order_that_may_not_ship_is_refused_before_the_carrier_hears_of_it(
     orders[2].status = OrderStatus.CANCELLED
     session.commit()
     with pytest.raises(NotEligible):
-        _buy(session, keys, orders[2])
+        buy(session, keys, orders[2])
     assert sum(fake.calls.values()) == 0
 
 
@@ -232,18 +221,18 @@ def test_reconciling_after_a_crash_records_what_was_bought_and_drops_what_was_no
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeShippo
 ) -> None:
     # Two purchases "killed": one after the carrier bought the label, one before the purchase went out.
-    for order, key, buy in ((orders[0], "a", True), (orders[1], "b", False)):
-        fake.lose_purchase(seconds=FAST.read_timeout + 1) if buy else fake.fail(
+    for order, key, bought in ((orders[0], "a", True), (orders[1], "b", False)):
+        fake.lose_purchase(seconds=FAST.read_timeout + 1) if bought else fake.fail(
             status=503, operation="CreateTransaction"
         )
         fake.fail(status=503, count=FAST.attempts, operation="ListTransactions")
         with pytest.raises(PurchaseUnsettled):
-            _buy(session, keys, order, key=key)
+            buy(session, keys, order, key=key)
     recorded, removed = reconcile_pending(session, keys=keys, carriers=fast_carriers())
     assert (recorded, removed) == (1, 1)
     shipments = session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all()
     assert [(s.order_id, s.status) for s in shipments] == [(orders[0].id, "bought")]
-    assert len(_events(session, tenant, "shipment.purchase")) == 1
+    assert len(audit_events(session, tenant, "shipment.purchase")) == 1
     assert sum(fake.purchases_by_metadata().values()) == 1
 
 

@@ -13,14 +13,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.carriers.interfaces import AddressRejected, LabelFormat
-from connectors.carriers.shipments import buy_shipment, key_hash, print_shipment_label, void_shipment
+from connectors.carriers.shipments import print_shipment_label, void_shipment
 from connectors.fake_easypost import FakeEasyPost
-from tests.support.carriers import FAST, connect_fake_easypost, fast_carriers, ship_request
+from tests.support.carriers import FAST, connect_fake_easypost, fast_carriers
+from tests.support.shipments import audit_events, buy
 from tests.support.vault import make_account, make_orders
 from tests.support.world import assert_no_pii
 from vault.errors import PurchaseUnsettled
 from vault.keys import KeyManager
-from vault.models import AuditEvent, CarrierAccount, Order, Shipment, Tenant
+from vault.models import CarrierAccount, Order, Shipment, Tenant
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
@@ -44,26 +45,14 @@ def carrier_account(session: Session, keys: KeyManager, tenant: Tenant, fake: Fa
     return connect_fake_easypost(session, keys, tenant.id, fake)
 
 
-def _buy(session: Session, keys: KeyManager, order: Order, key: str = "k1", **request: object) -> Shipment:
-    return buy_shipment(
-        session, keys=keys, carriers=fast_carriers(), tenant_id=order.tenant_id, client_id=None,
-        actor="client:test", idempotency_key_hash=key_hash(key), request=ship_request(order, **request),
-    )  # fmt: skip
-
-
-def _events(session: Session, tenant: Tenant, action: str) -> list[AuditEvent]:
-    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant.id, AuditEvent.action == action)
-    return list(session.scalars(query.order_by(AuditEvent.seq)))
-
-
 @pytest.mark.usefixtures("carrier_account")
 def test_an_easypost_label_is_bought_once_printed_voided_and_audited_as_a_share(
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeEasyPost
 ) -> None:
-    shipment = _buy(session, keys, orders[0], label_format=LabelFormat.ZPL)
+    shipment = buy(session, keys, orders[0], label_format=LabelFormat.ZPL)
     assert shipment.status == "bought" and shipment.tracking_number and shipment.service == "GroundAdvantage"
     assert fake.bought() == {shipment.reference: 1}  # the vault's reference is on EasyPost's shipment
-    assert _buy(session, keys, orders[0], label_format=LabelFormat.ZPL).id == shipment.id
+    assert buy(session, keys, orders[0], label_format=LabelFormat.ZPL).id == shipment.id
     assert fake.calls["BuyShipment"] == 1
     doc = print_shipment_label(
         session, keys=keys, carriers=fast_carriers(), shipment=shipment, reprint_cap=3, actor="client:test"
@@ -71,11 +60,11 @@ def test_an_easypost_label_is_bought_once_printed_voided_and_audited_as_a_share(
     assert doc.content.startswith(b"^XA") and (shipment.tracking_number or "").encode() in doc.content
     status = void_shipment(session, keys=keys, carriers=fast_carriers(), shipment=shipment, actor="client:test")
     assert status.value == "pending" and shipment.status == "voided"  # EasyPost's USPS refunds are submitted
-    (event,) = _events(session, tenant, "shipment.purchase")
+    (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.purpose == "shipping-label" and event.details is not None
     assert event.details["carrier"] == "easypost" and event.details["result"] == "bought"
     assert {"name", "address_line1", "city", "postal_code", "country_code"} <= set(event.details["fields_sent"])
-    assert_no_pii(json.dumps([e.details for e in _events(session, tenant, "shipment.void")]), "the audit chain")
+    assert_no_pii(json.dumps([e.details for e in audit_events(session, tenant, "shipment.void")]), "the audit chain")
     assert_no_pii(json.dumps(event.details), "the audit event")
 
 
@@ -84,9 +73,9 @@ def test_a_lost_answer_is_settled_from_easyposts_shipment_never_bought_twice(
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeEasyPost
 ) -> None:
     fake.lose_purchase(seconds=FAST.read_timeout + 1)
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     assert shipment.status == "bought" and fake.bought() == {shipment.reference: 1}
-    (event,) = _events(session, tenant, "shipment.purchase")
+    (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.details is not None and event.details["reconciled"] is True
 
 
@@ -97,10 +86,10 @@ def test_a_lost_answer_with_easypost_unreachable_stays_pending_and_a_retry_settl
     fake.lose_purchase(seconds=FAST.read_timeout + 1)
     fake.fail(status=503, count=FAST.attempts, operation="GetShipment")
     with pytest.raises(PurchaseUnsettled):
-        _buy(session, keys, orders[0])
+        buy(session, keys, orders[0])
     pending = session.scalars(select(Shipment).where(Shipment.order_id == orders[0].id)).one()
-    assert pending.status == "pending" and _events(session, tenant, "shipment.purchase") == []
-    shipment = _buy(session, keys, orders[0])  # the same key: a fresh client looks the rate's shipment up
+    assert pending.status == "pending" and audit_events(session, tenant, "shipment.purchase") == []
+    shipment = buy(session, keys, orders[0])  # the same key: a fresh client looks the rate's shipment up
     assert shipment.id == pending.id and shipment.status == "bought"
     assert fake.bought() == {shipment.reference: 1} and fake.calls["BuyShipment"] == 1
 
@@ -110,12 +99,12 @@ def test_a_changed_rate_is_quoted_again_and_a_refused_address_buys_nothing(
     session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeEasyPost
 ) -> None:
     fake.reprice()
-    shipment = _buy(session, keys, orders[0])
+    shipment = buy(session, keys, orders[0])
     assert shipment.status == "bought" and fake.calls["CreateShipment"] == 2
     assert fake.bought() == {shipment.reference: 1}
     fake.reject_address()
     with pytest.raises(AddressRejected) as refused:
-        _buy(session, keys, orders[1], key="k2")
+        buy(session, keys, orders[1], key="k2")
     assert refused.value.reasons == ("E.ADDRESS.NOT_FOUND",)
     assert session.scalars(select(Shipment).where(Shipment.order_id == orders[1].id)).all() == []
     assert len(fake.bought()) == 1

@@ -11,10 +11,9 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.carriers.shipments import buy_shipment, key_hash
 from connectors.interfaces import Connector
 from connectors.sync import sync_account
-from tests.support.carriers import fast_carriers, ship_request
+from tests.support import shipments
 from vault.keys import KeyManager
 from vault.models import AuditEvent, MarketplaceAccount, Order, Shipment, ShipmentConfirmation
 
@@ -66,11 +65,8 @@ def synced_orders(session: Session, keys: KeyManager, account: MarketplaceAccoun
 
 
 def buy(session: Session, keys: KeyManager, order: Order, key: str = "k1") -> Shipment:
-    """A label bought for ``order`` from the connected fake carrier, as a client would."""
-    return buy_shipment(
-        session, keys=keys, carriers=fast_carriers(), tenant_id=order.tenant_id, client_id=None,
-        actor="client:test", idempotency_key_hash=key_hash(f"{key}:{order.id}"), request=ship_request(order),
-    )  # fmt: skip
+    """A label bought for ``order`` from the connected fake carrier, as a client would (a key per order)."""
+    return shipments.buy(session, keys, order, f"{key}:{order.id}")
 
 
 def row_of(session: Session, shipment: Shipment) -> ShipmentConfirmation:

@@ -40,7 +40,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Request, Response
 
 from connectors.fake_amazon.limits import TokenBucket
-from connectors.fakeserver import QuietRequestHandler, ServedFake
+from connectors.fakeserver import QuietRequestHandler, ServedFake, client_went_away
 
 from .data import NEXT_STATUS, FakeOrder, LineStatus, OrderFactory, millis, utc
 from .models import Operation, operations, request_errors, request_validator, schema_errors
@@ -446,8 +446,9 @@ class FakeWalmart(ServedFake):
                 connection.shutdown(socket.SHUT_RDWR)
             raise ConnectionResetError("dropped by the fake") from None  # werkzeug ends such a request quietly
         except Exception as exc:  # answer like Walmart, never with a traceback; record the type only (no PII)
-            with self._lock:
-                self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
+            if not client_went_away(exc):
+                with self._lock:
+                    self.server_errors.append(f"{request.method} {request.path}: {type(exc).__name__}")
             response = _json_response(500, _error_body(500))
         return response(environ, start_response)
 
@@ -567,7 +568,9 @@ class FakeWalmart(ServedFake):
 
         The body must be what Walmart's schema allows (no field it doesn't define either); each line must be
         one of the order's, not shipped, delivered or cancelled already, for at most its quantity; the seller
-        order id must be the order's. Answers the order with the lines shipped (``{"order": ...}``).
+        order id must be the order's; a carrier named as ``otherCarrier`` needs a ``trackingURL`` (the
+        document's description says so, its schema can't). Answers the order with the lines shipped
+        (``{"order": ...}``).
         """
         try:
             body = json.loads(request.get_data(as_text=True) or "null")
@@ -596,6 +599,9 @@ class FakeWalmart(ServedFake):
                     amount = status["statusQuantity"]["amount"]
                     if status["status"] != "Shipped" or not amount.isdigit() or not 0 < int(amount) <= line.quantity:
                         raise _Refusal(400, "Invalid status or quantity")
+                    info = status["trackingInfo"]
+                    if "otherCarrier" in (info.get("carrierName") or {}) and not info.get("trackingURL"):
+                        raise _Refusal(400, "trackingURL is mandatory with otherCarrier")
             now = self.now()
             for entry in lines:
                 line = by_number[entry["lineNumber"]]

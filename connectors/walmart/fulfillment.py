@@ -6,7 +6,9 @@ numbers are read; nothing of the buyer is kept): lines Shipped or Delivered with
 mean an earlier answer was lost, and it is done. Then one ``POST /v3/orders/{purchaseOrderId}/shipping`` with
 every line still Created or Acknowledged, each Shipped for its whole quantity with ``trackingInfo``:
 ``shipDateTime`` (epoch milliseconds), ``carrierName`` (Walmart's ``carrier`` enumeration value where the
-carrier is one, else ``otherCarrier`` with its name), ``methodCode`` from the service, ``trackingNumber``.
+carrier is one, else ``otherCarrier`` with its name), ``methodCode`` from the service, ``trackingNumber``, and
+for an ``otherCarrier`` the ``trackingURL`` Walmart then requires (the carrier's public tracking page; a
+carrier outside Walmart's list whose page labelvault doesn't know is refused before any call, visibly).
 Walmart takes shipping updates of one order at a time and charges the buyer on them: the POST isn't
 retried after a 5xx or a lost answer (the client raises at once); the confirmation is tried again later,
 and that try looks first.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from connectors.interfaces import AuthRefused, Connector
 from connectors.platform import ConfirmationRefused
@@ -45,6 +48,12 @@ CARRIERS = {
     "YUNEXPRESS": "YunExpress",
     "CHINAPOST": "China Post",
 }
+#: Public tracking pages of carriers outside Walmart's list (Walmart requires ``trackingURL`` with
+#: ``otherCarrier``), by the same compacted name; ``{}`` is the tracking number.
+TRACKING_PAGES = {
+    "AMZNUS": "https://track.amazon.com/tracking/{}",  # Amazon Shipping's carrier id in the US
+    "AMAZONSHIPPING": "https://track.amazon.com/tracking/{}",
+}
 #: ``methodCode`` by words in the service's name, first match wins; anything else is ``Standard``.
 METHODS = (
     (re.compile(r"overnight|next[ -]?day|one[ -]?day|1[ -]?day", re.I), "OneDay"),
@@ -56,12 +65,36 @@ SHIPPED = frozenset({"Shipped", "Delivered"})
 CLOSED = frozenset({"Cancelled", "Refund"})
 
 
+def _compact(provider: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "", provider).upper()
+
+
 def carrier_name(provider: str) -> dict[str, str]:
     """Walmart's ``carrierName`` for a carrier ("DHL Express" -> ``{"carrier": "DHL"}``)."""
-    compact = re.sub(r"[^A-Za-z0-9]", "", provider).upper()
+    compact = _compact(provider)
     if compact in CARRIERS:
         return {"carrier": CARRIERS[compact]}
     return {"otherCarrier": provider.strip()[:100] or "Other"}
+
+
+def tracking_info(provider: str, service: str, tracking_number: str, shipped_at: datetime) -> dict[str, Any]:
+    """The line's ``trackingInfo``; a carrier outside Walmart's list comes with its public tracking page."""
+    info: dict[str, Any] = {
+        "shipDateTime": ship_millis(shipped_at),
+        "carrierName": carrier_name(provider),
+        "methodCode": method_code(service),
+        "trackingNumber": tracking_number,
+    }
+    if "otherCarrier" in info["carrierName"]:
+        page = TRACKING_PAGES.get(_compact(provider))
+        if page is None:
+            raise ConfirmationRefused(
+                "Walmart takes a carrier outside its list only with a tracking page, and this carrier has none "
+                "labelvault knows; confirm the shipment in Seller Center",
+                code="no-tracking-page",
+            )
+        info["trackingURL"] = page.format(quote(tracking_number, safe=""))
+    return info
 
 
 def method_code(service: str) -> str:
@@ -104,6 +137,7 @@ def confirm_shipment(
 ) -> None:
     """Ship the order's open lines with the tracking (see the module docstring)."""
     client = _client(connector)
+    tracking = tracking_info(provider, service, tracking_number, shipped_at)  # refused before any call
     order = _get_order(client, order_id)
     lines = list(((order.get("orderLines") or {}).get("orderLine")) or ())
     tracked = {
@@ -119,12 +153,6 @@ def confirm_shipment(
         if lines and all(_all_in(line, CLOSED) for line in lines):
             raise ConfirmationRefused("the order is cancelled", code="order-cancelled")
         raise ConfirmationRefused("the order has no line left to ship", code="not-fulfillable")
-    tracking_info = {
-        "shipDateTime": ship_millis(shipped_at),
-        "carrierName": carrier_name(provider),
-        "methodCode": method_code(service),
-        "trackingNumber": tracking_number,
-    }
     body = {
         "orderShipment": {
             "orderLines": {
@@ -137,7 +165,7 @@ def confirm_shipment(
                                 {
                                     "status": "Shipped",
                                     "statusQuantity": {"unitOfMeasurement": "EACH", "amount": _quantity(line)},
-                                    "trackingInfo": tracking_info,
+                                    "trackingInfo": tracking,
                                 }
                             ]
                         },

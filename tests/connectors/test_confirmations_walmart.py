@@ -17,9 +17,10 @@ from connectors.confirmations import confirm_due, needs_confirmation
 from connectors.fake_amazon import FakeClock
 from connectors.fake_shippo import FakeShippo
 from connectors.fake_walmart import FakeWalmart
+from connectors.platform import ConfirmationRefused
 from connectors.ratelimit import RateLimiter
 from connectors.walmart.client import USAGE_PLANS, RequestRefused, RetryPolicy
-from connectors.walmart.fulfillment import carrier_name, method_code, ship_millis
+from connectors.walmart.fulfillment import carrier_name, method_code, ship_millis, tracking_info
 from tests.support.carriers import connect_fake_shippo
 from tests.support.confirmations import buy, confirm_events, confirm_options, quick, row_of, served, synced_orders
 from tests.support.walmart import SPEEDUP, add_walmart_account, make_connector
@@ -68,6 +69,17 @@ def test_walmart_carriers_and_methods_map_to_its_enumerations() -> None:
     assert method_code("FedEx 2Day") == "Express"
     assert method_code("Priority Mail") == "Standard"
     assert ship_millis(datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)) == 1767323045678
+
+
+def test_a_carrier_outside_walmarts_list_comes_with_its_tracking_page_or_is_refused_before_any_call() -> None:
+    shipped = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    amazon = tracking_info("AMZN_US", "Amazon Shipping Ground", "TBA 123/4", shipped)
+    assert amazon["carrierName"] == {"otherCarrier": "AMZN_US"}
+    assert amazon["trackingURL"] == "https://track.amazon.com/tracking/TBA%20123%2F4"
+    assert "trackingURL" not in tracking_info("USPS", "Priority Mail", "9400", shipped)
+    with pytest.raises(ConfirmationRefused) as refused:
+        tracking_info("Evri", "Standard", "H01", shipped)
+    assert refused.value.code == "no-tracking-page"
 
 
 def test_a_walmart_order_has_its_lines_shipped_once_with_the_tracking(
@@ -174,6 +186,7 @@ def test_the_fake_walmart_refuses_a_shipment_its_document_does_not_allow(
             body(info={"carrierName": {"carrier": "Pony Express"}}),
             body(lineNumber="99"),  # no such line
             body(carrier="UPS"),  # a field Walmart doesn't define
+            body(info={"carrierName": {"otherCarrier": "Evri"}}),  # no trackingURL, which otherCarrier needs
             {"orderShipment": {}},
         ]
         for bad in bads:

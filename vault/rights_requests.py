@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vault import rights
@@ -42,6 +42,7 @@ from vault.masking import masked_summary
 from vault.models import MarketplaceAccount, Order, PrivacyExport, RightsRequestOrder, RightsRequestRow, utcnow
 from vault.privacy_exports import fetch_export, store_export
 from vault.records import LabelRecord
+from vault.reports import Page
 from vault.sealed import RIGHTS_REQUEST_VALUES
 
 ACCESS, CORRECTION, ERASURE = "access", "correction", "erasure"
@@ -123,9 +124,14 @@ def request_context(row: RightsRequestRow) -> bytes:
     return RIGHTS_REQUEST_VALUES.context(row.tenant_id, row.id)
 
 
+#: The steps of a request the chain records, each as ``rights.request.<step>``.
+STEPS = ("open", "named", "match", "confirm", "complete", "export-sealed")
+
+
 def _audit(
     session: Session, row: RightsRequestRow, *, actor: str, step: str, outcome: str = "ok", **extra: Any
 ) -> None:
+    assert step in STEPS, step
     append_event(
         session,
         tenant_id=row.tenant_id,
@@ -150,6 +156,12 @@ def request_values(session: Session, *, keys: KeyManager, row: RightsRequestRow)
     if row.values_envelope is None:
         raise RightsRequestError("the request's values were erased with its completion")
     return RequestValues.from_bytes(keys.open(session, row.tenant_id, request_context(row), row.values_envelope))
+
+
+def marketplace_of(source: str) -> str | None:
+    """The marketplace code a request came from (``marketplace:shopify`` → ``shopify``); ``None`` for the seller's."""
+    kind, _sep, code = source.partition(":")
+    return code if kind == "marketplace" and code else None
 
 
 def open_request(
@@ -518,24 +530,28 @@ class DoneRequest:
     export_fetched: bool
 
 
-def completed_requests(session: Session, *, tenant_id: int, limit: int = 20) -> list[DoneRequest]:
-    """The tenant's most recently completed requests, newest first, with whether their export was fetched."""
+def completed_requests(session: Session, *, tenant_id: int, page: int = 1, per_page: int = 20) -> Page[DoneRequest]:
+    """The tenant's completed requests, newest first, a page at a time, with whether their export was fetched."""
+    done_here = (RightsRequestRow.tenant_id == tenant_id, RightsRequestRow.state == COMPLETED)
+    total = session.scalar(select(func.count()).select_from(RightsRequestRow).where(*done_here)) or 0
     rows = list(
         session.scalars(
             select(RightsRequestRow)
-            .where(RightsRequestRow.tenant_id == tenant_id, RightsRequestRow.state == COMPLETED)
+            .where(*done_here)
             .order_by(RightsRequestRow.completed_at.desc(), RightsRequestRow.id.desc())
-            .limit(limit)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
         )
     )
     ids = [i for i in map(export_id_of, rows) if i is not None]
     done = select(PrivacyExport.id).where(PrivacyExport.id.in_(ids), PrivacyExport.fetched_at.is_not(None))
     fetched = set(session.scalars(done)) if ids else set()
-    return [
+    items = [
         DoneRequest(r.id, r.kind, r.reference, r.source, r.due_at, r.completed_at or r.received_at, export_id_of(r),
                     export_id_of(r) in fetched)
         for r in rows
     ]  # fmt: skip
+    return Page(items, int(total), page, per_page)
 
 
 @dataclass(frozen=True, slots=True)

@@ -337,12 +337,15 @@ def request_export(tenant_slug: str, request_id: int, output: str) -> None:
 @request_cli.command("list")
 @click.option("--tenant", "tenant_slug", required=True, help="The seller.")
 def request_list(tenant_slug: str) -> None:
-    """The open requests, soonest due first; overdue ones are marked."""
+    """The open requests, soonest due first; overdue ones are marked. Each says where it came from: the
+    marketplace's name, or ``seller`` for one the seller's team opened."""
     with services().sessions() as session:
         tenant = tenant_by_slug(session, tenant_slug)
         for due in rights_requests.open_requests(session, tenant_id=tenant.id):
             flag = "OVERDUE" if due.overdue else "due"
-            click.echo(f"{due.id}\t{due.kind}\t{flag} {due.due_at:%Y-%m-%d}\t{due.source}\t{due.reference}")
+            code = rights_requests.marketplace_of(due.source)
+            came_from = registry.name_of(code) if code else "seller"
+            click.echo(f"{due.id}\t{due.kind}\t{flag} {due.due_at:%Y-%m-%d}\t{came_from}\t{due.reference}")
 
 
 def _print_matches(found: list[rights_requests.Match]) -> None:

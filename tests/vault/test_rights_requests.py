@@ -194,14 +194,14 @@ def test_a_marketplace_access_request_carried_out_unattended_seals_its_export_fo
     )  # fmt: skip
     assert outcome.export is None and outcome.sealed_export is not None  # nothing handed out, all kept sealed
     assert rr.export_id_of(row) == outcome.sealed_export
-    (done,) = rr.completed_requests(session, tenant_id=tenant.id)
+    (done,) = rr.completed_requests(session, tenant_id=tenant.id).items
     assert (done.id, done.source, done.export_id, done.export_fetched) == (
         row.id, "marketplace:shopify", outcome.sealed_export, False
     )  # fmt: skip
     export = rr.fetch_request_export(session, keys=keys, tenant_id=tenant.id, request_id=row.id, actor="owner:li")
     assert [o["shipping_label_data"]["name"] for o in export["orders"]] == [WANG_SPELLINGS[2]]
     assert export["request_reference"] == "shopify:data_request:7"
-    assert rr.completed_requests(session, tenant_id=tenant.id)[0].export_fetched
+    assert rr.completed_requests(session, tenant_id=tenant.id).items[0].export_fetched
     steps = [e.action for e in events(session, tenant)]
     assert steps == ["rights.request.open", "rights.request.named", "rights.access", "rights.request.complete",
                      "rights.request.export-sealed", "rights.export-fetched"]  # fmt: skip

@@ -15,7 +15,7 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from app.dashboard import bp
-from app.dashboard.pages.shared import actor, parse_date, split_lines, tenant_id
+from app.dashboard.pages.shared import actor, page_number, parse_date, split_lines, tenant_id
 from app.dashboard.state import client_ip, fresh_second_factor, require
 from app.dashboard.templating import domain_message
 from app.services import db_session, services
@@ -30,8 +30,8 @@ PERMISSION = "rights-access"  # owner only (vault/users/roles.py)
 
 def source_name(source: str) -> str:
     """Who a request came from, for people: the marketplace's name, or the seller's own team."""
-    kind, _sep, code = source.partition(":")
-    return registry.name_of(code) if kind == "marketplace" and code else _("Your team")
+    code = rr.marketplace_of(source)
+    return registry.name_of(code) if code else _("Your team")
 
 
 def _list_page(error: str | None = None, status: int = 200, notice: Any = None) -> tuple[str, int]:
@@ -39,7 +39,7 @@ def _list_page(error: str | None = None, status: int = 200, notice: Any = None) 
     return render_template(
         "dashboard/rights_requests.html",
         requests=rr.open_requests(db, tenant_id=tenant_id()),
-        done=rr.completed_requests(db, tenant_id=tenant_id()),
+        done=rr.completed_requests(db, tenant_id=tenant_id(), page=page_number(request.args.get("page"))),
         kinds=[k for k in rr.KINDS if k != rr.CORRECTION],
         jurisdictions=sorted(services().settings.due_days),
         platforms={code: p.name for code, p in registry.PLATFORMS.items()},

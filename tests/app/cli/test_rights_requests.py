@@ -42,7 +42,7 @@ def test_open_match_confirm_and_erase_a_person_from_the_command_line(world: Any)
     assert opened.exit_code == 0, opened.output
     request_id = opened.output.split()[1]
     listed = run(app, "rights", "request", "list", "--tenant", "cli-people")
-    assert "REQ-7" in listed.output and "erasure" in listed.output
+    assert "REQ-7" in listed.output and "erasure" in listed.output and "\tseller\t" in listed.output
     found = run(app, "rights", "request", "matches", "--tenant", "cli-people", "--id", request_id)
     assert found.exit_code == 0 and "13800138000" not in found.output and "xiaoming" not in found.output.lower()
     ids = [line.split("\t")[0] for line in found.output.splitlines()]
@@ -87,7 +87,7 @@ def test_a_marketplace_notice_from_the_command_line_locks_in_its_orders(world: A
     assert "from Amazon's notice: 2 of 3 orders found, due 2026-02-04" in opened.output
     request_id = opened.output.split()[1]
     listed = run(app, "rights", "request", "list", "--tenant", "cli-people").output
-    assert "AMZ-DEL-9" in listed and "marketplace:amazon" in listed
+    assert "AMZ-DEL-9" in listed and "\tAmazon\t" in listed and "marketplace:" not in listed
     done = run(app, "rights", "request", "carry-out", "--tenant", "cli-people", "--id", request_id)
     assert done.exit_code == 0 and "2 orders done" in done.output
     with Session(db.engine) as s:

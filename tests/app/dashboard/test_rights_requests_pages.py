@@ -5,6 +5,7 @@ a marketplace's request left; owner only, fresh second factor."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
@@ -154,3 +155,34 @@ def test_a_request_without_a_sealed_export_has_no_download(seller: Seller, clien
     url = _open(client, "erasure")
     assert 'data-testid="sealed-export"' not in client.get(url).get_data(as_text=True)
     assert post(client, f"{url}/export", {}).status_code == 404
+
+
+def test_completed_requests_are_listed_a_page_at_a_time(seller: Seller, client: FlaskClient) -> None:
+    open_shop(seller, client, role="owner")
+    with seller.session() as s:
+        now = seller.clock()
+        for n in range(23):  # completed a day apart: REQ-DONE-22 is the newest
+            done = now - timedelta(days=23 - n)
+            s.add(
+                RightsRequestRow(
+                    tenant_id=seller.tenant.id,
+                    kind="access",
+                    reference=f"REQ-DONE-{n:02d}",
+                    source="seller",
+                    jurisdiction="eu",
+                    received_at=done,
+                    due_at=done + timedelta(days=30),
+                    verified_by="support",
+                    verification="id card",
+                    created_by="owner:test",
+                    state=rr.COMPLETED,
+                    completed_at=done,
+                )
+            )
+        s.commit()
+    first = client.get("/rights/requests").get_data(as_text=True)
+    assert "REQ-DONE-22" in first and "REQ-DONE-03" in first and "REQ-DONE-02" not in first
+    assert "Page 1 of 2" in first and "/rights/requests?page=2" in first
+    second = client.get("/rights/requests?page=2").get_data(as_text=True)
+    assert all(f"REQ-DONE-0{n}" in second for n in range(3)) and "REQ-DONE-03" not in second
+    assert "Page 2 of 2" in second

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -498,6 +499,27 @@ def test_the_preview_prints_the_return_address_as_the_api_does(
         s.commit()
     assert client.get(f"/orders/amazon/{shop.order_ids[0]}/label.png").status_code == 200
     assert drawn[0].return_address.name == "Sakura Trading" and drawn[0].ship_to.phone is None
+
+
+#: How the code names the action of an event it appends: ``action="…"``, a module's ``…ACTION = "…"``, and the
+#: clients module's ``_audit_change(session, client, "…"``.
+_ACTION_LITERALS = re.compile(r'(?:\baction=|ACTION = |_audit_change\(session, \w+, )"([a-z_]+\.[a-z_.\-]+)"')
+
+
+def test_every_action_the_code_audits_has_a_name_on_the_audit_log() -> None:
+    from app.dashboard.templating import AUDIT_ACTIONS
+    from vault.rights_requests import STEPS
+
+    root = Path(__file__).resolve().parents[3]
+    written = {
+        action
+        for package in ("app", "vault", "connectors")
+        for source in (root / package).rglob("*.py")
+        for action in _ACTION_LITERALS.findall(source.read_text(encoding="utf-8"))
+    }
+    written |= {f"rights.request.{step}" for step in STEPS}
+    assert {"label.release", "client.revoke", "shipment.confirm", "user.data.erase"} <= written  # the scan works
+    assert sorted(written - set(AUDIT_ACTIONS)) == []
 
 
 def test_the_audit_log_names_actions_and_outcomes_in_both_languages(shop: Shop, client: FlaskClient) -> None:

@@ -49,6 +49,19 @@ class Authenticator:
         self.clock.advance(30)
         return pyotp.TOTP(self.secret).at(self.clock())
 
+    def wrong_code(self) -> str:
+        """Six digits that are not the code of the clock's step nor of either step beside it."""
+        return wrong_code(self.secret, self.clock())
+
+
+def wrong_code(secret: str, at: datetime) -> str:
+    """A six-digit code the server refuses at ``at``: a fixed guess like 000000 is right one time in a million
+    per step, which a suite run thousands of times meets."""
+    totp = pyotp.TOTP(secret)
+    step = int(at.timestamp()) // totp.interval
+    accepted = {totp.at(s * totp.interval) for s in (step - 1, step, step + 1)}
+    return next(c for c in ("000000", "111111", "222222", "333333") if c not in accepted)
+
 
 def csrf_of(html: str) -> str:
     match = _CSRF.search(html)

@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.support.dashboard import wrong_code
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Tenant, User, utcnow
 from vault.users import accounts, base, passwords, second_factor, signin
@@ -78,11 +79,13 @@ def test_a_correct_password_does_not_reset_the_count_but_a_second_factor_does(
         _attempt(session, user, PASSWORD, HERE, now=now)
         with pytest.raises(base.SignInRefused):
             second_factor.check_second_factor(
-                session, keys=keys, user=user, code="000000", ip=HERE, policy=POLICY, now=now
+                session, keys=keys, user=user, code=wrong_code(totp.secret, now), ip=HERE, policy=POLICY, now=now
             )
     _attempt(session, user, PASSWORD, HERE, now=now)
     with pytest.raises(base.AccountLocked):  # the third wrong code, though the password was right each time
-        second_factor.check_second_factor(session, keys=keys, user=user, code="000000", ip=HERE, policy=POLICY, now=now)
+        second_factor.check_second_factor(
+            session, keys=keys, user=user, code=wrong_code(totp.secret, now), ip=HERE, policy=POLICY, now=now
+        )
     later = now + timedelta(minutes=16)
     _attempt(session, user, PASSWORD, HERE, now=later)
     code = totp.at(later)

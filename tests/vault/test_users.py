@@ -12,6 +12,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from tests.support.dashboard import wrong_code
 from vault import rotation
 from vault.errors import NotFound
 from vault.keys import KeyManager
@@ -111,7 +112,7 @@ def test_enrolment_needs_a_right_first_code(session: Session, tenant: Tenant, ke
     enrolment = second_factor.start_enrolment(session, keys=keys, user=user)
     assert second_factor.pending_enrolment(session, keys=keys, user=user) == enrolment
     with pytest.raises(base.UserError):
-        second_factor.confirm_enrolment(session, keys=keys, user=user, code="123456" if enrolment.secret else "")
+        second_factor.confirm_enrolment(session, keys=keys, user=user, code=wrong_code(enrolment.secret, utcnow()))
     assert user.totp_enabled_at is None
     assert enrolment.uri.startswith("otpauth://totp/labelvault:")
 

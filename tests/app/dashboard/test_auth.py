@@ -7,7 +7,7 @@ import re
 import pyotp
 from flask.testing import FlaskClient
 
-from tests.support.dashboard import PASSWORD, Authenticator, Seller, csrf_of, post, unique_email
+from tests.support.dashboard import PASSWORD, Authenticator, Seller, csrf_of, post, unique_email, wrong_code
 from vault.users import second_factor
 
 
@@ -30,7 +30,7 @@ def test_owner_made_on_the_cli_enrols_then_signs_in(seller: Seller, client: Flas
     assert client.get("/enrol").get_data(as_text=True).count(secret[:4]) >= 1  # a reload shows the same secret
     auth = Authenticator(secret, seller.clock)
 
-    resp = post(client, "/enrol", {"code": "000000"})
+    resp = post(client, "/enrol", {"code": wrong_code(secret, seller.clock())})
     assert "not right" in resp.get_data(as_text=True)
     resp = post(client, "/enrol", {"code": auth.code()})
     page = resp.get_data(as_text=True)
@@ -67,8 +67,8 @@ def test_wrong_codes_count_towards_the_lockout(seller: Seller, client: FlaskClie
     assert auth is not None
     post(client, "/login", {"email": user.email, "password": PASSWORD})
     for _ in range(4):
-        assert "not right" in post(client, "/login/code", {"code": "000000"}).get_data(as_text=True)
-    resp = post(client, "/login/code", {"code": "000000"})
+        assert "not right" in post(client, "/login/code", {"code": auth.wrong_code()}).get_data(as_text=True)
+    resp = post(client, "/login/code", {"code": auth.wrong_code()})
     assert resp.headers["Location"] == "/login"
     assert "locked until" in client.get("/login").get_data(as_text=True)
 
@@ -129,7 +129,7 @@ def test_previews_need_a_fresh_second_factor(seller: Seller, client: FlaskClient
     seller.clock.advance(6 * 60)
     resp = client.get("/rights")
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/reauth?next=/rights")
-    assert "not right" in post(client, "/reauth?next=/rights", {"code": "123456"}).get_data(as_text=True)
+    assert "not right" in post(client, "/reauth?next=/rights", {"code": auth.wrong_code()}).get_data(as_text=True)
     resp = post(client, "/reauth?next=/rights", {"code": auth.code()})
     assert resp.headers["Location"] == "/rights"
     assert client.get("/rights").status_code == 200

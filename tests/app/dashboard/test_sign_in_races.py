@@ -131,9 +131,10 @@ def test_fourteen_wrong_codes_at_once_are_checked_no_more_than_the_limit(
     assert auth is not None
     clients = [_at_code_step(base, user.email) for _ in range(14)]
     checked = _counting(monkeypatch, second_factor, "_matching_step")
+    wrong = auth.wrong_code()
     try:
         answers = _at_once(
-            [lambda c=c, t=t: c.post("/login/code", data={"csrf_token": t, "code": "000000"}) for c, t in clients]
+            [lambda c=c, t=t: c.post("/login/code", data={"csrf_token": t, "code": wrong}) for c, t in clients]
         )
     finally:
         for c, _ in clients:

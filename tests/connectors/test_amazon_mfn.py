@@ -431,3 +431,16 @@ def test_a_merchant_fulfillment_outage_is_a_clear_503_with_nothing_half_recorded
     with built.session() as s:
         assert s.scalars(select(Shipment).where(Shipment.tenant_id == built.tenant.id)).all() == []
     assert amazon.mfn.purchases_by_order() == {}
+
+
+def test_a_long_lived_client_forgets_its_oldest_quotes(
+    amazon: FakeAmazon, client: MerchantFulfillmentCarrier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("connectors.carriers.amazon_mfn.client.MAX_OFFERS", 3)
+    first, second = _merchant_orders(amazon, 2)
+    old = _quote(client, first).choose("cheapest")
+    new = _quote(client, second)  # three more services: the first order's are forgotten
+    with pytest.raises(RateChanged):
+        client.purchase(old, label_format=LabelFormat.PDF, reference="old")
+    assert client.purchase(new.choose("cheapest"), label_format=LabelFormat.PDF, reference="new")
+    assert amazon.mfn.purchases_by_order() == {second: 1}

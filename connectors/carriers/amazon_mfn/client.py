@@ -12,8 +12,9 @@ when the label is bought (``marks_order_shipped`` in the registry: no confirmati
 
 ``createShipment`` needs the whole request again (ship-from, parcel, items) with the offer it buys, more than
 the 100 characters a stored rate id keeps; the client keeps its quotes' requests in memory under their rate
-ids (``<ShippingServiceId>|<AmazonOrderId>|<offer digest>``), and a rate it did not quote itself (a new
-process resuming a purchase) is :class:`RateChanged`: nothing bought, the purchase flow quotes again.
+ids (``<ShippingServiceId>|<AmazonOrderId>|<offer digest>``, the last :data:`MAX_OFFERS`), and a rate it did
+not quote itself (a new process resuming a purchase) is :class:`RateChanged`: nothing bought, the purchase
+flow quotes again.
 
 Merchant Fulfillment has no idempotency key and no look-up of a shipment by a client reference, so a lost
 ``createShipment`` answer is settled by the order's status (``getOrder`` v0, no restricted data token):
@@ -98,6 +99,9 @@ _STATUS = {
 }
 _SEP = "|"
 _MAX_ID = 100
+#: Quoted services a client remembers (a pooled client lives long, and most quotes are never bought); the
+#: oldest are forgotten first, and buying one forgotten is :class:`RateChanged` (quoted again).
+MAX_OFFERS = 10_000
 _OFFER_WORDS = ("shippingserviceofferid", "offer", "expired")
 
 
@@ -268,6 +272,8 @@ class MerchantFulfillmentCarrier:
             rates.append(rate)
         with self._lock:
             self._offers.update(offers)
+            while len(self._offers) > MAX_OFFERS:
+                del self._offers[next(iter(self._offers))]
         return Quote(shipment_id=order.order_id[:_MAX_ID], rates=tuple(rates), fields_sent=())
 
     def purchase(self, rate: Rate, *, label_format: LabelFormat, reference: str) -> Purchase:

@@ -31,6 +31,7 @@ from connectors.carriers.amazon_mfn import MerchantFulfillmentCarrier, MerchantF
 from connectors.carriers.interfaces import (
     Carrier,
     CarrierAuthRefused,
+    CarrierBadResponse,
     CarrierUnavailable,
     LabelFormat,
     NoMatchingRate,
@@ -205,7 +206,7 @@ def test_an_order_amazon_offers_no_service_for_is_no_matching_rate(
     with pytest.raises(NoMatchingRate):
         quote.choose("cheapest")
     amazon.update_order(oid, status="CANCELLED")  # an order Amazon won't ship: refused, nothing bought
-    with pytest.raises(Exception, match="HTTP 400") as refused:
+    with pytest.raises(CarrierBadResponse, match="HTTP 400 InvalidInput") as refused:
         _quote(client, oid)
     assert_no_pii(str(refused.value), "an error message")
     assert amazon.mfn.purchases_by_order() == {}

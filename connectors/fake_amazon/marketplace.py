@@ -1,4 +1,5 @@
-"""The fake Amazon marketplace: a real HTTP server speaking LWA, the Tokens API and Orders v0 / v2026-01-01.
+"""The fake Amazon marketplace: a real HTTP server speaking LWA, the Tokens API and Orders v0 / v2026-01-01, and
+Merchant Fulfillment v0 over the same orders (``mfn.py``: a label bought there ships the order here).
 
 One ``FakeAmazon`` is a WSGI application served by werkzeug in a background thread. Requests pass the same
 steps as at Amazon, each able to answer early::

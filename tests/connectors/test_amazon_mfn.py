@@ -27,7 +27,9 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from connectors.amazon.endpoints import LWA_URL, REGIONS, SANDBOX_REGIONS
 from connectors.carriers.amazon_mfn import MerchantFulfillmentCarrier, MerchantFulfillmentPolicy
+from connectors.carriers.amazon_mfn.client import lwa_url_for, region_base
 from connectors.carriers.interfaces import (
     Carrier,
     CarrierAuthRefused,
@@ -445,3 +447,19 @@ def test_a_long_lived_client_forgets_its_oldest_quotes(
         client.purchase(old, label_format=LabelFormat.PDF, reference="old")
     assert client.purchase(new.choose("cheapest"), label_format=LabelFormat.PDF, reference="new")
     assert amazon.mfn.purchases_by_order() == {second: 1}
+
+
+def test_an_account_is_served_from_its_regions_host_and_amazons_login() -> None:
+    na, eu, fe = (REGIONS[r] for r in ("na", "eu", "fe"))
+    assert region_base(eu, "fe") == fe and region_base(SANDBOX_REGIONS["na"], "eu") == SANDBOX_REGIONS["eu"]
+    assert region_base("http://127.0.0.1:9000/", "fe") == "http://127.0.0.1:9000"  # an allowed fake, as it is
+    assert lwa_url_for(na) == LWA_URL and lwa_url_for("http://127.0.0.1:9000") == "http://127.0.0.1:9000/auth/o2/token"
+    assert min(CARRIERS["amazonmfn"].api_hosts) in (na, eu, fe)
+
+
+def test_a_cancelled_shipment_has_no_label(amazon: FakeAmazon, client: MerchantFulfillmentCarrier) -> None:
+    (oid,) = _merchant_orders(amazon, 1)
+    bought = client.purchase(_quote(client, oid).choose("cheapest"), label_format=LabelFormat.PDF, reference="c")
+    client.void(bought)
+    with pytest.raises(CarrierBadResponse, match="cancelled"):
+        client.label(bought)

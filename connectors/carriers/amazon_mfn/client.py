@@ -97,6 +97,7 @@ _STATUS = {
     "RefundApplied": TrackingStatus.FAILURE,
     "RefundRejected": TrackingStatus.UNKNOWN,
 }
+_REFUNDED = frozenset({"RefundPending", "RefundApplied"})
 _SEP = "|"
 _MAX_ID = 100
 #: Quoted services a client remembers (a pooled client lives long, and most quotes are never bought); the
@@ -340,7 +341,7 @@ class MerchantFulfillmentCarrier:
 
     def label(self, purchase: Purchase) -> LabelDocument:
         shipment = self._shipment(purchase)
-        if shipment.get("Status") != "Purchased":
+        if shipment.get("Status") in _REFUNDED:  # "If the shipment is canceled, an empty label is returned."
             raise CarrierBadResponse("the shipment is cancelled at the carrier; it has no label")
         contents = ((shipment.get("Label") or {}).get("FileContents") or {}).get("Contents")
         return LabelDocument(purchase.label_format, _unpack(contents))

@@ -16,6 +16,7 @@ import dataclasses
 import gzip
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -45,21 +46,38 @@ from connectors.carriers.interfaces import (
     VoidStatus,
 )
 from connectors.carriers.registry import CARRIERS
-from connectors.carriers.shipments import print_shipment_label, reconcile_pending, shipment_view, void_shipment
+from connectors.carriers.shipments import (
+    buy_wave,
+    key_hash,
+    print_shipment_label,
+    reconcile_pending,
+    shipment_view,
+    void_shipment,
+)
 from connectors.confirmations import needs_confirmation
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.fake_amazon.models import schema_errors
 from tests.support.amazon import SPEEDUP, add_amazon_account, make_connector
 from tests.support.buyers import SEATTLE
-from tests.support.carriers import FAST, PARCEL, SHIP_FROM, connect_fake_amazon_mfn, fast_carriers, mfn_client
+from tests.support.carriers import (
+    FAST,
+    PARCEL,
+    SHIP_FROM,
+    connect_fake_amazon_mfn,
+    fast_carriers,
+    mfn_client,
+    ship_request,
+)
 from tests.support.confirmations import served, synced_orders
 from tests.support.servers import Database
 from tests.support.shipments import audit_events, buy
 from tests.support.world import World, assert_no_pii, build_world
 from vault.clients import SHIPMENTS_BUY
+from vault.db import make_session_factory
 from vault.errors import PurchaseUnsettled
 from vault.keys import KeyManager
 from vault.models import AuditEvent, Order, Shipment, ShipmentConfirmation, Tenant
+from vault.tenants import create_tenant
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
@@ -463,3 +481,29 @@ def test_a_cancelled_shipment_has_no_label(amazon: FakeAmazon, client: MerchantF
     client.void(bought)
     with pytest.raises(CarrierBadResponse, match="cancelled"):
         client.label(bought)
+
+
+def test_a_wave_buys_each_amazon_order_once_and_a_retried_wave_buys_nothing_more(
+    shared_db: Database, keys: KeyManager, amazon: FakeAmazon
+) -> None:
+    sessions = make_session_factory(shared_db.engine)
+    with sessions() as s:
+        tenant = create_tenant(s, keys=keys, slug=f"mfn-{uuid.uuid4().hex[:6]}", name="Wave", actor="test")
+        orders = _vault_orders(s, keys, tenant, amazon, n=4)
+        connect_fake_amazon_mfn(s, keys, tenant.id, amazon)
+        tenant_id, requests = tenant.id, [ship_request(o) for o in orders]
+
+    def run() -> list[Any]:
+        return buy_wave(
+            sessions, keys=keys, carriers=fast_carriers(), tenant_id=tenant_id, client_id=None, actor="client:test",
+            idempotency_key_hash=key_hash("mfn-wave"), requests=requests, concurrency=2,
+        )  # fmt: skip
+
+    first = run()
+    assert [r.error for r in first] == [None] * 4
+    assert run() == first  # the same shipments again, nothing bought
+    assert amazon.mfn.purchases_by_order() == {r.order_id: 1 for r in requests}
+    assert all(amazon.orders()[r.order_id].status == "SHIPPED" for r in requests)
+    with sessions() as s:
+        confirmations = s.scalars(select(ShipmentConfirmation).where(ShipmentConfirmation.tenant_id == tenant_id))
+        assert confirmations.all() == []

@@ -45,6 +45,9 @@ class CarrierPlatform:
     #: The carrier tells the marketplace the order shipped by itself (Amazon Merchant Fulfillment): labelvault
     #: queues no shipment confirmation for its labels (connectors/confirmations.py).
     marks_order_shipped: bool = False
+    #: The carrier's quote takes the buyer's address. Amazon Merchant Fulfillment's doesn't (Amazon has it): the
+    #: purchase flow then never names the label record's fields as shared, not even for a failed quote.
+    sends_ship_to: bool = True
 
 
 def _shippo(secrets: Mapping[str, str], api_base: str) -> Carrier:
@@ -104,6 +107,7 @@ AMAZON_MFN = CarrierPlatform(
     choices={"region": (REGION_CODES, "na")},
     # Amazon marks the order shipped when the label is bought: no shipment confirmation is queued.
     marks_order_shipped=True,
+    sends_ship_to=False,
 )
 
 #: Every carrier, by code.

@@ -58,7 +58,7 @@ from connectors.confirmations import needs_confirmation
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.fake_amazon.models import schema_errors
 from tests.support.amazon import SPEEDUP, add_amazon_account, make_connector
-from tests.support.buyers import SEATTLE
+from tests.support.buyers import SEATTLE, sample_label
 from tests.support.carriers import (
     FAST,
     PARCEL,
@@ -71,12 +71,14 @@ from tests.support.carriers import (
 from tests.support.confirmations import served, synced_orders
 from tests.support.servers import Database
 from tests.support.shipments import audit_events, buy
+from tests.support.vault import sample_facts
 from tests.support.world import World, assert_no_pii, build_world
 from vault.clients import SHIPMENTS_BUY
 from vault.db import make_session_factory
 from vault.errors import PurchaseUnsettled
 from vault.keys import KeyManager
-from vault.models import AuditEvent, Order, Shipment, ShipmentConfirmation, Tenant
+from vault.models import AuditEvent, MarketplaceAccount, Order, Shipment, ShipmentConfirmation, Tenant
+from vault.orders import store_order
 from vault.tenants import create_tenant
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
@@ -390,6 +392,26 @@ def test_an_outage_records_nothing(session: Session, keys: KeyManager, tenant: T
         _buy(session, keys, orders[0])
     assert session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all() == []
     assert amazon.mfn.purchases_by_order() == {}
+    assert audit_events(session, tenant, "shipment.purchase") == []  # no address went out: no share to audit
+
+
+def test_an_order_of_another_marketplace_bought_through_merchant_fulfillment_is_refused_unshared(
+    session: Session, keys: KeyManager, tenant: Tenant, amazon: FakeAmazon
+) -> None:
+    account = MarketplaceAccount(tenant_id=tenant.id, marketplace="shopify", name="Shop", region="global",
+                                 api_version="2026-07", marketplace_ids=["shop.example"])  # fmt: skip
+    session.add(account)
+    session.flush()
+    facts = dataclasses.replace(sample_facts(0), marketplace="shopify", marketplace_id="shop.example")
+    order = store_order(session, keys=keys, account=account, facts=facts, label=sample_label(0)).order
+    session.commit()
+    assert order.marketplace == "shopify"
+    connect_fake_amazon_mfn(session, keys, tenant.id, amazon)
+    with pytest.raises(NoMatchingRate, match="Amazon orders only"):
+        _buy(session, keys, order)
+    assert session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all() == []
+    assert audit_events(session, tenant, "shipment.purchase") == []
+    assert sum(amazon.calls.values()) == 0
 
 
 # --- the shipment API ---------------------------------------------------------------------------------------

@@ -349,7 +349,7 @@ class MerchantFulfillmentCarrier:
     def void(self, purchase: Purchase) -> VoidStatus:
         try:
             result = self._payload(
-                self._call("cancelShipmentV0", "DELETE", f"/mfn/v0/shipments/{_shipment_id(purchase)}")
+                self._call("cancelShipment", "DELETE", f"/mfn/v0/shipments/{_shipment_id(purchase)}")
             )
         except CarrierBadResponse as exc:
             raise VoidRefused("the carrier refused to cancel the shipment") from exc

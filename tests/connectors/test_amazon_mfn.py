@@ -530,3 +530,18 @@ def test_a_wave_buys_each_amazon_order_once_and_a_retried_wave_buys_nothing_more
     with sessions() as s:
         confirmations = s.scalars(select(ShipmentConfirmation).where(ShipmentConfirmation.tenant_id == tenant_id))
         assert confirmations.all() == []
+
+
+def test_the_vault_order_becomes_shipped_with_the_next_sync(session: Session, keys: KeyManager, tenant: Tenant) -> None:
+    clock = FakeClock()
+    with FakeAmazon(speedup=SPEEDUP, seed=7, clock=clock) as amazon:
+        (order,) = _vault_orders(session, keys, tenant, amazon, n=1)
+        connect_fake_amazon_mfn(session, keys, tenant.id, amazon)
+        assert _buy(session, keys, order).status == "bought"
+        assert session.get_one(Order, order.id).status == "unshipped"  # no confirmation runs to say so
+        clock.advance(minutes=5)  # past Amazon's two-minute settling window
+        account = session.get_one(MarketplaceAccount, order.account_id)
+        synced_orders(session, keys, account, make_connector(session, keys, account, amazon))
+        session.expire_all()
+        assert session.get_one(Order, order.id).status == "shipped"  # Amazon's own status, synced
+        assert amazon.validation_errors == [] and amazon.server_errors == []

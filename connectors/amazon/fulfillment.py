@@ -11,8 +11,8 @@ package), ``carrierCode`` (Amazon's code where the carrier has one, else ``Other
 isn't retried after a 5xx or a lost answer (``idempotent=False``): the confirmation is tried again later, and
 that try looks first. Amazon answers 204 with no body.
 
-A label bought through Amazon's Merchant Fulfillment marks the order shipped at Amazon by itself (that
-carrier's ``marks_order_shipped``); that carrier isn't built, so every Amazon label is confirmed here.
+A label bought through Amazon's Merchant Fulfillment (``connectors/carriers/amazon_mfn/``) marks the order
+shipped at Amazon by itself (that carrier's ``marks_order_shipped``): its labels are never confirmed here.
 """
 
 from __future__ import annotations

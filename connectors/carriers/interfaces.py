@@ -1,8 +1,9 @@
 """The carriers' contract: what a carrier gives the vault when it buys a shipping label, and how it fails.
 
 A carrier is the one party outside the vault that needs the buyer's address, and only to ship (purpose
-``shipping-label``). The flow is the same for every carrier (Shippo, EasyPost, Amazon Shipping v2):
-:meth:`Carrier.quote` (the ship-to goes out here, once) → :meth:`Carrier.purchase` of one of the quoted
+``shipping-label``). The flow is the same for every carrier (Shippo, EasyPost, Amazon Shipping v2, Amazon
+Merchant Fulfillment): :meth:`Carrier.quote` (the ship-to goes out here, once, if at all: Merchant Fulfillment
+quotes an Amazon order by its id and sends none) → :meth:`Carrier.purchase` of one of the quoted
 rates → :meth:`Carrier.label` (the carrier's printed label, as often as the reprint policy allows) →
 :meth:`Carrier.void` → :meth:`Carrier.tracking`. The warehouse gets the label's bytes and the tracking
 number, never the structured address.
@@ -230,8 +231,8 @@ class Tracking:
 @dataclass(frozen=True, slots=True)
 class OrderContext:
     """The marketplace order a label is for (no PII): what a carrier tied to a marketplace needs (Amazon
-    Shipping quotes an Amazon order as ``channelType: AMAZON`` with its order id). Carriers that don't
-    need it ignore it."""
+    Shipping quotes an Amazon order as ``channelType: AMAZON`` with its order id; Merchant Fulfillment quotes
+    only Amazon orders, by their id). Carriers that don't need it ignore it."""
 
     marketplace: str
     order_id: str

@@ -9,6 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from connectors.carriers.amazon_mfn.client import LIVE_HOSTS as AMAZON_MFN_HOSTS
+from connectors.carriers.amazon_mfn.client import (
+    REGION_CODES,
+    MerchantFulfillmentCarrier,
+    MerchantFulfillmentCredentials,
+)
 from connectors.carriers.amazon_shipping.client import BUSINESSES, AmazonShippingCarrier, AmazonShippingCredentials
 from connectors.carriers.amazon_shipping.client import LIVE_HOSTS as AMAZON_SHIPPING_HOSTS
 from connectors.carriers.easypost.client import API_BASE as EASYPOST_API
@@ -39,6 +45,9 @@ class CarrierPlatform:
     #: The carrier tells the marketplace the order shipped by itself (Amazon Merchant Fulfillment): labelvault
     #: queues no shipment confirmation for its labels (connectors/confirmations.py).
     marks_order_shipped: bool = False
+    #: The carrier's quote takes the buyer's address. Amazon Merchant Fulfillment's doesn't (Amazon has it): the
+    #: purchase flow then never names the label record's fields as shared, not even for a failed quote.
+    sends_ship_to: bool = True
 
 
 def _shippo(secrets: Mapping[str, str], api_base: str) -> Carrier:
@@ -82,8 +91,27 @@ AMAZON_SHIPPING = CarrierPlatform(
     choices={"business_id": (tuple(BUSINESSES), "AmazonShipping_US")},
 )
 
+
+def _amazon_mfn(secrets: Mapping[str, str], api_base: str) -> Carrier:
+    return MerchantFulfillmentCarrier(MerchantFulfillmentCredentials.from_secrets(secrets), api_base=api_base)
+
+
+AMAZON_MFN = CarrierPlatform(
+    code="amazonmfn",
+    name="Amazon Merchant Fulfillment",
+    # The selling partner's LWA app and refresh token (the grant its Amazon orders sync with may be reused), and
+    # the SP-API region its marketplaces are in.
+    credentials=("client_id", "client_secret", "refresh_token", "region"),
+    api_hosts=AMAZON_MFN_HOSTS,
+    build=_amazon_mfn,
+    choices={"region": (REGION_CODES, "na")},
+    # Amazon marks the order shipped when the label is bought: no shipment confirmation is queued.
+    marks_order_shipped=True,
+    sends_ship_to=False,
+)
+
 #: Every carrier, by code.
-CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO, EASYPOST, AMAZON_SHIPPING)}
+CARRIERS: dict[str, CarrierPlatform] = {p.code: p for p in (SHIPPO, EASYPOST, AMAZON_SHIPPING, AMAZON_MFN)}
 
 
 def carrier_platform(code: str) -> CarrierPlatform:

@@ -57,6 +57,7 @@ from connectors.carriers.interfaces import (
     RateChanged,
     VoidStatus,
 )
+from connectors.carriers.registry import CARRIERS
 from vault.audit import NewEvent, append_event, append_events
 from vault.carrier_accounts import find_carrier_account, ship_from_of, unseal_carrier_credentials
 from vault.db import rowcount
@@ -320,8 +321,11 @@ def _quote(
     """Quote the parcel (the one step that sends the ship-to) and choose the rate, set on ``shipment``; the
     caller commits it before the rate is bought."""
     ship_to = unseal_label(session, keys=keys, order=order)
-    # Until the carrier says what it took, the record's filled fields are what may have gone out.
-    shipment.fields_sent = sorted(k for k, v in ship_to.as_dict().items() if v)
+    # Until the carrier says what it took, the record's filled fields are what may have gone out (nothing,
+    # for a carrier whose quote takes no ship-to).
+    platform = CARRIERS.get(account.carrier)
+    sends = platform is None or platform.sends_ship_to
+    shipment.fields_sent = sorted(k for k, v in ship_to.as_dict().items() if v) if sends else []
     p = shipment.parcel
     quote = carrier.quote(
         ship_from=ship_from_of(account),

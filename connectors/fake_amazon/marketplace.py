@@ -1,4 +1,5 @@
-"""The fake Amazon marketplace: a real HTTP server speaking LWA, the Tokens API and Orders v0 / v2026-01-01.
+"""The fake Amazon marketplace: a real HTTP server speaking LWA, the Tokens API and Orders v0 / v2026-01-01, and
+Merchant Fulfillment v0 over the same orders (``mfn.py``: a label bought there ships the order here).
 
 One ``FakeAmazon`` is a WSGI application served by werkzeug in a background thread. Requests pass the same
 steps as at Amazon, each able to answer early::
@@ -46,6 +47,8 @@ from .data import (
     utc,
 )
 from .limits import TokenBucket
+from .mfn import SERVED as MFN_SERVED
+from .mfn import MerchantFulfillment, Refused
 from .models import (
     MARKETPLACE_APIS,
     Operation,
@@ -57,6 +60,9 @@ from .models import (
     schema_errors,
 )
 
+#: The models the marketplace serves: its own, and Merchant Fulfillment (Amazon's label buying for its orders,
+#: on the same SP-API host, over the same orders: ``mfn.py``).
+SERVED_APIS: frozenset[str] = MARKETPLACE_APIS | {"mfn"}
 ACCESS_TOKEN_LIFETIME = timedelta(seconds=3600)
 PAGINATION_TOKEN_LIFETIME = timedelta(hours=24)
 SETTLE_TIME = timedelta(minutes=2)  # "a ...Before must be at least two minutes before now"
@@ -259,6 +265,8 @@ class FakeAmazon(ServedFake):
         self.confirmations: list[tuple[str, dict[str, Any]]] = []
         self.server_errors: list[str] = []
         self.mutations: list[tuple[str, str, str]] = []
+        #: Merchant Fulfillment v0 on this marketplace's orders (its faults, shipments and requests).
+        self.mfn = MerchantFulfillment(lock=self._lock)
         self._register(self.DEFAULT_SELLER)
 
     # --- lifecycle ------------------------------------------------------------------------------------------
@@ -464,7 +472,7 @@ class FakeAmazon(ServedFake):
 
     @staticmethod
     def _check_operation(operation: str | None) -> None:
-        if operation is not None and operation != LWA_OPERATION and operation not in operations_of(MARKETPLACE_APIS):
+        if operation is not None and operation != LWA_OPERATION and operation not in operations_of(SERVED_APIS):
             raise FakeAmazonError(f"unknown operation {operation}; known: {', '.join(operation_names())}")
 
     def _wait_latency(self) -> None:
@@ -532,7 +540,7 @@ class FakeAmazon(ServedFake):
             return self._control(request)
         if path == "/auth/o2/token":
             return self._lwa(request)
-        for op in operations_of(MARKETPLACE_APIS).values():
+        for op in operations_of(SERVED_APIS).values():
             params = op.match(request.method, path)
             if params is not None:
                 return self._sp_api(op, request, params)
@@ -565,7 +573,12 @@ class FakeAmazon(ServedFake):
         except _Refusal as refusal:
             status = refusal.status
             body = _error_body(refusal.status, refusal.message, code=refusal.code, details=refusal.details)
-        return self._answer(op, status, body)
+        response = self._answer(op, status, body)
+        if op.name == "createShipment" and response.status_code == 200:
+            held = self.mfn.held_answer()  # bought; the answer comes after the client stopped waiting
+            if held:
+                self._stopping.wait(held)
+        return response
 
     def _answer(self, op: Operation, status: int, body: Any) -> Response:
         problems = schema_errors(op.name, status, body)
@@ -678,10 +691,38 @@ class FakeAmazon(ServedFake):
             "getOrderItems": self._get_order_items,
             "confirmShipment": self._confirm_shipment,
         }
+        if op.api == "mfn":
+            return self._merchant_fulfillment(op, request, path_params, token)
         handler = handlers.get(op.name)
         if handler is None:
             raise _Refusal(404, f"The fake marketplace does not implement {op.name} outside sandbox mode.")
         return handler(request, path_params, token)
+
+    def _merchant_fulfillment(
+        self, op: Operation, request: Request, path: dict[str, str], token: _AccessToken
+    ) -> tuple[int, Any]:
+        """A Merchant Fulfillment operation (``mfn.py``), its request body checked against the model first."""
+        if op.name not in MFN_SERVED:
+            raise _Refusal(404, f"The fake marketplace does not implement {op.name} outside sandbox mode.")
+        raw = request.get_data(as_text=True)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            raise _Refusal(400, "The request body is not valid JSON.") from None
+        problems = request_errors(op.name, body)
+        if problems:
+            with self._lock:
+                self.refused_requests.extend(problems)
+            raise _Refusal(400, "Request is missing or has invalid parameters", code="InvalidInput")
+        full_path = request.full_path.rstrip("?")
+        with self._lock:
+            try:
+                return self.mfn.operate(
+                    op.name, seller_id=token.seller_id, orders=self._orders, path=path, full_path=full_path,
+                    body=body, raw=raw, now=self.now(),
+                )  # fmt: skip
+            except Refused as refused:
+                raise _Refusal(refused.status, refused.message, code=refused.code) from None
 
     def _seller_order(self, token: _AccessToken, order_id: str) -> FakeOrder:
         order = self._orders.get(order_id)
@@ -1026,7 +1067,7 @@ def _undefined_confirmation_fields(body: Any) -> list[str]:
 
 def operation_names() -> list[str]:
     """Every name ``calls``, ``throttled``, ``inject`` and ``min_calls_and_seconds`` know."""
-    return [LWA_OPERATION, *operations_of(MARKETPLACE_APIS)]
+    return [LWA_OPERATION, *operations_of(SERVED_APIS)]
 
 
 def _normalise_status(status: str) -> str:

@@ -5,7 +5,9 @@ documents: the route table, the usage plans (rate and burst, parsed from each op
 JSON Schema validators per operation and status code, and the ``x-amzn-api-sandbox`` static request/response
 pairs. The marketplace's models (Orders, Tokens) are in ``connectors/spapi_models/`` and served by
 ``connectors/fake_amazon/``; the label-buying ones (Merchant Fulfillment v0, Shipping v2), which the product's
-carriers use too, are in ``connectors/platform_specs/amazon/`` and served by ``connectors/fake_amazon_shipping/``.
+carriers use too, are in ``connectors/platform_specs/amazon/`` and served by
+``connectors/fake_amazon_shipping/`` (Merchant Fulfillment also by the fake marketplace, over its own orders:
+``connectors/fake_amazon/mfn.py``).
 
 Amazon's documents repeat operation ids (``getOrder`` in both Orders models, ``cancelShipment`` in both
 shipping models, ``linkCarrierAccount`` twice within Shipping v2): :data:`_RENAMES` gives each a unique name,

@@ -148,6 +148,7 @@ CLI_AUDITED = {
     "carriers add shippo": "carrier.connect",
     "carriers add easypost": "carrier.connect",
     "carriers add amazonshipping": "carrier.connect",
+    "carriers add amazonmfn": "carrier.connect",
     "carriers remove": "carrier.remove",
     "users create": "user.create",
     "users unlock": "user.unlock",
@@ -377,6 +378,30 @@ def test_every_state_changing_cli_command_appends_its_event(
                 "Amazon Shipping",
                 "--business-id",
                 "AmazonShipping_US",
+                "--from-name",
+                "Acme",
+                "--from-street",
+                "1 Road",
+                "--from-city",
+                "Austin",
+                "--from-postal-code",
+                "73301",
+                "--from-country",
+                "US",
+            ],
+        ),
+        "carriers add amazonmfn": (
+            lambda: [
+                monkeypatch.setenv(f"LABELVAULT_AMAZONMFN_{name}", f"audit-{name.lower()}")
+                for name in ("CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
+            ],
+            lambda: [
+                "--tenant",
+                "acme",
+                "--name",
+                "Amazon MFN",
+                "--region",
+                "na",
                 "--from-name",
                 "Acme",
                 "--from-street",

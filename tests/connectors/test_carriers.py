@@ -127,8 +127,16 @@ CASES = (
 )
 
 
+#: Registered carriers these tests can't drive, and where their contract is asserted instead. Amazon Merchant
+#: Fulfillment quotes an Amazon order by its id and never takes a ship-to, while every test here quotes a
+#: ship-to for no order; the same points (formats, lost answer, outage, credentials, reprs) are asserted there
+#: for an Amazon order. No other carrier may be left out.
+ELSEWHERE = {"amazonmfn": "tests/connectors/test_amazon_mfn.py"}
+
+
 def test_every_registered_carrier_runs_the_contract() -> None:
-    assert {case.code for case in CASES} == set(CARRIERS)
+    codes = {case.code for case in CASES}
+    assert codes | set(ELSEWHERE) == set(CARRIERS) and not codes & set(ELSEWHERE)
 
 
 @pytest.fixture(params=CASES, ids=[c.code for c in CASES])

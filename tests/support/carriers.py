@@ -1,5 +1,5 @@
-"""Carrier test data: the seller's ship-from address, a parcel, Shippo, EasyPost and Amazon Shipping clients
-and accounts on their fakes, and shipment requests."""
+"""Carrier test data: the seller's ship-from address, a parcel, Shippo, EasyPost, Amazon Shipping and Amazon
+Merchant Fulfillment clients and accounts on their fakes, and shipment requests."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from connectors.carriers.amazon_mfn import MerchantFulfillmentCarrier, MerchantFulfillmentCredentials
 from connectors.carriers.amazon_shipping import AmazonShippingCarrier, AmazonShippingCredentials, AmazonShippingPolicy
 from connectors.carriers.easypost.client import EasyPostCarrier, EasyPostCredentials
 from connectors.carriers.http import CarrierPolicy
 from connectors.carriers.interfaces import Carrier, LabelFormat, Parcel
-from connectors.carriers.registry import AMAZON_SHIPPING, EASYPOST, SHIPPO
+from connectors.carriers.registry import AMAZON_MFN, AMAZON_SHIPPING, EASYPOST, SHIPPO
 from connectors.carriers.shipments import CarrierFactory, ShipmentRequest
 from connectors.carriers.shippo.client import ShippoCarrier, ShippoCredentials, ShippoPolicy
+from connectors.fake_amazon import FakeAmazon
 from connectors.fake_amazon_shipping import FakeAmazonShipping
 from connectors.fake_easypost import DEFAULT_KEY, FakeEasyPost
 from connectors.fake_shippo import DEFAULT_TOKEN, FakeShippo
@@ -62,6 +64,9 @@ def fast_carriers(policy: ShippoPolicy = FAST) -> CarrierFactory:
         if account.carrier == AMAZON_SHIPPING.code:
             amazon = AmazonShippingCredentials.from_secrets(secrets)
             return AmazonShippingCarrier(amazon, api_base=account.api_endpoint, policy=policy)
+        if account.carrier == AMAZON_MFN.code:
+            mfn = MerchantFulfillmentCredentials.from_secrets(secrets)
+            return MerchantFulfillmentCarrier(mfn, api_base=account.api_endpoint, policy=policy)
         return ShippoCarrier(ShippoCredentials.from_secrets(secrets), api_base=account.api_endpoint, policy=policy)
 
     return build
@@ -160,6 +165,43 @@ def connect_fake_amazon_shipping(
         test_mode=True,
         api_endpoint=fake.base_url,
         endpoints=EndpointPolicy(api=AMAZON_SHIPPING.api_hosts, overrides=frozenset({fake.base_url})),
+        actor="test",
+    )
+    session.commit()
+    return account
+
+
+# --- Amazon Merchant Fulfillment ----------------------------------------------------------------------------
+
+
+def mfn_secrets(fake: FakeAmazon) -> dict[str, str]:
+    """The credentials a Merchant Fulfillment account stores for the fake marketplace's default seller."""
+    seller = fake.seller()
+    return {"client_id": seller.client_id, "client_secret": seller.client_secret,
+            "refresh_token": seller.refresh_token, "region": "na"}  # fmt: skip
+
+
+def mfn_client(fake: FakeAmazon, policy: CarrierPolicy = FAST) -> MerchantFulfillmentCarrier:
+    """A Merchant Fulfillment client with the fake seller's LWA grant, on the fake marketplace (its LWA too)."""
+    credentials = MerchantFulfillmentCredentials.from_secrets(mfn_secrets(fake))
+    return MerchantFulfillmentCarrier(credentials, api_base=fake.base_url, policy=policy)
+
+
+def connect_fake_amazon_mfn(
+    session: Session, keys: KeyManager, tenant_id: int, fake: FakeAmazon, *, name: str = "Amazon MFN"
+) -> CarrierAccount:
+    """A committed Merchant Fulfillment account of the tenant on the fake marketplace."""
+    account = connect_carrier_account(
+        session,
+        keys=keys,
+        tenant_id=tenant_id,
+        carrier=AMAZON_MFN.code,
+        name=name,
+        secrets=mfn_secrets(fake),
+        ship_from={**SHIP_FROM_VALUES, "email": "dispatch@seller.example"},
+        test_mode=True,
+        api_endpoint=fake.base_url,
+        endpoints=EndpointPolicy(api=AMAZON_MFN.api_hosts, overrides=frozenset({fake.base_url})),
         actor="test",
     )
     session.commit()

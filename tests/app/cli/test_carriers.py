@@ -115,3 +115,33 @@ def test_an_amazon_shipping_account_is_added_with_its_lwa_grant_sealed(
     wrong = cli(app, "carriers", "add", "amazonshipping", "--tenant", slug, "--name", "A3", "--business-id", "X",
                 *FROM, env=AMAZON_ENV)  # fmt: skip
     assert wrong.exit_code != 0 and "Traceback" not in wrong.output
+
+
+MFN_ENV = {
+    "LABELVAULT_AMAZONMFN_CLIENT_ID": "amzn1.application-oa2-client.mfn",
+    "LABELVAULT_AMAZONMFN_CLIENT_SECRET": "amzn1.oa2-cs.v1.mfn-secret",
+    "LABELVAULT_AMAZONMFN_REFRESH_TOKEN": "Atzr|mfn-refresh-token",
+}
+
+
+def test_an_amazon_merchant_fulfillment_account_is_added_with_its_region(
+    app: Any, world: World, keys: KeyManager
+) -> None:
+    slug = world.tenant.slug
+    added = cli(app, "carriers", "add", "amazonmfn", "--tenant", slug, "--name", "MFN", "--region", "eu",
+                *FROM, "--api-endpoint", "http://127.0.0.1:8555", env=MFN_ENV)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "added: amazonmfn" in added.output and not any(v in added.output for v in MFN_ENV.values())
+    assert "Amazon Merchant Fulfillment" in cli(app, "carriers", "list", "--tenant", slug).output
+    with world.session() as s:
+        account = s.scalars(select(CarrierAccount).where(CarrierAccount.tenant_id == world.tenant.id)).one()
+        assert account.carrier == "amazonmfn"
+        assert unseal_carrier_credentials(s, keys=keys, account=account) == {
+            "client_id": MFN_ENV["LABELVAULT_AMAZONMFN_CLIENT_ID"],
+            "client_secret": MFN_ENV["LABELVAULT_AMAZONMFN_CLIENT_SECRET"],
+            "refresh_token": MFN_ENV["LABELVAULT_AMAZONMFN_REFRESH_TOKEN"],
+            "region": "eu",
+        }
+    wrong = cli(app, "carriers", "add", "amazonmfn", "--tenant", slug, "--name", "M2", "--region", "xx",
+                *FROM, env=MFN_ENV)  # fmt: skip
+    assert wrong.exit_code != 0 and "Traceback" not in wrong.output

@@ -25,7 +25,9 @@ def test_clients_show_whether_they_read_addresses_and_new_ones_get_carrier_label
     shop: Shop, client: FlaskClient
 ) -> None:
     page = client.get("/clients").get_data(as_text=True)
-    assert "No carrier account yet" in page and "labelvault carriers add amazonshipping|easypost|shippo" in page
+    assert (
+        "No carrier account yet" in page and "labelvault carriers add amazonmfn|amazonshipping|easypost|shippo" in page
+    )
     before = _new_key(post(client, "/clients", {"name": "Old line", "cidrs": "127.0.0.1/32"}).get_data(as_text=True))
     with shop.seller.session() as s:
         connect_carrier_account(

@@ -18,6 +18,7 @@ shipped at Amazon by itself (that carrier's ``marks_order_shipped``): its labels
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +59,22 @@ def carrier_fields(provider: str) -> dict[str, str]:
     return {"carrierCode": "Other", "carrierName": provider.strip()[:100] or "Other"}
 
 
+def order_items(fetch: Callable[[Mapping[str, str] | None], Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every item ``getOrderItems`` answers for one order, page after page: ``fetch(params)`` makes the call
+    (``params`` ``None`` for the first page, then ``{"NextToken": ...}``) and returns its ``payload``. A token
+    answered twice ends the paging rather than looping on it."""
+    params: Mapping[str, str] | None = None
+    seen: set[str] = set()
+    while True:
+        payload = fetch(params)
+        yield from (item for item in payload.get("OrderItems") or () if isinstance(item, dict))
+        token = payload.get("NextToken")
+        if not isinstance(token, str) or not token or token in seen:
+            return
+        seen.add(token)
+        params = {"NextToken": token}
+
+
 def ship_date(t: datetime) -> str:
     """``shipDate``: ISO 8601 in UTC."""
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -69,9 +86,9 @@ def _client(connector: Connector) -> SpApiClient:
     return connector.client
 
 
-def _get(client: SpApiClient, operation: str, path: str) -> dict[str, Any]:
+def _get(client: SpApiClient, operation: str, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
     try:
-        body = client.call(operation, "GET", path)
+        body = client.call(operation, "GET", path, params=params)
     except RequestRefused as exc:
         if exc.status == 404:
             raise ConfirmationRefused("Amazon has no such order for this seller", code="order-not-found") from None
@@ -102,7 +119,8 @@ def confirm_shipment(
     if status not in SHIPPABLE:
         raise ConfirmationRefused("the order is not one the seller ships", code="not-fulfillable")
     items = []
-    for item in _get(client, "getOrderItems", f"{ORDERS_V0}/{order_id}/orderItems").get("OrderItems") or ():
+    path = f"{ORDERS_V0}/{order_id}/orderItems"
+    for item in order_items(lambda params: _get(client, "getOrderItems", path, params)):
         left = int(item.get("QuantityOrdered") or 0) - int(item.get("QuantityShipped") or 0)
         if item.get("OrderItemId") and left > 0:
             items.append({"orderItemId": str(item["OrderItemId"]), "quantity": left})

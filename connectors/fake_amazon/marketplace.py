@@ -265,6 +265,9 @@ class FakeAmazon(ServedFake):
         self.confirmations: list[tuple[str, dict[str, Any]]] = []
         self.server_errors: list[str] = []
         self.mutations: list[tuple[str, str, str]] = []
+        #: ``getOrderItems`` answers this many items a page, the rest behind ``NextToken`` (``None``: all at once).
+        self.items_per_page: int | None = None
+        self._item_pages: dict[str, tuple[str, int]] = {}
         #: Merchant Fulfillment v0 on this marketplace's orders (its faults, shipments and requests).
         self.mfn = MerchantFulfillment(lock=self._lock)
         self._register(self.DEFAULT_SELLER)
@@ -755,9 +758,16 @@ class FakeAmazon(ServedFake):
             return 200, {"payload": render.order_buyer_info_v0(order, pii=covered)}
 
     def _get_order_items(self, request: Request, path: dict[str, str], token: _AccessToken) -> tuple[int, Any]:
-        """``getOrderItems`` (v0): the order's items, their quantities ordered and shipped (no buyer data)."""
+        """``getOrderItems`` (v0): the order's items, their quantities ordered and shipped (no buyer data),
+        :attr:`items_per_page` at a time; a ``NextToken`` is good for the order it was given for only."""
         with self._lock:
             order = self._seller_order(token, path["orderId"])
+            start = 0
+            if "NextToken" in request.args:
+                page = self._item_pages.get(request.args["NextToken"])
+                if page is None or page[0] != order.order_id:
+                    raise _Refusal(400, "Invalid NextToken.", code="InvalidInput")
+                start = page[1]
             shipped = order.status == "SHIPPED"
             items = [
                 {
@@ -770,7 +780,13 @@ class FakeAmazon(ServedFake):
                 }
                 for item in order.items
             ]
-            return 200, {"payload": {"AmazonOrderId": order.order_id, "OrderItems": items}}
+            end = len(items) if self.items_per_page is None else start + self.items_per_page
+            payload: dict[str, Any] = {"AmazonOrderId": order.order_id, "OrderItems": items[start:end]}
+            if end < len(items):
+                next_token = secrets.token_urlsafe(16)
+                self._item_pages[next_token] = (order.order_id, end)
+                payload["NextToken"] = next_token
+            return 200, {"payload": payload}
 
     def _confirm_shipment(self, request: Request, path: dict[str, str], token: _AccessToken) -> tuple[int, Any]:
         """``confirmShipment`` (v0): the package with its carrier and tracking; the order becomes Shipped.

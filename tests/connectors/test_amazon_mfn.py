@@ -181,6 +181,23 @@ def test_a_label_is_quoted_from_the_orders_items_without_the_ship_to_bought_prin
     _no_buyer_data_went_out(amazon)
 
 
+def test_an_order_whose_items_come_in_pages_is_quoted_with_all_of_them(
+    amazon: FakeAmazon, client: MerchantFulfillmentCarrier
+) -> None:
+    amazon.items_per_page = 1
+    amazon.generate_orders(40, countries=("US",), statuses=["UNSHIPPED"])
+    oid = next(
+        i
+        for i, o in amazon.orders().items()
+        if o.fulfilled_by == "MERCHANT" and o.status == "UNSHIPPED" and len(o.items) > 1
+    )
+    _quote(client, oid)
+    (_, _, raw) = next(r for r in amazon.mfn.requests if r[0] == "getEligibleShipmentServices")
+    sent = {(i["OrderItemId"], i["Quantity"]) for i in json.loads(raw)["ShipmentRequestDetails"]["ItemList"]}
+    assert sent == {(i.order_item_id, i.quantity) for i in amazon.orders()[oid].items}
+    assert amazon.calls["getOrderItems"] == len(amazon.orders()[oid].items)
+
+
 @pytest.mark.parametrize(
     ("label_format", "dpi", "amazon_format", "magic"),
     [

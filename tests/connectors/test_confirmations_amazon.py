@@ -100,6 +100,23 @@ def test_an_amazon_order_is_confirmed_once_with_its_package_and_ends_shipped(
     assert amazon.calls["confirmShipment"] == 1
 
 
+def test_an_order_whose_items_come_in_pages_is_confirmed_with_all_of_them(
+    session: Session, keys: KeyManager, tenant: Tenant, shippo: FakeShippo, amazon: FakeAmazon
+) -> None:
+    amazon.items_per_page = 1
+    _, orders = _orders(session, keys, tenant, amazon, n=6)
+    order = next(o for o in orders if len(amazon.orders()[o.external_order_id].items) > 1)
+    connect_fake_shippo(session, keys, tenant.id, shippo)
+    buy(session, keys, order)
+    assert confirm_due(session, keys, tenant_id=tenant.id, **_options(amazon)).confirmed == 1
+    ((_, package),) = amazon.confirmations
+    fake_order = amazon.orders()[order.external_order_id]
+    assert {(i["orderItemId"], i["quantity"]) for i in package["orderItems"]} == {
+        (i.order_item_id, i.quantity) for i in fake_order.items
+    }
+    assert fake_order.status == "SHIPPED" and not amazon.refused_requests
+
+
 def test_a_5xx_to_the_amazon_post_is_retried_later_and_confirms_once(
     session: Session, keys: KeyManager, tenant: Tenant, shippo: FakeShippo, amazon: FakeAmazon
 ) -> None:

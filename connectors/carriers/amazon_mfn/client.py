@@ -54,6 +54,7 @@ import httpx
 
 from connectors.amazon import LwaCredentials, RetryPolicy, SpApiClient, shared_http, shared_limiter
 from connectors.amazon.endpoints import LWA_URL, REGIONS, SANDBOX_REGIONS
+from connectors.amazon.fulfillment import order_items
 from connectors.carriers.fields import required_str, timestamp
 from connectors.carriers.http import CarrierPolicy
 from connectors.carriers.interfaces import (
@@ -371,10 +372,10 @@ class MerchantFulfillmentCarrier:
     def _items(self, order_id: str) -> list[dict[str, Any]]:
         """The order's items and quantities still to ship; all of them once none is left (a voided label
         bought again: Amazon counts the cancelled one's items shipped)."""
-        result = self._payload(self._call("getOrderItems", "GET", f"{ORDERS_V0}/{order_id}/orderItems"))
+        path = f"{ORDERS_V0}/{order_id}/orderItems"
         ordered: list[tuple[str, int, int]] = []
-        for item in result.get("OrderItems") or []:
-            if isinstance(item, dict) and item.get("OrderItemId"):
+        for item in order_items(lambda params: self._payload(self._call("getOrderItems", "GET", path, params=params))):
+            if item.get("OrderItemId"):
                 quantity = int(item.get("QuantityOrdered") or 0)
                 ordered.append((str(item["OrderItemId"]), quantity, quantity - int(item.get("QuantityShipped") or 0)))
         left = [{"OrderItemId": i, "Quantity": n} for i, _, n in ordered if n > 0]

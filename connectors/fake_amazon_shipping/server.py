@@ -11,17 +11,26 @@ the shipments bought here. Requests are checked against the model too (a bad bod
 address is not documented; the fake follows its sandbox's wording ("RequestToken cannot be null"): the
 error names ``RequestToken``, ``RateId`` or the ``shipTo`` address.
 
+The seller's Amazon orders are what a test tells it (:meth:`FakeAmazonShipping.know_orders`: order id → the
+order's ``Address``). As the model says, an ``AMAZON`` shipment ignores ``shipTo``: a known order's label goes to
+the order's address; one of an order it doesn't know and without ``shipTo`` is refused (400, naming the
+``orderId``); with ``shipTo`` it goes there (Amazon's behaviour for that case is not documented; the fake takes
+the client's fallback). ``oneClickShipment`` quotes and buys the first asked ``serviceId`` in one call, with no
+idempotency key (the model takes none). Every request is kept in :attr:`~FakeAmazonShipping.requests`
+(operation, query and body as sent) so a test can assert no buyer data went in any.
+
 ``sandbox=True`` is Amazon's static sandbox instead (``x-amzn-api-sandbox``): every operation of both models
 (Shipping v2 and Merchant Fulfillment v0) answers the most specific static example whose parameters match
 the request, and 400 when none does.
 
 Faults a test injects (each for the next ``count`` calls): :meth:`FakeAmazonShipping.fail` (an outage, 503
 by default, nothing done), :meth:`~FakeAmazonShipping.lose_purchase` (the label is bought, the answer held
-longer than the client waits), :meth:`~FakeAmazonShipping.expire_quotes` (every request token issued so
+longer than the client waits; ``operation="oneClickShipment"`` for a one-click purchase),
+:meth:`~FakeAmazonShipping.expire_quotes` (every request token issued so
 far expires: the rate is gone between quote and purchase; :meth:`~FakeAmazonShipping.expire_at_purchase`
 does it as the next purchase arrives; :meth:`~FakeAmazonShipping.reprice` does that and quotes dearer from
 then on: the rate was withdrawn), :meth:`~FakeAmazonShipping.reject_address`
-(``getRates`` refuses the ship-to) and :meth:`~FakeAmazonShipping.refuse_cancel`.
+(``getRates``, or ``oneClickShipment``, refuses the ship-to) and :meth:`~FakeAmazonShipping.refuse_cancel`.
 
 The fake logs nothing per request (it holds buyers' addresses, as a carrier does).
 """

@@ -53,6 +53,7 @@ from typing import Any, ClassVar
 
 from werkzeug.wrappers import Request, Response
 
+from connectors.fake_amazon import FakeAmazon, FakeOrder
 from connectors.fake_amazon.limits import TokenBucket
 from connectors.fake_amazon.marketplace import match_example, sandbox_parameters
 from connectors.fake_amazon.models import SHIPPING_APIS, Operation, operations_of, request_errors, schema_errors
@@ -145,7 +146,10 @@ class FakeAmazonShipping(ServedFake):
     ``latency`` is added to every API answer; ``request_token_ttl`` is how long a quote can be bought;
     ``speedup`` multiplies every operation's documented rate (its token bucket; bursts stay as documented);
     ``purchase_rate`` and ``purchase_burst`` replace ``purchaseShipment``'s bucket (a tighter usage plan, so a
-    test sees Amazon's 429; :attr:`throttled` counts the calls refused so).
+    test sees Amazon's 429; :attr:`throttled` counts the calls refused so). ``marketplace`` is the fake
+    Amazon marketplace whose (default seller's) orders Amazon Shipping knows, read at each request: one source
+    of truth for the orders a test syncs and ships; :meth:`know_orders` adds orders the marketplace doesn't
+    serve (the vault's sample orders).
     """
 
     DEFAULT_SELLER: ClassVar[Seller] = Seller(
@@ -164,6 +168,7 @@ class FakeAmazonShipping(ServedFake):
         purchase_rate: float | None = None,
         purchase_burst: int | None = None,
         seller: Seller | None = None,
+        marketplace: FakeAmazon | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -171,6 +176,7 @@ class FakeAmazonShipping(ServedFake):
         self.latency = latency
         self.request_token_ttl = request_token_ttl
         self.seller = seller or self.DEFAULT_SELLER
+        self.marketplace = marketplace
         super().__init__(host=host, port=port)
         self._lock = threading.RLock()
         self._tokens: set[str] = set()
@@ -398,6 +404,9 @@ class FakeAmazonShipping(ServedFake):
                 raise _Refusal(400, "ChannelDetails of an AMAZON shipment need amazonOrderDetails.orderId")
             with self._lock:
                 known = self._orders.get(order_id)
+            if known is None and self.marketplace is not None:
+                order = self.marketplace.orders().get(order_id)
+                known = _address(order) if order is not None and order.has_address else None
             if known is not None:
                 return dict(known)
             if not body.get("shipTo"):
@@ -612,6 +621,25 @@ class FakeAmazonShipping(ServedFake):
                 "summary": {"status": "PickupCancelled" if cancelled else "PreTransit"},
             }
         }
+
+
+def _address(order: FakeOrder) -> dict[str, Any]:
+    """A fake marketplace order's ship-to as Amazon's ``Address`` (the model's required fields always there)."""
+    to = order.ship_to
+    values = {
+        "name": to.name,
+        "companyName": to.company,
+        "addressLine1": to.address_line1,
+        "addressLine2": to.address_line2,
+        "addressLine3": to.address_line3,
+        "city": to.city,
+        "stateOrRegion": to.state_or_region or "",
+        "postalCode": to.postal_code or "",
+        "countryCode": to.country_code,
+        "phoneNumber": to.phone,
+    }
+    required = ("name", "addressLine1", "city", "stateOrRegion", "postalCode", "countryCode")
+    return {k: v for k, v in values.items() if v or k in required}
 
 
 def _grams(weight: dict[str, Any]) -> int:

@@ -19,12 +19,15 @@ from sqlalchemy.orm import Session
 
 from connectors.carriers.amazon_shipping import AmazonShippingCarrier
 from connectors.carriers.interfaces import (
+    AddressRejected,
     CarrierUnavailable,
     LabelFormat,
     OrderContext,
     PurchaseUncertain,
+    RateChanged,
 )
 from connectors.carriers.shipments import print_shipment_label, reconcile_pending
+from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.fake_amazon_shipping import FakeAmazonShipping
 from connectors.samples import sample_label
 from tests.support.buyers import SEATTLE
@@ -97,6 +100,30 @@ def test_an_amazon_order_is_quoted_and_bought_without_the_ship_to_and_printed_wi
     assert fake.purchases_by_key() == {"lv-1": 1}
 
 
+def test_the_fake_marketplaces_order_is_shipped_with_none_of_its_buyer_data_sent() -> None:
+    # One source of truth: Amazon Shipping knows the fake marketplace's orders as the marketplace serves them.
+    with FakeAmazon(seed=11, clock=FakeClock()) as amazon, FakeAmazonShipping(marketplace=amazon) as fake:
+        amazon.generate_orders(8, countries=("US",), statuses=["UNSHIPPED"])
+        oid, order = next((k, o) for k, o in amazon.orders().items() if o.fulfilled_by == "MERCHANT")
+        record = LabelRecord(**amazon.expected_label(oid))  # what the vault holds for the order
+        for policy in (FAST_AMAZON, ONE_CLICK):
+            client = amazon_shipping_client(fake, policy)
+            try:
+                quote = client.quote(
+                    ship_from=SHIP_FROM, ship_to=record, parcel=PARCEL, order=OrderContext("amazon", oid)
+                )
+                bought = client.purchase(quote.choose("SWA-US-GROUND"), label_format=LabelFormat.ZPL, reference=oid)
+                assert quote.fields_sent == () and order.ship_to.name.encode() in client.label(bought).content
+            finally:
+                client.close()
+        assert fake.calls["purchaseShipment"] == 1 and fake.calls["oneClickShipment"] == 1
+        pii = amazon.buyer_pii_strings()
+        assert pii and ship_tos(fake) == []
+        for operation, text in fake.requests:
+            assert not [v for v in pii if v and (v in text or json.dumps(v)[1:-1] in text)], operation
+        assert fake.validation_errors == [] and fake.server_errors == []
+
+
 def test_an_amazon_order_amazon_does_not_know_falls_back_to_the_ship_to_and_says_so(
     fake: FakeAmazonShipping, amazon: AmazonShippingCarrier
 ) -> None:
@@ -165,6 +192,29 @@ def test_a_lost_one_click_answer_is_uncertain_and_never_bought_again(fake: FakeA
         assert fake.calls["oneClickShipment"] == 2 and len(fake.shipments()) == 1
     finally:
         client.close()
+
+
+def test_a_one_click_refusal_buys_nothing(fake: FakeAmazonShipping) -> None:
+    fake.know_orders({ORDER.order_id: amazon_address(SEATTLE)})
+    client = amazon_shipping_client(fake, ONE_CLICK)
+    other = amazon_shipping_client(fake, ONE_CLICK)
+    try:
+        rate = client.quote(ship_from=SHIP_FROM, ship_to=SEATTLE, parcel=PARCEL, order=ORDER).choose("cheapest")
+        with pytest.raises(RateChanged):  # the body stayed with the client that quoted: quote again
+            other.purchase(rate, label_format=LabelFormat.PDF, reference="lv-7")
+        fake.reject_address(operation="oneClickShipment")
+        with pytest.raises(AddressRejected) as refused:
+            client.purchase(rate, label_format=LabelFormat.PDF, reference="lv-7")
+        assert "postal" not in str(refused.value)  # Amazon's text is read, never passed on
+        fake.fail(status=429, count=FAST_AMAZON.attempts, operation="oneClickShipment")
+        with pytest.raises(CarrierUnavailable, match="throttling"):  # a 429 was refused whole: nothing bought
+            client.purchase(rate, label_format=LabelFormat.PDF, reference="lv-7")
+        assert fake.shipments() == []
+        assert client.purchase(rate, label_format=LabelFormat.PDF, reference="lv-7").tracking_number
+        assert len(fake.shipments()) == 1
+    finally:
+        client.close()
+        other.close()
 
 
 # --- the shipment flow, both databases ----------------------------------------------------------------------

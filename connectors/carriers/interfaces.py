@@ -39,6 +39,10 @@ class CarrierError(Exception):
     """
 
     code = "carrier-error"
+    #: For a failed :meth:`Carrier.quote`, the ship-to fields its requests carried, where the client knows
+    #: (Amazon Shipping's Amazon order carries none); ``None``: unknown, and the flow audits every filled field
+    #: as possibly sent.
+    fields_sent: tuple[str, ...] | None = None
 
 
 class CarrierAuthRefused(CarrierError):

@@ -394,10 +394,10 @@ class FakeAmazonShipping(ServedFake):
 
     def _ship_to(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
         """Where the shipment goes: an ``AMAZON`` shipment of an order Amazon knows goes to the order's address
-        (``shipTo`` is ignored, as the model says); otherwise the request's ``shipTo``, which must be whole."""
-        if self.faults.take(operation, "address") is not None:
-            raise _Refusal(400, "The shipTo address is invalid: the postal code does not match the city")
+        (``shipTo`` is ignored, as the model says); otherwise the request's ``shipTo``, which must be whole.
+        An injected address refusal is for that address, once it is known."""
         channel = body["channelDetails"]
+        known: dict[str, Any] | None = None
         if channel["channelType"] == "AMAZON":
             order_id = (channel.get("amazonOrderDetails") or {}).get("orderId")
             if not order_id:
@@ -407,14 +407,14 @@ class FakeAmazonShipping(ServedFake):
             if known is None and self.marketplace is not None:
                 order = self.marketplace.orders().get(order_id)
                 known = _address(order) if order is not None and order.has_address else None
-            if known is not None:
-                return dict(known)
-            if not body.get("shipTo"):
+            if known is None and not body.get("shipTo"):
                 raise _Refusal(400, "No Amazon order of the seller has this amazonOrderDetails.orderId")
-        to = body.get("shipTo") or {}
+        to = dict(known) if known is not None else dict(body.get("shipTo") or {})
+        if self.faults.take(operation, "address") is not None:
+            raise _Refusal(400, "The shipTo address is invalid: the postal code does not match the city")
         if not all(str(to.get(k) or "").strip() for k in ("name", "addressLine1", "city", "countryCode")):
             raise _Refusal(400, "The shipTo address is missing a name, addressLine1, city or countryCode")
-        return dict(to)
+        return to
 
     def _get_rates(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
         ship_to = self._ship_to("getRates", body)

@@ -191,7 +191,17 @@ def test_an_address_amazon_refuses_leaves_no_shipment_and_audits_the_share(
         _buy(session, keys, orders[0])
     assert_no_pii(str(refused.value), "an error message")
     assert session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all() == []
-    assert [e.outcome for e in audit_events(session, tenant, "shipment.purchase")] == ["failed:address-rejected"]
+    # Amazon refused the address it holds for the order: nothing of the buyer's went out, nothing to audit.
+    assert audit_events(session, tenant, "shipment.purchase") == []
+    # An order Amazon doesn't know: the ship-to went out in the fallback quote, and the refused share is audited.
+    unknown = make_orders(session, keys, make_account(session, tenant, name="other"), 1, start=7)[0]
+    session.commit()
+    fake.reject_address()  # the fallback's ship-to (the first quote was refused for the unknown order)
+    with pytest.raises(AddressRejected):
+        _buy(session, keys, unknown, "k2")
+    [event] = audit_events(session, tenant, "shipment.purchase")
+    assert event.outcome == "failed:address-rejected" and event.details is not None
+    assert "address_line1" in event.details["fields_sent"]
     assert fake.purchases_by_key() == {}
 
 

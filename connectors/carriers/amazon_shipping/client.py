@@ -299,12 +299,16 @@ class AmazonShippingCarrier:
         }
         sent: tuple[str, ...] = ()
         result: dict[str, Any] | None = None
-        if from_order:
-            with contextlib.suppress(_OrderUnknown):  # Amazon hasn't the order: the ship-to goes, as for others
+        try:
+            if from_order:
+                with contextlib.suppress(_OrderUnknown):  # Amazon hasn't the order: the ship-to goes, as for others
+                    result = self._payload(self._call("getRates", "POST", "/shipping/v2/shipments/rates", json=body))
+            if result is None:
+                body["shipTo"], sent = to, fields
                 result = self._payload(self._call("getRates", "POST", "/shipping/v2/shipments/rates", json=body))
-        if result is None:
-            body["shipTo"], sent = to, fields
-            result = self._payload(self._call("getRates", "POST", "/shipping/v2/shipments/rates", json=body))
+        except CarrierError as exc:
+            exc.fields_sent = sent  # what went out, so the failed share is audited as it was
+            raise
         token = required_str(result, "requestToken")
         one_click = self.policy.one_click and "shipTo" not in body
         if one_click:

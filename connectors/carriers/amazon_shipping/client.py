@@ -353,18 +353,26 @@ class AmazonShippingCarrier:
             raise AddressRejected(f"the carrier refused the ship-to ({code})", reasons=(code,))
         if status == 400 and _names(response, ("serviceselection", "service")):
             raise RateChanged("the carrier no longer offers the service for the shipment")
-        result = self._payload(self._json(response, "oneClickShipment"))
-        charge = result.get("totalCharge") or {}
+        if status >= 400:  # refused (nothing bought): the error as for any other call
+            self._json(response, "oneClickShipment")
         try:
-            amount = Decimal(str(charge.get("value")))
-        except InvalidOperation:
-            raise CarrierBadResponse("the carrier's purchase has no price") from None
-        service = result.get("service") or {}
-        if not amount.is_finite() or service.get("id") != rate.service:
-            raise CarrierBadResponse("the carrier's purchase lacks a usable price or service")
-        charged = dataclasses.replace(rate, amount=amount, currency=str(charge.get("unit") or rate.currency))
+            # Amazon bought the label: an answer the client can't read is uncertain, never "nothing bought",
+            # since no retry could find it again.
+            result = self._payload(self._json(response, "oneClickShipment"))
+            charge = result.get("totalCharge") or {}
+            try:
+                amount = Decimal(str(charge.get("value")))
+            except InvalidOperation:
+                raise CarrierBadResponse("the carrier's purchase has no price") from None
+            service = result.get("service") or {}
+            if not amount.is_finite() or service.get("id") != rate.service:
+                raise CarrierBadResponse("the carrier's purchase lacks a usable price or service")
+            charged = dataclasses.replace(rate, amount=amount, currency=str(charge.get("unit") or rate.currency))
+            bought = self._bought(charged, label_format, result)
+        except CarrierBadResponse:
+            raise PurchaseUncertain("the carrier's answer to the one-click purchase could not be read") from None
         self._one_click.pop(token, None)
-        return self._bought(charged, label_format, result)
+        return bought
 
     def _send_purchase(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
         """One purchase request, sent again only after a 429 (Amazon refused it whole: nothing bought)."""

@@ -217,6 +217,21 @@ def test_a_one_click_refusal_buys_nothing(fake: FakeAmazonShipping) -> None:
         other.close()
 
 
+def test_a_one_click_purchase_that_cannot_reach_amazon_buys_nothing() -> None:
+    fake = FakeAmazonShipping().start()
+    fake.know_orders({ORDER.order_id: amazon_address(SEATTLE)})
+    client = amazon_shipping_client(fake, ONE_CLICK)
+    try:
+        rate = client.quote(ship_from=SHIP_FROM, ship_to=SEATTLE, parcel=PARCEL, order=ORDER).choose("cheapest")
+        fake.stop()  # Amazon is unreachable: the request never left, so nothing can have been bought
+        with pytest.raises(CarrierUnavailable):
+            client.purchase(rate, label_format=LabelFormat.PDF, reference="lv-8")
+        assert fake.shipments() == [] and fake.calls["oneClickShipment"] == 0
+    finally:
+        client.close()
+        fake.stop()
+
+
 # --- the shipment flow, both databases ----------------------------------------------------------------------
 
 

@@ -162,11 +162,13 @@ class AmazonShippingCredentials:
 
 @dataclass(frozen=True, slots=True)
 class AmazonShippingPolicy(CarrierPolicy):
-    """The shared carrier policy (timeouts, retries of the calls safe to repeat, purchase pacing), and the
-    label's print options."""
+    """The shared carrier policy (timeouts, retries of the calls safe to repeat, purchase pacing), the
+    label's print options, and how an Amazon order is quoted and bought."""
 
     #: The label's resolution (Amazon offers 203 and 300 dpi for ZPL and PNG) and size (4 × 6 in).
     dpi: int = 203
+    label_width_in: float = 4.0
+    label_length_in: float = 6.0
     #: An Amazon order is quoted without ``shipTo``: Amazon takes the order's address, so none of the buyer's
     #: goes out. Off sends the ship-to for every order, as for an external one.
     ship_to_from_order: bool = True
@@ -175,8 +177,6 @@ class AmazonShippingPolicy(CarrierPolicy):
     #: model takes no idempotency key for it, so a lost answer can't be settled by a retry and stays
     #: unsettled for the seller (see :meth:`AmazonShippingCarrier.find_purchase`).
     one_click: bool = False
-    label_width_in: float = 4.0
-    label_length_in: float = 6.0
 
     @classmethod
     def of(cls, policy: CarrierPolicy | None) -> AmazonShippingPolicy:

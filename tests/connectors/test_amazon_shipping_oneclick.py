@@ -149,6 +149,16 @@ def test_an_external_order_and_a_policy_turned_off_send_the_ship_to(fake: FakeAm
         on.close()
 
 
+def test_a_failed_quote_says_what_its_requests_carried(fake: FakeAmazonShipping, amazon: AmazonShippingCarrier) -> None:
+    fake.know_orders({ORDER.order_id: amazon_address(SEATTLE)})
+    for order, carried in ((ORDER, ()), (None, ("name", "address_line1"))):
+        fake.fail(status=503, count=FAST_AMAZON.attempts, operation="getRates")
+        with pytest.raises(CarrierUnavailable) as failed:
+            amazon.quote(ship_from=SHIP_FROM, ship_to=SEATTLE, parcel=PARCEL, order=order)
+        assert failed.value.fields_sent is not None
+        assert set(carried) <= set(failed.value.fields_sent) and bool(carried) == bool(failed.value.fields_sent)
+
+
 def test_one_click_buys_the_named_service_in_one_call_once_without_the_ship_to(fake: FakeAmazonShipping) -> None:
     fake.know_orders({ORDER.order_id: amazon_address(SEATTLE)})
     client = amazon_shipping_client(fake, ONE_CLICK)

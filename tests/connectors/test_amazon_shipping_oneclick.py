@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -26,7 +27,7 @@ from connectors.carriers.interfaces import (
     PurchaseUncertain,
     RateChanged,
 )
-from connectors.carriers.shipments import print_shipment_label, reconcile_pending
+from connectors.carriers.shipments import buy_wave, key_hash, print_shipment_label, reconcile_pending
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.fake_amazon_shipping import FakeAmazonShipping
 from connectors.samples import sample_label
@@ -39,13 +40,17 @@ from tests.support.carriers import (
     amazon_shipping_client,
     connect_fake_amazon_shipping,
     fast_amazon_carriers,
+    ship_request,
 )
+from tests.support.servers import Database
 from tests.support.shipments import audit_events, buy
 from tests.support.vault import make_account, make_orders
+from vault.db import make_session_factory
 from vault.errors import PurchaseUnsettled
 from vault.keys import KeyManager
-from vault.models import CarrierAccount, Order, Shipment, Tenant
+from vault.models import AuditEvent, CarrierAccount, Order, Shipment, Tenant
 from vault.records import LabelRecord
+from vault.tenants import create_tenant
 
 pytestmark = pytest.mark.usefixtures("no_pii_in_logs")
 
@@ -327,3 +332,32 @@ def test_an_outage_buys_and_records_nothing(
     assert session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all() == []
     assert audit_events(session, tenant, "shipment.purchase") == []  # nothing of the buyer went out to audit
     assert fake.shipments() == [] and fake.calls["oneClickShipment"] == 0 and ship_tos(fake) == []
+
+
+def test_a_one_click_wave_buys_each_amazon_order_once_sharing_nothing(
+    shared_db: Database, keys: KeyManager, fake: FakeAmazonShipping
+) -> None:
+    sessions = make_session_factory(shared_db.engine)
+    with sessions() as s:
+        tenant = create_tenant(s, keys=keys, slug=f"oc-{uuid.uuid4().hex[:6]}", name="Wave", actor="test")
+        made = make_orders(s, keys, make_account(s, tenant), 4)
+        s.commit()
+        fake.know_orders({o.external_order_id: amazon_address(sample_label(i)) for i, o in enumerate(made)})
+        connect_fake_amazon_shipping(s, keys, tenant.id, fake)
+        tenant_id, requests = tenant.id, [ship_request(o, service="SWA-US-GROUND") for o in made]
+
+    def run() -> list[Any]:
+        return buy_wave(
+            sessions, keys=keys, carriers=fast_amazon_carriers(ONE_CLICK), tenant_id=tenant_id, client_id=None,
+            actor="client:test", idempotency_key_hash=key_hash("oc-wave"), requests=requests, concurrency=2,
+        )  # fmt: skip
+
+    first = run()
+    assert [r.error for r in first] == [None] * 4
+    assert run() == first  # the same shipments again, nothing bought
+    assert fake.calls["oneClickShipment"] == 4 and len(fake.shipments()) == 4 and fake.calls["purchaseShipment"] == 0
+    assert ship_tos(fake) == []
+    with sessions() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)).all()
+        purchases = [e for e in events if e.action == "shipment.purchase"]
+        assert len(purchases) == 4 and all(e.details["fields_sent"] == [] for e in purchases)

@@ -3,10 +3,10 @@
 A carrier is the one party outside the vault that needs the buyer's address, and only to ship (purpose
 ``shipping-label``). The flow is the same for every carrier (Shippo, EasyPost, Amazon Shipping v2, Amazon
 Merchant Fulfillment): :meth:`Carrier.quote` (the ship-to goes out here, once, if at all: Merchant Fulfillment
-quotes an Amazon order by its id and sends none) → :meth:`Carrier.purchase` of one of the quoted
-rates → :meth:`Carrier.label` (the carrier's printed label, as often as the reprint policy allows) →
-:meth:`Carrier.void` → :meth:`Carrier.tracking`. The warehouse gets the label's bytes and the tracking
-number, never the structured address.
+quotes an Amazon order by its id and sends none, and so does Amazon Shipping for an Amazon order Amazon has)
+→ :meth:`Carrier.purchase` of one of the quoted rates → :meth:`Carrier.label` (the carrier's printed label,
+as often as the reprint policy allows) → :meth:`Carrier.void` → :meth:`Carrier.tracking`. The warehouse gets
+the label's bytes and the tracking number, never the structured address.
 
 Money is at stake, so the contract says what a failure means for the purchase:
 
@@ -39,6 +39,10 @@ class CarrierError(Exception):
     """
 
     code = "carrier-error"
+    #: For a failed :meth:`Carrier.quote`, the ship-to fields its requests carried, where the client knows
+    #: (Amazon Shipping's Amazon order carries none); ``None``: unknown, and the flow audits every filled field
+    #: as possibly sent.
+    fields_sent: tuple[str, ...] | None = None
 
 
 class CarrierAuthRefused(CarrierError):

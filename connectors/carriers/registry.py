@@ -45,8 +45,10 @@ class CarrierPlatform:
     #: The carrier tells the marketplace the order shipped by itself (Amazon Merchant Fulfillment): labelvault
     #: queues no shipment confirmation for its labels (connectors/confirmations.py).
     marks_order_shipped: bool = False
-    #: The carrier's quote takes the buyer's address. Amazon Merchant Fulfillment's doesn't (Amazon has it): the
-    #: purchase flow then never names the label record's fields as shared, not even for a failed quote.
+    #: The carrier's quote may take the buyer's address (Amazon Shipping's only for an order Amazon doesn't have;
+    #: its quote, or its failed quote's ``CarrierError.fields_sent``, says what went). Amazon Merchant
+    #: Fulfillment's never does (Amazon has it): the purchase flow then never names the label record's fields as
+    #: shared, not even for a failed quote.
     sends_ship_to: bool = True
 
 

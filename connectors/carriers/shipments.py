@@ -327,13 +327,18 @@ def _quote(
     sends = platform is None or platform.sends_ship_to
     shipment.fields_sent = sorted(k for k, v in ship_to.as_dict().items() if v) if sends else []
     p = shipment.parcel
-    quote = carrier.quote(
-        ship_from=ship_from_of(account),
-        ship_to=ship_to,
-        parcel=Parcel(p["weight_g"], p["length_mm"], p["width_mm"], p["height_mm"]),
-        reference=shipment.reference,
-        order=OrderContext(order.marketplace, order.external_order_id),
-    )
+    try:
+        quote = carrier.quote(
+            ship_from=ship_from_of(account),
+            ship_to=ship_to,
+            parcel=Parcel(p["weight_g"], p["length_mm"], p["width_mm"], p["height_mm"]),
+            reference=shipment.reference,
+            order=OrderContext(order.marketplace, order.external_order_id),
+        )
+    except CarrierError as exc:
+        if exc.fields_sent is not None:  # the carrier knows what its failed quote carried
+            shipment.fields_sent = sorted(exc.fields_sent)
+        raise
     shipment.carrier_shipment_id = quote.shipment_id
     shipment.fields_sent = list(quote.fields_sent)
     rate = quote.choose(shipment.service_asked)

@@ -11,17 +11,26 @@ the shipments bought here. Requests are checked against the model too (a bad bod
 address is not documented; the fake follows its sandbox's wording ("RequestToken cannot be null"): the
 error names ``RequestToken``, ``RateId`` or the ``shipTo`` address.
 
+The seller's Amazon orders are what a test tells it (:meth:`FakeAmazonShipping.know_orders`: order id → the
+order's ``Address``). As the model says, an ``AMAZON`` shipment ignores ``shipTo``: a known order's label goes to
+the order's address; one of an order it doesn't know and without ``shipTo`` is refused (400, naming the
+``orderId``); with ``shipTo`` it goes there (Amazon's behaviour for that case is not documented; the fake takes
+the client's fallback). ``oneClickShipment`` quotes and buys the first asked ``serviceId`` in one call, with no
+idempotency key (the model takes none). Every request is kept in :attr:`~FakeAmazonShipping.requests`
+(operation, query and body as sent) so a test can assert no buyer data went in any.
+
 ``sandbox=True`` is Amazon's static sandbox instead (``x-amzn-api-sandbox``): every operation of both models
 (Shipping v2 and Merchant Fulfillment v0) answers the most specific static example whose parameters match
 the request, and 400 when none does.
 
 Faults a test injects (each for the next ``count`` calls): :meth:`FakeAmazonShipping.fail` (an outage, 503
 by default, nothing done), :meth:`~FakeAmazonShipping.lose_purchase` (the label is bought, the answer held
-longer than the client waits), :meth:`~FakeAmazonShipping.expire_quotes` (every request token issued so
+longer than the client waits; ``operation="oneClickShipment"`` for a one-click purchase),
+:meth:`~FakeAmazonShipping.expire_quotes` (every request token issued so
 far expires: the rate is gone between quote and purchase; :meth:`~FakeAmazonShipping.expire_at_purchase`
 does it as the next purchase arrives; :meth:`~FakeAmazonShipping.reprice` does that and quotes dearer from
 then on: the rate was withdrawn), :meth:`~FakeAmazonShipping.reject_address`
-(``getRates`` refuses the ship-to) and :meth:`~FakeAmazonShipping.refuse_cancel`.
+(``getRates``, or ``oneClickShipment``, refuses the ship-to) and :meth:`~FakeAmazonShipping.refuse_cancel`.
 
 The fake logs nothing per request (it holds buyers' addresses, as a carrier does).
 """
@@ -36,7 +45,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -44,6 +53,7 @@ from typing import Any, ClassVar
 
 from werkzeug.wrappers import Request, Response
 
+from connectors.fake_amazon import FakeAmazon, FakeOrder
 from connectors.fake_amazon.limits import TokenBucket
 from connectors.fake_amazon.marketplace import match_example, sandbox_parameters
 from connectors.fake_amazon.models import SHIPPING_APIS, Operation, operations_of, request_errors, schema_errors
@@ -51,7 +61,9 @@ from connectors.fake_shippo import labels
 from connectors.fakeserver import FaultQueue, ServedFake, client_went_away
 
 #: The operations the fake serves outside the sandbox (the rest answer 400 there).
-SERVED = ("getRates", "purchaseShipment", "getShipmentDocuments", "cancelShipment", "getTracking")
+SERVED = ("getRates", "purchaseShipment", "oneClickShipment", "getShipmentDocuments", "cancelShipment", "getTracking")
+#: The operations that buy a label.
+BUYING = ("purchaseShipment", "oneClickShipment")
 #: (carrierId, carrierName, serviceId, serviceName, days, base price, price per 100 g).
 SERVICES: tuple[tuple[str, str, str, str, int, Decimal, Decimal], ...] = (
     ("AMZN_US", "Amazon Shipping", "SWA-US-GROUND", "Amazon Shipping Ground", 5, Decimal("4.10"), Decimal("0.25")),
@@ -99,6 +111,9 @@ class _Quote:
     issued: float
     request: dict[str, Any] = field(repr=False)
     rates: dict[str, dict[str, Any]]
+    #: The address the label goes to: the Amazon order's own for an ``AMAZON`` shipment Amazon knows, else
+    #: the request's ``shipTo``.
+    ship_to: dict[str, Any] = field(repr=False, default_factory=dict)
     expired: bool = False
 
 
@@ -131,7 +146,10 @@ class FakeAmazonShipping(ServedFake):
     ``latency`` is added to every API answer; ``request_token_ttl`` is how long a quote can be bought;
     ``speedup`` multiplies every operation's documented rate (its token bucket; bursts stay as documented);
     ``purchase_rate`` and ``purchase_burst`` replace ``purchaseShipment``'s bucket (a tighter usage plan, so a
-    test sees Amazon's 429; :attr:`throttled` counts the calls refused so).
+    test sees Amazon's 429; :attr:`throttled` counts the calls refused so). ``marketplace`` is the fake
+    Amazon marketplace whose (default seller's) orders Amazon Shipping knows, read at each request: one source
+    of truth for the orders a test syncs and ships; :meth:`know_orders` adds orders the marketplace doesn't
+    serve (the vault's sample orders).
     """
 
     DEFAULT_SELLER: ClassVar[Seller] = Seller(
@@ -150,6 +168,7 @@ class FakeAmazonShipping(ServedFake):
         purchase_rate: float | None = None,
         purchase_burst: int | None = None,
         seller: Seller | None = None,
+        marketplace: FakeAmazon | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -157,6 +176,7 @@ class FakeAmazonShipping(ServedFake):
         self.latency = latency
         self.request_token_ttl = request_token_ttl
         self.seller = seller or self.DEFAULT_SELLER
+        self.marketplace = marketplace
         super().__init__(host=host, port=port)
         self._lock = threading.RLock()
         self._tokens: set[str] = set()
@@ -181,6 +201,10 @@ class FakeAmazonShipping(ServedFake):
         self.validation_errors: list[str] = []
         self.server_errors: list[str] = []
         self.last_requests: dict[str, dict[str, Any]] = {}
+        #: Every API request served, as (operation, its query string and body as sent): what a test searches
+        #: for the buyer's data.
+        self.requests: list[tuple[str, str]] = []
+        self._orders: dict[str, dict[str, Any]] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -196,9 +220,19 @@ class FakeAmazonShipping(ServedFake):
             raise ValueError(f"status must be one of {sorted(_ERRORS)}")
         self.faults.add("fail", count, operation, status=status)
 
-    def lose_purchase(self, *, seconds: float, count: int = 1) -> None:
-        """Buy the next ``count`` labels, then hold each answer ``seconds`` before sending it."""
-        self.faults.add("lose", count, "purchaseShipment", seconds=seconds)
+    def know_orders(self, orders: Mapping[str, Mapping[str, Any]]) -> None:
+        """Amazon's own orders of the seller: order id → the order's ship-to as Amazon's ``Address``. An
+        ``AMAZON`` shipment of a known order goes to that address (Amazon ignores ``shipTo`` then); one of an
+        order Amazon doesn't know and without ``shipTo`` is refused (400 naming the ``orderId``)."""
+        with self._lock:
+            self._orders.update({k: dict(v) for k, v in orders.items()})
+
+    def lose_purchase(self, *, seconds: float, count: int = 1, operation: str = "purchaseShipment") -> None:
+        """Buy the next ``count`` labels (by ``operation``: ``purchaseShipment`` or ``oneClickShipment``), then
+        hold each answer ``seconds`` before sending it."""
+        if operation not in BUYING:
+            raise ValueError(f"operation must be one of {BUYING}")
+        self.faults.add("lose", count, operation, seconds=seconds)
 
     def expire_quotes(self) -> None:
         """Every request token issued so far expires now (its rates can no longer be bought)."""
@@ -215,9 +249,9 @@ class FakeAmazonShipping(ServedFake):
         Amazon's rate is gone between quote and purchase, and a new ``getRates`` has the new price."""
         self.faults.add("reprice", count, "purchaseShipment")
 
-    def reject_address(self, *, count: int = 1) -> None:
-        """The next ``count`` ``getRates`` refuse the ship-to address."""
-        self.faults.add("address", count, "getRates")
+    def reject_address(self, *, count: int = 1, operation: str = "getRates") -> None:
+        """The next ``count`` ``getRates`` (or ``oneClickShipment``) refuse the ship-to address."""
+        self.faults.add("address", count, operation)
 
     def refuse_cancel(self, *, count: int = 1) -> None:
         """The next ``count`` ``cancelShipment`` are refused (the carrier has the parcel already)."""
@@ -310,7 +344,7 @@ class FakeAmazonShipping(ServedFake):
         except _Refusal as refusal:
             status, body = refusal.status, _error(refusal.status, refusal.details)
         response = self._answer(op, status, body)
-        if op.name == "purchaseShipment" and status == 200:
+        if op.name in BUYING and status == 200:
             lost = self.faults.take(op.name, "lose")
             if lost is not None:
                 self._stopping.wait(lost.seconds)
@@ -339,6 +373,8 @@ class FakeAmazonShipping(ServedFake):
             body = request.get_json(silent=True)
             if body is None:
                 raise _Refusal(400, "The request body is not JSON")
+        with self._lock:
+            self.requests.append((op.name, f"{request.query_string.decode()} {request.get_data(as_text=True)}"))
         problems = request_errors(op.name, body)
         if problems:
             raise _Refusal(400, "; ".join(problems)[:500])
@@ -347,6 +383,7 @@ class FakeAmazonShipping(ServedFake):
         handler = {
             "getRates": self._get_rates,
             "purchaseShipment": self._purchase,
+            "oneClickShipment": self._one_click,
             "getShipmentDocuments": self._documents,
             "cancelShipment": self._cancel,
             "getTracking": self._tracking,
@@ -355,15 +392,38 @@ class FakeAmazonShipping(ServedFake):
 
     # --- operations -----------------------------------------------------------------------------------------
 
-    def _get_rates(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
-        if self.faults.take("getRates", "address") is not None:
+    def _ship_to(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Where the shipment goes: an ``AMAZON`` shipment of an order Amazon knows goes to the order's address
+        (``shipTo`` is ignored, as the model says); otherwise the request's ``shipTo``, which must be whole.
+        An injected address refusal is for that address, once it is known."""
+        channel = body["channelDetails"]
+        known: dict[str, Any] | None = None
+        if channel["channelType"] == "AMAZON":
+            order_id = (channel.get("amazonOrderDetails") or {}).get("orderId")
+            if not order_id:
+                raise _Refusal(400, "ChannelDetails of an AMAZON shipment need amazonOrderDetails.orderId")
+            with self._lock:
+                known = self._orders.get(order_id)
+            if known is None and self.marketplace is not None:
+                order = self.marketplace.orders().get(order_id)
+                known = _address(order) if order is not None and order.has_address else None
+            if known is None and not body.get("shipTo"):
+                raise _Refusal(400, "No Amazon order of the seller has this amazonOrderDetails.orderId")
+        to = dict(known) if known is not None else dict(body.get("shipTo") or {})
+        if self.faults.take(operation, "address") is not None:
             raise _Refusal(400, "The shipTo address is invalid: the postal code does not match the city")
-        to = body.get("shipTo") or {}
         if not all(str(to.get(k) or "").strip() for k in ("name", "addressLine1", "city", "countryCode")):
             raise _Refusal(400, "The shipTo address is missing a name, addressLine1, city or countryCode")
-        channel = body["channelDetails"]
-        if channel["channelType"] == "AMAZON" and not (channel.get("amazonOrderDetails") or {}).get("orderId"):
-            raise _Refusal(400, "ChannelDetails of an AMAZON shipment need amazonOrderDetails.orderId")
+        return to
+
+    def _get_rates(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
+        ship_to = self._ship_to("getRates", body)
+        token, rates = self._rates(body)
+        with self._lock:
+            self._quotes[token] = _Quote(token, time.monotonic(), body, rates, ship_to)
+        return 200, {"payload": {"requestToken": token, "rates": list(rates.values()), "ineligibleRates": []}}
+
+    def _rates(self, body: dict[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
         grams = sum(_grams(p.get("weight") or {}) for p in body["packages"])
         token = uuid.uuid4().hex[:29].upper()
         now = datetime.now(UTC)
@@ -404,9 +464,7 @@ class FakeAmazonShipping(ServedFake):
                 "requiresAdditionalInputs": False,
                 "paymentType": "PAY_THROUGH_AMAZON",
             }
-        with self._lock:
-            self._quotes[token] = _Quote(token, time.monotonic(), body, rates)
-        return 200, {"payload": {"requestToken": token, "rates": list(rates.values()), "ineligibleRates": []}}
+        return token, rates
 
     def _purchase(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
         key = request.headers.get("x-amzn-IdempotencyKey")
@@ -431,7 +489,32 @@ class FakeAmazonShipping(ServedFake):
             rate = quote.rates.get(rate_id)
             if rate is None:
                 raise _Refusal(400, "The RateId is not valid for the RequestToken")
-            spec = body["requestedDocumentSpecification"]
+            return 200, self._buy(quote, rate_id, key, body["requestedDocumentSpecification"])
+
+    def _one_click(self, request: Request, path: dict[str, str], body: Any) -> tuple[int, Any]:
+        """Rates and purchase in one: the cheapest rate of the first asked ``serviceId`` the fake offers.
+        The model takes no idempotency key here, so every call that reaches the fake buys."""
+        ship_to = self._ship_to("oneClickShipment", body)
+        token, rates = self._rates(body)
+        asked = body["serviceSelection"]["serviceId"]
+        offered = {r["serviceId"]: r["rateId"] for r in rates.values()}
+        rate_id = next((offered[s] for s in asked if s in offered), None)
+        if rate_id is None:
+            raise _Refusal(400, "No service of the serviceSelection is offered for the shipment")
+        with self._lock:
+            quote = self._quotes[token] = _Quote(token, time.monotonic(), body, rates, ship_to)
+            answer = self._buy(quote, rate_id, None, body["labelSpecifications"])
+        rate = rates[rate_id]
+        result = answer["payload"]
+        result["carrier"] = {"id": rate["carrierId"], "name": rate["carrierName"]}
+        result["service"] = {"id": rate["serviceId"], "name": rate["serviceName"]}
+        result["totalCharge"] = rate["totalCharge"]
+        return 200, answer
+
+    def _buy(self, quote: _Quote, rate_id: str, key: str | None, spec: dict[str, Any]) -> dict[str, Any]:
+        """Buy ``rate_id`` of ``quote`` (under the lock): the shipment, kept, and its answer."""
+        with self._lock:
+            rate = quote.rates[rate_id]
             fmt, dpi = spec["format"], spec.get("dpi")
             if _DPIS[fmt] and dpi not in _DPIS[fmt]:
                 raise _Refusal(400, f"The dpi is not supported for {fmt}")
@@ -463,10 +546,10 @@ class FakeAmazonShipping(ServedFake):
             self._shipments[shipment.shipment_id] = shipment
             if key:
                 self._by_key[key] = shipment.shipment_id
-            return 200, copy.deepcopy(shipment.answer)
+            return copy.deepcopy(shipment.answer)
 
     def _label(self, shipment: _Shipment, fmt: str) -> str:
-        to = shipment.quote.request.get("shipTo") or {}
+        to = shipment.quote.ship_to
         rate = shipment.quote.rates[shipment.rate_id]
         lines = [
             str(to[k]) for k in ("name", "companyName", "addressLine1", "addressLine2", "addressLine3") if to.get(k)
@@ -538,6 +621,25 @@ class FakeAmazonShipping(ServedFake):
                 "summary": {"status": "PickupCancelled" if cancelled else "PreTransit"},
             }
         }
+
+
+def _address(order: FakeOrder) -> dict[str, Any]:
+    """A fake marketplace order's ship-to as Amazon's ``Address`` (the model's required fields always there)."""
+    to = order.ship_to
+    values = {
+        "name": to.name,
+        "companyName": to.company,
+        "addressLine1": to.address_line1,
+        "addressLine2": to.address_line2,
+        "addressLine3": to.address_line3,
+        "city": to.city,
+        "stateOrRegion": to.state_or_region or "",
+        "postalCode": to.postal_code or "",
+        "countryCode": to.country_code,
+        "phoneNumber": to.phone,
+    }
+    required = ("name", "addressLine1", "city", "stateOrRegion", "postalCode", "countryCode")
+    return {k: v for k, v in values.items() if v or k in required}
 
 
 def _grams(weight: dict[str, Any]) -> int:

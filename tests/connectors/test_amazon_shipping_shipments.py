@@ -25,8 +25,10 @@ from connectors.carriers.shipments import (
     void_shipment,
 )
 from connectors.fake_amazon_shipping import FakeAmazonShipping
+from connectors.samples import sample_label
 from tests.support.carriers import (
     FAST_AMAZON,
+    amazon_address,
     connect_fake_amazon_shipping,
     fast_amazon_carriers,
 )
@@ -53,10 +55,12 @@ def fake() -> Iterator[FakeAmazonShipping]:
 
 
 @pytest.fixture
-def orders(session: Session, keys: KeyManager, tenant: Tenant) -> list[Order]:
+def orders(session: Session, keys: KeyManager, tenant: Tenant, fake: FakeAmazonShipping) -> list[Order]:
+    """Three Amazon orders, which Amazon has too (so they are quoted without the ship-to)."""
     account = make_account(session, tenant)
     made = make_orders(session, keys, account, 3)
     session.commit()
+    fake.know_orders({o.external_order_id: amazon_address(sample_label(i)) for i, o in enumerate(made)})
     return made
 
 
@@ -92,7 +96,9 @@ def test_an_amazon_order_is_bought_once_printed_in_each_format_and_voided(
     }
     (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.purpose == "shipping-label" and event.details is not None
-    assert event.details["carrier"] == "amazonshipping" and "address_line1" in event.details["fields_sent"]
+    # Amazon took the ship-to from the order: nothing of the buyer's went out, and the event says so.
+    assert event.details["carrier"] == "amazonshipping" and event.details["fields_sent"] == []
+    assert "shipTo" not in fake.last_requests["getRates"]["body"]
 
     assert void_shipment(session, keys=keys, carriers=fast_amazon_carriers(), shipment=shipment, actor="t").value == (
         "voided"
@@ -185,7 +191,17 @@ def test_an_address_amazon_refuses_leaves_no_shipment_and_audits_the_share(
         _buy(session, keys, orders[0])
     assert_no_pii(str(refused.value), "an error message")
     assert session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all() == []
-    assert [e.outcome for e in audit_events(session, tenant, "shipment.purchase")] == ["failed:address-rejected"]
+    # Amazon refused the address it holds for the order: nothing of the buyer's went out, nothing to audit.
+    assert audit_events(session, tenant, "shipment.purchase") == []
+    # An order Amazon doesn't know: the ship-to went out in the fallback quote, and the refused share is audited.
+    unknown = make_orders(session, keys, make_account(session, tenant, name="other"), 1, start=7)[0]
+    session.commit()
+    fake.reject_address()  # the fallback's ship-to (the first quote was refused for the unknown order)
+    with pytest.raises(AddressRejected):
+        _buy(session, keys, unknown, "k2")
+    [event] = audit_events(session, tenant, "shipment.purchase")
+    assert event.outcome == "failed:address-rejected" and event.details is not None
+    assert "address_line1" in event.details["fields_sent"]
     assert fake.purchases_by_key() == {}
 
 

@@ -23,7 +23,7 @@ from vault.carrier_accounts import connect_carrier_account
 from vault.keys import KeyManager
 from vault.marketplace_accounts import EndpointPolicy
 from vault.models import CarrierAccount, Order
-from vault.records import ShipFrom
+from vault.records import LabelRecord, ShipFrom
 
 #: The sample seller's warehouse, as a carrier account stores it.
 SHIP_FROM_VALUES: dict[str, Any] = {
@@ -131,6 +131,22 @@ def ship_request(order: Order, **overrides: Any) -> ShipmentRequest:
 
 #: The Amazon Shipping client's quick test policy: :data:`FAST` with Amazon's default print options.
 FAST_AMAZON = AmazonShippingPolicy.of(FAST)
+
+
+def amazon_address(record: LabelRecord) -> dict[str, Any]:
+    """An order's ship-to as Amazon keeps it (its ``Address``): what the fake Amazon Shipping is told it has for
+    an Amazon order (:meth:`FakeAmazonShipping.know_orders`)."""
+    out = {
+        "name": record.name,
+        "companyName": record.company,
+        "addressLine1": record.address_line1,
+        "addressLine2": record.address_line2,
+        "city": record.city,
+        "stateOrRegion": record.state_or_region or "",
+        "postalCode": record.postal_code or "",
+        "countryCode": record.country_code,
+    }
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def amazon_shipping_client(fake: FakeAmazonShipping, policy: CarrierPolicy = FAST_AMAZON) -> AmazonShippingCarrier:

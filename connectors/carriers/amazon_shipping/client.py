@@ -7,9 +7,15 @@ and travels only in the ``x-amz-access-token`` header; ``x-amzn-shipping-busines
 Shipping business (``AmazonShipping_US``, ``AmazonShipping_UK``, ...). The SP-API client's own ``call`` is
 not used: it retries 5xx, and a purchase is never retried; nor can it send the business header.
 
-The ship-to goes out once, in ``getRates`` (with ``channelDetails``: ``AMAZON`` and the Amazon order id for an
-Amazon order, ``EXTERNAL`` otherwise). Amazon answers with a ``requestToken`` (the quote, valid for a
-limited time) and rates; a purchase names both, so the vault's rate id is ``<rateId>|<requestToken>``.
+The ship-to goes out at most once, in ``getRates``, and only for an order Amazon doesn't have: an Amazon
+order is quoted as ``channelDetails.channelType = AMAZON`` with its order id and no ``shipTo`` (Amazon's model
+makes it optional there and takes the order's own address), so the quote's ``fields_sent`` is empty; any other
+order is ``EXTERNAL`` and carries the ship-to, as Amazon requires. Where Amazon answers that it doesn't know
+the order (a business outside the order's marketplace), the client falls back to sending the ship-to in a
+second ``getRates`` and ``fields_sent`` says so; ``AmazonShippingPolicy.ship_to_from_order = False`` sends it
+from the start (for a seller whose business never has the orders). Amazon answers with a ``requestToken``
+(the quote, valid for a limited time) and rates; a purchase names both, so the vault's rate id is
+``<rateId>|<requestToken>``.
 Amazon keeps no client reference a lost purchase could be looked up by, so :meth:`purchase` sends the
 vault's ``reference`` as ``x-amzn-IdempotencyKey``, which Amazon uses "to recognize subsequent retries of the
 same request", and :meth:`find_purchase` is that retry: the same key, ``requestToken`` and ``rateId``. If the
@@ -19,6 +25,17 @@ one purchase. Either way one label exists for the reference. A purchase is paced
 can't settle it (the quote expired, Amazon refuses or is down) :meth:`find_purchase` raises
 :class:`PurchaseUncertain` and never answers "not bought": the shipment stays pending (never bought again),
 and the seller sees it as unsettled (``docs/carriers.md``).
+
+With ``AmazonShippingPolicy.one_click`` an Amazon order quoted without ``shipTo`` is bought with
+``oneClickShipment`` instead: the chosen rate's ``serviceId`` with the quote's own channel, packages and
+ship-from, in one call no expired ``requestToken`` can refuse (its rate id is ``1click|<requestToken>|
+<serviceId>``, and what Amazon charged becomes the purchase's rate). ``getRates`` still quotes it, since the
+vault chooses among priced rates and records the price before it buys. The contract's ``purchase`` gets only
+the rate, so the body is kept by this client between its quote and its purchase; a client that didn't quote
+it answers :class:`RateChanged` (quote again, nothing bought). Amazon's model takes no idempotency key for
+``oneClickShipment``, so a lost answer can't be settled by a retry: :meth:`find_purchase` never sends one
+(it could buy a second label) and raises :class:`PurchaseUncertain`, and the shipment stays pending for the
+seller, as an unsettled ``purchaseShipment`` does. That is why it is off by default.
 
 URLs carry only ids (shipment, tracking, carrier); nothing here logs a body; error messages name the
 operation, the status and Amazon's error code, never Amazon's text (it can quote the address).
@@ -113,6 +130,8 @@ _TRACKING = {
 #: The vault's rate id is ``rateId|requestToken``; the shipment row keeps 100 characters of it.
 _SEP = "|"
 _MAX_ID = 100
+#: A rate bought with ``oneClickShipment`` is ``1click|requestToken|serviceId``.
+_ONE_CLICK = "1click|"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +162,21 @@ class AmazonShippingCredentials:
 
 @dataclass(frozen=True, slots=True)
 class AmazonShippingPolicy(CarrierPolicy):
-    """The shared carrier policy (timeouts, retries of the calls safe to repeat, purchase pacing), and the
-    label's print options."""
+    """The shared carrier policy (timeouts, retries of the calls safe to repeat, purchase pacing), the
+    label's print options, and how an Amazon order is quoted and bought."""
 
     #: The label's resolution (Amazon offers 203 and 300 dpi for ZPL and PNG) and size (4 × 6 in).
     dpi: int = 203
     label_width_in: float = 4.0
     label_length_in: float = 6.0
+    #: An Amazon order is quoted without ``shipTo``: Amazon takes the order's address, so none of the buyer's
+    #: goes out. Off sends the ship-to for every order, as for an external one.
+    ship_to_from_order: bool = True
+    #: An Amazon order quoted without ``shipTo`` is bought with ``oneClickShipment`` (the rate's service, in
+    #: one call that no quote's expiry can refuse) instead of ``purchaseShipment``. Off by default: Amazon's
+    #: model takes no idempotency key for it, so a lost answer can't be settled by a retry and stays
+    #: unsettled for the seller (see :meth:`AmazonShippingCarrier.find_purchase`).
+    one_click: bool = False
 
     @classmethod
     def of(cls, policy: CarrierPolicy | None) -> AmazonShippingPolicy:
@@ -232,6 +259,8 @@ class AmazonShippingCarrier:
         rate = self.policy.purchase_rate
         self._purchases = TokenBucket(rate, self.policy.purchase_burst) if rate else None
         self._tokens = self._new_tokens(lwa_url or lwa_url_for(api_base))
+        #: The quotes' bodies (no ship-to in them) a one-click rate is bought with, by request token.
+        self._one_click: dict[str, dict[str, Any]] = {}
 
     # --- the contract ---------------------------------------------------------------------------------------
 
@@ -244,11 +273,12 @@ class AmazonShippingCarrier:
         reference: str = "",
         order: OrderContext | None = None,
     ) -> Quote:
-        to, sent = _address_to(ship_to)
+        to, fields = _address_to(ship_to)
         currency = self.credentials.currency
+        channel = _channel(order)
+        from_order = channel["channelType"] == "AMAZON" and self.policy.ship_to_from_order
         body: dict[str, Any] = {
             "shipFrom": _address_from(ship_from),
-            "shipTo": to,
             "packages": [
                 {
                     "dimensions": {
@@ -265,24 +295,93 @@ class AmazonShippingCarrier:
                     "packageClientReferenceId": "1",
                 }
             ],
-            "channelDetails": _channel(order),
+            "channelDetails": channel,
         }
-        result = self._payload(self._call("getRates", "POST", "/shipping/v2/shipments/rates", json=body))
+        sent: tuple[str, ...] = ()
+        result: dict[str, Any] | None = None
+        try:
+            if from_order:
+                with contextlib.suppress(_OrderUnknown):  # Amazon hasn't the order: the ship-to goes, as for others
+                    result = self._payload(self._call("getRates", "POST", "/shipping/v2/shipments/rates", json=body))
+            if result is None:
+                body["shipTo"], sent = to, fields
+                result = self._payload(self._call("getRates", "POST", "/shipping/v2/shipments/rates", json=body))
+        except CarrierError as exc:
+            exc.fields_sent = sent  # what went out, so the failed share is audited as it was
+            raise
         token = required_str(result, "requestToken")
-        rates = tuple(_rate(r, token) for r in result.get("rates") or [] if isinstance(r, dict))
+        one_click = self.policy.one_click and "shipTo" not in body
+        if one_click:
+            self._one_click[token] = body
+        rates = tuple(_rate(r, token, one_click=one_click) for r in result.get("rates") or [] if isinstance(r, dict))
         return Quote(shipment_id=token[:_MAX_ID], rates=rates, fields_sent=sent)
 
     def purchase(self, rate: Rate, *, label_format: LabelFormat, reference: str) -> Purchase:
+        if rate.rate_id.startswith(_ONE_CLICK):
+            return self._purchase_one_click(rate, label_format)
         rate_id, token = _split_rate(rate)
         body = self._purchase_body(rate_id, token, label_format)
+        headers = {"x-amzn-IdempotencyKey": reference}
+        response = self._send_purchase("/shipping/v2/shipments", body, headers)
+        status = response.status_code
+        if status >= 500:
+            raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {status}")
+        if status == 400 and _names(response, _QUOTE_WORDS):
+            raise RateChanged("the quote expired or its rate is no longer offered")
+        return self._bought(rate, label_format, self._payload(self._json(response, "purchaseShipment")))
+
+    def _purchase_one_click(self, rate: Rate, label_format: LabelFormat) -> Purchase:
+        """``oneClickShipment`` for the rate's service, with the quote's body (channel, packages, ship-from;
+        no ship-to: Amazon has the order's). What Amazon charged is the purchase's rate."""
+        token = rate.rate_id[len(_ONE_CLICK) :].partition(_SEP)[0]
+        quoted = self._one_click.get(token)
+        if quoted is None:  # quoted by another client (a restart): nothing to buy with, quote again
+            raise RateChanged("the one-click quote is not this client's; quote again")
+        body = {
+            "shipFrom": quoted["shipFrom"],
+            "packages": quoted["packages"],
+            "channelDetails": quoted["channelDetails"],
+            "serviceSelection": {"serviceId": [rate.service]},
+            "labelSpecifications": self._document_spec(label_format),
+        }
+        response = self._send_purchase("/shipping/v2/oneClickShipment", body, {})
+        status = response.status_code
+        if status >= 500:
+            raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {status}")
+        if status == 400 and _names(response, _ADDRESS_WORDS):
+            code = _error_code(response)
+            raise AddressRejected(f"the carrier refused the ship-to ({code})", reasons=(code,))
+        if status == 400 and _names(response, ("serviceselection", "service")):
+            raise RateChanged("the carrier no longer offers the service for the shipment")
+        if status >= 400:  # refused (nothing bought): the error as for any other call
+            self._json(response, "oneClickShipment")
+        try:
+            # Amazon bought the label: an answer the client can't read is uncertain, never "nothing bought",
+            # since no retry could find it again.
+            result = self._payload(self._json(response, "oneClickShipment"))
+            charge = result.get("totalCharge") or {}
+            try:
+                amount = Decimal(str(charge.get("value")))
+            except InvalidOperation:
+                raise CarrierBadResponse("the carrier's purchase has no price") from None
+            service = result.get("service") or {}
+            if not amount.is_finite() or service.get("id") != rate.service:
+                raise CarrierBadResponse("the carrier's purchase lacks a usable price or service")
+            charged = dataclasses.replace(rate, amount=amount, currency=str(charge.get("unit") or rate.currency))
+            bought = self._bought(charged, label_format, result)
+        except CarrierBadResponse:
+            raise PurchaseUncertain("the carrier's answer to the one-click purchase could not be read") from None
+        self._one_click.pop(token, None)
+        return bought
+
+    def _send_purchase(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        """One purchase request, sent again only after a 429 (Amazon refused it whole: nothing bought)."""
         attempt = 0
         while True:
             if self._purchases is not None:
                 self._purchases.acquire()
             try:
-                response = self._http.post(
-                    "/shipping/v2/shipments", json=body, headers=self._auth() | {"x-amzn-IdempotencyKey": reference}
-                )
+                response = self._http.post(path, json=body, headers=self._auth() | headers)
             except httpx.ConnectError:
                 raise CarrierUnavailable("the carrier could not be reached to buy the label") from None
             except httpx.HTTPError:  # sent, and the answer lost: the label may be bought
@@ -297,16 +396,16 @@ class AmazonShippingCarrier:
             if self._purchases is not None:
                 self._purchases.drain()  # Amazon's bucket is empty, whatever ours thought
             self._backoff(attempt, response)
-        if status >= 500:
-            raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {status}")
-        if status == 400 and _names(response, _QUOTE_WORDS):
-            raise RateChanged("the quote expired or its rate is no longer offered")
-        return self._bought(rate, label_format, self._payload(self._json(response, "purchaseShipment")))
+        return response
 
     def find_purchase(self, *, rate: Rate, reference: str) -> Purchase | None:
         """Amazon's idempotent retry of the purchase (see the module docstring): the label bought under
         ``reference``; :class:`PurchaseUncertain` when Amazon can't say. Never ``None``: Amazon has no lookup
-        that could prove a label was not bought."""
+        that could prove a label was not bought. A one-click purchase has no idempotency key to retry under
+        (Amazon's model takes none), so a retry could buy a second label: it is never retried, and stays
+        uncertain for the seller to settle in Seller Central."""
+        if rate.rate_id.startswith(_ONE_CLICK):
+            raise PurchaseUncertain("the carrier keeps no key a lost one-click purchase could be settled by")
         try:
             return self.purchase(rate, label_format=LabelFormat.PDF, reference=reference)
         except PurchaseUncertain:
@@ -389,6 +488,8 @@ class AmazonShippingCarrier:
                 renewed = True  # the cached access token may have been revoked early: exchange a new one once
                 self._renew_tokens()
                 continue
+            if status == 400 and operation == "getRates" and _names(response, _ORDER_WORDS):
+                raise _OrderUnknown(f"the carrier does not know the Amazon order ({_error_code(response)})")
             if status == 400 and operation == "getRates" and _names(response, _ADDRESS_WORDS):
                 code = _error_code(response)
                 raise AddressRejected(f"the carrier refused the ship-to ({code})", reasons=(code,))
@@ -442,6 +543,10 @@ class AmazonShippingCarrier:
         time.sleep(seconds)
 
     def _purchase_body(self, rate_id: str, token: str, label_format: LabelFormat) -> dict[str, Any]:
+        spec = self._document_spec(label_format)
+        return {"requestToken": token, "rateId": rate_id, "requestedDocumentSpecification": spec}
+
+    def _document_spec(self, label_format: LabelFormat) -> dict[str, Any]:
         spec: dict[str, Any] = {
             "format": DOCUMENT_FORMATS[label_format],
             "size": {"width": self.policy.label_width_in, "length": self.policy.label_length_in, "unit": "INCH"},
@@ -450,7 +555,7 @@ class AmazonShippingCarrier:
         }
         if label_format is not LabelFormat.PDF:
             spec["dpi"] = self.policy.dpi
-        return {"requestToken": token, "rateId": rate_id, "requestedDocumentSpecification": spec}
+        return spec
 
     def _bought(self, rate: Rate, label_format: LabelFormat, result: dict[str, Any]) -> Purchase:
         shipment_id = required_str(result, "shipmentId")
@@ -551,19 +656,20 @@ def _address_to(record: LabelRecord) -> tuple[dict[str, Any], tuple[str, ...]]:
     return out, tuple(sent)
 
 
-def _rate(raw: dict[str, Any], token: str) -> Rate:
+def _rate(raw: dict[str, Any], token: str, *, one_click: bool = False) -> Rate:
     charge = raw.get("totalCharge") or {}
     try:
         amount = Decimal(str(charge.get("value")))
     except InvalidOperation:
         raise CarrierBadResponse("the carrier quoted a rate without a price") from None
-    rate_id = f"{required_str(raw, 'rateId')}{_SEP}{token}"
+    service = required_str(raw, "serviceId")
+    rate_id = f"{_ONE_CLICK}{token}{_SEP}{service}" if one_click else f"{required_str(raw, 'rateId')}{_SEP}{token}"
     if len(rate_id) > _MAX_ID:
         raise CarrierBadResponse("the carrier's rate and quote ids are longer than the vault keeps")
     return Rate(
         rate_id=rate_id,
         provider=required_str(raw, "carrierId"),
-        service=required_str(raw, "serviceId"),
+        service=service,
         amount=amount,
         currency=str(charge.get("unit") or ""),
         estimated_days=_days(raw.get("promise")),
@@ -622,6 +728,11 @@ def _error_code(response: httpx.Response) -> str:
     return "unknown"
 
 
+class _OrderUnknown(CarrierBadResponse):
+    """Amazon refused an ``AMAZON`` quote for an order it doesn't have (so it has no address to take)."""
+
+
+_ORDER_WORDS = ("orderid", "order id")
 _QUOTE_WORDS = ("requesttoken", "request token", "rateid", "rate id")
 _ADDRESS_WORDS = ("address", "shipto", "ship to", "postalcode", "postal code", "stateorregion")
 

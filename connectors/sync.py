@@ -3,7 +3,9 @@
 Each page is one transaction: its orders are upserted (``vault.orders.store_order``, idempotent by account
 and marketplace order id), then the cursor that covers them is stored, then the lease is renewed, then
 commit. A crash anywhere leaves the database at a page boundary with the cursor matching the stored orders,
-so a re-run neither loses nor duplicates an order (windows overlap; the upserts absorb repeats).
+so a re-run neither loses nor duplicates an order (windows overlap; the upserts absorb repeats). The last
+page's transaction also writes the run's ``last_sync`` and gives the lease up, so a quiet account's sync
+is two transactions: the lease's, and its one page's.
 
 One account is synced by one run at a time: a lease row (``SyncState``) is taken with a conditional UPDATE,
 renewed with every page commit (which also fences a run whose lease was taken over: its page rolls back),
@@ -29,7 +31,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from connectors.interfaces import Connector, ConnectorError, SyncCursor
+from connectors.interfaces import Connector, ConnectorError, ConnectorStats, SyncCursor
 from vault.alarms import TEXT_REPAIRED, Alarm, record_alarm
 from vault.db import rowcount
 from vault.keys import KeyManager
@@ -145,8 +147,24 @@ _RELEASE = (
     .where(_STATE.c.account_id == bindparam("b_account"), _STATE.c.lease_owner == bindparam("b_owner"))
     .values(lease_owner=None, lease_expires_at=None, updated_at=bindparam("b_now"))
 )
+#: The last page's cursor with the lease given up, in the page's own transaction: only while this run holds it.
+_LAST_PAGE_STATE = (
+    update(_STATE)
+    .where(_STATE.c.account_id == bindparam("b_account"), _STATE.c.lease_owner == bindparam("b_owner"))
+    .values(
+        lease_owner=None,
+        lease_expires_at=None,
+        window_end=bindparam("b_window_end"),
+        page_token=bindparam("b_page_token"),
+        updated_at=bindparam("b_now"),
+    )
+)
 _SET_CURSOR = update(_ACCOUNTS).where(_ACCOUNT).values(sync_cursor=bindparam("b_value"))
 _SET_LAST_SYNC = update(_ACCOUNTS).where(_ACCOUNT).values(last_sync=bindparam("b_value"))
+#: The last page's cursor and the run's ``last_sync``, in one statement.
+_SET_CURSOR_AND_LAST_SYNC = (
+    update(_ACCOUNTS).where(_ACCOUNT).values(sync_cursor=bindparam("b_cursor"), last_sync=bindparam("b_last"))
+)
 
 
 def lease_owner_id() -> str:
@@ -324,39 +342,80 @@ def _sync(
     counts = {"created": 0, "updated": 0, "unchanged": 0}
     pages = 0
     cursor = taken.cursor
+    summary: SyncSummary | None = None
     try:
         for page in connector.pull(cursor):
             _store_page(session, keys, account, page.orders, counts, clock())
             now = clock()
-            state_written = rowcount(
+            params = {
+                "b_account": account_id,
+                "b_owner": owner,
+                "b_window_end": page.cursor.window_end,
+                "b_page_token": page.cursor.page_token,
+                "b_now": now,
+            }
+            if page.last:
+                # The last page commits with the run's summary and the lease given up: a quiet account's
+                # sync is one transaction after the lease's, not three.
+                summary = _summary(account_id, before, connector, counts, pages + 1, started, page.cursor)
+                last_sync = {"ok": True, "finished_at": clock().isoformat(), **summary.as_json()}
+                if not rowcount(session.connection().execute(_LAST_PAGE_STATE, params)):
+                    session.rollback()
+                    raise LeaseLost(f"account {account_id}: sync lease lost to another run; page rolled back")
                 session.connection().execute(
-                    _PAGE_STATE,
-                    {
-                        "b_account": account_id,
-                        "b_owner": owner,
-                        "b_expires": now + lease,
-                        "b_window_end": page.cursor.window_end,
-                        "b_page_token": page.cursor.page_token,
-                        "b_now": now,
-                    },
+                    _SET_CURSOR_AND_LAST_SYNC,
+                    {"b_account": account_id, "b_cursor": page.cursor.updated_after, "b_last": last_sync},
                 )
-            )
-            if not state_written:
-                session.rollback()
-                raise LeaseLost(f"account {account_id}: sync lease lost to another run; page rolled back")
-            _set_account(session, account, _SET_CURSOR, "sync_cursor", page.cursor.updated_after)
+                set_committed_value(account, "sync_cursor", page.cursor.updated_after)
+                set_committed_value(account, "last_sync", last_sync)
+            else:
+                params["b_expires"] = now + lease
+                if not rowcount(session.connection().execute(_PAGE_STATE, params)):
+                    session.rollback()
+                    raise LeaseLost(f"account {account_id}: sync lease lost to another run; page rolled back")
+                _set_account(session, account, _SET_CURSOR, "sync_cursor", page.cursor.updated_after)
             session.commit()
             cursor = page.cursor
             pages += 1
             if progress is not None:
                 progress(SyncProgress(pages=pages, orders=sum(counts.values()), fraction=page.progress))
+            if page.last:
+                break
     except BaseException as exc:
         session.rollback()
         _record_failure(session, account, exc, clock)
         release_lease(session, account_id=account_id, owner=owner)
         raise
+    if summary is None:  # the connector ended without a page marked last: finish the run on its own
+        summary = _summary(account_id, before, connector, counts, pages, started, cursor)
+        last_sync = {"ok": True, "finished_at": clock().isoformat(), **summary.as_json()}
+        _set_account(session, account, _SET_LAST_SYNC, "last_sync", last_sync)
+        _release(session, account_id, owner)  # in the same transaction: one commit less per sync
+        session.commit()
+    log.info(
+        "account %d synced: %d new, %d updated, %d unchanged, %d calls, %d throttled, %.1fs",
+        account_id,
+        summary.orders_new,
+        summary.orders_updated,
+        summary.orders_unchanged,
+        summary.calls,
+        summary.throttled,
+        summary.seconds,
+    )
+    return summary
+
+
+def _summary(
+    account_id: int,
+    before: ConnectorStats,
+    connector: Connector,
+    counts: dict[str, int],
+    pages: int,
+    started: float,
+    cursor: SyncCursor,
+) -> SyncSummary:
     after = connector.stats()
-    summary = SyncSummary(
+    return SyncSummary(
         account_id=account_id,
         orders_new=counts["created"],
         orders_updated=counts["updated"],
@@ -369,21 +428,6 @@ def _sync(
         cursor=cursor.updated_after,
         notices=after.notices,
     )
-    last_sync = {"ok": True, "finished_at": clock().isoformat(), **summary.as_json()}
-    _set_account(session, account, _SET_LAST_SYNC, "last_sync", last_sync)
-    _release(session, account_id, owner)  # in the same transaction: one commit less per sync
-    session.commit()
-    log.info(
-        "account %d synced: %d new, %d updated, %d unchanged, %d calls, %d throttled, %.1fs",
-        account_id,
-        summary.orders_new,
-        summary.orders_updated,
-        summary.orders_unchanged,
-        summary.calls,
-        summary.throttled,
-        summary.seconds,
-    )
-    return summary
 
 
 def _store_page(
@@ -416,7 +460,15 @@ def _store_page(
             # An older copy (a resumed page snapshot, an overlap) must not roll a newer state back.
             counts["unchanged"] += 1
             continue
-        result = store_order(session, keys=keys, account=account, facts=facts, label=label, retention_cache=retention)
+        result = store_order(
+            session,
+            keys=keys,
+            account=account,
+            facts=facts,
+            label=label,
+            retention_cache=retention,
+            absent=facts.external_order_id not in stored,
+        )
         if facts.status in _ENDED and result.order.erased_at is None:
             ended.append(result.order)
         counts[result.outcome] += 1

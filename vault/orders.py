@@ -50,18 +50,26 @@ def store_order(
     facts: OrderFacts,
     label: LabelRecord | None,
     retention_cache: dict[tuple[int, str], int | None] | None = None,
+    absent: bool = False,
 ) -> StoreResult:
     """Idempotent upsert by (account, external order id): facts in clear, the label sealed.
 
     ``retention_cache`` lets the orders of one transaction (a sync's page) read the tenant's retention
-    policy once (:func:`vault.retention.tenant_days`).
+    policy once (:func:`vault.retention.tenant_days`). ``absent``: the caller has just read, in this
+    transaction, that the account has no such order (a sync's page, under the account's sync lease), so it
+    is not looked up again; if one appeared meanwhile, the insert fails on the unique key and nothing of it
+    is stored.
 
     The label is resealed only when it differs from the stored one and the seller hasn't corrected it
     (a correction outranks the marketplace's copy); an erased order is never refilled with PII (its stub
     keeps being updated so status changes still show).
     """
-    order = session.scalar(
-        select(Order).where(Order.account_id == account.id, Order.external_order_id == facts.external_order_id)
+    order = (
+        None
+        if absent
+        else session.scalar(
+            select(Order).where(Order.account_id == account.id, Order.external_order_id == facts.external_order_id)
+        )
     )
     if order is not None and order.delivered_at is not None:
         # A delivery happened once: the first time reported stands (a marketplace that reports only a
@@ -80,12 +88,14 @@ def store_order(
             account_id=account.id,
             marketplace=facts.marketplace,
             external_order_id=facts.external_order_id,
+            label=None,  # a new order has no record yet: sealing one reads none back
             **values,
         )
         session.add(order)
-        session.flush()
         if label is not None:
-            seal_label(session, keys=keys, order=order, label=label)
+            seal_label(session, keys=keys, order=order, label=label)  # flushes the order with its record
+        else:
+            session.flush()
         return StoreResult(order, "created")
     changed = any(getattr(order, k) != v for k, v in values.items())
     for k, v in values.items():

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     broker_url: str = ""  # the task queue's Redis; default: LABELVAULT_REDIS_URL (empty: embedded scheduler)
     task_visibility_timeout: int = Field(default=3600, ge=10)  # a killed worker's task is redelivered after this
     worker_tick_seconds: float = Field(default=30.0, gt=0)  # how often due syncs, purges and key epochs are looked for
+    # Due syncs queued as one task per account until a tick finds more than this many due; then several
+    # accounts per task, at most sync_batch_size (app/worker.py's sync_batches).
+    sync_batch_spread: int = Field(default=64, ge=1)
+    sync_batch_size: int = Field(default=16, ge=1)
     sync_speedup: float = Field(default=1.0, gt=0)  # the fake marketplace only: multiply Amazon's rate limits
     # Origins (comma-separated, e.g. http://127.0.0.1:8400) an account's endpoints may point at besides the
     # marketplace's own hosts: fakes and sandboxes. Empty: the marketplaces' own hosts only.

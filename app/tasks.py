@@ -163,7 +163,9 @@ def _claim_seconds() -> float:
 def dispatch() -> dict[str, Any]:
     """Queue every due job once (the beat calls this every tick)."""
     with flask_app().app_context():
-        sent = dispatch_due(_services(), gate=gate(), enqueue=_enqueue, claim_seconds=_claim_seconds())
+        sent = dispatch_due(
+            _services(), gate=gate(), enqueue=_enqueue, claim_seconds=_claim_seconds(), enqueue_syncs=_enqueue_syncs
+        )
     return {"syncs": sent.syncs, "purge": sent.purge, "key_epoch": sent.key_epoch, "confirm": sent.confirm}
 
 
@@ -178,11 +180,31 @@ def _enqueue(kind: str, account_id: int | None) -> None:
         confirm.delay()
 
 
+def _enqueue_syncs(account_ids: list[int]) -> None:
+    sync_batch.delay(account_ids)
+
+
 @celery_app.task(name="labelvault.sync", bind=True)  # type: ignore[untyped-decorator]
 def sync(self: Task[Any, Any], account_id: int) -> None:
     """Sync one account (idempotent; resumes from the last committed page after a crash)."""
     with flask_app().app_context():
         run_job(_services(), SYNC, account_id, gate=gate(), connectors=connectors)
+
+
+@celery_app.task(name="labelvault.sync_batch")  # type: ignore[untyped-decorator]
+def sync_batch(account_ids: list[int]) -> None:
+    """Sync several accounts one after another (a tick that found many due; app/worker.py's sync_batches).
+
+    Each account's claim is released as its sync ends, and one account's failure does not hold up the
+    others. A worker killed mid-batch has the task delivered again (late acknowledgement): the accounts synced
+    already are synced again, quickly (nothing new), or skipped if another run holds them.
+    """
+    with flask_app().app_context():
+        for account_id in account_ids:
+            try:
+                run_job(_services(), SYNC, int(account_id), gate=gate(), connectors=connectors)
+            except Exception as exc:  # logged by type only, like every job's failure; the batch goes on
+                log.error("sync of account %s failed (%s)", account_id, type(exc).__name__, extra={"task": SYNC})
 
 
 @celery_app.task(name="labelvault.purge")  # type: ignore[untyped-decorator]

@@ -295,6 +295,10 @@ class Gate(Protocol):
         """Give ``name`` up (the job ended)."""
         ...
 
+    def claim_many(self, names: list[str], *, seconds: float) -> list[bool]:
+        """:meth:`claim` each of ``names`` (one round trip where the store allows); whether each was taken."""
+        ...
+
 
 class MemoryGate:
     """Claims in process memory (the embedded scheduler: one process)."""
@@ -316,6 +320,9 @@ class MemoryGate:
         with self._lock:
             self._until.pop(name, None)
 
+    def claim_many(self, names: list[str], *, seconds: float) -> list[bool]:
+        return [self.claim(name, seconds=seconds) for name in names]
+
 
 class RedisGate:
     """Claims in Redis (``SET NX EX``), shared by every scheduler and worker."""
@@ -329,6 +336,14 @@ class RedisGate:
 
     def release(self, name: str) -> None:
         self.client.delete(self.prefix + name)
+
+    def claim_many(self, names: list[str], *, seconds: float) -> list[bool]:
+        # One pipeline (no MULTI: each SET NX stands alone): a tick that finds thousands of accounts due, most
+        # of them still queued from the last tick, makes one round trip instead of one per account.
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.set(self.prefix + name, b"1", nx=True, ex=max(1, round(seconds)))
+        return [bool(taken) for taken in pipe.execute()]
 
 
 def sync_claim(account_id: int) -> str:
@@ -345,6 +360,20 @@ class Dispatched:
     confirm: bool = False
 
 
+def sync_batches(account_ids: list[int], *, spread: int, size: int) -> list[list[int]]:
+    """Split a tick's due syncs into tasks: one account each while there are at most ``spread`` of them (every
+    thread of the cluster can take one), else as few accounts per task as keeps ``spread`` tasks, at most
+    ``size`` each.
+
+    A task costs the worker as much as a quiet account's sync (the message taken, acknowledged and traced),
+    so a tick that finds thousands of accounts due, as after an outage or when a fleet is added, is queued
+    in batches, each synced account after account in its task; ``spread`` keeps as many tasks as threads,
+    so the batches run side by side.
+    """
+    per_task = min(size, max(1, -(-len(account_ids) // spread)))
+    return [account_ids[i : i + per_task] for i in range(0, len(account_ids), per_task)]
+
+
 def dispatch_due(
     services: Services,
     *,
@@ -352,22 +381,37 @@ def dispatch_due(
     enqueue: Callable[[str, int | None], None],
     claim_seconds: float,
     now: datetime | None = None,
+    enqueue_syncs: Callable[[list[int]], None] | None = None,
 ) -> Dispatched:
     """Queue every due job that is not queued or running already: ``enqueue(kind, account id or None)``.
 
     A sync's claim is held until its task releases it (or ``claim_seconds`` pass: a lost task frees it);
     the purge's and key epoch's claims last their interval, so each runs once per interval cluster-wide.
+    With ``enqueue_syncs``, claimed syncs go to it in :func:`sync_batches` (a one-account batch still goes
+    to ``enqueue``).
     """
     s = services.settings
     out = Dispatched()
-    for account_id in due_accounts(services, now=now):
-        if gate.claim(sync_claim(account_id), seconds=claim_seconds):
-            try:
-                enqueue(SYNC, account_id)
-            except Exception:
-                gate.release(sync_claim(account_id))
-                raise
-            out.syncs.append(account_id)
+    due = due_accounts(services, now=now)
+    taken = gate.claim_many([sync_claim(account_id) for account_id in due], seconds=claim_seconds) if due else []
+    claimed = [account_id for account_id, ok in zip(due, taken, strict=True) if ok]
+    batches = (
+        sync_batches(claimed, spread=s.sync_batch_spread, size=s.sync_batch_size)
+        if enqueue_syncs is not None
+        else [[account_id] for account_id in claimed]
+    )
+    for number, batch in enumerate(batches):
+        try:
+            if len(batch) == 1 or enqueue_syncs is None:
+                enqueue(SYNC, batch[0])
+            else:
+                enqueue_syncs(batch)
+        except Exception:
+            for unsent in batches[number:]:  # this batch and the rest: queued by a later tick
+                for account_id in unsent:
+                    gate.release(sync_claim(account_id))
+            raise
+        out.syncs.extend(batch)
     if gate.claim(PURGE, seconds=s.purge_interval_seconds):
         enqueue(PURGE, None)
         out.purge = True

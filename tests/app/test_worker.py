@@ -27,6 +27,7 @@ from app.worker import (
     due_accounts,
     run_job,
     run_sync,
+    sync_batches,
     sync_claim,
 )
 from connectors.amazon import AmazonConnector, LwaCredentials
@@ -115,6 +116,109 @@ def test_a_failed_enqueue_frees_the_claim(world: tuple[Any, int]) -> None:
     assert gate.claim(sync_claim(account_id), seconds=1)
 
 
+def test_a_crowded_tick_is_split_into_batches_that_keep_every_thread_busy() -> None:
+    ids = list(range(1, 1001))
+    assert sync_batches(ids[:64], spread=64, size=16) == [[i] for i in ids[:64]]  # up to spread: one each
+    batches = sync_batches(ids[:65], spread=64, size=16)
+    assert [len(b) for b in batches] == [2] * 32 + [1] and [i for b in batches for i in b] == ids[:65]
+    batches = sync_batches(ids, spread=64, size=8)  # 1,000 due: capped at 8 per task, 125 tasks
+    assert {len(b) for b in batches} == {8} and len(batches) == 125 and [i for b in batches for i in b] == ids
+    assert sync_batches([], spread=64, size=16) == []
+
+
+def _more_accounts(app: Any, fake: FakeAmazon, count: int) -> list[int]:
+    with services(app).sessions() as s:
+        tenant = create_tenant(
+            s, keys=services(app).keys, slug=f"b-{uuid.uuid4().hex[:6]}", name="Batch Seller", actor="test"
+        )
+        keys = services(app).keys
+        return [add_amazon_account(s, keys, tenant, fake, name=f"Amazon {i}").id for i in range(count)]
+
+
+def test_many_due_syncs_are_queued_in_batches_each_account_once(
+    world: tuple[Any, int], fake: FakeAmazon, fresh_db: Database, make_app: Any
+) -> None:
+    app, first = world
+    ids = [first, *_more_accounts(app, fake, 6)]
+    svc = services(make_app(fresh_db.app_url, sync_batch_spread=3, sync_batch_size=2))
+    gate = MemoryGate()
+    singles: list[int | None] = []
+    batches: list[list[int]] = []
+
+    def tick() -> Any:
+        return dispatch_due(
+            svc,
+            gate=gate,
+            enqueue=lambda k, a: singles.append(a) if k == SYNC else None,
+            enqueue_syncs=batches.append,
+            claim_seconds=600,
+        )
+
+    sent = tick()
+    assert sorted(sent.syncs) == sorted(ids)
+    # 7 due over a spread of 3: 3 per task wanted, capped at 2; the odd one out goes as a single sync.
+    assert [len(b) for b in batches] == [2, 2, 2] and len(singles) == 1
+    assert sorted([i for b in batches for i in b] + [a for a in singles if a is not None]) == sorted(ids)
+    assert tick().syncs == []  # all still claimed: nothing twice
+    gate.release(sync_claim(ids[3]))
+    assert tick().syncs == [ids[3]] and singles[-1] == ids[3]
+
+
+def test_a_failed_batch_enqueue_frees_the_claims_of_every_batch_not_sent(
+    world: tuple[Any, int], fake: FakeAmazon, fresh_db: Database, make_app: Any
+) -> None:
+    app, first = world
+    ids = [first, *_more_accounts(app, fake, 5)]
+    svc = services(make_app(fresh_db.app_url, sync_batch_spread=2, sync_batch_size=3))
+    gate = MemoryGate()
+    sent: list[list[int]] = []
+
+    def flaky(batch: list[int]) -> None:
+        if sent:
+            raise ConnectionError("broker down")
+        sent.append(batch)
+
+    with pytest.raises(ConnectionError):
+        dispatch_due(svc, gate=gate, enqueue=lambda k, a: None, enqueue_syncs=flaky, claim_seconds=600)
+    assert len(sent) == 1 and len(sent[0]) == 3
+    for account_id in ids:  # the sent batch stays claimed (its task will run); the other is free again
+        assert gate.claim(sync_claim(account_id), seconds=1) == (account_id not in sent[0])
+
+
+def test_a_batch_task_syncs_each_account_and_one_failure_does_not_hold_up_the_rest(
+    world: tuple[Any, int], fake: FakeAmazon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import tasks
+
+    app, first = world
+    ids = [first, *_more_accounts(app, fake, 2)]
+    gate = MemoryGate()
+    for account_id in ids:
+        assert gate.claim(sync_claim(account_id), seconds=600)
+    real = tasks.run_job
+
+    def run_job_failing_the_first(svc: Any, kind: str, account_id: int | None, **kw: Any) -> Any:
+        if account_id == ids[0]:
+            try:
+                raise RuntimeError("a bug in one account's sync")
+            finally:
+                gate.release(sync_claim(account_id))  # as run_job does, whatever the outcome
+        return real(svc, kind, account_id, **kw)
+
+    monkeypatch.setattr(tasks, "gate", lambda: gate)
+    monkeypatch.setattr(tasks, "run_job", run_job_failing_the_first)
+    monkeypatch.setattr(tasks, "_flask_app", app)
+    tasks.sync_batch.run(ids)
+    with services(app).sessions() as s:
+        synced = {
+            a.id: bool(a.last_sync and a.last_sync.get("ok"))
+            for a in s.scalars(select(MarketplaceAccount).where(MarketplaceAccount.id.in_(ids)))
+        }
+    assert synced == {ids[0]: False, ids[1]: True, ids[2]: True}
+    for account_id in ids:  # every claim released: each account is queued again when due
+        assert gate.claim(sync_claim(account_id), seconds=1)
+
+
 def test_embedded_scheduler_syncs_due_accounts(world: tuple[Any, int], fake: FakeAmazon) -> None:
     app, account_id = world
     fake.generate_orders(120)
@@ -189,6 +293,23 @@ def test_redis_claims_are_shared() -> None:
         two.client.close()
 
 
+def test_redis_claims_many_in_one_round_trip() -> None:
+    import redis
+
+    prefix = f"lvtest-{uuid.uuid4().hex[:8]}"
+    gate = RedisGate(redis.Redis.from_url(require_redis()), prefix=prefix)
+    try:
+        assert gate.claim("sync:2", seconds=60)
+        assert gate.claim_many(["sync:1", "sync:2", "sync:3"], seconds=60) == [True, False, True]
+        assert gate.claim_many(["sync:1", "sync:3"], seconds=60) == [False, False]
+        ttl = gate.client.ttl(gate.prefix + "sync:1")
+        assert 0 < ttl <= 60
+    finally:
+        for n in ("sync:1", "sync:2", "sync:3"):
+            gate.release(n)
+        gate.client.close()
+
+
 def test_task_queue_settings(make_app: Any, shared_db: Database) -> None:
     from app import tasks
 
@@ -202,7 +323,8 @@ def test_task_queue_settings(make_app: Any, shared_db: Database) -> None:
         assert conf.broker_transport_options["visibility_timeout"] == 120
         assert conf.beat_schedule["dispatch-due-jobs"]["task"] == "labelvault.dispatch"
         assert {
-            "labelvault.sync", "labelvault.purge", "labelvault.key_epoch", "labelvault.confirm", "labelvault.dispatch"
+            "labelvault.sync", "labelvault.sync_batch", "labelvault.purge", "labelvault.key_epoch",
+            "labelvault.confirm", "labelvault.dispatch",
         } <= set(celery.tasks)  # fmt: skip
         with pytest.raises(RuntimeError, match="embedded"):
             tasks.bind(make_app(shared_db.app_url))

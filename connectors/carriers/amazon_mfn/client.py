@@ -22,7 +22,11 @@ Amazon marks an order Shipped when its label is bought, so an order not Shipped 
 :meth:`~MerchantFulfillmentCarrier.find_purchase` answers ``None`` (the flow may buy it); a Shipped order
 may have been bought by the lost request, and the shipment it made can't be found, so ``find_purchase``
 raises :class:`PurchaseUncertain` and the shipment stays pending, never bought again blindly; the seller
-settles it in Seller Central (``docs/carriers.md``).
+settles it in Seller Central (``docs/carriers.md``). The order shows Shipped only once Amazon has finished
+the purchase, and a ``createShipment`` the client stopped waiting for may still be under way: the carrier's
+``settle_delay`` (``MerchantFulfillmentPolicy.settle_after``, five minutes by default) tells the shipment
+flow to believe ``None`` only that long after the last attempt was sent; until then the shipment stays
+pending.
 
 Labels: PDF, PNG, ZPL at 203 dpi (``ZPL300`` with ``MerchantFulfillmentPolicy.dpi = 300``), 4 × 6 in, fixed at
 purchase; ``getShipment`` serves it again (Base64 of GZip). URLs carry only order and shipment ids; nothing
@@ -40,7 +44,7 @@ import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -125,6 +129,11 @@ class MerchantFulfillmentPolicy(SpApiPolicy):
     (Amazon offers ``ZPL203`` and ``ZPL300``)."""
 
     dpi: int = 203
+    #: Seconds after a purchase attempt was sent before Amazon's "order not shipped" is believed
+    #: (:attr:`MerchantFulfillmentCarrier.settle_delay`): Amazon documents no bound on a ``createShipment`` it
+    #: is still processing after the client stopped waiting (the read timeout), nor on the order's status
+    #: catching up with it.
+    settle_after: float = 300.0
 
     def label_format(self, label_format: LabelFormat) -> str:
         """Amazon's ``LabelFormat`` for the vault's."""
@@ -167,6 +176,12 @@ class MerchantFulfillmentCarrier(SpApiCarrier[MerchantFulfillmentCredentials, Me
         )
         self._offers: dict[str, _Offer] = {}
         self._lock = threading.Lock()
+
+    @property
+    def settle_delay(self) -> timedelta:
+        """How long after a purchase attempt was sent :meth:`find_purchase`'s ``None`` may be believed (the
+        shipment flow keeps the shipment pending until then: ``connectors/carriers/shipments.py::_settled``)."""
+        return timedelta(seconds=self.policy.settle_after)
 
     # --- the contract ---------------------------------------------------------------------------------------
 
@@ -252,9 +267,10 @@ class MerchantFulfillmentCarrier(SpApiCarrier[MerchantFulfillmentCredentials, Me
         return bought
 
     def find_purchase(self, *, rate: Rate, reference: str) -> Purchase | None:
-        """``None`` when Amazon shows the rate's order not shipped (its label was not bought);
-        :class:`PurchaseUncertain` when it is shipped or Amazon can't say: Merchant Fulfillment has no look-up
-        of the shipment a lost answer made, so it is never bought again blindly (see the module docstring)."""
+        """``None`` when Amazon shows the rate's order not shipped (its label was not bought, once
+        :attr:`settle_delay` has passed since the purchase was sent); :class:`PurchaseUncertain` when it is
+        shipped or Amazon can't say: Merchant Fulfillment has no look-up of the shipment a lost answer made, so
+        it is never bought again blindly (see the module docstring)."""
         order_id = _order_of(rate)
         try:
             order = self._payload(self._call("getOrderV0", "GET", f"{ORDERS_V0}/{order_id}"))

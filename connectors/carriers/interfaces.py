@@ -254,6 +254,11 @@ class Carrier(Protocol):
     - Failures are :class:`CarrierError` subclasses with the meaning the module docstring gives them,
       raised after the client's own bounded retries (never of a purchase: a purchase is not retried).
     - No network call blocks longer than the client's configured timeouts.
+
+    A carrier whose :meth:`find_purchase` reads a record that shows a label only once the carrier has finished
+    buying it (Merchant Fulfillment: the order's status) declares ``settle_delay`` (a :class:`timedelta`): the
+    shipment flow believes its ``None`` only that long after the last purchase attempt was sent
+    (``connectors/carriers/shipments.py::_settled``).
     """
 
     #: The carrier's code as stored in ``CarrierAccount.carrier`` ("shippo").

@@ -23,6 +23,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from connectors.carriers.interfaces import (
     Carrier,
@@ -60,6 +61,8 @@ class _Borrowed:
         self.carrier = entry.client.carrier
         #: The shared client's purchase pace, if it declares one (what a wave is sized by).
         self.purchase_rate: float | None = getattr(entry.client, "purchase_rate", None)
+        #: How long after a purchase attempt the shared client's "not bought" may be believed, if it declares it.
+        self.settle_delay: timedelta | None = getattr(entry.client, "settle_delay", None)
         self._pool = pool
         self._entry: _Entry | None = entry
         self._client = entry.client

@@ -16,7 +16,10 @@ The purchase is two commits around the carrier's calls, each a state a later req
    SIGKILL of this process), whoever resumes the row asks the carrier (:meth:`Carrier.find_purchase`, by the
    committed rate and reference) before buying anything: found, it is recorded; not found, the committed
    rate is bought now. A rate the carrier withdrew is quoted once again, and the new rate committed before
-   it is bought.
+   it is bought. A carrier whose records show a label only once it has finished buying it (Merchant
+   Fulfillment reads the order's status) declares a ``settle_delay``: its "not found" is believed only that
+   long after the shipment's last purchase attempt was sent, and until then the row stays pending
+   (:func:`_settled`).
 4. **Record.** ``bought``, the tracking number and the cost, and the ``shipment.purchase`` audit event
    (purpose ``shipping-label``, the carrier, the fields sent, never their values), in one commit: the event
    exists exactly when the label does.
@@ -142,9 +145,12 @@ def buy_shipment(
     and its records don't show the label yet. Commits as it goes (see the module docstring).
     """
     now = now or utcnow()
-    shipment = _existing(session, client_id, idempotency_key_hash, request, now)
-    if shipment is not None:
-        return shipment if shipment.status != PENDING else _resume(session, keys, carriers, shipment, actor, ip, now)
+    existing = _existing(session, client_id, idempotency_key_hash, request, now)
+    if existing is not None:
+        shipment, held = existing
+        if shipment.status != PENDING:
+            return shipment
+        return _resume(session, keys, carriers, shipment, held, actor, ip, now)
     order = snapshot_order(
         session, tenant_id=tenant_id, marketplace=request.marketplace, external_order_id=request.order_id
     )
@@ -187,29 +193,36 @@ def buy_shipment(
             _audit_share(session, tenant_id, fields, account, ShipmentExists.code, actor, ip, ref)
             again = _existing(session, client_id, idempotency_key_hash, request, now)
             if again is not None:  # a request with the same key got there first
-                return again if again.status != PENDING else _resume(session, keys, carriers, again, actor, ip, now)
+                if again[0].status != PENDING:
+                    return again[0]
+                return _resume(session, keys, carriers, again[0], again[1], actor, ip, now)
             live = session.scalar(select(Shipment.id).where(Shipment.live_order_id == order.id))
             raise ShipmentExists(live or 0) from None
-        return _buy(session, keys, carrier, shipment, account, order, rate, actor, ip, ref)
+        return _buy(session, keys, carrier, shipment, account, order, rate, actor, ip, ref, now)
     finally:
         carrier.close()
 
 
 def _existing(
     session: Session, client_id: int | None, hashed: str, request: ShipmentRequest, now: datetime
-) -> Shipment | None:
+) -> tuple[Shipment, datetime | None] | None:
+    """The shipment stored under the key, and for a pending one the lease taken over (:func:`_take_lease`)."""
     shipment = session.scalar(select(Shipment).where(Shipment.client_id == client_id, Shipment.key_hash == hashed))
     if shipment is None:
         return None
     if shipment.request_hash != request.digest():
         raise IdempotencyKeyReused()
-    if shipment.status == PENDING:
-        _take_lease(session, shipment, now)
-    return shipment
+    held = _take_lease(session, shipment, now) if shipment.status == PENDING else None
+    return shipment, held
 
 
-def _take_lease(session: Session, shipment: Shipment, now: datetime) -> None:
-    """Take over a pending shipment whose buyer is gone (its lease ran out); :class:`PurchaseInProgress` if not."""
+def _take_lease(session: Session, shipment: Shipment, now: datetime) -> datetime | None:
+    """Take over a pending shipment whose buyer is gone (its lease ran out); :class:`PurchaseInProgress` if not.
+
+    Returns the lease taken over (``None``: none). Every purchase attempt of the shipment was sent before it:
+    attempts are made under a lease, and a lost attempt's release keeps when it was (:func:`_release`)."""
+    held = session.scalar(select(Shipment.lease_until).where(Shipment.id == shipment.id))
+    unmoved = Shipment.lease_until.is_(None) if held is None else Shipment.lease_until <= held
     taken = rowcount(
         session.execute(
             update(Shipment)
@@ -217,6 +230,7 @@ def _take_lease(session: Session, shipment: Shipment, now: datetime) -> None:
                 Shipment.id == shipment.id,
                 Shipment.status == PENDING,
                 (Shipment.lease_until.is_(None)) | (Shipment.lease_until <= now),
+                unmoved,  # no other process took and gave it back meanwhile (its release is then what bounds)
             )
             .values(lease_until=now + LEASE)
         )
@@ -225,6 +239,29 @@ def _take_lease(session: Session, shipment: Shipment, now: datetime) -> None:
     if not taken:
         raise PurchaseInProgress()
     session.refresh(shipment)
+    return held
+
+
+def _settle_delay(carrier: Carrier) -> timedelta:
+    """How long after a purchase attempt was sent the carrier's "not bought" may be believed: its
+    ``settle_delay``, declared by a carrier whose records show a label only once it has finished buying it
+    (Merchant Fulfillment, by the order's status); none for the others (their look-up is by the reference)."""
+    delay = getattr(carrier, "settle_delay", None)
+    return delay if isinstance(delay, timedelta) and delay > timedelta(0) else timedelta(0)
+
+
+def _settled(carrier: Carrier, shipment: Shipment, held: datetime | None, now: datetime) -> bool:
+    """Whether the carrier has had its settle delay since the shipment's last purchase attempt was sent, by
+    ``held``, the lease taken over (an intent an older vault released without one: since its creation)."""
+    delay = _settle_delay(carrier)
+    return not delay or now >= (held or shipment.created_at) + delay
+
+
+def _release(shipment: Shipment, carrier: Carrier, sent_by: datetime | None) -> None:
+    """Give the lease up so that a retry with the same key settles the shipment at once. For a carrier with a
+    settle delay the lease keeps ``sent_by`` (a moment past, so it can be taken at once): by then the last
+    purchase attempt had been sent, and :func:`_settled` counts from it."""
+    shipment.lease_until = sent_by if _settle_delay(carrier) else None
 
 
 def _resume(
@@ -232,12 +269,14 @@ def _resume(
     keys: KeyManager,
     carriers: CarrierFactory,
     shipment: Shipment,
+    held: datetime | None,
     actor: str,
     ip: str | None,
     now: datetime,
 ) -> Shipment:
-    """Settle a pending shipment (its lease held) left by a lost answer or a crash: ask the carrier whether its
-    rate was bought under its reference; if not, buy it now (quoting again if the carrier withdrew it)."""
+    """Settle a pending shipment (its lease held, ``held`` the one taken over) left by a lost answer or a
+    crash: ask the carrier whether its rate was bought under its reference; if not, buy it now (quoting again
+    if the carrier withdrew it), unless the carrier may still be buying it (:func:`_settled`)."""
     account = session.get(CarrierAccount, shipment.carrier_account_id)
     order = session.get(Order, shipment.order_id)
     assert account is not None and order is not None  # foreign keys
@@ -255,13 +294,17 @@ def _resume(
             try:
                 found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
             except PurchaseUncertain:  # the carrier can't say (Amazon without a lookup): never buy again blindly
-                shipment.lease_until = None  # a retry with the same key asks again at once
+                _release(shipment, carrier, held)  # a retry with the same key asks again at once
                 session.commit()
                 raise PurchaseUnsettled() from None
             if found is not None:
                 return _record_bought(session, shipment, account, found, actor, ip, ref, reconciled=True)
+            if not _settled(carrier, shipment, held, now):  # the carrier may still be buying the last attempt
+                _release(shipment, carrier, held)
+                session.commit()
+                raise PurchaseUnsettled()
             rate = _stored_rate(shipment)
-        return _buy(session, keys, carrier, shipment, account, order, rate, actor, ip, ref)
+        return _buy(session, keys, carrier, shipment, account, order, rate, actor, ip, ref, now)
     finally:
         carrier.close()
 
@@ -277,6 +320,7 @@ def _buy(
     actor: str,
     ip: str | None,
     ref: str,
+    now: datetime,
 ) -> Shipment:
     """Buy the committed intent's rate and record the label; a withdrawn rate is quoted once again (the new
     rate committed before it is bought)."""
@@ -302,7 +346,7 @@ def _buy(
             found = None
         if found is not None:
             return _record_bought(session, shipment, account, found, actor, ip, ref, reconciled=True)
-        shipment.lease_until = None  # a retry with the same key settles it at once
+        _release(shipment, carrier, max(now, utcnow()))  # a retry with the same key settles it at once
         session.commit()
         raise PurchaseUnsettled() from None
     except CarrierError as exc:
@@ -770,7 +814,7 @@ class _WaveChunk:
             if q.bought is not None:
                 q.reconciled = True
                 return
-            shipment.lease_until = None  # a retry with the same key settles it at once
+            _release(shipment, q.carrier, max(self.now, utcnow()))  # a retry with the same key settles it at once
             session.commit()
             code = PurchaseUnsettled.code
         except CarrierError as exc:
@@ -957,7 +1001,8 @@ def reconcile_pending(
     now: datetime | None = None,
 ) -> tuple[int, int]:
     """Settle every pending shipment whose buyer is gone (lease run out): recorded if the carrier bought its
-    label, removed if not. Returns ``(recorded, removed)``. For the worker, after a crash."""
+    label, removed if not; left for a later run while the carrier can't say, or may still be buying it
+    (:func:`_settled`). Returns ``(recorded, removed)``. For the worker, after a crash."""
     now = now or utcnow()
     recorded = removed = 0
     stale = session.scalars(
@@ -970,7 +1015,7 @@ def reconcile_pending(
         if shipment is None or shipment.status != PENDING:
             continue
         try:
-            _take_lease(session, shipment, now)
+            held = _take_lease(session, shipment, now)
         except PurchaseInProgress:
             continue
         account = session.get(CarrierAccount, shipment.carrier_account_id)
@@ -981,13 +1026,19 @@ def reconcile_pending(
         if shipment.rate_id is not None:
             carrier = carriers(account, unseal_carrier_credentials(session, keys=keys, account=account))
             try:
-                found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
-            except CarrierError:
-                shipment.lease_until = None
-                session.commit()
-                continue
+                try:
+                    found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)
+                except CarrierError:
+                    unsettled = True
+                else:
+                    unsettled = found is None and not _settled(carrier, shipment, held, now)
+                if unsettled:  # the carrier can't say, or may still be buying it: a later run asks again
+                    _release(shipment, carrier, held)
+                    session.commit()
             finally:
                 carrier.close()
+            if unsettled:
+                continue
         if found is not None:
             _record_bought(session, shipment, account, found, actor, None, ref, reconciled=True)
             recorded += 1

@@ -16,8 +16,10 @@ import dataclasses
 import gzip
 import io
 import json
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -45,8 +47,10 @@ from connectors.carriers.interfaces import (
     VoidRefused,
     VoidStatus,
 )
+from connectors.carriers.pool import CarrierPool
 from connectors.carriers.registry import CARRIERS
 from connectors.carriers.shipments import (
+    LEASE,
     buy_wave,
     key_hash,
     print_shipment_label,
@@ -77,7 +81,16 @@ from vault.clients import SHIPMENTS_BUY
 from vault.db import make_session_factory
 from vault.errors import PurchaseUnsettled
 from vault.keys import KeyManager
-from vault.models import AuditEvent, MarketplaceAccount, Order, Shipment, ShipmentConfirmation, Tenant
+from vault.models import (
+    AuditEvent,
+    CarrierAccount,
+    MarketplaceAccount,
+    Order,
+    Shipment,
+    ShipmentConfirmation,
+    Tenant,
+    utcnow,
+)
 from vault.orders import store_order
 from vault.tenants import create_tenant
 
@@ -395,11 +408,97 @@ def test_a_5xx_to_the_purchase_is_settled_by_the_order_and_bought_once(
     amazon.inject(status=503, operation="createShipment")
     with pytest.raises(PurchaseUnsettled):  # not bought (the order is Unshipped): the retry may buy it
         _buy(session, keys, orders[0])
-    shipment = _buy(session, keys, orders[0])  # a fresh client: the rate is quoted again, then bought
+    with pytest.raises(PurchaseUnsettled):  # at once, not yet: Amazon may still be making the label
+        _buy(session, keys, orders[0])
+    assert amazon.mfn.purchases_by_order() == {}
+    shipment = _buy(session, keys, orders[0], now=_settled())  # a fresh client: the rate is quoted again, then bought
     assert shipment.status == "bought"
     assert amazon.mfn.purchases_by_order() == {orders[0].external_order_id: 1}
     (event,) = audit_events(session, tenant, "shipment.purchase")
     assert event.details is not None and event.details["requoted"] is True
+
+
+def _settled(after: datetime | None = None) -> datetime:
+    """A moment past Merchant Fulfillment's default settle delay after ``after`` (now)."""
+    return (after or utcnow()) + timedelta(seconds=MerchantFulfillmentPolicy().settle_after + 1)
+
+
+def _wait_for(predicate: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "the fake never got there"
+        time.sleep(0.05)
+
+
+def test_a_lost_purchase_amazon_is_still_making_stays_pending_and_is_never_bought_again(
+    session: Session, keys: KeyManager, tenant: Tenant, amazon: FakeAmazon
+) -> None:
+    """Amazon makes the label after the client stopped waiting: the order still shows Unshipped when the flow
+    asks, which is not taken as "not bought" before the settle delay, by the same key or by the worker."""
+    orders = _vault_orders(session, keys, tenant, amazon, n=1)
+    connect_fake_amazon_mfn(session, keys, tenant.id, amazon)
+    oid = orders[0].external_order_id
+    amazon.inject_delay(FAST.read_timeout + 3, operation="createShipment")  # bought 3 s after the client gave up
+    with pytest.raises(PurchaseUnsettled):
+        _buy(session, keys, orders[0])
+    assert _v0_status(amazon, oid) == "Unshipped" and amazon.mfn.purchases_by_order() == {}
+    with pytest.raises(PurchaseUnsettled):  # the same key at once: nothing bought again
+        _buy(session, keys, orders[0])
+    assert reconcile_pending(session, keys=keys, carriers=fast_carriers()) == (0, 0)  # nor dropped
+    _wait_for(lambda: amazon.mfn.purchases_by_order() == {oid: 1})  # Amazon finishes the first request
+    assert reconcile_pending(session, keys=keys, carriers=fast_carriers(), now=_settled()) == (0, 0)
+    with pytest.raises(PurchaseUnsettled):  # settled now: Shipped, so pending for the seller, never bought again
+        _buy(session, keys, orders[0], now=_settled())
+    pending = session.scalars(select(Shipment).where(Shipment.order_id == orders[0].id)).one()
+    assert pending.status == "pending" and audit_events(session, tenant, "shipment.purchase") == []
+    assert amazon.mfn.purchases_by_order() == {oid: 1}
+
+
+def _unsettled_by_a_5xx(session: Session, keys: KeyManager, tenant: Tenant, amazon: FakeAmazon) -> Order:
+    """An order whose purchase Amazon answered with a 503 (nothing bought): its shipment left pending."""
+    (order,) = _vault_orders(session, keys, tenant, amazon, n=1)
+    connect_fake_amazon_mfn(session, keys, tenant.id, amazon)
+    amazon.inject(status=503, operation="createShipment")
+    with pytest.raises(PurchaseUnsettled):
+        _buy(session, keys, order)
+    return order
+
+
+def test_the_worker_settles_a_lost_purchase_by_the_orders_status_only_once_amazon_has_settled(
+    session: Session, keys: KeyManager, tenant: Tenant, amazon: FakeAmazon
+) -> None:
+    order = _unsettled_by_a_5xx(session, keys, tenant, amazon)
+    assert reconcile_pending(session, keys=keys, carriers=fast_carriers()) == (0, 0)  # Amazon may still be buying
+    assert reconcile_pending(session, keys=keys, carriers=fast_carriers(), now=_settled()) == (0, 1)  # Unshipped
+    assert session.scalars(select(Shipment).where(Shipment.order_id == order.id)).all() == []
+    assert _buy(session, keys, order, key="k2").status == "bought"  # the order is free, bought once
+    assert amazon.mfn.purchases_by_order() == {order.external_order_id: 1}
+
+
+def test_a_buyer_killed_while_buying_is_settled_only_once_amazon_has_settled_after_its_lease(
+    session: Session, keys: KeyManager, tenant: Tenant, amazon: FakeAmazon
+) -> None:
+    order = _unsettled_by_a_5xx(session, keys, tenant, amazon)
+    pending = session.scalars(select(Shipment).where(Shipment.order_id == order.id)).one()
+    died = utcnow() + LEASE
+    pending.lease_until = died  # as if its buyer were killed holding the lease: its attempt went before the end
+    session.commit()
+    assert reconcile_pending(session, keys=keys, carriers=fast_carriers(), now=died) == (0, 0)
+    with pytest.raises(PurchaseUnsettled):  # the same key, the lease run out: not yet settled either
+        _buy(session, keys, order, now=died + timedelta(seconds=1))
+    assert reconcile_pending(session, keys=keys, carriers=fast_carriers(), now=_settled(died)) == (0, 1)
+    assert amazon.mfn.purchases_by_order() == {}
+
+
+def test_the_settle_delay_is_the_policys_and_the_carrier_pool_hands_it_on(amazon: FakeAmazon) -> None:
+    client = mfn_client(amazon, MerchantFulfillmentPolicy(settle_after=60))
+    assert client.settle_delay == timedelta(seconds=60)
+    assert mfn_client(amazon).settle_delay == timedelta(minutes=5)  # the default: a few minutes
+    account = CarrierAccount(id=1, tenant_id=1, carrier="amazonmfn", name="MFN", api_endpoint=amazon.base_url)
+    borrowed = CarrierPool(lambda _account, _secrets: client)(account, {})
+    assert getattr(borrowed, "settle_delay", None) == timedelta(seconds=60)
+    borrowed.close()
+    client.close()
 
 
 def test_an_outage_records_nothing(session: Session, keys: KeyManager, tenant: Tenant, amazon: FakeAmazon) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from connectors.carriers.amazon_mfn import MerchantFulfillmentPolicy
 from connectors.carriers.shipments import LEASE, reconcile_pending
 from connectors.fake_amazon import FakeAmazon, FakeClock
 from connectors.fake_amazon_shipping import FakeAmazonShipping
@@ -46,6 +47,8 @@ from vault.tenants import create_tenant
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 40
+#: A moment past Merchant Fulfillment's settle delay, when the order's status is believed after a lost purchase.
+MFN_SETTLED = timedelta(seconds=MerchantFulfillmentPolicy().settle_after + 1)
 #: Each carrier: its fake (40 ms a call, purchases unthrottled), how to connect an account on it, and the labels
 #: it sold per reference.
 CARRIERS: dict[str, tuple[Callable[[], Any], Any, Callable[[Any], Counter[str]]]] = {
@@ -183,11 +186,12 @@ def test_sigkill_during_merchant_fulfillment_purchases_never_buys_an_order_twice
                 killed += 1
             _, err = proc.communicate(timeout=60)
             assert proc.returncode in (0, -signal.SIGKILL), err.decode()[-2000:]
-            # The lease runs out two minutes later in production, long after Amazon answered the killed
-            # request; here the fake's answer (under 0.3 s away) is awaited before the worker reconciles.
+            # The lease runs out two minutes later in production, and the order's status is believed only
+            # Merchant Fulfillment's settle delay after that, long after Amazon answered the killed request;
+            # here the fake's answer (under 0.3 s away) is awaited before the worker reconciles, past both.
             time.sleep(0.5)
             with sessions() as s:
-                reconcile_pending(s, keys=keys, carriers=fast_carriers(), now=utcnow() + LEASE + timedelta(seconds=1))
+                reconcile_pending(s, keys=keys, carriers=fast_carriers(), now=utcnow() + LEASE + MFN_SETTLED)
         assert killed >= 20, killed
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _, err = proc.communicate(timeout=300)

@@ -4,6 +4,7 @@ label bought for an order as a client would, and the audit events of an action, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -22,12 +23,14 @@ def buy(
     key: str = "k1",
     *,
     carriers: Callable[[], CarrierFactory] = fast_carriers,
+    now: datetime | None = None,
     **request: Any,
 ) -> Shipment:
-    """Buy ``order``'s label under the idempotency key ``key`` from the tenant's connected fake carrier."""
+    """Buy ``order``'s label under the idempotency key ``key`` from the tenant's connected fake carrier (at
+    ``now``, the vault's clock, if given)."""
     return buy_shipment(
         session, keys=keys, carriers=carriers(), tenant_id=order.tenant_id, client_id=None,
-        actor="client:test", idempotency_key_hash=key_hash(key), request=ship_request(order, **request),
+        actor="client:test", idempotency_key_hash=key_hash(key), request=ship_request(order, **request), now=now,
     )  # fmt: skip
 
 

@@ -22,7 +22,11 @@ Amazon marks an order Shipped when its label is bought, so an order not Shipped 
 :meth:`~MerchantFulfillmentCarrier.find_purchase` answers ``None`` (the flow may buy it); a Shipped order
 may have been bought by the lost request, and the shipment it made can't be found, so ``find_purchase``
 raises :class:`PurchaseUncertain` and the shipment stays pending, never bought again blindly; the seller
-settles it in Seller Central (``docs/carriers.md``).
+settles it in Seller Central (``docs/carriers.md``). The order shows Shipped only once Amazon has finished
+the purchase, and a ``createShipment`` the client stopped waiting for may still be under way: the carrier's
+``settle_delay`` (``MerchantFulfillmentPolicy.settle_after``, five minutes by default) tells the shipment
+flow to believe ``None`` only that long after the last attempt was sent; until then the shipment stays
+pending.
 
 Labels: PDF, PNG, ZPL at 203 dpi (``ZPL300`` with ``MerchantFulfillmentPolicy.dpi = 300``), 4 × 6 in, fixed at
 purchase; ``getShipment`` serves it again (Base64 of GZip). URLs carry only order and shipment ids; nothing
@@ -34,26 +38,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import dataclasses
-import functools
 import gzip
 import hashlib
 import math
-import random
-import ssl
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
-from connectors.amazon import LwaCredentials, RetryPolicy, SpApiClient, shared_http, shared_limiter
-from connectors.amazon.endpoints import LWA_URL, REGIONS, SANDBOX_REGIONS
+from connectors.amazon.endpoints import REGIONS
 from connectors.amazon.fulfillment import order_items
 from connectors.carriers.fields import required_str, timestamp
 from connectors.carriers.http import CarrierPolicy
@@ -61,7 +58,6 @@ from connectors.carriers.interfaces import (
     CarrierAuthRefused,
     CarrierBadResponse,
     CarrierError,
-    CarrierUnavailable,
     LabelDocument,
     LabelFormat,
     NoMatchingRate,
@@ -78,15 +74,19 @@ from connectors.carriers.interfaces import (
     VoidRefused,
     VoidStatus,
 )
-from connectors.interfaces import AuthRefused, BadResponse, ConnectorError
-from connectors.ratelimit import TokenBucket
+from connectors.carriers.spapi import LIVE_HOSTS as LIVE_HOSTS
+from connectors.carriers.spapi import (
+    SpApiCarrier,
+    SpApiCredentials,
+    SpApiPolicy,
+    cm,
+    lwa_url_for,
+    names,
+    region_base,
+)
 from vault.records import LabelRecord
 
 CARRIER = "amazonmfn"
-USER_AGENT = "labelvault/0.1 (Language=Python)"
-#: SP-API's live hosts: the registry's own hosts for an account (a sandbox host is an operator override).
-LIVE_HOSTS: frozenset[str] = frozenset(REGIONS.values())
-_AMAZON_HOSTS: frozenset[str] = frozenset({*REGIONS.values(), *SANDBOX_REGIONS.values()})
 #: The SP-API regions an account's selling partner may live in (``na``, ``eu``, ``fe``).
 REGION_CODES: tuple[str, ...] = tuple(REGIONS)
 ORDERS_V0 = "/orders/v0/orders"
@@ -108,50 +108,32 @@ _OFFER_WORDS = ("shippingserviceofferid", "offer", "expired")
 
 
 @dataclass(frozen=True, slots=True)
-class MerchantFulfillmentCredentials:
+class MerchantFulfillmentCredentials(SpApiCredentials):
     """The selling partner's LWA app credentials and refresh token, and its SP-API region."""
 
-    client_id: str = field(repr=False)
-    client_secret: str = field(repr=False)
-    refresh_token: str = field(repr=False)
     region: str = "na"
 
     @classmethod
     def from_secrets(cls, secrets: Mapping[str, str]) -> MerchantFulfillmentCredentials:
         """From the dict sealed by :func:`vault.carrier_accounts.connect_carrier_account`."""
-        missing = [k for k in ("client_id", "client_secret", "refresh_token") if not secrets.get(k)]
-        if missing:
-            raise CarrierAuthRefused(f"stored credentials lack {', '.join(missing)}")
+        grant = cls.grant(secrets)
         region = secrets.get("region") or "na"
         if region not in REGIONS:
             raise CarrierAuthRefused(f"unknown SP-API region {region!r}")
-        return cls(secrets["client_id"], secrets["client_secret"], secrets["refresh_token"], region)
+        return cls(*grant, region)
 
 
 @dataclass(frozen=True, slots=True)
-class MerchantFulfillmentPolicy(CarrierPolicy):
-    """The shared carrier policy, and the ZPL label's resolution (Amazon offers ``ZPL203`` and ``ZPL300``)."""
+class MerchantFulfillmentPolicy(SpApiPolicy):
+    """The shared carrier policy (a plain :class:`CarrierPolicy` gets 203 dpi), and the ZPL label's resolution
+    (Amazon offers ``ZPL203`` and ``ZPL300``)."""
 
     dpi: int = 203
-
-    @classmethod
-    def of(cls, policy: CarrierPolicy | None) -> MerchantFulfillmentPolicy:
-        """``policy`` as Merchant Fulfillment's: a plain :class:`CarrierPolicy` gets 203 dpi."""
-        if isinstance(policy, MerchantFulfillmentPolicy):
-            return policy
-        if policy is None:
-            return cls()
-        return cls(**{f.name: getattr(policy, f.name) for f in dataclasses.fields(CarrierPolicy)})
-
-    def retry(self) -> RetryPolicy:
-        """The same bounds for the LWA token exchange."""
-        return RetryPolicy(
-            attempts=self.attempts,
-            base_delay=self.base_delay,
-            max_delay=self.max_delay,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-        )
+    #: Seconds after a purchase attempt was sent before Amazon's "order not shipped" is believed
+    #: (:attr:`MerchantFulfillmentCarrier.settle_delay`): Amazon documents no bound on a ``createShipment`` it
+    #: is still processing after the client stopped waiting (the read timeout), nor on the order's status
+    #: catching up with it.
+    settle_after: float = 300.0
 
     def label_format(self, label_format: LabelFormat) -> str:
         """Amazon's ``LabelFormat`` for the vault's."""
@@ -170,31 +152,9 @@ class _Offer:
     formats: tuple[str, ...]
 
 
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
-
-
-def region_base(api_base: str, region: str) -> str:
-    """The SP-API host of ``region`` for a live or sandbox Amazon host; any other base (an operator-allowed fake
-    or proxy) as it is."""
-    base = api_base.rstrip("/")
-    if base in SANDBOX_REGIONS.values():
-        return SANDBOX_REGIONS.get(region, base)
-    if base in REGIONS.values():
-        return REGIONS.get(region, base)
-    return base
-
-
-def lwa_url_for(api_base: str) -> str:
-    """Amazon's LWA token URL for Amazon's hosts; another (operator-allowed) origin's own ``/auth/o2/token``."""
-    base = api_base.rstrip("/")
-    return LWA_URL if base in _AMAZON_HOSTS else f"{base}/auth/o2/token"
-
-
-class MerchantFulfillmentCarrier:
+class MerchantFulfillmentCarrier(SpApiCarrier[MerchantFulfillmentCredentials, MerchantFulfillmentPolicy]):
     """One selling partner's Merchant Fulfillment (its LWA grant and region) as a
-    :class:`~connectors.carriers.interfaces.Carrier`."""
+    :class:`~connectors.carriers.interfaces.Carrier`; the SP-API plumbing is :class:`SpApiCarrier`'s."""
 
     carrier = CARRIER
 
@@ -207,24 +167,21 @@ class MerchantFulfillmentCarrier:
         policy: CarrierPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.policy = MerchantFulfillmentPolicy.of(policy)
-        self.credentials = credentials
-        self._base = region_base(api_base, credentials.region)
-        timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
-        self._http = httpx.Client(
-            base_url=self._base,
-            timeout=timeout,
-            verify=_tls(),
+        super().__init__(
+            credentials,
+            MerchantFulfillmentPolicy.of(policy),
+            base_url=region_base(api_base, credentials.region),
+            lwa_url=lwa_url or lwa_url_for(api_base),
             transport=transport,
-            follow_redirects=False,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
         )
-        self._transport = transport
-        rate = self.policy.purchase_rate
-        self._purchases = TokenBucket(rate, self.policy.purchase_burst) if rate else None
         self._offers: dict[str, _Offer] = {}
         self._lock = threading.Lock()
-        self._tokens = self._new_tokens(lwa_url or lwa_url_for(api_base))
+
+    @property
+    def settle_delay(self) -> timedelta:
+        """How long after a purchase attempt was sent :meth:`find_purchase`'s ``None`` may be believed (the
+        shipment flow keeps the shipment pending until then: ``connectors/carriers/shipments.py::_settled``)."""
+        return timedelta(seconds=self.policy.settle_after)
 
     # --- the contract ---------------------------------------------------------------------------------------
 
@@ -246,9 +203,9 @@ class MerchantFulfillmentCarrier:
             "ItemList": self._items(order.order_id),
             "ShipFromAddress": _address_from(ship_from),
             "PackageDimensions": {
-                "Length": _cm(parcel.length_mm),
-                "Width": _cm(parcel.width_mm),
-                "Height": _cm(parcel.height_mm),
+                "Length": cm(parcel.length_mm),
+                "Width": cm(parcel.width_mm),
+                "Height": cm(parcel.height_mm),
                 "Unit": "centimeters",
             },
             "Weight": {"Value": parcel.weight_g, "Unit": "g"},
@@ -294,29 +251,11 @@ class MerchantFulfillmentCarrier:
             "ShippingServiceId": offer.service_id,
             "ShippingServiceOfferId": offer.offer_id,
         }
-        attempt = 0
-        while True:
-            if self._purchases is not None:
-                self._purchases.acquire()
-            headers = self._auth()
-            try:
-                response = self._http.post("/mfn/v0/shipments", json=body, headers=headers)
-            except httpx.ConnectError:
-                raise CarrierUnavailable("the carrier could not be reached to buy the label") from None
-            except httpx.HTTPError:  # sent, and the answer lost: the label may be bought
-                raise PurchaseUncertain("the carrier's answer to the purchase was lost") from None
-            status = response.status_code
-            if status != 429:
-                break
-            attempt += 1  # throttled: Amazon refused it whole (nothing bought), so it is sent again, paced
-            if attempt >= self.policy.attempts:
-                raise CarrierUnavailable("the carrier kept throttling the purchase (nothing was bought)")
-            if self._purchases is not None:
-                self._purchases.drain()
-            self._backoff(attempt, response)
+        response = self._send_purchase("/mfn/v0/shipments", body, {})
+        status = response.status_code
         if status >= 500:
             raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {status}")
-        if status == 400 and _names(response, _OFFER_WORDS):
+        if status == 400 and names(response, _OFFER_WORDS):
             raise RateChanged("the offer expired or is no longer offered")
         result = self._payload(self._json(response, "createShipment"))
         try:
@@ -328,9 +267,10 @@ class MerchantFulfillmentCarrier:
         return bought
 
     def find_purchase(self, *, rate: Rate, reference: str) -> Purchase | None:
-        """``None`` when Amazon shows the rate's order not shipped (its label was not bought);
-        :class:`PurchaseUncertain` when it is shipped or Amazon can't say: Merchant Fulfillment has no look-up
-        of the shipment a lost answer made, so it is never bought again blindly (see the module docstring)."""
+        """``None`` when Amazon shows the rate's order not shipped (its label was not bought, once
+        :attr:`settle_delay` has passed since the purchase was sent); :class:`PurchaseUncertain` when it is
+        shipped or Amazon can't say: Merchant Fulfillment has no look-up of the shipment a lost answer made, so
+        it is never bought again blindly (see the module docstring)."""
         order_id = _order_of(rate)
         try:
             order = self._payload(self._call("getOrderV0", "GET", f"{ORDERS_V0}/{order_id}"))
@@ -362,11 +302,6 @@ class MerchantFulfillmentCarrier:
         updated = timestamp(shipment.get("LastUpdatedDate")) or timestamp(shipment.get("CreatedDate"))
         return Tracking(str(shipment.get("TrackingId") or purchase.tracking_number), status, updated)
 
-    def close(self) -> None:
-        self._http.close()
-        if self._transport is not None:  # a shared token holder outlives its clients
-            self._tokens.close()
-
     # --- Amazon's calls -------------------------------------------------------------------------------------
 
     def _items(self, order_id: str) -> list[dict[str, Any]]:
@@ -386,133 +321,6 @@ class MerchantFulfillmentCarrier:
 
     def _shipment(self, purchase: Purchase) -> dict[str, Any]:
         return self._payload(self._call("getShipment", "GET", f"/mfn/v0/shipments/{_shipment_id(purchase)}"))
-
-    # --- HTTP -----------------------------------------------------------------------------------------------
-
-    def _auth(self) -> dict[str, str]:
-        try:
-            return {"x-amz-access-token": self._tokens.access_token()}
-        except AuthRefused:
-            raise CarrierAuthRefused("Login with Amazon refused the account's refresh token") from None
-        except BadResponse:
-            raise CarrierBadResponse("Login with Amazon answered without an access token") from None
-        except ConnectorError:
-            raise CarrierUnavailable("Login with Amazon could not be reached") from None
-
-    def _call(self, operation: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """A call that buys nothing, with bounded retries of 429, 5xx and network errors."""
-        renewed = False
-        attempt = 0
-        while True:
-            try:
-                response = self._http.request(method, path, headers=self._auth(), **kwargs)
-            except httpx.HTTPError:
-                attempt += 1
-                if attempt >= self.policy.attempts:
-                    raise CarrierUnavailable(f"the carrier could not be reached ({operation})") from None
-                self._backoff(attempt, None)
-                continue
-            status = response.status_code
-            if status == 429 or status >= 500:
-                attempt += 1
-                if attempt >= self.policy.attempts:
-                    raise CarrierUnavailable(f"the carrier kept answering HTTP {status} ({operation})")
-                self._backoff(attempt, response)
-                continue
-            if status in (401, 403) and not renewed:
-                renewed = True  # the cached access token may have been revoked early: exchange a new one once
-                self._renew_tokens()
-                continue
-            return self._json(response, operation)
-
-    def _new_tokens(self, lwa_url: str) -> SpApiClient:
-        """The grant's LWA token holder: the process's shared one, or a private one on a test transport."""
-        if self._transport is None:
-            return _shared_tokens(lwa_url, self.credentials, self.policy)
-        return _token_client(lwa_url, self.credentials, self.policy, transport=self._transport)
-
-    def _renew_tokens(self) -> None:
-        old = self._tokens
-        if self._transport is None:
-            self._tokens = _shared_tokens(old.lwa_url, self.credentials, self.policy, stale=old)
-        else:
-            self._tokens = self._new_tokens(old.lwa_url)
-            old.close()
-
-    @staticmethod
-    def _json(response: httpx.Response, operation: str) -> dict[str, Any]:
-        status = response.status_code
-        if status in (401, 403):
-            raise CarrierAuthRefused(f"the carrier refused the account's access token ({operation}, HTTP {status})")
-        if status >= 400:
-            raise CarrierBadResponse(f"the carrier refused {operation} (HTTP {status} {_error_code(response)})")
-        try:
-            body = response.json()
-        except ValueError:
-            raise CarrierBadResponse(f"the carrier's answer to {operation} is not JSON") from None
-        if not isinstance(body, dict):
-            raise CarrierBadResponse(f"the carrier's answer to {operation} is not an object")
-        return body
-
-    @staticmethod
-    def _payload(body: dict[str, Any]) -> dict[str, Any]:
-        payload = body.get("payload")
-        if not isinstance(payload, dict):
-            raise CarrierBadResponse("the carrier's answer has no payload")
-        return payload
-
-    def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
-        delay = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
-        if response is not None:
-            with contextlib.suppress(ValueError):
-                delay = max(delay, min(self.policy.max_delay, float(response.headers.get("Retry-After", 0))))
-        time.sleep(delay)
-
-
-_shared: dict[tuple[str, str], SpApiClient] = {}
-_shared_lock = threading.Lock()
-
-
-def _token_client(
-    lwa_url: str,
-    c: MerchantFulfillmentCredentials,
-    policy: MerchantFulfillmentPolicy,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    http: httpx.Client | None = None,
-) -> SpApiClient:
-    return SpApiClient(
-        credentials=LwaCredentials(c.client_id, c.client_secret, c.refresh_token),
-        base_url=lwa_url,  # only its token exchange is used: no SP-API call goes through it
-        lwa_url=lwa_url,
-        limiter=shared_limiter(),
-        scope=f"amazonmfn:{_grant_digest(c)[:16]}",
-        retry=policy.retry(),
-        rng=random.Random(0),  # noqa: S311 - jitter, not cryptography
-        transport=transport,
-        http=http,
-    )
-
-
-def _grant_digest(c: MerchantFulfillmentCredentials) -> str:
-    return hashlib.sha256("\0".join((c.client_id, c.client_secret, c.refresh_token)).encode()).hexdigest()
-
-
-def _shared_tokens(
-    lwa_url: str,
-    c: MerchantFulfillmentCredentials,
-    policy: MerchantFulfillmentPolicy,
-    *,
-    stale: SpApiClient | None = None,
-) -> SpApiClient:
-    """The process's token holder for one LWA grant (keyed by a digest, never the secrets); a ``stale`` holder
-    Amazon refused is replaced."""
-    key = (lwa_url, _grant_digest(c))
-    with _shared_lock:
-        held = _shared.get(key)
-        if held is None or held is stale:
-            held = _shared[key] = _token_client(lwa_url, c, policy, http=shared_http(policy.retry()))
-        return held
 
 
 def _rate(raw: dict[str, Any], order_id: str, offer: _Offer) -> Rate:
@@ -582,37 +390,6 @@ def _unpack(contents: object) -> bytes:
     if not content:
         raise CarrierBadResponse("the carrier's label document is empty")
     return content
-
-
-def _errors(response: httpx.Response) -> list[dict[str, Any]]:
-    try:
-        body = response.json()
-    except ValueError:
-        return []
-    errors = body.get("errors") if isinstance(body, dict) else None
-    return [e for e in errors or [] if isinstance(e, dict)]
-
-
-def _error_code(response: httpx.Response) -> str:
-    """Amazon's first error code, if it looks like a code (letters, digits, ``._-``, at most 60)."""
-    errors = _errors(response)
-    code = str(errors[0].get("code", "")) if errors else ""
-    if code and len(code) <= 60 and all(c.isalnum() or c in "._-" for c in code):
-        return code
-    return "unknown"
-
-
-def _names(response: httpx.Response, words: tuple[str, ...]) -> bool:
-    """Whether Amazon's error text names one of ``words`` (read here, never kept or logged)."""
-    for error in _errors(response):
-        text = f"{error.get('message', '')} {error.get('details', '')}".lower()
-        if any(word in text for word in words):
-            return True
-    return False
-
-
-def _cm(mm: int) -> float:
-    return float(Decimal(mm) / 10)
 
 
 def _address_from(origin: ShipFrom) -> dict[str, Any]:

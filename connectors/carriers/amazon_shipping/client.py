@@ -1,11 +1,10 @@
 """The Amazon Shipping v2 client: ``getRates`` → ``purchaseShipment`` → ``getShipmentDocuments`` →
 ``cancelShipment``, and ``getTracking``, over the SP-API (the document in ``connectors/platform_specs/amazon/``).
 
-Authentication is the selling partner's Login with Amazon refresh token: the access token comes from the
-Amazon connector's public :meth:`connectors.amazon.SpApiClient.access_token` (cached, renewed when stale),
-and travels only in the ``x-amz-access-token`` header; ``x-amzn-shipping-business-id`` names the Amazon
-Shipping business (``AmazonShipping_US``, ``AmazonShipping_UK``, ...). The SP-API client's own ``call`` is
-not used: it retries 5xx, and a purchase is never retried; nor can it send the business header.
+Authentication is the selling partner's Login with Amazon refresh token, as for every SP-API carrier
+(:mod:`connectors.carriers.spapi`: the access token in the ``x-amz-access-token`` header, calls retried, a
+purchase never); ``x-amzn-shipping-business-id`` names the Amazon Shipping business (``AmazonShipping_US``,
+``AmazonShipping_UK``, ...).
 
 The ship-to goes out at most once, in ``getRates``, and only for an order Amazon doesn't have: an Amazon
 order is quoted as ``channelDetails.channelType = AMAZON`` with its order id and no ``shipTo`` (Amazon's model
@@ -47,23 +46,15 @@ import base64
 import binascii
 import contextlib
 import dataclasses
-import functools
-import hashlib
 import math
-import random
-import ssl
-import threading
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
 
-from connectors.amazon import LwaCredentials, RetryPolicy, SpApiClient, shared_http, shared_limiter
-from connectors.amazon.endpoints import LWA_URL, REGIONS, SANDBOX_REGIONS
 from connectors.carriers.fields import required_str, timestamp
 from connectors.carriers.http import CarrierPolicy
 from connectors.carriers.interfaces import (
@@ -71,7 +62,6 @@ from connectors.carriers.interfaces import (
     CarrierAuthRefused,
     CarrierBadResponse,
     CarrierError,
-    CarrierUnavailable,
     LabelDocument,
     LabelFormat,
     OrderContext,
@@ -87,12 +77,21 @@ from connectors.carriers.interfaces import (
     VoidRefused,
     VoidStatus,
 )
-from connectors.interfaces import AuthRefused, BadResponse, ConnectorError
-from connectors.ratelimit import TokenBucket
+from connectors.carriers.spapi import API_HOSTS as API_HOSTS
+from connectors.carriers.spapi import LIVE_HOSTS as LIVE_HOSTS
+from connectors.carriers.spapi import (
+    SpApiCarrier,
+    SpApiCredentials,
+    SpApiPolicy,
+    cm,
+    error_code,
+    lwa_url_for,
+    names,
+)
+from connectors.carriers.spapi import region_base as spapi_region_base
 from vault.records import LabelRecord
 
 CARRIER = "amazonshipping"
-USER_AGENT = "labelvault/0.1 (Language=Python)"
 
 #: The Amazon Shipping businesses, their SP-API region and the currency their parcels are valued in.
 BUSINESSES: dict[str, tuple[str, str]] = {
@@ -107,11 +106,6 @@ BUSINESSES: dict[str, tuple[str, str]] = {
     "AmazonShipping_EG": ("eu", "EGP"),
     "AmazonShipping_JP": ("fe", "JPY"),
 }
-#: SP-API's live hosts: the carrier registry's own hosts for an account (a sandbox host is an operator override).
-LIVE_HOSTS: frozenset[str] = frozenset(REGIONS.values())
-#: Every SP-API host, live and sandbox: Amazon's, so its LWA URL is Amazon's.
-API_HOSTS: frozenset[str] = frozenset({*REGIONS.values(), *SANDBOX_REGIONS.values()})
-
 #: Amazon's ``DocumentFormat`` per format the vault offers.
 DOCUMENT_FORMATS = {LabelFormat.PDF: "PDF", LabelFormat.ZPL: "ZPL", LabelFormat.PNG: "PNG"}
 _FORMATS = {v: k for k, v in DOCUMENT_FORMATS.items()}
@@ -135,24 +129,19 @@ _ONE_CLICK = "1click|"
 
 
 @dataclass(frozen=True, slots=True)
-class AmazonShippingCredentials:
+class AmazonShippingCredentials(SpApiCredentials):
     """The selling partner's LWA app credentials and refresh token, and its Amazon Shipping business."""
 
-    client_id: str = field(repr=False)
-    client_secret: str = field(repr=False)
-    refresh_token: str = field(repr=False)
     business_id: str = "AmazonShipping_US"
 
     @classmethod
     def from_secrets(cls, secrets: Mapping[str, str]) -> AmazonShippingCredentials:
         """From the dict sealed by :func:`vault.carrier_accounts.connect_carrier_account`."""
-        missing = [k for k in ("client_id", "client_secret", "refresh_token") if not secrets.get(k)]
-        if missing:
-            raise CarrierAuthRefused(f"stored credentials lack {', '.join(missing)}")
+        grant = cls.grant(secrets)
         business = secrets.get("business_id") or "AmazonShipping_US"
         if business not in BUSINESSES:
             raise CarrierAuthRefused(f"unknown Amazon Shipping business {business!r}")
-        return cls(secrets["client_id"], secrets["client_secret"], secrets["refresh_token"], business)
+        return cls(*grant, business)
 
     @property
     def currency(self) -> str:
@@ -161,9 +150,10 @@ class AmazonShippingCredentials:
 
 
 @dataclass(frozen=True, slots=True)
-class AmazonShippingPolicy(CarrierPolicy):
-    """The shared carrier policy (timeouts, retries of the calls safe to repeat, purchase pacing), the
-    label's print options, and how an Amazon order is quoted and bought."""
+class AmazonShippingPolicy(SpApiPolicy):
+    """The shared carrier policy (timeouts, retries of the calls safe to repeat, purchase pacing; a plain
+    :class:`CarrierPolicy` gets the default print options), the label's print options, and how an Amazon order
+    is quoted and bought."""
 
     #: The label's resolution (Amazon offers 203 and 300 dpi for ZPL and PNG) and size (4 × 6 in).
     dpi: int = 203
@@ -178,55 +168,18 @@ class AmazonShippingPolicy(CarrierPolicy):
     #: unsettled for the seller (see :meth:`AmazonShippingCarrier.find_purchase`).
     one_click: bool = False
 
-    @classmethod
-    def of(cls, policy: CarrierPolicy | None) -> AmazonShippingPolicy:
-        """``policy`` as Amazon's: a plain :class:`CarrierPolicy` gets the default print options."""
-        if isinstance(policy, AmazonShippingPolicy):
-            return policy
-        if policy is None:
-            return cls()
-        return cls(**{f.name: getattr(policy, f.name) for f in dataclasses.fields(CarrierPolicy)})
-
-    def retry(self) -> RetryPolicy:
-        """The same bounds for the LWA token exchange."""
-        return RetryPolicy(
-            attempts=self.attempts,
-            base_delay=self.base_delay,
-            max_delay=self.max_delay,
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-        )
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for every client (loading the CA bundle costs more than a purchase's own work)."""
-    return httpx.create_ssl_context()
-
 
 def region_base(api_base: str, business_id: str) -> str:
     """The SP-API host of the business's region: a live or sandbox Amazon host is moved to the business's
     region (Amazon Shipping US lives in North America, JP in the Far East, the rest in Europe); any other base
     (an operator-allowed fake or proxy) is kept as it is."""
-    base = api_base.rstrip("/")
-    region = BUSINESSES.get(business_id, ("na", ""))[0]
-    if base in SANDBOX_REGIONS.values():
-        return SANDBOX_REGIONS[region]
-    if base in REGIONS.values():
-        return REGIONS[region]
-    return base
+    return spapi_region_base(api_base, BUSINESSES.get(business_id, ("na", ""))[0])
 
 
-def lwa_url_for(api_base: str) -> str:
-    """Amazon's LWA token URL for Amazon's hosts; for another (operator-allowed) origin, its own
-    ``/auth/o2/token`` (the fake serves both, as one origin)."""
-    base = api_base.rstrip("/")
-    return LWA_URL if base in API_HOSTS else f"{base}/auth/o2/token"
-
-
-class AmazonShippingCarrier:
+class AmazonShippingCarrier(SpApiCarrier[AmazonShippingCredentials, AmazonShippingPolicy]):
     """One Amazon Shipping account (a selling partner's LWA grant and business) as a
-    :class:`~connectors.carriers.interfaces.Carrier`."""
+    :class:`~connectors.carriers.interfaces.Carrier`; the SP-API plumbing is :class:`SpApiCarrier`'s, with the
+    business header and ``getRates``' own refusals (:meth:`_refusal`)."""
 
     carrier = CARRIER
 
@@ -239,26 +192,14 @@ class AmazonShippingCarrier:
         policy: CarrierPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.policy = AmazonShippingPolicy.of(policy)
-        self.credentials = credentials
-        self._base = region_base(api_base, credentials.business_id)
-        timeout = httpx.Timeout(self.policy.read_timeout, connect=self.policy.connect_timeout)
-        self._http = httpx.Client(
-            base_url=self._base,
-            timeout=timeout,
-            verify=_tls(),
+        super().__init__(
+            credentials,
+            AmazonShippingPolicy.of(policy),
+            base_url=region_base(api_base, credentials.business_id),
+            lwa_url=lwa_url or lwa_url_for(api_base),
             transport=transport,
-            follow_redirects=False,
-            headers={
-                "User-Agent": USER_AGENT,
-                "x-amzn-shipping-business-id": credentials.business_id,
-                "Accept": "application/json",
-            },
+            headers={"x-amzn-shipping-business-id": credentials.business_id},
         )
-        self._transport = transport
-        rate = self.policy.purchase_rate
-        self._purchases = TokenBucket(rate, self.policy.purchase_burst) if rate else None
-        self._tokens = self._new_tokens(lwa_url or lwa_url_for(api_base))
         #: The quotes' bodies (no ship-to in them) a one-click rate is bought with, by request token.
         self._one_click: dict[str, dict[str, Any]] = {}
 
@@ -282,9 +223,9 @@ class AmazonShippingCarrier:
             "packages": [
                 {
                     "dimensions": {
-                        "length": _cm(parcel.length_mm),
-                        "width": _cm(parcel.width_mm),
-                        "height": _cm(parcel.height_mm),
+                        "length": cm(parcel.length_mm),
+                        "width": cm(parcel.width_mm),
+                        "height": cm(parcel.height_mm),
                         "unit": "CENTIMETER",
                     },
                     "weight": {"value": parcel.weight_g, "unit": "GRAM"},
@@ -326,7 +267,7 @@ class AmazonShippingCarrier:
         status = response.status_code
         if status >= 500:
             raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {status}")
-        if status == 400 and _names(response, _QUOTE_WORDS):
+        if status == 400 and names(response, _QUOTE_WORDS):
             raise RateChanged("the quote expired or its rate is no longer offered")
         return self._bought(rate, label_format, self._payload(self._json(response, "purchaseShipment")))
 
@@ -348,10 +289,10 @@ class AmazonShippingCarrier:
         status = response.status_code
         if status >= 500:
             raise PurchaseUncertain(f"the carrier answered the purchase with HTTP {status}")
-        if status == 400 and _names(response, _ADDRESS_WORDS):
-            code = _error_code(response)
+        if status == 400 and names(response, _ADDRESS_WORDS):
+            code = error_code(response)
             raise AddressRejected(f"the carrier refused the ship-to ({code})", reasons=(code,))
-        if status == 400 and _names(response, ("serviceselection", "service")):
+        if status == 400 and names(response, ("serviceselection", "service")):
             raise RateChanged("the carrier no longer offers the service for the shipment")
         if status >= 400:  # refused (nothing bought): the error as for any other call
             self._json(response, "oneClickShipment")
@@ -373,30 +314,6 @@ class AmazonShippingCarrier:
             raise PurchaseUncertain("the carrier's answer to the one-click purchase could not be read") from None
         self._one_click.pop(token, None)
         return bought
-
-    def _send_purchase(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
-        """One purchase request, sent again only after a 429 (Amazon refused it whole: nothing bought)."""
-        attempt = 0
-        while True:
-            if self._purchases is not None:
-                self._purchases.acquire()
-            try:
-                response = self._http.post(path, json=body, headers=self._auth() | headers)
-            except httpx.ConnectError:
-                raise CarrierUnavailable("the carrier could not be reached to buy the label") from None
-            except httpx.HTTPError:  # sent, and the answer lost: the label may be bought
-                raise PurchaseUncertain("the carrier's answer to the purchase was lost") from None
-            status = response.status_code
-            if status != 429:
-                break
-            # Throttled: Amazon refused the request whole (nothing bought), so it is sent again, paced.
-            attempt += 1
-            if attempt >= self.policy.attempts:
-                raise CarrierUnavailable("the carrier kept throttling the purchase (nothing was bought)")
-            if self._purchases is not None:
-                self._purchases.drain()  # Amazon's bucket is empty, whatever ours thought
-            self._backoff(attempt, response)
-        return response
 
     def find_purchase(self, *, rate: Rate, reference: str) -> Purchase | None:
         """Amazon's idempotent retry of the purchase (see the module docstring): the label bought under
@@ -447,100 +364,18 @@ class AmazonShippingCarrier:
         status = _TRACKING.get(str(summary.get("status")), TrackingStatus.UNKNOWN)
         return Tracking(purchase.tracking_number, status, max(times) if times else None)
 
-    def close(self) -> None:
-        self._http.close()
-        if self._transport is not None:  # a shared token holder outlives its clients
-            self._tokens.close()
-
     # --- HTTP -----------------------------------------------------------------------------------------------
 
-    def _auth(self) -> dict[str, str]:
-        try:
-            return {"x-amz-access-token": self._tokens.access_token()}
-        except AuthRefused:
-            raise CarrierAuthRefused("Login with Amazon refused the account's refresh token") from None
-        except BadResponse:
-            raise CarrierBadResponse("Login with Amazon answered without an access token") from None
-        except ConnectorError:
-            raise CarrierUnavailable("Login with Amazon could not be reached") from None
-
-    def _call(self, operation: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        """A call that buys nothing, with bounded retries of 429, 5xx and network errors."""
-        renewed = False
-        attempt = 0
-        while True:
-            try:
-                response = self._http.request(method, path, headers=self._auth(), **kwargs)
-            except httpx.HTTPError:
-                attempt += 1
-                if attempt >= self.policy.attempts:
-                    raise CarrierUnavailable(f"the carrier could not be reached ({operation})") from None
-                self._backoff(attempt, None)
-                continue
-            status = response.status_code
-            if status == 429 or status >= 500:
-                attempt += 1
-                if attempt >= self.policy.attempts:
-                    raise CarrierUnavailable(f"the carrier kept answering HTTP {status} ({operation})")
-                self._backoff(attempt, response)
-                continue
-            if status in (401, 403) and not renewed:
-                renewed = True  # the cached access token may have been revoked early: exchange a new one once
-                self._renew_tokens()
-                continue
-            if status == 400 and operation == "getRates" and _names(response, _ORDER_WORDS):
-                raise _OrderUnknown(f"the carrier does not know the Amazon order ({_error_code(response)})")
-            if status == 400 and operation == "getRates" and _names(response, _ADDRESS_WORDS):
-                code = _error_code(response)
-                raise AddressRejected(f"the carrier refused the ship-to ({code})", reasons=(code,))
-            return self._json(response, operation)
-
-    def _new_tokens(self, lwa_url: str) -> SpApiClient:
-        """The account's LWA token holder: the process's shared one (so a wave of purchases exchanges the
-        refresh token once, not once per label), or a private one on a test transport."""
-        if self._transport is None:
-            return _shared_tokens(lwa_url, self.credentials, self.policy)
-        return _token_client(lwa_url, self.credentials, self.policy, transport=self._transport)
-
-    def _renew_tokens(self) -> None:
-        old = self._tokens
-        if self._transport is None:
-            self._tokens = _shared_tokens(old.lwa_url, self.credentials, self.policy, stale=old)
-        else:
-            self._tokens = self._new_tokens(old.lwa_url)
-            old.close()
-
-    def _json(self, response: httpx.Response, operation: str) -> dict[str, Any]:
-        status = response.status_code
-        if status in (401, 403):
-            raise CarrierAuthRefused(f"the carrier refused the account's access token ({operation}, HTTP {status})")
-        if status >= 400:
-            raise CarrierBadResponse(f"the carrier refused {operation} (HTTP {status} {_error_code(response)})")
-        try:
-            body = response.json()
-        except ValueError:
-            raise CarrierBadResponse(f"the carrier's answer to {operation} is not JSON") from None
-        if not isinstance(body, dict):
-            raise CarrierBadResponse(f"the carrier's answer to {operation} is not an object")
-        return body
-
-    @staticmethod
-    def _payload(body: dict[str, Any]) -> dict[str, Any]:
-        payload = body.get("payload")
-        if not isinstance(payload, dict):
-            raise CarrierBadResponse("the carrier's answer has no payload")
-        return payload
-
-    def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
-        delay = min(self.policy.max_delay, self.policy.base_delay * 2 ** (attempt - 1))
-        if response is not None:
-            with contextlib.suppress(ValueError):
-                delay = max(delay, min(self.policy.max_delay, float(response.headers.get("Retry-After", 0))))
-        self._sleep(delay)
-
-    @staticmethod
-    def _sleep(seconds: float) -> None:
-        time.sleep(seconds)
+    def _refusal(self, operation: str, response: httpx.Response) -> None:
+        """``getRates``' 400s that name the order (Amazon hasn't it: :class:`_OrderUnknown`) or the address
+        (:class:`AddressRejected`)."""
+        if response.status_code != 400 or operation != "getRates":
+            return
+        if names(response, _ORDER_WORDS):
+            raise _OrderUnknown(f"the carrier does not know the Amazon order ({error_code(response)})")
+        if names(response, _ADDRESS_WORDS):
+            code = error_code(response)
+            raise AddressRejected(f"the carrier refused the ship-to ({code})", reasons=(code,))
 
     def _purchase_body(self, rate_id: str, token: str, label_format: LabelFormat) -> dict[str, Any]:
         spec = self._document_spec(label_format)
@@ -574,48 +409,6 @@ class AmazonShippingCarrier:
             label_format=label_format,
             bought_at=datetime.now(UTC),
         )
-
-
-_shared: dict[tuple[str, str], SpApiClient] = {}
-_shared_lock = threading.Lock()
-
-
-def _token_client(
-    lwa_url: str,
-    c: AmazonShippingCredentials,
-    policy: AmazonShippingPolicy,
-    *,
-    transport: httpx.BaseTransport | None = None,
-    http: httpx.Client | None = None,
-) -> SpApiClient:
-    return SpApiClient(
-        credentials=LwaCredentials(c.client_id, c.client_secret, c.refresh_token),
-        base_url=lwa_url,  # only its token exchange is used: no SP-API call goes through it
-        lwa_url=lwa_url,
-        limiter=shared_limiter(),
-        scope=f"amazonshipping:{_grant_digest(c)[:16]}",
-        retry=policy.retry(),
-        rng=random.Random(0),  # noqa: S311 - jitter, not cryptography
-        transport=transport,
-        http=http,
-    )
-
-
-def _grant_digest(c: AmazonShippingCredentials) -> str:
-    return hashlib.sha256("\0".join((c.client_id, c.client_secret, c.refresh_token)).encode()).hexdigest()
-
-
-def _shared_tokens(
-    lwa_url: str, c: AmazonShippingCredentials, policy: AmazonShippingPolicy, *, stale: SpApiClient | None = None
-) -> SpApiClient:
-    """The process's token holder for one LWA grant (keyed by a digest, never the secrets themselves); a
-    ``stale`` holder Amazon refused is replaced, so its cached access token is exchanged anew."""
-    key = (lwa_url, _grant_digest(c))
-    with _shared_lock:
-        held = _shared.get(key)
-        if held is None or held is stale:
-            held = _shared[key] = _token_client(lwa_url, c, policy, http=shared_http(policy.retry()))
-        return held
 
 
 def _channel(order: OrderContext | None) -> dict[str, Any]:
@@ -710,24 +503,6 @@ def _contents(document: dict[str, Any]) -> bytes:
     return content
 
 
-def _errors(response: httpx.Response) -> list[dict[str, Any]]:
-    try:
-        body = response.json()
-    except ValueError:
-        return []
-    errors = body.get("errors") if isinstance(body, dict) else None
-    return [e for e in errors or [] if isinstance(e, dict)]
-
-
-def _error_code(response: httpx.Response) -> str:
-    """Amazon's first error code, if it looks like a code (letters, digits, ``._-``, at most 60)."""
-    errors = _errors(response)
-    code = str(errors[0].get("code", "")) if errors else ""
-    if code and len(code) <= 60 and all(c.isalnum() or c in "._-" for c in code):
-        return code
-    return "unknown"
-
-
 class _OrderUnknown(CarrierBadResponse):
     """Amazon refused an ``AMAZON`` quote for an order it doesn't have (so it has no address to take)."""
 
@@ -735,20 +510,6 @@ class _OrderUnknown(CarrierBadResponse):
 _ORDER_WORDS = ("orderid", "order id")
 _QUOTE_WORDS = ("requesttoken", "request token", "rateid", "rate id")
 _ADDRESS_WORDS = ("address", "shipto", "ship to", "postalcode", "postal code", "stateorregion")
-
-
-def _names(response: httpx.Response, words: tuple[str, ...]) -> bool:
-    """Whether Amazon's error text names one of ``words``: how a 400 says what it is about, as Amazon's own
-    sandbox states it ("RequestToken cannot be null"). The text is read here, never kept or logged."""
-    for error in _errors(response):
-        text = f"{error.get('message', '')} {error.get('details', '')}".lower()
-        if any(word in text for word in words):
-            return True
-    return False
-
-
-def _cm(mm: int) -> float:
-    return float(Decimal(mm) / 10)
 
 
 def _address_from(origin: ShipFrom) -> dict[str, Any]:

@@ -149,6 +149,7 @@ CLI_AUDITED = {
     "carriers add easypost": "carrier.connect",
     "carriers add amazonshipping": "carrier.connect",
     "carriers add amazonmfn": "carrier.connect",
+    "carriers options": "carrier.options",
     "carriers remove": "carrier.remove",
     "users create": "user.create",
     "users unlock": "user.unlock",
@@ -278,9 +279,10 @@ def test_every_state_changing_cli_command_appends_its_event(
             s.commit()
             state["sealed"] = str(row.id)
 
-    def carrier_id() -> str:
+    def carrier_id(carrier: str | None = None) -> str:
         with svc.sessions() as s:
-            return str(s.scalars(select(CarrierAccount.id).order_by(CarrierAccount.id)).first())
+            ids = select(CarrierAccount.id).order_by(CarrierAccount.id)
+            return str(s.scalars(ids.where(CarrierAccount.carrier == carrier) if carrier else ids).first())
 
     def hold_id() -> str:
         with svc.sessions() as s:
@@ -414,6 +416,7 @@ def test_every_state_changing_cli_command_appends_its_event(
                 "US",
             ],
         ),
+        "carriers options": (None, lambda: [carrier_id("amazonshipping"), "--option", "one_click=true"]),
         "carriers remove": (None, lambda: [carrier_id(), "--yes"]),
         "users create": (seed_orders, lambda: ["--tenant", "acme", "--email", email, "--role", "operator"]),
         "users unlock": (None, lambda: [email]),

@@ -33,9 +33,11 @@ from connectors.fake_shopify import FakeShopify
 from connectors.fake_tiktok import FakeTikTok
 from connectors.fake_walmart import FakeWalmart
 from tests.support.buyers import sample_label
+from tests.support.carriers import SHIP_FROM_VALUES
 from tests.support.dashboard import Seller, show_tracebacks
 from tests.support.servers import Database
 from tests.support.vault import sample_facts
+from vault.carrier_accounts import connect_carrier_account
 from vault.clients import create_client
 from vault.marketplace_accounts import connect_account
 from vault.models import (
@@ -633,6 +635,19 @@ def _carrier_id(d: Dash) -> int:
         return int(s.scalars(select(CarrierAccount.id).where(CarrierAccount.name == "Dash carrier")).one())
 
 
+def _carrier_options(d: Dash) -> tuple[str, dict[str, Any]]:
+    """An Amazon Shipping account (connected directly: its options are what is posted), one_click turned on."""
+    platform = CARRIERS["amazonshipping"]
+    with d.seller.session() as s:
+        account = connect_carrier_account(
+            s, keys=d.seller.keys, tenant_id=d.seller.tenant.id, carrier=platform.code, name="Dash Amazon",
+            secrets={"client_id": "x", "client_secret": "y", "refresh_token": "z"}, ship_from=SHIP_FROM_VALUES,
+            actor="test",
+        )  # fmt: skip
+        s.commit()
+        return f"/carriers/{account.id}/options", {"one_click": "on", "ship_to_from_order": "on", "dpi": "300"}
+
+
 def _hold(d: Dash) -> int:
     with d.seller.session() as s:
         return int(s.scalars(select(LegalHold.id).where(LegalHold.tenant_id == d.seller.tenant.id)).one())
@@ -846,6 +861,7 @@ POST_AUDITED: list[Step] = [
     ),
     ("/clients/<key_id>/revoke", "owner", lambda d: (f"/clients/{_client_key(d)}/revoke", {}), "client.revoke"),
     ("/carriers", "owner", _carrier, "carrier.connect"),
+    ("/carriers/<int:account_id>/options", "owner", _carrier_options, "carrier.options"),
     (
         "/carriers/<int:account_id>/remove",
         "owner",

@@ -1,11 +1,13 @@
 """A seller's carrier accounts: connecting one (its API credentials sealed under the tenant key), opening the
-credentials to buy a label, and removing one (credentials shredded).
+credentials to buy a label, changing its options, and removing one (credentials shredded).
 
-Like marketplace accounts (vault/marketplace_accounts.py), connecting and removing are administration acts
-audited here (``carrier.connect``, ``carrier.remove``), so the CLI and the dashboard can't differ; and where the
+Like marketplace accounts (vault/marketplace_accounts.py), connecting, changing options and removing are
+administration acts audited here (``carrier.connect``, ``carrier.options``, ``carrier.remove``), so the CLI and
+the dashboard can't differ; and where the
 vault sends the credentials is never the tenant's choice: the carrier's own host, or an origin the operator
 allows (``LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES``, which names fakes and test rigs for every platform).
-What a carrier's credentials look like is the carrier's business (``connectors/carriers/registry.py``).
+What a carrier's credentials look like, and which options it takes, is the carrier's business
+(``connectors/carriers/registry.py``): its callers check options there and hand this module flags and numbers.
 """
 
 from __future__ import annotations
@@ -87,11 +89,15 @@ def connect_carrier_account(
     test_mode: bool = False,
     api_endpoint: str | None = None,
     endpoints: EndpointPolicy | None = None,
+    options: Mapping[str, bool | int] | None = None,
     actor: str,
     ip: str | None = None,
     now: datetime | None = None,
 ) -> CarrierAccount:
     """Connect a carrier account, its credentials sealed under the tenant key; audited as ``carrier.connect``.
+
+    ``options`` are the carrier's per-account options, already checked against its registry entry
+    (:meth:`connectors.carriers.registry.CarrierPlatform.parse_options`); the event records any given.
 
     Refuses (:class:`CarrierSetupError`, nothing stored) a name that is empty, too long or taken in the
     tenant (by a removed account too), an empty secret, an incomplete ship-from address and an endpoint that
@@ -104,6 +110,7 @@ def connect_carrier_account(
     if not secrets or not all(v.strip() for v in secrets.values()):
         raise CarrierSetupError(f"every credential is needed: {', '.join(sorted(secrets)) or 'none given'}")
     origin = asdict(parse_ship_from(ship_from))
+    chosen = _option_values(options or {})
     policy = endpoints or EndpointPolicy()
     try:
         api = policy.check(api_endpoint, policy.api_name, policy.api)
@@ -121,6 +128,7 @@ def connect_carrier_account(
         test_mode=test_mode,
         api_endpoint=api,
         ship_from={k: v for k, v in origin.items() if v is not None},
+        options=chosen,
     )
     session.add(account)
     session.flush()
@@ -141,10 +149,55 @@ def connect_carrier_account(
             "carrier": carrier,
             "test_mode": test_mode,
             "custom_endpoint": bool(api),
+            **({"options": chosen} if chosen else {}),
         },
         now=now,
     )
     return account
+
+
+def _option_values(options: Mapping[str, Any]) -> dict[str, bool | int]:
+    """Options as stored: flags and numbers only (the registry parsed them); anything else is refused, so no
+    free text (and so no PII or secret) reaches the row or the audit chain."""
+    for name, value in options.items():
+        if not isinstance(name, str) or not isinstance(value, bool | int):
+            raise CarrierSetupError(f"the option {name!r} is not a flag or a number")
+    return dict(options)
+
+
+def set_carrier_account_options(
+    session: Session,
+    *,
+    account: CarrierAccount,
+    options: Mapping[str, bool | int],
+    actor: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, bool | int]:
+    """Set some of a live carrier account's options (checked by the caller against the carrier's registry
+    entry); the others keep their values. Audited as ``carrier.options`` with the options that changed and
+    their new values (flags and numbers, no PII), and only if one did. Returns what changed. The caller commits.
+    """
+    if account.removed_at is not None:
+        raise NotFound("no such carrier account")
+    values = _option_values(options)
+    stored = dict(account.options or {})
+    changed = {k: v for k, v in values.items() if k not in stored or stored[k] != v}
+    if not changed:
+        return {}
+    account.options = stored | changed  # a new dict: the JSON column is not mutation-tracked
+    session.flush()
+    append_event(
+        session,
+        tenant_id=account.tenant_id,
+        actor=actor,
+        action="carrier.options",
+        ip=ip,
+        purpose="administration",
+        details={"carrier_account_id": account.id, "carrier": account.carrier, "options": changed},
+        now=now,
+    )
+    return changed
 
 
 def live_carrier_accounts(session: Session, *, tenant_id: int) -> list[CarrierAccount]:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -499,7 +500,9 @@ class CarrierAccount(Base):
     """A seller's account with a carrier (Shippo, EasyPost, …); its API credentials are sealed like PII.
 
     ``ship_from`` is the seller's own dispatch address, printed on every label the account buys (not buyer
-    data). ``api_endpoint`` is set only for an origin the operator allows (a fake, a test rig).
+    data). ``api_endpoint`` is set only for an origin the operator allows (a fake, a test rig). ``options``
+    are the carrier's per-account options its registry entry declares (``{"one_click": true}``: flags and
+    numbers, no PII, no secret), checked there; an option not set is the carrier's default.
     """
 
     __tablename__ = "carrier_accounts"
@@ -512,6 +515,7 @@ class CarrierAccount(Base):
     test_mode: Mapped[bool] = mapped_column(default=False)
     api_endpoint: Mapped[str | None] = mapped_column(String(300))
     ship_from: Mapped[dict[str, Any]]
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     credentials_envelope: Mapped[bytes | None]
     credentials_key_version: Mapped[int | None]
     created_at: Mapped[Created]

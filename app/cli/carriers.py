@@ -1,11 +1,14 @@
-"""``flask carriers ...``: connect, list and remove a seller's carrier accounts (the labels the vault buys).
+"""``flask carriers ...``: connect, list, set the options of and remove a seller's carrier accounts (the labels
+the vault buys).
 
 There is one ``flask carriers add <carrier>`` per carrier in the registry (``connectors/carriers/registry.py``),
 which says what credentials each takes; this module names no carrier. Each credential is read from the
 environment (``LABELVAULT_<CARRIER>_<CREDENTIAL>``, e.g. ``LABELVAULT_SHIPPO_API_TOKEN``,
 ``LABELVAULT_EASYPOST_API_KEY``) or typed at a hidden prompt, never from the command line (argv shows in ``ps``
-and shell history), and stored sealed under the tenant's key. Output is ids, names and the carrier, never a
-secret.
+and shell history), and stored sealed under the tenant's key. A carrier's per-account options (its registry
+entry declares them: Amazon Shipping's ``one_click``, ...) are ``--option NAME=VALUE`` on ``add`` and on
+``carriers options``; they are flags and numbers, never secrets. Output is ids, names, the carrier and its
+options, never a secret.
 """
 
 from __future__ import annotations
@@ -19,8 +22,13 @@ from sqlalchemy import select
 from app.cli.errors import CommandGroup
 from app.cli.support import cli_actor, tenant_by_slug
 from app.services import services
-from connectors.carriers.registry import CARRIERS, CarrierPlatform
-from vault.carrier_accounts import connect_carrier_account, live_carrier_accounts, remove_carrier_account
+from connectors.carriers.registry import CARRIERS, CarrierPlatform, describe_options
+from vault.carrier_accounts import (
+    connect_carrier_account,
+    live_carrier_accounts,
+    remove_carrier_account,
+    set_carrier_account_options,
+)
 from vault.errors import VaultError
 from vault.marketplace_accounts import EndpointPolicy
 from vault.models import CarrierAccount, Tenant
@@ -59,11 +67,40 @@ _SHIP_FROM_OPTIONS = (
 )
 
 
+def parse_option_args(platform: CarrierPlatform, pairs: tuple[str, ...]) -> dict[str, bool | int]:
+    """``--option NAME=VALUE`` pairs checked against the carrier's declared options; a bad one is a one-line
+    error naming the option (never its value)."""
+    raw: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.ClickException("--option takes NAME=VALUE (see `flask carriers options --help`)")
+        raw[name.strip()] = value
+    try:
+        return platform.parse_options(raw)
+    except VaultError as exc:
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+
+
+def _options_help(platform: CarrierPlatform) -> str:
+    if not platform.options:
+        return f"{platform.name} takes no options."
+    return "; ".join(f"{o.name} ({o.expected()}, default {str(o.default).lower()})" for o in platform.options)
+
+
 def _add_command(platform: CarrierPlatform) -> click.Command:
     """``flask carriers add <platform.code>``."""
     envs = ", ".join(credential_env(platform, c) for c in platform.credentials if c not in platform.choices)
 
-    def add(tenant_slug: str, name: str, test_mode: bool, api_endpoint: str | None, **origin: str | None) -> None:
+    def add(
+        tenant_slug: str,
+        name: str,
+        test_mode: bool,
+        api_endpoint: str | None,
+        option: tuple[str, ...],
+        **origin: str | None,
+    ) -> None:
+        options = parse_option_args(platform, option)
         secrets = {
             c: str(origin.pop(c)) if c in platform.choices else _credential(platform, c) for c in platform.credentials
         }
@@ -83,7 +120,7 @@ def _add_command(platform: CarrierPlatform) -> click.Command:
                 account = connect_carrier_account(
                     session, keys=svc.keys, tenant_id=tenant.id, carrier=platform.code, name=name,
                     secrets=secrets, ship_from=ship_from, test_mode=test_mode, api_endpoint=api_endpoint,
-                    endpoints=policy, actor=cli_actor(),
+                    endpoints=policy, options=options, actor=cli_actor(),
                 )  # fmt: skip
             except VaultError as exc:
                 raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
@@ -110,6 +147,13 @@ def _add_command(platform: CarrierPlatform) -> click.Command:
             show_default=True,
             help=f"{platform.name}: {_credential_label(platform, credential).removeprefix(platform.name + ' ')}.",
         )(command)
+    command = click.option(
+        "--option",
+        "option",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help=f"A {platform.name} option, repeatable: {_options_help(platform)}.",
+    )(command)
     command = click.option(
         "--api-endpoint",
         help=f"Override {platform.name}'s API URL with one on an origin in LABELVAULT_MARKETPLACE_ENDPOINT_OVERRIDES "
@@ -154,9 +198,63 @@ def carriers_list(tenant_slug: str | None) -> None:
             for a in live_carrier_accounts(session, tenant_id=tenant_id):
                 name = CARRIERS[a.carrier].name if a.carrier in CARRIERS else a.carrier
                 flags = (" test mode" if a.test_mode else "") + (" custom endpoint" if a.api_endpoint else "")
+                options = _listed_options(a)
                 click.echo(
                     f"{a.id}\t{slugs.get(a.tenant_id)}/{a.name}\t{name}{flags}\tfrom {a.ship_from['country_code']}"
+                    + (f"\t{options}" if options else "")
                 )
+
+
+def _listed_options(account: CarrierAccount) -> str:
+    """Every option of the account's carrier with its value (the default where not set); a stored value the
+    carrier no longer accepts is shown as stored."""
+    platform = CARRIERS.get(account.carrier)
+    if platform is None or not platform.options:
+        return ""
+    try:
+        return describe_options(platform, account.options or {})
+    except VaultError:
+        return " ".join(f"{k}={v}" for k, v in sorted((account.options or {}).items()))
+
+
+@carriers_cli.command("options")
+@click.argument("account_id", type=int)
+@click.option("--option", "option", multiple=True, metavar="NAME=VALUE", help="An option to set, repeatable.")
+def carriers_options(account_id: int, option: tuple[str, ...]) -> None:
+    """Show or change a carrier account's options (by id); audited as carrier.options.
+
+    \b
+    Without --option, shows every option of the account's carrier with its value and what it does.
+    Amazon Shipping: one_click (true or false, default false) buys an Amazon order with oneClickShipment;
+    Amazon takes no idempotency key for it, so a purchase whose answer is lost stays unsettled for the
+    seller. ship_to_from_order (default true) quotes an Amazon order without the buyer's address (false sends
+    it for every order). dpi (203 or 300). Amazon Merchant Fulfillment: dpi of ZPL labels.
+    """
+    with services().sessions() as session:
+        account = session.get(CarrierAccount, account_id)
+        if account is None or account.removed_at is not None:
+            raise click.ClickException(f"no live carrier account {account_id} (see `flask carriers list`)")
+        platform = CARRIERS.get(account.carrier)
+        if platform is None:
+            raise click.ClickException(f"carrier {account.carrier!r} is no longer registered")
+        if not option:
+            if not platform.options:
+                click.echo(f"{platform.name} takes no options")
+            values = platform.effective_options(account.options or {})
+            for o in platform.options:
+                value = values[o.name]
+                shown = str(value).lower() if isinstance(value, bool) else str(value)
+                default = "" if o.name in (account.options or {}) else " (default)"
+                click.echo(f"{o.name}={shown}{default}\t{o.description}")
+            return
+        options = parse_option_args(platform, option)
+        changed = set_carrier_account_options(session, account=account, options=options, actor=cli_actor())
+        session.commit()
+        if not changed:
+            click.echo(f"carrier account {account_id}: options unchanged")
+            return
+        shown = " ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in changed.items())
+        click.echo(f"carrier account {account_id} options set: {shown}")
 
 
 @carriers_cli.command("remove")

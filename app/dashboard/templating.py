@@ -71,6 +71,7 @@ AUDIT_ACTIONS = {
     "account.remove": _l("Marketplace account removed"),
     "backup.create": _l("Backup made"),
     "carrier.connect": _l("Carrier account connected"),
+    "carrier.options": _l("Carrier account options changed"),
     "carrier.remove": _l("Carrier account removed"),
     "backup.restore": _l("Backup restored"),
     "client.allow": _l("Client address ranges changed"),

@@ -6,11 +6,12 @@ wave of concurrent purchases bursted past the carrier's limit and was throttled 
 keeps one client per account: HTTP keep-alive across requests, and one purchase bucket per account (the
 client's own :class:`~connectors.ratelimit.TokenBucket`) shared by every thread of the process.
 
-Invalidation is exact: a client is found again only under the same account id, carrier, endpoint *and the
-same opened credentials* (a SHA-256 of them, never the secrets themselves, is the key). Rotating an account's
-credentials, moving its endpoint, or removing it (its credentials shredded: opening them fails before the
-pool is asked) never reaches an old client. A replaced client is closed once the last request using it has
-released it. Clients are thread-safe (httpx's connection pool is), so one client serves concurrent requests.
+Invalidation is exact: a client is found again only under the same account id, carrier, endpoint, options
+*and the same opened credentials* (a SHA-256 of them, never the secrets themselves, is the key). Rotating an
+account's credentials, moving its endpoint, changing its options (the client's policy), or removing it (its
+credentials shredded: opening them fails before the pool is asked) never reaches an old client. A replaced
+client is closed once the last request using it has released it. Clients are thread-safe (httpx's connection
+pool is), so one client serves concurrent requests.
 
 The pool is a :data:`~connectors.carriers.shipments.CarrierFactory` itself: what it hands out is the shared
 client behind a borrow whose :meth:`close` releases it instead of closing it. Never imports Flask.
@@ -47,7 +48,7 @@ Build = Callable[[CarrierAccount, dict[str, str]], Carrier]
 
 @dataclass(eq=False)
 class _Entry:
-    key: tuple[int, str, str | None, str]
+    key: tuple[int, str, str | None, str, str]
     client: Carrier
     borrowed: int = 0
     retired: bool = False
@@ -118,7 +119,8 @@ class CarrierPool:
         self.built = 0
 
     def __call__(self, account: CarrierAccount, secrets: dict[str, str]) -> Carrier:
-        key = (account.id, account.carrier, account.api_endpoint, _fingerprint(secrets))
+        options = json.dumps(account.options or {}, sort_keys=True, separators=(",", ":"))
+        key = (account.id, account.carrier, account.api_endpoint, options, _fingerprint(secrets))
         with self._lock:
             entry = self._entries.get(account.id)
             if entry is not None and entry.key == key:

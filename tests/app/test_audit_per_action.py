@@ -33,9 +33,11 @@ from connectors.fake_shopify import FakeShopify
 from connectors.fake_tiktok import FakeTikTok
 from connectors.fake_walmart import FakeWalmart
 from tests.support.buyers import sample_label
+from tests.support.carriers import SHIP_FROM_VALUES
 from tests.support.dashboard import Seller, show_tracebacks
 from tests.support.servers import Database
 from tests.support.vault import sample_facts
+from vault.carrier_accounts import connect_carrier_account
 from vault.clients import create_client
 from vault.marketplace_accounts import connect_account
 from vault.models import (
@@ -149,6 +151,7 @@ CLI_AUDITED = {
     "carriers add easypost": "carrier.connect",
     "carriers add amazonshipping": "carrier.connect",
     "carriers add amazonmfn": "carrier.connect",
+    "carriers options": "carrier.options",
     "carriers remove": "carrier.remove",
     "users create": "user.create",
     "users unlock": "user.unlock",
@@ -278,9 +281,10 @@ def test_every_state_changing_cli_command_appends_its_event(
             s.commit()
             state["sealed"] = str(row.id)
 
-    def carrier_id() -> str:
+    def carrier_id(carrier: str | None = None) -> str:
         with svc.sessions() as s:
-            return str(s.scalars(select(CarrierAccount.id).order_by(CarrierAccount.id)).first())
+            ids = select(CarrierAccount.id).order_by(CarrierAccount.id)
+            return str(s.scalars(ids.where(CarrierAccount.carrier == carrier) if carrier else ids).first())
 
     def hold_id() -> str:
         with svc.sessions() as s:
@@ -414,6 +418,7 @@ def test_every_state_changing_cli_command_appends_its_event(
                 "US",
             ],
         ),
+        "carriers options": (None, lambda: [carrier_id("amazonshipping"), "--option", "one_click=true"]),
         "carriers remove": (None, lambda: [carrier_id(), "--yes"]),
         "users create": (seed_orders, lambda: ["--tenant", "acme", "--email", email, "--role", "operator"]),
         "users unlock": (None, lambda: [email]),
@@ -630,6 +635,19 @@ def _carrier_id(d: Dash) -> int:
         return int(s.scalars(select(CarrierAccount.id).where(CarrierAccount.name == "Dash carrier")).one())
 
 
+def _carrier_options(d: Dash) -> tuple[str, dict[str, Any]]:
+    """An Amazon Shipping account (connected directly: its options are what is posted), one_click turned on."""
+    platform = CARRIERS["amazonshipping"]
+    with d.seller.session() as s:
+        account = connect_carrier_account(
+            s, keys=d.seller.keys, tenant_id=d.seller.tenant.id, carrier=platform.code, name="Dash Amazon",
+            secrets={"client_id": "x", "client_secret": "y", "refresh_token": "z"}, ship_from=SHIP_FROM_VALUES,
+            actor="test",
+        )  # fmt: skip
+        s.commit()
+        return f"/carriers/{account.id}/options", {"one_click": "on", "ship_to_from_order": "on", "dpi": "300"}
+
+
 def _hold(d: Dash) -> int:
     with d.seller.session() as s:
         return int(s.scalars(select(LegalHold.id).where(LegalHold.tenant_id == d.seller.tenant.id)).one())
@@ -843,6 +861,7 @@ POST_AUDITED: list[Step] = [
     ),
     ("/clients/<key_id>/revoke", "owner", lambda d: (f"/clients/{_client_key(d)}/revoke", {}), "client.revoke"),
     ("/carriers", "owner", _carrier, "carrier.connect"),
+    ("/carriers/<int:account_id>/options", "owner", _carrier_options, "carrier.options"),
     (
         "/carriers/<int:account_id>/remove",
         "owner",

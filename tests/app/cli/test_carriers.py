@@ -145,3 +145,67 @@ def test_an_amazon_merchant_fulfillment_account_is_added_with_its_region(
     wrong = cli(app, "carriers", "add", "amazonmfn", "--tenant", slug, "--name", "M2", "--region", "xx",
                 *FROM, env=MFN_ENV)  # fmt: skip
     assert wrong.exit_code != 0 and "Traceback" not in wrong.output
+
+
+def test_an_amazon_shipping_account_takes_options_shows_and_changes_them(app: Any, world: World) -> None:
+    slug = world.tenant.slug
+    added = cli(app, "carriers", "add", "amazonshipping", "--tenant", slug, "--name", "Amazon", *FROM,
+                "--option", "one_click=true", "--option", "dpi=300", env=AMAZON_ENV)  # fmt: skip
+    assert added.exit_code == 0, added.output
+    listed = cli(app, "carriers", "list", "--tenant", slug).output
+    assert "\tship_to_from_order=true one_click=true dpi=300" in listed
+    with world.session() as s:
+        account = s.scalars(select(CarrierAccount).where(CarrierAccount.tenant_id == world.tenant.id)).one()
+        assert account.options == {"one_click": True, "dpi": 300}
+        account_id = account.id
+    shown = cli(app, "carriers", "options", str(account_id))
+    assert shown.exit_code == 0 and "one_click=true\t" in shown.output and "idempotency key" in shown.output
+    assert "ship_to_from_order=true (default)\t" in shown.output
+    changed = cli(app, "carriers", "options", str(account_id), "--option", "ship_to_from_order=false",
+                  "--option", "one_click=false")  # fmt: skip
+    assert changed.exit_code == 0, changed.output
+    assert f"carrier account {account_id} options set: ship_to_from_order=false one_click=false" in changed.output
+    again = cli(app, "carriers", "options", str(account_id), "--option", "one_click=false")
+    assert again.exit_code == 0 and "options unchanged" in again.output
+    assert "ship_to_from_order=false one_click=false dpi=300" in cli(app, "carriers", "list", "--tenant", slug).output
+    with world.session() as s:
+        events = s.scalars(
+            select(AuditEvent).where(AuditEvent.tenant_id == world.tenant.id, AuditEvent.action == "carrier.options")
+        ).all()
+        connect = s.scalars(
+            select(AuditEvent).where(AuditEvent.tenant_id == world.tenant.id, AuditEvent.action == "carrier.connect")
+        ).one()
+    assert [e.details["options"] for e in events] == [{"ship_to_from_order": False, "one_click": False}]  # type: ignore[index]
+    assert connect.details["options"] == {"one_click": True, "dpi": 300}  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("one_click=Atzr|leaked", "the Amazon Shipping option one_click takes true or false"),
+        ("dpi=600", "the Amazon Shipping option dpi takes 203 or 300"),
+        (
+            "label_size=4x6",
+            "has no option 'label_size' (its options: ship_to_from_order, one_click, dpi)",
+        ),
+        ("one_click", "--option takes NAME=VALUE"),
+    ],
+)
+def test_a_bad_option_is_a_one_line_error_naming_it(app: Any, world: World, option: str, message: str) -> None:
+    slug = world.tenant.slug
+    added = cli(app, "carriers", "add", "amazonshipping", "--tenant", slug, "--name", "Amazon", *FROM,
+                "--option", option, env=AMAZON_ENV)  # fmt: skip
+    assert added.exit_code != 0 and message in added.output
+    assert "Traceback" not in added.output and "Atzr" not in added.output
+    with world.session() as s:
+        assert s.scalars(select(CarrierAccount).where(CarrierAccount.tenant_id == world.tenant.id)).all() == []
+    shippo = cli(app, "carriers", "add", "shippo", "--tenant", slug, "--name", "S", *FROM, "--option", "dpi=300",
+                 env={"LABELVAULT_SHIPPO_API_TOKEN": TOKEN})  # fmt: skip
+    assert shippo.exit_code != 0 and "Shippo has no option 'dpi' (its options: none)" in shippo.output
+    added = cli(app, "carriers", "add", "shippo", "--tenant", slug, "--name", "S", *FROM,
+                env={"LABELVAULT_SHIPPO_API_TOKEN": TOKEN})  # fmt: skip
+    with world.session() as s:
+        shippo_id = s.scalars(select(CarrierAccount.id).where(CarrierAccount.tenant_id == world.tenant.id)).one()
+    changed = cli(app, "carriers", "options", str(shippo_id), "--option", option)
+    assert changed.exit_code != 0 and "Traceback" not in changed.output and "Atzr" not in changed.output
+    assert "Shippo takes no options" in cli(app, "carriers", "options", str(shippo_id)).output

@@ -221,3 +221,96 @@ class TestAnOperatorAllowedEndpoint:
         (account,) = _accounts(shop.seller)
         assert account.api_endpoint == self.ORIGIN
         assert "custom endpoint" in client.get("/carriers").get_data(as_text=True)
+
+
+def _amazon_account(seller: Seller, **options: bool | int) -> int:
+    from vault.carrier_accounts import connect_carrier_account
+
+    with seller.session() as s:
+        account = connect_carrier_account(
+            s, keys=seller.keys, tenant_id=seller.tenant.id, carrier="amazonshipping", name="Amazon US",
+            secrets={"client_id": "x", "client_secret": LWA_SECRET, "refresh_token": REFRESH},
+            ship_from=SHIP_FROM_VALUES, options=options, actor="test",
+        )  # fmt: skip
+        s.commit()
+        return account.id
+
+
+def _options_cell(page: str, account_id: int) -> str:
+    return page.split(f'data-testid="options-{account_id}"')[1].split("</td>")[0]
+
+
+def test_the_owner_sees_and_changes_an_accounts_options_audited_and_kept(shop: Shop, client: FlaskClient) -> None:
+    seller = shop.seller
+    account_id = _amazon_account(seller)
+    cell = _options_cell(client.get("/carriers").get_data(as_text=True), account_id)
+    assert "one_click=false" in cell and "ship_to_from_order=true" in cell and "dpi=203" in cell
+    assert "Buy with oneClickShipment" in cell and "no idempotency key" in cell and "stays unsettled" in cell
+    assert 'name="one_click">' in cell and 'name="ship_to_from_order" checked>' in cell
+    assert '<option value="203" selected>' in cell
+    form = {"one_click": "on", "ship_to_from_order": "on", "dpi": "300"}
+    resp = post(client, f"/carriers/{account_id}/options", form)
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/carriers")
+    page = client.get("/carriers").get_data(as_text=True)
+    assert "Options of “Amazon US” saved." in page
+    cell = _options_cell(page, account_id)  # reloaded from the database
+    assert "one_click=true" in cell and 'name="one_click" checked>' in cell and '<option value="300" selected>' in cell
+    with seller.session() as s:
+        assert s.get_one(CarrierAccount, account_id).options == {"one_click": True, "dpi": 300}
+    [event] = [e for e in _events(seller) if e.action == "carrier.options"]
+    assert event.details == {
+        "carrier_account_id": account_id, "carrier": "amazonshipping", "options": {"one_click": True, "dpi": 300}
+    }  # fmt: skip
+    assert event.actor == actor_of(shop.user) and event.ip == "127.0.0.1"
+    assert "Carrier account options changed" in client.get("/audit").get_data(as_text=True)
+    # the same form again: nothing changed, nothing audited; the flag unticked turns it off
+    post(client, f"/carriers/{account_id}/options", form)
+    assert "unchanged" in client.get("/carriers").get_data(as_text=True)
+    post(client, f"/carriers/{account_id}/options", {"ship_to_from_order": "on", "dpi": "300"})
+    with seller.session() as s:
+        assert s.get_one(CarrierAccount, account_id).options == {"one_click": False, "dpi": 300}
+    assert len([e for e in _events(seller) if e.action == "carrier.options"]) == 2
+    _secretless(client.get("/carriers").get_data(as_text=True))
+
+
+def test_a_bad_option_value_is_refused_with_a_clear_message(shop: Shop, client: FlaskClient) -> None:
+    account_id = _amazon_account(shop.seller, one_click=True)
+    resp = post(client, f"/carriers/{account_id}/options", {"dpi": "600", "note": "ignored", "one_click": "on"})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "Label resolution (dpi) takes 203 or 300." in page and "600" not in page
+    with shop.seller.session() as s:
+        assert s.get_one(CarrierAccount, account_id).options == {"one_click": True}  # nothing changed
+    assert not [e for e in _events(shop.seller) if e.action == "carrier.options"]
+    shippo = _add(client, "shippo", "Shippo main", {"api_token": SHIPPO_TOKEN})
+    assert shippo.status_code == 302
+    shippo_id = next(a.id for a in _accounts(shop.seller) if a.carrier == "shippo")
+    page = client.get("/carriers").get_data(as_text=True)
+    assert "—" in _options_cell(page, shippo_id)  # Shippo takes no options
+    post(client, f"/carriers/{shippo_id}/options", {"dpi": "300"})
+    assert "This carrier account has no options." in client.get("/carriers").get_data(as_text=True)
+
+
+def test_changing_options_needs_an_owner_and_a_fresh_second_factor(seller: Seller, client: FlaskClient) -> None:
+    shop = open_shop(seller, client)
+    account_id = _amazon_account(seller)
+    seller.clock.advance(6 * 60)
+    resp = post(client, f"/carriers/{account_id}/options", {"one_click": "on", "dpi": "203"})
+    assert resp.status_code == 302 and "/reauth" in resp.headers["Location"]
+    with seller.session() as s:
+        assert s.get_one(CarrierAccount, account_id).options == {}
+    assert post(client, resp.headers["Location"], {"code": shop.auth.code()}).status_code == 302
+    other = seller.app.test_client()
+    open_shop(seller, other, role="operator")
+    assert post(other, f"/carriers/{account_id}/options", {"one_click": "on"}).status_code == 403
+
+
+def test_the_options_are_described_in_chinese(shop: Shop, client: FlaskClient) -> None:
+    from app.dashboard.pages.carriers import OPTION_TEXTS
+
+    for platform in CARRIERS.values():  # every declared option has the seller's label and description
+        for option in platform.options:
+            assert (platform.code, option.name) in OPTION_TEXTS
+    account_id = _amazon_account(shop.seller)
+    post(client, "/language", {"locale": "zh_Hans", "next": "/carriers"})
+    cell = _options_cell(client.get("/carriers").get_data(as_text=True), account_id)
+    assert "使用 oneClickShipment 购买" in cell and "幂等键" in cell and "保存选项" in cell

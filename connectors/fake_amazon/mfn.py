@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import gzip
 import hashlib
 import json
@@ -48,7 +49,12 @@ SERVICES: tuple[tuple[str, str, str, int, Decimal, Decimal, str], ...] = (
     ("UPS", "UPS_PTP_NEXT_DAY_AIR", "UPS Next Day Air", 1, Decimal("29.10"), Decimal("0.80"), "1Z"),
 )
 LABEL_FORMATS = ("PDF", "PNG", "ZPL203", "ZPL300")
-_RENDER = {"PDF": labels.pdf_label, "PNG": labels.png_label, "ZPL203": labels.zpl_label, "ZPL300": labels.zpl_label}
+_RENDER: dict[str, Callable[..., bytes]] = {
+    "PDF": labels.pdf_label,
+    "PNG": labels.png_label,
+    "ZPL203": functools.partial(labels.zpl_label, dpi=203),
+    "ZPL300": functools.partial(labels.zpl_label, dpi=300),
+}
 _FILE_TYPES = {"PDF": "application/pdf", "PNG": "image/png", "ZPL203": "application/zpl", "ZPL300": "application/zpl"}
 _SHIPPABLE = frozenset({"UNSHIPPED", "PARTIALLY_SHIPPED"})
 _CANCELLED = frozenset({"RefundPending", "RefundApplied"})

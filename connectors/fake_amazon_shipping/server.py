@@ -534,7 +534,7 @@ class FakeAmazonShipping(ServedFake):
                         {
                             "packageClientReferenceId": package,
                             "packageDocuments": [
-                                {"type": "LABEL", "format": fmt, "contents": self._label(shipment, fmt)}
+                                {"type": "LABEL", "format": fmt, "contents": self._label(shipment, fmt, dpi)}
                             ],
                             "trackingId": shipment.tracking_id,
                         }
@@ -548,7 +548,7 @@ class FakeAmazonShipping(ServedFake):
                 self._by_key[key] = shipment.shipment_id
             return copy.deepcopy(shipment.answer)
 
-    def _label(self, shipment: _Shipment, fmt: str) -> str:
+    def _label(self, shipment: _Shipment, fmt: str, dpi: int | None = None) -> str:
         to = shipment.quote.ship_to
         rate = shipment.quote.rates[shipment.rate_id]
         lines = [
@@ -558,7 +558,8 @@ class FakeAmazonShipping(ServedFake):
             " ".join(str(to[k]) for k in ("city", "stateOrRegion", "postalCode") if to.get(k)),
             str(to.get("countryCode", "")),
         ]
-        content = _RENDER[fmt](service=rate["serviceName"].upper(), tracking=shipment.tracking_id, lines=lines)
+        drawn = {"dpi": dpi or 203} if _DPIS[fmt] else {}  # ZPL and PNG at the resolution asked for
+        content = _RENDER[fmt](service=rate["serviceName"].upper(), tracking=shipment.tracking_id, lines=lines, **drawn)
         return base64.b64encode(content).decode()
 
     def _shipment(self, shipment_id: str) -> _Shipment:
@@ -581,7 +582,7 @@ class FakeAmazonShipping(ServedFake):
             dpi = request.args.get("dpi")
             if _DPIS[fmt] and dpi is not None and (not dpi.isdigit() or int(dpi) not in _DPIS[fmt]):
                 raise _Refusal(400, f"The dpi is not supported for {fmt}")
-            contents = self._label(shipment, fmt)
+            contents = self._label(shipment, fmt, int(dpi) if dpi is not None else None)
             return 200, {
                 "payload": {
                     "shipmentId": shipment.shipment_id,

@@ -10,12 +10,19 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw
 
 
-def zpl_label(*, service: str, tracking: str, lines: Sequence[str]) -> bytes:
-    """A ZPL II label at 203 dpi (812 × 1218 dots)."""
-    out = ["^XA^CI28^PW812^LL1218", f"^FO40,40^A0N,48,48^FD{_zpl(service)}^FS"]
-    out.append(f"^FO40,130^BY3^BCN,160,Y,N,N^FD{_zpl(tracking)}^FS")
+def zpl_label(*, service: str, tracking: str, lines: Sequence[str], dpi: int = 203) -> bytes:
+    """A 4×6 in ZPL II label for a printer of ``dpi`` (203: 812 × 1218 dots; 300: 1200 × 1800), every
+    position and size in that printer's dots."""
+    if dpi not in (203, 300):
+        raise ValueError("ZPL labels are drawn at 203 or 300 dpi")
+
+    def d(dots_at_203: int) -> int:
+        return round(dots_at_203 * dpi / 203)
+
+    out = [f"^XA^CI28^PW{4 * dpi}^LL{6 * dpi}", f"^FO{d(40)},{d(40)}^A0N,{d(48)},{d(48)}^FD{_zpl(service)}^FS"]
+    out.append(f"^FO{d(40)},{d(130)}^BY{3 if dpi == 203 else 4}^BCN,{d(160)},Y,N,N^FD{_zpl(tracking)}^FS")
     for n, line in enumerate(lines):
-        out.append(f"^FO40,{400 + 50 * n}^A0N,40,40^FD{_zpl(line)}^FS")
+        out.append(f"^FO{d(40)},{d(400 + 50 * n)}^A0N,{d(40)},{d(40)}^FD{_zpl(line)}^FS")
     out.append("^XZ")
     return "\n".join(out).encode()
 
@@ -58,12 +65,16 @@ def _pdf(text: str) -> str:
     return safe.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
 
-def png_label(*, service: str, tracking: str, lines: Sequence[str]) -> bytes:
-    """A 4×6 in PNG at 203 dpi, black on white, in Pillow's default font."""
-    image = Image.new("1", (812, 1218), 1)
+def png_label(*, service: str, tracking: str, lines: Sequence[str], dpi: int = 203) -> bytes:
+    """A 4×6 in PNG at ``dpi`` (203: 812 × 1218 pixels; 300: 1200 × 1800), black on white, in Pillow's
+    default font, its resolution recorded in the file."""
+    if dpi not in (203, 300):
+        raise ValueError("PNG labels are drawn at 203 or 300 dpi")
+    scale = dpi / 203
+    image = Image.new("1", (4 * dpi, 6 * dpi), 1)
     draw = ImageDraw.Draw(image)
     for n, text in enumerate([service, f"TRACKING {tracking}", "", *lines]):
-        draw.text((40, 40 + 44 * n), text, fill=0, font_size=32)
+        draw.text((round(40 * scale), round((40 + 44 * n) * scale)), text, fill=0, font_size=round(32 * scale))
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format="PNG", dpi=(dpi, dpi))
     return out.getvalue()

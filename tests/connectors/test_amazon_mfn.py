@@ -231,8 +231,9 @@ def test_the_label_comes_in_the_format_bought(
     assert label.label_format is label_format and label.content.startswith(magic)
     (_, _, raw) = next(r for r in amazon.mfn.requests if r[0] == "createShipment")
     assert json.loads(raw)["ShipmentRequestDetails"]["ShippingServiceOptions"]["LabelFormat"] == amazon_format
-    if label_format is LabelFormat.ZPL:
+    if label_format is LabelFormat.ZPL:  # drawn for the printer's resolution: 4 x 6 in of its dots
         assert bought.tracking_number.encode() in label.content
+        assert f"^PW{4 * dpi}^LL{6 * dpi}".encode() in label.content
     if label_format is LabelFormat.PNG:
         assert Image.open(io.BytesIO(label.content)).format == "PNG"
     client.close()

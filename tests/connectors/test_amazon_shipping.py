@@ -9,6 +9,7 @@ credentials) runs for Amazon Shipping in ``test_carriers.py``."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from PIL import Image
 
 from connectors.carriers.amazon_shipping import AmazonShippingCarrier, AmazonShippingCredentials
-from connectors.carriers.amazon_shipping.client import LIVE_HOSTS, lwa_url_for, region_base
+from connectors.carriers.amazon_shipping.client import LIVE_HOSTS, AmazonShippingPolicy, lwa_url_for, region_base
 from connectors.carriers.interfaces import (
     AddressRejected,
     CarrierAuthRefused,
@@ -111,6 +112,28 @@ def test_each_format_is_bought_and_printed_as_asked(
         assert label.content.startswith(b"%PDF")
     for value in (rate, bought, label):
         assert_no_pii(repr(value), "a repr")
+
+
+@pytest.mark.parametrize(
+    ("label_format", "dpi"), [(LabelFormat.ZPL, 300), (LabelFormat.PNG, 300), (LabelFormat.ZPL, 203)]
+)
+def test_a_label_is_drawn_for_the_printers_resolution(
+    fake: FakeAmazonShipping, label_format: LabelFormat, dpi: int
+) -> None:
+    client = amazon_shipping_client(fake, dataclasses.replace(AmazonShippingPolicy.of(FAST_AMAZON), dpi=dpi))
+    try:
+        rate = client.quote(ship_from=SHIP_FROM, ship_to=BERLIN, parcel=PARCEL).choose("fastest")
+        bought = client.purchase(rate, label_format=label_format, reference=f"lv-dpi-{label_format}-{dpi}")
+        spec = fake.last_requests["purchaseShipment"]["body"]["requestedDocumentSpecification"]
+        assert spec["dpi"] == dpi
+        label = client.label(bought)
+        if label_format is LabelFormat.ZPL:  # 4 x 6 in of that printer's dots
+            assert f"^PW{4 * dpi}^LL{6 * dpi}".encode() in label.content
+        else:
+            image = Image.open(io.BytesIO(label.content))
+            assert image.size == (4 * dpi, 6 * dpi) and round(image.info["dpi"][0]) == dpi
+    finally:
+        client.close()
 
 
 def test_a_lost_purchase_amazon_cannot_settle_stays_uncertain_never_not_bought(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +20,7 @@ from connectors.amazon.client import RequestRefused, RestrictedResource, SpApiCl
 from connectors.amazon.endpoints import API_V0, API_V2026, API_VERSIONS
 from connectors.amazon.mapping import MARKETPLACE, from_v0, from_v2026
 from connectors.interfaces import BadResponse, ConnectorError, ConnectorStats, OrderPage, SyncCursor
+from connectors.prefetch import Prefetcher
 from vault.records import LabelRecord, OrderFacts
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,10 @@ class AmazonConnector:
         # The next page is fetched (waiting for its rate-limit token) while the caller stores this one: a
         # sync then takes as long as the slower of the two, not their sum. Only a stored page's cursor is
         # ever handed out, so a crash just drops the prefetched page.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sp-api-prefetch") if self.prefetch else None
+        pool = Prefetcher(enabled=self.prefetch, name="sp-api-prefetch")
         restarted = False
         try:
-            ahead = pool.submit(self._fetch, after, before, token) if pool else None
+            ahead: Future[Any] | None = None  # the first page inline: a one-page sync starts no thread
             while True:
                 try:
                     orders, next_token = ahead.result() if ahead else self._fetch(after, before, token)
@@ -131,7 +132,7 @@ class AmazonConnector:
                     restarted, token, ahead = True, None, None
                     continue
                 token = next_token
-                ahead = pool.submit(self._fetch, after, before, token) if pool and token else None
+                ahead = pool.ahead(self._fetch, after, before, token) if token else None
                 if token:
                     next_cursor = SyncCursor(updated_after=cursor.updated_after, window_end=before, page_token=token)
                     # Amazon pages in last-updated order, so the page's newest change says how far we are.
@@ -143,8 +144,7 @@ class AmazonConnector:
                 if token is None:
                     return
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
 
     def _fetch(
         self, after: datetime, before: datetime, token: str | None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,6 +26,7 @@ from connectors.ebay.client import EbayClient, RequestRefused
 from connectors.ebay.endpoints import ORDERS_PATH
 from connectors.ebay.mapping import MARKETPLACE, from_order
 from connectors.interfaces import BadResponse, ConnectorError, ConnectorStats, OrderPage, SyncCursor
+from connectors.prefetch import Prefetcher
 from vault.records import LabelRecord, OrderFacts
 
 log = logging.getLogger(__name__)
@@ -117,9 +118,9 @@ class EbayConnector:
         # The next page is fetched (waiting for its share of the quota) while the caller stores this one: a
         # sync then takes as long as the slower of the two, not their sum. Only a stored page's cursor is
         # ever handed out, so a crash just drops the prefetched page.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ebay-prefetch") if self.prefetch else None
+        pool = Prefetcher(enabled=self.prefetch, name="ebay-prefetch")
         try:
-            ahead = pool.submit(self._fetch, after, before, offset) if pool else None
+            ahead: Future[Any] | None = None  # the first page inline: a one-page sync starts no thread
             while True:
                 try:
                     orders, total, has_next = ahead.result() if ahead else self._fetch(after, before, offset)
@@ -137,7 +138,7 @@ class EbayConnector:
                 read_to = offset + len(orders)
                 next_offset = max(0, offset - shrunk) if shrunk else read_to
                 done = not shrunk and (not has_next or read_to >= total)
-                ahead = pool.submit(self._fetch, after, before, next_offset) if pool and not done else None
+                ahead = pool.ahead(self._fetch, after, before, next_offset) if not done else None
                 if done:
                     next_cursor, progress = SyncCursor(updated_after=before), 1.0
                 else:
@@ -149,8 +150,7 @@ class EbayConnector:
                     return
                 offset, expected = next_offset, total
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
 
     def _fetch(
         self, after: datetime, before: datetime, offset: int

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.interfaces import AuthRefused, BadResponse, ConnectorError, ConnectorStats, OrderPage, SyncCursor
+from connectors.prefetch import Prefetcher
 from connectors.shopify.client import QueryRefused, ShopifyClient, TokenRejected, error_codes
 from connectors.shopify.mapping import MARKETPLACE, Mapped, from_order
 from connectors.shopify.query import MAX_PAGE_SIZE, OPERATION, ORDERS_QUERY, requested_cost, search
@@ -122,10 +122,10 @@ class ShopifyConnector:
         token = cursor.page_token
         span = max((before - after).total_seconds(), 1.0)
         # The next page is fetched (waiting for its cost in the bucket) while the caller stores this one.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopify-prefetch") if self.prefetch else None
+        pool = Prefetcher(enabled=self.prefetch, name="shopify-prefetch")
         restarted, renewals = False, 0
         try:
-            ahead = self._ahead(pool, after, before, token)
+            ahead: Any = None  # the first page inline: a one-page sync starts no thread
             while True:
                 try:
                     orders, next_token = ahead.result() if ahead else self._fetch(after, before, token)
@@ -155,16 +155,15 @@ class ShopifyConnector:
                 if token is None:
                     return
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
 
-    def _ahead(self, pool: ThreadPoolExecutor | None, after: datetime, before: datetime, token: str | None) -> Any:
+    def _ahead(self, pool: Prefetcher, after: datetime, before: datetime, token: str | None) -> Any:
         """Start fetching the next page in the prefetch thread, its access token renewed here first if it
         is about to end (renewing writes the sealed pair: the caller's thread does that, never the pool)."""
-        if pool is None:
+        if not pool.enabled:
             return None
         self.client.tokens.current()
-        return pool.submit(self._fetch, after, before, token, renew=False)
+        return pool.ahead(self._fetch, after, before, token, renew=False)
 
     def _fetch(
         self, after: datetime, before: datetime, token: str | None, *, renew: bool = True

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.interfaces import BadResponse, ConnectorError, ConnectorStats, OrderPage, SyncCursor
+from connectors.prefetch import Prefetcher
 from connectors.tiktok.client import RequestRefused, TikTokClient
 from connectors.tiktok.mapping import MARKETPLACE, from_order
 from vault.records import LabelRecord, OrderFacts
@@ -124,7 +125,7 @@ class TikTokConnector:
         shops = len(self.shop_ciphers)
         # The next page is fetched (waiting for its rate-limit token) while the caller stores this one; only
         # a stored page's cursor is handed out, so a crash just drops the prefetched page.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tiktok-prefetch") if self.prefetch else None
+        pool = Prefetcher(enabled=self.prefetch, name="tiktok-prefetch")
         restarted: set[int] = set()
         try:
             ahead: Future[Page] | None = None
@@ -147,10 +148,7 @@ class TikTokConnector:
                     token = None
                     shop = shops
                 done = shop >= shops
-                if not done and pool is not None:
-                    ahead = pool.submit(self._fetch, self.shop_ciphers[shop], after, before, token)
-                else:
-                    ahead = None
+                ahead = pool.ahead(self._fetch, self.shop_ciphers[shop], after, before, token) if not done else None
                 if done:
                     next_cursor, progress = SyncCursor(updated_after=before), 1.0
                 else:
@@ -164,8 +162,7 @@ class TikTokConnector:
                 if done:
                     return
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
 
     def _fetch(self, cipher: str, after: datetime, before: datetime, token: str | None) -> Page:
         params = {

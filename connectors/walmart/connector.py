@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,6 +28,7 @@ from connectors.interfaces import (
     OrderPage,
     SyncCursor,
 )
+from connectors.prefetch import Prefetcher
 from connectors.walmart.client import RequestRefused, WalmartClient
 from connectors.walmart.mapping import MARKETPLACE, from_order
 from vault.records import LabelRecord, OrderFacts
@@ -117,7 +118,7 @@ class WalmartConnector:
         restarts = served = 0
         # The next page is fetched while the caller stores this one, so a sync takes as long as the slower of
         # the two, not their sum. Only a stored page's cursor is ever handed out: a crash drops the prefetch.
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="walmart-prefetch") if self.prefetch else None
+        pool = Prefetcher(enabled=self.prefetch, name="walmart-prefetch")
         ahead: Future[_Fetched] | None = None
         try:
             while True:
@@ -141,8 +142,7 @@ class WalmartConnector:
                 expected = total
                 served += len(orders)
                 if following is not None:
-                    if pool is not None:
-                        ahead = pool.submit(self._fetch, after, before, following)
+                    ahead = pool.ahead(self._fetch, after, before, following)
                     page_cursor = SyncCursor(
                         updated_after=cursor.updated_after, window_end=before, page_token=f"{total}|{following}"
                     )
@@ -154,8 +154,7 @@ class WalmartConnector:
                     return
                 next_cursor = following
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            pool.close()
 
     def _fetch(self, after: datetime, before: datetime, next_cursor: str | None) -> _Fetched:
         """One page: the window's order count, its orders mapped, and the cursor of the next page (or None)."""

@@ -77,6 +77,29 @@ def test_full_sync_stores_what_the_platform_serves(
     assert platform.throttled() == 0  # the connector paced itself within the platform's limits
 
 
+def test_only_a_sync_of_many_pages_starts_a_prefetch_thread(
+    session: Session, keys: KeyManager, tenant: Tenant, platform: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import connectors.prefetch
+
+    started: list[str] = []
+
+    class Counted(connectors.prefetch.ThreadPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            started.append(kwargs.get("thread_name_prefix", ""))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(connectors.prefetch, "ThreadPoolExecutor", Counted)
+    platform.seed_orders(240)
+    account = platform.connect(session, keys, tenant)
+    first = _sync(session, keys, platform, account)
+    assert first.orders_new == 240
+    assert (len(started) >= 1) == (first.pages > 1)  # the next page fetched while this one was stored
+    before = len(started)
+    quiet = _sync(session, keys, platform, account)  # nothing changed: one page, fetched in the caller's thread
+    assert quiet.pages == 1 and quiet.orders_new == 0 and len(started) == before
+
+
 def test_incremental_sync_picks_up_changes_and_only_them(
     session: Session, keys: KeyManager, tenant: Tenant, platform: Harness
 ) -> None:

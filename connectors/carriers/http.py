@@ -65,6 +65,17 @@ def tls() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    """A 2xx answer's JSON object; :class:`CarrierBadResponse` if it is not JSON, or not an object."""
+    try:
+        body = response.json()
+    except ValueError:
+        raise CarrierBadResponse(f"the carrier's answer to {what} is not JSON") from None
+    if not isinstance(body, dict):
+        raise CarrierBadResponse(f"the carrier's answer to {what} is not an object")
+    return body
+
+
 class CarrierHttp:
     """One carrier account's HTTP clients: the API (with its credentials) and label files (without)."""
 
@@ -170,13 +181,7 @@ class CarrierHttp:
                     body = None
                 refuse(response, body)
             raise CarrierBadResponse(f"the carrier refused to {what} (HTTP {response.status_code})")
-        try:
-            body = response.json()
-        except ValueError:
-            raise CarrierBadResponse(f"the carrier's answer to {what} is not JSON") from None
-        if not isinstance(body, dict):
-            raise CarrierBadResponse(f"the carrier's answer to {what} is not an object")
-        return body
+        return json_object(response, what)
 
     def backoff(self, attempt: int, response: httpx.Response | None) -> None:
         """Sleep before retry ``attempt + 1``: exponential, capped, at least the carrier's ``Retry-After``."""

@@ -34,7 +34,7 @@ import httpx
 
 from connectors.amazon import LwaCredentials, RetryPolicy, SpApiClient, shared_http, shared_limiter
 from connectors.amazon.endpoints import LWA_URL, REGIONS, SANDBOX_REGIONS
-from connectors.carriers.http import CarrierPolicy, tls
+from connectors.carriers.http import CarrierPolicy, json_object, tls
 from connectors.carriers.interfaces import (
     CarrierAuthRefused,
     CarrierBadResponse,
@@ -245,13 +245,7 @@ class SpApiCarrier(Generic[C, P]):
             raise CarrierAuthRefused(f"the carrier refused the account's access token ({operation}, HTTP {status})")
         if status >= 400:
             raise CarrierBadResponse(f"the carrier refused {operation} (HTTP {status} {error_code(response)})")
-        try:
-            body = response.json()
-        except ValueError:
-            raise CarrierBadResponse(f"the carrier's answer to {operation} is not JSON") from None
-        if not isinstance(body, dict):
-            raise CarrierBadResponse(f"the carrier's answer to {operation} is not an object")
-        return body
+        return json_object(response, operation)
 
     @staticmethod
     def _payload(body: dict[str, Any]) -> dict[str, Any]:

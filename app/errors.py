@@ -187,7 +187,7 @@ def init_app(app: Flask) -> None:
     def _shipment(exc: ShipmentError) -> Response:
         resp = problem(exc.status, str(exc), kind=exc.code)
         if exc.status == 503:
-            resp.headers["Retry-After"] = "5"
+            resp.headers["Retry-After"] = str(getattr(exc, "retry_after", None) or 5)
         return resp
 
     @app.errorhandler(CarrierError)

@@ -207,8 +207,14 @@ class PurchaseUnsettled(ShipmentError):
     code = "purchase-unsettled"
     status = 503
 
-    def __init__(self) -> None:
-        super().__init__("the carrier's answer was lost; retry with the same Idempotency-Key to settle the purchase")
+    def __init__(self, retry_after: int | None = None) -> None:
+        #: Seconds until the carrier's settle delay has passed (the carrier may still be making the label),
+        #: or None: a retry may settle it at once.
+        self.retry_after = retry_after
+        when = "" if retry_after is None else f" in {retry_after} s (the carrier may still be making the label)"
+        super().__init__(
+            f"the carrier's answer was lost; retry with the same Idempotency-Key{when} to settle the purchase"
+        )
 
 
 class ShipmentNotActive(ShipmentError):

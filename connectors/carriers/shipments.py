@@ -257,6 +257,12 @@ def _settled(carrier: Carrier, shipment: Shipment, held: datetime | None, now: d
     return not delay or now >= (held or shipment.created_at) + delay
 
 
+def _settles_in(carrier: Carrier, shipment: Shipment, held: datetime | None, now: datetime) -> int:
+    """Whole seconds (at least 1) until :func:`_settled` holds."""
+    remaining = (held or shipment.created_at) + _settle_delay(carrier) - now
+    return max(1, math.ceil(remaining.total_seconds()))
+
+
 def _release(shipment: Shipment, carrier: Carrier, sent_by: datetime | None) -> None:
     """Give the lease up so that a retry with the same key settles the shipment at once. For a carrier with a
     settle delay the lease keeps ``sent_by`` (a moment past, so it can be taken at once): by then the last
@@ -302,7 +308,7 @@ def _resume(
             if not _settled(carrier, shipment, held, now):  # the carrier may still be buying the last attempt
                 _release(shipment, carrier, held)
                 session.commit()
-                raise PurchaseUnsettled()
+                raise PurchaseUnsettled(retry_after=_settles_in(carrier, shipment, held, now))
             rate = _stored_rate(shipment)
         return _buy(session, keys, carrier, shipment, account, order, rate, actor, ip, ref, now)
     finally:

@@ -409,8 +409,11 @@ def test_a_5xx_to_the_purchase_is_settled_by_the_order_and_bought_once(
     amazon.inject(status=503, operation="createShipment")
     with pytest.raises(PurchaseUnsettled):  # not bought (the order is Unshipped): the retry may buy it
         _buy(session, keys, orders[0])
-    with pytest.raises(PurchaseUnsettled):  # at once, not yet: Amazon may still be making the label
+    with pytest.raises(PurchaseUnsettled) as waiting:  # at once, not yet: Amazon may still be making the label
         _buy(session, keys, orders[0])
+    delay = MerchantFulfillmentPolicy().settle_after
+    assert waiting.value.retry_after is not None and 0 < waiting.value.retry_after <= delay
+    assert f"in {waiting.value.retry_after} s" in str(waiting.value)  # the client is told how long to wait
     assert amazon.mfn.purchases_by_order() == {}
     shipment = _buy(session, keys, orders[0], now=_settled())  # a fresh client: the rate is quoted again, then bought
     assert shipment.status == "bought"
@@ -577,6 +580,23 @@ def test_the_shipment_api_buys_prints_and_voids_a_merchant_fulfillment_label(
     assert [e.action for e in shares] == ["shipment.purchase", "shipment.label", "shipment.void"]
     assert_no_pii(json.dumps([e.details for e in events]), "the audit chain")
     _no_buyer_data_went_out(amazon)
+
+
+def test_the_api_tells_a_client_how_long_amazon_may_still_be_making_a_lost_label(
+    make_app: Any, shared_db: Database, world: tuple[World, list[str]], amazon: FakeAmazon
+) -> None:
+    built, ids = world
+    client = make_app(shared_db.app_url, marketplace_endpoint_overrides=amazon.base_url).test_client()
+    payload = {"marketplace": "amazon", "order_id": ids[1], "parcel": API_PARCEL, "format": "pdf"}
+    headers = built.auth() | {"Idempotency-Key": "mfn-lost"}
+    amazon.inject(status=503, operation="createShipment")
+    first = client.post("/v1/shipments", json=payload, headers=headers)
+    assert first.status_code == 503 and first.get_json()["type"].endswith("purchase-unsettled")
+    again = client.post("/v1/shipments", json=payload, headers=headers)  # at once: Amazon may still be at it
+    assert again.status_code == 503 and again.get_json()["type"].endswith("purchase-unsettled")
+    wait = int(again.headers["Retry-After"])
+    assert 5 < wait <= MerchantFulfillmentPolicy().settle_after and f"in {wait} s" in again.get_json()["detail"]
+    assert amazon.mfn.purchases_by_order() == {}
 
 
 def test_a_merchant_fulfillment_outage_is_a_clear_503_with_nothing_half_recorded(

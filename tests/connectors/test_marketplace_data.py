@@ -49,11 +49,14 @@ def test_one_unsealable_name_does_not_block_the_account(
     assert summary.orders_new == 30
     session.refresh(account)
     assert account.sync_cursor is not None and account.last_sync and account.last_sync["ok"]
-    order = session.scalars(select(Order).where(Order.external_order_id == ids[7])).one()
+    mine = select(Order).where(Order.account_id == account.id, Order.external_order_id == ids[7])
+    order = session.scalars(mine).one()
     label = unseal_label(session, keys=keys, order=order)
     assert (label.name, label.address_line1) == ("Ana \ufffd", "Main St")
     # The seller is told: the order is marked, and an alarm (counts only) is in the audit chain, once.
-    repaired = session.scalars(select(Order.external_order_id).where(Order.text_repaired.is_(True))).all()
+    repaired = session.scalars(
+        select(Order.external_order_id).where(Order.account_id == account.id, Order.text_repaired.is_(True))
+    ).all()
     assert repaired == [ids[7]]
     alarms = select(AuditEvent).where(AuditEvent.tenant_id == tenant.id, AuditEvent.action == "alarm.text_repaired")
     (alarm,) = session.scalars(alarms).all()

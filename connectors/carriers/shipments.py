@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import secrets
 from collections.abc import Callable
@@ -80,6 +81,8 @@ from vault.labels import LabelledOrder, unseal_label
 from vault.models import CarrierAccount, Order, Shipment, utcnow
 from vault.orders import snapshot_order, snapshot_orders
 from vault.release import check_eligible, order_ref
+
+log = logging.getLogger(__name__)
 
 #: The audit event's purpose for every share of an address with a carrier.
 PURPOSE = "shipping-label"
@@ -1008,7 +1011,8 @@ def reconcile_pending(
 ) -> tuple[int, int]:
     """Settle every pending shipment whose buyer is gone (lease run out): recorded if the carrier bought its
     label, removed if not; left for a later run while the carrier can't say, or may still be buying it
-    (:func:`_settled`). Returns ``(recorded, removed)``. For the worker, after a crash."""
+    (:func:`_settled`), or while its carrier account can't be opened (its tenant key, its set-up): one
+    account's trouble never holds up the others'. Returns ``(recorded, removed)``. For the worker, after a crash."""
     now = now or utcnow()
     recorded = removed = 0
     stale = session.scalars(
@@ -1030,7 +1034,18 @@ def reconcile_pending(
         ref = order_ref(order.marketplace, order.external_order_id)
         found = None
         if shipment.rate_id is not None:
-            carrier = carriers(account, unseal_carrier_credentials(session, keys=keys, account=account))
+            try:
+                carrier = carriers(account, unseal_carrier_credentials(session, keys=keys, account=account))
+            except Exception as exc:  # this account's key or set-up: every other shipment is settled all the same
+                log.warning(
+                    "shipment %d: its carrier account could not be opened (%s); left for a later run",
+                    shipment.id,
+                    type(exc).__name__,
+                )
+                session.rollback()
+                shipment.lease_until = held  # as it was: the next run takes it over at once
+                session.commit()
+                continue
             try:
                 try:
                     found = carrier.find_purchase(rate=_stored_rate(shipment), reference=shipment.reference)

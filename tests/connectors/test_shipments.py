@@ -31,6 +31,7 @@ from tests.support.shipments import audit_events, buy
 from tests.support.vault import make_account, make_orders
 from tests.support.world import assert_no_pii
 from vault.errors import (
+    DecryptionError,
     IdempotencyKeyReused,
     NotEligible,
     PurchaseInProgress,
@@ -234,6 +235,34 @@ def test_reconciling_after_a_crash_records_what_was_bought_and_drops_what_was_no
     assert [(s.order_id, s.status) for s in shipments] == [(orders[0].id, "bought")]
     assert len(audit_events(session, tenant, "shipment.purchase")) == 1
     assert sum(fake.purchases_by_metadata().values()) == 1
+
+
+@pytest.mark.usefixtures("carrier_account")
+def test_a_carrier_account_that_cannot_be_opened_holds_up_no_other_shipment(
+    session: Session, keys: KeyManager, tenant: Tenant, orders: list[Order], fake: FakeShippo
+) -> None:
+    for order, key in ((orders[0], "a"), (orders[1], "b")):  # two purchases whose answers were lost
+        fake.lose_purchase(seconds=FAST.read_timeout + 1)
+        fake.fail(status=503, count=FAST.attempts, operation="ListTransactions")
+        with pytest.raises(PurchaseUnsettled):
+            buy(session, keys, order, key=key)
+    working = fast_carriers()
+    opened: list[int] = []
+
+    def flaky(account: Any, secrets: dict[str, str]) -> Any:
+        opened.append(account.id)
+        if len(opened) == 1:  # the first shipment's account can't be opened (a KMS blip, a bad set-up)
+            raise DecryptionError()
+        return working(account, secrets)
+
+    assert reconcile_pending(session, keys=keys, carriers=flaky) == (1, 0)  # the other one is settled
+    pending = session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id, Shipment.status == "pending"))
+    (left,) = pending.all()
+    assert left.lease_until is None or left.lease_until <= utcnow()  # free for the next run at once
+    assert reconcile_pending(session, keys=keys, carriers=working) == (1, 0)
+    bought = session.scalars(select(Shipment).where(Shipment.tenant_id == tenant.id)).all()
+    assert sorted(s.status for s in bought) == ["bought", "bought"]
+    assert sum(fake.purchases_by_metadata().values()) == 2
 
 
 def test_a_wave_buys_each_order_once_and_a_retried_wave_buys_nothing_more(

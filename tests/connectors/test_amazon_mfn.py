@@ -597,6 +597,14 @@ def test_the_api_tells_a_client_how_long_amazon_may_still_be_making_a_lost_label
     wait = int(again.headers["Retry-After"])
     assert 5 < wait <= MerchantFulfillmentPolicy().settle_after and f"in {wait} s" in again.get_json()["detail"]
     assert amazon.mfn.purchases_by_order() == {}
+    with built.session() as s:  # the delay passed: the retry buys it, once
+        pending = s.scalars(select(Shipment).where(Shipment.tenant_id == built.tenant.id, Shipment.status == "pending"))
+        (shipment,) = pending.all()
+        shipment.lease_until = utcnow() - timedelta(seconds=MerchantFulfillmentPolicy().settle_after + 1)
+        s.commit()
+    bought = client.post("/v1/shipments", json=payload, headers=headers)
+    assert bought.status_code == 201 and amazon.mfn.purchases_by_order() == {ids[1]: 1}
+    assert client.post(f"/v1/shipments/{bought.get_json()['id']}/void", headers=built.auth()).status_code == 200
 
 
 def test_a_merchant_fulfillment_outage_is_a_clear_503_with_nothing_half_recorded(

@@ -40,11 +40,6 @@ class Prefetcher:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=self.name)
         return self._pool.submit(fetch, *args, **kwargs)
 
-    @property
-    def started(self) -> bool:
-        """Whether a thread was started (a run of more than one page, with prefetching on)."""
-        return self._pool is not None
-
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)

@@ -253,17 +253,20 @@ def _settle_delay(carrier: Carrier) -> timedelta:
     return delay if isinstance(delay, timedelta) and delay > timedelta(0) else timedelta(0)
 
 
-def _settled(carrier: Carrier, shipment: Shipment, held: datetime | None, now: datetime) -> bool:
-    """Whether the carrier has had its settle delay since the shipment's last purchase attempt was sent, by
+def _settles_at(carrier: Carrier, shipment: Shipment, held: datetime | None) -> datetime:
+    """When the carrier has had its settle delay since the shipment's last purchase attempt was sent, by
     ``held``, the lease taken over (an intent an older vault released without one: since its creation)."""
-    delay = _settle_delay(carrier)
-    return not delay or now >= (held or shipment.created_at) + delay
+    return (held or shipment.created_at) + _settle_delay(carrier)
+
+
+def _settled(carrier: Carrier, shipment: Shipment, held: datetime | None, now: datetime) -> bool:
+    """Whether the settle delay has passed (:func:`_settles_at`); always, for a carrier without one."""
+    return not _settle_delay(carrier) or now >= _settles_at(carrier, shipment, held)
 
 
 def _settles_in(carrier: Carrier, shipment: Shipment, held: datetime | None, now: datetime) -> int:
     """Whole seconds (at least 1) until :func:`_settled` holds."""
-    remaining = (held or shipment.created_at) + _settle_delay(carrier) - now
-    return max(1, math.ceil(remaining.total_seconds()))
+    return max(1, math.ceil((_settles_at(carrier, shipment, held) - now).total_seconds()))
 
 
 def _release(shipment: Shipment, carrier: Carrier, sent_by: datetime | None) -> None:
